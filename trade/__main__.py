@@ -1,0 +1,3 @@
+from trade.cli import main
+
+main()
