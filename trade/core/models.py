@@ -43,6 +43,14 @@ class OrderRequest:
     stop_loss: float | None = None
     trailing_distance: float | None = None
     order_link_id: str = ""
+    # Brackets relative to the opening fill price (fractions, e.g. 0.01 = 1 %). The
+    # simulator applies them at the fill; the live adapter sets them with
+    # trading-stop right after the fill. Take precedence over absolute levels.
+    stop_loss_offset: float | None = None
+    take_profit_offset: float | None = None
+    trailing_offset: float | None = None
+    break_even_activation: float | None = None
+    break_even_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -68,6 +76,13 @@ class OrderRequest:
         _optional_price("take_profit", self.take_profit)
         _optional_price("stop_loss", self.stop_loss)
         _optional_price("trailing_distance", self.trailing_distance)
+        for name in ("stop_loss_offset", "take_profit_offset", "trailing_offset",
+                     "break_even_activation"):
+            _optional_price(name, getattr(self, name))
+        if not (math.isfinite(self.break_even_offset) and self.break_even_offset >= 0):
+            raise ValueError(f"break_even_offset must be >= 0, got {self.break_even_offset!r}")
+        if self.stop_loss_offset is not None and self.stop_loss_offset >= 1:
+            raise ValueError(f"stop_loss_offset is a fraction < 1, got {self.stop_loss_offset!r}")
         if len(self.order_link_id) > 36:
             raise ValueError("order_link_id is limited to 36 characters (Bybit's limit)")
 

@@ -1,0 +1,64 @@
+"""Simulation settings shared by the compiled kernel and the reference simulator."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Intrabar(IntEnum):
+    """How a 1m bar that touches both stop and take-profit is resolved."""
+
+    SL_FIRST = 0  # conservative: the stop loss wins
+    OHLC_PATH = 1  # open -> nearer extreme -> farther extreme -> close
+
+
+class SizeMode(IntEnum):
+    """How the batch runner turns an entry signal into a quantity."""
+
+    FIXED_USDT = 0  # value = position notional in USDT
+    PERCENT_EQUITY = 1  # value = percent of equity used as margin (notional = margin x leverage)
+    RISK_BASED = 2  # value = percent of equity lost if the stop is hit
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Account and market settings. Fees, slippage and rates are fractions (5.5 bps = 0.00055)."""
+
+    symbol: str = "BTCUSDT"
+    initial_balance: float = 10_000.0
+    leverage: float = 1.0
+    taker_fee: float = 0.00055
+    maker_fee: float = 0.0002
+    slippage: float = 0.0
+    maintenance_margin_rate: float = 0.005
+    funding_rate: float = 0.0  # constant rate per 8h settlement when no funding column is given
+    intrabar: Intrabar = Intrabar.SL_FIRST
+    qty_step: float = 0.0  # 0 = no rounding
+    min_qty: float = 0.0
+    min_notional: float = 0.0
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, float, bool]] = [
+            ("initial_balance", self.initial_balance, self.initial_balance > 0),
+            ("leverage", self.leverage, self.leverage > 0),
+            ("taker_fee", self.taker_fee, self.taker_fee >= 0),
+            ("maker_fee", self.maker_fee, self.maker_fee > -0.01),
+            ("slippage", self.slippage, self.slippage >= 0),
+            ("maintenance_margin_rate", self.maintenance_margin_rate,
+             0 <= self.maintenance_margin_rate < 1),
+            ("qty_step", self.qty_step, self.qty_step >= 0),
+            ("min_qty", self.min_qty, self.min_qty >= 0),
+            ("min_notional", self.min_notional, self.min_notional >= 0),
+        ]
+        for name, value, ok in checks:
+            if not math.isfinite(value) or not ok:
+                raise ValueError(f"SimConfig.{name} is invalid: {value!r}")
+        if not math.isfinite(self.funding_rate):
+            raise ValueError(f"SimConfig.funding_rate is invalid: {self.funding_rate!r}")
+        if 1.0 / self.leverage <= self.maintenance_margin_rate:
+            raise ValueError(
+                f"leverage {self.leverage} is too high for maintenance margin rate "
+                f"{self.maintenance_margin_rate}: the position would be liquidated at entry"
+            )

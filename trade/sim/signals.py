@@ -1,0 +1,131 @@
+"""Precomputed exec-timeframe signals for the batch path, and the rules that turn them into orders.
+
+The batch runner (compiled or reference) walks the 1m bars. After the 1m bar
+`exec_close_idx[j]` closes (the last 1m bar of exec bar `j`), it reads row `j`
+of these arrays and acts, in this order:
+
+1. **Cancel** a resting entry limit whose expiry has come (`expire_bars` 1m bars
+   after it was placed; 0 = never).
+2. **Exits.** If a long is open and `exit_long[j]`, or a short is open and
+   `exit_short[j]`: a reduce-only market order for `exit_pct[j]` percent of the
+   position (100 = all; the closed qty is rounded down to `qty_step`, a close of
+   all of it is never rounded). Exit reason `signal`.
+3. **Entries.** `entry_long[j]` and `entry_short[j]` both set: nothing is done
+   (ambiguous). Otherwise for the one set, if no entry order is resting:
+   * flat: open in that direction;
+   * already in that direction: nothing (one position per symbol);
+   * opposite position: if `allow_flip`, one market order for
+     position size + new size (the opposite position is closed with reason
+     `flip`), else nothing.
+   Quantity, with `ref = close of the 1m bar exec_close_idx[j]`,
+   `E = equity at that close`, `L = config.leverage`:
+   * FIXED_USDT: `notional = size_value[j]`;
+   * PERCENT_EQUITY: `notional = E * size_value[j] / 100 * L`;
+   * RISK_BASED: `notional = E * size_value[j] / 100 / sl_pct[j]` (needs a stop;
+     without one the entry is skipped);
+   then capped at `E * L`, `qty = notional / ref` rounded down to `qty_step`;
+   skipped if `qty < min_qty`, `qty * ref < min_notional` or `qty <= 0`.
+   The order is MARKET, or when `entry_limit_offset[j] > 0` a GTC LIMIT at
+   `ref * (1 - offset)` for a long (`ref * (1 + offset)` for a short) that
+   expires after `expire_bars` 1m bars. Attached to it: stop-loss offset
+   `sl_pct[j]`, take-profit offset `tp_pct[j]`, both fractions of the entry
+   fill price (0 = none); trailing distance `trail_pct[j] * fill price` (0 =
+   none); break-even activation/offset `be_activation[j]`, `be_offset[j]`
+   (fractions; activation 0 = none).
+
+Every array has one row per exec bar (length `n_exec`); NaN in a float array
+means 0 (none); a NaN or negative size is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from trade.sim.config import SizeMode
+
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+I64 = npt.NDArray[np.int64]
+
+
+def _f64(n: int, value: float = 0.0) -> F64:
+    return np.full(n, value, dtype=np.float64)
+
+
+@dataclass(slots=True)
+class SignalArrays:
+    """Per-exec-bar inputs of a batch run. Build with `SignalArrays.empty(n)` and fill in."""
+
+    exec_close_idx: I64  # index of the last 1m bar of each exec bar, strictly increasing
+    entry_long: U8
+    entry_short: U8
+    exit_long: U8
+    exit_short: U8
+    size_value: F64
+    sl_pct: F64
+    tp_pct: F64
+    trail_pct: F64
+    be_activation: F64
+    be_offset: F64
+    exit_pct: F64
+    entry_limit_offset: F64
+    size_mode: SizeMode = SizeMode.PERCENT_EQUITY
+    allow_flip: bool = False
+    expire_bars: int = 0
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, exec_close_idx: npt.ArrayLike, **scalars: object) -> SignalArrays:
+        idx = np.ascontiguousarray(exec_close_idx, dtype=np.int64)
+        n = len(idx)
+        zeros_u8 = lambda: np.zeros(n, dtype=np.uint8)  # noqa: E731
+        return cls(
+            exec_close_idx=idx,
+            entry_long=zeros_u8(),
+            entry_short=zeros_u8(),
+            exit_long=zeros_u8(),
+            exit_short=zeros_u8(),
+            size_value=_f64(n, 100.0),
+            sl_pct=_f64(n),
+            tp_pct=_f64(n),
+            trail_pct=_f64(n),
+            be_activation=_f64(n),
+            be_offset=_f64(n),
+            exit_pct=_f64(n, 100.0),
+            entry_limit_offset=_f64(n),
+            **scalars,  # type: ignore[arg-type]
+        )
+
+    def __len__(self) -> int:
+        return len(self.exec_close_idx)
+
+    def validate(self, n_bars: int) -> None:
+        """Raise ValueError naming the first bad field/row."""
+        n = len(self.exec_close_idx)
+        for name in ("entry_long", "entry_short", "exit_long", "exit_short", "size_value",
+                     "sl_pct", "tp_pct", "trail_pct", "be_activation", "be_offset",
+                     "exit_pct", "entry_limit_offset"):
+            arr = getattr(self, name)
+            if len(arr) != n:
+                raise ValueError(f"signal array {name} has {len(arr)} rows, expected {n}")
+        idx = self.exec_close_idx
+        if n and (idx[0] < 0 or idx[-1] >= n_bars):
+            raise ValueError(f"exec_close_idx out of range [0, {n_bars}): {idx[0]}..{idx[-1]}")
+        if n > 1:
+            bad = np.flatnonzero(np.diff(idx) <= 0)
+            if len(bad):
+                raise ValueError(f"exec_close_idx not strictly increasing at row {int(bad[0]) + 1}")
+        for name in ("size_value", "sl_pct", "tp_pct", "trail_pct", "be_activation",
+                     "be_offset", "exit_pct", "entry_limit_offset"):
+            arr = getattr(self, name)
+            neg = np.flatnonzero(arr < 0)
+            if len(neg):
+                raise ValueError(f"signal array {name} is negative at row {int(neg[0])}")
+        bad_size = np.flatnonzero(np.isnan(self.size_value))
+        if len(bad_size):
+            raise ValueError(f"signal array size_value is NaN at row {int(bad_size[0])}")
+        if self.expire_bars < 0:
+            raise ValueError(f"expire_bars must be >= 0, got {self.expire_bars}")
