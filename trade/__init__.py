@@ -1,4 +1,4 @@
-"""trade: a Bybit USDT-perpetual engine where one YAML Play runs in backtest, paper, demo and live."""
+"""trade: a Bybit USDT-perpetual engine; one YAML Play runs in backtest, paper, demo and live."""
 
 from trade.core import (
     Clock,

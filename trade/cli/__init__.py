@@ -11,8 +11,7 @@ import click
 from trade.core.errors import TradeError
 
 # name -> "module:attribute" of a click command or group. One line per subcommand.
-_COMMANDS: dict[str, str] = {
-}
+_COMMANDS: dict[str, str] = {}
 
 
 class _LazyGroup(click.Group):

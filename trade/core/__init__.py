@@ -3,9 +3,14 @@
 from trade._kernels.position import Position
 from trade.core.adapter import ExchangeAdapter
 from trade.core.clock import Clock, SimulatedClock, WallClock
-from trade.core.errors import InputError, TradeError
 from trade.core.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
-from trade.core.lifecycle import IllegalTransitionError, can_transition, check_transition, is_terminal
+from trade.core.errors import InputError, TradeError
+from trade.core.lifecycle import (
+    IllegalTransitionError,
+    can_transition,
+    check_transition,
+    is_terminal,
+)
 from trade.core.models import (
     AdapterEvent,
     Balance,

@@ -59,7 +59,9 @@ class TimeInForce(IntEnum):
         try:
             return table[text]
         except KeyError:
-            raise ValueError(f"unknown timeInForce {text!r} (expected one of {sorted(table)})") from None
+            raise ValueError(
+                f"unknown timeInForce {text!r} (expected one of {sorted(table)})"
+            ) from None
 
 
 class OrderStatus(IntEnum):

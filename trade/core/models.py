@@ -76,8 +76,12 @@ class OrderRequest:
         _optional_price("take_profit", self.take_profit)
         _optional_price("stop_loss", self.stop_loss)
         _optional_price("trailing_distance", self.trailing_distance)
-        for name in ("stop_loss_offset", "take_profit_offset", "trailing_offset",
-                     "break_even_activation"):
+        for name in (
+            "stop_loss_offset",
+            "take_profit_offset",
+            "trailing_offset",
+            "break_even_activation",
+        ):
             _optional_price(name, getattr(self, name))
         if not (math.isfinite(self.break_even_offset) and self.break_even_offset >= 0):
             raise ValueError(f"break_even_offset must be >= 0, got {self.break_even_offset!r}")

@@ -46,8 +46,11 @@ class SimConfig:
             ("taker_fee", self.taker_fee, self.taker_fee >= 0),
             ("maker_fee", self.maker_fee, self.maker_fee > -0.01),
             ("slippage", self.slippage, self.slippage >= 0),
-            ("maintenance_margin_rate", self.maintenance_margin_rate,
-             0 <= self.maintenance_margin_rate < 1),
+            (
+                "maintenance_margin_rate",
+                self.maintenance_margin_rate,
+                0 <= self.maintenance_margin_rate < 1,
+            ),
             ("qty_step", self.qty_step, self.qty_step >= 0),
             ("min_qty", self.min_qty, self.min_qty >= 0),
             ("min_notional", self.min_notional, self.min_notional >= 0),

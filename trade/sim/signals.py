@@ -81,7 +81,10 @@ class SignalArrays:
     def empty(cls, exec_close_idx: npt.ArrayLike, **scalars: object) -> SignalArrays:
         idx = np.ascontiguousarray(exec_close_idx, dtype=np.int64)
         n = len(idx)
-        zeros_u8 = lambda: np.zeros(n, dtype=np.uint8)  # noqa: E731
+
+        def zeros_u8() -> U8:
+            return np.zeros(n, dtype=np.uint8)
+
         return cls(
             exec_close_idx=idx,
             entry_long=zeros_u8(),
@@ -105,9 +108,20 @@ class SignalArrays:
     def validate(self, n_bars: int) -> None:
         """Raise ValueError naming the first bad field/row."""
         n = len(self.exec_close_idx)
-        for name in ("entry_long", "entry_short", "exit_long", "exit_short", "size_value",
-                     "sl_pct", "tp_pct", "trail_pct", "be_activation", "be_offset",
-                     "exit_pct", "entry_limit_offset"):
+        for name in (
+            "entry_long",
+            "entry_short",
+            "exit_long",
+            "exit_short",
+            "size_value",
+            "sl_pct",
+            "tp_pct",
+            "trail_pct",
+            "be_activation",
+            "be_offset",
+            "exit_pct",
+            "entry_limit_offset",
+        ):
             arr = getattr(self, name)
             if len(arr) != n:
                 raise ValueError(f"signal array {name} has {len(arr)} rows, expected {n}")
@@ -118,8 +132,16 @@ class SignalArrays:
             bad = np.flatnonzero(np.diff(idx) <= 0)
             if len(bad):
                 raise ValueError(f"exec_close_idx not strictly increasing at row {int(bad[0]) + 1}")
-        for name in ("size_value", "sl_pct", "tp_pct", "trail_pct", "be_activation",
-                     "be_offset", "exit_pct", "entry_limit_offset"):
+        for name in (
+            "size_value",
+            "sl_pct",
+            "tp_pct",
+            "trail_pct",
+            "be_activation",
+            "be_offset",
+            "exit_pct",
+            "entry_limit_offset",
+        ):
             arr = getattr(self, name)
             neg = np.flatnonzero(arr < 0)
             if len(neg):
