@@ -1,0 +1,85 @@
+"""Result tables shared by the compiled kernel, the reference simulator and the batch driver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+TRADE_LOG_SCHEMA = pa.schema(
+    [
+        pa.field("trade_id", pa.int64()),
+        pa.field("symbol", pa.string()),
+        pa.field("side", pa.int8()),  # +1 long, -1 short (the side of the closed position)
+        pa.field("entry_ts", pa.int64()),  # open time of the 1m bar of the opening fill
+        pa.field("exit_ts", pa.int64()),  # open time of the 1m bar of the closing fill
+        pa.field("entry_price", pa.float64()),
+        pa.field("exit_price", pa.float64()),
+        pa.field("qty", pa.float64()),  # closed quantity (a partial close is its own row)
+        pa.field("gross_pnl", pa.float64()),
+        pa.field("fees", pa.float64()),  # entry fee share + exit fee
+        pa.field("funding", pa.float64()),  # funding share of the closed qty (paid > 0)
+        pa.field("net_pnl", pa.float64()),  # gross_pnl - fees - funding
+        pa.field("exit_reason", pa.string()),
+        pa.field("mae", pa.float64()),
+        pa.field("mfe", pa.float64()),
+        pa.field("leverage", pa.float64()),
+    ]
+)
+
+EQUITY_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.int64()),  # one row per processed 1m bar, after rules 1-7
+        pa.field("equity", pa.float64()),
+        pa.field("wallet_balance", pa.float64()),
+        pa.field("position_qty", pa.float64()),  # signed: > 0 long, < 0 short
+    ]
+)
+
+EXIT_REASONS: tuple[str, ...] = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "liquidation",
+    "flip",
+    "end_of_data",
+)
+
+
+def trades_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Build a trade-log table from dict rows (keys = TRADE_LOG_SCHEMA names)."""
+    rows = list(rows)
+    cols = {f.name: [r[f.name] for r in rows] for f in TRADE_LOG_SCHEMA}
+    return pa.table(cols, schema=TRADE_LOG_SCHEMA)
+
+
+def equity_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Build an equity-curve table from dict rows (keys = EQUITY_SCHEMA names)."""
+    rows = list(rows)
+    cols = {f.name: [r[f.name] for r in rows] for f in EQUITY_SCHEMA}
+    return pa.table(cols, schema=EQUITY_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of a run: the trade log and the per-1m-bar equity curve."""
+
+    trades: pa.Table
+    equity: pa.Table
+    # Wallet balance after `finish()` (the end_of_data close included). The equity curve's
+    # last row is the mark-to-market at the last close *before* that close, so they differ
+    # by the closing taker fee when a position was open at the end.
+    final_balance: float
+
+    def __post_init__(self) -> None:
+        if not self.trades.schema.equals(TRADE_LOG_SCHEMA):
+            raise ValueError(f"trades schema differs from TRADE_LOG_SCHEMA: {self.trades.schema}")
+        if not self.equity.schema.equals(EQUITY_SCHEMA):
+            raise ValueError(f"equity schema differs from EQUITY_SCHEMA: {self.equity.schema}")
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.trades.num_rows)
