@@ -1,0 +1,876 @@
+"""The reference simulator: docs/fill_model.md, line by line, in plain Python.
+
+Written for clarity, not speed. It has the same step API as the compiled
+`trade.sim.SimExchange`; property tests require both (and the compiled batch
+runner) to produce identical trade logs and equity curves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import pyarrow as pa
+from trade._kernels.position import Position
+
+from trade.core.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
+from trade.core.models import (
+    AdapterEvent,
+    Balance,
+    Fill,
+    FillEvent,
+    Order,
+    OrderRequest,
+    OrderUpdate,
+    PositionUpdate,
+)
+from trade.sim.config import Intrabar, SimConfig
+from trade.sim.results import EQUITY_SCHEMA, trades_table
+
+FUNDING_PERIOD_MS = 8 * 3_600_000
+BAR_MS = 60_000
+
+
+@dataclass(slots=True)
+class _Resting:
+    """An order the reference keeps, with the bookkeeping the rules need."""
+
+    order: Order
+    seq: int
+    active_from_bar: int  # first bar index on which it may fill
+    marketable: bool = False  # a limit that crossed the last close at placement
+    limit_after_trigger: bool = False  # a triggered stop-limit now resting as a limit
+
+
+@dataclass(slots=True)
+class _Pos:
+    side: int = 0
+    size: float = 0.0
+    entry: float = 0.0
+    leverage: float = 1.0
+    margin: float = 0.0
+    liq: float = 0.0
+    bust: float = 0.0
+    stop_loss: float = 0.0
+    take_profit: float = 0.0
+    trailing_distance: float = 0.0
+    trailing_stop: float = 0.0
+    best: float = 0.0  # most favourable price since entry
+    be_activation: float = 0.0
+    be_offset: float = 0.0
+    be_done: bool = False
+    entry_fees: float = 0.0  # fees of opening fills not yet attributed to a closed trade
+    funding: float = 0.0  # funding not yet attributed to a closed trade
+    realized: float = 0.0
+    fees_paid: float = 0.0
+    funding_paid: float = 0.0
+    mae: float = 0.0
+    mfe: float = 0.0
+    opened_ts: int = 0
+    updated_ts: int = 0
+    opened_bar: int = -1
+    entry_fill_price: float = 0.0
+
+
+@dataclass(slots=True)
+class _BarCtx:
+    ts: int
+    o: float
+    h: float
+    l: float  # noqa: E741
+    c: float
+    index: int
+
+
+@dataclass(slots=True)
+class ReferenceExchange:
+    """Plain-Python simulator with the SimExchange step API (see docs/fill_model.md)."""
+
+    config: SimConfig
+    wallet: float = 0.0
+    pos: _Pos = field(default_factory=_Pos)
+    orders: dict[str, _Resting] = field(default_factory=dict)
+    all_orders: dict[str, Order] = field(default_factory=dict)
+    events: list[AdapterEvent] = field(default_factory=list)
+    trades: list[dict[str, object]] = field(default_factory=list)
+    equity_rows: list[tuple[int, float, float, float]] = field(default_factory=list)
+    last_ts: int = -1
+    last_close: float = math.nan
+    last_mark: float = math.nan
+    bar_index: int = -1
+    _order_seq: int = 0
+    _exec_seq: int = 0
+    _trade_seq: int = 0
+    _finished: bool = False
+
+    def __post_init__(self) -> None:
+        self.wallet = self.config.initial_balance
+        self.pos.leverage = self.config.leverage
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def _now(self) -> int:
+        return max(self.last_ts, 0)
+
+    def _emit_order(self, order: Order) -> None:
+        self.all_orders[order.order_id] = order
+        self.events.append(OrderUpdate(order, order.updated_ts))
+
+    def _move(self, rec: _Resting, status: OrderStatus, **changes: object) -> None:
+        rec.order = rec.order.moved_to(status, self._now, **changes)
+        self._emit_order(rec.order)
+        if rec.order.status.is_terminal:
+            self.orders.pop(rec.order.order_id, None)
+
+    def _reserved_margin(self, exclude: str = "") -> float:
+        total = 0.0
+        for oid, rec in self.orders.items():
+            req = rec.order.request
+            if oid == exclude or req.reduce_only or req.order_type is OrderType.MARKET:
+                continue
+            px = req.price if req.price is not None else req.trigger_price
+            assert px is not None
+            total += rec.order.leaves_qty * px / self.config.leverage
+        return total
+
+    def _used_margin(self) -> float:
+        return self.pos.margin + self._reserved_margin()
+
+    def _upnl(self, price: float) -> float:
+        p = self.pos
+        return (price - p.entry) * p.size * p.side if p.side else 0.0
+
+    def _liq_prices(self, entry: float, side: int) -> tuple[float, float]:
+        lev, mmr = self.config.leverage, self.config.maintenance_margin_rate
+        if side > 0:
+            return entry * (1 - 1 / lev + mmr), entry * (1 - 1 / lev)
+        return entry * (1 + 1 / lev - mmr), entry * (1 + 1 / lev)
+
+    # --------------------------------------------------------------- step API
+    def submit(self, request: OrderRequest) -> Order:
+        if request.symbol != self.config.symbol:
+            raise ValueError(f"order symbol {request.symbol!r} != {self.config.symbol!r}")
+        self._order_seq += 1
+        oid = f"o-{self._order_seq}"
+        order = Order(oid, request, OrderStatus.CREATED, self._now, self._now)
+        reason = self._rejection(request)
+        if reason:
+            order = order.moved_to(OrderStatus.REJECTED, self._now, reject_reason=reason)
+            self._emit_order(order)
+            return order
+        rec = _Resting(order, self._order_seq, self.bar_index + 1)
+        if request.order_type is OrderType.LIMIT:
+            assert request.price is not None
+            crosses = (
+                request.price >= self.last_close
+                if request.side is Side.BUY
+                else request.price <= self.last_close
+            )
+            rec.marketable = crosses
+        first = OrderStatus.UNTRIGGERED if request.order_type.is_conditional else OrderStatus.NEW
+        rec.order = order.moved_to(first, self._now)
+        self.orders[oid] = rec
+        self._emit_order(rec.order)
+        return rec.order
+
+    def _rejection(self, req: OrderRequest) -> str:
+        cfg = self.config
+        if self._finished:
+            return "exchange finished"
+        if math.isnan(self.last_close):
+            return "no market price yet"
+        if req.qty < cfg.min_qty:
+            return f"qty {req.qty} below minimum {cfg.min_qty}"
+        if req.time_in_force is TimeInForce.POST_ONLY:
+            assert req.price is not None
+            crosses = (
+                req.price >= self.last_close
+                if req.side is Side.BUY
+                else req.price <= self.last_close
+            )
+            if crosses:  # post-only that would cross at placement is rejected
+                return "post-only order would cross"
+        p = self.pos
+        if req.reduce_only:
+            if p.side == 0:
+                return "reduce-only order with no position"
+            if int(req.side) == p.side:
+                return "reduce-only order would increase the position"
+            return ""
+        ref = self._ref_price(req)
+        opening_qty = req.qty
+        if p.side and int(req.side) != p.side:
+            opening_qty = max(req.qty - p.size, 0.0)
+        if opening_qty > 0 and req.qty * ref < cfg.min_notional:
+            return f"order notional below minimum {cfg.min_notional}"
+        need = opening_qty * ref / cfg.leverage + opening_qty * ref * cfg.taker_fee
+        available = self.wallet - self._used_margin()
+        if need > available + 1e-12:
+            return "insufficient available balance"
+        return ""
+
+    def _ref_price(self, req: OrderRequest) -> float:
+        if req.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            assert req.price is not None
+            return req.price
+        if req.order_type is OrderType.STOP_MARKET:
+            assert req.trigger_price is not None
+            return req.trigger_price
+        return self.last_close
+
+    def cancel(self, order_id: str) -> Order:
+        rec = self._open(order_id)
+        status = (
+            OrderStatus.DEACTIVATED
+            if rec.order.status is OrderStatus.UNTRIGGERED
+            else OrderStatus.CANCELLED
+        )
+        self._move(rec, status)
+        return rec.order
+
+    def amend(
+        self,
+        order_id: str,
+        *,
+        qty: float | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> Order:
+        rec = self._open(order_id)
+        req = rec.order.request
+        changes: dict[str, object] = {}
+        if qty is not None:
+            if not (math.isfinite(qty) and qty > rec.order.filled_qty):
+                raise ValueError(f"amend qty {qty!r} must exceed the filled qty")
+            changes["qty"] = qty
+        if price is not None:
+            if req.price is None:
+                raise ValueError(f"order {order_id} has no price to amend")
+            changes["price"] = price
+        if trigger_price is not None:
+            if req.trigger_price is None or rec.order.status is not OrderStatus.UNTRIGGERED:
+                raise ValueError(f"order {order_id} has no pending trigger to amend")
+            changes["trigger_price"] = trigger_price
+        new_req = replace(req, **changes)  # type: ignore[arg-type]
+        if new_req.time_in_force is TimeInForce.POST_ONLY and new_req.price is not None:
+            crosses = (
+                new_req.price >= self.last_close
+                if new_req.side is Side.BUY
+                else new_req.price <= self.last_close
+            )
+            if crosses:
+                raise ValueError("amend would make a post-only order cross")
+        rec.order = rec.order.moved_to(rec.order.status, self._now, request=new_req)
+        if new_req.order_type is OrderType.LIMIT and new_req.price is not None:
+            rec.marketable = (
+                new_req.price >= self.last_close
+                if new_req.side is Side.BUY
+                else new_req.price <= self.last_close
+            )
+        self._emit_order(rec.order)
+        return rec.order
+
+    def _open(self, order_id: str) -> _Resting:
+        rec = self.orders.get(order_id)
+        if rec is None:
+            known = self.all_orders.get(order_id)
+            if known is None:
+                raise ValueError(f"order {order_id!r} not found")
+            raise ValueError(f"order {order_id!r} is not open ({known.status.bybit})")
+        return rec
+
+    def set_trading_stop(
+        self,
+        *,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        trailing_distance: float | None = None,
+    ) -> None:
+        p = self.pos
+        if p.side == 0:
+            raise ValueError("set_trading_stop needs an open position")
+        for name, v in (
+            ("take_profit", take_profit),
+            ("stop_loss", stop_loss),
+            ("trailing_distance", trailing_distance),
+        ):
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if take_profit is not None:
+            p.take_profit = take_profit
+        if stop_loss is not None:
+            p.stop_loss = stop_loss
+        if trailing_distance is not None:
+            p.trailing_distance = trailing_distance
+            p.trailing_stop = 0.0
+            if trailing_distance > 0:
+                p.trailing_stop = p.best - trailing_distance * p.side
+        self._emit_position()
+
+    def open_orders(self) -> list[Order]:
+        return [rec.order for rec in sorted(self.orders.values(), key=lambda r: r.seq)]
+
+    def drain_events(self) -> list[AdapterEvent]:
+        out, self.events = self.events, []
+        return out
+
+    def position(self) -> Position:
+        p = self.pos
+        mark = self.last_mark if not math.isnan(self.last_mark) else 0.0
+        return Position(
+            self.config.symbol,
+            side=p.side,
+            size=p.size,
+            entry_price=p.entry,
+            leverage=self.config.leverage,
+            margin=p.margin,
+            liq_price=p.liq,
+            bust_price=p.bust,
+            mark_price=mark,
+            unrealized_pnl=self._upnl(mark) if p.side else 0.0,
+            realized_pnl=p.realized,
+            fees_paid=p.fees_paid,
+            funding_paid=p.funding_paid,
+            stop_loss=p.stop_loss,
+            take_profit=p.take_profit,
+            trailing_distance=p.trailing_distance,
+            trailing_stop=p.trailing_stop,
+            mae=p.mae,
+            mfe=p.mfe,
+            maintenance_margin_rate=self.config.maintenance_margin_rate,
+            opened_ts=p.opened_ts,
+            updated_ts=p.updated_ts,
+        )
+
+    def balance(self) -> Balance:
+        mark = self.last_mark if not math.isnan(self.last_mark) else 0.0
+        upnl = self._upnl(mark) if self.pos.side else 0.0
+        used = self._used_margin()
+        return Balance(self.wallet, self.wallet + upnl, used, self.wallet - used, self._now)
+
+    # ------------------------------------------------------------- validation
+    def _check_bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+        if ts <= self.last_ts:
+            raise ValueError(f"bar ts {ts} is not after the previous bar ts {self.last_ts}")
+        for name, x in (("open", o), ("high", h), ("low", lo), ("close", c)):
+            if not (math.isfinite(x) and x > 0):
+                raise ValueError(f"bar {ts}: {name} must be a finite price > 0, got {x!r}")
+        if h < max(o, c) or lo > min(o, c) or h < lo:
+            raise ValueError(f"bar {ts}: inconsistent OHLC (o={o}, h={h}, l={lo}, c={c})")
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"bar {ts}: volume must be >= 0, got {v!r}")
+
+    # ---------------------------------------------------------------- one bar
+    def on_bar(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = 0.0,
+        mark_price: float = math.nan,
+        funding_rate: float = math.nan,
+    ) -> None:
+        if self._finished:
+            raise ValueError("on_bar after finish()")
+        self._check_bar(ts, open, high, low, close, volume)
+        self.bar_index += 1
+        self.last_ts = ts
+        bar = _BarCtx(ts, open, high, low, close, self.bar_index)
+        self._fill_market_orders(bar)  # rule 1
+        self._trigger_stops(bar)  # rule 2
+        self._fill_limits(bar)  # rule 3
+        self._check_exits(bar)  # rule 4
+        self._ratchet(bar)  # rule 5
+        self._funding(bar, funding_rate)  # rule 6
+        self._mark(bar, mark_price)  # rule 7
+
+    def _active(self, bar: _BarCtx) -> list[_Resting]:
+        return [
+            r
+            for r in sorted(self.orders.values(), key=lambda r: r.seq)
+            if r.active_from_bar <= bar.index
+        ]
+
+    def _fill_market_orders(self, bar: _BarCtx) -> None:
+        slip = self.config.slippage
+        for rec in self._active(bar):
+            if rec.order.request.order_type is not OrderType.MARKET:
+                continue
+            side = rec.order.request.side
+            # market orders fill at the next 1m open, moved against the trader by slippage
+            price = bar.o * (1 + slip) if side is Side.BUY else bar.o * (1 - slip)
+            self._execute(rec, price, bar, maker=False)
+
+    def _trigger_stops(self, bar: _BarCtx) -> None:
+        slip = self.config.slippage
+        for rec in self._active(bar):
+            req = rec.order.request
+            if not req.order_type.is_conditional or rec.order.status is not OrderStatus.UNTRIGGERED:
+                continue
+            trig = req.trigger_price
+            assert trig is not None
+            rise = req.effective_trigger_direction == 1
+            if rise:
+                touched = bar.h >= trig
+                trig_px = bar.o if bar.o >= trig else trig  # gap: the bar opens beyond the trigger
+            else:
+                touched = bar.l <= trig
+                trig_px = bar.o if bar.o <= trig else trig
+            if not touched:
+                continue
+            self._move(rec, OrderStatus.TRIGGERED)
+            if req.order_type is OrderType.STOP_MARKET:
+                px = trig_px * (1 + slip) if req.side is Side.BUY else trig_px * (1 - slip)
+                self._execute(rec, px, bar, maker=False)
+                continue
+            limit = req.price
+            assert limit is not None
+            marketable = limit >= trig_px if req.side is Side.BUY else limit <= trig_px
+            if marketable:
+                if req.side is Side.BUY:
+                    px = min(trig_px * (1 + slip), limit)
+                else:
+                    px = max(trig_px * (1 - slip), limit)
+                self._execute(rec, px, bar, maker=False)
+            else:
+                rec.limit_after_trigger = True
+                rec.active_from_bar = bar.index + 1  # rests as a limit from the next bar on
+                self._move(rec, OrderStatus.NEW)
+
+    def _fill_limits(self, bar: _BarCtx) -> None:
+        slip = self.config.slippage
+        for rec in self._active(bar):
+            req = rec.order.request
+            is_limit = req.order_type is OrderType.LIMIT or rec.limit_after_trigger
+            if not is_limit or rec.order.status not in (
+                OrderStatus.NEW,
+                OrderStatus.PARTIALLY_FILLED,
+            ):
+                continue
+            price = req.price
+            assert price is not None
+            buy = req.side is Side.BUY
+            if rec.marketable:
+                rec.marketable = False
+                open_inside = bar.o <= price if buy else bar.o >= price
+                if open_inside:
+                    # a marketable limit fills at the open (with slippage) capped at its price
+                    px = min(bar.o * (1 + slip), price) if buy else max(bar.o * (1 - slip), price)
+                    self._execute(rec, px, bar, maker=False)
+                    continue
+            if buy:
+                through = bar.l < price  # a touch does not fill: the queue ahead is unknown
+                px = bar.o if bar.o <= price else price
+            else:
+                through = bar.h > price
+                px = bar.o if bar.o >= price else price
+            if through:
+                self._execute(rec, px, bar, maker=True)
+            elif req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                self._move(rec, OrderStatus.CANCELLED)  # IOC/FOK: no fill on the first bar
+
+    # ------------------------------------------------------------- execution
+    def _execute(self, rec: _Resting, price: float, bar: _BarCtx, *, maker: bool) -> None:
+        req = rec.order.request
+        p = self.pos
+        qty = rec.order.leaves_qty
+        side = int(req.side)
+        if req.reduce_only:
+            if p.side == 0 or p.side == side:
+                self._move(rec, OrderStatus.CANCELLED, reject_reason="reduce-only: no position")
+                return
+            qty = min(qty, p.size)  # reduce-only is clipped to the position: it never flips
+        fee_rate = self.config.maker_fee if maker else self.config.taker_fee
+        close_qty = min(qty, p.size) if p.side and p.side != side else 0.0
+        open_qty = qty - close_qty
+        if close_qty > 0:
+            reason = "flip" if open_qty > 0 else "signal"
+            self._close(
+                close_qty,
+                price,
+                bar.ts,
+                fee_rate,
+                reason,
+                ExecType.TRADE,
+                rec.order.order_id,
+                req.side,
+                maker=maker,
+            )
+        if open_qty > 0:
+            self._open_or_add(
+                open_qty, price, side, bar, fee_rate, req, rec.order.order_id, maker=maker
+            )
+        filled = rec.order.filled_qty + qty
+        avg = ((rec.order.avg_fill_price * rec.order.filled_qty) + price * qty) / filled
+        fee = qty * price * fee_rate
+        self._move(
+            rec,
+            OrderStatus.FILLED,
+            filled_qty=filled,
+            avg_fill_price=avg,
+            cum_fee=rec.order.cum_fee + fee,
+        )
+
+    def _next_exec_id(self) -> str:
+        self._exec_seq += 1
+        return f"e-{self._exec_seq}"
+
+    def _open_or_add(
+        self,
+        qty: float,
+        price: float,
+        side: int,
+        bar: _BarCtx,
+        fee_rate: float,
+        req: OrderRequest,
+        order_id: str,
+        *,
+        maker: bool,
+    ) -> None:
+        p = self.pos
+        fee = qty * price * fee_rate
+        if p.side == 0:
+            p.side = side
+            p.size = qty
+            p.entry = price
+            p.opened_ts = bar.ts
+            p.opened_bar = bar.index
+            p.best = price
+            p.mae = 0.0
+            p.mfe = 0.0
+            p.realized = 0.0
+            p.fees_paid = 0.0
+            p.funding_paid = 0.0
+            p.entry_fees = 0.0
+            p.funding = 0.0
+            p.be_done = False
+            p.entry_fill_price = price
+        else:
+            p.entry = (p.entry * p.size + price * qty) / (p.size + qty)
+            p.size += qty
+        p.margin = p.entry * p.size / self.config.leverage
+        p.liq, p.bust = self._liq_prices(p.entry, p.side)
+        p.entry_fees += fee
+        p.fees_paid += fee
+        p.updated_ts = bar.ts
+        self.wallet -= fee
+        # brackets relative to the fill price are set at the fill
+        if req.stop_loss_offset is not None:
+            p.stop_loss = price * (1 - req.stop_loss_offset * side)
+        elif req.stop_loss is not None:
+            p.stop_loss = req.stop_loss
+        if req.take_profit_offset is not None:
+            p.take_profit = price * (1 + req.take_profit_offset * side)
+        elif req.take_profit is not None:
+            p.take_profit = req.take_profit
+        trail = None
+        if req.trailing_offset is not None:
+            trail = req.trailing_offset * price
+        elif req.trailing_distance is not None:
+            trail = req.trailing_distance
+        if trail is not None:
+            p.trailing_distance = trail
+            p.trailing_stop = p.best - trail * side
+        if req.break_even_activation is not None:
+            p.be_activation = req.break_even_activation
+            p.be_offset = req.break_even_offset
+            p.be_done = False
+        self.events.append(
+            FillEvent(
+                Fill(
+                    self._next_exec_id(),
+                    order_id,
+                    self.config.symbol,
+                    Side(side),
+                    qty,
+                    price,
+                    fee,
+                    maker,
+                    bar.ts,
+                    ExecType.TRADE,
+                    "",
+                    0.0,
+                ),
+                bar.ts,
+            )
+        )
+        self._emit_position()
+
+    def _close(
+        self,
+        qty: float,
+        price: float,
+        ts: int,
+        fee_rate: float,
+        reason: str,
+        exec_type: ExecType,
+        order_id: str,
+        side: Side,
+        *,
+        maker: bool = False,
+    ) -> None:
+        p = self.pos
+        frac = qty / p.size
+        gross = (price - p.entry) * qty * p.side
+        fee = qty * price * fee_rate
+        entry_fee_share = p.entry_fees * frac
+        funding_share = p.funding * frac
+        self._trade_seq += 1
+        self.trades.append(
+            {
+                "trade_id": self._trade_seq,
+                "symbol": self.config.symbol,
+                "side": p.side,
+                "entry_ts": p.opened_ts,
+                "exit_ts": ts,
+                "entry_price": p.entry,
+                "exit_price": price,
+                "qty": qty,
+                "gross_pnl": gross,
+                "fees": entry_fee_share + fee,
+                "funding": funding_share,
+                "net_pnl": gross - entry_fee_share - fee - funding_share,
+                "exit_reason": reason,
+                "mae": p.mae * frac,
+                "mfe": p.mfe * frac,
+                "leverage": self.config.leverage,
+            }
+        )
+        self.wallet += gross - fee
+        p.entry_fees -= entry_fee_share
+        p.funding -= funding_share
+        p.realized += gross
+        p.fees_paid += fee
+        p.updated_ts = ts
+        self.events.append(
+            FillEvent(
+                Fill(
+                    self._next_exec_id(),
+                    order_id,
+                    self.config.symbol,
+                    side,
+                    qty,
+                    price,
+                    fee,
+                    maker,
+                    ts,
+                    exec_type,
+                    "",
+                    gross,
+                ),
+                ts,
+            )
+        )
+        if qty >= p.size - 1e-12 * max(p.size, 1.0):
+            self._flatten(ts)
+        else:
+            p.size -= qty
+            p.margin = p.entry * p.size / self.config.leverage
+        self._emit_position()
+
+    def _flatten(self, ts: int) -> None:
+        lev = self.pos.leverage
+        self.pos = _Pos(leverage=lev, updated_ts=ts)
+
+    def _emit_position(self) -> None:
+        self.events.append(PositionUpdate(self.position(), self._now))
+
+    # ------------------------------------------------------------------ exits
+    def _check_exits(self, bar: _BarCtx) -> None:
+        p = self.pos
+        if p.side == 0:
+            return
+        start = p.entry_fill_price if p.opened_bar == bar.index else bar.o
+        long = p.side > 0
+        stop, stop_reason = self._effective_stop()
+        tp = p.take_profit
+        # (level, kind, is_adverse) of every level this bar touches
+        touched: list[tuple[float, str]] = []
+        if (long and bar.l <= p.liq) or (not long and bar.h >= p.liq):
+            touched.append((p.liq, "liquidation"))
+        if stop > 0 and ((long and bar.l <= stop) or (not long and bar.h >= stop)):
+            touched.append((stop, stop_reason))
+        if tp > 0 and ((long and bar.h >= tp) or (not long and bar.l <= tp)):
+            touched.append((tp, "take_profit"))
+        if not touched:
+            return
+        adverse = [t for t in touched if t[1] != "take_profit"]
+        # the adverse level nearer the start fires first: a stop beyond liquidation never fires
+        adverse.sort(key=lambda t: -t[0] if long else t[0])
+        if self.config.intrabar is Intrabar.SL_FIRST or len(touched) == 1:
+            # stop loss (or liquidation) wins when one 1m bar touches both it and the take-profit
+            first = adverse[0] if adverse else touched[0]
+        else:
+            first = self._first_on_path(
+                bar, start, adverse, [t for t in touched if t[1] == "take_profit"]
+            )
+        level, kind = first
+        self._exit_at(level, kind, start, bar)
+
+    def _effective_stop(self) -> tuple[float, str]:
+        p = self.pos
+        sl, tr = p.stop_loss, p.trailing_stop if p.trailing_distance > 0 else 0.0
+        if tr <= 0:
+            return sl, "stop_loss"
+        if sl <= 0:
+            return tr, "trailing_stop"
+        # the tighter stop (nearer the price) is the effective one; a tie counts as stop loss
+        if p.side > 0:
+            return (tr, "trailing_stop") if tr > sl else (sl, "stop_loss")
+        return (tr, "trailing_stop") if tr < sl else (sl, "stop_loss")
+
+    def _first_on_path(
+        self,
+        bar: _BarCtx,
+        start: float,
+        adverse: list[tuple[float, str]],
+        tps: list[tuple[float, str]],
+    ) -> tuple[float, str]:
+        long = self.pos.side > 0
+        # path: start -> nearer extreme -> farther extreme -> close; ties go to the low first
+        low_first = (start - bar.l) <= (bar.h - start)
+        if low_first:
+            legs = ["down", "up"]
+        else:
+            legs = ["up", "down"]
+        for leg in legs:
+            if (leg == "down") == long:
+                if adverse:
+                    return adverse[0]
+            elif tps:
+                return tps[0]
+        return adverse[0] if adverse else tps[0]
+
+    def _exit_at(self, level: float, kind: str, start: float, bar: _BarCtx) -> None:
+        p = self.pos
+        long = p.side > 0
+        close_side = Side.SELL if long else Side.BUY
+        if kind == "liquidation":
+            # liquidation closes at the bankruptcy price and forfeits the margin; no fee
+            self._close(
+                p.size, p.bust, bar.ts, 0.0, "liquidation", ExecType.BUST_TRADE, "", close_side
+            )
+            return
+        slip = self.config.slippage
+        if kind == "take_profit":
+            beyond = start >= level if long else start <= level
+            px = start if beyond else level
+            self._close(
+                p.size,
+                px,
+                bar.ts,
+                self.config.taker_fee,
+                kind,
+                ExecType.TAKE_PROFIT,
+                "",
+                close_side,
+            )
+            return
+        beyond = start <= level if long else start >= level
+        px = start if beyond else level  # a gap through the stop fills at the open
+        px = px * (1 - slip) if long else px * (1 + slip)
+        exec_type = ExecType.TRAILING_STOP if kind == "trailing_stop" else ExecType.STOP_LOSS
+        self._close(p.size, px, bar.ts, self.config.taker_fee, kind, exec_type, "", close_side)
+
+    def _ratchet(self, bar: _BarCtx) -> None:
+        p = self.pos
+        if p.side == 0:
+            return
+        long = p.side > 0
+        p.best = max(p.best, bar.h) if long else min(p.best, bar.l)
+        if p.trailing_distance > 0:
+            cand = p.best - p.trailing_distance * p.side
+            # the trailing stop only moves in the trader's favour; it is checked from the next bar
+            if p.trailing_stop <= 0 or (cand > p.trailing_stop if long else cand < p.trailing_stop):
+                p.trailing_stop = cand
+        if p.be_activation > 0 and not p.be_done:
+            excursion = (p.best - p.entry) / p.entry * p.side
+            if excursion >= p.be_activation:
+                be = p.entry * (1 + p.be_offset * p.side)
+                if p.stop_loss <= 0 or (be > p.stop_loss if long else be < p.stop_loss):
+                    p.stop_loss = be  # break-even never loosens an existing stop
+                p.be_done = True
+
+    def _funding(self, bar: _BarCtx, funding_rate: float) -> None:
+        p = self.pos
+        if p.side == 0 or (bar.ts + BAR_MS) % FUNDING_PERIOD_MS != 0:
+            return
+        rate = funding_rate if not math.isnan(funding_rate) else self.config.funding_rate
+        if rate == 0:
+            return
+        # longs pay a positive rate on the notional at the 1m close; shorts receive it
+        payment = p.size * bar.c * rate * p.side
+        self.wallet -= payment
+        p.funding += payment
+        p.funding_paid += payment
+        self.events.append(
+            FillEvent(
+                Fill(
+                    self._next_exec_id(),
+                    "",
+                    self.config.symbol,
+                    Side.BUY if p.side > 0 else Side.SELL,
+                    0.0,
+                    bar.c,
+                    payment,
+                    False,
+                    bar.ts,
+                    ExecType.FUNDING,
+                ),
+                bar.ts,
+            )
+        )
+
+    def _mark(self, bar: _BarCtx, mark_price: float) -> None:
+        p = self.pos
+        self.last_close = bar.c
+        self.last_mark = mark_price if not math.isnan(mark_price) else bar.c
+        if p.side:
+            # MAE/MFE follow the 1m lows and highs
+            if p.side > 0:
+                p.mae = min(p.mae, (bar.l - p.entry) * p.size)
+                p.mfe = max(p.mfe, (bar.h - p.entry) * p.size)
+            else:
+                p.mae = min(p.mae, (p.entry - bar.h) * p.size)
+                p.mfe = max(p.mfe, (p.entry - bar.l) * p.size)
+        upnl = self._upnl(self.last_mark) if p.side else 0.0
+        self.equity_rows.append((bar.ts, self.wallet + upnl, self.wallet, p.size * p.side))
+
+    def finish(self) -> None:
+        """Close an open position at the last close (reason end_of_data) and stop."""
+        if self._finished:
+            return
+        p = self.pos
+        if p.side and self.last_ts >= 0:
+            side = Side.SELL if p.side > 0 else Side.BUY
+            self._close(
+                p.size,
+                self.last_close,
+                self.last_ts,
+                self.config.taker_fee,
+                "end_of_data",
+                ExecType.TRADE,
+                "",
+                side,
+            )
+        for rec in list(self.orders.values()):
+            self.cancel(rec.order.order_id)
+        self._finished = True
+
+    # ---------------------------------------------------------------- results
+    def trade_log(self) -> pa.Table:
+        return trades_table(self.trades)
+
+    def equity_curve(self) -> pa.Table:
+        ts, eq, wallet, qty = zip(*self.equity_rows, strict=True) if self.equity_rows else ((),) * 4
+        return pa.table(
+            {
+                "ts": list(ts),
+                "equity": list(eq),
+                "wallet_balance": list(wallet),
+                "position_qty": list(qty),
+            },
+            schema=EQUITY_SCHEMA,
+        )
