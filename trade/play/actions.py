@@ -1,0 +1,347 @@
+"""Compile a Play's `actions` into per-bar entry/exit decisions (vectorised and incremental).
+
+Both spellings compile to `CaseBlock`s that are evaluated independently and ORed:
+
+* mapping form `{entry_long: COND, exit_long: {when: COND, percent: 50}}` gives one
+  block per action with a single case;
+* list form `[{id, cases: [{when, emit: [{action, percent}]}], else: {emit}}]` gives
+  first-match blocks: the first case whose `when` holds emits; if none holds,
+  `else` emits.
+
+Then `position_policy` applies: `long_only` drops short entries, `short_only`
+drops long entries, `exit_mode: sl_tp_only` drops signal exits. `exit_all` sets
+both exits. Several exits on one bar close the largest percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from trade.play.conditions import ConditionContext, _show
+from trade.play.errors import one_of, suggest
+from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
+from trade.play.ir import INTRABAR_BUILTINS, ConditionPlan
+from trade.play.yamlsrc import PathKey
+
+ACTION_NAMES: tuple[str, ...] = ("entry_long", "entry_short", "exit_long", "exit_short", "exit_all")
+EMIT_NAMES: tuple[str, ...] = (*ACTION_NAMES, "no_action")
+_EXITS = ("exit_long", "exit_short", "exit_all")
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    action: str
+    percent: float = 100.0
+    metadata: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    when: ConditionPlan
+    emits: tuple[Emit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseBlock:
+    id: str
+    cases: tuple[Case, ...]
+    else_emits: tuple[Emit, ...] = ()
+
+    @property
+    def intrabar(self) -> bool:
+        return any(c.when.intrabar for c in self.cases)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        emits = [e for c in self.cases for e in c.emits] + list(self.else_emits)
+        return frozenset(e.action for e in emits if e.action != "no_action")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledActions:
+    blocks: tuple[CaseBlock, ...]
+    mode: str = "long_only"
+    exit_mode: str = "first_hit"
+
+    @property
+    def plans(self) -> tuple[ConditionPlan, ...]:
+        return tuple(c.when for b in self.blocks for c in b.cases)
+
+    @property
+    def series(self) -> frozenset[str]:
+        """Every series name the actions read."""
+        return frozenset().union(*(p.series for p in self.plans))
+
+    @property
+    def lookback(self) -> int:
+        return max((p.lookback for p in self.plans), default=0)
+
+    @property
+    def intrabar(self) -> bool:
+        """Some action reads `last_price`/`mark_price`: evaluate also at every 1m close."""
+        return any(b.intrabar for b in self.blocks)
+
+    @property
+    def intrabar_actions(self) -> frozenset[str]:
+        """Actions whose decision depends on a 1m builtin (`exit_all` expanded)."""
+        out: set[str] = set()
+        for b in self.blocks:
+            if b.intrabar:
+                out |= b.actions
+        if "exit_all" in out:
+            out |= {"exit_long", "exit_short"}
+        return frozenset(out)
+
+    @property
+    def intrabar_series(self) -> frozenset[str]:
+        return self.series & INTRABAR_BUILTINS
+
+
+@dataclass(slots=True)
+class ActionSignals:
+    """Per-exec-bar decisions. `*_pct` is the percent of the position to close (0 = no exit)."""
+
+    entry_long: npt.NDArray[np.bool_]
+    entry_short: npt.NDArray[np.bool_]
+    exit_long: npt.NDArray[np.bool_]
+    exit_short: npt.NDArray[np.bool_]
+    exit_long_pct: npt.NDArray[np.float64]
+    exit_short_pct: npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class ActionDecision:
+    """One bar's decisions (the incremental counterpart of one row of ActionSignals)."""
+
+    entry_long: bool = False
+    entry_short: bool = False
+    exit_long: bool = False
+    exit_short: bool = False
+    exit_long_pct: float = 0.0
+    exit_short_pct: float = 0.0
+
+
+# ====================================================================== compile
+
+
+def compile_actions(
+    raw: Any, ctx: ConditionContext, *, mode: str = "long_only", exit_mode: str = "first_hit",
+    path: PathKey = ("actions",),
+) -> CompiledActions:
+    """Compile the `actions` section; errors go to `ctx.issues`."""
+    blocks: list[CaseBlock] = []
+    if isinstance(raw, dict) and "cases" in raw:
+        blocks.append(_block(raw, ctx, path, "actions"))
+    elif isinstance(raw, dict):
+        if not raw:
+            ctx.error(path, f"no actions declared, expected {one_of(ACTION_NAMES)}")
+        for name, body in raw.items():
+            sub = (*path, name)
+            if name not in ACTION_NAMES:
+                ctx.error(sub, f"unknown action '{name}'{suggest(str(name), ACTION_NAMES)}"
+                          + ("" if suggest(str(name), ACTION_NAMES) else
+                             f", expected {one_of(ACTION_NAMES)}"))
+                continue
+            percent = 100.0
+            cond = body
+            if isinstance(body, dict) and "when" in body:
+                for k in body:
+                    if k not in ("when", "percent"):
+                        ctx.error((*sub, k), f"unknown field '{k}'"
+                                  f"{suggest(str(k), ('when', 'percent'))}")
+                cond = body["when"]
+                if "percent" in body:
+                    percent = _percent(body["percent"], name, ctx, (*sub, "percent"))
+            plan = ConditionPlan.of(ctx.compile(cond, (*sub, "when") if cond is not body else sub))
+            blocks.append(CaseBlock(name, (Case(plan, (Emit(name, percent),)),)))
+    elif isinstance(raw, list):
+        if not raw:
+            ctx.error(path, "no actions declared")
+        for i, block in enumerate(raw):
+            if not isinstance(block, dict):
+                ctx.error((*path, i), f"expected a mapping with 'cases', found {_show(block)}")
+                continue
+            blocks.append(_block(block, ctx, (*path, i), str(block.get("id", i))))
+    else:
+        ctx.error(path, f"expected a mapping of actions or a list of case blocks, "
+                        f"found {_show(raw)}")
+    return CompiledActions(tuple(blocks), mode, exit_mode)
+
+
+def _percent(v: Any, action: str, ctx: ConditionContext, path: PathKey) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 100:
+        ctx.error(path, f"expected a percent in (0, 100], found {_show(v)}")
+        return 100.0
+    if not action.startswith("exit"):
+        ctx.error(path, f"only exits take 'percent', not '{action}'")
+    return float(v)
+
+
+def _emits(raw: Any, ctx: ConditionContext, path: PathKey) -> tuple[Emit, ...]:
+    items = raw if isinstance(raw, list) else [raw]
+    out: list[Emit] = []
+    for i, item in enumerate(items):
+        sub = (*path, i) if isinstance(raw, list) else path
+        if isinstance(item, str):
+            item = {"action": item}
+        if not isinstance(item, dict) or "action" not in item:
+            ctx.error(sub, f"expected {{action: NAME}}, found {_show(item)}")
+            continue
+        for k in item:
+            if k not in ("action", "percent", "metadata"):
+                ctx.error((*sub, k), f"unknown field '{k}'"
+                          f"{suggest(str(k), ('action', 'percent', 'metadata'))}")
+        action = item["action"]
+        if action not in EMIT_NAMES:
+            ctx.error((*sub, "action"), f"unknown action {_show(action)}"
+                      f"{suggest(str(action), EMIT_NAMES)}")
+            continue
+        pct = _percent(item["percent"], action, ctx, (*sub, "percent")) if "percent" in item \
+            else 100.0
+        meta = item.get("metadata") or {}
+        if not isinstance(meta, dict):
+            ctx.error((*sub, "metadata"), f"expected a mapping, found {_show(meta)}")
+            meta = {}
+        out.append(Emit(action, pct, tuple(sorted((str(k), v) for k, v in meta.items()))))
+    return tuple(out)
+
+
+def _block(raw: dict[str, Any], ctx: ConditionContext, path: PathKey, bid: str) -> CaseBlock:
+    for k in raw:
+        if k not in ("id", "cases", "else"):
+            ctx.error((*path, k), f"unknown field '{k}'{suggest(str(k), ('id', 'cases', 'else'))}")
+    cases_raw = raw.get("cases")
+    if not isinstance(cases_raw, list) or not cases_raw:
+        ctx.error((*path, "cases"), f"expected a non-empty list of cases, found "
+                                    f"{_show(cases_raw)}")
+        cases_raw = []
+    cases: list[Case] = []
+    for i, c in enumerate(cases_raw):
+        sub = (*path, "cases", i)
+        if not isinstance(c, dict) or "when" not in c or "emit" not in c:
+            ctx.error(sub, "expected {when: CONDITION, emit: [...]}")
+            continue
+        for k in c:
+            if k not in ("when", "emit"):
+                ctx.error((*sub, k), f"unknown field '{k}'{suggest(str(k), ('when', 'emit'))}")
+        plan = ConditionPlan.of(ctx.compile(c["when"], (*sub, "when")))
+        cases.append(Case(plan, _emits(c["emit"], ctx, (*sub, "emit"))))
+    else_emits: tuple[Emit, ...] = ()
+    if "else" in raw:
+        e = raw["else"]
+        sub = (*path, "else")
+        if isinstance(e, dict) and set(e) == {"emit"}:
+            else_emits = _emits(e["emit"], ctx, (*sub, "emit"))
+        else:
+            ctx.error(sub, "expected {emit: [...]}")
+    return CaseBlock(bid, tuple(cases), else_emits)
+
+
+# ====================================================================== evaluate
+
+
+def _apply(emits: tuple[Emit, ...], hit: npt.NDArray[np.bool_], s: ActionSignals) -> None:
+    for e in emits:
+        if e.action == "entry_long":
+            s.entry_long |= hit
+        elif e.action == "entry_short":
+            s.entry_short |= hit
+        if e.action in ("exit_long", "exit_all"):
+            s.exit_long |= hit
+            s.exit_long_pct[hit] = np.maximum(s.exit_long_pct[hit], e.percent)
+        if e.action in ("exit_short", "exit_all"):
+            s.exit_short |= hit
+            s.exit_short_pct[hit] = np.maximum(s.exit_short_pct[hit], e.percent)
+
+
+def _policy_vec(c: CompiledActions, s: ActionSignals) -> ActionSignals:
+    if c.mode == "long_only":
+        s.entry_short[:] = False
+    elif c.mode == "short_only":
+        s.entry_long[:] = False
+    if c.exit_mode == "sl_tp_only":
+        # signal exits are ignored; only SL/TP close positions
+        s.exit_long[:] = False
+        s.exit_short[:] = False
+        s.exit_long_pct[:] = 0.0
+        s.exit_short_pct[:] = 0.0
+    return s
+
+
+def evaluate_actions(
+    compiled: CompiledActions, series: Mapping[str, npt.ArrayLike], *, n: int | None = None
+) -> ActionSignals:
+    """Entry/exit arrays for every exec bar (see module docstring for the rules)."""
+    if n is None:
+        lengths = {len(np.asarray(series[k])) for k in compiled.series if k in series}
+        if len(lengths) != 1:
+            raise ValueError("cannot infer the number of bars; pass n=")
+        n = lengths.pop()
+    s = ActionSignals(
+        entry_long=np.zeros(n, dtype=bool),
+        entry_short=np.zeros(n, dtype=bool),
+        exit_long=np.zeros(n, dtype=bool),
+        exit_short=np.zeros(n, dtype=bool),
+        exit_long_pct=np.zeros(n),
+        exit_short_pct=np.zeros(n),
+    )
+    for block in compiled.blocks:
+        remaining = np.ones(n, dtype=bool)
+        for case in block.cases:
+            truth = evaluate_vectorized(case.when, series, n=n)
+            hit = truth & remaining  # first matching case wins
+            _apply(case.emits, hit, s)
+            remaining &= ~truth
+        _apply(block.else_emits, remaining, s)
+    return _policy_vec(compiled, s)
+
+
+class ActionEvaluator:
+    """Incremental counterpart of `evaluate_actions`: one `update` per exec bar."""
+
+    def __init__(self, compiled: CompiledActions) -> None:
+        self.compiled = compiled
+        self._evals = [[IncrementalEvaluator(c.when) for c in b.cases] for b in compiled.blocks]
+
+    def update(self, values: Mapping[str, float]) -> ActionDecision:
+        return self._step(values, peek=False)
+
+    def peek(self, values: Mapping[str, float]) -> ActionDecision:
+        """Decisions for `values` without committing the bar (1m sub-exec evaluation)."""
+        return self._step(values, peek=True)
+
+    def _step(self, values: Mapping[str, float], *, peek: bool) -> ActionDecision:
+        d = ActionDecision()
+        for block, evals in zip(self.compiled.blocks, self._evals, strict=True):
+            # every case is evaluated each bar so window state stays current
+            truths = [ev.peek(values) if peek else ev.update(values) for ev in evals]
+            chosen = block.else_emits
+            for case, t in zip(block.cases, truths, strict=True):
+                if t:
+                    chosen = case.emits
+                    break
+            for e in chosen:
+                if e.action == "entry_long":
+                    d.entry_long = True
+                elif e.action == "entry_short":
+                    d.entry_short = True
+                if e.action in ("exit_long", "exit_all"):
+                    d.exit_long = True
+                    d.exit_long_pct = max(d.exit_long_pct, e.percent)
+                if e.action in ("exit_short", "exit_all"):
+                    d.exit_short = True
+                    d.exit_short_pct = max(d.exit_short_pct, e.percent)
+        mode, exit_mode = self.compiled.mode, self.compiled.exit_mode
+        if mode == "long_only":
+            d.entry_short = False
+        elif mode == "short_only":
+            d.entry_long = False
+        if exit_mode == "sl_tp_only":
+            d.exit_long = d.exit_short = False
+            d.exit_long_pct = d.exit_short_pct = 0.0
+        return d
