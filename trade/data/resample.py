@@ -1,0 +1,60 @@
+"""1m bars to every Bybit interval, aligned to UTC like Bybit's klines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from trade.core.errors import InputError
+from trade.data.intervals import MINUTE_MS, bucket_end, bucket_start, normalize_interval
+from trade.data.schema import BAR_COLUMNS, FLOAT_COLUMNS
+
+RESAMPLED_SCHEMA = pa.schema(
+    [pa.field("ts", pa.int64(), nullable=False)]
+    + [pa.field(name, pa.float64(), nullable=False) for name in FLOAT_COLUMNS]
+    + [pa.field("n_1m", pa.int64(), nullable=False), pa.field("partial", pa.bool_(), nullable=False)]
+)
+
+
+def resample(bars: pa.Table, interval: str | int) -> pa.Table:
+    """Aggregate sorted 1m bars into `interval` bars.
+
+    Each output bar opens at its UTC bucket start (`ts`), with open = first 1m open,
+    high = max, low = min, close = last 1m close, volume and turnover summed, and `n_1m` =
+    how many 1m bars formed it (fewer than the interval's minutes when minutes are missing).
+    Buckets with no 1m bar produce no output bar. `partial` flags an incomplete edge bar:
+    the last bar when the data ends before its bucket closes, the first bar when the data
+    starts after its bucket opens. Gaps inside a bar do not make it partial (see `n_1m`).
+    """
+    name = normalize_interval(interval)
+    missing = [c for c in BAR_COLUMNS if c not in bars.column_names]
+    if missing:
+        raise InputError(f"resample: bars table lacks column(s) {missing}")
+    n = bars.num_rows
+    if n == 0:
+        return RESAMPLED_SCHEMA.empty_table()
+    ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+    if n > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        raise InputError("resample: 1m bars must be strictly increasing in ts")
+    bucket = bucket_start(ts, name)
+    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
+    ends = np.concatenate([starts[1:], [n]])
+    col = {c: np.asarray(bars.column(c).to_numpy(), dtype=np.float64) for c in FLOAT_COLUMNS}
+    out_ts = bucket[starts]
+    partial = np.zeros(len(starts), dtype=bool)
+    # first bar is partial when the data starts after its bucket opened
+    partial[0] |= bool(ts[0] > out_ts[0])
+    # last bar is partial when its bucket closes after the last 1m bar does
+    partial[-1] |= bool(int(bucket_end(out_ts[-1:], name)[0]) > int(ts[-1]) + MINUTE_MS)
+    arrays = [
+        pa.array(out_ts, type=pa.int64()),
+        pa.array(col["open"][starts]),
+        pa.array(np.maximum.reduceat(col["high"], starts)),
+        pa.array(np.minimum.reduceat(col["low"], starts)),
+        pa.array(col["close"][ends - 1]),
+        pa.array(np.add.reduceat(col["volume"], starts)),
+        pa.array(np.add.reduceat(col["turnover"], starts)),
+        pa.array((ends - starts).astype(np.int64)),
+        pa.array(partial),
+    ]
+    return pa.Table.from_arrays(arrays, schema=RESAMPLED_SCHEMA)

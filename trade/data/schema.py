@@ -1,0 +1,206 @@
+"""Column schemas, the instrument record, and the row checks every write goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from trade.core.errors import InputError
+from trade.data.intervals import MINUTE_MS
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+FLOAT_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume", "turnover")
+BAR_COLUMNS: tuple[str, ...] = ("ts", *FLOAT_COLUMNS)
+
+BAR_SCHEMA = pa.schema(
+    [pa.field("ts", pa.int64(), nullable=False)]
+    + [pa.field(name, pa.float64(), nullable=False) for name in FLOAT_COLUMNS]
+)
+FUNDING_SCHEMA = pa.schema(
+    [pa.field("ts", pa.int64(), nullable=False), pa.field("rate", pa.float64(), nullable=False)]
+)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class Instrument(BaseModel):
+    """Trading rules of one USDT perpetual. Defaults are Bybit's BTCUSDT linear contract:
+    tick 0.10 USDT, qty step and min qty 0.001 BTC, min notional 5 USDT, max leverage 100x,
+    maintenance-margin rate 0.5 % (the first risk-limit tier)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = "BTCUSDT"
+    tick_size: float = Field(0.1, gt=0)
+    qty_step: float = Field(0.001, gt=0)
+    min_qty: float = Field(0.001, ge=0)
+    min_notional: float = Field(5.0, ge=0)
+    max_leverage: float = Field(100.0, ge=1)
+    maintenance_margin_rate: float = Field(0.005, ge=0, lt=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """One refused row: `row` is its 0-based position in the table given (or the file line
+    number when the importer supplies one), `ts` its timestamp, `reason` what is wrong."""
+
+    row: int
+    ts: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row} (ts={self.ts}): {self.reason}"
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """What a write did. `refused` is True when nothing was stored (bad rows or conflicts)."""
+
+    symbol: str
+    rows_in: int = 0
+    rows_added: int = 0
+    rows_unchanged: int = 0
+    rows_replaced: int = 0
+    duplicates_in_input: int = 0
+    files_written: list[str] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    conflicts: list[RowProblem] = field(default_factory=list)
+    refused: bool = False
+
+    def summary(self, limit: int = 10) -> str:
+        if self.refused:
+            issues = self.problems or self.conflicts
+            kind = "bad rows" if self.problems else "conflicting rows (existing ts, other values)"
+            lines = [f"{self.symbol}: write refused, {len(issues)} {kind}; nothing stored"]
+            lines += [f"  {p}" for p in issues[:limit]]
+            if len(issues) > limit:
+                lines.append(f"  ... and {len(issues) - limit} more")
+            return "\n".join(lines)
+        return (
+            f"{self.symbol}: {self.rows_added} rows added, {self.rows_replaced} replaced, "
+            f"{self.rows_unchanged} already stored, {len(self.files_written)} files written"
+        )
+
+
+class RefusedWriteError(InputError):
+    """A write was refused; `.report` names the rows. Nothing was stored."""
+
+    def __init__(self, report: WriteReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+def coerce_bars(table: pa.Table) -> pa.Table:
+    """The table's bar columns in schema order and types (ts int64, the rest float64).
+
+    Raises InputError naming a missing column or one that cannot be cast."""
+    missing = [c for c in BAR_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(f"bars table lacks column(s) {missing}; need {list(BAR_COLUMNS)}")
+    arrays = []
+    for fld in BAR_SCHEMA:
+        col = table.column(fld.name)
+        try:
+            arrays.append(pc.cast(col, fld.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"column {fld.name!r} cannot be read as {fld.type}: {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=pa.schema([f.with_nullable(True) for f in BAR_SCHEMA]))
+
+
+def _np_f64(table: pa.Table, name: str) -> F64:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def validate_bars(table: pa.Table, line_numbers: Sequence[int] | None = None) -> list[RowProblem]:
+    """Every problem in a coerced bars table, in row order (empty list when all rows are good).
+
+    Rules: no nulls or NaN/inf; ts a multiple of 60 000 ms (bar open minute); ts strictly
+    increasing (an exact duplicate row is allowed and later collapsed, a repeated ts with other
+    values is not); high >= max(open, close); low <= min(open, close); volume, turnover >= 0.
+    """
+    n = table.num_rows
+    if n == 0:
+        return []
+    rows = np.arange(n) if line_numbers is None else np.asarray(line_numbers)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    ts_col = table.column("ts")
+    ts_null = np.asarray(ts_col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    ts = np.asarray(ts_col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    cols: dict[str, F64] = {}
+    bad_value = np.zeros(n, dtype=bool)
+    for name in FLOAT_COLUMNS:
+        arr = _np_f64(table, name)  # nulls become NaN here
+        cols[name] = arr
+        for i in np.flatnonzero(~np.isfinite(arr)):
+            reasons[i].append(f"{name} is {'NaN/missing' if np.isnan(arr[i]) else arr[i]}")
+            bad_value[i] = True
+    for i in np.flatnonzero(ts_null):
+        reasons[i].append("ts is missing")
+    for i in np.flatnonzero((ts % MINUTE_MS != 0) & ~ts_null):
+        reasons[i].append(f"ts {ts[i]} is not on a minute boundary (multiple of 60000 ms)")
+    if n > 1:
+        d = np.diff(ts)
+        for i in np.flatnonzero(d < 0) + 1:
+            reasons[i].append(f"ts goes backwards (previous row has ts {ts[i - 1]})")
+        same = np.flatnonzero(d == 0) + 1
+        for i in same:
+            if any(cols[c][i] != cols[c][i - 1] for c in FLOAT_COLUMNS):
+                reasons[i].append("ts repeats the previous row with different values")
+    o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+    with np.errstate(invalid="ignore"):
+        for i in np.flatnonzero(h < np.maximum(o, c)):
+            reasons[i].append(f"high {h[i]} < max(open {o[i]}, close {c[i]})")
+        for i in np.flatnonzero(lo > np.minimum(o, c)):
+            reasons[i].append(f"low {lo[i]} > min(open {o[i]}, close {c[i]})")
+        for name in ("volume", "turnover"):
+            for i in np.flatnonzero(cols[name] < 0):
+                reasons[i].append(f"{name} {cols[name][i]} is negative")
+    return [
+        RowProblem(int(rows[i]), int(ts[i]), "; ".join(r)) for i, r in enumerate(reasons) if r
+    ]
+
+
+def collapse_duplicates(table: pa.Table) -> tuple[pa.Table, int]:
+    """Drop rows that exactly repeat the previous row's ts (validated tables only)."""
+    ts = table.column("ts").to_numpy()
+    if len(ts) < 2:
+        return table, 0
+    keep = np.ones(len(ts), dtype=bool)
+    keep[1:] = ts[1:] != ts[:-1]
+    dropped = int(len(ts) - keep.sum())
+    return (table.filter(pa.array(keep)) if dropped else table), dropped
+
+
+def validate_funding(table: pa.Table) -> pa.Table:
+    """Funding table as (ts int64, rate float64), sorted, deduplicated; InputError on bad rows."""
+    missing = [c for c in ("ts", "rate") if c not in table.column_names]
+    if missing:
+        raise InputError(f"funding table lacks column(s) {missing}; need ['ts', 'rate']")
+    ts_col = table.column("ts")
+    rate_col = table.column("rate")
+    if ts_col.null_count or rate_col.null_count:
+        raise InputError("funding table has missing ts or rate values")
+    ts = np.asarray(ts_col.to_numpy(zero_copy_only=False), dtype=np.int64)
+    rate = np.asarray(rate_col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(rate))
+    if len(bad):
+        raise InputError(f"funding row {int(bad[0])} (ts={int(ts[bad[0]])}): rate is not finite")
+    order = np.argsort(ts, kind="stable")
+    ts, rate = ts[order], rate[order]
+    if len(ts) > 1:
+        same = np.flatnonzero(ts[1:] == ts[:-1])
+        conflict = same[rate[same + 1] != rate[same]]
+        if len(conflict):
+            i = int(conflict[0])
+            raise InputError(f"funding ts {int(ts[i])} appears twice with different rates")
+        keep = np.ones(len(ts), dtype=bool)
+        keep[1:] = ts[1:] != ts[:-1]
+        ts, rate = ts[keep], rate[keep]
+    return pa.Table.from_arrays([pa.array(ts), pa.array(rate)], schema=FUNDING_SCHEMA)

@@ -1,0 +1,512 @@
+"""The Parquet store: 1m bars per symbol-month, funding series, instruments, provenance.
+
+See the package docstring (`trade.data`) for the on-disk layout and the write policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from trade.core.errors import InputError, TradeError
+from trade.data.schema import (
+    BAR_COLUMNS,
+    BAR_SCHEMA,
+    FLOAT_COLUMNS,
+    FUNDING_SCHEMA,
+    Instrument,
+    RefusedWriteError,
+    RowProblem,
+    WriteReport,
+    coerce_bars,
+    collapse_duplicates,
+    validate_bars,
+    validate_funding,
+)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_MONTH_FILE_RE = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
+_COMPRESSION = "zstd"
+# one process-wide in-memory filesystem behind every memory:// URI, so that two open_store
+# calls on the same memory:// path see the same data (as two calls on one directory would)
+_MEMORY_FS: pafs.FileSystem = pafs._MockFileSystem()
+
+GAP_SCHEMA = pa.schema(
+    [
+        pa.field("start_ms", pa.int64(), nullable=False),
+        pa.field("end_ms", pa.int64(), nullable=False),
+        pa.field("missing", pa.int64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+    ]
+)
+
+
+class CorruptFileError(TradeError, OSError):
+    """A stored file cannot be read; the message names it. Other files stay readable."""
+
+
+class NoDataError(InputError):
+    """Nothing is stored for the symbol asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """Contiguous float64/int64 numpy views of a bars table (no copy): what the kernel takes."""
+
+    ts: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    volume: F64
+    turnover: F64
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def bar_arrays(table: pa.Table) -> BarArrays:
+    """Zero-copy numpy views of a table from `Store.read_bars` (one chunk, no nulls)."""
+    cols: dict[str, Any] = {}
+    for name in BAR_COLUMNS:
+        col = table.column(name)
+        chunk = col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)
+        if col.num_chunks == 0:
+            chunk = pa.array([], type=BAR_SCHEMA.field(name).type)
+        cols[name] = chunk.to_numpy(zero_copy_only=True)
+    return BarArrays(**cols)
+
+
+def _month_key(ts: I64) -> npt.NDArray[np.str_]:
+    return np.datetime_as_string(ts.astype("datetime64[ms]").astype("datetime64[M]"), unit="M")
+
+
+def _month_bounds(key: str) -> tuple[int, int]:
+    start = np.datetime64(key, "M")
+    lo = int(start.astype("datetime64[ms]").astype(np.int64))
+    hi = int((start + np.timedelta64(1, "M")).astype("datetime64[ms]").astype(np.int64))
+    return lo, hi
+
+
+def _resolve(
+    data_dir: str | Path | None, filesystem: pafs.FileSystem | None
+) -> tuple[pafs.FileSystem, str]:
+    if filesystem is not None:
+        root = "" if data_dir is None else str(data_dir)
+        return filesystem, root.rstrip("/")
+    text = str(data_dir) if data_dir is not None else os.environ.get("TRADE_DATA_DIR") or "data"
+    if text.startswith("memory://"):
+        return _MEMORY_FS, (text[len("memory://") :].strip("/") or "data")
+    if "://" in text:
+        try:
+            fs, path = pafs.FileSystem.from_uri(text)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise InputError(f"cannot open data store {text!r}: {exc}") from exc
+        return fs, path.rstrip("/")
+    return pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
+
+
+def open_store(
+    data_dir: str | Path | None = None, *, filesystem: pafs.FileSystem | None = None
+) -> Store:
+    """Open (lazily create) a store.
+
+    `data_dir`: a local directory, any pyarrow filesystem URI (`s3://bucket/prefix`,
+    `file:///abs/path`, `mock:///` ...), or `memory://name` (a process-wide in-memory
+    filesystem). None means `$TRADE_DATA_DIR`, else `./data`. With `filesystem=` given,
+    `data_dir` is a path inside that filesystem.
+    """
+    fs, root = _resolve(data_dir, filesystem)
+    return Store(fs, root)
+
+
+class Store:
+    """A market-data store on a pyarrow filesystem. Methods document their thread rules:
+    reads are safe from any thread; writes to one symbol must come from one writer."""
+
+    def __init__(self, filesystem: pafs.FileSystem, root: str) -> None:
+        self.fs = filesystem
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"Store({type(self.fs).__name__}, {self.root!r})"
+
+    # ----------------------------------------------------------------- paths
+    def _p(self, *parts: str) -> str:
+        return "/".join([self.root, *parts]) if self.root else "/".join(parts)
+
+    @staticmethod
+    def _check_symbol(symbol: str) -> str:
+        if not _SYMBOL_RE.match(symbol):
+            raise InputError(f"bad symbol {symbol!r}: letters, digits, '_', '-', '.' only")
+        return symbol
+
+    def bars_dir(self, symbol: str) -> str:
+        return self._p("bars_1m", f"symbol={self._check_symbol(symbol)}")
+
+    def month_path(self, symbol: str, month: str) -> str:
+        return f"{self.bars_dir(symbol)}/{month}.parquet"
+
+    def _exists(self, path: str) -> bool:
+        return bool(self.fs.get_file_info(path).type == pafs.FileType.File)
+
+    def _listdir(self, path: str) -> list[pafs.FileInfo]:
+        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return list(infos)
+
+    def month_files(self, symbol: str) -> dict[str, str]:
+        """Stored month files of a symbol: {"YYYY-MM": path}, sorted by month."""
+        out: dict[str, str] = {}
+        for info in self._listdir(self.bars_dir(symbol)):
+            m = _MONTH_FILE_RE.match(info.base_name)
+            if m and info.type == pafs.FileType.File:
+                out[f"{m.group(1)}-{m.group(2)}"] = info.path
+        return dict(sorted(out.items()))
+
+    def symbols(self) -> list[str]:
+        """Symbols with 1m bars stored, sorted."""
+        out = []
+        for info in self._listdir(self._p("bars_1m")):
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("symbol="):
+                sym = info.base_name[len("symbol=") :]
+                if self.month_files(sym):
+                    out.append(sym)
+        return sorted(out)
+
+    # ------------------------------------------------------------ atomic I/O
+    def _tmp_path(self, final: str) -> str:
+        head, _, name = final.rpartition("/")
+        return f"{head}/.{name}.tmp-{uuid.uuid4().hex}"
+
+    def _ensure_dir(self, path: str) -> None:
+        self.fs.create_dir(path.rpartition("/")[0], recursive=True)
+
+    def _remove_quietly(self, path: str) -> None:
+        try:
+            self.fs.delete_file(path)
+        except (FileNotFoundError, OSError):
+            pass  # best effort: a leftover dot-tmp file is ignored by every reader
+
+    def _write_table_atomic(self, tables: Mapping[str, pa.Table]) -> list[str]:
+        """Write each table to a hidden temp file beside its target, then rename them all.
+
+        A crash before the renames leaves every target as it was; each rename is atomic
+        on local disks (on object stores a move is copy+delete, still never a torn file)."""
+        staged: list[tuple[str, str]] = []
+        try:
+            for final, table in tables.items():
+                self._ensure_dir(final)
+                tmp = self._tmp_path(final)
+                staged.append((tmp, final))
+                pq.write_table(table, tmp, filesystem=self.fs, compression=_COMPRESSION)
+            for tmp, final in staged:
+                self.fs.move(tmp, final)
+        except BaseException:
+            for tmp, _ in staged:
+                if self._exists(tmp):
+                    self._remove_quietly(tmp)
+            raise
+        return [final for _, final in staged]
+
+    def _write_json_atomic(self, final: str, obj: Any) -> None:
+        self._ensure_dir(final)
+        tmp = self._tmp_path(final)
+        data = json.dumps(obj, indent=2, sort_keys=True).encode()
+        try:
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, final)
+        except BaseException:
+            if self._exists(tmp):
+                self._remove_quietly(tmp)
+            raise
+
+    def _read_json(self, path: str) -> Any:
+        try:
+            with self.fs.open_input_stream(path) as inp:
+                return json.loads(inp.read().decode())
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(f"{path}: not valid JSON ({exc})") from exc
+
+    # ----------------------------------------------------------------- bars
+    def _read_file(self, path: str) -> pa.Table:
+        try:
+            table = pq.read_table(path, filesystem=self.fs)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CorruptFileError(
+                f"{path}: cannot read stored bars ({exc}); other months are unaffected - "
+                "re-import this month or delete the file"
+            ) from exc
+        if table.column_names != list(BAR_COLUMNS):
+            raise CorruptFileError(f"{path}: columns {table.column_names}, expected {BAR_COLUMNS}")
+        return table.cast(BAR_SCHEMA)
+
+    def _read_files(self, paths: list[str]) -> pa.Table:
+        if not paths:
+            return BAR_SCHEMA.empty_table()
+        if len(paths) == 1:
+            return self._read_file(paths[0])
+        try:
+            # one multi-threaded scan over the month files, in file (= time) order
+            dataset = pads.dataset(paths, schema=BAR_SCHEMA, format="parquet", filesystem=self.fs)
+            return dataset.to_table()
+        except (pa.ArrowInvalid, OSError):
+            # find and name the unreadable file
+            return pa.concat_tables([self._read_file(p) for p in paths])
+
+    def read_bars(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> pa.Table:
+        """1m bars with start_ms <= ts < end_ms (None = unbounded), sorted by ts.
+
+        Columns exactly ts int64, open, high, low, close, volume, turnover float64, no nulls,
+        each one contiguous chunk (see `bar_arrays`). Opens only the month files that overlap
+        the range. Raises NoDataError if nothing is stored for the symbol, CorruptFileError
+        naming an unreadable file."""
+        files = self.month_files(symbol)
+        if not files:
+            raise NoDataError(
+                f"no 1m bars stored for {symbol} in {self.root or '/'} "
+                "(run `trade data import`, `trade data import-sample` or `trade data synth`)"
+            )
+        chosen = []
+        for key, path in files.items():
+            lo, hi = _month_bounds(key)
+            if (start_ms is None or hi > start_ms) and (end_ms is None or lo < end_ms):
+                chosen.append(path)
+        table = self._read_files(chosen).combine_chunks()
+        ts = table.column("ts").to_numpy()
+        if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+            raise CorruptFileError(f"stored bars of {symbol} are not strictly increasing in ts")
+        lo_i = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, side="left"))
+        hi_i = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, side="left"))
+        return table.slice(lo_i, max(hi_i - lo_i, 0))
+
+    def bar_arrays(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> BarArrays:
+        """`read_bars` as zero-copy numpy arrays."""
+        return bar_arrays(self.read_bars(symbol, start_ms, end_ms))
+
+    def write_bars(self, symbol: str, table: pa.Table, *, overwrite: bool = False) -> WriteReport:
+        """Merge 1m bars into the store; idempotent, deduplicating, atomic.
+
+        Input must be sorted by ts (exact duplicate rows are collapsed). Bad rows (see
+        `validate_bars`) refuse the whole write. A ts already stored with different values is
+        a conflict: refused by default, replaced with `overwrite=True`. On refusal a
+        RefusedWriteError carrying the WriteReport is raised and nothing is changed. Months
+        whose content would not change are not rewritten."""
+        self._check_symbol(symbol)
+        bars = coerce_bars(table)
+        report = WriteReport(symbol=symbol, rows_in=bars.num_rows)
+        report.problems = validate_bars(bars)
+        if report.problems:
+            report.refused = True
+            raise RefusedWriteError(report)
+        bars, report.duplicates_in_input = collapse_duplicates(bars.cast(BAR_SCHEMA))
+        if bars.num_rows == 0:
+            return report
+        ts = bars.column("ts").to_numpy()
+        keys = _month_key(ts)
+        bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(ts)]])
+        existing_files = self.month_files(symbol)
+        to_write: dict[str, pa.Table] = {}
+        for s, e in zip(starts, ends, strict=True):
+            key = str(keys[s])
+            new = bars.slice(int(s), int(e - s))
+            path = existing_files.get(key)
+            if path is None:
+                to_write[self.month_path(symbol, key)] = new
+                report.rows_added += new.num_rows
+                continue
+            merged = self._merge(self._read_file(path), new, int(s), overwrite, report)
+            if merged is not None:
+                to_write[path] = merged
+        if report.conflicts:
+            report.refused = True
+            raise RefusedWriteError(report)
+        if to_write:
+            report.files_written = self._write_table_atomic(to_write)
+        return report
+
+    @staticmethod
+    def _merge(
+        old: pa.Table, new: pa.Table, offset: int, overwrite: bool, report: WriteReport
+    ) -> pa.Table | None:
+        """Merged month table, or None when nothing changes. Records conflicts in `report`."""
+        old_ts = old.column("ts").to_numpy()
+        new_ts = new.column("ts").to_numpy()
+        common, i_old, i_new = np.intersect1d(old_ts, new_ts, assume_unique=True,
+                                              return_indices=True)
+        differs = np.zeros(len(common), dtype=bool)
+        for name in FLOAT_COLUMNS:
+            a = old.column(name).to_numpy()[i_old]
+            b = new.column(name).to_numpy()[i_new]
+            differs |= a != b
+        n_conf = int(differs.sum())
+        if n_conf and not overwrite:
+            for j in np.flatnonzero(differs):
+                o_row = [old.column(c)[int(i_old[j])].as_py() for c in FLOAT_COLUMNS]
+                n_row = [new.column(c)[int(i_new[j])].as_py() for c in FLOAT_COLUMNS]
+                report.conflicts.append(
+                    RowProblem(offset + int(i_new[j]), int(common[j]),
+                               f"stored (o,h,l,c,v,t)={o_row} differs from new {n_row}")
+                )
+            return None
+        added = len(new_ts) - len(common)
+        report.rows_unchanged += len(common) - n_conf
+        report.rows_replaced += n_conf
+        report.rows_added += added
+        if added == 0 and n_conf == 0:
+            return None
+        keep_old = np.ones(len(old_ts), dtype=bool)
+        keep_old[i_old] = False  # new values win for every common ts (identical unless overwrite)
+        merged = pa.concat_tables([old.filter(pa.array(keep_old)), new])
+        order = np.argsort(merged.column("ts").to_numpy(), kind="stable")
+        return merged.take(pa.array(order)).combine_chunks()
+
+    def delete_symbol(self, symbol: str) -> None:
+        """Remove all bars, provenance and gap tables of a symbol."""
+        path = self.bars_dir(symbol)
+        if self.fs.get_file_info(path).type == pafs.FileType.Directory:
+            self.fs.delete_dir(path)
+        gaps = self._gaps_path(symbol)
+        if self._exists(gaps):
+            self.fs.delete_file(gaps)
+
+    # ------------------------------------------------------------ provenance
+    def _provenance_path(self, symbol: str) -> str:
+        return f"{self.bars_dir(symbol)}/_provenance.json"
+
+    def provenance(self, symbol: str) -> dict[str, Any]:
+        """Where a symbol's bars came from: {} if unrecorded. Keys written by the importers:
+        `source` (file name or generator), `source_interval`, `bridged_1m` (bool),
+        `seed` (bridge/synth seed or None), `imports` (one entry per import)."""
+        path = self._provenance_path(symbol)
+        if not self._exists(path):
+            return {}
+        data = self._read_json(path)
+        if not isinstance(data, dict):
+            raise CorruptFileError(f"{path}: expected a JSON object")
+        return data
+
+    def record_provenance(self, symbol: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge `entry` into the symbol's provenance (top-level keys = latest import) and append
+        it to its `imports` history unless an identical entry is already there."""
+        prov = self.provenance(symbol)
+        before = json.dumps(prov, sort_keys=True)
+        history = list(prov.get("imports", []))
+        clean = json.loads(json.dumps(dict(entry), sort_keys=True))
+        if clean not in history:
+            history.append(clean)
+        prov.update(clean)
+        prov["symbol"] = symbol
+        prov["imports"] = history
+        prov["bridged_1m"] = any(bool(h.get("bridged_1m")) for h in history)
+        if json.dumps(prov, sort_keys=True) == before:
+            return prov  # idempotent: nothing new to record
+        self._write_json_atomic(self._provenance_path(symbol), prov)
+        return prov
+
+    # --------------------------------------------------------------- funding
+    def _funding_path(self, symbol: str) -> str:
+        return self._p("funding", f"{self._check_symbol(symbol)}.parquet")
+
+    def read_funding(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> pa.Table:
+        """Funding rates (ts int64 ms settlement time, rate float64), sorted; an empty table
+        when none is stored (the engine then uses its constant rate)."""
+        path = self._funding_path(symbol)
+        if not self._exists(path):
+            return FUNDING_SCHEMA.empty_table()
+        try:
+            table = pq.read_table(path, filesystem=self.fs).cast(FUNDING_SCHEMA)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CorruptFileError(f"{path}: cannot read funding ({exc})") from exc
+        ts = table.column("ts").to_numpy()
+        lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, side="left"))
+        hi = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, side="left"))
+        return table.slice(lo, max(hi - lo, 0)).combine_chunks()
+
+    def write_funding(self, symbol: str, table: pa.Table, *, overwrite: bool = False) -> int:
+        """Merge funding rates in; same policy as bars (a stored ts with another rate is refused
+        unless `overwrite`). Returns the number of rows added or replaced."""
+        new = validate_funding(table)
+        old = self.read_funding(symbol)
+        old_ts = old.column("ts").to_numpy()
+        new_ts = new.column("ts").to_numpy()
+        common, i_old, i_new = np.intersect1d(old_ts, new_ts, assume_unique=True,
+                                              return_indices=True)
+        diff = old.column("rate").to_numpy()[i_old] != new.column("rate").to_numpy()[i_new]
+        if diff.any() and not overwrite:
+            bad = int(common[np.flatnonzero(diff)[0]])
+            raise InputError(
+                f"funding of {symbol}: {int(diff.sum())} stored ts get a different rate "
+                f"(first ts={bad}); pass overwrite=True to replace; nothing stored"
+            )
+        changed = len(new_ts) - len(common) + int(diff.sum())
+        if changed == 0:
+            return 0
+        keep = np.ones(len(old_ts), dtype=bool)
+        keep[i_old] = False
+        merged = pa.concat_tables([old.filter(pa.array(keep)), new])
+        order = np.argsort(merged.column("ts").to_numpy(), kind="stable")
+        self._write_table_atomic({self._funding_path(symbol): merged.take(pa.array(order))})
+        return changed
+
+    # ------------------------------------------------------------ instruments
+    def _instrument_path(self, symbol: str) -> str:
+        return self._p("instruments", f"{self._check_symbol(symbol)}.json")
+
+    def write_instrument(self, instrument: Instrument) -> None:
+        self._write_json_atomic(self._instrument_path(instrument.symbol), instrument.model_dump())
+
+    def read_instrument(self, symbol: str, default: Instrument | None = None) -> Instrument:
+        """The stored instrument; `default` (if given) when none is stored, else NoDataError.
+        `Instrument(symbol=...)` carries Bybit BTCUSDT's rules as defaults."""
+        path = self._instrument_path(symbol)
+        if not self._exists(path):
+            if default is not None:
+                return default
+            raise NoDataError(f"no instrument stored for {symbol} in {self.root or '/'}")
+        return Instrument.model_validate(self._read_json(path))
+
+    # ------------------------------------------------------------------ gaps
+    def _gaps_path(self, symbol: str) -> str:
+        return self._p("gaps", f"{self._check_symbol(symbol)}.parquet")
+
+    def write_gaps(self, symbol: str, gaps: pa.Table) -> str:
+        """Store the explicit gap table of a symbol (replacing the previous one)."""
+        path = self._gaps_path(symbol)
+        self._write_table_atomic({path: gaps.cast(GAP_SCHEMA)})
+        return path
+
+    def read_gaps(self, symbol: str) -> pa.Table:
+        path = self._gaps_path(symbol)
+        if not self._exists(path):
+            return GAP_SCHEMA.empty_table()
+        return pq.read_table(path, filesystem=self.fs).cast(GAP_SCHEMA)
+
+    def iter_months(self, symbol: str) -> Iterator[tuple[str, pa.Table]]:
+        """(month, table) for each stored month, oldest first (bounded memory)."""
+        for key, path in self.month_files(symbol).items():
+            yield key, self._read_file(path)

@@ -1,0 +1,244 @@
+"""Seeded synthetic 1m markets, and seeded 1m paths bridged inside real coarser bars.
+
+Both are pure functions of their arguments: the same inputs give byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from trade.core.errors import InputError
+from trade.data.intervals import DAY_MS, MINUTE_MS
+from trade.data.schema import BAR_SCHEMA
+
+F64 = npt.NDArray[np.float64]
+
+REGIMES: tuple[str, ...] = ("trending", "ranging", "volatile", "crash", "mixed")
+# 2024-01-01 00:00 UTC (a Monday): the default first bar of synthetic data
+DEFAULT_START_MS = 1_704_067_200_000
+
+# Play `validation: {pattern: NAME}` names -> generator regime (see PLAY_FORMAT.md)
+PATTERN_REGIMES: dict[str, str] = {
+    "trend_up_clean": "trending",
+    "trend_up": "trending",
+    "trending": "trending",
+    "range_wide": "ranging",
+    "range_tight": "ranging",
+    "ranging": "ranging",
+    "breakout_false": "ranging",
+    "volatile": "volatile",
+    "spike_recover": "volatile",
+    "v_bottom": "crash",
+    "crash": "crash",
+    "mixed": "mixed",
+}
+
+
+def regime_for_pattern(name: str) -> str:
+    """The generator regime of a Play pattern name (or a regime name itself).
+
+    trend_up_clean -> trending, range_wide -> ranging, breakout_false -> ranging (a range whose
+    breakouts fail), spike_recover -> volatile, v_bottom -> crash (a crash then recovery)."""
+    key = name.strip().lower()
+    if key not in PATTERN_REGIMES:
+        raise InputError(
+            f"unknown synthetic pattern/regime {name!r}: use one of {sorted(PATTERN_REGIMES)}"
+        )
+    return PATTERN_REGIMES[key]
+
+
+def _seasonality(ts: npt.NDArray[np.int64]) -> F64:
+    """Intraday volatility multiplier (mean about 1): busiest at the US open (~14:30 UTC),
+    a smaller bump at the London open (~08:00), quiet late Asia; weekends 25 % quieter."""
+    hour = (ts % DAY_MS) / 3_600_000.0
+    s = 0.8 + 0.55 * np.exp(-(((hour - 14.5) / 2.2) ** 2)) + 0.25 * np.exp(-(((hour - 8.0) / 1.8) ** 2))
+    weekday = ((ts // DAY_MS) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
+    s = np.where(weekday >= 5, s * 0.75, s)
+    return np.asarray(s / s.mean(), dtype=np.float64)
+
+
+def _schedule(regime: str, n: int, rng: np.random.Generator) -> tuple[F64, F64, F64]:
+    """Per-minute drift, volatility multiplier and mean-reversion strength for a regime."""
+    mu = np.zeros(n)
+    vol = np.ones(n)
+    kappa = np.zeros(n)
+    day = 1440
+
+    def fill(kind: str, a: int, b: int) -> None:
+        length = max(b - a, 1)
+        if kind == "trend_up":
+            mu[a:b] = 0.008 / day
+            vol[a:b] = 0.7
+        elif kind == "trend_down":
+            mu[a:b] = -0.008 / day
+            vol[a:b] = 0.8
+        elif kind == "ranging":
+            kappa[a:b] = 0.012  # per 15-minute block: half-life about 14 hours
+            vol[a:b] = 0.9
+        elif kind == "volatile":
+            vol[a:b] = 2.2
+        elif kind == "crash":
+            pre = a + int(0.45 * length)
+            fall = min(max(int(0.03 * length), 240), max(b - pre, 1))
+            mu[a:pre] = 0.002 / day
+            mu[pre : pre + fall] = math.log(0.65) / fall  # a 35 % fall
+            vol[pre : pre + fall] = 3.0
+            rest = b - (pre + fall)
+            if rest > 0:
+                mu[pre + fall : b] = -0.5 * math.log(0.65) / rest  # recovers half of it
+                vol[pre + fall : b] = 1.0 + 1.5 * np.exp(-np.arange(rest) / (2 * day))
+
+    if regime == "trending":
+        fill("trend_up", 0, n)
+    elif regime in ("ranging", "volatile", "crash"):
+        fill(regime, 0, n)
+    else:  # mixed: segments of 2-20 days, each a random regime
+        a = 0
+        kinds = ("trend_up", "trend_down", "ranging", "volatile", "crash")
+        while a < n:
+            b = min(n, a + int(rng.integers(2 * day, 20 * day + 1)))
+            fill(kinds[int(rng.integers(0, len(kinds)))], a, b)
+            a = b
+    return mu, vol, kappa
+
+
+def _garch_blocks(m: int, rng: np.random.Generator, alpha: float, beta: float) -> F64:
+    """GARCH(1,1) volatility multipliers (unconditional variance 1) on 15-minute blocks,
+    driven by Student-t(5) shocks: the volatility clustering of the series."""
+    z = rng.standard_t(5, size=m) / math.sqrt(5 / 3)
+    omega = 1.0 - alpha - beta
+    h = 1.0
+    out = np.empty(m)
+    for i, zi in enumerate(z.tolist()):
+        out[i] = h
+        h = omega + alpha * h * zi * zi + beta * h
+    return np.sqrt(out)
+
+
+def synth_bars(
+    symbol: str,
+    days: int,
+    seed: int,
+    regime: str = "mixed",
+    start_ms: int = DEFAULT_START_MS,
+    start_price: float | None = None,
+) -> pa.Table:
+    """`days` x 1440 synthetic 1m bars (a bars-schema table), a pure function of the arguments.
+
+    Properties: GARCH(1,1) volatility clustering, Student-t(4) return tails, intraday and
+    weekend seasonality, rare price gaps (open away from the previous close) and rare long
+    wicks; every bar is valid OHLC on a tick grid; no minute is missing. `regime` is one of
+    trending, ranging, volatile, crash, mixed or a Play pattern name (`regime_for_pattern`).
+    """
+    if days <= 0:
+        raise InputError(f"days must be positive, got {days}")
+    if start_ms % MINUTE_MS:
+        raise InputError(f"start_ms {start_ms} is not on a minute boundary")
+    regime = regime_for_pattern(regime)
+    n = int(days) * 1440
+    rng = np.random.Generator(np.random.PCG64([int(seed), zlib.crc32(symbol.encode())]))
+    p0 = float(start_price) if start_price is not None else (30_000.0 if "BTC" in symbol else 100.0)
+    decimals = 5 - math.floor(math.log10(p0))  # 5 significant digits: 0.1 at 30 000
+    tick = 10.0**-decimals
+    ts = start_ms + np.arange(n, dtype=np.int64) * MINUTE_MS
+
+    mu, volm, kappa = _schedule(regime, n, rng)
+    alpha, beta = (0.12, 0.86) if regime == "volatile" else (0.07, 0.91)
+    block = 15
+    m = -(-n // block)
+    garch = np.repeat(_garch_blocks(m, rng, alpha, beta), block)[:n]
+    sigma = 0.0006 * garch * _seasonality(ts) * volm
+
+    z = rng.standard_t(4, size=n) / math.sqrt(2.0)  # unit variance, fat tails
+    gap = np.where(rng.random(n) < 0.0005, rng.standard_t(3, size=n) * 6.0 * sigma, 0.0)
+    r = mu + sigma * z
+    if kappa.any():  # mean reversion of log price to the start level, applied per block
+        blocks = np.add.reduceat(r + gap, np.arange(0, n, block))
+        kap = kappa[::block]
+        adj = np.zeros(m)
+        dev = 0.0
+        for i in range(m):
+            pull = -kap[i] * dev
+            adj[i] = pull
+            dev += blocks[i] + pull
+        r = r + np.repeat(adj / block, block)[:n]
+    logc = math.log(p0) + np.cumsum(r + gap)
+    close = np.exp(logc)
+    open_ = np.exp(logc - r)  # open_t = previous close moved by the gap, if any
+    big = rng.random((2, n)) < 0.003  # rare long wicks
+    wick = np.abs(rng.standard_t(4, size=(2, n))) * 0.5 * sigma * np.where(big, 6.0, 1.0)
+    high = np.maximum(open_, close) * np.exp(wick[0])
+    low = np.minimum(open_, close) * np.exp(-wick[1])
+
+    def on_tick(x: F64) -> F64:
+        return np.asarray(np.round(x, decimals), dtype=np.float64)
+
+    o, c = on_tick(open_), on_tick(close)
+    h = np.maximum(on_tick(high), np.maximum(o, c))  # high >= max(open, close) after rounding
+    lo = np.maximum(np.minimum(on_tick(low), np.minimum(o, c)), tick)  # low <= min(o, c), > 0
+    lo = np.minimum(lo, np.minimum(o, c))
+    base = 25.0 if "BTC" in symbol else 2_000.0
+    volume = base * _seasonality(ts) ** 1.5 * garch * volm * np.exp(0.5 * rng.standard_normal(n))
+    volume *= 1.0 + 0.4 * np.abs(z)
+    volume = np.round(volume, 3)
+    turnover = np.round(volume * (o + h + lo + c) / 4.0, 4)
+    return pa.Table.from_arrays(
+        [pa.array(ts), *(pa.array(x) for x in (o, h, lo, c, volume, turnover))], schema=BAR_SCHEMA
+    )
+
+
+def bridge_to_1m(bars: pa.Table, source_interval_ms: int, seed: int) -> pa.Table:
+    """Seeded 1m bars inside each coarser bar, constrained to its OHLC exactly.
+
+    For each source bar (ts = open time) the 1m path starts at its open, ends at its close,
+    its highest 1m high equals its high and its lowest 1m low equals its low, so resampling the
+    result to the source interval returns the source OHLC exactly. The path is a Student-t
+    Brownian bridge from open to close scaled to the bar's range; volume and turnover are
+    spread over the minutes with random weights (their sums equal the source up to float
+    rounding). A pure function of (bars, interval, seed).
+    """
+    if source_interval_ms % MINUTE_MS or source_interval_ms <= 0:
+        raise InputError(f"cannot bridge bars of {source_interval_ms} ms into 1m bars")
+    k = source_interval_ms // MINUTE_MS
+    ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+    if k == 1:
+        return bars.select(list(BAR_SCHEMA.names)).cast(BAR_SCHEMA)
+    if len(ts) and bool(np.any(ts % source_interval_ms)):
+        i = int(np.flatnonzero(ts % source_interval_ms)[0])
+        raise InputError(f"bar {i} (ts={int(ts[i])}) is not aligned to its {k}-minute interval")
+    o, h, lo, c, v, t = (
+        np.asarray(bars.column(x).to_numpy(), dtype=np.float64)[:, None]
+        for x in ("open", "high", "low", "close", "volume", "turnover")
+    )
+    nb = len(ts)
+    rng = np.random.Generator(np.random.PCG64([int(seed), k]))
+    z = rng.standard_t(4, size=(nb, k))
+    walk = np.cumsum(z, axis=1)
+    frac = (np.arange(1, k + 1, dtype=np.float64) / k)[None, :]
+    bridge = walk - frac * walk[:, -1:]  # zero at the last minute
+    line = o + frac * (c - o)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(bridge > 0, (h - line) / bridge, np.inf)
+        down = np.where(bridge < 0, (lo - line) / bridge, np.inf)
+    scale = np.minimum(up.min(axis=1), down.min(axis=1))
+    scale = np.where(np.isfinite(scale), np.maximum(scale, 0.0), 0.0)[:, None]
+    closes = np.clip(line + scale * bridge, lo, h)
+    closes[:, -1] = c[:, 0]  # the last minute closes at the bar's close
+    opens = np.concatenate([o, closes[:, :-1]], axis=1)  # the first minute opens at the bar's open
+    spread = (h - lo) / math.sqrt(k)
+    wick = rng.exponential(size=(2, nb, k)) * 0.1 * spread
+    highs = np.minimum(np.maximum(opens, closes) + wick[0], h)
+    lows = np.maximum(np.minimum(opens, closes) - wick[1], lo)
+    rows = np.arange(nb)
+    highs[rows, np.argmax(highs, axis=1)] = h[:, 0]  # the bar's high is reached exactly once
+    lows[rows, np.argmin(lows, axis=1)] = lo[:, 0]  # and its low
+    weights = 0.3 + np.abs(z)
+    weights /= weights.sum(axis=1, keepdims=True)
+    minute_ts = ts[:, None] + np.arange(k, dtype=np.int64)[None, :] * MINUTE_MS
+    cols = [minute_ts, opens, highs, lows, closes, v * weights, t * weights]
+    return pa.Table.from_arrays([pa.array(x.reshape(-1)) for x in cols], schema=BAR_SCHEMA)
