@@ -11,7 +11,9 @@ import click
 from trade.core.errors import TradeError
 
 # name -> "module:attribute" of a click command or group. One line per subcommand.
-_COMMANDS: dict[str, str] = {}
+_COMMANDS: dict[str, str] = {
+    "play": "trade.cli.play_cmd:play",
+}
 
 
 class _LazyGroup(click.Group):

@@ -1,0 +1,38 @@
+"""`trade play ...`: work with Play files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from trade.play import PlayError, load_play
+
+
+@click.group()
+def play() -> None:
+    """Work with Play files (YAML strategies)."""
+
+
+@play.command("validate")
+@click.argument("plays", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--max-leverage", type=float, default=100.0, show_default=True,
+              help="The instrument's maximum leverage.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+def validate(plays: tuple[Path, ...], max_leverage: float, quiet: bool) -> None:
+    """Check every PLAY file; print one line per error; exit 1 if any fails."""
+    failed = 0
+    for path in plays:
+        try:
+            loaded = load_play(path, instrument_max_leverage=max_leverage)
+        except PlayError as exc:
+            failed += 1
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            continue
+        if not quiet:
+            click.echo(f"{path}: ok ({loaded.name}, {loaded.symbol}, exec {loaded.exec_tf})")
+    if failed:
+        click.echo(f"{failed} of {len(plays)} Play(s) failed validation", err=True)
+        sys.exit(1)
