@@ -89,7 +89,7 @@ def _maybe(draw: st.DrawFn, rng: np.random.Generator, n: int, values: list[float
         return np.zeros(n)
     if mode == "const":
         return np.full(n, draw(st.sampled_from(values)))
-    return rng.choice(np.array(values + [0.0, np.nan]), n)
+    return rng.choice(np.array([*values, 0.0, np.nan]), n)
 
 
 @st.composite
@@ -201,7 +201,8 @@ def order_actions(draw: st.DrawFn, n_bars: int) -> list[list[tuple[str, Any]]]:
             elif kind == "cancel":
                 todo.append((kind, draw(st.integers(0, 5))))
             elif kind == "amend":
-                todo.append((kind, (draw(st.integers(0, 5)), draw(st.sampled_from([-0.004, 0.004])))))
+                pick = draw(st.integers(0, 5))
+                todo.append((kind, (pick, draw(st.sampled_from([-0.004, 0.004])))))
             else:
                 todo.append((kind, (draw(st.sampled_from([None, 0.0, 0.01])),
                                     draw(st.sampled_from([None, 0.0, 0.01])),

@@ -12,8 +12,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from trade._kernels.position import Position
 
+from trade._kernels.position import Position
 from trade.core.enums import OrderType, Side, TimeInForce
 from trade.core.models import AdapterEvent, Balance, Order, OrderRequest
 from trade.sim.config import SimConfig, SizeMode

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
-from trade._kernels.position import Position
 
+from trade._kernels.position import Position
 from trade.core.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from trade.core.models import (
     AdapterEvent,
