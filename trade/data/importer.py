@@ -330,7 +330,7 @@ def read_bars_file(path: str | Path, *, ts_format: str | None = None) -> ParsedF
     if interval % MINUTE_MS:
         raise InputError(f"{p}: bars are {interval} ms apart, not a whole number of minutes")
     if interval > MINUTE_MS:
-        off = np.flatnonzero((ts % interval != 0))
+        off = np.flatnonzero(ts % interval != 0)
         short = np.flatnonzero(diffs < interval) + 1
         bad = np.concatenate([off, short])
         if len(bad):

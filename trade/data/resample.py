@@ -12,7 +12,10 @@ from trade.data.schema import BAR_COLUMNS, FLOAT_COLUMNS
 RESAMPLED_SCHEMA = pa.schema(
     [pa.field("ts", pa.int64(), nullable=False)]
     + [pa.field(name, pa.float64(), nullable=False) for name in FLOAT_COLUMNS]
-    + [pa.field("n_1m", pa.int64(), nullable=False), pa.field("partial", pa.bool_(), nullable=False)]
+    + [
+        pa.field("n_1m", pa.int64(), nullable=False),
+        pa.field("partial", pa.bool_(), nullable=False),
+    ]
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,14 +111,17 @@ def coerce_bars(table: pa.Table) -> pa.Table:
             arrays.append(pc.cast(col, fld.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InputError(f"column {fld.name!r} cannot be read as {fld.type}: {exc}") from exc
-    return pa.Table.from_arrays(arrays, schema=pa.schema([f.with_nullable(True) for f in BAR_SCHEMA]))
+    nullable = pa.schema([f.with_nullable(True) for f in BAR_SCHEMA])
+    return pa.Table.from_arrays(arrays, schema=nullable)
 
 
 def _np_f64(table: pa.Table, name: str) -> F64:
     return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def validate_bars(table: pa.Table, line_numbers: Sequence[int] | None = None) -> list[RowProblem]:
+def validate_bars(
+    table: pa.Table, line_numbers: Sequence[int] | npt.NDArray[np.int64] | None = None
+) -> list[RowProblem]:
     """Every problem in a coerced bars table, in row order (empty list when all rows are good).
 
     Rules: no nulls or NaN/inf; ts a multiple of 60 000 ms (bar open minute); ts strictly
@@ -129,41 +132,45 @@ def validate_bars(table: pa.Table, line_numbers: Sequence[int] | None = None) ->
     if n == 0:
         return []
     rows = np.arange(n) if line_numbers is None else np.asarray(line_numbers)
-    reasons: list[list[str]] = [[] for _ in range(n)]
+    reasons: dict[int, list[str]] = {}
+
+    def flag(idx: npt.NDArray[np.intp], text: Callable[[int], str]) -> None:
+        for i in idx.tolist():
+            reasons.setdefault(i, []).append(text(i))
+
     ts_col = table.column("ts")
     ts_null = np.asarray(ts_col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     ts = np.asarray(ts_col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     cols: dict[str, F64] = {}
-    bad_value = np.zeros(n, dtype=bool)
     for name in FLOAT_COLUMNS:
         arr = _np_f64(table, name)  # nulls become NaN here
         cols[name] = arr
-        for i in np.flatnonzero(~np.isfinite(arr)):
-            reasons[i].append(f"{name} is {'NaN/missing' if np.isnan(arr[i]) else arr[i]}")
-            bad_value[i] = True
-    for i in np.flatnonzero(ts_null):
-        reasons[i].append("ts is missing")
-    for i in np.flatnonzero((ts % MINUTE_MS != 0) & ~ts_null):
-        reasons[i].append(f"ts {ts[i]} is not on a minute boundary (multiple of 60000 ms)")
+        for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+            what = "NaN/missing" if np.isnan(arr[i]) else str(arr[i])
+            reasons.setdefault(i, []).append(f"{name} is {what}")
+    flag(np.flatnonzero(ts_null), lambda i: "ts is missing")
+    flag(np.flatnonzero((ts % MINUTE_MS != 0) & ~ts_null),
+         lambda i: f"ts {ts[i]} is not on a minute boundary (multiple of 60000 ms)")
     if n > 1:
         d = np.diff(ts)
-        for i in np.flatnonzero(d < 0) + 1:
-            reasons[i].append(f"ts goes backwards (previous row has ts {ts[i - 1]})")
+        flag(np.flatnonzero(d < 0) + 1,
+             lambda i: f"ts goes backwards (previous row has ts {ts[i - 1]})")
         same = np.flatnonzero(d == 0) + 1
-        for i in same:
-            if any(cols[c][i] != cols[c][i - 1] for c in FLOAT_COLUMNS):
-                reasons[i].append("ts repeats the previous row with different values")
+        differs = np.zeros(len(same), dtype=bool)
+        for col in FLOAT_COLUMNS:
+            differs |= cols[col][same] != cols[col][same - 1]
+        flag(same[differs], lambda i: "ts repeats the previous row with different values")
     o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
     with np.errstate(invalid="ignore"):
-        for i in np.flatnonzero(h < np.maximum(o, c)):
-            reasons[i].append(f"high {h[i]} < max(open {o[i]}, close {c[i]})")
-        for i in np.flatnonzero(lo > np.minimum(o, c)):
-            reasons[i].append(f"low {lo[i]} > min(open {o[i]}, close {c[i]})")
+        flag(np.flatnonzero(h < np.maximum(o, c)),
+             lambda i: f"high {h[i]} < max(open {o[i]}, close {c[i]})")
+        flag(np.flatnonzero(lo > np.minimum(o, c)),
+             lambda i: f"low {lo[i]} > min(open {o[i]}, close {c[i]})")
         for name in ("volume", "turnover"):
-            for i in np.flatnonzero(cols[name] < 0):
-                reasons[i].append(f"{name} {cols[name][i]} is negative")
+            for i in np.flatnonzero(cols[name] < 0).tolist():
+                reasons.setdefault(i, []).append(f"{name} {cols[name][i]} is negative")
     return [
-        RowProblem(int(rows[i]), int(ts[i]), "; ".join(r)) for i, r in enumerate(reasons) if r
+        RowProblem(int(rows[i]), int(ts[i]), "; ".join(reasons[i])) for i in sorted(reasons)
     ]
 
 

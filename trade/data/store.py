@@ -5,6 +5,7 @@ See the package docstring (`trade.data`) for the on-disk layout and the write po
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -198,10 +199,8 @@ class Store:
         self.fs.create_dir(path.rpartition("/")[0], recursive=True)
 
     def _remove_quietly(self, path: str) -> None:
-        try:
-            self.fs.delete_file(path)
-        except (FileNotFoundError, OSError):
-            pass  # best effort: a leftover dot-tmp file is ignored by every reader
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.delete_file(path)  # best effort: a leftover dot-tmp file is ignored anyway
 
     def _write_table_atomic(self, tables: Mapping[str, pa.Table]) -> list[str]:
         """Write each table to a hidden temp file beside its target, then rename them all.

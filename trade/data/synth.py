@@ -56,7 +56,9 @@ def _seasonality(ts: npt.NDArray[np.int64]) -> F64:
     """Intraday volatility multiplier (mean about 1): busiest at the US open (~14:30 UTC),
     a smaller bump at the London open (~08:00), quiet late Asia; weekends 25 % quieter."""
     hour = (ts % DAY_MS) / 3_600_000.0
-    s = 0.8 + 0.55 * np.exp(-(((hour - 14.5) / 2.2) ** 2)) + 0.25 * np.exp(-(((hour - 8.0) / 1.8) ** 2))
+    us_open = 0.55 * np.exp(-(((hour - 14.5) / 2.2) ** 2))
+    london_open = 0.25 * np.exp(-(((hour - 8.0) / 1.8) ** 2))
+    s = 0.8 + us_open + london_open
     weekday = ((ts // DAY_MS) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
     s = np.where(weekday >= 5, s * 0.75, s)
     return np.asarray(s / s.mean(), dtype=np.float64)

@@ -1,0 +1,120 @@
+"""The market-data store: Parquet 1m history, resampling, validation, synthetic markets.
+
+Layout under the store root (a local directory, `$TRADE_DATA_DIR`, `./data` by default, or any
+pyarrow filesystem URI such as `s3://bucket/prefix` or `memory://name`)::
+
+    <root>/bars_1m/symbol=<SYM>/<YYYY-MM>.parquet   1m bars of one UTC calendar month
+    <root>/bars_1m/symbol=<SYM>/_provenance.json    where the bars came from (source file,
+                                                    sha256, interval, bridged_1m, seed)
+    <root>/funding/<SYM>.parquet                    funding rates: ts int64 ms, rate float64
+    <root>/instruments/<SYM>.json                   Instrument (tick size, qty step, ...)
+    <root>/gaps/<SYM>.parquet                       explicit gap table written by `repair`
+
+Bar files have exactly the columns ts (int64, ms since the epoch, UTC, bar open time, a
+multiple of 60 000), open, high, low, close, volume (base units), turnover (quote units), all
+float64, no nulls, strictly increasing ts, zstd-compressed, one row group.
+
+Write policy (`Store.write_bars`): input rows are validated first and any bad row (NaN/null,
+misaligned or non-increasing ts, high < max(open, close), low > min(open, close), negative
+volume or turnover) refuses the whole write with a report naming the rows. Exact duplicates
+are collapsed; a ts already stored with *different* values is a conflict, refused by default
+(`overwrite=True` / `--overwrite` replaces). Re-writing stored rows changes nothing and
+rewrites no file (idempotent). Every changed month is written to a hidden temp file and then
+renamed over the old one, so a crash leaves the previous data readable (temp files are
+ignored by readers). A range read opens only the month files it overlaps.
+
+Bars coarser than 1m are never stored as if they were 1m: importing them needs
+`bridge_1m=True, seed=N`, which stores seeded 1m paths constrained to each bar's OHLC, and the
+provenance records `bridged_1m: true` with the source interval and seed.
+"""
+
+from trade.data.importer import ImportResult, ParsedFile, import_file, read_bars_file
+from trade.data.intervals import (
+    INTERVALS,
+    bucket_end,
+    bucket_start,
+    interval_ms,
+    normalize_interval,
+)
+from trade.data.quality import (
+    CheckReport,
+    Fetcher,
+    Gap,
+    RepairReport,
+    Suspicious,
+    check,
+    format_report,
+    repair,
+)
+from trade.data.resample import RESAMPLED_SCHEMA, resample
+from trade.data.sample import SAMPLE_SEED, SAMPLE_SYMBOL, ensure_sample_data, sample_path
+from trade.data.schema import (
+    BAR_COLUMNS,
+    BAR_SCHEMA,
+    FUNDING_SCHEMA,
+    Instrument,
+    RefusedWriteError,
+    RowProblem,
+    WriteReport,
+    validate_bars,
+)
+from trade.data.store import (
+    BarArrays,
+    CorruptFileError,
+    NoDataError,
+    Store,
+    bar_arrays,
+    open_store,
+)
+from trade.data.synth import (
+    DEFAULT_START_MS,
+    REGIMES,
+    bridge_to_1m,
+    regime_for_pattern,
+    synth_bars,
+)
+
+__all__ = [
+    "BAR_COLUMNS",
+    "BAR_SCHEMA",
+    "DEFAULT_START_MS",
+    "FUNDING_SCHEMA",
+    "INTERVALS",
+    "REGIMES",
+    "RESAMPLED_SCHEMA",
+    "SAMPLE_SEED",
+    "SAMPLE_SYMBOL",
+    "BarArrays",
+    "CheckReport",
+    "CorruptFileError",
+    "Fetcher",
+    "Gap",
+    "ImportResult",
+    "Instrument",
+    "NoDataError",
+    "ParsedFile",
+    "RefusedWriteError",
+    "RepairReport",
+    "RowProblem",
+    "Store",
+    "Suspicious",
+    "WriteReport",
+    "bar_arrays",
+    "bridge_to_1m",
+    "bucket_end",
+    "bucket_start",
+    "check",
+    "ensure_sample_data",
+    "format_report",
+    "import_file",
+    "interval_ms",
+    "normalize_interval",
+    "open_store",
+    "read_bars_file",
+    "regime_for_pattern",
+    "repair",
+    "resample",
+    "sample_path",
+    "synth_bars",
+    "validate_bars",
+]
