@@ -1,0 +1,926 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""The compiled simulation kernel: the 1m fill model of docs/fill_model.md.
+
+One C engine state (`Engine`) and nogil functions for every rule. Two faces use the very same
+functions: `SimExchange` (the step API, one 1m bar at a time, emitting adapter events) and
+`run_batch_arrays` (a whole run of precomputed signals in one nogil loop).
+
+The arithmetic mirrors trade/sim/reference.py operation by operation so that both produce the
+same floating-point results; keep them in step.
+"""
+
+from libc.math cimport floor, isnan, isfinite, NAN
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset
+
+from trade._kernels.position cimport PositionState, position_reset, Position
+from trade._kernels.lifecycle cimport (
+    legal_transition, is_terminal, ST_CREATED, ST_NEW, ST_FILLED, ST_CANCELLED, ST_REJECTED,
+    ST_UNTRIGGERED, ST_TRIGGERED, ST_DEACTIVATED, ST_PARTIALLY_FILLED,
+)
+
+DEF BAR_MS = 60000
+DEF FUNDING_PERIOD_MS = 28800000
+
+# ----------------------------------------------------------------------------- buffers
+
+cdef bint _grow(void** buf, long long* cap, long long need, size_t item) noexcept nogil:
+    cdef long long new_cap
+    cdef void* p
+    if need <= cap[0]:
+        return True
+    new_cap = cap[0] * 2 if cap[0] > 0 else 16
+    while new_cap < need:
+        new_cap *= 2
+    p = realloc(buf[0], <size_t>new_cap * item)
+    if p == NULL:
+        return False
+    buf[0] = p
+    cap[0] = new_cap
+    return True
+
+
+cdef void engine_init(Engine* e, double initial_balance, double leverage, double taker,
+                      double maker, double slip, double mmr, double funding_const,
+                      int intrabar, double qty_step, double min_qty,
+                      double min_notional, bint record) noexcept nogil:
+    memset(e, 0, sizeof(Engine))
+    e.initial_balance = initial_balance
+    e.leverage = leverage
+    e.taker = taker
+    e.maker = maker
+    e.slip = slip
+    e.mmr = mmr
+    e.funding_const = funding_const
+    e.intrabar = intrabar
+    e.qty_step = qty_step
+    e.min_qty = min_qty
+    e.min_notional = min_notional
+    e.wallet = initial_balance
+    position_reset(&e.pos)
+    e.pos.leverage = leverage
+    e.opened_bar = -1
+    e.last_ts = -1
+    e.bar_index = -1
+    e.last_close = NAN
+    e.last_mark = NAN
+    e.eq_owned = True
+    e.record = record
+
+
+cdef void engine_free(Engine* e) noexcept nogil:
+    free(e.orders)
+    free(e.active)
+    free(e.trades)
+    free(e.events)
+    if e.eq_owned:
+        free(e.eq_ts)
+        free(e.eq_equity)
+        free(e.eq_wallet)
+        free(e.eq_qty)
+    e.orders = NULL
+    e.active = NULL
+    e.trades = NULL
+    e.events = NULL
+    e.eq_ts = NULL
+    e.eq_equity = NULL
+    e.eq_wallet = NULL
+    e.eq_qty = NULL
+    e.n_orders = e.cap_orders = e.n_active = e.cap_active = 0
+    e.n_trades = e.cap_trades = e.n_events = e.cap_events = e.n_eq = e.cap_eq = 0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+cdef inline long long _now(Engine* e) noexcept nogil:
+    # order timestamps are the open time of the last processed bar (0 before any bar)
+    return e.last_ts if e.last_ts > 0 else 0
+
+
+cdef inline double _upnl(Engine* e, double price) noexcept nogil:
+    if e.pos.side == 0:
+        return 0.0
+    return (price - e.pos.entry_price) * e.pos.size * e.pos.side
+
+
+cdef inline double _mark_or_zero(Engine* e) noexcept nogil:
+    return 0.0 if isnan(e.last_mark) else e.last_mark
+
+
+cdef inline double _equity(Engine* e) noexcept nogil:
+    # equity = wallet balance + unrealised PnL at the last mark (the 1m close or mark column)
+    return e.wallet + _upnl(e, _mark_or_zero(e))
+
+
+cdef double _reserved_margin(Engine* e) noexcept nogil:
+    # resting non reduce-only limit / stop orders reserve leaves_qty x order price / leverage
+    cdef double total = 0.0
+    cdef long long k
+    cdef COrder* o
+    cdef double px, leaves
+    for k in range(e.n_active):
+        o = &e.orders[e.active[k]]
+        if is_terminal(o.status) or o.reduce_only or o.otype == OT_MARKET:
+            continue
+        px = o.price if o.price > 0.0 else o.trigger
+        leaves = o.qty - o.filled_qty
+        if leaves < 0.0:
+            leaves = 0.0
+        total += leaves * px / e.leverage
+    return total
+
+
+cdef inline double _used_margin(Engine* e) noexcept nogil:
+    return e.pos.margin + _reserved_margin(e)
+
+
+cdef inline double _floor_step(double qty, double step) noexcept nogil:
+    # quantities are rounded down to qty_step (with a 1e-9 tolerance, as the driver does)
+    if step <= 0.0:
+        return qty
+    return floor(qty / step + 1e-9) * step
+
+
+cdef inline void _snapshot(Engine* e, PositionState* out) noexcept nogil:
+    cdef double mark = _mark_or_zero(e)
+    out[0] = e.pos
+    out.leverage = e.leverage
+    out.maintenance_margin_rate = e.mmr
+    out.mark_price = mark
+    out.unrealized_pnl = _upnl(e, mark) if e.pos.side != 0 else 0.0
+
+
+cdef inline CEvent* _event(Engine* e, int kind, long long ts) noexcept nogil:
+    cdef CEvent* ev
+    if not _grow(<void**>&e.events, &e.cap_events, e.n_events + 1, sizeof(CEvent)):
+        e.err = ERR_NOMEM
+        return NULL
+    ev = &e.events[e.n_events]
+    memset(ev, 0, sizeof(CEvent))
+    ev.kind = kind
+    ev.ts = ts
+    ev.oidx = -1
+    e.n_events += 1
+    return ev
+
+
+cdef void _emit_order(Engine* e, long long oi) noexcept nogil:
+    cdef CEvent* ev
+    cdef COrder* o = &e.orders[oi]
+    if not e.record:
+        return
+    ev = _event(e, EV_ORDER, o.updated_ts)
+    if ev == NULL:
+        return
+    ev.oidx = oi
+    ev.status = o.status
+    ev.reason = o.reason
+    ev.filled_qty = o.filled_qty
+    ev.avg_px = o.avg_px
+    ev.cum_fee = o.cum_fee
+
+
+cdef void _emit_position(Engine* e) noexcept nogil:
+    cdef CEvent* ev
+    if not e.record:
+        return
+    ev = _event(e, EV_POSITION, _now(e))
+    if ev == NULL:
+        return
+    _snapshot(e, &ev.pos)
+
+
+cdef long long _next_exec(Engine* e) noexcept nogil:
+    e.exec_seq += 1
+    return e.exec_seq
+
+
+cdef void _emit_fill(Engine* e, long long oi, int side, double qty, double price, double fee,
+                     bint maker, long long ts, int exec_type, double closed_pnl) noexcept nogil:
+    cdef long long no = _next_exec(e)
+    cdef CEvent* ev
+    if not e.record:
+        return
+    ev = _event(e, EV_FILL, ts)
+    if ev == NULL:
+        return
+    ev.oidx = oi
+    ev.exec_no = no
+    ev.side = side
+    ev.qty = qty
+    ev.price = price
+    ev.fee = fee
+    ev.maker = maker
+    ev.exec_type = exec_type
+    ev.closed_pnl = closed_pnl
+
+
+cdef bint _move(Engine* e, long long oi, int status) noexcept nogil:
+    """Every status change goes through the one lifecycle table; an illegal one is a bug."""
+    cdef COrder* o = &e.orders[oi]
+    if not legal_transition(o.status, status):
+        e.err = ERR_TRANSITION
+        e.err_a = oi
+        e.err_b = o.status
+        e.err_c = status
+        return False
+    o.status = status
+    o.updated_ts = _now(e)
+    _emit_order(e, oi)
+    return True
+
+
+cdef void _compact_active(Engine* e) noexcept nogil:
+    cdef long long k, n = 0
+    for k in range(e.n_active):
+        if not is_terminal(e.orders[e.active[k]].status):
+            e.active[n] = e.active[k]
+            n += 1
+    e.n_active = n
+
+
+# ----------------------------------------------------------------------------- position
+
+cdef void _flatten(Engine* e, long long ts) noexcept nogil:
+    position_reset(&e.pos)
+    e.pos.leverage = e.leverage
+    e.pos.updated_ts = ts
+    e.best = 0.0
+    e.be_activation = 0.0
+    e.be_offset = 0.0
+    e.be_done = False
+    e.entry_fees = 0.0
+    e.funding = 0.0
+    e.opened_bar = -1
+    e.entry_fill_price = 0.0
+
+
+cdef void _set_liq(Engine* e) noexcept nogil:
+    # isolated, linear: liq = entry x (1 -/+ 1/lev +/- mmr); bankruptcy = entry x (1 -/+ 1/lev)
+    cdef double entry = e.pos.entry_price, lev = e.leverage, mmr = e.mmr
+    if e.pos.side > 0:
+        e.pos.liq_price = entry * (1 - 1 / lev + mmr)
+        e.pos.bust_price = entry * (1 - 1 / lev)
+    else:
+        e.pos.liq_price = entry * (1 + 1 / lev - mmr)
+        e.pos.bust_price = entry * (1 + 1 / lev)
+
+
+cdef void _close(Engine* e, double qty, double price, long long ts, double fee_rate, int reason,
+                 int exec_type, long long oi, int side, bint maker) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef double frac = qty / p.size
+    # realised PnL = (exit - entry) x qty x side
+    cdef double gross = (price - p.entry_price) * qty * p.side
+    cdef double fee = qty * price * fee_rate
+    cdef double entry_fee_share = e.entry_fees * frac
+    cdef double funding_share = e.funding * frac
+    cdef CTrade* t
+    if not _grow(<void**>&e.trades, &e.cap_trades, e.n_trades + 1, sizeof(CTrade)):
+        e.err = ERR_NOMEM
+        return
+    t = &e.trades[e.n_trades]
+    e.n_trades += 1
+    t.side = p.side
+    t.reason = reason
+    t.entry_ts = p.opened_ts
+    t.exit_ts = ts
+    t.entry_price = p.entry_price
+    t.exit_price = price
+    t.qty = qty
+    t.gross = gross
+    t.fees = entry_fee_share + fee  # entry fee share + exit fee
+    t.funding = funding_share
+    t.net = gross - entry_fee_share - fee - funding_share
+    t.mae = p.mae * frac  # MAE/MFE are shared out by the closed fraction
+    t.mfe = p.mfe * frac
+    t.leverage = e.leverage
+    e.wallet += gross - fee
+    e.entry_fees -= entry_fee_share
+    e.funding -= funding_share
+    p.realized_pnl += gross
+    p.fees_paid += fee
+    p.updated_ts = ts
+    _emit_fill(e, oi, side, qty, price, fee, maker, ts, exec_type, gross)
+    if qty >= p.size - 1e-12 * (p.size if p.size > 1.0 else 1.0):
+        _flatten(e, ts)
+    else:
+        p.size -= qty
+        # margin released in proportion: margin = entry x size / leverage
+        p.margin = p.entry_price * p.size / e.leverage
+    _emit_position(e)
+
+
+cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee_rate,
+                       long long oi, bint maker) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef COrder* o = &e.orders[oi]
+    cdef double fee = qty * price * fee_rate
+    cdef double trail = 0.0
+    cdef long long ts = e.last_ts
+    if p.side == 0:
+        p.side = side
+        p.size = qty
+        p.entry_price = price
+        p.opened_ts = ts
+        e.opened_bar = e.bar_index
+        e.best = price
+        p.mae = 0.0
+        p.mfe = 0.0
+        p.realized_pnl = 0.0
+        p.fees_paid = 0.0
+        p.funding_paid = 0.0
+        e.entry_fees = 0.0
+        e.funding = 0.0
+        e.be_done = False
+        e.entry_fill_price = price
+    else:
+        # adding: new entry price = size-weighted average
+        p.entry_price = (p.entry_price * p.size + price * qty) / (p.size + qty)
+        p.size += qty
+    # position margin = entry notional / leverage
+    p.margin = p.entry_price * p.size / e.leverage
+    _set_liq(e)
+    e.entry_fees += fee
+    p.fees_paid += fee
+    p.updated_ts = ts
+    e.wallet -= fee
+    # attached brackets: offsets are fractions of this fill's price and take precedence
+    if o.sl_off > 0.0:
+        p.stop_loss = price * (1 - o.sl_off * side)
+    elif o.sl > 0.0:
+        p.stop_loss = o.sl
+    if o.tp_off > 0.0:
+        p.take_profit = price * (1 + o.tp_off * side)
+    elif o.tp > 0.0:
+        p.take_profit = o.tp
+    if o.trail_off > 0.0:
+        trail = o.trail_off * price
+    elif o.trail > 0.0:
+        trail = o.trail
+    if trail > 0.0:
+        p.trailing_distance = trail
+        # an attached trailing stop starts at best - distance at the fill
+        p.trailing_stop = e.best - trail * side
+    if o.be_act > 0.0:
+        e.be_activation = o.be_act
+        e.be_offset = o.be_off
+        e.be_done = False
+    _emit_fill(e, oi, side, qty, price, fee, maker, ts, X_TRADE, 0.0)
+    _emit_position(e)
+
+
+cdef void _execute(Engine* e, long long oi, double price, bint maker) noexcept nogil:
+    cdef COrder* o = &e.orders[oi]
+    cdef PositionState* p = &e.pos
+    cdef double qty = o.qty - o.filled_qty
+    cdef int side = o.side
+    cdef double fee_rate, close_qty, open_qty, filled
+    if qty < 0.0:
+        qty = 0.0
+    if o.reduce_only:
+        if p.side == 0 or p.side == side:
+            # a reduce-only order with nothing left to reduce is cancelled, never flips
+            o.reason = RJ_RO_CANCEL
+            _move(e, oi, ST_CANCELLED)
+            return
+        # reduce-only is clipped to the position size
+        if p.size < qty:
+            qty = p.size
+    fee_rate = e.maker if maker else e.taker
+    close_qty = 0.0
+    if p.side != 0 and p.side != side:
+        close_qty = qty if qty <= p.size else p.size
+    open_qty = qty - close_qty
+    if close_qty > 0.0:
+        # closing part of a larger opposite order is a flip, otherwise a signal exit
+        _close(e, close_qty, price, e.last_ts, fee_rate, R_FLIP if open_qty > 0.0 else R_SIGNAL,
+               X_TRADE, oi, side, maker)
+    if open_qty > 0.0:
+        _open_or_add(e, open_qty, price, side, fee_rate, oi, maker)
+    filled = o.filled_qty + qty
+    o.avg_px = ((o.avg_px * o.filled_qty) + price * qty) / filled
+    o.filled_qty = filled
+    o.cum_fee = o.cum_fee + qty * price * fee_rate
+    _move(e, oi, ST_FILLED)
+
+
+# ----------------------------------------------------------------------------- orders
+
+cdef int _rejection(Engine* e, COrder* o) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef bint crosses
+    cdef double ref, opening_qty, need, available
+    if e.finished:
+        return RJ_FINISHED
+    if isnan(e.last_close):
+        return RJ_NO_PRICE
+    if o.qty < e.min_qty:
+        return RJ_MIN_QTY
+    if o.tif == TIF_POST_ONLY:
+        crosses = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
+        if crosses:
+            # a post-only limit that would cross the last close at placement is rejected
+            return RJ_POST_ONLY
+    if o.reduce_only:
+        if p.side == 0:
+            return RJ_RO_FLAT
+        if o.side == p.side:
+            return RJ_RO_INCREASE
+        return RJ_NONE  # a reduce-only order needs no margin
+    if o.otype == OT_LIMIT or o.otype == OT_STOP_LIMIT:
+        ref = o.price
+    elif o.otype == OT_STOP_MARKET:
+        ref = o.trigger
+    else:
+        ref = e.last_close
+    opening_qty = o.qty
+    if p.side != 0 and o.side != p.side:
+        opening_qty = o.qty - p.size
+        if opening_qty < 0.0:
+            opening_qty = 0.0
+    if opening_qty > 0.0 and o.qty * ref < e.min_notional:
+        return RJ_MIN_NOTIONAL
+    # margin of the opening part plus the taker fee on it must fit the available balance
+    need = opening_qty * ref / e.leverage + opening_qty * ref * e.taker
+    available = e.wallet - _used_margin(e)
+    if need > available + 1e-12:
+        return RJ_BALANCE
+    return RJ_NONE
+
+
+cdef long long engine_submit(Engine* e, COrder* tmpl) noexcept nogil:
+    """Place an order; returns its index (its status says whether it was rejected), -1 on OOM."""
+    cdef long long oi
+    cdef COrder* o
+    cdef int reason
+    if not _grow(<void**>&e.orders, &e.cap_orders, e.n_orders + 1, sizeof(COrder)):
+        e.err = ERR_NOMEM
+        return -1
+    oi = e.n_orders
+    e.n_orders += 1
+    o = &e.orders[oi]
+    o[0] = tmpl[0]
+    o.status = ST_CREATED
+    o.reason = RJ_NONE
+    o.filled_qty = 0.0
+    o.avg_px = 0.0
+    o.cum_fee = 0.0
+    o.marketable = False
+    o.limit_after_trigger = False
+    o.created_ts = _now(e)
+    o.updated_ts = o.created_ts
+    reason = _rejection(e, o)
+    if reason != RJ_NONE:
+        o.reason = reason
+        _move(e, oi, ST_REJECTED)
+        return oi
+    # an order placed between bars k and k+1 is first eligible on bar k+1
+    o.active_from_bar = e.bar_index + 1
+    if o.otype == OT_LIMIT:
+        # a limit crossing the last close is marketable on its first eligible bar
+        o.marketable = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
+    if not _grow(<void**>&e.active, &e.cap_active, e.n_active + 1, sizeof(long long)):
+        e.err = ERR_NOMEM
+        return -1
+    e.active[e.n_active] = oi
+    e.n_active += 1
+    _move(e, oi, ST_UNTRIGGERED if (o.otype == OT_STOP_MARKET or o.otype == OT_STOP_LIMIT)
+          else ST_NEW)
+    return oi
+
+
+cdef void engine_cancel(Engine* e, long long oi) noexcept nogil:
+    # cancelling an untriggered conditional order deactivates it
+    if e.orders[oi].status == ST_UNTRIGGERED:
+        _move(e, oi, ST_DEACTIVATED)
+    else:
+        _move(e, oi, ST_CANCELLED)
+    _compact_active(e)
+
+
+cdef void engine_amend(Engine* e, long long oi, double qty, double price,
+                       double trigger) noexcept nogil:
+    """Apply an already validated amend (0 = leave as is) and re-run the placement check."""
+    cdef COrder* o = &e.orders[oi]
+    if qty > 0.0:
+        o.qty = qty
+    if price > 0.0:
+        o.price = price
+    if trigger > 0.0:
+        o.trigger = trigger
+    if o.otype == OT_LIMIT:
+        o.marketable = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
+    _move(e, oi, o.status)
+
+
+# ----------------------------------------------------------------------------- one 1m bar
+
+cdef void _rule1_market(Engine* e, double o_) noexcept nogil:
+    cdef long long k, oi
+    cdef COrder* o
+    for k in range(e.n_active):
+        oi = e.active[k]
+        o = &e.orders[oi]
+        if o.otype != OT_MARKET or is_terminal(o.status) or o.active_from_bar > e.bar_index:
+            continue
+        # market orders fill at the next 1m open, moved against the trader by slippage
+        _execute(e, oi, o_ * (1 + e.slip) if o.side > 0 else o_ * (1 - e.slip), False)
+
+
+cdef void _rule2_stops(Engine* e, double o_, double h, double l) noexcept nogil:
+    cdef long long k, oi
+    cdef COrder* o
+    cdef double trig_px, px
+    cdef bint touched, marketable
+    for k in range(e.n_active):
+        oi = e.active[k]
+        o = &e.orders[oi]
+        if (o.otype != OT_STOP_MARKET and o.otype != OT_STOP_LIMIT) or o.status != ST_UNTRIGGERED \
+                or o.active_from_bar > e.bar_index:
+            continue
+        if o.trig_dir == 1:
+            touched = h >= o.trigger
+            trig_px = o_ if o_ >= o.trigger else o.trigger  # gap: the bar opens beyond the trigger
+        else:
+            touched = l <= o.trigger
+            trig_px = o_ if o_ <= o.trigger else o.trigger
+        if not touched:
+            continue
+        _move(e, oi, ST_TRIGGERED)
+        if o.otype == OT_STOP_MARKET:
+            # stop-market: trigger price (or the gapped open) plus slippage, taker
+            _execute(e, oi, trig_px * (1 + e.slip) if o.side > 0 else trig_px * (1 - e.slip), False)
+            continue
+        marketable = o.price >= trig_px if o.side > 0 else o.price <= trig_px
+        if marketable:
+            # a marketable stop-limit fills at once, capped at its limit, taker
+            if o.side > 0:
+                px = trig_px * (1 + e.slip)
+                if o.price < px:
+                    px = o.price
+            else:
+                px = trig_px * (1 - e.slip)
+                if o.price > px:
+                    px = o.price
+            _execute(e, oi, px, False)
+        else:
+            o.limit_after_trigger = True
+            o.active_from_bar = e.bar_index + 1  # rests as a limit from the next bar on
+            _move(e, oi, ST_NEW)
+
+
+cdef void _rule3_limits(Engine* e, double o_, double h, double l) noexcept nogil:
+    cdef long long k, oi
+    cdef COrder* o
+    cdef double px, price
+    cdef bint buy, through, open_inside
+    for k in range(e.n_active):
+        oi = e.active[k]
+        o = &e.orders[oi]
+        if not (o.otype == OT_LIMIT or o.limit_after_trigger) or o.active_from_bar > e.bar_index:
+            continue
+        if o.status != ST_NEW and o.status != ST_PARTIALLY_FILLED:
+            continue
+        price = o.price
+        buy = o.side > 0
+        if o.marketable:
+            o.marketable = False
+            open_inside = o_ <= price if buy else o_ >= price
+            if open_inside:
+                # a limit marketable at placement fills at the open with slippage, capped, taker
+                if buy:
+                    px = o_ * (1 + e.slip)
+                    if price < px:
+                        px = price
+                else:
+                    px = o_ * (1 - e.slip)
+                    if price > px:
+                        px = price
+                _execute(e, oi, px, False)
+                continue
+        if buy:
+            through = l < price  # a touch (l == price) does not fill: the queue ahead is unknown
+            px = o_ if o_ <= price else price  # at the open when the bar opens beyond the limit
+        else:
+            through = h > price
+            px = o_ if o_ >= price else price
+        if through:
+            _execute(e, oi, px, True)
+        elif o.tif == TIF_IOC or o.tif == TIF_FOK:
+            _move(e, oi, ST_CANCELLED)  # IOC/FOK: no fill on the first eligible bar
+
+
+cdef void _exit_at(Engine* e, int kind, double level, double start) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef bint long_ = p.side > 0
+    cdef int close_side = -p.side
+    cdef double px
+    cdef bint beyond
+    if kind == R_LIQUIDATION:
+        # liquidation closes at the bankruptcy price, forfeiting the margin; no fee
+        _close(e, p.size, p.bust_price, e.last_ts, 0.0, R_LIQUIDATION, X_BUST_TRADE, -1,
+               close_side, False)
+        return
+    if kind == R_TAKE_PROFIT:
+        beyond = start >= level if long_ else start <= level
+        px = start if beyond else level  # TP: level or the open beyond it, taker, no slippage
+        _close(e, p.size, px, e.last_ts, e.taker, R_TAKE_PROFIT, X_TAKE_PROFIT, -1,
+               close_side, False)
+        return
+    beyond = start <= level if long_ else start >= level
+    px = start if beyond else level  # a gap through the stop fills at the open
+    px = px * (1 - e.slip) if long_ else px * (1 + e.slip)
+    _close(e, p.size, px, e.last_ts, e.taker, kind,
+           X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, close_side, False)
+
+
+cdef void _rule4_exits(Engine* e, double o_, double h, double l) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef double start, stop, tr, tp, adv_level = 0.0, liq
+    cdef int stop_kind, adv_kind = -1, n_touched
+    cdef bint long_, liq_t, stop_t, tp_t, low_first
+    if p.side == 0:
+        return
+    long_ = p.side > 0
+    # a position opened on this bar starts its path at the fill price
+    start = e.entry_fill_price if e.opened_bar == e.bar_index else o_
+    # the effective stop is the tighter of stop loss and trailing stop (a tie is a stop loss)
+    tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
+    stop = p.stop_loss
+    stop_kind = R_STOP_LOSS
+    if tr > 0.0:
+        if stop <= 0.0 or (tr > stop if long_ else tr < stop):
+            stop = tr
+            stop_kind = R_TRAILING_STOP
+    tp = p.take_profit
+    liq = p.liq_price
+    if long_:
+        liq_t = l <= liq
+        stop_t = stop > 0.0 and l <= stop
+        tp_t = tp > 0.0 and h >= tp
+    else:
+        liq_t = h >= liq
+        stop_t = stop > 0.0 and h >= stop
+        tp_t = tp > 0.0 and l <= tp
+    n_touched = <int>liq_t + <int>stop_t + <int>tp_t
+    if n_touched == 0:
+        return
+    # of the adverse levels touched, the one nearer the price fires first; a stop lying beyond
+    # the liquidation price never fires (liquidation first; a tie counts as liquidation)
+    if liq_t and stop_t:
+        if (stop > liq) if long_ else (stop < liq):
+            adv_kind = stop_kind
+            adv_level = stop
+        else:
+            adv_kind = R_LIQUIDATION
+            adv_level = liq
+    elif liq_t:
+        adv_kind = R_LIQUIDATION
+        adv_level = liq
+    elif stop_t:
+        adv_kind = stop_kind
+        adv_level = stop
+    if e.intrabar == 0 or n_touched == 1:
+        # sl_first: when one 1m bar touches both stop and take-profit, the stop wins
+        if adv_kind >= 0:
+            _exit_at(e, adv_kind, adv_level, start)
+        else:
+            _exit_at(e, R_TAKE_PROFIT, tp, start)
+        return
+    # ohlc_path: start -> nearer extreme -> farther extreme -> close; ties go to the low first
+    low_first = (start - l) <= (h - start)
+    if low_first == long_:
+        # the adverse side is met first (down for a long, up for a short)
+        if adv_kind >= 0:
+            _exit_at(e, adv_kind, adv_level, start)
+        else:
+            _exit_at(e, R_TAKE_PROFIT, tp, start)
+    else:
+        if tp_t:
+            _exit_at(e, R_TAKE_PROFIT, tp, start)
+        else:
+            _exit_at(e, adv_kind, adv_level, start)
+
+
+cdef void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef bint long_
+    cdef double cand, excursion, be
+    if p.side == 0:
+        return
+    long_ = p.side > 0
+    if long_:
+        if h > e.best:
+            e.best = h
+    elif l < e.best:
+        e.best = l
+    if p.trailing_distance > 0.0:
+        cand = e.best - p.trailing_distance * p.side
+        # the trailing stop only moves in the trader's favour; it is checked from the next bar
+        if p.trailing_stop <= 0.0 or (cand > p.trailing_stop if long_ else cand < p.trailing_stop):
+            p.trailing_stop = cand
+    if e.be_activation > 0.0 and not e.be_done:
+        excursion = (e.best - p.entry_price) / p.entry_price * p.side
+        if excursion >= e.be_activation:
+            be = p.entry_price * (1 + e.be_offset * p.side)
+            # break-even never loosens an existing stop; effective from the next bar
+            if p.stop_loss <= 0.0 or (be > p.stop_loss if long_ else be < p.stop_loss):
+                p.stop_loss = be
+            e.be_done = True
+
+
+cdef void _rule6_funding(Engine* e, long long ts, double c, double funding_rate) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef double rate, payment
+    # funding at 00:00/08:00/16:00 UTC: the bar's close time is a multiple of 8 h
+    if p.side == 0 or (ts + BAR_MS) % FUNDING_PERIOD_MS != 0:
+        return
+    rate = e.funding_const if isnan(funding_rate) else funding_rate
+    if rate == 0.0:
+        return
+    # longs pay a positive rate on the notional at the 1m close; shorts receive it
+    payment = p.size * c * rate * p.side
+    e.wallet -= payment
+    e.funding += payment
+    p.funding_paid += payment
+    _emit_fill(e, -1, p.side, 0.0, c, payment, False, ts, X_FUNDING, 0.0)
+
+
+cdef bint _grow_eq(Engine* e, long long need) noexcept nogil:
+    cdef long long new_cap = e.cap_eq * 2 if e.cap_eq > 0 else 1024
+    cdef void* p
+    if not e.eq_owned:
+        e.err = ERR_NOMEM  # a batch buffer is sized for every bar up front
+        return False
+    while new_cap < need:
+        new_cap *= 2
+    p = realloc(e.eq_ts, <size_t>new_cap * sizeof(long long))
+    if p == NULL:
+        e.err = ERR_NOMEM
+        return False
+    e.eq_ts = <long long*>p
+    p = realloc(e.eq_equity, <size_t>new_cap * sizeof(double))
+    if p == NULL:
+        e.err = ERR_NOMEM
+        return False
+    e.eq_equity = <double*>p
+    p = realloc(e.eq_wallet, <size_t>new_cap * sizeof(double))
+    if p == NULL:
+        e.err = ERR_NOMEM
+        return False
+    e.eq_wallet = <double*>p
+    p = realloc(e.eq_qty, <size_t>new_cap * sizeof(double))
+    if p == NULL:
+        e.err = ERR_NOMEM
+        return False
+    e.eq_qty = <double*>p
+    e.cap_eq = new_cap
+    return True
+
+
+cdef bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
+                      double mark_price) noexcept nogil:
+    cdef PositionState* p = &e.pos
+    cdef double upnl = 0.0
+    cdef long long n
+    e.last_close = c
+    e.last_mark = c if isnan(mark_price) else mark_price
+    if p.side != 0:
+        # MAE/MFE follow the 1m lows and highs
+        if p.side > 0:
+            if (l - p.entry_price) * p.size < p.mae:
+                p.mae = (l - p.entry_price) * p.size
+            if (h - p.entry_price) * p.size > p.mfe:
+                p.mfe = (h - p.entry_price) * p.size
+        else:
+            if (p.entry_price - h) * p.size < p.mae:
+                p.mae = (p.entry_price - h) * p.size
+            if (p.entry_price - l) * p.size > p.mfe:
+                p.mfe = (p.entry_price - l) * p.size
+        upnl = (e.last_mark - p.entry_price) * p.size * p.side
+    n = e.n_eq
+    if n >= e.cap_eq and not _grow_eq(e, n + 1):
+        return False
+    if e.eq_ts != NULL:
+        e.eq_ts[n] = ts
+    e.eq_equity[n] = e.wallet + upnl
+    e.eq_wallet[n] = e.wallet
+    e.eq_qty[n] = p.size * p.side
+    e.n_eq = n + 1
+    return True
+
+
+cdef void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
+                     double mark_price, double funding_rate) noexcept nogil:
+    """Process one validated 1m bar: rules 1-7 of docs/fill_model.md, in that order."""
+    e.bar_index += 1
+    e.last_ts = ts
+    if e.n_active > 0:
+        _rule1_market(e, o)
+        _rule2_stops(e, o, h, l)
+        _rule3_limits(e, o, h, l)
+        _compact_active(e)
+    if e.pos.side != 0:
+        _rule4_exits(e, o, h, l)
+        _rule5_ratchet(e, h, l)
+        _rule6_funding(e, ts, c, funding_rate)
+    _rule7_mark(e, ts, h, l, c, mark_price)
+
+
+cdef void engine_finish(Engine* e) noexcept nogil:
+    """Close an open position at the last close (taker fee, no slippage, end_of_data)."""
+    cdef long long k
+    if e.finished:
+        return
+    if e.pos.side != 0 and e.last_ts >= 0:
+        _close(e, e.pos.size, e.last_close, e.last_ts, e.taker, R_END_OF_DATA, X_TRADE, -1,
+               -e.pos.side, False)
+    # orders still open at the end are cancelled (untriggered ones deactivated)
+    for k in range(e.n_active):
+        if not is_terminal(e.orders[e.active[k]].status):
+            if e.orders[e.active[k]].status == ST_UNTRIGGERED:
+                _move(e, e.active[k], ST_DEACTIVATED)
+            else:
+                _move(e, e.active[k], ST_CANCELLED)
+    _compact_active(e)
+    e.finished = True
+
+
+cdef int check_bar(long long prev_ts, long long ts, double o, double h, double l, double c,
+                   double v, double mark, double fr) noexcept nogil:
+    """0 when the bar is valid, else the code of the first bad field (see BAR_ERRORS)."""
+    if ts <= prev_ts:
+        return 1
+    if not (isfinite(o) and o > 0.0):
+        return 2
+    if not (isfinite(h) and h > 0.0):
+        return 3
+    if not (isfinite(l) and l > 0.0):
+        return 4
+    if not (isfinite(c) and c > 0.0):
+        return 5
+    if h < l:
+        return 6
+    if h < o or h < c:
+        return 7
+    if l > o or l > c:
+        return 8
+    if not (isfinite(v) and v >= 0.0):
+        return 9
+    if not isnan(mark) and not (isfinite(mark) and mark > 0.0):
+        return 10
+    if not isnan(fr) and not isfinite(fr):
+        return 11
+    return 0
+
+
+BAR_ERRORS = {
+    1: "ts",
+    2: "open",
+    3: "high",
+    4: "low",
+    5: "close",
+    6: "high",
+    7: "high",
+    8: "low",
+    9: "volume",
+    10: "mark_price",
+    11: "funding_rate",
+}
+BAR_MESSAGES = {
+    1: "ts must be strictly increasing (unsorted or duplicate timestamp)",
+    2: "open must be a finite price > 0",
+    3: "high must be a finite price > 0",
+    4: "low must be a finite price > 0",
+    5: "close must be a finite price > 0",
+    6: "high < low",
+    7: "high < max(open, close)",
+    8: "low > min(open, close)",
+    9: "volume must be finite and >= 0",
+    10: "mark_price must be NaN (none) or a finite price > 0",
+    11: "funding_rate must be NaN (none) or finite",
+}
+
+EXIT_REASON_NAMES = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation",
+                     "flip", "end_of_data")
+
+
+def _raise_engine_error(int err, long long a, long long b, long long c):
+    if err == ERR_TRANSITION:
+        from trade.core.lifecycle import IllegalTransitionError
+        raise IllegalTransitionError(
+            f"kernel bug: illegal order transition {b} -> {c} for order o-{a + 1}")
+    if err == ERR_NOMEM:
+        raise MemoryError("simulation kernel out of memory")
+
+
+cdef inline void _check_err(Engine* e) except *:
+    cdef int err = e.err
+    if err != ERR_NONE:
+        e.err = ERR_NONE
+        _raise_engine_error(err, e.err_a, e.err_b, e.err_c)
+
+
+include "sim_step.pxi"
+include "sim_batch.pxi"
