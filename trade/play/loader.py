@@ -9,7 +9,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -328,8 +328,7 @@ def _message(path: PathKey, errs: list[dict[str, Any]]) -> str:
         return "required field is missing"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-        hint = suggest(str(found), choices)
-        return f"unknown value {_show(found)}" + (hint or "") + f", expected {one_of(choices)}"
+        return f"unknown value {_show(found)}{_hint(str(found), choices)}"
     if kind == "string_pattern_mismatch":
         field = path[-1] if path else ""
         if field == "name":
@@ -402,8 +401,8 @@ class _Checker:
         for role in ROLES:
             value = getattr(tfs, role)
             if value is not None and value not in INTERVAL_MINUTES:
-                self.err(("timeframes", role), f"unknown interval {_show(value)}"
-                         f"{suggest(value, INTERVAL_MINUTES)}, expected {one_of(INTERVAL_MINUTES)}")
+                self.err(("timeframes", role),
+                         f"unknown interval {_show(value)}{_hint(value, INTERVAL_MINUTES)}")
                 ok = False
         if tfs.exec not in ROLES:
             hint = ""
@@ -411,7 +410,7 @@ class _Checker:
                 if getattr(tfs, role) == tfs.exec:
                     hint = f" — did you mean '{role}'?"
             self.err(("timeframes", "exec"), f"exec must name a role, found {_show(tfs.exec)}"
-                     f"{hint or suggest(tfs.exec, ROLES)}, expected {one_of(ROLES)}")
+                     f"{hint or _hint(tfs.exec, ROLES)}")
             ok = False
         elif getattr(tfs, tfs.exec) is None:
             self.err(("timeframes", "exec"), f"exec points at '{tfs.exec}', which is not set")
@@ -437,8 +436,8 @@ class _Checker:
         declared = [getattr(self.play.timeframes, r) for r in ROLES]
         if tf in declared:
             return
-        self.err(path, f"unknown timeframe {_show(tf)}{suggest(tf, roles)}, expected a role "
-                       f"({', '.join(roles)}) or a declared interval")
+        self.err(path, f"unknown timeframe {_show(tf)}" + (
+            suggest(tf, roles) or f", expected a role ({', '.join(roles)}) or a declared interval"))
 
     # -------------------------------------------------------------- account
     def _account(self) -> None:
@@ -487,8 +486,7 @@ class _Checker:
                 if ps.max is not None and value > ps.max:
                     self.err(sub, f"must be <= {ps.max:g}, found {value!r}")
             if ps.choices and value not in ps.choices:
-                self.err(sub, f"unknown value {_show(value)}{suggest(str(value), ps.choices)}, "
-                              f"expected {one_of(ps.choices)}")
+                self.err(sub, f"unknown value {_show(value)}{_hint(str(value), ps.choices)}")
         for ps in spec.params:
             if ps.required and ps.name not in params:
                 self.err(path, f"missing required parameter '{ps.name}' for '{spec.name}'")
@@ -503,7 +501,7 @@ class _Checker:
         if spec is not None:
             extra = f" ('{name}' is a {spec.kind}, declare it under "
             extra += "structures)" if spec.kind == "structure" else "features)"
-        self.err(path, f"unknown {what} {_show(name)}{suggest(name, names)}{extra}")
+        self.err(path, f"unknown {what} {_show(name)}{extra or _hint(name, names)}")
         return None
 
     def _features(self, tf_ok: bool) -> None:
@@ -530,8 +528,7 @@ class _Checker:
         for role, items in self.play.structures.items():
             rpath: PathKey = ("structures", role)
             if role not in roles:
-                self.err(rpath, f"unknown timeframe role {_show(role)}{suggest(role, roles)}, "
-                                f"expected {one_of(roles)}")
+                self.err(rpath, f"unknown timeframe role {_show(role)}{_hint(role, roles)}")
                 continue
             self._role_of(role, rpath, tf_ok)
             for i, st in enumerate(items):
@@ -656,6 +653,12 @@ class _Checker:
             pattern=pattern,
         )
         return p.model_copy(update={"synthetic": synth})
+
+
+def _hint(found: str, candidates: Iterable[str]) -> str:
+    """` — did you mean 'x'?` for a near miss, else `, expected one of ...`."""
+    cands = list(candidates)
+    return suggest(found, cands) or (f", expected {one_of(cands)}" if cands else "")
 
 
 def _has(node: Any, part: Any) -> bool:
