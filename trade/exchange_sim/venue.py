@@ -1,0 +1,744 @@
+"""The simulated account: Bybit requests in, kernel calls, Bybit-shaped rows and pushes out.
+
+`Venue` owns one matching engine (the compiled `trade.sim.SimExchange`, or any object
+with the same step API) and the exchange-side records the engine does not keep: the
+Bybit view of every order, `orderLinkId`s, executions, leverage. It is not thread-safe:
+the server calls it from its event-loop thread only.
+
+Every engine call is followed by `drain_events()`; each event becomes a private-stream
+push (`order`, `execution`, `position`, `wallet`) *and* updates the REST view, in that
+order, so a client never sees REST ahead of the stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from trade.core import (
+    AdapterEvent,
+    Balance,
+    BalanceUpdate,
+    ExecType,
+    Fill,
+    FillEvent,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PositionUpdate,
+    Side,
+    TimeInForce,
+)
+from trade.exchange_sim import protocol as p
+from trade.exchange_sim.protocol import ApiError, num, price_or_zero
+from trade.sim.config import SimConfig
+
+
+class SimEngine(Protocol):
+    """The step API of `trade.sim.SimExchange` (docs/fill_model.md)."""
+
+    def submit(self, request: OrderRequest) -> Order: ...
+
+    def cancel(self, order_id: str) -> Any: ...
+
+    def amend(
+        self,
+        order_id: str,
+        *,
+        qty: float | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> Any: ...
+
+    def set_trading_stop(
+        self,
+        *,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        trailing_distance: float | None = None,
+    ) -> Any: ...
+
+    def on_bar(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = 0.0,
+        mark_price: float = math.nan,
+        funding_rate: float = math.nan,
+    ) -> Any: ...
+
+    def position(self) -> Position: ...
+
+    def balance(self) -> Balance: ...
+
+    def open_orders(self) -> list[Order]: ...
+
+    def drain_events(self) -> list[AdapterEvent]: ...
+
+
+EngineFactory = Callable[[SimConfig], SimEngine]
+
+
+def default_engine_factory(config: SimConfig) -> SimEngine:
+    """The backtest kernel itself, so the simulator's fills are the backtest's fills."""
+    from trade.sim import SimExchange  # type: ignore[attr-defined]
+
+    engine: SimEngine = SimExchange(config)
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """What `/v5/market/instruments-info` reports and order validation enforces."""
+
+    symbol: str = "BTCUSDT"
+    base_coin: str = "BTC"
+    quote_coin: str = "USDT"
+    tick_size: float = 0.1
+    qty_step: float = 0.001
+    min_qty: float = 0.001
+    max_qty: float = 1190.0
+    max_mkt_qty: float = 119.0
+    min_notional: float = 5.0
+    max_leverage: float = 100.0
+    launch_time: int = 1584230400000
+
+    @property
+    def price_scale(self) -> int:
+        text = num(self.tick_size)
+        return len(text.split(".")[1]) if "." in text else 0
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "contractType": "LinearPerpetual",
+            "status": "Trading",
+            "baseCoin": self.base_coin,
+            "quoteCoin": self.quote_coin,
+            "launchTime": str(self.launch_time),
+            "deliveryTime": "0",
+            "deliveryFeeRate": "",
+            "priceScale": str(self.price_scale),
+            "leverageFilter": {
+                "minLeverage": "1",
+                "maxLeverage": num(self.max_leverage),
+                "leverageStep": "0.01",
+            },
+            "priceFilter": {
+                "minPrice": num(self.tick_size),
+                "maxPrice": "1999999.8",
+                "tickSize": num(self.tick_size),
+            },
+            "lotSizeFilter": {
+                "maxOrderQty": num(self.max_qty),
+                "minOrderQty": num(self.min_qty),
+                "qtyStep": num(self.qty_step),
+                "postOnlyMaxOrderQty": num(self.max_qty),
+                "maxMktOrderQty": num(self.max_mkt_qty),
+                "minNotionalValue": num(self.min_notional),
+            },
+            "unifiedMarginTrade": True,
+            "fundingInterval": 480,
+            "settleCoin": self.quote_coin,
+            "copyTrading": "both",
+            "upperFundingRate": "0.005",
+            "lowerFundingRate": "-0.005",
+            "isPreListing": False,
+            "preListingInfo": None,
+        }
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    order: Order
+    created_ms: int
+    updated_ms: int
+    last_price_on_created: float
+    cancel_type: str = "UNKNOWN"
+
+
+@dataclass(slots=True)
+class Pushes:
+    """Private-stream messages produced by one venue call, in order: (topic, data rows)."""
+
+    items: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+    def add(self, topic: str, row: dict[str, Any]) -> None:
+        if self.items and self.items[-1][0] == topic:
+            self.items[-1][1].append(row)
+        else:
+            self.items.append((topic, [row]))
+
+
+def _parse_float(params: dict[str, Any], name: str, *, required: bool = False) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ApiError(p.PARAM_ERROR, f"params error: {name} is required")
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})")
+    return value
+
+
+def _parse_bool(params: dict[str, Any], name: str) -> bool:
+    raw = params.get(name, False)
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ApiError(p.PARAM_ERROR, f"params error: {name} must be a boolean")
+
+
+def _on_step(value: float, step: float) -> bool:
+    if step <= 0:
+        return True
+    ratio = value / step
+    return abs(ratio - round(ratio)) < 1e-6
+
+
+def _reject_code(reason: str) -> int | None:
+    """Rejections Bybit answers synchronously with an error instead of creating an order."""
+    text = reason.lower()
+    if "reduce" in text:
+        return p.REDUCE_ONLY_RULE
+    if "insufficient" in text or "balance" in text or "margin" in text:
+        return p.INSUFFICIENT_AB
+    if "min" in text and "notional" in text:
+        return p.BELOW_MIN_NOTIONAL
+    if "qty" in text or "quantity" in text:
+        return p.PARAM_ERROR
+    return None  # e.g. post-only crossing: accepted, then pushed as Rejected
+
+
+class Venue:
+    """The exchange side of one account trading one symbol."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        instrument: Instrument,
+        engine_factory: EngineFactory = default_engine_factory,
+    ) -> None:
+        if config.symbol != instrument.symbol:
+            raise ValueError(
+                f"SimConfig.symbol {config.symbol!r} != instrument {instrument.symbol!r}"
+            )
+        self.config = config
+        self.instrument = instrument
+        self._factory = engine_factory
+        self.engine: SimEngine = engine_factory(config)
+        self.leverage = config.leverage
+        self.orders: dict[str, OrderRecord] = {}
+        self.link_ids: dict[str, str] = {}
+        self.executions: list[dict[str, Any]] = []
+        self.last_bar: tuple[int, float, float, float, float, float] | None = None
+        self.last_mark = math.nan
+        self._seq = 0
+        self._filled: dict[str, float] = {}  # order id -> qty executed so far
+
+    # --- helpers ---------------------------------------------------------------------
+    @property
+    def last_price(self) -> float:
+        return self.last_bar[4] if self.last_bar else math.nan
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _check_symbol(self, params: dict[str, Any], *, required: bool = True) -> None:
+        category = params.get("category")
+        if category != "linear":
+            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+        symbol = params.get("symbol")
+        if symbol is None and not required:
+            return
+        if symbol != self.instrument.symbol:
+            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+
+    def find(self, params: dict[str, Any]) -> OrderRecord:
+        order_id = params.get("orderId") or ""
+        link = params.get("orderLinkId") or ""
+        if not order_id and not link:
+            raise ApiError(p.PARAM_ERROR, "params error: orderId or orderLinkId is required")
+        if not order_id:
+            order_id = self.link_ids.get(link, "")
+        rec = self.orders.get(order_id)
+        if rec is None or (link and rec.order.order_link_id != link):
+            raise ApiError(p.ORDER_NOT_FOUND)
+        return rec
+
+    # --- event translation ----------------------------------------------------------
+    def _absorb(self, events: list[AdapterEvent], now_ms: int, pushes: Pushes) -> None:
+        for ev in events:
+            if isinstance(ev, OrderUpdate):
+                self._absorb_order(ev.order, now_ms, pushes)
+            elif isinstance(ev, FillEvent):
+                row = self.execution_row(ev.fill)
+                pushes.add("execution", row)
+                self.executions.append(row)
+            elif isinstance(ev, PositionUpdate):
+                pushes.add("position", self.position_row(ev.position, ws=True))
+            elif isinstance(ev, BalanceUpdate):
+                pushes.add("wallet", self.wallet_row(ev.balance))
+
+    def _absorb_order(self, order: Order, now_ms: int, pushes: Pushes) -> None:
+        rec = self.orders.get(order.order_id)
+        if rec is None:
+            rec = OrderRecord(order, now_ms, now_ms, self.last_price)
+            self.orders[order.order_id] = rec
+            if order.order_link_id:
+                self.link_ids[order.order_link_id] = order.order_id
+        rec.order = order
+        rec.updated_ms = now_ms
+        pushes.add("order", self.order_row(rec))
+
+    def _drain(self, now_ms: int, pushes: Pushes, returned: Order | None = None) -> None:
+        events = self.engine.drain_events()
+        self._absorb(events, now_ms, pushes)
+        if returned is not None:
+            rec = self.orders.get(returned.order_id)
+            if rec is None or rec.order != returned:
+                # The engine did not report this state change as an event: push it ourselves.
+                self._absorb_order(returned, now_ms, pushes)
+
+    # --- requests ---------------------------------------------------------------------
+    def create(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params)
+        side_text = params.get("side")
+        try:
+            side = Side.from_bybit(str(side_text))
+        except ValueError:
+            raise ApiError(p.PARAM_ERROR, f"params error: side invalid ({side_text!r})") from None
+        kind = params.get("orderType")
+        if kind not in ("Market", "Limit"):
+            raise ApiError(p.PARAM_ERROR, f"params error: orderType invalid ({kind!r})")
+        qty = _parse_float(params, "qty", required=True)
+        assert qty is not None
+        price = _parse_float(params, "price")
+        trigger = _parse_float(params, "triggerPrice")
+        inst = self.instrument
+        if qty <= 0 or qty < inst.min_qty - 1e-12:
+            raise ApiError(p.PARAM_ERROR, f"params error: qty {num(qty)} below min {inst.min_qty}")
+        if qty > (inst.max_mkt_qty if kind == "Market" else inst.max_qty):
+            raise ApiError(p.PARAM_ERROR, f"params error: qty {num(qty)} above the maximum")
+        if not _on_step(qty, inst.qty_step):
+            raise ApiError(p.PARAM_ERROR, f"params error: qty {num(qty)} not a multiple of step")
+        if kind == "Limit":
+            if price is None or price <= 0:
+                raise ApiError(p.PARAM_ERROR, "params error: price is required for Limit orders")
+            if not _on_step(price, inst.tick_size):
+                raise ApiError(p.PARAM_ERROR, f"params error: price {num(price)} off tick size")
+        ref = price if kind == "Limit" else (trigger or self.last_price)
+        if ref is not None and math.isfinite(ref) and qty * ref < inst.min_notional:
+            raise ApiError(p.BELOW_MIN_NOTIONAL)
+        link = str(params.get("orderLinkId") or "")
+        if len(link) > 36:
+            raise ApiError(p.PARAM_ERROR, "params error: orderLinkId longer than 36 characters")
+        if link and link in self.link_ids:
+            raise ApiError(p.DUPLICATE_ORDER_LINK_ID)
+        tif_text = str(params.get("timeInForce") or "GTC")
+        try:
+            tif = TimeInForce.from_bybit(tif_text)
+        except ValueError:
+            raise ApiError(p.PARAM_ERROR, f"params error: timeInForce {tif_text!r}") from None
+        if kind == "Market":
+            tif = TimeInForce.GTC  # Bybit treats Market as IOC; the kernel fills it whole
+        reduce_only = _parse_bool(params, "reduceOnly")
+        close_on_trigger = _parse_bool(params, "closeOnTrigger")
+        position = self.engine.position()
+        if reduce_only and (position.side == 0 or position.side == int(side)):
+            raise ApiError(p.REDUCE_ONLY_RULE)  # a reduce-only order would open or increase
+        direction = 0
+        if trigger is not None and trigger > 0:
+            raw_dir = params.get("triggerDirection")
+            if raw_dir not in (1, 2, "1", "2"):
+                raise ApiError(p.PARAM_ERROR, "params error: triggerDirection must be 1 or 2")
+            direction = int(raw_dir)
+            otype = OrderType.STOP_MARKET if kind == "Market" else OrderType.STOP_LIMIT
+        else:
+            trigger = None
+            otype = OrderType.MARKET if kind == "Market" else OrderType.LIMIT
+        tp = _parse_float(params, "takeProfit") or None
+        sl = _parse_float(params, "stopLoss") or None
+        try:
+            request = OrderRequest(
+                symbol=inst.symbol,
+                side=side,
+                qty=qty,
+                order_type=otype,
+                price=price if kind == "Limit" else None,
+                trigger_price=trigger,
+                trigger_direction=direction,
+                time_in_force=tif,
+                reduce_only=reduce_only,
+                close_on_trigger=close_on_trigger,
+                take_profit=tp,
+                stop_loss=sl,
+                order_link_id=link,
+            )
+        except ValueError as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        try:
+            order = self.engine.submit(request)
+        except ValueError as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        events = self.engine.drain_events()
+        if order.status is OrderStatus.REJECTED:
+            code = _reject_code(order.reject_reason)
+            if code is not None:
+                # Bybit refuses these synchronously: the order never exists.
+                raise ApiError(code, p.MESSAGES[code] + f" ({order.reject_reason})")
+        pushes = Pushes()
+        self._absorb(events, now_ms, pushes)
+        if order.order_id not in self.orders:
+            self._absorb_order(order, now_ms, pushes)
+        rec = self.orders[order.order_id]
+        rec.created_ms = now_ms
+        rec.last_price_on_created = self.last_price
+        return {"orderId": order.order_id, "orderLinkId": link}, pushes
+
+    def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params)
+        rec = self.find(params)
+        if rec.order.status.is_terminal:
+            raise ApiError(p.ORDER_NOT_FOUND)
+        qty = _parse_float(params, "qty")
+        price = _parse_float(params, "price")
+        trigger = _parse_float(params, "triggerPrice")
+        if qty is None and price is None and trigger is None:
+            raise ApiError(p.PARAM_ERROR, "params error: nothing to amend")
+        if qty is not None and not _on_step(qty, self.instrument.qty_step):
+            raise ApiError(p.PARAM_ERROR, f"params error: qty {num(qty)} not a multiple of step")
+        try:
+            returned = self.engine.amend(
+                rec.order.order_id, qty=qty, price=price, trigger_price=trigger
+            )
+        except (ValueError, KeyError) as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        pushes = Pushes()
+        self._drain(now_ms, pushes, returned if isinstance(returned, Order) else None)
+        return {"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id}, pushes
+
+    def cancel(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params)
+        rec = self.find(params)
+        if rec.order.status.is_terminal:
+            raise ApiError(p.ORDER_NOT_FOUND)
+        pushes = Pushes()
+        self._cancel_one(rec, now_ms, pushes)
+        return {"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id}, pushes
+
+    def _cancel_one(self, rec: OrderRecord, now_ms: int, pushes: Pushes) -> None:
+        try:
+            returned = self.engine.cancel(rec.order.order_id)
+        except KeyError:
+            raise ApiError(p.ORDER_NOT_FOUND) from None
+        except ValueError as exc:
+            raise ApiError(p.ORDER_NOT_FOUND, f"{p.MESSAGES[p.ORDER_NOT_FOUND]} ({exc})") from None
+        rec.cancel_type = "CancelByUser"
+        self._drain(now_ms, pushes, returned if isinstance(returned, Order) else None)
+
+    def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params, required=False)
+        pushes = Pushes()
+        done: list[dict[str, str]] = []
+        for rec in list(self.orders.values()):
+            if rec.order.status.is_terminal:
+                continue
+            self._cancel_one(rec, now_ms, pushes)
+            done.append({"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id})
+        return {"list": done, "success": "1"}, pushes
+
+    def trading_stop(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params)
+        if self.engine.position().side == 0:
+            raise ApiError(p.PARAM_ERROR, "can not set tp/sl/ts for zero position")
+        tp = _parse_float(params, "takeProfit")
+        sl = _parse_float(params, "stopLoss")
+        trail = _parse_float(params, "trailingStop")
+        try:
+            self.engine.set_trading_stop(take_profit=tp, stop_loss=sl, trailing_distance=trail)
+        except ValueError as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        pushes = Pushes()
+        events = self.engine.drain_events()
+        self._absorb(events, now_ms, pushes)
+        if not any(isinstance(e, PositionUpdate) for e in events):
+            pushes.add("position", self.position_row(self.engine.position(), ws=True))
+        return {}, pushes
+
+    def set_leverage(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        self._check_symbol(params)
+        buy = _parse_float(params, "buyLeverage", required=True)
+        sell = _parse_float(params, "sellLeverage", required=True)
+        assert buy is not None and sell is not None
+        if buy != sell:
+            raise ApiError(p.PARAM_ERROR, "params error: buy leverage must equal sell leverage")
+        if not 1 <= buy <= self.instrument.max_leverage:
+            raise ApiError(p.PARAM_ERROR, f"params error: leverage {num(buy)} out of range")
+        if buy == self.leverage:
+            raise ApiError(p.LEVERAGE_NOT_MODIFIED)
+        setter = getattr(self.engine, "set_leverage", None)
+        if callable(setter):
+            setter(buy)
+        else:
+            if self.engine.position().side != 0 or self.engine.open_orders():
+                raise ApiError(
+                    p.PARAM_ERROR,
+                    "params error: the simulator changes leverage only without position or orders",
+                )
+            wallet = self.engine.balance().wallet_balance
+            try:
+                config = dataclasses.replace(self.config, leverage=buy, initial_balance=wallet)
+            except ValueError as exc:
+                raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+            self.engine = self._factory(config)
+            self.config = config
+            if self.last_bar is not None:
+                # Warm the fresh engine with the last closed bar (flat: it only sets prices).
+                ts, o, h, lo, c, v = self.last_bar
+                self.engine.on_bar(ts, o, h, lo, c, v, self.last_mark, math.nan)
+                self.engine.drain_events()
+        self.leverage = buy
+        pushes = Pushes()
+        pushes.add("position", self.position_row(self.engine.position(), ws=True))
+        return {}, pushes
+
+    def switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._check_symbol(params)
+        mode = params.get("tradeMode")
+        if mode in (1, "1"):
+            raise ApiError(p.MARGIN_MODE_NOT_MODIFIED)
+        if mode in (0, "0"):
+            raise ApiError(p.PARAM_ERROR, "params error: the simulator trades isolated margin only")
+        raise ApiError(p.PARAM_ERROR, f"params error: tradeMode invalid ({mode!r})")
+
+    def on_bar(
+        self,
+        bar: tuple[int, float, float, float, float, float],
+        mark: float,
+        funding_rate: float,
+        now_ms: int,
+    ) -> Pushes:
+        ts, o, h, lo, c, v = bar
+        self.engine.on_bar(ts, o, h, lo, c, v, mark, funding_rate)
+        self.last_bar = bar
+        self.last_mark = mark
+        pushes = Pushes()
+        self._drain(now_ms, pushes)
+        return pushes
+
+    # --- Bybit rows -------------------------------------------------------------------
+    def order_row(self, rec: OrderRecord) -> dict[str, Any]:
+        o = rec.order
+        req = o.request
+        is_market = req.order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+        price = req.price if req.price is not None else 0.0
+        leaves = o.leaves_qty if not o.status.is_terminal else 0.0
+        return {
+            "category": "linear",
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "orderLinkId": o.order_link_id,
+            "blockTradeId": "",
+            "side": req.side.bybit,
+            "positionIdx": 0,
+            "orderStatus": o.status.bybit,
+            "cancelType": rec.cancel_type if o.status.is_terminal else "UNKNOWN",
+            "rejectReason": o.reject_reason or "EC_NoError",
+            "timeInForce": "IOC" if is_market else req.time_in_force.bybit,
+            "isLeverage": "",
+            "price": num(price),
+            "qty": num(req.qty),
+            "avgPrice": num(o.avg_fill_price) if o.filled_qty > 0 else "",
+            "leavesQty": num(leaves),
+            "leavesValue": num(leaves * price),
+            "cumExecQty": num(o.filled_qty),
+            "cumExecValue": num(o.filled_qty * o.avg_fill_price),
+            "cumExecFee": num(o.cum_fee),
+            "orderType": req.order_type.bybit,
+            "stopOrderType": "Stop" if req.order_type.is_conditional else "",
+            "orderIv": "",
+            "triggerPrice": price_or_zero(req.trigger_price),
+            "takeProfit": price_or_zero(req.take_profit),
+            "stopLoss": price_or_zero(req.stop_loss),
+            "triggerBy": "LastPrice" if req.order_type.is_conditional else "",
+            "tpTriggerBy": "LastPrice" if req.take_profit else "",
+            "slTriggerBy": "LastPrice" if req.stop_loss else "",
+            "triggerDirection": req.trigger_direction,
+            "placeType": "",
+            "lastPriceOnCreated": num(rec.last_price_on_created),
+            "closeOnTrigger": req.close_on_trigger,
+            "reduceOnly": req.reduce_only,
+            "smpGroup": 0,
+            "smpType": "None",
+            "smpOrderId": "",
+            "tpslMode": "Full" if (req.take_profit or req.stop_loss) else "",
+            "tpLimitPrice": "0",
+            "slLimitPrice": "0",
+            "createdTime": str(rec.created_ms),
+            "updatedTime": str(rec.updated_ms),
+        }
+
+    def execution_row(self, fill: Fill) -> dict[str, Any]:
+        rec = self.orders.get(fill.order_id)
+        req = rec.order.request if rec else None
+        value = fill.qty * fill.price
+        done = self._filled.get(fill.order_id, 0.0) + fill.qty
+        self._filled[fill.order_id] = done
+        leaves = max(req.qty - done, 0.0) if req is not None else 0.0
+        link = fill.order_link_id or (rec.order.order_link_id if rec is not None else "")
+        create_type = {
+            ExecType.STOP_LOSS: "CreateByStopLoss",
+            ExecType.TAKE_PROFIT: "CreateByTakeProfit",
+            ExecType.TRAILING_STOP: "CreateByTrailingStop",
+            ExecType.BUST_TRADE: "CreateByLiq",
+        }.get(fill.exec_type, "CreateByUser")
+        stop_type = {
+            ExecType.STOP_LOSS: "StopLoss",
+            ExecType.TAKE_PROFIT: "TakeProfit",
+            ExecType.TRAILING_STOP: "TrailingStop",
+        }.get(fill.exec_type, "Stop" if req is not None and req.order_type.is_conditional else "")
+        return {
+            "category": "linear",
+            "symbol": fill.symbol,
+            "isLeverage": "",
+            "orderId": fill.order_id,
+            "orderLinkId": link,
+            "side": fill.side.bybit,
+            "orderPrice": num(req.price) if req is not None and req.price else "0",
+            "orderQty": num(req.qty) if req is not None else num(fill.qty),
+            "leavesQty": num(round(leaves, 12)),
+            "createType": create_type,
+            "orderType": req.order_type.bybit if req is not None else "Market",
+            "stopOrderType": stop_type,
+            "execFee": num(fill.fee),
+            "execId": fill.exec_id,
+            "execPrice": num(fill.price),
+            "execQty": num(fill.qty),
+            "execType": fill.exec_type.bybit,
+            "execValue": num(value),
+            "execTime": str(fill.ts),
+            "isMaker": fill.is_maker,
+            "feeRate": num(round(fill.fee / value, 8)) if value else "0",
+            "tradeIv": "",
+            "markIv": "",
+            "markPrice": num(self.last_mark if math.isfinite(self.last_mark) else fill.price),
+            "indexPrice": num(self.last_price if math.isfinite(self.last_price) else fill.price),
+            "underlyingPrice": "",
+            "blockTradeId": "",
+            "closedSize": num(fill.qty) if fill.closed_pnl else "0",
+            "closedPnl": num(fill.closed_pnl),
+            "seq": self._next_seq(),
+        }
+
+    def position_row(self, pos: Position, *, ws: bool = False) -> dict[str, Any]:
+        side = {1: "Buy", -1: "Sell"}.get(int(pos.side), "")
+        size = float(pos.size) if pos.side else 0.0
+        entry = float(pos.entry_price) if pos.side else 0.0
+        mark = float(pos.mark_price) if pos.mark_price else self.last_mark
+        wallet = self.engine.balance().wallet_balance
+        mmr = self.config.maintenance_margin_rate
+        updated = int(pos.updated_ts) if pos.updated_ts else 0
+        row: dict[str, Any] = {
+            "category": "linear",
+            "symbol": self.instrument.symbol,
+            "positionIdx": 0,
+            "riskId": 1,
+            "riskLimitValue": "2000000",
+            "side": side,
+            "size": num(size),
+            "positionValue": num(size * entry),
+            "tradeMode": 1,
+            "autoAddMargin": 0,
+            "positionStatus": "Normal",
+            "leverage": num(self.leverage),
+            "markPrice": num(mark) if math.isfinite(mark) else "0",
+            "liqPrice": price_or_zero(float(pos.liq_price) if pos.side else 0.0),
+            "bustPrice": price_or_zero(float(pos.bust_price) if pos.side else 0.0),
+            "positionIM": num(float(pos.margin) if pos.side else 0.0),
+            "positionMM": num(size * (mark if math.isfinite(mark) else 0.0) * mmr),
+            "positionBalance": num(float(pos.margin) if pos.side else 0.0),
+            "takeProfit": price_or_zero(float(pos.take_profit) if pos.side else 0.0),
+            "stopLoss": price_or_zero(float(pos.stop_loss) if pos.side else 0.0),
+            "trailingStop": price_or_zero(float(pos.trailing_distance) if pos.side else 0.0),
+            "sessionAvgPrice": "",
+            "unrealisedPnl": num(float(pos.unrealized_pnl) if pos.side else 0.0),
+            "curRealisedPnl": num(
+                float(pos.realized_pnl) - float(pos.fees_paid) - float(pos.funding_paid)
+            ),
+            "cumRealisedPnl": num(wallet - self.config.initial_balance),
+            "adlRankIndicator": 2 if pos.side else 0,
+            "isReduceOnly": False,
+            "mmrSysUpdatedTime": "",
+            "leverageSysUpdatedTime": "",
+            "createdTime": str(int(pos.opened_ts) if pos.side else 0),
+            "updatedTime": str(updated),
+            "tpslMode": "Full",
+            "seq": self._next_seq(),
+        }
+        if ws:
+            row["entryPrice"] = num(entry)
+        else:
+            row["avgPrice"] = num(entry)
+        return row
+
+    def wallet_row(self, bal: Balance | None = None) -> dict[str, Any]:
+        bal = bal or self.engine.balance()
+        pos = self.engine.position()
+        upl = float(pos.unrealized_pnl) if pos.side else 0.0
+        pos_im = float(pos.margin) if pos.side else 0.0
+        order_im = max(bal.used_margin - pos_im, 0.0)
+        mark = self.last_mark if math.isfinite(self.last_mark) else 0.0
+        mm = (float(pos.size) * mark * self.config.maintenance_margin_rate) if pos.side else 0.0
+        equity = bal.equity
+        return {
+            "accountType": "UNIFIED",
+            "accountIMRate": num(round(bal.used_margin / equity, 6)) if equity > 0 else "0",
+            "accountMMRate": num(round(mm / equity, 6)) if equity > 0 else "0",
+            "accountLTV": "0",
+            "totalEquity": num(equity),
+            "totalWalletBalance": num(bal.wallet_balance),
+            "totalMarginBalance": num(equity),
+            "totalAvailableBalance": num(bal.available_balance),
+            "totalPerpUPL": num(upl),
+            "totalInitialMargin": num(bal.used_margin),
+            "totalMaintenanceMargin": num(mm),
+            "coin": [
+                {
+                    "coin": "USDT",
+                    "equity": num(equity),
+                    "usdValue": num(equity),
+                    "walletBalance": num(bal.wallet_balance),
+                    "free": "",
+                    "locked": "0",
+                    "spotHedgingQty": "0",
+                    "borrowAmount": "0",
+                    "availableToBorrow": "",
+                    "availableToWithdraw": num(bal.available_balance),
+                    "accruedInterest": "0",
+                    "totalOrderIM": num(order_im),
+                    "totalPositionIM": num(pos_im),
+                    "totalPositionMM": num(mm),
+                    "unrealisedPnl": num(upl),
+                    "cumRealisedPnl": num(bal.wallet_balance - self.config.initial_balance),
+                    "bonus": "0",
+                    "collateralSwitch": True,
+                    "marginCollateral": True,
+                }
+            ],
+        }
