@@ -1,0 +1,182 @@
+"""`trade data ...`: import, check, repair, synthesise and inspect the market-data store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+from trade.core.errors import InputError
+from trade.data import (
+    REGIMES,
+    Store,
+    check,
+    ensure_sample_data,
+    format_report,
+    import_file,
+    open_store,
+    repair,
+    synth_bars,
+)
+from trade.data.synth import DEFAULT_START_MS, PATTERN_REGIMES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _data_dir_option(func: F) -> F:
+    return click.option(
+        "--data-dir",
+        default=None,
+        help="Store root: a directory or a pyarrow URI (s3://..., memory://...). "
+        "Default: $TRADE_DATA_DIR, else ./data.",
+    )(func)
+
+
+def _store(data_dir: str | None) -> Store:
+    return open_store(data_dir)
+
+
+def _fmt_ts(ts: int) -> str:
+    return str(np.datetime64(int(ts), "ms").astype("datetime64[m]")).replace("T", " ")
+
+
+@click.group()
+def data() -> None:
+    """The market-data store: 1m Parquet history, checks, synthetic markets."""
+
+
+@data.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--symbol", required=True, help="Store the bars under this symbol, e.g. BTCUSDT.")
+@click.option("--bridge-1m", "bridge", is_flag=True,
+              help="For bars coarser than 1m: store seeded 1m paths constrained to each bar's "
+              "OHLC (recorded as bridged in the provenance). Needs --seed.")
+@click.option("--seed", type=int, default=None, help="Seed of the 1m bridge.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace stored bars whose values differ (default: refuse the import).")
+@click.option("--ts-format", default=None,
+              help="strptime format of the timestamp column when it cannot be inferred.")
+@_data_dir_option
+def import_cmd(file: Path, symbol: str, bridge: bool, seed: int | None, overwrite: bool,
+               ts_format: str | None, data_dir: str | None) -> None:
+    """Import a CSV/Parquet OHLCV FILE into the store as SYMBOL's 1m bars."""
+    result = import_file(_store(data_dir), file, symbol, bridge_1m=bridge, seed=seed,
+                         overwrite=overwrite, ts_format=ts_format)
+    click.echo(result.summary())
+
+
+@data.command("import-sample")
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@_data_dir_option
+def import_sample(symbol: str, data_dir: str | None) -> None:
+    """Import the shipped real Coinbase BTC/USD hourly data (2017-07 .. 2019-10), bridged to 1m
+    with seed 7. Safe to run again."""
+    store = _store(data_dir)
+    ensure_sample_data(store, symbol)
+    prov = store.provenance(symbol)
+    click.echo(
+        f"{symbol}: sample data ready in {store.root} (source {prov.get('source')}, "
+        f"hourly bars bridged to 1m with seed {prov.get('seed')})"
+    )
+
+
+@data.command("check")
+@click.argument("symbol")
+@click.option("--zero-run", type=int, default=5, show_default=True,
+              help="Flag runs of at least this many bars with high == low.")
+@click.option("--jump", type=float, default=0.2, show_default=True,
+              help="Flag opens this far (fraction) from the previous close, and wider bars.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Lines per section.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_data_dir_option
+def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool,
+              data_dir: str | None) -> None:
+    """List gaps (missing minutes, merged into ranges) and suspicious bars of SYMBOL."""
+    store = _store(data_dir)
+    if not store.month_files(symbol):
+        raise InputError(f"no 1m bars stored for {symbol} in {store.root}")
+    report = check(store, symbol, zero_run=zero_run, jump=jump)
+    if as_json:
+        click.echo(json.dumps({
+            "symbol": symbol,
+            "rows": report.rows,
+            "first_ts": report.first_ts,
+            "last_ts": report.last_ts,
+            "gaps": [{"start_ms": g.start_ms, "end_ms": g.end_ms, "missing": g.missing}
+                     for g in report.gaps],
+            "suspicious": [{"ts": s.ts, "kind": s.kind, "detail": s.detail}
+                           for s in report.suspicious],
+            "corrupt_files": report.corrupt_files,
+        }, indent=2))
+    else:
+        click.echo(format_report(report, limit))
+
+
+@data.command("repair")
+@click.argument("symbol")
+@_data_dir_option
+def repair_cmd(symbol: str, data_dir: str | None) -> None:
+    """Mark SYMBOL's gaps in an explicit gap table (an offline store invents no prices)."""
+    store = _store(data_dir)
+    if not store.month_files(symbol):
+        raise InputError(f"no 1m bars stored for {symbol} in {store.root}")
+    click.echo(repair(store, symbol).summary())
+
+
+@data.command("synth")
+@click.option("--symbol", default="SYNTH", show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--regime", type=click.Choice(sorted(set(REGIMES) | set(PATTERN_REGIMES))),
+              default="mixed", show_default=True)
+@click.option("--start", default=None,
+              help="First bar, UTC date YYYY-MM-DD (default 2024-01-01).")
+@click.option("--overwrite", is_flag=True, help="Replace stored bars that differ.")
+@_data_dir_option
+def synth_cmd(symbol: str, days: int, seed: int, regime: str, start: str | None,
+              overwrite: bool, data_dir: str | None) -> None:
+    """Generate seeded synthetic 1m bars and store them (same seed, same bytes)."""
+    if start is None:
+        start_ms = DEFAULT_START_MS
+    else:
+        try:
+            start_ms = int(np.datetime64(start, "D").astype("datetime64[ms]").astype(np.int64))
+        except ValueError as exc:
+            raise InputError(f"--start {start!r} is not a date YYYY-MM-DD") from exc
+    store = _store(data_dir)
+    table = synth_bars(symbol, days, seed, regime, start_ms=start_ms)
+    report = store.write_bars(symbol, table, overwrite=overwrite)
+    store.record_provenance(symbol, {
+        "source": "synthetic", "source_interval": "1", "bridged_1m": False, "seed": seed,
+        "regime": regime, "days": days, "first_ts": start_ms,
+        "last_ts": int(table.column("ts")[-1].as_py()),
+    })
+    click.echo(f"{symbol}: {regime} synthetic, {days} days, seed {seed}; {report.summary()}")
+
+
+@data.command("info")
+@click.argument("symbol", required=False)
+@_data_dir_option
+def info_cmd(symbol: str | None, data_dir: str | None) -> None:
+    """List stored symbols, or details and provenance of one SYMBOL."""
+    store = _store(data_dir)
+    if symbol is None:
+        symbols = store.symbols()
+        if not symbols:
+            click.echo(f"no symbols in {store.root} (try `trade data import-sample`)")
+        for sym in symbols:
+            months = list(store.month_files(sym))
+            bridged = " (bridged 1m)" if store.provenance(sym).get("bridged_1m") else ""
+            click.echo(f"{sym}: {len(months)} months {months[0]} .. {months[-1]}{bridged}")
+        return
+    bars = store.read_bars(symbol)
+    ts = bars.column("ts")
+    click.echo(f"{symbol}: {bars.num_rows} 1m bars, {_fmt_ts(ts[0].as_py())} .. "
+               f"{_fmt_ts(ts[-1].as_py())} UTC, {len(store.month_files(symbol))} month files")
+    funding = store.read_funding(symbol)
+    click.echo(f"funding: {funding.num_rows} rates stored")
+    click.echo("provenance: " + json.dumps(store.provenance(symbol), indent=2, sort_keys=True))
