@@ -90,7 +90,7 @@ EngineFactory = Callable[[SimConfig], SimEngine]
 
 def default_engine_factory(config: SimConfig) -> SimEngine:
     """The backtest kernel itself, so the simulator's fills are the backtest's fills."""
-    from trade.sim import SimExchange  # type: ignore[attr-defined]
+    from trade.sim import SimExchange
 
     engine: SimEngine = SimExchange(config)
     return engine

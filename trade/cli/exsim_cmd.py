@@ -1,0 +1,71 @@
+"""`trade exchange-sim`: run the Bybit V5-compatible simulator on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+
+@click.command("exchange-sim")
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True,
+              help="Data store directory (or a .parquet/.csv file of 1m bars).")
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--speed", type=float, default=60.0, show_default=True,
+              help="Market minutes replayed per real minute (1 = real time).")
+@click.option("--port", type=int, default=8099, show_default=True, help="0 = any free port.")
+@click.option("--start", "start_ms", type=int, default=None,
+              help="Replay start (ms UTC); default: the first stored bar.")
+@click.option("--faults", "faults_file", type=click.Path(path_type=Path, exists=True),
+              default=None, help="YAML/JSON fault-injection settings.")
+@click.option("--api-key", default="sim-key", show_default=True)
+@click.option("--api-secret", default="sim-secret", show_default=True)
+@click.option("--balance", type=float, default=10_000.0, show_default=True,
+              help="Initial USDT wallet balance.")
+@click.option("--leverage", type=float, default=1.0, show_default=True)
+def exchange_sim(
+    data_dir: Path,
+    symbol: str,
+    speed: float,
+    port: int,
+    start_ms: int | None,
+    faults_file: Path | None,
+    api_key: str,
+    api_secret: str,
+    balance: float,
+    leverage: float,
+) -> None:
+    """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
+    from trade.exchange_sim import ExchangeSimServer, FaultConfig, load_bars
+    from trade.sim.config import SimConfig
+
+    if speed <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--speed")
+    faults = FaultConfig.from_file(faults_file) if faults_file is not None else None
+    bars = load_bars(data_dir, symbol)
+    server = ExchangeSimServer(
+        bars,
+        symbol=symbol,
+        api_keys={api_key: api_secret},
+        speed=speed,
+        start_ms=start_ms,
+        port=port,
+        faults=faults,
+        sim_config=SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage),
+    )
+    stop = threading.Event()
+    with server:
+        click.echo(f"exchange-sim: REST {server.base_url}  WS {server.ws_base}/v5/public/linear "
+                   f"and {server.ws_base}/v5/private  ({len(server.market)} bars of {symbol}, "
+                   f"x{speed:g})")
+        click.echo(f"api key {api_key!r}; point pybit at it with "
+                   f"trade.exchange_sim.make_http / make_websocket. Ctrl-C stops.")
+        announced = False
+        try:
+            while not stop.wait(0.5):
+                if not announced and server.fed >= len(server.market):
+                    announced = True
+                    click.echo("exchange-sim: end of history reached; still serving")
+        except KeyboardInterrupt:
+            click.echo("exchange-sim: stopping")
