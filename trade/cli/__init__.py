@@ -12,7 +12,6 @@ from trade.core.errors import TradeError
 
 # name -> "module:attribute" of a click command or group. One line per subcommand.
 _COMMANDS: dict[str, str] = {
-    "exchange-sim": "trade.cli.exsim_cmd:exchange_sim",
     "data": "trade.cli.data_cmd:data",
     "exchange-sim": "trade.cli.exsim_cmd:exchange_sim",
     "play": "trade.cli.play_cmd:play",
