@@ -109,6 +109,7 @@ cdef struct Engine:
     double entry_fill_price
     # market
     long long last_ts, bar_index
+    long long next_fund        # next close time that may be a funding time (a cache)
     double last_close, last_mark
     bint finished
     long long exec_seq

@@ -635,7 +635,7 @@ cdef void _exit_at(Engine* e, int kind, double level, double start) noexcept nog
            X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, close_side, False)
 
 
-cdef void _rule4_exits(Engine* e, double o_, double h, double l) noexcept nogil:
+cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept nogil:
     cdef PositionState* p = &e.pos
     cdef double start, stop, tr, tp, adv_level = 0.0, liq
     cdef int stop_kind, adv_kind = -1, n_touched
@@ -703,7 +703,7 @@ cdef void _rule4_exits(Engine* e, double o_, double h, double l) noexcept nogil:
             _exit_at(e, adv_kind, adv_level, start)
 
 
-cdef void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
+cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
     cdef PositionState* p = &e.pos
     cdef bint long_
     cdef double cand, excursion, be
@@ -733,9 +733,15 @@ cdef void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
 cdef void _rule6_funding(Engine* e, long long ts, double c, double funding_rate) noexcept nogil:
     cdef PositionState* p = &e.pos
     cdef double rate, payment
+    cdef long long t = ts + BAR_MS
     # funding at 00:00/08:00/16:00 UTC: the bar's close time is a multiple of 8 h
-    if p.side == 0 or (ts + BAR_MS) % FUNDING_PERIOD_MS != 0:
+    # (next_fund caches the next multiple so the modulo runs once per period, not per bar)
+    if p.side == 0 or t < e.next_fund:
         return
+    if t % FUNDING_PERIOD_MS != 0:
+        e.next_fund = (t / FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        return
+    e.next_fund = t + FUNDING_PERIOD_MS
     rate = e.funding_const if isnan(funding_rate) else funding_rate
     if rate == 0.0:
         return
@@ -779,39 +785,44 @@ cdef bint _grow_eq(Engine* e, long long need) noexcept nogil:
     return True
 
 
-cdef bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
-                      double mark_price) noexcept nogil:
+cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
+                             double mark_price) noexcept nogil:
     cdef PositionState* p = &e.pos
-    cdef double upnl = 0.0
-    cdef long long n
+    cdef double upnl = 0.0, wallet = e.wallet, entry, size, x
+    cdef long long n = e.n_eq
     e.last_close = c
     e.last_mark = c if isnan(mark_price) else mark_price
     if p.side != 0:
+        entry = p.entry_price
+        size = p.size
         # MAE/MFE follow the 1m lows and highs
         if p.side > 0:
-            if (l - p.entry_price) * p.size < p.mae:
-                p.mae = (l - p.entry_price) * p.size
-            if (h - p.entry_price) * p.size > p.mfe:
-                p.mfe = (h - p.entry_price) * p.size
+            x = (l - entry) * size
+            if x < p.mae:
+                p.mae = x
+            x = (h - entry) * size
+            if x > p.mfe:
+                p.mfe = x
         else:
-            if (p.entry_price - h) * p.size < p.mae:
-                p.mae = (p.entry_price - h) * p.size
-            if (p.entry_price - l) * p.size > p.mfe:
-                p.mfe = (p.entry_price - l) * p.size
-        upnl = (e.last_mark - p.entry_price) * p.size * p.side
-    n = e.n_eq
+            x = (entry - h) * size
+            if x < p.mae:
+                p.mae = x
+            x = (entry - l) * size
+            if x > p.mfe:
+                p.mfe = x
+        upnl = (e.last_mark - entry) * size * p.side
     if n >= e.cap_eq and not _grow_eq(e, n + 1):
         return False
     if e.eq_ts != NULL:
         e.eq_ts[n] = ts
-    e.eq_equity[n] = e.wallet + upnl
-    e.eq_wallet[n] = e.wallet
+    e.eq_equity[n] = wallet + upnl
+    e.eq_wallet[n] = wallet
     e.eq_qty[n] = p.size * p.side
     e.n_eq = n + 1
     return True
 
 
-cdef void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
+cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
                      double mark_price, double funding_rate) noexcept nogil:
     """Process one validated 1m bar: rules 1-7 of docs/fill_model.md, in that order."""
     e.bar_index += 1
@@ -824,7 +835,8 @@ cdef void engine_bar(Engine* e, long long ts, double o, double h, double l, doub
     if e.pos.side != 0:
         _rule4_exits(e, o, h, l)
         _rule5_ratchet(e, h, l)
-        _rule6_funding(e, ts, c, funding_rate)
+        if ts + BAR_MS >= e.next_fund:
+            _rule6_funding(e, ts, c, funding_rate)
     _rule7_mark(e, ts, h, l, c, mark_price)
 
 
