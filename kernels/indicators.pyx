@@ -1,0 +1,1538 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False
+# Incremental indicator kernels (see indicators.pxd). Conventions follow TA-Lib
+# wherever TA-Lib has the indicator, including its seeding and its zero guards,
+# so results agree with it; tests/test_indicators_oracle.py checks each one.
+# Bounds checks are off: every index is into a ring/deque of a size fixed at
+# construction, and the property tests drive windows from empty to full.
+
+from libc.math cimport NAN, fabs, sqrt, exp, log, floor, isnan
+from libc.stdlib cimport calloc, free
+
+import numpy as np
+
+cdef enum:
+    MAX_OUT = 8
+
+# source selector codes (trade.indicators maps names to these)
+SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
+           "hl2": 5, "hlc3": 6, "ohlc4": 7}
+
+cdef inline bint TA_IS_ZERO(double x) noexcept nogil:
+    return -0.00000000000001 < x < 0.00000000000001
+
+cdef inline double pick(int src, double o, double h, double l, double c, double v) noexcept nogil:
+    if src == 0:
+        return c
+    if src == 1:
+        return o
+    if src == 2:
+        return h
+    if src == 3:
+        return l
+    if src == 4:
+        return v
+    if src == 5:
+        return (h + l) / 2.0
+    if src == 6:
+        return (h + l + c) / 3.0
+    return (o + h + l + c) / 4.0
+
+# ---------------------------------------------------------------- ring buffer
+
+cdef inline double ring_push(Ring* r, double x) noexcept nogil:
+    """Append x; return the value that left the window (NaN while not yet full)."""
+    cdef double old = NAN
+    if r.count >= r.n:
+        old = r.buf[r.pos]
+    r.buf[r.pos] = x
+    r.pos += 1
+    if r.pos == r.n:
+        r.pos = 0
+    r.count += 1
+    return old
+
+cdef inline double ring_ago(Ring* r, int k) noexcept nogil:
+    """The value pushed k updates ago (0 = newest); caller ensures k < min(count, n)."""
+    cdef int i = r.pos - 1 - k
+    if i < 0:
+        i += r.n
+    return r.buf[i]
+
+cdef inline bint ring_full(Ring* r) noexcept nogil:
+    return r.count >= r.n
+
+# ---------------------------------------------------------------------- SMA
+
+cdef inline double sma_update(Sma* s, double x) noexcept nogil:
+    # NaN input (an upstream warm-up) leaves the state untouched
+    if isnan(x):
+        return NAN
+    ring_push(&s.r, x)
+    s.sum += x
+    if s.r.count < s.r.n:
+        return NAN
+    cdef double out = s.sum / s.r.n
+    s.sum -= ring_ago(&s.r, s.r.n - 1)   # TA-Lib order: add newest, emit, drop the window's oldest
+    return out
+
+# ---------------------------------------------------------------------- EMA
+
+cdef inline void ema_init(Ema* e, int n, double k) noexcept nogil:
+    e.n = n
+    e.k = k
+    e.count = 0
+    e.sum = 0.0
+    e.value = NAN
+
+cdef inline double ema_update(Ema* e, double x) noexcept nogil:
+    if isnan(x):
+        return NAN
+    e.count += 1
+    if e.count < e.n:
+        e.sum += x
+        return NAN
+    if e.count == e.n:
+        e.sum += x
+        e.value = e.sum / e.n          # seed: SMA of the first n values (TA-Lib)
+        return e.value
+    e.value = ((x - e.value) * e.k) + e.value
+    return e.value
+
+# ------------------------------------------------------------------- Wilder
+
+cdef inline void wilder_init(Wilder* w, int n) noexcept nogil:
+    w.n = n
+    w.count = 0
+    w.sum = 0.0
+    w.value = NAN
+
+cdef inline double wilder_update(Wilder* w, double x) noexcept nogil:
+    if isnan(x):
+        return NAN
+    w.count += 1
+    if w.count < w.n:
+        w.sum += x
+        return NAN
+    if w.count == w.n:
+        w.sum += x
+        w.value = w.sum / w.n          # seed: SMA of the first n values
+        return w.value
+    w.value *= (w.n - 1)               # Wilder: (prev*(n-1) + x) / n, TA-Lib's operation order
+    w.value += x
+    w.value /= w.n
+    return w.value
+
+# ---------------------------------------------------------------------- WMA
+
+cdef inline double wma_update(Wma* w, double x) noexcept nogil:
+    if isnan(x):
+        return NAN
+    ring_push(&w.r, x)
+    cdef int n = w.r.n
+    if w.r.count < n:
+        w.sub += x
+        w.wsum += x * w.r.count
+        return NAN
+    w.sub += x
+    w.sub -= w.trailing
+    w.wsum += x * n
+    w.trailing = ring_ago(&w.r, n - 1)
+    cdef double out = w.wsum / w.divider
+    w.wsum -= w.sub
+    return out
+
+# ------------------------------------------------------------ sliding max/min
+
+cdef inline double mm_push(MinMax* m, double x) noexcept nogil:
+    """Push x; return the window's max (or min). Ties keep the newest index."""
+    cdef int back
+    m.t += 1
+    # drop the front once it is older than the window (before appending: capacity n)
+    while m.size > 0 and m.idx[m.head] <= m.t - m.n:
+        m.head = (m.head + 1) % m.n
+        m.size -= 1
+    while m.size > 0:
+        back = (m.head + m.size - 1) % m.n
+        if (m.is_max and m.val[back] <= x) or ((not m.is_max) and m.val[back] >= x):
+            m.size -= 1
+        else:
+            break
+    back = (m.head + m.size) % m.n
+    m.val[back] = x
+    m.idx[back] = m.t
+    m.size += 1
+    return m.val[m.head]
+
+cdef inline long long mm_front_idx(MinMax* m) noexcept nogil:
+    return m.idx[m.head]
+
+cdef inline bint mm_full(MinMax* m) noexcept nogil:
+    return m.t + 1 >= m.n
+
+
+# ===================================================================== Kernel
+
+cdef class Kernel:
+    """Base of all indicator kernels. Subclasses set n_out and override step."""
+
+    def __cinit__(self, *args, **kwargs):
+        self._nmem = 0
+        self.nbar = 0
+        self.src = 0
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(self._nmem):
+            free(self._mem[i])
+
+    cdef double* _alloc(self, Py_ssize_t n) except NULL:
+        if self._nmem >= 64:
+            raise MemoryError("too many buffers in one kernel")
+        cdef void* p = calloc(n if n > 0 else 1, sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        self._mem[self._nmem] = p
+        self._nmem += 1
+        return <double*>p
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        pass
+
+    def update(self, double ts, double o, double h, double l, double c, double v):
+        """Consume one closed bar; return one float per output."""
+        cdef double buf[MAX_OUT]
+        cdef int i
+        for i in range(self.n_out):
+            buf[i] = NAN
+        self.step(ts, o, h, l, c, v, buf)
+        self.nbar += 1
+        return tuple([buf[i] for i in range(self.n_out)])
+
+    def run(self, const double[::1] ts, const double[::1] o, const double[::1] h,
+            const double[::1] l, const double[::1] c, const double[::1] v):
+        """Batch form: the same step over whole arrays; returns (n, n_out) float64."""
+        cdef Py_ssize_t n = c.shape[0], i
+        cdef int j
+        if not (ts.shape[0] == n and o.shape[0] == n and h.shape[0] == n
+                and l.shape[0] == n and v.shape[0] == n):
+            raise ValueError("all bar arrays must have the same length")
+        out_arr = np.empty((n, self.n_out), dtype=np.float64)
+        cdef double[:, ::1] out = out_arr
+        with nogil:
+            for i in range(n):
+                for j in range(self.n_out):
+                    out[i, j] = NAN
+                self.step(ts[i], o[i], h[i], l[i], c[i], v[i], &out[i, 0])
+                self.nbar += 1
+        return out_arr
+
+    cdef void _ring(self, Ring* r, int n) except *:
+        r.buf = self._alloc(n)
+        r.n = n
+        r.pos = 0
+        r.count = 0
+
+    cdef void _sma(self, Sma* s, int n) except *:
+        self._ring(&s.r, n)
+        s.sum = 0.0
+
+    cdef void _wma(self, Wma* w, int n) except *:
+        self._ring(&w.r, n)
+        w.wsum = 0.0
+        w.sub = 0.0
+        w.trailing = 0.0
+        w.divider = (n * (n + 1)) >> 1
+
+    cdef void _mm(self, MinMax* m, int n, bint is_max) except *:
+        m.val = self._alloc(n)
+        m.idx = <long long*>self._alloc(n)
+        m.n = n
+        m.head = 0
+        m.size = 0
+        m.t = -1
+        m.is_max = is_max
+
+
+# ============================================================ moving averages
+
+cdef class KSma(Kernel):
+    cdef Sma s
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        self._sma(&self.s, length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = sma_update(&self.s, pick(self.src, o, h, l, c, v))
+
+
+cdef class KEma(Kernel):
+    cdef Ema e
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        ema_init(&self.e, length, 2.0 / (length + 1.0))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = ema_update(&self.e, pick(self.src, o, h, l, c, v))
+
+
+cdef class KWma(Kernel):
+    cdef Wma w
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        self._wma(&self.w, length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = wma_update(&self.w, pick(self.src, o, h, l, c, v))
+
+
+cdef class KDema(Kernel):
+    cdef Ema e1, e2
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        ema_init(&self.e1, length, 2.0 / (length + 1.0))
+        ema_init(&self.e2, length, 2.0 / (length + 1.0))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = ema_update(&self.e1, pick(self.src, o, h, l, c, v))
+        cdef double b = ema_update(&self.e2, a)      # EMA of the EMA, seeded once the first is valid
+        out[0] = (2.0 * a) - b
+
+
+cdef class KTema(Kernel):
+    cdef Ema e1, e2, e3
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        ema_init(&self.e1, length, 2.0 / (length + 1.0))
+        ema_init(&self.e2, length, 2.0 / (length + 1.0))
+        ema_init(&self.e3, length, 2.0 / (length + 1.0))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = ema_update(&self.e1, pick(self.src, o, h, l, c, v))
+        cdef double b = ema_update(&self.e2, a)
+        cdef double d = ema_update(&self.e3, b)
+        out[0] = d + ((3.0 * a) - (3.0 * b))       # TA-Lib: e3 + 3*e1 - 3*e2
+
+
+cdef class KTrima(Kernel):
+    cdef Sma s1, s2
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        cdef int n1, n2
+        if length % 2 == 1:
+            n1 = (length + 1) // 2          # odd: SMA((n+1)/2) of SMA((n+1)/2)
+            n2 = n1
+        else:
+            n1 = length // 2                # even: SMA(n/2+1) of SMA(n/2)
+            n2 = length // 2 + 1
+        self._sma(&self.s1, n1)
+        self._sma(&self.s2, n2)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = sma_update(&self.s2, sma_update(&self.s1, pick(self.src, o, h, l, c, v)))
+
+
+cdef class KKama(Kernel):
+    cdef Ring r
+    cdef int n
+    cdef double sum_roc1, prev, const_max, const_diff
+
+    def __init__(self, int length, int fast=2, int slow=30, int src=0):
+        self.n_out = 1
+        self.src = src
+        self.n = length
+        self._ring(&self.r, length + 1)
+        self.sum_roc1 = 0.0
+        self.prev = NAN
+        self.const_max = 2.0 / (slow + 1.0)
+        self.const_diff = 2.0 / (fast + 1.0) - self.const_max
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        cdef double old = ring_push(&self.r, x)
+        cdef long long cnt = self.r.count
+        cdef double er, sc, period_roc
+        if cnt >= 2:
+            self.sum_roc1 += fabs(x - ring_ago(&self.r, 1))
+        if cnt > self.n + 1:
+            # drop the oldest |diff| of the window (between old and the next value)
+            self.sum_roc1 -= fabs(old - ring_ago(&self.r, self.n))
+        if cnt < self.n + 1:
+            return
+        if cnt == self.n + 1:
+            self.prev = ring_ago(&self.r, 1)      # TA-Lib seeds KAMA with the previous close
+        period_roc = x - ring_ago(&self.r, self.n)
+        # efficiency ratio 1 when the path is no longer than the net move (TA-Lib's guard)
+        if self.sum_roc1 <= period_roc or TA_IS_ZERO(self.sum_roc1):
+            er = 1.0
+        else:
+            er = fabs(period_roc / self.sum_roc1)
+        sc = (er * self.const_diff) + self.const_max
+        sc *= sc
+        self.prev = ((x - self.prev) * sc) + self.prev
+        out[0] = self.prev
+
+
+cdef class KAlma(Kernel):
+    cdef Ring r
+    cdef double* w
+    cdef double wsum
+
+    def __init__(self, int length, double offset=0.85, double sigma=6.0, int src=0):
+        self.n_out = 1
+        self.src = src
+        self._ring(&self.r, length)
+        self.w = self._alloc(length)
+        cdef double s = length / sigma
+        cdef double m = (length - 1) * offset
+        cdef int i
+        self.wsum = 0.0
+        for i in range(length):
+            self.w[i] = exp(-1 * (i - m) * (i - m) / (2 * s * s))   # Gaussian weight, i=0 oldest
+            self.wsum += self.w[i]
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        ring_push(&self.r, pick(self.src, o, h, l, c, v))
+        if not ring_full(&self.r):
+            return
+        cdef int n = self.r.n, i
+        cdef double acc = 0.0
+        for i in range(n):
+            acc += ring_ago(&self.r, n - 1 - i) * self.w[i]
+        out[0] = acc / self.wsum
+
+
+cdef class KZlma(Kernel):
+    cdef Ring r
+    cdef int lag
+    cdef Ema e
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        self.lag = (length - 1) // 2
+        self._ring(&self.r, self.lag + 1)
+        ema_init(&self.e, length, 2.0 / (length + 1.0))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        ring_push(&self.r, x)
+        if not ring_full(&self.r):
+            return
+        # de-lagged input x + (x - x[lag]), then an EMA of it
+        out[0] = ema_update(&self.e, x + (x - ring_ago(&self.r, self.lag)))
+
+
+cdef class KHma(Kernel):
+    cdef Wma half, full, root
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        self._wma(&self.half, length // 2)
+        self._wma(&self.full, length)
+        self._wma(&self.root, <int>sqrt(<double>length))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        cdef double a = wma_update(&self.half, x)
+        cdef double b = wma_update(&self.full, x)
+        out[0] = wma_update(&self.root, 2.0 * a - b)   # WMA(2*WMA(n/2) - WMA(n), sqrt n)
+
+
+cdef class KLinreg(Kernel):
+    """Least-squares line over the window, value at the newest bar (TA-Lib LINEARREG)."""
+    cdef Ring r
+    cdef int n
+    cdef double sum_y, sum_xy, sum_x, divisor
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        self.n = length
+        self._ring(&self.r, length)
+        self.sum_y = 0.0
+        self.sum_xy = 0.0
+        self.sum_x = length * (length - 1) * 0.5
+        cdef double sum_x_sqr = length * (length - 1) * (2.0 * length - 1) / 6.0
+        self.divisor = self.sum_x * self.sum_x - length * sum_x_sqr
+
+    cdef double _push(self, double y) noexcept nogil:
+        # x = age in bars (0 = newest), as TA-Lib; ageing every value adds sum_y to sum_xy
+        cdef double old = ring_push(&self.r, y)
+        if self.r.count > self.n:
+            self.sum_y -= old
+            self.sum_xy -= (self.n - 1) * old      # the leaving value had age n-1
+        self.sum_xy += self.sum_y
+        self.sum_y += y
+        if self.r.count < self.n:
+            return NAN
+        cdef double m = (self.n * self.sum_xy - self.sum_x * self.sum_y) / self.divisor
+        cdef double b = (self.sum_y - m * self.sum_x) / self.n
+        return b + m * (self.n - 1)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = self._push(pick(self.src, o, h, l, c, v))
+
+
+# ----------------------------------------------------------------- VWAP
+
+cdef inline long long days_to_month(long long z) noexcept nogil:
+    """Days since 1970-01-01 -> months since year 0 (H. Hinnant's civil_from_days)."""
+    z += 719468
+    cdef long long era = (z if z >= 0 else z - 146096) // 146097
+    cdef long long doe = z - era * 146097
+    cdef long long yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef long long y = yoe + era * 400
+    cdef long long doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef long long mp = (5 * doy + 2) // 153
+    cdef long long m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    return y * 12 + m - 1
+
+
+cdef class KVwap(Kernel):
+    cdef int anchor       # 0 day, 1 week (Monday 00:00 UTC), 2 month
+    cdef long long session
+    cdef double cum_pv, cum_v
+
+    def __init__(self, int anchor=0):
+        self.n_out = 1
+        self.anchor = anchor
+        self.session = -(1 << 62)
+        self.cum_pv = 0.0
+        self.cum_v = 0.0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef long long day = <long long>floor(ts / 86400000.0)   # ts: ms since epoch, UTC
+        cdef long long sess
+        if self.anchor == 0:
+            sess = day
+        elif self.anchor == 1:
+            sess = (day + 3) // 7            # 1970-01-01 was a Thursday: weeks start Monday
+        else:
+            sess = days_to_month(day)
+        if sess != self.session:             # a new session resets the running sums
+            self.session = sess
+            self.cum_pv = 0.0
+            self.cum_v = 0.0
+        self.cum_pv += ((h + l + c) / 3.0) * v
+        self.cum_v += v
+        # no volume yet in this session: VWAP is undefined
+        out[0] = self.cum_pv / self.cum_v if self.cum_v > 0 else NAN
+
+
+# ============================================================== oscillators
+
+cdef class KRsi(Kernel):
+    cdef Wilder gain, loss
+    cdef double prev
+    cdef int cmo      # 1: Chande momentum oscillator (same smoothing, other ratio)
+
+    def __init__(self, int length, int src=0, int cmo=0):
+        self.n_out = 1
+        self.src = src
+        self.cmo = cmo
+        wilder_init(&self.gain, length)
+        wilder_init(&self.loss, length)
+        self.prev = NAN
+
+    cdef double _push(self, double x) noexcept nogil:
+        if isnan(x):
+            return NAN
+        if isnan(self.prev):
+            self.prev = x
+            return NAN
+        cdef double d = x - self.prev
+        self.prev = x
+        cdef double g = wilder_update(&self.gain, d if d > 0 else 0.0)
+        cdef double lo = wilder_update(&self.loss, -d if d < 0 else 0.0)
+        if isnan(g):
+            return NAN
+        cdef double tot = g + lo
+        if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib reports 0
+            return 0.0
+        if self.cmo:
+            return 100.0 * ((g - lo) / tot)
+        return 100.0 * (g / tot)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        out[0] = self._push(pick(self.src, o, h, l, c, v))
+
+
+cdef inline double stoch_k(double x, double hi, double lo) noexcept nogil:
+    cdef double diff = (hi - lo) / 100.0
+    if diff != 0.0:                          # flat window: TA-Lib reports 0
+        return (x - lo) / diff
+    return 0.0
+
+
+cdef class KStoch(Kernel):
+    cdef MinMax hi, lo
+    cdef Sma ks, ds
+
+    def __init__(self, int k_length, int k_smooth, int d_length):
+        self.n_out = 2
+        self._mm(&self.hi, k_length, True)
+        self._mm(&self.lo, k_length, False)
+        self._sma(&self.ks, k_smooth)
+        self._sma(&self.ds, d_length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double hh = mm_push(&self.hi, h)
+        cdef double ll = mm_push(&self.lo, l)
+        cdef double fk = NAN
+        if mm_full(&self.hi):
+            fk = stoch_k(c, hh, ll)
+        out[0] = sma_update(&self.ks, fk)
+        out[1] = sma_update(&self.ds, out[0])
+
+
+cdef class KStochRsi(Kernel):
+    cdef KRsi rsi
+    cdef MinMax hi, lo
+    cdef Sma ks, ds
+
+    def __init__(self, int rsi_length, int stoch_length, int k_smooth, int d_length, int src=0):
+        self.n_out = 2
+        self.src = src
+        self.rsi = KRsi(rsi_length)
+        self._mm(&self.hi, stoch_length, True)
+        self._mm(&self.lo, stoch_length, False)
+        self._sma(&self.ks, k_smooth)
+        self._sma(&self.ds, d_length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double r = self.rsi._push(pick(self.src, o, h, l, c, v))
+        cdef double hh, ll, fk = NAN
+        if not isnan(r):
+            hh = mm_push(&self.hi, r)
+            ll = mm_push(&self.lo, r)
+            if mm_full(&self.hi):
+                fk = stoch_k(r, hh, ll)
+        out[0] = sma_update(&self.ks, fk)
+        out[1] = sma_update(&self.ds, out[0])
+
+
+cdef class KCci(Kernel):
+    cdef Ring r
+
+    def __init__(self, int length):
+        self.n_out = 1
+        self._ring(&self.r, length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double tp = (h + l + c) / 3.0
+        ring_push(&self.r, tp)
+        if not ring_full(&self.r):
+            return
+        cdef int n = self.r.n, i
+        cdef double avg = 0.0, dev = 0.0
+        for i in range(n):                   # O(n): mean deviation needs the whole window
+            avg += self.r.buf[i]
+        avg /= n
+        for i in range(n):
+            dev += fabs(self.r.buf[i] - avg)
+        cdef double num = tp - avg
+        if num != 0.0 and dev != 0.0:        # TA-Lib: 0 when either is zero
+            out[0] = num / (0.015 * (dev / n))
+        else:
+            out[0] = 0.0
+
+
+cdef class KWillr(Kernel):
+    cdef MinMax hi, lo
+
+    def __init__(self, int length):
+        self.n_out = 1
+        self._mm(&self.hi, length, True)
+        self._mm(&self.lo, length, False)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double hh = mm_push(&self.hi, h)
+        cdef double ll = mm_push(&self.lo, l)
+        if not mm_full(&self.hi):
+            return
+        cdef double diff = (hh - ll) / (-100.0)
+        out[0] = (hh - c) / diff if diff != 0.0 else 0.0    # flat window: 0 (TA-Lib)
+
+
+cdef class KMfi(Kernel):
+    cdef Ring pos, neg
+    cdef double pos_sum, neg_sum, prev
+    cdef int n
+
+    def __init__(self, int length):
+        self.n_out = 1
+        self.n = length
+        self._ring(&self.pos, length)
+        self._ring(&self.neg, length)
+        self.pos_sum = 0.0
+        self.neg_sum = 0.0
+        self.prev = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double tp = (h + l + c) / 3.0
+        if isnan(self.prev):
+            self.prev = tp
+            return
+        cdef double d = tp - self.prev
+        self.prev = tp
+        cdef double money = tp * v
+        cdef double p = money if d > 0 else 0.0      # unchanged price: flow counts nowhere
+        cdef double q = money if d < 0 else 0.0
+        if ring_full(&self.pos):
+            self.pos_sum -= ring_ago(&self.pos, self.n - 1)
+            self.neg_sum -= ring_ago(&self.neg, self.n - 1)
+        ring_push(&self.pos, p)
+        ring_push(&self.neg, q)
+        self.pos_sum += p
+        self.neg_sum += q
+        if not ring_full(&self.pos):
+            return
+        cdef double tot = self.pos_sum + self.neg_sum
+        out[0] = 0.0 if tot < 1.0 else 100.0 * (self.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
+
+
+cdef class KRoc(Kernel):
+    cdef Ring r
+    cdef int mode     # 0 ROC percent, 1 momentum (difference)
+
+    def __init__(self, int length, int mode=0, int src=0):
+        self.n_out = 1
+        self.src = src
+        self.mode = mode
+        self._ring(&self.r, length + 1)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        ring_push(&self.r, x)
+        if not ring_full(&self.r):
+            return
+        cdef double base = ring_ago(&self.r, self.r.n - 1)
+        if self.mode == 1:
+            out[0] = x - base
+        else:
+            out[0] = ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
+
+
+cdef class KMacd(Kernel):
+    """MACD/PPO. TA-Lib's MACD aligns the fast EMA with the slow one: it is seeded with
+    the SMA of the `fast` values that end where the slow EMA's seed ends. TA-Lib's PPO
+    (matype EMA) does not: its fast EMA is seeded from the first bar."""
+    cdef Ema fast, slow, sig
+    cdef int offset, ppo
+
+    def __init__(self, int fast, int slow, int signal, int ppo=0, int src=0):
+        self.n_out = 3
+        self.src = src
+        self.ppo = ppo
+        if slow < fast:                       # TA-Lib swaps them
+            fast, slow = slow, fast
+        self.offset = 0 if ppo else slow - fast
+        ema_init(&self.fast, fast, 2.0 / (fast + 1.0))
+        ema_init(&self.slow, slow, 2.0 / (slow + 1.0))
+        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        cdef double s = ema_update(&self.slow, x)
+        cdef double f = NAN
+        if self.nbar >= self.offset:          # MACD: fast EMA starts `slow - fast` bars late (TA-Lib)
+            f = ema_update(&self.fast, x)
+        if isnan(s):
+            return
+        cdef double m
+        if self.ppo:
+            m = ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
+        else:
+            m = f - s
+        out[0] = m
+        out[1] = ema_update(&self.sig, m)
+        out[2] = m - out[1]
+
+
+cdef class KTrix(Kernel):
+    cdef Ema e1, e2, e3
+    cdef double prev
+
+    def __init__(self, int length, int src=0):
+        self.n_out = 1
+        self.src = src
+        ema_init(&self.e1, length, 2.0 / (length + 1.0))
+        ema_init(&self.e2, length, 2.0 / (length + 1.0))
+        ema_init(&self.e3, length, 2.0 / (length + 1.0))
+        self.prev = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = ema_update(&self.e3, ema_update(&self.e2, ema_update(
+            &self.e1, pick(self.src, o, h, l, c, v))))
+        if isnan(x):
+            return
+        if not isnan(self.prev):
+            # one-bar rate of change of the triple EMA, in percent
+            out[0] = ((x / self.prev) - 1.0) * 100.0 if self.prev != 0.0 else 0.0
+        self.prev = x
+
+
+cdef class KTsi(Kernel):
+    cdef Ema m1, m2, a1, a2, sig
+    cdef double prev, last
+
+    def __init__(self, int long_length, int short_length, int signal, int src=0):
+        self.n_out = 2
+        self.src = src
+        ema_init(&self.m1, long_length, 2.0 / (long_length + 1.0))
+        ema_init(&self.a1, long_length, 2.0 / (long_length + 1.0))
+        ema_init(&self.m2, short_length, 2.0 / (short_length + 1.0))
+        ema_init(&self.a2, short_length, 2.0 / (short_length + 1.0))
+        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+        self.prev = NAN
+        self.last = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        if isnan(self.prev):
+            self.prev = x
+            return
+        cdef double d = x - self.prev
+        self.prev = x
+        cdef double num = ema_update(&self.m2, ema_update(&self.m1, d))
+        cdef double den = ema_update(&self.a2, ema_update(&self.a1, fabs(d)))
+        if isnan(num):
+            return
+        if den != 0.0:
+            self.last = 100.0 * (num / den)
+        # den == 0 (no movement over the window): keep the previous value (talipp)
+        out[0] = self.last
+        out[1] = ema_update(&self.sig, self.last)
+
+
+cdef class KFisher(Kernel):
+    cdef MinMax hi, lo
+    cdef double value, fish
+
+    def __init__(self, int length):
+        self.n_out = 2
+        self._mm(&self.hi, length, True)
+        self._mm(&self.lo, length, False)
+        self.value = 0.0
+        self.fish = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = (h + l) / 2.0
+        cdef double hh = mm_push(&self.hi, x)
+        cdef double ll = mm_push(&self.lo, x)
+        if not mm_full(&self.hi):
+            return
+        cdef double rng = hh - ll
+        if rng < 0.001:                      # Ehlers/TradingView floor on the range
+            rng = 0.001
+        cdef double val = 0.66 * ((x - ll) / rng - 0.5) + 0.67 * self.value
+        if val > 0.99:                       # clamp so the log stays finite
+            val = 0.999
+        elif val < -0.99:
+            val = -0.999
+        self.value = val
+        cdef double prev = self.fish
+        cdef double prev0 = 0.0 if isnan(prev) else prev
+        self.fish = 0.5 * log((1.0 + val) / (1.0 - val)) + 0.5 * prev0
+        out[0] = self.fish
+        out[1] = prev                        # signal: the previous bar's fisher
+
+
+# ============================================================ trend / volatility
+
+cdef inline double true_range(double h, double l, double pc) noexcept nogil:
+    cdef double tr = h - l
+    cdef double a = fabs(h - pc)
+    cdef double b = fabs(l - pc)
+    if a > tr:
+        tr = a
+    if b > tr:
+        tr = b
+    return tr
+
+
+cdef class KAtr(Kernel):
+    cdef Wilder w
+    cdef double pc
+    cdef int normalized
+
+    def __init__(self, int length, int normalized=0):
+        self.n_out = 1
+        self.normalized = normalized
+        wilder_init(&self.w, length)
+        self.pc = NAN
+
+    cdef double _push(self, double h, double l, double c) noexcept nogil:
+        # the first bar has no previous close: no true range (TA-Lib TRANGE)
+        cdef double tr = NAN if isnan(self.pc) else true_range(h, l, self.pc)
+        self.pc = c
+        return wilder_update(&self.w, tr)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self._push(h, l, c)
+        if self.normalized and not isnan(a):
+            out[0] = (a / c) * 100.0 if not TA_IS_ZERO(c) else 0.0
+        else:
+            out[0] = a
+
+
+cdef class KAdx(Kernel):
+    """TA-Lib ADX/PLUS_DI/MINUS_DI: Wilder sums of DM and TR seeded with n-1 bars."""
+    cdef int n
+    cdef double ph, pl, pc, pdm, mdm, tr, sum_dx, adx
+    cdef long long k
+
+    def __init__(self, int length):
+        self.n_out = 3
+        self.n = length
+        self.pdm = 0.0
+        self.mdm = 0.0
+        self.tr = 0.0
+        self.sum_dx = 0.0
+        self.adx = NAN
+        self.k = 0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double dp, dm, trv, pdi, mdi, s, dx
+        cdef int n = self.n
+        if self.nbar == 0:
+            self.ph = h
+            self.pl = l
+            self.pc = c
+            return
+        self.k += 1
+        dp = h - self.ph
+        dm = self.pl - l
+        trv = true_range(h, l, self.pc)
+        self.ph = h
+        self.pl = l
+        self.pc = c
+        if self.k >= n:
+            self.pdm -= self.pdm / n
+            self.mdm -= self.mdm / n
+        # +DM when the up-move dominates, -DM when the down-move dominates, else neither
+        if dm > 0 and dp < dm:
+            self.mdm += dm
+        elif dp > 0 and dp > dm:
+            self.pdm += dp
+        if self.k < n:
+            self.tr += trv
+            return
+        self.tr = self.tr - (self.tr / n) + trv
+        pdi = 0.0
+        mdi = 0.0
+        dx = NAN
+        if not TA_IS_ZERO(self.tr):
+            pdi = 100.0 * (self.pdm / self.tr)
+            mdi = 100.0 * (self.mdm / self.tr)
+            s = mdi + pdi
+            if not TA_IS_ZERO(s):
+                dx = 100.0 * (fabs(mdi - pdi) / s)
+        out[1] = pdi
+        out[2] = mdi
+        if self.k < 2 * n - 1:
+            if not isnan(dx):
+                self.sum_dx += dx
+        elif self.k == 2 * n - 1:
+            if not isnan(dx):
+                self.sum_dx += dx
+            self.adx = self.sum_dx / n           # first ADX: mean of the first n DX
+        elif not isnan(dx):                      # an undefined DX leaves ADX unchanged (TA-Lib)
+            self.adx = ((self.adx * (n - 1)) + dx) / n
+        out[0] = self.adx
+
+
+cdef class KAroon(Kernel):
+    cdef MinMax hi, lo
+    cdef int n
+    cdef double factor
+
+    def __init__(self, int length):
+        self.n_out = 3
+        self.n = length
+        self.factor = 100.0 / length
+        self._mm(&self.hi, length + 1, True)     # window of n+1 bars, as TA-Lib
+        self._mm(&self.lo, length + 1, False)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        mm_push(&self.hi, h)
+        mm_push(&self.lo, l)
+        if not mm_full(&self.hi):
+            return
+        cdef long long t = self.hi.t
+        cdef long long hi_i = mm_front_idx(&self.hi)   # ties: the most recent extreme (TA-Lib)
+        cdef long long lo_i = mm_front_idx(&self.lo)
+        out[0] = self.factor * (self.n - (t - hi_i))
+        out[1] = self.factor * (self.n - (t - lo_i))
+        out[2] = self.factor * (hi_i - lo_i)             # TA-Lib AROONOSC's form
+
+
+cdef class KSupertrend(Kernel):
+    cdef KAtr atr
+    cdef double mult, upper, lower, pc
+    cdef int direction
+
+    def __init__(self, int length, double mult):
+        self.n_out = 2
+        self.atr = KAtr(length)
+        self.mult = mult
+        self.upper = NAN
+        self.lower = NAN
+        self.pc = NAN
+        self.direction = 0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double pc = self.pc
+        self.pc = c
+        if isnan(a):
+            return
+        cdef double mid = (h + l) / 2.0
+        cdef double bu = mid + self.mult * a
+        cdef double bl = mid - self.mult * a
+        if self.direction == 0:                  # first valid bar: bands as computed, long bias
+            self.upper = bu
+            self.lower = bl
+            self.direction = 1
+        else:
+            # a band only tightens, unless the previous close was already beyond it
+            if bu < self.upper or pc > self.upper:
+                self.upper = bu
+            if bl > self.lower or pc < self.lower:
+                self.lower = bl
+            if self.direction == -1 and c > self.upper:
+                self.direction = 1               # close above the upper band flips to long
+            elif self.direction == 1 and c < self.lower:
+                self.direction = -1              # close below the lower band flips to short
+        out[0] = self.lower if self.direction == 1 else self.upper
+        out[1] = self.direction
+
+
+cdef class KPsar(Kernel):
+    """TA-Lib SAR line by line; direction is the side the reported SAR belongs to."""
+    cdef double accel, maximum, af, ep, sar, new_high, new_low
+    cdef int is_long
+
+    def __init__(self, double accel, double maximum):
+        self.n_out = 2
+        if accel > maximum:
+            accel = maximum
+        self.accel = accel
+        self.maximum = maximum
+        self.af = accel
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double prev_high, prev_low, dp, dm
+        if self.nbar == 0:
+            self.new_high = h
+            self.new_low = l
+            return
+        if self.nbar == 1:
+            dp = h - self.new_high
+            dm = self.new_low - l
+            # initial side from the first -DM: short if the bar moved down more than up
+            self.is_long = 0 if (dm > 0 and dp < dm) else 1
+            if self.is_long:
+                self.ep = h
+                self.sar = self.new_low
+            else:
+                self.ep = l
+                self.sar = self.new_high
+            self.new_high = h
+            self.new_low = l
+        prev_low = self.new_low
+        prev_high = self.new_high
+        self.new_low = l
+        self.new_high = h
+        if self.is_long:
+            if l <= self.sar:                    # penetrated: switch to short at the EP
+                self.is_long = 0
+                self.sar = self.ep
+                if self.sar < prev_high:
+                    self.sar = prev_high
+                if self.sar < h:
+                    self.sar = h
+                out[0] = self.sar
+                self.af = self.accel
+                self.ep = l
+                self.sar = self.sar + self.af * (self.ep - self.sar)
+                if self.sar < prev_high:
+                    self.sar = prev_high
+                if self.sar < h:
+                    self.sar = h
+            else:
+                out[0] = self.sar
+                if h > self.ep:
+                    self.ep = h
+                    self.af += self.accel
+                    if self.af > self.maximum:
+                        self.af = self.maximum
+                self.sar = self.sar + self.af * (self.ep - self.sar)
+                if self.sar > prev_low:
+                    self.sar = prev_low
+                if self.sar > l:
+                    self.sar = l
+        else:
+            if h >= self.sar:                    # penetrated: switch to long at the EP
+                self.is_long = 1
+                self.sar = self.ep
+                if self.sar > prev_low:
+                    self.sar = prev_low
+                if self.sar > l:
+                    self.sar = l
+                out[0] = self.sar
+                self.af = self.accel
+                self.ep = h
+                self.sar = self.sar + self.af * (self.ep - self.sar)
+                if self.sar > prev_low:
+                    self.sar = prev_low
+                if self.sar > l:
+                    self.sar = l
+            else:
+                out[0] = self.sar
+                if l < self.ep:
+                    self.ep = l
+                    self.af += self.accel
+                    if self.af > self.maximum:
+                        self.af = self.maximum
+                self.sar = self.sar + self.af * (self.ep - self.sar)
+                if self.sar < prev_high:
+                    self.sar = prev_high
+                if self.sar < h:
+                    self.sar = h
+        out[1] = 1.0 if self.is_long else -1.0
+
+
+cdef class KVortex(Kernel):
+    cdef Ring vp, vm, tr
+    cdef double sp, sm, st, ph, pl, pc
+    cdef int n
+
+    def __init__(self, int length):
+        self.n_out = 2
+        self.n = length
+        self._ring(&self.vp, length)
+        self._ring(&self.vm, length)
+        self._ring(&self.tr, length)
+        self.sp = 0.0
+        self.sm = 0.0
+        self.st = 0.0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        if self.nbar == 0:
+            self.ph = h
+            self.pl = l
+            self.pc = c
+            return
+        cdef double a = fabs(h - self.pl)        # VM+ = |high - previous low|
+        cdef double b = fabs(l - self.ph)        # VM- = |low - previous high|
+        cdef double t = true_range(h, l, self.pc)
+        self.ph = h
+        self.pl = l
+        self.pc = c
+        cdef double oa = ring_push(&self.vp, a)
+        cdef double ob = ring_push(&self.vm, b)
+        cdef double ot = ring_push(&self.tr, t)
+        self.sp += a
+        self.sm += b
+        self.st += t
+        if not isnan(oa):
+            self.sp -= oa
+            self.sm -= ob
+            self.st -= ot
+        if not ring_full(&self.tr):
+            return
+        out[0] = self.sp / self.st if self.st != 0.0 else 0.0
+        out[1] = self.sm / self.st if self.st != 0.0 else 0.0
+
+
+cdef class KBbands(Kernel):
+    """TA-Lib BBANDS with an SMA: population stddev from the running sum of squares."""
+    cdef Sma ma
+    cdef Ring sq
+    cdef double sum2, mult
+
+    def __init__(self, int length, double mult, int src=0):
+        self.n_out = 5
+        self.src = src
+        self.mult = mult
+        self._sma(&self.ma, length)
+        self._ring(&self.sq, length)
+        self.sum2 = 0.0
+
+    cdef double _std(self, double x, double mean) noexcept nogil:
+        """Feed x (after the SMA); return the population stddev of the window."""
+        cdef double x2 = x * x
+        ring_push(&self.sq, x2)
+        self.sum2 += x2
+        if isnan(mean):
+            return NAN
+        cdef int n = self.sq.n
+        cdef double mean2 = self.sum2 / n
+        self.sum2 -= ring_ago(&self.sq, n - 1)
+        mean2 -= mean * mean
+        return sqrt(mean2) if mean2 >= 0.00000000000001 else 0.0   # TA-Lib: <= 0 (or ~0) -> 0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = pick(self.src, o, h, l, c, v)
+        cdef double m = sma_update(&self.ma, x)
+        cdef double sd = self._std(x, m)
+        if isnan(m):
+            return
+        cdef double d = sd * self.mult
+        out[0] = m + d
+        out[1] = m
+        out[2] = m - d
+        out[3] = (out[0] - out[2]) / m if m != 0.0 else 0.0
+        # zero width means every close in the window equals the middle: 0.5
+        out[4] = (x - out[2]) / (out[0] - out[2]) if out[0] != out[2] else 0.5
+
+
+cdef class KKeltner(Kernel):
+    cdef Ema mid
+    cdef KAtr atr
+    cdef double mult
+
+    def __init__(self, int length, double mult, int atr_length):
+        self.n_out = 3
+        self.mult = mult
+        ema_init(&self.mid, length, 2.0 / (length + 1.0))
+        self.atr = KAtr(atr_length)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double m = ema_update(&self.mid, c)
+        cdef double a = self.atr._push(h, l, c)
+        if isnan(m) or isnan(a):
+            return
+        out[0] = m + self.mult * a
+        out[1] = m
+        out[2] = m - self.mult * a
+
+
+cdef class KDonchian(Kernel):
+    cdef MinMax hi, lo
+
+    def __init__(self, int length):
+        self.n_out = 3
+        self._mm(&self.hi, length, True)
+        self._mm(&self.lo, length, False)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double hh = mm_push(&self.hi, h)
+        cdef double ll = mm_push(&self.lo, l)
+        if not mm_full(&self.hi):
+            return
+        out[0] = hh
+        out[1] = (hh + ll) / 2.0
+        out[2] = ll
+
+
+cdef class KSqueeze(Kernel):
+    """LazyBear squeeze: Bollinger inside Keltner (SMA +- mult*SMA(true range)),
+    momentum = linreg(close - mean(mean(highest, lowest), SMA(close)), kc_length)."""
+    cdef KBbands bb
+    cdef Sma kc_mid, kc_rng
+    cdef MinMax hi, lo
+    cdef KLinreg lr
+    cdef double kc_mult, pc
+
+    def __init__(self, int bb_length, double bb_mult, int kc_length, double kc_mult):
+        self.n_out = 2
+        self.bb = KBbands(bb_length, bb_mult)
+        self._sma(&self.kc_mid, kc_length)
+        self._sma(&self.kc_rng, kc_length)
+        self._mm(&self.hi, kc_length, True)
+        self._mm(&self.lo, kc_length, False)
+        self.lr = KLinreg(kc_length)
+        self.kc_mult = kc_mult
+        self.pc = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double buf[5]
+        buf[0] = NAN
+        buf[2] = NAN
+        self.bb.step(ts, o, h, l, c, v, buf)
+        cdef double tr = NAN if isnan(self.pc) else true_range(h, l, self.pc)
+        self.pc = c
+        cdef double mid = sma_update(&self.kc_mid, c)
+        cdef double rng = sma_update(&self.kc_rng, tr)
+        cdef double hh = mm_push(&self.hi, h)
+        cdef double ll = mm_push(&self.lo, l)
+        if not isnan(buf[0]) and not isnan(rng):
+            # on (1) while the Bollinger bands sit inside the Keltner channel
+            out[0] = 1.0 if (buf[2] > mid - self.kc_mult * rng
+                             and buf[0] < mid + self.kc_mult * rng) else 0.0
+        if not isnan(mid):
+            out[1] = self.lr._push(c - ((hh + ll) / 2.0 + mid) / 2.0)
+
+
+# =================================================================== volume
+
+cdef class KObv(Kernel):
+    cdef double obv, prev
+
+    def __init__(self):
+        self.n_out = 1
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        if self.nbar == 0:
+            self.obv = v                          # TA-Lib starts OBV at the first volume
+        elif c > self.prev:
+            self.obv += v
+        elif c < self.prev:
+            self.obv -= v
+        self.prev = c
+        out[0] = self.obv
+
+
+cdef class KCmf(Kernel):
+    cdef Ring mf, vol
+    cdef double smf, sv
+
+    def __init__(self, int length):
+        self.n_out = 1
+        self._ring(&self.mf, length)
+        self._ring(&self.vol, length)
+        self.smf = 0.0
+        self.sv = 0.0
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        # money-flow multiplier; a bar with no range contributes nothing
+        cdef double m = (((c - l) - (h - c)) / (h - l)) * v if h != l else 0.0
+        cdef double om = ring_push(&self.mf, m)
+        cdef double ov = ring_push(&self.vol, v)
+        self.smf += m
+        self.sv += v
+        if not isnan(om):
+            self.smf -= om
+            self.sv -= ov
+        if not ring_full(&self.mf):
+            return
+        out[0] = self.smf / self.sv if self.sv != 0.0 else 0.0
+
+
+# ========================================================= rolling min / max
+
+cdef class KRolling(Kernel):
+    cdef MinMax m
+
+    def __init__(self, int length, bint is_max, int src):
+        self.n_out = 1
+        self.src = src
+        self._mm(&self.m, length, is_max)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = mm_push(&self.m, pick(self.src, o, h, l, c, v))
+        if mm_full(&self.m):
+            out[0] = x
+
+
+# ================================================================ structure
+
+cdef class KSwing(Kernel):
+    """Pivot highs/lows. A bar p is a pivot high when its high is strictly above the
+    `left` highs before it and not below the `right` highs after it (mirror for lows).
+    It is reported at bar p+right, once those bars have closed, never earlier.
+    Outputs carry the latest confirmed pivot: high, low, high_idx, low_idx (bar index)."""
+    cdef int left, right
+    cdef Ring rh, rl
+    cdef MinMax lh, ll, rmaxh, rminl
+    cdef double last_high, last_low, last_high_idx, last_low_idx
+    cdef bint new_high, new_low     # set on the bar a pivot is confirmed
+
+    def __init__(self, int left, int right):
+        self.n_out = 4
+        self.left = left
+        self.right = right
+        self._ring(&self.rh, right + 2)
+        self._ring(&self.rl, right + 2)
+        self._mm(&self.lh, left, True)
+        self._mm(&self.ll, left, False)
+        self._mm(&self.rmaxh, right, True)
+        self._mm(&self.rminl, right, False)
+        self.last_high = NAN
+        self.last_low = NAN
+        self.last_high_idx = NAN
+        self.last_low_idx = NAN
+
+    cdef void _push(self, double h, double l) noexcept nogil:
+        cdef long long i = self.nbar
+        cdef double rmax, rmin, ch, cl
+        cdef double lmax = NAN, lmin = NAN
+        self.new_high = False
+        self.new_low = False
+        ring_push(&self.rh, h)
+        ring_push(&self.rl, l)
+        rmax = mm_push(&self.rmaxh, h)           # max high over (p, i]
+        rmin = mm_push(&self.rminl, l)
+        if i >= self.right + 1:
+            # feed the left windows with bar p-1 = i-right-1 (delayed)
+            lmax = mm_push(&self.lh, ring_ago(&self.rh, self.right + 1))
+            lmin = mm_push(&self.ll, ring_ago(&self.rl, self.right + 1))
+        if i < self.left + self.right:
+            return
+        ch = ring_ago(&self.rh, self.right)       # candidate bar p = i - right
+        cl = ring_ago(&self.rl, self.right)
+        if ch > lmax and ch >= rmax:              # strictly above the left, not below the right
+            self.last_high = ch
+            self.last_high_idx = <double>(i - self.right)
+            self.new_high = True
+        if cl < lmin and cl <= rmin:
+            self.last_low = cl
+            self.last_low_idx = <double>(i - self.right)
+            self.new_low = True
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        self._push(h, l)
+        out[0] = self.last_high
+        out[1] = self.last_low
+        out[2] = self.last_high_idx
+        out[3] = self.last_low_idx
+
+
+cdef inline int sign3(double a, double b) noexcept nogil:
+    return 1 if a > b else (-1 if a < b else 0)
+
+
+cdef class KTrend(Kernel):
+    """Direction from successive swing pivots: +1 after a higher high and a higher low,
+    -1 after a lower high and a lower low, else 0. strength = how many consecutive
+    pivots (in confirmation order, highs before lows on the same bar) agreed."""
+    cdef KSwing sw
+    cdef double ph, pl
+    cdef int hdir, ldir, run, direction
+
+    def __init__(self, int left, int right):
+        self.n_out = 2
+        self.sw = KSwing(left, right)
+        self.ph = NAN
+        self.pl = NAN
+
+    cdef void _event(self, int s) noexcept nogil:
+        if s == 0:
+            self.run = 0                          # an equal pivot breaks the run
+        elif (self.run > 0) == (s > 0) and self.run != 0:
+            self.run += s
+        else:
+            self.run = s
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        if self.sw.new_high:
+            if not isnan(self.ph):
+                self.hdir = sign3(self.sw.last_high, self.ph)
+                self._event(self.hdir)
+            self.ph = self.sw.last_high
+        if self.sw.new_low:
+            if not isnan(self.pl):
+                self.ldir = sign3(self.sw.last_low, self.pl)
+                self._event(self.ldir)
+            self.pl = self.sw.last_low
+        if self.hdir == 1 and self.ldir == 1:
+            self.direction = 1
+        elif self.hdir == -1 and self.ldir == -1:
+            self.direction = -1
+        else:
+            self.direction = 0
+        out[0] = self.direction
+        out[1] = fabs(<double>self.run) if self.direction != 0 else 0.0
+
+
+cdef class KMarketStructure(Kernel):
+    """Breaks of the latest unbroken swing levels by the close. A break in the
+    direction of the current bias (or with no bias yet) is a break of structure
+    (bos = +1 up / -1 down); against it, a change of character (choch). Each swing
+    level breaks at most once; `level` carries the most recently broken level."""
+    cdef KSwing sw
+    cdef double hi, lo, level
+    cdef int bias
+
+    def __init__(self, int left, int right):
+        self.n_out = 3
+        self.sw = KSwing(left, right)
+        self.hi = NAN
+        self.lo = NAN
+        self.level = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        if self.sw.new_high:
+            self.hi = self.sw.last_high           # a newly confirmed pivot replaces the level
+        if self.sw.new_low:
+            self.lo = self.sw.last_low
+        out[0] = 0.0
+        out[1] = 0.0
+        if not isnan(self.hi) and c > self.hi:   # close above the swing high: bullish break
+            if self.bias == -1:
+                out[1] = 1.0
+            else:
+                out[0] = 1.0
+            self.bias = 1
+            self.level = self.hi
+            self.hi = NAN
+        if not isnan(self.lo) and c < self.lo:   # close below the swing low: bearish break
+            if self.bias == 1:
+                out[1] = -1.0
+            else:
+                out[0] = -1.0
+            self.bias = -1
+            self.level = self.lo
+            self.lo = NAN
+        out[2] = self.level
