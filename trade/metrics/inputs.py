@@ -106,6 +106,11 @@ def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _show(value: object) -> str:
+    """A cell value for an error message (plain Python repr, not numpy's)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _float_col(table: TableLike, name: str, what: str) -> FloatArray:
     raw = _raw(table, name, what)
     try:
@@ -115,7 +120,7 @@ def _float_col(table: TableLike, name: str, what: str) -> FloatArray:
     bad = ~np.isfinite(arr)
     if bad.any():
         i = _first_bad(bad)
-        raise InputError(f"{what} row {i}: {name} is {raw[i]!r} (must be a finite number)")
+        raise InputError(f"{what} row {i}: {name} is {_show(raw[i])} (must be a finite number)")
     return arr
 
 
@@ -135,7 +140,7 @@ def _int_col(table: TableLike, name: str, what: str) -> IntArray:
     bad = ~np.isfinite(arr) | (arr != np.round(arr))
     if bad.any():
         i = _first_bad(bad)
-        raise InputError(f"{what} row {i}: {name} is {raw[i]!r} (must be an integer)")
+        raise InputError(f"{what} row {i}: {name} is {_show(raw[i])} (must be an integer)")
     return arr.astype(np.int64)
 
 
@@ -186,7 +191,8 @@ def trade_arrays(trades: TableLike | None) -> TradeArrays:
     for i, (x, r) in enumerate(zip(reasons_raw, reasons, strict=True)):
         if r not in EXIT_REASON_KEYS:
             raise InputError(
-                f"{what} row {i}: exit_reason {x!r} is not one of {', '.join(EXIT_REASON_KEYS)}"
+                f"{what} row {i}: exit_reason {_show(x)} is not one of "
+                f"{', '.join(EXIT_REASON_KEYS)}"
             )
     checks: list[tuple[npt.NDArray[np.bool_], str]] = [
         ((side != 1) & (side != -1), "side must be +1 or -1"),
@@ -233,5 +239,5 @@ def benchmark_arrays(benchmark: BenchmarkLike) -> BenchmarkArrays:
     bad = close <= 0
     if bad.any():
         i = _first_bad(bad)
-        raise InputError(f"{what} row {i}: close is {close[i]!r} (must be > 0)")
+        raise InputError(f"{what} row {i}: close is {_show(close[i])} (must be > 0)")
     return BenchmarkArrays(ts=ts, close=close)
