@@ -44,7 +44,7 @@ class RateLimiter:
     """Rolling window per (client, endpoint). `check` counts the call when it is allowed."""
 
     def __init__(self, limits: dict[str, int] | None = None, public_limit: int = PUBLIC_LIMIT):
-        self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
+        self.limits = {**DEFAULT_LIMITS, **(limits or {})}  # overrides on top of Bybit's
         self.public_limit = public_limit
         self._hits: dict[tuple[str, str], deque[int]] = {}
         self._lock = threading.Lock()

@@ -1,0 +1,98 @@
+"""Shared helpers for the exchange-simulator tests (imported explicitly, not a conftest)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from trade.core import SimulatedClock
+from trade.exchange_sim import ExchangeSimServer
+from trade.sim import SimConfig
+
+KEY, SECRET = "test-key", "test-secret"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % (8 * 3_600_000)  # an 8h funding mark
+
+
+def es_bars() -> pa.Table:
+    """Real E-mini S&P 1m bars (shared data); fails clearly when the file is missing."""
+    path = DATA / "es_futures_1m.csv"
+    assert path.is_file(), f"shared test data missing: {path}"
+    t = pacsv.read_csv(path)
+    return pa.table({
+        "ts": t.column("ts_ms").cast(pa.int64()),
+        "open": t.column("open").cast(pa.float64()),
+        "high": t.column("high").cast(pa.float64()),
+        "low": t.column("low").cast(pa.float64()),
+        "close": t.column("close").cast(pa.float64()),
+        "volume": t.column("volume").cast(pa.float64()),
+    })
+
+
+def synthetic_bars(n: int = 600, t0: int = T0, seed: int = 7, price: float = 30_000.0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    close = price + np.cumsum(rng.normal(0, 15, n))
+    open_ = np.r_[price, close[:-1]]
+    high = np.maximum(open_, close) + rng.uniform(0, 10, n)
+    low = np.minimum(open_, close) - rng.uniform(0, 10, n)
+    return pa.table({
+        "ts": t0 + np.arange(n, dtype=np.int64) * 60_000,
+        "open": open_, "high": high, "low": low, "close": close,
+        "volume": rng.uniform(1, 20, n),
+    })
+
+
+def make_server(bars: pa.Table | None = None, *, warm: int = 5, symbol: str = "BTCUSDT",
+                **kwargs: Any) -> ExchangeSimServer:
+    """A server on a SimulatedClock with `warm` bars already closed (not started)."""
+    bars = bars if bars is not None else synthetic_bars()
+    first = int(bars.column("ts")[0].as_py())
+    clock = SimulatedClock(first + warm * 60_000)
+    kwargs.setdefault("sim_config", SimConfig(symbol=symbol, initial_balance=10_000.0))
+    return ExchangeSimServer(bars, symbol=symbol, api_keys={KEY: SECRET}, clock=clock,
+                             ws_ack_delay_s=0.02, **kwargs)
+
+
+class Collector:
+    """Thread-safe message sink for pybit callbacks; tests wait on conditions, not sleeps."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        with self._cond:
+            self.items.append(message)
+            self._cond.notify_all()
+
+    def wait_for(self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: pred(self.items), timeout)
+
+    def rows(self, topic: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [r for m in self.items if m.get("topic") == topic for r in m["data"]]
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return list(self.items)
+
+
+def close_ws(*sockets: Any) -> None:
+    """Exit pybit WebSockets and join their threads (so thread-leak checks are exact)."""
+    for ws in sockets:
+        ws.exit()
+        thread = getattr(ws, "wst", None)
+        if thread is not None:
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "pybit WebSocket thread did not stop"
+
+
+def iter_threads() -> Iterator[threading.Thread]:
+    return iter(threading.enumerate())
