@@ -1,0 +1,453 @@
+"""Every indicator against an established library on real data (Coinbase BTC/USD 1h).
+
+Oracle: TA-Lib where it has the indicator; otherwise talipp, or TA-Lib building
+blocks / a plain reference loop written here from the published definition.
+
+Tolerance: 1e-9 relative, with an absolute floor of 1e-9 times the largest |value|
+of the reference series. The floor matters only for oscillators that cross or touch
+zero (MACD hist, Aroon osc, %K...), where a running-sum residue of ~1e-13 against an
+exact 0 would otherwise be an "infinite" relative error.
+
+Warm-up: our per-output warm-up (`warmups`) is asserted exactly: NaN before it,
+finite from it on (indicators; structure levels may stay NaN until a pivot exists).
+Values are compared wherever the oracle has a value at or after our warm-up; where
+both come from TA-Lib-style seeding the comparison starts at the first bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import talib
+from talipp.indicators import ALMA, TSI, VTX, ZLEMA
+from talipp.ohlcv import OHLCV
+
+from trade.indicators import REGISTRY, compute, get_spec, warmups
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coinbase_btcusd_1h.csv"
+N_ROWS = 3000
+Bars = dict[str, np.ndarray]
+
+
+def _load() -> Bars:
+    if not DATA.exists():
+        raise FileNotFoundError(f"real-data oracle needs {DATA} (see shared/data/README.md)")
+    df = pd.read_csv(DATA, skiprows=1)  # line 1 is the CryptoDataDownload attribution
+    ts = [
+        datetime.strptime(s, "%Y-%m-%d %I-%p").replace(tzinfo=UTC).timestamp() * 1000.0
+        for s in df["date"]
+    ]
+    df = df.assign(ts=ts).iloc[::-1].reset_index(drop=True).iloc[:N_ROWS]  # newest first
+    assert df["ts"].is_monotonic_increasing
+    return {
+        k: np.ascontiguousarray(df[k].to_numpy(np.float64))
+        for k in ("ts", "open", "high", "low", "close", "volume")
+    }
+
+
+@pytest.fixture(scope="module")
+def bars() -> Bars:
+    return _load()
+
+
+def _close(mine: np.ndarray, ref: np.ndarray, start: int, what: str) -> None:
+    idx = np.arange(len(ref))
+    m = (idx >= start) & ~np.isnan(ref)
+    assert m.sum() > len(ref) // 2, f"{what}: oracle has too few values to compare"
+    assert not np.isnan(mine[m]).any(), f"{what}: NaN where the oracle has a value"
+    scale = float(np.nanmax(np.abs(ref[m])))
+    np.testing.assert_allclose(mine[m], ref[m], rtol=1e-9, atol=1e-9 * scale, err_msg=what)
+
+
+def _talipp(ind: object, n: int) -> np.ndarray:
+    out = np.full(n, np.nan)
+    for i, v in enumerate(ind):  # type: ignore[attr-defined]
+        if v is not None:
+            out[i] = v
+    return out
+
+
+def _shift(x: np.ndarray, k: int) -> np.ndarray:
+    out = np.full_like(x, np.nan)
+    out[k:] = x[:-k] if k else x
+    return out
+
+
+# ----------------------------------------------------------- reference loops
+
+
+def ref_fisher(b: Bars, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """TradingView/Ehlers Fisher transform, written from its published script."""
+    hl2 = (b["high"] + b["low"]) / 2
+    hi, lo = talib.MAX(hl2, n), talib.MIN(hl2, n)
+    fish = np.full(len(hl2), np.nan)
+    value, prev = 0.0, 0.0
+    for i in range(n - 1, len(hl2)):
+        v = 0.66 * ((hl2[i] - lo[i]) / max(hi[i] - lo[i], 0.001) - 0.5) + 0.67 * value
+        value = 0.999 if v > 0.99 else (-0.999 if v < -0.99 else v)
+        prev = 0.5 * np.log((1 + value) / (1 - value)) + 0.5 * prev
+        fish[i] = prev
+    return fish, _shift(fish, 1)
+
+
+def ref_supertrend(b: Bars, n: int, mult: float) -> tuple[np.ndarray, np.ndarray]:
+    """Supertrend: hl2 +- mult*ATR bands that only tighten; flip on a close beyond them."""
+    atr = talib.ATR(b["high"], b["low"], b["close"], n)
+    c = b["close"]
+    mid = (b["high"] + b["low"]) / 2
+    val = np.full(len(c), np.nan)
+    dirn = np.full(len(c), np.nan)
+    up = lo = np.nan
+    d = 0
+    for i in range(n, len(c)):
+        bu, bl = mid[i] + mult * atr[i], mid[i] - mult * atr[i]
+        if d == 0:
+            up, lo, d = bu, bl, 1
+        else:
+            up = bu if (bu < up or c[i - 1] > up) else up
+            lo = bl if (bl > lo or c[i - 1] < lo) else lo
+            if d == -1 and c[i] > up:
+                d = 1
+            elif d == 1 and c[i] < lo:
+                d = -1
+        val[i] = lo if d == 1 else up
+        dirn[i] = d
+    return val, dirn
+
+
+def ref_vwap(b: Bars, anchor: str) -> np.ndarray:
+    t = pd.to_datetime(b["ts"], unit="ms", utc=True)
+    key = {
+        "D": t.floor("D"),
+        "W": (t - pd.to_timedelta(t.day_of_week, unit="D")).floor("D"),
+        "M": t.year * 12 + t.month,
+    }[anchor]
+    tp = (b["high"] + b["low"] + b["close"]) / 3
+    df = pd.DataFrame({"pv": tp * b["volume"], "v": b["volume"], "k": np.asarray(key)})
+    g = df.groupby("k", sort=False)
+    return (g["pv"].cumsum() / g["v"].cumsum()).to_numpy()
+
+
+def ref_cmf(b: Bars, n: int) -> np.ndarray:
+    h, lo, c, v = b["high"], b["low"], b["close"], b["volume"]
+    mfv = np.where(h != lo, ((c - lo) - (h - c)) / np.where(h != lo, h - lo, 1.0) * v, 0.0)
+    return (pd.Series(mfv).rolling(n).sum() / pd.Series(v).rolling(n).sum()).to_numpy()
+
+
+def ref_swing(b: Bars, left: int, right: int) -> np.ndarray:
+    """Pivot high: strictly above the `left` highs before, >= the `right` highs after;
+    reported at p+right and carried forward (mirror for lows). O(n*w) on purpose."""
+    h, lo = b["high"], b["low"]
+    out = np.full((len(h), 4), np.nan)
+    cur = [np.nan] * 4
+    for i in range(len(h)):
+        p = i - right
+        if p - left >= 0:
+            if h[p] > h[p - left : p].max() and h[p] >= h[p + 1 : i + 1].max():
+                cur[0], cur[2] = h[p], float(p)
+            if lo[p] < lo[p - left : p].min() and lo[p] <= lo[p + 1 : i + 1].min():
+                cur[1], cur[3] = lo[p], float(p)
+        out[i] = cur
+    return out
+
+
+def ref_trend(b: Bars, left: int, right: int) -> np.ndarray:
+    sw = ref_swing(b, left, right)
+    out = np.zeros((len(sw), 2))
+    ph = pl = np.nan
+    hdir = ldir = run = 0
+    for i in range(len(sw)):
+        events = []
+        if sw[i, 2] == i - right:  # a high pivot confirmed on this bar
+            if not np.isnan(ph):
+                hdir = int(np.sign(sw[i, 0] - ph))
+                events.append(hdir)
+            ph = sw[i, 0]
+        if sw[i, 3] == i - right:
+            if not np.isnan(pl):
+                ldir = int(np.sign(sw[i, 1] - pl))
+                events.append(ldir)
+            pl = sw[i, 1]
+        for s in events:
+            run = 0 if s == 0 else (run + s if run != 0 and np.sign(run) == s else s)
+        d = 1 if (hdir == 1 and ldir == 1) else (-1 if (hdir == -1 and ldir == -1) else 0)
+        out[i] = (d, abs(run) if d else 0)
+    return out
+
+
+def ref_market_structure(b: Bars, left: int, right: int) -> np.ndarray:
+    sw = ref_swing(b, left, right)
+    c = b["close"]
+    out = np.zeros((len(c), 3))
+    hi = lo = level = np.nan
+    bias = 0
+    for i in range(len(c)):
+        if sw[i, 2] == i - right:
+            hi = sw[i, 0]
+        if sw[i, 3] == i - right:
+            lo = sw[i, 1]
+        bos = choch = 0
+        if not np.isnan(hi) and c[i] > hi:
+            choch, bos = (1, bos) if bias == -1 else (choch, 1)
+            bias, level, hi = 1, hi, np.nan
+        if not np.isnan(lo) and c[i] < lo:
+            choch, bos = (-1, bos) if bias == 1 else (choch, -1)
+            bias, level, lo = -1, lo, np.nan
+        out[i] = (bos, choch, level)
+    return out
+
+
+# --------------------------------------------------------------- oracle table
+
+Ref = Callable[[Bars], dict[str, np.ndarray]]
+
+
+def _tl(fn: Callable[..., np.ndarray], *fields: str, **kw: float) -> Ref:
+    return lambda b: {"value": fn(*(b[f] for f in fields), **kw)}
+
+
+def _ohlcv(b: Bars) -> list[OHLCV]:
+    return [
+        OHLCV(o, h, lo, c, v)
+        for o, h, lo, c, v in zip(
+            b["open"], b["high"], b["low"], b["close"], b["volume"], strict=True
+        )
+    ]
+
+
+def _macd(b: Bars) -> dict[str, np.ndarray]:
+    _, s, h = talib.MACD(b["close"], 12, 26, 9)
+    return {"signal": s, "hist": h, "macd": talib.MACD(b["close"], 12, 26, 1)[0]}
+
+
+def _ppo(b: Bars) -> dict[str, np.ndarray]:
+    p = talib.PPO(b["close"], 12, 26, 1)  # matype 1 = EMA
+    s = talib.EMA(p, 9)
+    return {"ppo": p, "signal": s, "hist": p - s}
+
+
+def _stochrsi(b: Bars, k_smooth: int) -> dict[str, np.ndarray]:
+    if k_smooth == 1:
+        k, d = talib.STOCHRSI(b["close"], 14, 14, 3, 0)
+        return {"k": k, "d": d}
+    r = talib.RSI(b["close"], 14)
+    k, d = talib.STOCH(r, r, r, 14, k_smooth, 0, 3, 0)
+    return {"k": k, "d": d}
+
+
+def _bbands(b: Bars) -> dict[str, np.ndarray]:
+    u, m, lo = talib.BBANDS(b["close"], 20, 2.0, 2.0, 0)
+    return {
+        "upper": u,
+        "middle": m,
+        "lower": lo,
+        "bandwidth": (u - lo) / m,
+        "percent_b": (b["close"] - lo) / (u - lo),
+    }
+
+
+def _keltner(b: Bars) -> dict[str, np.ndarray]:
+    m = talib.EMA(b["close"], 20)
+    a = talib.ATR(b["high"], b["low"], b["close"], 10)
+    return {"upper": m + 2.0 * a, "middle": m, "lower": m - 2.0 * a}
+
+
+def _squeeze(b: Bars) -> dict[str, np.ndarray]:
+    h, lo, c = b["high"], b["low"], b["close"]
+    sma, sd = talib.SMA(c, 20), talib.STDDEV(c, 20, 1.0)
+    rng = talib.SMA(talib.TRANGE(h, lo, c), 20)
+    on = (sma - 2 * sd > sma - 1.5 * rng) & (sma + 2 * sd < sma + 1.5 * rng)
+    on_f = np.where(np.isnan(rng), np.nan, on.astype(float))
+    mom = talib.LINEARREG(c - ((talib.MAX(h, 20) + talib.MIN(lo, 20)) / 2 + sma) / 2, 20)
+    return {"on": on_f, "momentum": mom}
+
+
+def _hma(b: Bars, n: int) -> dict[str, np.ndarray]:
+    c = b["close"]
+    raw = 2 * talib.WMA(c, n // 2) - talib.WMA(c, n)
+    return {"value": talib.WMA(raw, int(np.sqrt(n)))}
+
+
+def _zlma_talib(b: Bars, n: int) -> dict[str, np.ndarray]:
+    c = b["close"]
+    lag = (n - 1) // 2
+    return {"value": talib.EMA(c + (c - _shift(c, lag)), n)}
+
+
+def _psar(b: Bars) -> dict[str, np.ndarray]:
+    s = talib.SAR(b["high"], b["low"], 0.02, 0.2)
+    mid = (b["high"] + b["low"]) / 2  # long SAR sits at/below the low, short at/above the high
+    return {"value": s, "direction": np.where(np.isnan(s), np.nan, np.where(s < mid, 1.0, -1.0))}
+
+
+def _vortex(b: Bars) -> dict[str, np.ndarray]:
+    vals = list(VTX(14, input_values=_ohlcv(b)))
+    plus = np.array([np.nan if v is None else v.plus_vtx for v in vals], dtype=float)
+    minus = np.array([np.nan if v is None else v.minus_vtx for v in vals], dtype=float)
+    return {"plus": plus, "minus": minus}
+
+
+def _tsi(b: Bars) -> dict[str, np.ndarray]:
+    t = _talipp(TSI(13, 25, input_values=list(b["close"])), len(b["close"]))
+    return {"tsi": t, "signal": talib.EMA(t, 13)}
+
+
+def _adx(b: Bars) -> dict[str, np.ndarray]:
+    h, lo, c = b["high"], b["low"], b["close"]
+    return {
+        "adx": talib.ADX(h, lo, c, 14),
+        "plus_di": talib.PLUS_DI(h, lo, c, 14),
+        "minus_di": talib.MINUS_DI(h, lo, c, 14),
+    }
+
+
+def _aroon(b: Bars) -> dict[str, np.ndarray]:
+    down, up = talib.AROON(b["high"], b["low"], 14)
+    return {"up": up, "down": down, "osc": talib.AROONOSC(b["high"], b["low"], 14)}
+
+
+def _stoch(b: Bars) -> dict[str, np.ndarray]:
+    k, d = talib.STOCH(b["high"], b["low"], b["close"], 14, 3, 0, 3, 0)
+    return {"k": k, "d": d}
+
+
+def _donchian(b: Bars) -> dict[str, np.ndarray]:
+    u, lo = talib.MAX(b["high"], 20), talib.MIN(b["low"], 20)
+    return {"upper": u, "middle": (u + lo) / 2, "lower": lo}
+
+
+def _cols(arr: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {n: arr[:, j] for j, n in enumerate(names)}
+
+
+CASES: list[tuple[str, dict[str, object], Ref]] = [
+    ("sma", {"length": 20}, _tl(talib.SMA, "close", timeperiod=20)),
+    (
+        "sma",
+        {"length": 7, "source": "hlc3"},
+        lambda b: {"value": talib.SMA((b["high"] + b["low"] + b["close"]) / 3, 7)},
+    ),
+    ("ema", {"length": 21}, _tl(talib.EMA, "close", timeperiod=21)),
+    ("wma", {"length": 20}, _tl(talib.WMA, "close", timeperiod=20)),
+    ("dema", {"length": 20}, _tl(talib.DEMA, "close", timeperiod=20)),
+    ("tema", {"length": 20}, _tl(talib.TEMA, "close", timeperiod=20)),
+    ("trima", {"length": 20}, _tl(talib.TRIMA, "close", timeperiod=20)),
+    ("trima", {"length": 21}, _tl(talib.TRIMA, "close", timeperiod=21)),
+    ("kama", {"length": 10}, _tl(talib.KAMA, "close", timeperiod=10)),
+    (
+        "alma",
+        {"length": 9},
+        lambda b: {"value": _talipp(ALMA(9, 0.85, 6.0, input_values=list(b["close"])), N_ROWS)},
+    ),
+    (
+        "zlma",
+        {"length": 21},
+        lambda b: {"value": _talipp(ZLEMA(21, input_values=list(b["close"])), N_ROWS)},
+    ),
+    ("zlma", {"length": 20}, lambda b: _zlma_talib(b, 20)),
+    ("hma", {"length": 16}, lambda b: _hma(b, 16)),
+    ("hma", {"length": 21}, lambda b: _hma(b, 21)),
+    ("linreg", {"length": 14}, _tl(talib.LINEARREG, "close", timeperiod=14)),
+    ("vwap", {"anchor": "D"}, lambda b: {"value": ref_vwap(b, "D")}),
+    ("vwap", {"anchor": "W"}, lambda b: {"value": ref_vwap(b, "W")}),
+    ("vwap", {"anchor": "M"}, lambda b: {"value": ref_vwap(b, "M")}),
+    ("rsi", {"length": 14}, _tl(talib.RSI, "close", timeperiod=14)),
+    ("cmo", {"length": 14}, _tl(talib.CMO, "close", timeperiod=14)),
+    ("stoch", {}, _stoch),
+    ("stochrsi", {"k_smooth": 1}, lambda b: _stochrsi(b, 1)),
+    ("stochrsi", {"k_smooth": 3}, lambda b: _stochrsi(b, 3)),
+    ("cci", {"length": 20}, _tl(talib.CCI, "high", "low", "close", timeperiod=20)),
+    ("willr", {"length": 14}, _tl(talib.WILLR, "high", "low", "close", timeperiod=14)),
+    ("mfi", {"length": 14}, _tl(talib.MFI, "high", "low", "close", "volume", timeperiod=14)),
+    ("roc", {"length": 10}, _tl(talib.ROC, "close", timeperiod=10)),
+    ("mom", {"length": 10}, _tl(talib.MOM, "close", timeperiod=10)),
+    ("macd", {}, _macd),
+    ("ppo", {}, _ppo),
+    ("trix", {"length": 15}, _tl(talib.TRIX, "close", timeperiod=15)),
+    ("tsi", {}, _tsi),
+    (
+        "fisher",
+        {"length": 9},
+        lambda b: dict(zip(("fisher", "signal"), ref_fisher(b, 9), strict=True)),
+    ),
+    ("adx", {"length": 14}, _adx),
+    ("aroon", {"length": 14}, _aroon),
+    (
+        "supertrend",
+        {"length": 10, "mult": 3.0},
+        lambda b: dict(zip(("value", "direction"), ref_supertrend(b, 10, 3.0), strict=True)),
+    ),
+    ("psar", {}, _psar),
+    ("vortex", {"length": 14}, _vortex),
+    ("atr", {"length": 14}, _tl(talib.ATR, "high", "low", "close", timeperiod=14)),
+    ("natr", {"length": 14}, _tl(talib.NATR, "high", "low", "close", timeperiod=14)),
+    ("bbands", {}, _bbands),
+    ("keltner", {}, _keltner),
+    ("donchian", {}, _donchian),
+    ("squeeze", {}, _squeeze),
+    ("obv", {}, _tl(talib.OBV, "close", "volume")),
+    ("cmf", {"length": 20}, lambda b: {"value": ref_cmf(b, 20)}),
+    ("volume_sma", {"length": 20}, _tl(talib.SMA, "volume", timeperiod=20)),
+    ("rolling_min", {"length": 20}, _tl(talib.MIN, "low", timeperiod=20)),
+    ("rolling_max", {"length": 20}, _tl(talib.MAX, "high", timeperiod=20)),
+    ("rolling_max", {"length": 9, "source": "close"}, _tl(talib.MAX, "close", timeperiod=9)),
+    (
+        "swing",
+        {"left": 5, "right": 5},
+        lambda b: _cols(ref_swing(b, 5, 5), get_spec("swing").outputs),
+    ),
+    (
+        "swing",
+        {"left": 3, "right": 8},
+        lambda b: _cols(ref_swing(b, 3, 8), get_spec("swing").outputs),
+    ),
+    (
+        "trend",
+        {"left": 5, "right": 5},
+        lambda b: _cols(ref_trend(b, 5, 5), get_spec("trend").outputs),
+    ),
+    (
+        "market_structure",
+        {"left": 5, "right": 5},
+        lambda b: _cols(ref_market_structure(b, 5, 5), get_spec("market_structure").outputs),
+    ),
+]
+
+
+def test_every_registered_indicator_has_an_oracle_case() -> None:
+    assert {c[0] for c in CASES} == set(REGISTRY)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "ref"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_oracle(bars: Bars, name: str, params: dict[str, object], ref: Ref) -> None:
+    mine = compute(name, params, bars)
+    spec = get_spec(name)
+    assert tuple(mine) == spec.outputs
+    expected = ref(bars)
+    assert set(expected) == set(spec.outputs), "the oracle must cover every output"
+    for field, w in zip(spec.outputs, warmups(name, params), strict=True):
+        out = mine[field]
+        assert out.shape == (N_ROWS,)
+        assert np.isnan(out[:w]).all(), f"{name}.{field}: value before its warm-up {w}"
+        if spec.kind == "indicator":
+            assert np.isfinite(out[w:]).all(), f"{name}.{field}: NaN after its warm-up {w}"
+        _close(out, expected[field], w, f"{name}.{field}")
+
+
+def test_structure_reference_is_not_vacuous(bars: Bars) -> None:
+    """The real data has many pivots, trend states and both kinds of break."""
+    sw = compute("swing", {"left": 5, "right": 5}, bars)
+    assert len(np.unique(sw["high_idx"][~np.isnan(sw["high_idx"])])) > 100
+    tr = compute("trend", {}, bars)
+    assert {-1.0, 0.0, 1.0} <= set(np.unique(tr["direction"]))
+    assert tr["strength"].max() >= 3
+    ms = compute("market_structure", {}, bars)
+    assert {-1.0, 1.0} <= set(np.unique(ms["bos"]))
+    assert {-1.0, 1.0} <= set(np.unique(ms["choch"]))
