@@ -60,7 +60,7 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 CFG = settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
