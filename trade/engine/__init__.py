@@ -1,0 +1,59 @@
+"""PlayEngine and the runners: a Play from YAML to trades, metrics and a run folder.
+
+Public API:
+
+* `run_backtest(play, *, data_dir=None, store=None, symbol=None, start=None, end=None,
+  out_dir=None, path="auto", seed=None, progress=None) -> RunResult` (trade.engine.backtest:
+  which path runs when, data, artifacts);
+* `PlayEngine(play, adapter, *, plan=None)` with `on_bar(ts, o, h, l, c, v, mark)` and
+  `finish()`: the one engine, acting only through `trade.core.ExchangeAdapter`;
+* `order_plan(play, instrument) -> OrderPlan`: sizing and bracket rules (trade.engine.orders);
+* `exec_frame(play, bars_1m) -> ExecFrame`, `StreamFeatures`: features in batch and
+  streaming form; `build_signals(compiled, frame, plan) -> SignalArrays` for the batch path;
+* `sim_config(play, plan, instrument) -> SimConfig`; `quickstart_play_path()`.
+"""
+
+from importlib import resources
+from pathlib import Path
+
+from trade.engine.backtest import (
+    RunResult,
+    choose_path,
+    load_run_bars,
+    parse_time,
+    run_backtest,
+    sim_config,
+)
+from trade.engine.features import ExecFrame, FeatureDef, StreamFeatures, exec_frame, feature_defs
+from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, SizeMode, order_plan
+from trade.engine.play_engine import EngineStats, PlayEngine
+from trade.engine.signals import build_signals
+
+
+def quickstart_play_path() -> Path:
+    """The Play `trade quickstart` runs (shipped inside the package)."""
+    return Path(str(resources.files("trade.engine") / "quickstart_play.yml"))
+
+
+__all__ = [
+    "DEFAULT_INSTRUMENT",
+    "Decision",
+    "EngineStats",
+    "ExecFrame",
+    "FeatureDef",
+    "OrderPlan",
+    "PlayEngine",
+    "RunResult",
+    "SizeMode",
+    "StreamFeatures",
+    "build_signals",
+    "choose_path",
+    "exec_frame",
+    "feature_defs",
+    "load_run_bars",
+    "order_plan",
+    "parse_time",
+    "quickstart_play_path",
+    "run_backtest",
+    "sim_config",
+]

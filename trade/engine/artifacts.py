@@ -1,0 +1,81 @@
+"""Run folders: deterministic Parquet, JSON and the sha256 digests the manifest records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """`table` as Parquet bytes, reproducibly: one row group, fixed options, no schema
+    metadata, no timestamps (the same table and pyarrow version give the same bytes)."""
+    clean = table.replace_schema_metadata(None).combine_chunks()
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        clean,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        row_group_size=max(clean.num_rows, 1),
+        use_dictionary=False,
+        write_statistics=True,
+        version="2.6",
+        data_page_version="1.0",
+    )
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_parquet(table: pa.Table, path: Path) -> str:
+    """Write `table` deterministically (see `parquet_bytes`); returns the file's sha256."""
+    data = parquet_bytes(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def table_sha256(table: pa.Table, columns: tuple[str, ...]) -> str:
+    """sha256 over the raw little-endian bytes of `columns` (the bar data a run used)."""
+    h = hashlib.sha256()
+    for name in columns:
+        arr = np.ascontiguousarray(table.column(name).to_numpy())
+        h.update(name.encode())
+        h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+    return h.hexdigest()
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    return obj
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Sorted keys, fixed separators, NaN/inf as null: the same object gives the same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_clean(obj), sort_keys=True, indent=2, allow_nan=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(path)

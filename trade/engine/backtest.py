@@ -1,0 +1,365 @@
+"""`run_backtest`: a Play on stored (or synthetic) 1m data, through the batch or event path.
+
+Paths:
+
+* **batch** (fast): features vectorised over the whole run, the Play translated into
+  `SignalArrays` (trade.engine.signals), one nogil pass of the compiled kernel
+  (`trade.sim.run_batch`). Plays whose actions read `last_price` / `mark_price` get one
+  signal row per 1m bar (exact, a little slower).
+* **event**: `PlayEngine` fed bar by bar through `BacktestAdapter` (the same code path that
+  paper and live trading run).
+* **auto** picks batch, except for a Play with `account.max_drawdown_pct`: that circuit
+  breaker depends on the equity reached bar by bar under the Play's own orders, which a
+  precomputed signal array cannot express, so auto uses the event path and `batch` is refused.
+
+Both paths give identical trade logs (tests/test_plays_parity.py runs every Play in plays/).
+
+Data: the store's 1m bars for the symbol in [start, end). When the store holds none and the
+Play has a `synthetic:` (or the older `validation:`) block, seeded synthetic 1m bars are
+generated (`trade.data.synth_bars`, not written to the store) and the manifest says so.
+Funding: the store's funding series when it has one (settled on the 1m bar that closes at
+the settlement time), else no funding. Instrument rules come from the store, else
+`orders.DEFAULT_INSTRUMENT` (Bybit BTCUSDT's).
+
+Artifacts (`out_dir`): trades.parquet, equity.parquet, metrics.json, manifest.json, all
+written deterministically: the same Play, data and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from trade.core import InputError
+from trade.data import (
+    NoDataError,
+    Store,
+    open_store,
+    regime_for_pattern,
+    synth_bars,
+)
+from trade.data.schema import Instrument
+from trade.engine.artifacts import (
+    file_sha256,
+    parquet_bytes,
+    table_sha256,
+    write_json,
+    write_parquet,
+)
+from trade.engine.features import exec_frame
+from trade.engine.orders import DEFAULT_INSTRUMENT, OrderPlan, order_plan
+from trade.engine.play_engine import PlayEngine
+from trade.engine.signals import build_signals
+from trade.metrics import compute_metrics
+from trade.play import INTERVAL_MINUTES, Play, compiled_actions, load_play, play_hash
+from trade.sim import BacktestAdapter, Bar, BatchResult, SimConfig, run_batch
+from trade.sim.config import Intrabar
+
+PathChoice = Literal["auto", "batch", "event"]
+ProgressFn = Callable[[int, int], None]
+BAR_HASH_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a backtest produced; the same tables are in `out_dir` (when one was given)."""
+
+    path: str  # "batch" or "event"
+    trades: pa.Table
+    equity: pa.Table
+    final_balance: float
+    metrics: dict[str, float | int | None]
+    manifest: dict[str, Any]
+    out_dir: Path | None
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.trades.num_rows)
+
+
+# ====================================================================== inputs
+
+
+def parse_time(value: str | int | None, what: str) -> int | None:
+    """ms since the epoch (UTC) from an int, `YYYY-MM-DD` or an ISO date-time; None passes."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(np.datetime64(text.rstrip("Z"), "ms").astype(np.int64))
+    except ValueError:
+        raise InputError(f"{what}: cannot read {value!r} as a date (expected YYYY-MM-DD or "
+                         "YYYY-MM-DDTHH:MM)") from None
+
+
+def _iso(ms: int) -> str:
+    return str(np.datetime64(ms, "ms").astype("datetime64[s]")) + "Z"
+
+
+def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig:
+    """The simulator settings of a Play: `account`, with `backtest:` overrides (bps ->
+    fractions), the plan's leverage and the instrument's qty rules."""
+    acc, bt = play.account, play.backtest
+    fees = bt.fee_model if bt is not None and bt.fee_model is not None else acc.fee_model
+    slip = bt.slippage_bps if bt is not None and bt.slippage_bps is not None else acc.slippage_bps
+    eq = (bt.starting_equity_usdt if bt is not None and bt.starting_equity_usdt is not None
+          else acc.starting_equity_usdt)
+    mmr = (bt.maintenance_margin_rate
+           if bt is not None and bt.maintenance_margin_rate is not None
+           else acc.maintenance_margin_rate)
+    intrabar = Intrabar.OHLC_PATH if bt is not None and bt.intrabar == "ohlc_path" \
+        else Intrabar.SL_FIRST
+    try:
+        return SimConfig(
+            symbol=plan.symbol,
+            initial_balance=float(eq),
+            leverage=plan.leverage,
+            taker_fee=fees.taker_bps / 10_000,
+            maker_fee=fees.maker_bps / 10_000,
+            slippage=slip / 10_000,
+            maintenance_margin_rate=float(mmr),
+            intrabar=intrabar,
+            qty_step=plan.qty_step,
+            min_qty=plan.min_qty,
+            min_notional=plan.min_notional,
+        )
+    except ValueError as exc:
+        raise InputError(f"{play.source}: {exc}") from None
+
+
+def _synthetic_regime(play: Play) -> str:
+    s = play.synthetic
+    assert s is not None
+    for name in (s.pattern, s.regime):
+        if name:
+            try:
+                return regime_for_pattern(name)
+            except InputError:
+                continue
+    key = (s.pattern or s.regime).lower()
+    # the Play catalogue's coarse regimes -> the generator's
+    for prefix, regime in (("trend_down", "crash"), ("trend", "trending"), ("range", "ranging"),
+                           ("v_", "crash"), ("reversal", "crash"), ("breakout", "volatile"),
+                           ("spike", "volatile"), ("vol", "volatile")):
+        if key.startswith(prefix):
+            return regime
+    return "mixed"
+
+
+def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
+                  end_ms: int | None, seed: int | None) -> tuple[pa.Table, dict[str, Any]]:
+    """The 1m bars of a run and a description of where they came from."""
+    if store.month_files(symbol):
+        bars = store.read_bars(symbol, start_ms, end_ms)
+        prov = store.provenance(symbol)
+        info: dict[str, Any] = {"kind": "store", "store": store.root, "provenance": prov,
+                                "description": _describe(prov, symbol)}
+    elif play.synthetic is not None:
+        s = play.synthetic
+        regime = _synthetic_regime(play)
+        seed_used = s.seed if seed is None else seed
+        exec_min = _exec_minutes(play)
+        days = s.days if s.bars is None else max(1, math.ceil(s.bars * exec_min / 1440))
+        bars = synth_bars(symbol, days, seed_used, regime)
+        if s.bars is not None:
+            bars = bars.slice(0, s.bars * exec_min)
+        if start_ms is not None or end_ms is not None:
+            ts = bars.column("ts").to_numpy()
+            lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms))
+            hi = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms))
+            bars = bars.slice(lo, max(hi - lo, 0))
+        info = {"kind": "synthetic", "regime": regime, "pattern": s.pattern, "days": days,
+                "seed": seed_used,
+                "description": f"synthetic 1m bars generated by trade.data.synth_bars "
+                               f"(regime {regime}, {days} days, seed {seed_used}); no stored "
+                               f"data for {symbol}"}
+    else:
+        raise NoDataError(f"no 1m bars stored for {symbol} in {store.root or '/'} and the Play "
+                          "has no synthetic: block (run `trade data import-sample` or "
+                          "`trade quickstart`, or pass --data-dir)")
+    if bars.num_rows == 0:
+        raise InputError(f"no 1m bars for {symbol} in the range "
+                         f"[{_iso(start_ms) if start_ms is not None else '-inf'}, "
+                         f"{_iso(end_ms) if end_ms is not None else '+inf'})")
+    return bars, info
+
+
+def _exec_minutes(play: Play) -> int:
+    return INTERVAL_MINUTES[play.exec_tf]
+
+
+def _describe(prov: dict[str, Any], symbol: str) -> str:
+    if not prov:
+        return f"1m bars of {symbol} (no provenance recorded)"
+    src = prov.get("source", "unknown source")
+    if prov.get("bridged_1m"):
+        return (f"1m bars bridged from real {prov.get('source_interval', '?')} bars "
+                f"({src}), seed {prov.get('seed')}")
+    return f"1m bars from {src}"
+
+
+def _with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, int]:
+    ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+    fund = store.read_funding(symbol, int(ts[0]), int(ts[-1]) + 120_000)
+    if fund.num_rows == 0:
+        return bars, 0
+    rate = np.full(len(ts), np.nan)
+    f_ts = np.asarray(fund.column("ts").to_numpy(), dtype=np.int64)
+    idx = np.searchsorted(ts + 60_000, f_ts)  # the 1m bar closing at the settlement time
+    ok = (idx < len(ts)) & (ts[np.minimum(idx, len(ts) - 1)] + 60_000 == f_ts)
+    rate[idx[ok]] = np.asarray(fund.column("rate").to_numpy(), dtype=np.float64)[ok]
+    return bars.append_column("funding_rate", pa.array(rate)), int(ok.sum())
+
+
+def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
+    """(path, why) for a run; InputError when `batch` is asked of a Play that needs events."""
+    if path not in ("auto", "batch", "event"):
+        raise InputError(f"unknown path {path!r}, expected auto, batch or event")
+    needs_event = play.account.max_drawdown_pct is not None
+    if path == "event":
+        return "event", "requested"
+    if needs_event:
+        if path == "batch":
+            raise InputError(f"{play.source}: account.max_drawdown_pct (a circuit breaker on the "
+                             "running equity) needs the event path; use --path event or auto")
+        return "event", "account.max_drawdown_pct needs bar-by-bar equity"
+    return "batch", "requested" if path == "batch" else "the Play is expressible as signals"
+
+
+# ====================================================================== run
+
+
+def _run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
+               progress: ProgressFn | None) -> BatchResult:
+    adapter = BacktestAdapter(config)
+    engine = PlayEngine(play, adapter, plan=plan)
+    n = bars.num_rows
+    ts = bars.column("ts").to_pylist()
+    cols = [bars.column(k).to_pylist() for k in ("open", "high", "low", "close", "volume")]
+    fund = bars.column("funding_rate").to_pylist() if "funding_rate" in bars.column_names \
+        else None
+    mark = bars.column("mark_price").to_pylist() if "mark_price" in bars.column_names else None
+    nan = math.nan
+    step = max(n // 200, 1)
+    for i in range(n):
+        o, h, lo, c, v = cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]
+        m = mark[i] if mark is not None else nan
+        adapter.step(Bar(ts[i], o, h, lo, c, v, m, fund[i] if fund is not None else nan))
+        engine.on_bar(ts[i], o, h, lo, c, v, m)
+        if progress is not None and i % step == 0:
+            progress(i, n)
+    adapter.finish()
+    engine.finish()
+    ex = adapter.exchange
+    return BatchResult(ex.trade_log(), ex.equity_curve(), adapter.balance().wallet_balance)
+
+
+def run_backtest(
+    play: Play | str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    store: Store | None = None,
+    symbol: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    out_dir: str | Path | None = None,
+    path: PathChoice = "auto",
+    seed: int | None = None,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Backtest `play` (a Play or a Play file) and write its artifacts to `out_dir`.
+
+    `start`/`end` (YYYY-MM-DD, ISO date-time or ms; end exclusive) default to the Play's
+    `backtest.start/end`, else all stored data. `seed` replaces the synthetic block's seed.
+    `progress(done, total)` is called every ~0.5 % of an event run."""
+    play_file: Path | None = None
+    if not isinstance(play, Play):
+        play_file = Path(play)
+        play = load_play(play_file)
+    elif play.source and Path(play.source).is_file():
+        play_file = Path(play.source)
+    st = store if store is not None else open_store(data_dir)
+    sym = symbol or play.symbol
+    bt = play.backtest
+    start_ms = parse_time(start if start is not None else (bt.start if bt else None), "start")
+    end_ms = parse_time(end if end is not None else (bt.end if bt else None), "end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise InputError(f"empty date range: end {_iso(end_ms)} is not after start "
+                         f"{_iso(start_ms)}")
+    chosen, why = choose_path(play, path)
+    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.model_copy(
+        update={"symbol": sym}))
+    plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
+    config = sim_config(play, plan, instrument)
+    bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed)
+    bars_hash = table_sha256(bars, BAR_HASH_COLUMNS)
+    n_funding = 0
+    if data_info["kind"] == "store":
+        bars, n_funding = _with_funding(bars, st, sym)
+    if chosen == "batch":
+        frame = exec_frame(play, bars)
+        signals = build_signals(compiled_actions(play), frame, plan)
+        result = run_batch(bars, signals, config)
+        if progress is not None:
+            progress(bars.num_rows, bars.num_rows)
+    else:
+        result = _run_event(play, bars, plan, config, progress)
+    bench = bars.select(["ts", "close"])
+    metrics = compute_metrics(result.equity, result.trades, initial_balance=config.initial_balance,
+                              benchmark_close=bench)
+    ts = bars.column("ts")
+    manifest: dict[str, Any] = {
+        "play": {
+            "name": play.name,
+            "hash": play_hash(play),
+            "file": str(play_file) if play_file else None,
+            "file_sha256": file_sha256(play_file) if play_file else None,
+        },
+        "symbol": sym,
+        "data": {
+            **data_info,
+            "start_ts": int(ts[0].as_py()),
+            "end_ts": int(ts[-1].as_py()) + 60_000,
+            "start": _iso(int(ts[0].as_py())),
+            "end": _iso(int(ts[-1].as_py()) + 60_000),
+            "n_bars_1m": bars.num_rows,
+            "bars_sha256": bars_hash,
+            "funding_settlements": n_funding,
+        },
+        "instrument": instrument.model_dump(),
+        "sim_config": {k: (int(v) if isinstance(v, Intrabar) else v)
+                       for k, v in dataclasses.asdict(config).items()},
+        "order_plan": {k: (int(v) if k == "size_mode" else v)
+                       for k, v in dataclasses.asdict(plan).items()},
+        "package_version": importlib.metadata.version("trade"),
+        "seed": data_info.get("seed") if data_info["kind"] == "synthetic" else seed,
+        "path": chosen,
+        "path_reason": why,
+        "n_trades": result.n_trades,
+        "final_balance": result.final_balance,
+    }
+    out: Path | None = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        manifest["trade_log_sha256"] = write_parquet(result.trades, out / "trades.parquet")
+        manifest["equity_sha256"] = write_parquet(result.equity, out / "equity.parquet")
+        write_json(metrics, out / "metrics.json")
+        write_json(manifest, out / "manifest.json")
+    else:
+        manifest["trade_log_sha256"] = hashlib.sha256(parquet_bytes(result.trades)).hexdigest()
+    return RunResult(chosen, result.trades, result.equity, result.final_balance, metrics,
+                     manifest, out)

@@ -1,0 +1,270 @@
+"""Every Play feature on its timeframe, in batch (whole arrays) and streaming (1m by 1m) form.
+
+Series names follow the condition compiler: a single-output indicator is its feature id
+(`ema_21`), a multi-output one `id.field` (`bb.upper`, `swing.low`). Builtins: `open`,
+`high`, `low`, `close`, `volume` of the exec bar; `last_price` = the current 1m close;
+`mark_price` = the 1m mark-price column when the bars have one, else the 1m close.
+
+Timeframes: exec bars and every other role are resampled from the 1m bars with the same
+rules as `trade.data.resample` (UTC buckets; open = first, high = max, low = min,
+close = last, volume summed). A feature on another timeframe is visible on an exec bar only
+once its own bar has closed (`trade.play.align_to_exec`: closed at or before the exec bar's
+close), forward-filled, never early.
+
+Streaming (`StreamFeatures`, used by PlayEngine): a bucket closes on the 1m bar whose close
+time is the bucket's end; if that minute is missing, it closes when the first 1m bar of a later
+bucket arrives (late, as live data would make it). On gap-free 1m data both forms give
+bit-identical values (the indicators run the same compiled step in both forms).
+
+Structures (`structures: {role: [...]}`) are computed like features on their role; a
+structure with `uses: other` and no params of its own takes the params of `other` that its
+type accepts (e.g. `trend` uses the `left`/`right` of its `swing`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from trade.core import InputError
+from trade.data import bucket_end, bucket_start, resample
+from trade.indicators import Incremental, compute, get_spec, make_incremental, resolve_params
+from trade.play import Play, align_to_exec, interval_ms
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BAR_BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+ROLES: tuple[str, ...] = ("low_tf", "med_tf", "high_tf")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDef:
+    """One indicator or structure instance of a Play."""
+
+    key: str
+    indicator: str
+    params: dict[str, Any]
+    interval: str
+    outputs: tuple[str, ...]
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        if self.outputs == ("value",):
+            return (self.key,)
+        return tuple(f"{self.key}.{o}" for o in self.outputs)
+
+
+def _interval_of(play: Play, tf: str | None) -> str:
+    if tf is None or tf == "exec":
+        return play.exec_tf
+    if tf in ROLES:
+        return play.tf_of_role(tf)
+    return tf  # a declared interval given directly
+
+
+def feature_defs(play: Play) -> list[FeatureDef]:
+    """Every feature and structure of `play`, in declaration order."""
+    out: list[FeatureDef] = []
+    for fid, feat in play.features.items():
+        params = dict(feat.params)
+        if feat.source is not None:
+            names = [p.name for p in get_spec(feat.indicator).params]
+            if "source" not in names:
+                raise InputError(f"{play.source}: features.{fid}.source: indicator "
+                                 f"'{feat.indicator}' takes no source")
+            params["source"] = feat.source
+        spec = get_spec(feat.indicator)
+        out.append(FeatureDef(fid, spec.name, resolve_params(spec.name, params),
+                              _interval_of(play, feat.tf), spec.outputs))
+    by_key: dict[str, dict[str, Any]] = {}
+    for role, items in play.structures.items():
+        for st in items:
+            spec = get_spec(st.type)
+            params = dict(st.params)
+            if not params:
+                accepted = {p.name for p in spec.params}
+                for dep in st.uses_list:  # inherit what the used structure was built with
+                    for k, v in by_key.get(dep, {}).items():
+                        if k in accepted:
+                            params.setdefault(k, v)
+            resolved = resolve_params(spec.name, params)
+            by_key[st.key] = resolved
+            out.append(FeatureDef(st.key, spec.name, resolved, _interval_of(play, role),
+                                  spec.outputs))
+    return out
+
+
+def _arrays(bars: pa.Table) -> dict[str, F64]:
+    return {
+        "ts": np.asarray(bars.column("ts").to_numpy(), dtype=np.float64),
+        **{k: np.asarray(bars.column(k).to_numpy(), dtype=np.float64) for k in BAR_BUILTINS},
+    }
+
+
+@dataclass(slots=True)
+class ExecFrame:
+    """Exec bars of a run and every series on them (one value per exec bar)."""
+
+    exec_ts: I64  # open time of each exec bar
+    close_idx: I64  # index of each exec bar's last 1m bar in the 1m table
+    series: dict[str, F64]
+    close_1m: F64
+    mark_1m: F64
+    defs: list[FeatureDef] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.exec_ts)
+
+    def row(self, j: int, names: frozenset[str] | set[str]) -> dict[str, float]:
+        """Values of `names` on exec bar `j` (NaN before the first bar)."""
+        if j < 0:
+            return {n: math.nan for n in names}
+        return {n: float(self.series[n][j]) for n in names}
+
+
+def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
+    """Resample, compute and align every feature of `play` over `bars_1m` (batch form).
+
+    The exec bars are the closed ones: a last bucket that the data ends inside is dropped
+    (it never closed), so no decision is taken on it."""
+    exec_tf = play.exec_tf
+    e_ms = interval_ms(exec_tf)
+    ts_1m = np.asarray(bars_1m.column("ts").to_numpy(), dtype=np.int64)
+    if len(ts_1m) == 0:
+        raise InputError("no 1m bars to run on")
+    close_1m = np.asarray(bars_1m.column("close").to_numpy(), dtype=np.float64)
+    if "mark_price" in bars_1m.column_names:
+        mark_1m = np.asarray(bars_1m.column("mark_price").to_numpy(), dtype=np.float64)
+    else:
+        mark_1m = close_1m
+    ex = resample(bars_1m, exec_tf)
+    ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
+    closed = ends <= ts_1m[-1] + 60_000  # the bucket closed within the data
+    ex = ex.filter(pa.array(closed))
+    ends = ends[closed]
+    exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
+    close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
+    ex_arr = _arrays(ex)
+    series: dict[str, F64] = {k: ex_arr[k] for k in BAR_BUILTINS}
+    series["last_price"] = close_1m[close_idx]
+    series["mark_price"] = mark_1m[close_idx]
+    defs = feature_defs(play)
+    tf_cache: dict[str, dict[str, F64]] = {exec_tf: ex_arr}
+    for d in defs:
+        if d.interval not in tf_cache:
+            tf_cache[d.interval] = _arrays(resample(bars_1m, d.interval))
+        arr = tf_cache[d.interval]
+        values = compute(d.indicator, d.params, arr)
+        for out_name, name in zip(d.outputs, d.series, strict=True):
+            v = values[out_name]
+            if d.interval != exec_tf:
+                # visible only once its own bar has closed (no look-ahead)
+                v = align_to_exec(arr["ts"].astype(np.int64), v, interval_ms(d.interval),
+                                  exec_ts, e_ms)
+            series[name] = np.ascontiguousarray(v, dtype=np.float64)
+    return ExecFrame(exec_ts, close_idx, series, close_1m, mark_1m, defs)
+
+
+# ====================================================================== streaming
+
+
+class _Bucket:
+    """Aggregates 1m bars of one interval into its bars, as `trade.data.resample` does."""
+
+    __slots__ = ("c", "end", "h", "indicators", "interval", "l", "last", "o", "start", "v")
+
+    def __init__(self, interval: str, indicators: list[tuple[FeatureDef, Incremental]]) -> None:
+        self.interval = interval
+        self.indicators = indicators
+        self.start = -1
+        self.end = -1
+        self.o = self.h = self.l = self.c = self.v = math.nan
+        self.last: tuple[float, float, float, float, float] = (math.nan,) * 5
+
+    def _open(self, ts: int) -> None:
+        arr = np.array([ts], dtype=np.int64)
+        self.start = int(bucket_start(arr, self.interval)[0])
+        self.end = int(bucket_end(arr, self.interval)[0])
+
+    def add(self, ts: int, o: float, h: float, lo: float, c: float, v: float,
+            out: dict[str, float]) -> bool:
+        """Add a 1m bar; returns True when a bar of this interval closed (values -> `out`)."""
+        closed = False
+        if self.start >= 0 and ts >= self.end:
+            self._close(out)  # the closing minute was missing: close late
+            closed = True
+        if self.start < 0:
+            self._open(ts)
+            self.o, self.h, self.l, self.c, self.v = o, h, lo, c, v
+        else:
+            self.h = max(self.h, h)
+            self.l = min(self.l, lo)
+            self.c = c
+            self.v += v
+        if ts + 60_000 >= self.end:
+            self._close(out)
+            closed = True
+        return closed
+
+    def _close(self, out: dict[str, float]) -> None:
+        for d, ind in self.indicators:
+            vals = ind.update(float(self.start), self.o, self.h, self.l, self.c, self.v)
+            for name, x in zip(d.series, vals, strict=True):
+                out[name] = float(x)
+        self.last = (self.o, self.h, self.l, self.c, self.v)
+        self.start = -1
+
+
+class StreamFeatures:
+    """The streaming form: feed closed 1m bars, read values after each exec close.
+
+    Single-threaded: called only by the engine thread that owns it."""
+
+    def __init__(self, play: Play) -> None:
+        self.exec_tf = play.exec_tf
+        self.defs = feature_defs(play)
+        groups: dict[str, list[tuple[FeatureDef, Incremental]]] = {}
+        for d in self.defs:
+            groups.setdefault(d.interval, []).append((d, make_incremental(d.indicator,
+                                                                          d.params)))
+        groups.setdefault(self.exec_tf, [])
+        # the exec bucket is processed last so higher/lower timeframes closing on the same
+        # minute are visible to the exec decision
+        order = sorted(groups, key=lambda k: k == self.exec_tf)
+        self._buckets = [_Bucket(k, groups[k]) for k in order]
+        self._exec = self._buckets[-1]
+        self.values: dict[str, float] = {n: math.nan for d in self.defs for n in d.series}
+        for n in (*BAR_BUILTINS, "last_price", "mark_price"):
+            self.values[n] = math.nan
+
+    def on_1m(self, ts: int, o: float, h: float, lo: float, c: float, v: float,
+              mark: float) -> bool:
+        """Consume one closed 1m bar; True when an exec bar closed on it (values updated)."""
+        closed = False
+        ex = self._exec
+        for b in self._buckets:
+            if b is ex:
+                closed = b.add(ts, o, h, lo, c, v, self.values)
+                if closed:
+                    for name, x in zip(BAR_BUILTINS, b.last, strict=True):
+                        self.values[name] = float(x)
+                    self.values["last_price"] = c
+                    self.values["mark_price"] = c if math.isnan(mark) else mark
+            else:
+                b.add(ts, o, h, lo, c, v, self.values)
+        return closed
+
+
+def peek_values(exec_values: Mapping[str, float], close: float, mark: float) -> dict[str, float]:
+    """Values for a 1m-close evaluation inside an exec bar: the last closed exec values with
+    `last_price` / `mark_price` of the current 1m bar."""
+    vals = dict(exec_values)
+    vals["last_price"] = close
+    vals["mark_price"] = close if math.isnan(mark) else mark
+    return vals

@@ -1,0 +1,341 @@
+"""Orders from a Play: sizing, SL/TP/trailing/break-even brackets, limit entries, policy.
+
+One `OrderPlan` is derived from a Play (and the instrument) once. Both execution paths use
+it: the batch path writes its per-row numbers into `SignalArrays`, the event path
+(`PlayEngine`) computes the very same numbers at each decision and submits orders through the
+adapter with `decide_entry`/`decide_exit`, which implement the rules of the
+`trade.sim.signals` docstring line for line. That shared code is why the two paths agree.
+
+Conventions (PLAY_FORMAT.md "Risk"):
+
+* Every bracket is a fraction of the **entry fill price** (the simulator applies it when the
+  opening fill happens), computed at the decision from data closed at that instant; the
+  reference price `ref` is the close of the 1m bar on which the decision is taken (at an
+  exec-bar close this is the exec bar's close).
+* `percent` stop/take-profit and `stop_loss_pct` / `take_profit_pct` / `trailing_stop_pct` /
+  `trailing_pct` are ROI percentages of margin: price fraction = pct / 100 / leverage.
+* `atr_multiple` / `trailing_atr`: distance = k x ATR at the signal bar, as a fraction of `ref`.
+* `fixed_points`: distance = value (price units) / `ref`.
+* `structure`: distance = |ref - level| / ref for a level on the protective side (below `ref`
+  for a long, above it for a short); otherwise no stop on that row.
+* `rr_ratio` take profit: tp = value x stop distance.
+* A trailing stop type (`trailing_pct`, `trailing_atr`) also sets the initial stop loss at the
+  same distance (so risk-based sizing sees it); the trail then ratchets on 1m extremes.
+* `break_even`: activation and offset are **price** percentages (fractions of entry / 100).
+* `exit_mode: signal` attaches no take profit (exits come from signals); a declared stop
+  loss is still attached as the protective stop. `sl_tp_only` ignores signal exits (done by
+  the Play compiler).
+* Sizing (the simulator's SizeMode): `fixed_usdt` = notional in USDT; `percent_equity` =
+  percent of equity used as margin (notional = margin x leverage); `risk_based` = percent of
+  equity lost at the stop (notional = equity x pct / 100 / stop distance). Without a
+  `risk_model.sizing`, a Play uses percent_equity with `risk.max_position_pct` (100).
+  Notional is capped at equity x leverage; qty = notional / ref floored to the instrument's
+  qty step; an order under the min qty or min notional (the larger of the instrument's and
+  `account.min_trade_notional_usdt`) is skipped.
+* Limit entries: price = ref x (1 - offset) for a long (1 + offset for a short), offset =
+  limit_offset_pct / 100, GTC, cancelled after `expire_after_bars` exec bars (counted in 1m
+  bars: expire_after_bars x exec minutes; 0 = never). A flip is always a market order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from trade.core import ExchangeAdapter, InputError, OrderRequest, OrderType, Side, TimeInForce
+from trade.data.schema import Instrument
+from trade.play import Play
+from trade.play.timeframes import INTERVAL_MINUTES
+
+
+class SizeMode(IntEnum):
+    """Sizing models; the values equal trade.sim.config.SizeMode's (the batch path maps them)."""
+
+    FIXED_USDT = 0
+    PERCENT_EQUITY = 1
+    RISK_BASED = 2
+
+
+#: Used when the store has no instrument for the symbol: Bybit BTCUSDT's linear contract
+#: (tick 0.1 USDT, qty step and min qty 0.001, min notional 5 USDT, max leverage 100x).
+DEFAULT_INSTRUMENT = Instrument.model_validate({})
+
+
+@dataclass(frozen=True, slots=True)
+class StopRule:
+    """How one bracket distance is computed (see the module docstring)."""
+
+    kind: str  # roi | atr | points | structure | none
+    value: float = 0.0
+    series: str | None = None  # the ATR feature or structure level series
+
+    def series_names(self) -> tuple[str, ...]:
+        return (self.series,) if self.series else ()
+
+
+NO_RULE = StopRule("none")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    """Everything needed to turn one decision into orders; derived once from a Play."""
+
+    symbol: str
+    leverage: float
+    size_mode: SizeMode
+    size_value: float
+    stop: StopRule
+    take_profit: StopRule
+    tp_rr: float  # > 0: take profit = tp_rr x stop distance
+    trail: StopRule
+    be_activation: float
+    be_offset: float
+    limit_offset: float  # 0 = market entries
+    expire_bars_1m: int
+    allow_flip: bool
+    qty_step: float
+    min_qty: float
+    min_notional: float
+
+    def series_names(self) -> frozenset[str]:
+        """Feature series the bracket rules read (ATR features, structure levels)."""
+        names = {*self.stop.series_names(), *self.take_profit.series_names(),
+                 *self.trail.series_names()}
+        return frozenset(names)
+
+    # ------------------------------------------------------------ per decision
+    def _distance(self, rule: StopRule, direction: int, ref: float,
+                  values: Mapping[str, float]) -> float:
+        if rule.kind == "none" or not (ref > 0 and math.isfinite(ref)):
+            return 0.0
+        if rule.kind == "roi":
+            return rule.value / 100.0 / self.leverage  # ROI of margin -> price fraction
+        if rule.kind == "points":
+            return rule.value / ref
+        x = float(values.get(rule.series or "", math.nan))
+        if not math.isfinite(x):
+            return 0.0  # indicator still warming up: no bracket on this row
+        if rule.kind == "atr":
+            return rule.value * x / ref  # k x ATR at the signal bar, as a fraction of ref
+        # structure level: must lie on the protective side of ref
+        d = (ref - x) / ref if direction > 0 else (x - ref) / ref
+        return d if d > 0 else 0.0
+
+    def brackets(self, direction: int, ref: float,
+                 values: Mapping[str, float]) -> tuple[float, float, float]:
+        """(sl, tp, trail) fractions of the entry fill price for an entry in `direction`;
+        0 = none. Distances >= 1 (a stop beyond zero) are dropped."""
+        sl = self._distance(self.stop, direction, ref, values)
+        trail = self._distance(self.trail, direction, ref, values)
+        if trail > 0 and sl == 0:
+            sl = trail  # a trailing stop starts where its first stop would be
+        if self.tp_rr > 0:
+            tp = self.tp_rr * sl
+        else:
+            tp = self._distance(self.take_profit, direction, ref, values)
+        sl = sl if sl < 1 else 0.0
+        trail = trail if trail < 1 else 0.0
+        return sl, tp, trail
+
+    def entry_qty(self, equity: float, ref: float, sl: float) -> float:
+        """Quantity of a new entry (0 = skip), the rules of trade.sim.signals step 3."""
+        if self.size_mode is SizeMode.FIXED_USDT:
+            notional = self.size_value
+        elif self.size_mode is SizeMode.PERCENT_EQUITY:
+            notional = equity * self.size_value / 100 * self.leverage
+        else:
+            if sl <= 0:
+                return 0.0  # risk-based sizing needs a stop
+            notional = equity * self.size_value / 100 / sl
+        notional = min(notional, equity * self.leverage)  # capped by leverage
+        qty = floor_step(notional / ref, self.qty_step)
+        if qty <= 0 or qty < self.min_qty or qty * ref < self.min_notional:
+            return 0.0
+        return qty
+
+
+def floor_step(qty: float, step: float) -> float:
+    """Round a quantity down to the instrument's step (the simulator's own rounding)."""
+    if step <= 0:
+        return qty
+    return math.floor(qty / step + 1e-9) * step
+
+
+def _leverage(play: Play) -> float:
+    sizing = play.risk_model.sizing if play.risk_model else None
+    lev = play.account.max_leverage
+    if sizing is not None and sizing.max_leverage is not None:
+        lev = min(lev, sizing.max_leverage)
+    return float(lev)
+
+
+def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> OrderPlan:
+    """Derive the order rules of `play` (InputError for combinations the simulator lacks)."""
+    lev = _leverage(play)
+    if lev > instrument.max_leverage:
+        raise InputError(f"{play.source}: leverage {lev:g} is above {instrument.symbol}'s "
+                         f"maximum {instrument.max_leverage:g}")
+    stop, tp, trail = NO_RULE, NO_RULE, NO_RULE
+    tp_rr = 0.0
+    be_act = be_off = 0.0
+    size_mode, size_value = SizeMode.PERCENT_EQUITY, 100.0
+    if play.risk is not None:
+        r = play.risk
+        if r.stop_loss_pct is not None:
+            stop = StopRule("roi", r.stop_loss_pct)
+        if r.take_profit_pct is not None:
+            tp = StopRule("roi", r.take_profit_pct)
+        if r.trailing_stop_pct is not None:
+            trail = StopRule("roi", r.trailing_stop_pct)
+        size_value = r.max_position_pct
+    rm = play.risk_model
+    if rm is not None:
+        if rm.stop_loss is not None:
+            s = rm.stop_loss
+            if s.activation_pct:
+                raise InputError(f"{play.source}: risk_model.stop_loss.activation_pct is not "
+                                 "supported by the 1m simulator (trailing starts at entry)")
+            value = float(s.value or 0.0)
+            if s.type == "percent":
+                stop = StopRule("roi", value)
+            elif s.type == "atr_multiple":
+                stop = StopRule("atr", value, s.atr_feature_id)
+            elif s.type == "fixed_points":
+                stop = StopRule("points", value)
+            elif s.type == "structure":
+                stop = StopRule("structure", 0.0, s.level)
+            elif s.type == "trailing_pct":
+                trail = StopRule("roi", value)
+            else:  # trailing_atr
+                trail = StopRule("atr", value, s.atr_feature_id)
+        if rm.take_profit is not None:
+            t = rm.take_profit
+            if t.type == "percent":
+                tp = StopRule("roi", t.value)
+            elif t.type == "rr_ratio":
+                tp_rr = float(t.value)
+            elif t.type == "atr_multiple":
+                tp = StopRule("atr", t.value, t.atr_feature_id)
+            else:
+                tp = StopRule("points", t.value)
+        if rm.sizing is not None:
+            size_mode = {
+                "fixed_usdt": SizeMode.FIXED_USDT,
+                "percent_equity": SizeMode.PERCENT_EQUITY,
+                "risk_based": SizeMode.RISK_BASED,
+            }[rm.sizing.model]
+            size_value = float(rm.sizing.value)
+        if rm.break_even is not None:
+            be_act = rm.break_even.activation_pct / 100.0
+            be_off = rm.break_even.offset_pct / 100.0
+    if play.position_policy.exit_mode == "signal":
+        tp, tp_rr = NO_RULE, 0.0  # exits come from signals; the stop stays as protection
+    limit_offset = 0.0
+    expire = 0
+    if play.entry.order_type == "LIMIT":
+        if play.entry.time_in_force != "GTC":
+            raise InputError(f"{play.source}: entry.time_in_force {play.entry.time_in_force} "
+                             "is not supported for Play entries (limit entries rest GTC until "
+                             "expire_after_bars)")
+        limit_offset = play.entry.limit_offset_pct / 100.0
+        if limit_offset >= 1:
+            raise InputError(f"{play.source}: entry.limit_offset_pct must be < 100")
+        expire = play.entry.expire_after_bars * INTERVAL_MINUTES[play.exec_tf]
+    min_notional = max(instrument.min_notional, play.account.min_trade_notional_usdt)
+    return OrderPlan(
+        symbol=play.symbol,
+        leverage=lev,
+        size_mode=size_mode,
+        size_value=size_value,
+        stop=stop,
+        take_profit=tp,
+        tp_rr=tp_rr,
+        trail=trail,
+        be_activation=be_act,
+        be_offset=be_off,
+        limit_offset=limit_offset,
+        expire_bars_1m=expire,
+        allow_flip=play.position_policy.allow_flip,
+        qty_step=instrument.qty_step,
+        min_qty=instrument.min_qty,
+        min_notional=min_notional,
+    )
+
+
+# ====================================================================== event path
+
+
+@dataclass(slots=True)
+class Decision:
+    """One row of decisions (the event-path twin of one SignalArrays row)."""
+
+    entry_long: bool = False
+    entry_short: bool = False
+    exit_long: bool = False
+    exit_short: bool = False
+    exit_pct: float = 100.0
+
+
+@dataclass(slots=True)
+class EntryState:
+    """The resting entry limit order the engine owns, if any."""
+
+    order_id: str = ""
+    placed_bar: int = -1
+
+
+def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: float,
+        values: Mapping[str, float], state: EntryState) -> None:
+    """Apply one row of decisions through the adapter, after 1m bar number `bar` closed at
+    `ref`: expiry, exits, entries, in the order of trade.sim.signals."""
+    sym = plan.symbol
+    open_ids = {o.order_id for o in adapter.open_orders(sym)}
+    resting = state.order_id in open_ids
+    # 1. an entry limit past its expiry is cancelled
+    if resting and plan.expire_bars_1m > 0 and bar - state.placed_bar >= plan.expire_bars_1m:
+        adapter.cancel(sym, state.order_id)
+        resting = False
+    # 2. exits: a reduce-only market order for exit_pct of the position
+    pos = adapter.position(sym)
+    if pos.side != 0 and ((pos.side > 0 and d.exit_long) or (pos.side < 0 and d.exit_short)):
+        pct = d.exit_pct
+        qty = pos.size if pct >= 100 else floor_step(pos.size * pct / 100, plan.qty_step)
+        if qty > 0:
+            side = Side.SELL if pos.side > 0 else Side.BUY
+            adapter.submit(OrderRequest(sym, side, qty, reduce_only=True))
+        pos = adapter.position(sym)
+    # 3. entries: both or neither set, or an entry limit resting -> nothing
+    if d.entry_long == d.entry_short or resting:
+        return
+    direction = 1 if d.entry_long else -1
+    flip_qty = 0.0
+    if pos.side == direction:
+        return  # one position per symbol
+    if pos.side == -direction:
+        if not plan.allow_flip:
+            return
+        flip_qty = pos.size
+    sl, tp, trail = plan.brackets(direction, ref, values)
+    qty = plan.entry_qty(adapter.balance().equity, ref, sl)
+    if qty <= 0:
+        return
+    side = Side.BUY if direction > 0 else Side.SELL
+    common = {
+        "stop_loss_offset": sl if sl > 0 else None,
+        "take_profit_offset": tp if tp > 0 else None,
+        "trailing_offset": trail if trail > 0 else None,
+        "break_even_activation": plan.be_activation if plan.be_activation > 0 else None,
+        "break_even_offset": plan.be_offset,
+    }
+    if plan.limit_offset > 0 and flip_qty == 0:
+        off = plan.limit_offset
+        price = ref * (1 - off) if direction > 0 else ref * (1 + off)
+        order = adapter.submit(OrderRequest(sym, side, qty, OrderType.LIMIT, price=price,
+                                            time_in_force=TimeInForce.GTC,
+                                            **common))  # type: ignore[arg-type]
+        if order.is_open:
+            state.order_id, state.placed_bar = order.order_id, bar
+        return
+    adapter.submit(OrderRequest(sym, side, qty + flip_qty, **common))  # type: ignore[arg-type]

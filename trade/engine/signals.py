@@ -1,0 +1,100 @@
+"""Translate a Play into `SignalArrays` for the fast batch path.
+
+Rows: one per exec bar (decisions from the vectorised evaluator). When some action reads
+`last_price` / `mark_price`, one row per 1m bar instead: the exec-close rows as before, and
+for every other 1m bar the decisions of those actions only, peeked on the last closed exec
+values plus that 1m close (the same evaluation PlayEngine does at each 1m close; these rows
+come from the incremental evaluator since they depend on a bar that was never committed).
+
+Every number in a row (size, SL/TP/trailing distances, break-even, limit offset) comes from
+the same `OrderPlan` methods PlayEngine calls, so the batch and event paths agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from trade.engine.features import ExecFrame, peek_values
+from trade.engine.orders import OrderPlan
+from trade.engine.play_engine import intrabar_actions, to_decision
+from trade.play import ActionEvaluator, ActionSignals, CompiledActions, evaluate_actions
+from trade.sim.config import SizeMode
+from trade.sim.signals import SignalArrays
+
+
+def _exit_pct(s: ActionSignals) -> npt.NDArray[np.float64]:
+    both = s.exit_long & s.exit_short
+    pct = np.where(s.exit_long, s.exit_long_pct, np.where(s.exit_short, s.exit_short_pct, 100.0))
+    pct = np.where(both, np.maximum(s.exit_long_pct, s.exit_short_pct), pct)
+    return np.where(pct > 0, pct, 100.0).astype(np.float64)
+
+
+def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) -> SignalArrays:
+    """The batch inputs of a run (see the module docstring)."""
+    n_exec = len(frame)
+    acts = evaluate_actions(compiled, frame.series, n=n_exec)
+    if compiled.intrabar:
+        return _intrabar_signals(compiled, frame, plan, acts)
+    sig = SignalArrays.empty(frame.close_idx, size_mode=SizeMode(int(plan.size_mode)),
+                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
+    sig.entry_long[:] = acts.entry_long
+    sig.entry_short[:] = acts.entry_short
+    sig.exit_long[:] = acts.exit_long
+    sig.exit_short[:] = acts.exit_short
+    sig.exit_pct[:] = _exit_pct(acts)
+    _fill_orders(sig, plan)
+    direction = acts.entry_long.astype(np.int8) - acts.entry_short.astype(np.int8)
+    names = plan.series_names()
+    for j in np.flatnonzero(direction):
+        ref = float(frame.close_1m[frame.close_idx[j]])
+        sl, tp, tr = plan.brackets(int(direction[j]), ref, frame.row(int(j), names))
+        sig.sl_pct[j], sig.tp_pct[j], sig.trail_pct[j] = sl, tp, tr
+    return sig
+
+
+def _fill_orders(sig: SignalArrays, plan: OrderPlan) -> None:
+    sig.size_value[:] = plan.size_value
+    sig.be_activation[:] = plan.be_activation
+    sig.be_offset[:] = plan.be_offset
+    sig.entry_limit_offset[:] = plan.limit_offset
+
+
+def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan,
+                      acts: ActionSignals) -> SignalArrays:
+    n = len(frame.close_1m)
+    sig = SignalArrays.empty(np.arange(n, dtype=np.int64),
+                             size_mode=SizeMode(int(plan.size_mode)),
+                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
+    _fill_orders(sig, plan)
+    exit_pct = _exit_pct(acts)
+    intra = ActionEvaluator(intrabar_actions(compiled))
+    names = set(frame.series)
+    exec_values: dict[str, float] = {k: math.nan for k in names}
+    is_close = np.zeros(n, dtype=bool)
+    is_close[frame.close_idx] = True
+    j = 0
+    for i in range(n):
+        close = float(frame.close_1m[i])
+        if is_close[i]:
+            exec_values = frame.row(j, names)
+            intra.update(exec_values)  # keep its window state in step with the engine's
+            el, es = bool(acts.entry_long[j]), bool(acts.entry_short[j])
+            sig.entry_long[i], sig.entry_short[i] = el, es
+            sig.exit_long[i], sig.exit_short[i] = acts.exit_long[j], acts.exit_short[j]
+            sig.exit_pct[i] = exit_pct[j]
+            values = exec_values
+            j += 1
+        else:
+            values = peek_values(exec_values, close, float(frame.mark_1m[i]))
+            d = to_decision(intra.peek(values))
+            el, es = d.entry_long, d.entry_short
+            sig.entry_long[i], sig.entry_short[i] = el, es
+            sig.exit_long[i], sig.exit_short[i] = d.exit_long, d.exit_short
+            sig.exit_pct[i] = d.exit_pct
+        if el != es:
+            sl, tp, tr = plan.brackets(1 if el else -1, close, values)
+            sig.sl_pct[i], sig.tp_pct[i], sig.trail_pct[i] = sl, tp, tr
+    return sig
