@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from trade.indicators import REGISTRY
 from trade.play import (
     PlayError,
     apply_overrides,
@@ -19,8 +19,6 @@ from trade.play import (
 )
 
 FIXTURES = Path(__file__).resolve().parent / "plays_fixtures"
-sys.path.insert(0, str(FIXTURES))
-from fixture_registry import REGISTRY  # noqa: E402
 
 BASE = """\
 version: "3.0.0"
@@ -467,11 +465,9 @@ def test_missing_file() -> None:
 # ---------------------------------------------------------------- CLI
 
 
-def test_cli_validate_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trade.play.loader as loader
+def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     from trade.cli import cli
 
-    monkeypatch.setattr(loader, "_default_registry", lambda: REGISTRY)
     good = tmp_path / "good.yml"
     good.write_text(BASE)
     bad = tmp_path / "bad.yml"
@@ -486,3 +482,13 @@ def test_cli_validate_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             "'ema'?") in res.output
     assert "1 of 2 Play(s) failed validation" in res.output
     assert "Traceback" not in res.output
+
+
+def test_feature_source_spelling() -> None:
+    text = BASE.replace("  atr_14:", "  vol_sma: {indicator: sma, source: volume}\n"
+                        "  atr_src: {indicator: atr, source: high}\n  atr_14:")
+    assert errors(text) == [
+        f"plays/x.yml:{line_of(text, 'atr_src')} features.atr_src.source: 'atr' takes no source"
+    ]
+    ok = BASE.replace("  atr_14:", "  vol_sma: {indicator: sma, source: volume}\n  atr_14:")
+    assert load(ok).features["vol_sma"].resolved_params() == {"source": "volume"}

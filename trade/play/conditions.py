@@ -51,6 +51,7 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
         "last_bos_idx", "last_choch_idx", "anchor_idx", "state", "reversal",
         "sqz", "on", "off", "no_sqz", "is_high", "is_low", "new_high", "new_low",
         "active_count", "any_active", "any_touched", "any_inside", "signal_direction",
+        "bos", "choch",
     }
 )
 

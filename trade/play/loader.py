@@ -520,6 +520,13 @@ class _Checker:
                 self.sources[fid] = Source(("value",))  # keep checking references to it
                 continue
             self._params(spec, feat.params, (*path, "params"))
+            if feat.source is not None:
+                if "source" in feat.params:
+                    self.err((*path, "source"), "give 'source' once: here or under params")
+                elif "source" not in [ps.name for ps in spec.params]:
+                    self.err((*path, "source"), f"'{spec.name}' takes no source")
+                else:
+                    self._params(spec, {"source": feat.source}, path)
             self.sources[fid] = Source(tuple(spec.outputs), "indicator")
             self.feature_specs[fid] = spec
 

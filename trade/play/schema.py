@@ -54,6 +54,13 @@ class Feature(_Model):
     tf: str | None = None
     source: Literal["open", "high", "low", "close", "volume", "hl2", "hlc3", "ohlc4"] | None = None
 
+    def resolved_params(self) -> dict[str, Scalar]:
+        """`params` with a feature-level `source:` folded in (as the indicator's `source`)."""
+        out = dict(self.params)
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
 
 class Structure(_Model):
     """A market-structure detector; `uses` names structures declared above it."""
