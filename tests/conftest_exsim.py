@@ -84,6 +84,12 @@ class Collector:
             return list(self.items)
 
 
+def ws_kwargs() -> dict[str, Any]:
+    """websocket-client's reader thread may only notice a close after `ping_timeout` (its
+    poll() is not woken when another thread closes the socket), so tests keep it short."""
+    return {"ping_interval": 5, "ping_timeout": 1}
+
+
 def close_ws(*sockets: Any) -> None:
     """Exit pybit WebSockets and join their threads (so thread-leak checks are exact)."""
     for ws in sockets:

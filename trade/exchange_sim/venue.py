@@ -283,6 +283,12 @@ class Venue:
 
     # --- event translation ----------------------------------------------------------
     def _absorb(self, events: list[AdapterEvent], now_ms: int, pushes: Pushes) -> None:
+        filled = any(isinstance(ev, FillEvent) for ev in events)
+        if filled and not any(isinstance(ev, PositionUpdate) for ev in events):
+            # Bybit pushes the position after every execution, whatever the engine reports.
+            events = [*events, PositionUpdate(self.engine.position(), now_ms)]
+        if filled and not any(isinstance(ev, BalanceUpdate) for ev in events):
+            events = [*events, BalanceUpdate(self.engine.balance(), now_ms)]
         for ev in events:
             if isinstance(ev, OrderUpdate):
                 self._absorb_order(ev.order, now_ms, pushes)
