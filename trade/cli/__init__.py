@@ -15,6 +15,7 @@ _COMMANDS: dict[str, str] = {
     "data": "trade.cli.data_cmd:data",
     "exchange-sim": "trade.cli.exsim_cmd:exchange_sim",
     "play": "trade.cli.play_cmd:play",
+    "report": "trade.cli.report_cmd:report",
 }
 
 

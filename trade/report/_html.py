@@ -162,7 +162,7 @@ def page(title: str, subtitle: str, body: str, data: Any, script: str) -> str:
     """The whole document: head with inline CSS and plotly.js, body, data block, page script."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">\n'
         f"<title>{html.escape(title)}</title>\n"
         f"<style>{CSS}</style>\n"
         f"<script>{THEME_JS}</script>\n"
