@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trade.play import align_to_exec
+from trade.indicators import compute
+from trade.play import (
+    ActionEvaluator,
+    align_to_exec,
+    compiled_actions,
+    evaluate_actions,
+    load_play_text,
+)
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -71,3 +81,67 @@ def test_bad_inputs_are_clear_errors() -> None:
         align_to_exec(np.array([1, 2]), np.array([1.0]), 1, np.array([1]), 1)
     with pytest.raises(ValueError, match="intervals must be > 0"):
         align_to_exec(np.array([1]), np.array([1.0]), 0, np.array([1]), 1)
+
+
+def test_real_data_play_end_to_end_no_lookahead(shared_data: Path) -> None:
+    """Real hourly BTC: a 4h EMA aligned onto 1h bars, then the full Play path
+    (compile -> vectorised and incremental actions) agrees, and perturbing the
+    future never changes a past decision."""
+    df = pd.read_csv(shared_data / "coinbase_btcusd_1h.csv", skiprows=1)
+    ts = pd.to_datetime(df["date"], format="%Y-%m-%d %I-%p", utc=True)
+    ms = (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    df = df.assign(ts=ms).sort_values("ts").drop_duplicates("ts")
+    df = df.iloc[-2000:].reset_index(drop=True)
+    h1 = df["ts"].to_numpy(np.int64)
+    close = df["close"].to_numpy(float)
+    four_h = (h1 // (4 * HOUR)) * (4 * HOUR)
+    grp = pd.Series(close).groupby(four_h)
+    full = grp.size() == 4
+    h4_ts = grp.last().index.to_numpy(np.int64)[full.to_numpy()]
+    h4_close = grp.last().to_numpy(float)[full.to_numpy()]
+    play = load_play_text(PLAY, source="e2e.yml")
+    def bars(t: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+        return {"ts": t, "open": c, "high": c, "low": c, "close": c, "volume": np.ones(len(c))}
+
+    ema_4h = compute("ema", play.features["ema_4h"].resolved_params(),
+                     bars(h4_ts, h4_close))["value"]
+    rsi = compute("rsi", play.features["rsi_14"].resolved_params(), bars(h1, close))["value"]
+
+    def series(ema_src: np.ndarray) -> dict[str, np.ndarray]:
+        aligned = align_to_exec(h4_ts, ema_src, 4 * HOUR, h1, HOUR)
+        return {"close": close, "ema_4h": aligned, "rsi_14": rsi}
+
+    actions = compiled_actions(play)
+    s = series(ema_4h)
+    sig = evaluate_actions(actions, s)
+    ev = ActionEvaluator(actions)
+    for i in range(len(close)):
+        d = ev.update({k: float(v[i]) for k, v in s.items()})
+        assert (d.entry_long, d.exit_long) == (sig.entry_long[i], sig.exit_long[i])
+    assert sig.entry_long.sum() > 0 and sig.exit_long.sum() > 0
+    # plant: change the last 4h bar's EMA; hourly bars before it closes must not change
+    k = len(h4_ts) - 3
+    planted = ema_4h.copy()
+    planted[k] = 1e12
+    sig2 = evaluate_actions(actions, series(planted))
+    before = h1 + HOUR < h4_ts[k] + 4 * HOUR
+    assert np.array_equal(sig.entry_long[before], sig2.entry_long[before])
+    assert not (series(planted)["ema_4h"][before] == 1e12).any()
+    assert (series(planted)["ema_4h"][~before] == 1e12).any()
+
+
+PLAY = """\
+version: "3.0.0"
+name: e2e
+symbol: BTCUSDT
+timeframes: {low_tf: 1h, med_tf: 4h, exec: low_tf}
+features:
+  ema_4h: {indicator: ema, params: {length: 20}, tf: med_tf}
+  rsi_14: {indicator: rsi, params: {length: 14}}
+actions:
+  entry_long:
+    all:
+      - [close, ">", ema_4h]
+      - occurred_within: {bars: 5, expr: [[rsi_14, cross_above, 50]]}
+  exit_long: [[close, cross_below, ema_4h]]
+"""

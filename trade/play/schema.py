@@ -242,6 +242,14 @@ class Play(_Model):
             raise KeyError(role)
         return value
 
+    def interval_of(self, tf: str | None) -> str:
+        """Interval of a feature's `tf` (a role, a declared interval, or None = exec)."""
+        if tf is None:
+            return self.exec_tf
+        if tf in ("exec", "low_tf", "med_tf", "high_tf"):
+            return self.tf_of_role(tf)
+        return tf
+
     @property
     def exec_tf(self) -> str:
         """The exec interval, e.g. `15m`."""
