@@ -14,6 +14,7 @@ raises a RuntimeError saying so, so the tests fail loudly rather than skip.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
@@ -111,8 +112,13 @@ class Browser:
         exe = find_chromium()
         self._profile = tempfile.mkdtemp(prefix="trade-chromium-")
         self.proc = subprocess.Popen(
-            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}",
-             f"--window-size={width},{height}", "about:blank"],
+            [
+                exe,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self._profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -136,6 +142,7 @@ class Browser:
                 m = re.search(r"DevTools listening on (ws://\S+)", line)
                 if m and not found:
                     found.append(m.group(1))
+
         t = threading.Thread(target=reader, daemon=True)  # keeps draining stderr
         t.start()
         deadline = time.monotonic() + timeout
@@ -170,7 +177,11 @@ class Browser:
             page.errors.append(f"load failed: {p.get('errorText')}")
 
     def send(
-        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session: str | None = None,
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         with self._lock:
@@ -216,7 +227,10 @@ class Browser:
             page.send(f"{domain}.enable")
         page.send(
             "Emulation.setDeviceMetricsOverride",
-            width=self.width, height=self.height, deviceScaleFactor=1, mobile=False,
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         page.send("Page.navigate", url=url)
         page.wait_for("document.readyState === 'complete'", timeout)
@@ -227,10 +241,8 @@ class Browser:
     def close(self) -> None:
         ws = getattr(self, "ws", None)
         if ws is not None:
-            try:
+            with contextlib.suppress(OSError):
                 ws.close()
-            except OSError:
-                pass
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -256,7 +268,9 @@ def non_background_fraction(img: Image.Image, tolerance: int = 12) -> float:
     total = small.width * small.height
     bg = max(colors)[1]
     near = sum(
-        n for n, c in colors if all(abs(int(a) - int(b)) <= tolerance for a, b in zip(c, bg))
+        n
+        for n, c in colors
+        if all(abs(int(a) - int(b)) <= tolerance for a, b in zip(c, bg, strict=True))
     )
     return 1.0 - near / total
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (embedded JavaScript/HTML asset: long lines are its own)
 """The live dashboard page: inline CSS and JS, an SSE stream, a canvas equity chart."""
 
 from trade.report._html import CSS, THEME_JS

@@ -81,7 +81,8 @@ a{color:var(--accent)}
 THEME_JS = r"""
 (function(){
   var saved=null;try{saved=localStorage.getItem('trade-theme');}catch(e){}
-  var dark=saved?saved==='dark':(window.matchMedia&&matchMedia('(prefers-color-scheme: dark)').matches);
+  var dark=saved?saved==='dark':
+    (window.matchMedia&&matchMedia('(prefers-color-scheme: dark)').matches);
   document.documentElement.setAttribute('data-theme',dark?'dark':'light');
 })();
 function cssVar(n){return getComputedStyle(document.documentElement).getPropertyValue(n).trim();}
@@ -91,10 +92,10 @@ function toggleTheme(){
   try{localStorage.setItem('trade-theme',t);}catch(e){}
   if(window.onThemeChange)window.onThemeChange();
 }
-function b64f32(s){var b=atob(s),n=b.length,u=new Uint8Array(n);for(var i=0;i<n;i++)u[i]=b.charCodeAt(i);
-  return new Float32Array(u.buffer);}
-function b64f64(s){var b=atob(s),n=b.length,u=new Uint8Array(n);for(var i=0;i<n;i++)u[i]=b.charCodeAt(i);
-  return new Float64Array(u.buffer);}
+function b64bytes(s){var b=atob(s),n=b.length,u=new Uint8Array(n);
+  for(var i=0;i<n;i++)u[i]=b.charCodeAt(i);return u.buffer;}
+function b64f32(s){return new Float32Array(b64bytes(s));}
+function b64f64(s){return new Float64Array(b64bytes(s));}
 function baseLayout(extra){
   var l={paper_bgcolor:cssVar('--panel'),plot_bgcolor:cssVar('--panel'),
     font:{family:cssVar('--sans'),color:cssVar('--ink'),size:12},
@@ -121,7 +122,7 @@ function esc(s){return String(s).replace(/[&<>"']/g,function(c){
 @functools.cache
 def plotly_js() -> str:
     """The plotly.js bundle shipped by the `plotly` package, safe inside a <script> element."""
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
     return str(get_plotlyjs()).replace("</script", "<\\/script")
 
@@ -162,7 +163,8 @@ def page(title: str, subtitle: str, body: str, data: Any, script: str) -> str:
     """The whole document: head with inline CSS and plotly.js, body, data block, page script."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
         f"<title>{html.escape(title)}</title>\n"
         f"<style>{CSS}</style>\n"
         f"<script>{THEME_JS}</script>\n"

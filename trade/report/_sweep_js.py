@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (embedded JavaScript/HTML asset: long lines are its own)
 """The page script of the sweep report (plain JS, no external assets)."""
 
 SWEEP_JS = r"""

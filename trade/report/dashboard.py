@@ -214,7 +214,7 @@ def _make_handler(server: DashboardServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "trade-dashboard"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the live runner logs what matters
 
         def _send(self, status: HTTPStatus, ctype: str, body: bytes) -> None:

@@ -26,8 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trade.core.errors import InputError
-from trade.data.intervals import MINUTE_INTERVALS, MINUTE_MS, bucket_start, interval_ms
-from trade.data.intervals import normalize_interval
+from trade.data.intervals import (
+    MINUTE_INTERVALS,
+    MINUTE_MS,
+    bucket_start,
+    interval_ms,
+    normalize_interval,
+)
 from trade.data.resample import resample
 from trade.data.store import open_store
 from trade.metrics import GROUPS, METRIC_DOCS, format_value
@@ -158,7 +163,7 @@ def _decimals(prices: F64) -> int:
     """Decimals needed to print the prices exactly (at most 8)."""
     sample = prices[: min(len(prices), 5000)]
     for d in range(9):
-        if np.allclose(np.round(sample, d), sample, rtol=0, atol=10.0**-(d + 3)):
+        if np.allclose(np.round(sample, d), sample, rtol=0, atol=10.0 ** -(d + 3)):
             return d
     return 8
 
@@ -213,12 +218,16 @@ def _fine_ranges(entry: I64, exit_: I64, margin_ms: int) -> list[tuple[int, int]
     return merged
 
 
-def _fine_level(bars_ts: I64, bars: pa.Table, entry: I64, exit_: I64, exec_ms: int) -> dict[str, Any]:
+def _fine_level(
+    bars_ts: I64, bars: pa.Table, entry: I64, exit_: I64, exec_ms: int
+) -> dict[str, Any]:
     margin = min(max(60 * MINUTE_MS, 4 * exec_ms), 720 * MINUTE_MS)
     truncated = False
     while True:
         ranges = _fine_ranges(entry, exit_, margin)
-        idx = [(int(np.searchsorted(bars_ts, a)), int(np.searchsorted(bars_ts, b))) for a, b in ranges]
+        idx = [
+            (int(np.searchsorted(bars_ts, a)), int(np.searchsorted(bars_ts, b))) for a, b in ranges
+        ]
         total = sum(j - i for i, j in idx)
         if total <= FINE_BUDGET or margin <= 15 * MINUTE_MS:
             break
@@ -324,7 +333,8 @@ def _metric_payload(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]], list
             kpis.append(
                 {
                     "label": doc.label,
-                    "text": format_value(doc, value) if isinstance(value, int | float | None)
+                    "text": format_value(doc, value)
+                    if isinstance(value, int | float | None)
                     else str(value),
                     "sign": _sign(value, doc.higher_is_better),
                     "def": doc.definition,

@@ -58,7 +58,9 @@ def load_sweep(results: str | Path | pd.DataFrame | pa.Table) -> pd.DataFrame:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{path}: cannot read Parquet ({exc})") from exc
     if not any(c.startswith(METRIC) for c in df.columns):
-        raise InputError(f"sweep results have no metric.<name> columns (columns: {list(df.columns)})")
+        raise InputError(
+            f"sweep results have no metric.<name> columns (columns: {list(df.columns)})"
+        )
     if "variant_id" not in df.columns:
         df.insert(0, "variant_id", np.arange(len(df)))
     return df.reset_index(drop=True)
@@ -67,13 +69,18 @@ def load_sweep(results: str | Path | pd.DataFrame | pa.Table) -> pd.DataFrame:
 def _values(col: pd.Series) -> list[Any]:
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         arr = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        return [None if not math.isfinite(v) else (int(v) if v.is_integer() else float(v))
-                for v in arr]
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            for v in col.tolist()]
+        return [
+            None if not math.isfinite(v) else (int(v) if v.is_integer() else float(v)) for v in arr
+        ]
+    return [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        for v in col.tolist()
+    ]
 
 
-def _pick_xy(df: pd.DataFrame, params: list[str], x: str | None, y: str | None) -> tuple[str | None, str | None]:
+def _pick_xy(
+    df: pd.DataFrame, params: list[str], x: str | None, y: str | None
+) -> tuple[str | None, str | None]:
     def full(name: str | None) -> str | None:
         if name is None:
             return None
@@ -107,8 +114,8 @@ def build_sweep_payload(
     df: pd.DataFrame, out_dir: Path, metric: str, x: str | None, y: str | None
 ) -> dict[str, Any]:
     params = [c for c in df.columns if c.startswith(PARAM)]
-    metrics = [c[len(METRIC):] for c in df.columns if c.startswith(METRIC)]
-    name = metric[len(METRIC):] if metric.startswith(METRIC) else metric
+    metrics = [c[len(METRIC) :] for c in df.columns if c.startswith(METRIC)]
+    name = metric[len(METRIC) :] if metric.startswith(METRIC) else metric
     if name not in metrics:
         raise InputError(f"sweep results have no column 'metric.{name}'; metrics: {metrics}")
     fx, fy = _pick_xy(df, params, x, y)
@@ -139,7 +146,7 @@ def build_sweep_payload(
     return {
         "n": len(df),
         "params": params,
-        "metrics": [c[len(METRIC):] for c in embed],
+        "metrics": [c[len(METRIC) :] for c in embed],
         "walk_forward": [m for m in wf if METRIC + m in embed],
         "metric": name,
         "x": fx,
@@ -158,13 +165,16 @@ _BODY = """
 <label>X <select id="px"></select></label>
 <label>Y <select id="py"></select></label>
 <label>Aggregate over other parameters <select id="agg">
-<option value="max">best</option><option value="mean">mean</option><option value="median">median</option>
+<option value="max">best</option><option value="mean">mean</option>
+<option value="median">median</option>
 <option value="min">worst</option></select></label>
 <span id="mdef" class="muted"></span></div></section>
 <div class="kpis" id="kpis"></div>
 <div class="grid2">
-<section class="card"><h2>Metric over two parameters</h2><div id="heat" class="chart" style="height:440px"></div></section>
-<section class="card"><h2>Distribution over all variants</h2><div id="hist" class="chart" style="height:440px"></div></section>
+<section class="card"><h2>Metric over two parameters</h2>
+<div id="heat" class="chart" style="height:440px"></div></section>
+<section class="card"><h2>Distribution over all variants</h2>
+<div id="hist" class="chart" style="height:440px"></div></section>
 </div>
 <section class="card" id="wfcard"><h2>Walk-forward: in-sample vs out-of-sample</h2>
 <div id="wf" class="chart" style="height:440px"></div></section>
@@ -198,5 +208,7 @@ def write_sweep_report(
     sub = f"{payload['n']} variants · {len(payload['params'])} parameters"
     if payload["walk_forward"]:
         sub += " · walk-forward"
-    target.write_text(page(f"Sweep report · {title}", sub, _BODY, payload, SWEEP_JS), encoding="utf-8")
+    target.write_text(
+        page(f"Sweep report · {title}", sub, _BODY, payload, SWEEP_JS), encoding="utf-8"
+    )
     return target
