@@ -101,7 +101,7 @@ def _wait_subscribed(sim: ExchangeSimServer, n: int) -> bool:
 
     done = threading.Event()
     for _ in range(200):
-        conns = sim._conns.values()  # noqa: SLF001 - test looks at server state
+        conns = sim._conns.values()
         if sum(len(c.topics) for c in list(conns) if c.kind == "private") >= n:
             return True
         done.wait(0.01)
