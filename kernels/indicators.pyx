@@ -211,20 +211,23 @@ cdef class Kernel:
 
     def run(self, const double[::1] ts, const double[::1] o, const double[::1] h,
             const double[::1] l, const double[::1] c, const double[::1] v):
-        """Batch form: the same step over whole arrays; returns (n, n_out) float64."""
+        """Batch form: the same step over whole arrays; returns (n_out, n) float64."""
         cdef Py_ssize_t n = c.shape[0], i
-        cdef int j
+        cdef int j, m = self.n_out
+        cdef double buf[MAX_OUT]
         if not (ts.shape[0] == n and o.shape[0] == n and h.shape[0] == n
                 and l.shape[0] == n and v.shape[0] == n):
             raise ValueError("all bar arrays must have the same length")
-        out_arr = np.empty((n, self.n_out), dtype=np.float64)
+        out_arr = np.empty((m, n), dtype=np.float64)
         cdef double[:, ::1] out = out_arr
         with nogil:
             for i in range(n):
-                for j in range(self.n_out):
-                    out[i, j] = NAN
-                self.step(ts[i], o[i], h[i], l[i], c[i], v[i], &out[i, 0])
+                for j in range(m):
+                    buf[j] = NAN
+                self.step(ts[i], o[i], h[i], l[i], c[i], v[i], buf)
                 self.nbar += 1
+                for j in range(m):
+                    out[j, i] = buf[j]
         return out_arr
 
     cdef void _ring(self, Ring* r, int n) except *:

@@ -172,7 +172,7 @@ def compute(name: str, params: Mapping[str, Any] | None, bars: Mapping[str, Any]
     cols = [arrays.get(f, nan) for f in BAR_FIELDS]
     kernel = entry.factory(p)
     out: F64 = kernel.run(*cols)
-    return {field: np.ascontiguousarray(out[:, j]) for j, field in enumerate(entry.spec.outputs)}
+    return {field: out[j] for j, field in enumerate(entry.spec.outputs)}
 
 
 __all__ = [
