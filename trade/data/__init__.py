@@ -12,7 +12,7 @@ pyarrow filesystem URI such as `s3://bucket/prefix` or `memory://name`)::
 
 Bar files have exactly the columns ts (int64, ms since the epoch, UTC, bar open time, a
 multiple of 60 000), open, high, low, close, volume (base units), turnover (quote units), all
-float64, no nulls, strictly increasing ts, zstd-compressed, one row group.
+float64, no nulls, strictly increasing ts, lz4-compressed, one row group.
 
 Write policy (`Store.write_bars`): input rows are validated first and any bad row (NaN/null,
 misaligned or non-increasing ts, high < max(open, close), low > min(open, close), negative

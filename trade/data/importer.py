@@ -242,7 +242,9 @@ def _ts_to_ms(raw: pd.Series, lines: I64, where: str, path: Path,
         _first_bad(~np.isfinite(vals), lines, where, "missing timestamp", vals, path)
         return _numeric_ts_to_ms(vals)
     text = raw.astype(str).str.strip()
-    if ts_format is None and bool(text.str.match(_NUMERIC_RE).all()):
+    numeric = np.asarray(text.str.match(_NUMERIC_RE), dtype=bool)
+    if ts_format is None and numeric.mean() > 0.5:  # a numeric column with some bad values
+        _first_bad(~numeric, lines, where, "timestamp is not a number", text.to_numpy(), path)
         return _numeric_ts_to_ms(pd.to_numeric(text).to_numpy(dtype=np.float64))
     return _string_ts_to_ms(raw, lines, where, path, ts_format)
 

@@ -71,17 +71,24 @@ class WriteReport:
     duplicates_in_input: int = 0
     files_written: list[str] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
-    conflicts: list[RowProblem] = field(default_factory=list)
+    conflicts: list[RowProblem] = field(default_factory=list)  # the first 100, described
+    conflict_count: int = 0  # all conflicting rows
     refused: bool = False
 
     def summary(self, limit: int = 10) -> str:
         if self.refused:
             issues = self.problems or self.conflicts
-            kind = "bad rows" if self.problems else "conflicting rows (existing ts, other values)"
-            lines = [f"{self.symbol}: write refused, {len(issues)} {kind}; nothing stored"]
+            count = len(self.problems) if self.problems else self.conflict_count
+            kind = (
+                "bad rows"
+                if self.problems
+                else "conflicting rows (ts already stored with other values; "
+                "--overwrite / overwrite=True replaces them)"
+            )
+            lines = [f"{self.symbol}: write refused, {count} {kind}; nothing stored"]
             lines += [f"  {p}" for p in issues[:limit]]
-            if len(issues) > limit:
-                lines.append(f"  ... and {len(issues) - limit} more")
+            if count > limit:
+                lines.append(f"  ... and {count - min(limit, len(issues))} more")
             return "\n".join(lines)
         return (
             f"{self.symbol}: {self.rows_added} rows added, {self.rows_replaced} replaced, "

@@ -43,7 +43,8 @@ I64 = npt.NDArray[np.int64]
 
 _SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _MONTH_FILE_RE = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
-_COMPRESSION = "zstd"
+_COMPRESSION = "lz4"  # fastest to read back; zstd is ~30 % smaller, 5x slower to read
+_MAX_DETAILED = 100  # conflicts described row by row in a report (all are counted)
 # one process-wide in-memory filesystem behind every memory:// URI, so that two open_store
 # calls on the same memory:// path see the same data (as two calls on one directory would)
 _MEMORY_FS: pafs.FileSystem = pafs._MockFileSystem()
@@ -95,7 +96,10 @@ def bar_arrays(table: pa.Table) -> BarArrays:
 
 
 def _month_key(ts: I64) -> npt.NDArray[np.str_]:
-    return np.datetime_as_string(ts.astype("datetime64[ms]").astype("datetime64[M]"), unit="M")
+    """'YYYY-MM' of each timestamp (formatting only the distinct months: fast on sorted input)."""
+    months = ts.astype("datetime64[ms]").astype("datetime64[M]")
+    uniq, inverse = np.unique(months, return_inverse=True)
+    return np.datetime_as_string(uniq, unit="M")[inverse]
 
 
 def _month_bounds(key: str) -> tuple[int, int]:
@@ -213,7 +217,8 @@ class Store:
                 self._ensure_dir(final)
                 tmp = self._tmp_path(final)
                 staged.append((tmp, final))
-                pq.write_table(table, tmp, filesystem=self.fs, compression=_COMPRESSION)
+                pq.write_table(table, tmp, filesystem=self.fs, compression=_COMPRESSION,
+                               use_dictionary=False)
             for tmp, final in staged:
                 self.fs.move(tmp, final)
         except BaseException:
@@ -362,7 +367,9 @@ class Store:
             differs |= a != b
         n_conf = int(differs.sum())
         if n_conf and not overwrite:
-            for j in np.flatnonzero(differs):
+            report.conflict_count += n_conf
+            room = max(_MAX_DETAILED - len(report.conflicts), 0)
+            for j in np.flatnonzero(differs)[:room]:
                 o_row = [old.column(c)[int(i_old[j])].as_py() for c in FLOAT_COLUMNS]
                 n_row = [new.column(c)[int(i_new[j])].as_py() for c in FLOAT_COLUMNS]
                 report.conflicts.append(
