@@ -28,7 +28,7 @@ from trade.data import (
 
 MIN = 60_000
 PANDAS_RULE = {
-    **{name: f"{name}min" for name in ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720")},
+    **{n: f"{n}min" for n in ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720")},
     "D": "1D",
     "W": "W-MON",  # with closed/label left: weeks [Monday 00:00, next Monday)
     "M": "MS",
