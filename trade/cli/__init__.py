@@ -12,10 +12,12 @@ from trade.core.errors import TradeError
 
 # name -> "module:attribute" of a click command or group. One line per subcommand.
 _COMMANDS: dict[str, str] = {
+    "backtest": "trade.cli.backtest_cmd:backtest",
     "data": "trade.cli.data_cmd:data",
     "exchange-sim": "trade.cli.exsim_cmd:exchange_sim",
     "play": "trade.cli.play_cmd:play",
     "report": "trade.cli.report_cmd:report",
+    "quickstart": "trade.cli.quickstart_cmd:quickstart",
 }
 
 

@@ -205,8 +205,12 @@ def _describe(prov: dict[str, Any], symbol: str) -> str:
     if not prov:
         return f"1m bars of {symbol} (no provenance recorded)"
     src = prov.get("source", "unknown source")
+    interval = str(prov.get("source_interval", "?"))
+    if interval.isdigit():
+        minutes = int(interval)
+        interval = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
     if prov.get("bridged_1m"):
-        return (f"1m bars bridged from real {prov.get('source_interval', '?')} bars "
+        return (f"1m bars bridged from real {interval} bars "
                 f"({src}), seed {prov.get('seed')}")
     return f"1m bars from {src}"
 

@@ -14,7 +14,8 @@ close), forward-filled, never early.
 Streaming (`StreamFeatures`, used by PlayEngine): a bucket closes on the 1m bar whose close
 time is the bucket's end; if that minute is missing, it closes when the first 1m bar of a later
 bucket arrives (late, as live data would make it). On gap-free 1m data both forms give
-bit-identical values (the indicators run the same compiled step in both forms).
+bit-identical values (the indicators run the same compiled step in both forms); `exec_frame`
+applies the same late-close rule, so gaps keep them equal too (see its docstring).
 
 Structures (`structures: {role: [...]}`) are computed like features on their role; a
 structure with `uses: other` and no params of its own takes the params of `other` that its
@@ -132,7 +133,11 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     """Resample, compute and align every feature of `play` over `bars_1m` (batch form).
 
     The exec bars are the closed ones: a last bucket that the data ends inside is dropped
-    (it never closed), so no decision is taken on it."""
+    (it never closed), so no decision is taken on it. A bucket whose closing minute is missing
+    from the data closes on the next 1m bar (its decision is taken after that bar), exactly as
+    `StreamFeatures` closes it; this keeps both paths equal on data with gaps, except when a
+    bucket's only bar is the one that closes the previous bucket late (two closes on one
+    minute: streaming takes one decision there, batch two)."""
     exec_tf = play.exec_tf
     e_ms = interval_ms(exec_tf)
     ts_1m = np.asarray(bars_1m.column("ts").to_numpy(), dtype=np.int64)
@@ -150,6 +155,9 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     ends = ends[closed]
     exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
     close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
+    # a bucket whose last minute is missing closes on the next 1m bar, as it does in streaming
+    late = ts_1m[close_idx] + 60_000 < ends
+    close_idx[late] += 1
     ex_arr = _arrays(ex)
     series: dict[str, F64] = {k: ex_arr[k] for k in BAR_BUILTINS}
     series["last_price"] = close_1m[close_idx]

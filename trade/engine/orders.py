@@ -28,7 +28,8 @@ Conventions (PLAY_FORMAT.md "Risk"):
 * Sizing (the simulator's SizeMode): `fixed_usdt` = notional in USDT; `percent_equity` =
   percent of equity used as margin (notional = margin x leverage); `risk_based` = percent of
   equity lost at the stop (notional = equity x pct / 100 / stop distance). Without a
-  `risk_model.sizing`, a Play uses percent_equity with `risk.max_position_pct` (100).
+  `risk_model.sizing`, a Play uses percent_equity with `risk.max_position_pct`, at most 95
+  (a 100 % margin order could not pay its own fee and would be rejected).
   Notional is capped at equity x leverage; qty = notional / ref floored to the instrument's
   qty step; an order under the min qty or min notional (the larger of the instrument's and
   `account.min_trade_notional_usdt`) is skipped.
@@ -57,6 +58,10 @@ class SizeMode(IntEnum):
     PERCENT_EQUITY = 1
     RISK_BASED = 2
 
+
+#: Margin percent of the default sizing: a 100 % margin order cannot also pay its taker fee
+#: and is rejected for insufficient balance, so the default leaves 5 % for fees and slippage.
+DEFAULT_MARGIN_PCT = 95.0
 
 #: Used when the store has no instrument for the symbol: Bybit BTCUSDT's linear contract
 #: (tick 0.1 USDT, qty step and min qty 0.001, min notional 5 USDT, max leverage 100x).
@@ -180,7 +185,7 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
     stop, tp, trail = NO_RULE, NO_RULE, NO_RULE
     tp_rr = 0.0
     be_act = be_off = 0.0
-    size_mode, size_value = SizeMode.PERCENT_EQUITY, 100.0
+    size_mode, size_value = SizeMode.PERCENT_EQUITY, DEFAULT_MARGIN_PCT
     if play.risk is not None:
         r = play.risk
         if r.stop_loss_pct is not None:
@@ -189,7 +194,7 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
             tp = StopRule("roi", r.take_profit_pct)
         if r.trailing_stop_pct is not None:
             trail = StopRule("roi", r.trailing_stop_pct)
-        size_value = r.max_position_pct
+        size_value = min(r.max_position_pct, DEFAULT_MARGIN_PCT)
     rm = play.risk_model
     if rm is not None:
         if rm.stop_loss is not None:

@@ -1,0 +1,119 @@
+"""`trade backtest PLAY`: run a Play on stored (or synthetic) data and print its metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trade.core import TradeError
+from trade.play import PlayError
+
+
+def fail(message: str) -> None:
+    """Exit 2 with one line on stderr (bad input never shows a traceback)."""
+    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    sys.exit(2)
+
+
+def play_error_line(exc: PlayError) -> str:
+    more = len(exc.issues) - 1
+    extra = f" (+{more} more; see `trade play validate`)" if more else ""
+    return f"invalid Play: {exc.issues[0]}{extra}"
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr for long runs; None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeRemainingColumn(), console=console, transient=True) as prog:
+        task = prog.add_task("run", total=1)
+
+        def update(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=max(total, 1))
+
+        yield update
+
+
+def print_summary(result: Any, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from trade.metrics import summary_table
+
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, value in summary_table(result.metrics):
+        table.add_row(label, value)
+    console = Console()
+    console.print(table)
+    m = result.manifest
+    console.print(f"path: {m['path']} ({m['path_reason']}) · data: {m['data']['description']}")
+    console.print(f"range: {m['data']['start']} .. {m['data']['end']} · "
+                  f"{m['data']['n_bars_1m']:,} 1m bars · trades: {m['n_trades']}")
+    if result.out_dir is not None:
+        console.print(f"artifacts: {result.out_dir}")
+
+
+def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, end: str | None,
+                   data_dir: str | None, out: Path | None, path: str, as_json: bool,
+                   seed: int | None, store: Any = None) -> None:
+    """Shared by `trade backtest` and `trade quickstart`: run, then print table or JSON."""
+    from trade.engine import run_backtest
+    from trade.play import load_play
+
+    try:
+        if not play_file.is_file():
+            fail(f"Play file not found: {play_file}")
+        play = load_play(play_file)
+        if out is None:
+            out = Path("runs") / play.name
+        with progress_bar(not as_json and sys.stderr.isatty()) as progress:
+            result = run_backtest(play, data_dir=data_dir, store=store, symbol=symbol,
+                                  start=start, end=end, out_dir=out,
+                                  path=path,  # type: ignore[arg-type]
+                                  seed=seed, progress=progress)
+    except PlayError as exc:
+        fail(play_error_line(exc))
+        return
+    except (TradeError, ValueError, KeyError, OSError) as exc:
+        fail(str(exc) or type(exc).__name__)
+        return
+    if as_json:
+        click.echo(json.dumps({"metrics": result.metrics, "manifest": result.manifest},
+                              sort_keys=True, default=str))
+    else:
+        print_summary(result, f"{play.name} on {result.manifest['symbol']}")
+
+
+@click.command("backtest")
+@click.argument("play_file", metavar="PLAY", type=click.Path(path_type=Path))
+@click.option("--symbol", default=None, help="Symbol to run on (default: the Play's).")
+@click.option("--start", default=None, help="First day, YYYY-MM-DD (UTC, inclusive).")
+@click.option("--end", default=None, help="End day, YYYY-MM-DD (UTC, exclusive).")
+@click.option("--data-dir", default=None, help="Data store (default $TRADE_DATA_DIR or ./data).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run folder for the artifacts (default runs/<play name>).")
+@click.option("--path", "path", type=click.Choice(["auto", "batch", "event"]), default="auto",
+              show_default=True, help="Execution path: fast batch, bar-by-bar event, or auto.")
+@click.option("--seed", type=int, default=None, help="Seed for synthetic data.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
+def backtest(play_file: Path, symbol: str | None, start: str | None, end: str | None,
+             data_dir: str | None, out: Path | None, path: str, seed: int | None,
+             as_json: bool) -> None:
+    """Backtest PLAY and write trades.parquet, equity.parquet, metrics.json, manifest.json."""
+    run_and_report(play_file, symbol=symbol, start=start, end=end, data_dir=data_dir, out=out,
+                   path=path, as_json=as_json, seed=seed)

@@ -1,0 +1,34 @@
+"""`trade quickstart`: import the shipped real BTC sample and backtest the shipped Play on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trade.cli.backtest_cmd import fail, run_and_report
+
+
+@click.command("quickstart")
+@click.option("--data-dir", default=None, help="Data store (default $TRADE_DATA_DIR or ./data).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs") / "quickstart",
+              show_default=True, help="Run folder for the artifacts.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
+def quickstart(data_dir: str | None, out: Path, as_json: bool) -> None:
+    """Import the packaged Coinbase BTC hourly sample (bridged to 1m, seed 7) into the store and
+    run the packaged quick-start Play on it, printing its metrics."""
+    from trade.core import TradeError
+    from trade.data import ensure_sample_data, open_store
+    from trade.engine import quickstart_play_path
+
+    try:
+        store = open_store(data_dir)
+        if not as_json:
+            click.echo(f"importing the shipped BTC sample into {store.root} (first run only) ...",
+                       err=True)
+        symbol = ensure_sample_data(store)
+    except (TradeError, ValueError, OSError) as exc:
+        fail(str(exc))
+        return
+    run_and_report(quickstart_play_path(), symbol=symbol, start=None, end=None,
+                   data_dir=None, out=out, path="auto", as_json=as_json, seed=None, store=store)
