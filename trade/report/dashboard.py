@@ -91,9 +91,9 @@ class DashboardServer:
         self._info: dict[str, Any] = {}
         self._last_ts: int | None = None
         self._snapshot = "{}"
+        self._dirty = True
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._render()
 
     # ----------------------------------------------------------------- state
     def publish(self, state_update: Mapping[str, Any]) -> None:
@@ -127,11 +127,14 @@ class DashboardServer:
             if ts is not None:
                 self._last_ts = int(ts)
             self._version += 1
-            self._render()
+            self._dirty = True
             self._cond.notify_all()
 
-    def _render(self) -> None:
-        """Rebuild the JSON snapshot (caller holds the lock)."""
+    def _render(self) -> str:
+        """The JSON snapshot, rebuilt only after a change (caller holds the lock)."""
+        if not self._dirty:
+            return self._snapshot
+        self._dirty = False
         self._snapshot = json.dumps(
             {
                 "version": self._version,
@@ -145,10 +148,11 @@ class DashboardServer:
             },
             allow_nan=False,
         )
+        return self._snapshot
 
     def snapshot(self) -> dict[str, Any]:
         with self._cond:
-            state: dict[str, Any] = json.loads(self._snapshot)
+            state: dict[str, Any] = json.loads(self._render())
             return state
 
     def _wait_change(self, seen: int, timeout: float) -> tuple[int, str] | None:
@@ -157,7 +161,7 @@ class DashboardServer:
             self._cond.wait_for(lambda: self._version != seen or self._stopping, timeout)
             if self._stopping or self._version == seen:
                 return None
-            return self._version, self._snapshot
+            return self._version, self._render()
 
     # ---------------------------------------------------------------- server
     @property

@@ -123,7 +123,8 @@ def build_sweep_payload(
     if len(df) * (len(embed) + len(params)) > EMBED_CELLS:
         embed = [METRIC + name]
     wf = [m for m in metrics if IS + m in df.columns and OOS + m in df.columns]
-    cols: dict[str, list[Any]] = {"variant_id": _values(df["variant_id"])}
+    ids = df["variant_id"] if "variant_id" in df.columns else pd.Series(range(len(df)))
+    cols: dict[str, list[Any]] = {"variant_id": _values(ids)}
     for c in params + embed:
         cols[c] = _values(df[c])
     for m in wf:
