@@ -41,8 +41,10 @@ function kpis(){var m=state.metric,v=mcol(m).filter(function(x){return x!==null;
 function scale(m){var hi=better(m);return hi?[[0,cssVar('--down')],[0.5,cssVar('--panel')],[1,cssVar('--up')]]:
   [[0,cssVar('--up')],[0.5,cssVar('--panel')],[1,cssVar('--down')]];}
 function drawHeat(){var m=state.metric,vals=mcol(m),hi=better(m),el=document.getElementById('heat');
-  if(!state.x){Plotly.purge(el);el.innerHTML='<div class="banner">No parameter varies in this sweep.</div>';return;}
-  el.innerHTML='';var xs=uniq(C[state.x]);
+  if(!state.x){Plotly.purge(el);el.innerHTML='<div class="banner">No parameter varies in this sweep.</div>';
+    el.dataset.banner='1';return;}
+  if(el.dataset.banner){el.innerHTML='';delete el.dataset.banner;}
+  var xs=uniq(C[state.x]);
   if(!state.y||state.y===state.x){var yv=xs.map(function(xv){var a=[];for(var i=0;i<N;i++)if(C[state.x][i]===xv&&vals[i]!==null)a.push(vals[i]);
       return aggregate(a,state.agg,hi);});
     Plotly.react(el,[{type:'scatter',mode:'lines+markers',x:xs,y:yv,line:{color:cssVar('--accent')},name:doc(m).label}],
