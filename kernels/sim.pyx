@@ -934,5 +934,696 @@ cdef inline void _check_err(Engine* e) except *:
         _raise_engine_error(err, e.err_a, e.err_b, e.err_c)
 
 
-include "sim_step.pxi"
-include "sim_batch.pxi"
+
+# =============================================================================
+# The step API: SimExchange, one 1m bar at a time (included by sim.pyx).
+
+import math as _math
+
+import pyarrow as _pa
+
+from trade.core.enums import ExecType as _ExecType
+from trade.core.enums import OrderStatus as _OrderStatus
+from trade.core.enums import OrderType as _OrderType
+from trade.core.enums import Side as _Side
+from trade.core.enums import TimeInForce as _TimeInForce
+from trade.core.models import Balance as _Balance
+from trade.core.models import Fill as _Fill
+from trade.core.models import FillEvent as _FillEvent
+from trade.core.models import Order as _Order
+from trade.core.models import OrderRequest as _OrderRequest
+from trade.core.models import OrderUpdate as _OrderUpdate
+from trade.core.models import PositionUpdate as _PositionUpdate
+
+
+def _reject_text(int code, config) -> str:
+    if code == RJ_NONE:
+        return ""
+    if code == RJ_FINISHED:
+        return "exchange finished"
+    if code == RJ_NO_PRICE:
+        return "no market price yet"
+    if code == RJ_MIN_QTY:
+        return f"qty below minimum {config.min_qty}"
+    if code == RJ_POST_ONLY:
+        return "post-only order would cross"
+    if code == RJ_RO_FLAT:
+        return "reduce-only order with no position"
+    if code == RJ_RO_INCREASE:
+        return "reduce-only order would increase the position"
+    if code == RJ_MIN_NOTIONAL:
+        return f"order notional below minimum {config.min_notional}"
+    if code == RJ_BALANCE:
+        return "insufficient available balance"
+    if code == RJ_RO_CANCEL:
+        return "reduce-only: no position"
+    return f"reason {code}"
+
+
+cdef inline double _opt(object v):
+    return 0.0 if v is None else <double>v
+
+
+cdef void _order_from_request(COrder* o, object req) except *:
+    memset(o, 0, sizeof(COrder))
+    o.side = int(req.side)
+    o.otype = int(req.order_type)
+    o.tif = int(req.time_in_force)
+    o.trig_dir = req.effective_trigger_direction
+    o.reduce_only = bool(req.reduce_only)
+    o.qty = req.qty
+    o.price = _opt(req.price)
+    o.trigger = _opt(req.trigger_price)
+    o.sl = _opt(req.stop_loss)
+    o.tp = _opt(req.take_profit)
+    o.trail = _opt(req.trailing_distance)
+    o.sl_off = _opt(req.stop_loss_offset)
+    o.tp_off = _opt(req.take_profit_offset)
+    o.trail_off = _opt(req.trailing_offset)
+    o.be_act = _opt(req.break_even_activation)
+    o.be_off = req.break_even_offset
+
+
+def _bar_error(int code, long long ts, str where="") -> ValueError:
+    return ValueError(f"bad 1m bar{where} (ts={ts}): field {BAR_ERRORS[code]!r}: "
+                      f"{BAR_MESSAGES[code]}")
+
+
+cdef class SimExchange:
+    """The compiled exchange simulator, advanced one 1m bar at a time (docs/fill_model.md).
+
+    Same Python surface as trade.sim.reference.ReferenceExchange. Not thread-safe: one
+    thread owns an instance.
+    """
+
+    def __cinit__(self):
+        memset(&self.e, 0, sizeof(Engine))
+
+    def __init__(self, config):
+        from trade.sim.config import SimConfig
+
+        if not isinstance(config, SimConfig):
+            raise ValueError(f"SimExchange needs a SimConfig, got {type(config).__name__}")
+        engine_free(&self.e)
+        engine_init(&self.e, config.initial_balance, config.leverage, config.taker_fee,
+                    config.maker_fee, config.slippage, config.maintenance_margin_rate,
+                    config.funding_rate, int(config.intrabar), config.qty_step, config.min_qty,
+                    config.min_notional, True)
+        self.config = config
+        self.symbol = config.symbol
+        self._requests = []
+
+    def __dealloc__(self):
+        engine_free(&self.e)
+
+    # ------------------------------------------------------------------ orders
+    cdef object _order(self, long long oi):
+        cdef COrder* o = &self.e.orders[oi]
+        return _Order(
+            f"o-{oi + 1}",
+            self._requests[oi],
+            _OrderStatus(o.status),
+            o.created_ts,
+            o.updated_ts,
+            o.filled_qty,
+            o.avg_px,
+            o.cum_fee,
+            _reject_text(o.reason, self.config),
+        )
+
+    cdef long long _index(self, str order_id) except -1:
+        cdef long long oi
+        if not isinstance(order_id, str) or not order_id.startswith("o-"):
+            raise ValueError(f"order {order_id!r} not found")
+        try:
+            oi = int(order_id[2:]) - 1
+        except ValueError:
+            raise ValueError(f"order {order_id!r} not found") from None
+        if oi < 0 or oi >= self.e.n_orders:
+            raise ValueError(f"order {order_id!r} not found")
+        return oi
+
+    cdef long long _open_index(self, str order_id) except -1:
+        cdef long long oi = self._index(order_id)
+        cdef int st = self.e.orders[oi].status
+        if is_terminal(st) or st == ST_CREATED:
+            raise ValueError(f"order {order_id!r} is not open ({_OrderStatus(st).bybit})")
+        return oi
+
+    def submit(self, request):
+        """Place an order. A refused order comes back Rejected with a reject_reason."""
+        cdef COrder tmpl
+        cdef long long oi
+        if not isinstance(request, _OrderRequest):
+            raise ValueError(f"submit takes an OrderRequest, got {type(request).__name__}")
+        if request.symbol != self.symbol:
+            raise ValueError(f"order symbol {request.symbol!r} != {self.symbol!r}")
+        _order_from_request(&tmpl, request)
+        oi = engine_submit(&self.e, &tmpl)
+        if oi >= 0:
+            self._requests.append(request)
+        _check_err(&self.e)
+        return self._order(oi)
+
+    def cancel(self, order_id):
+        cdef long long oi = self._open_index(order_id)
+        engine_cancel(&self.e, oi)
+        _check_err(&self.e)
+        return self._order(oi)
+
+    def amend(self, order_id, *, qty=None, price=None, trigger_price=None):
+        cdef long long oi = self._open_index(order_id)
+        cdef COrder* o = &self.e.orders[oi]
+        from dataclasses import replace
+
+        req = self._requests[oi]
+        changes = {}
+        if qty is not None:
+            if not (isinstance(qty, (int, float)) and _math.isfinite(qty) and qty > o.filled_qty):
+                raise ValueError(f"amend qty {qty!r} must exceed the filled qty")
+            changes["qty"] = float(qty)
+        if price is not None:
+            if req.price is None:
+                raise ValueError(f"order {order_id} has no price to amend")
+            changes["price"] = price
+        if trigger_price is not None:
+            if req.trigger_price is None or o.status != ST_UNTRIGGERED:
+                raise ValueError(f"order {order_id} has no pending trigger to amend")
+            changes["trigger_price"] = trigger_price
+        new_req = replace(req, **changes)  # re-validates the request (ValueError if bad)
+        if new_req.time_in_force == _TimeInForce.POST_ONLY and new_req.price is not None:
+            crosses = (new_req.price >= self.e.last_close if new_req.side == _Side.BUY
+                       else new_req.price <= self.e.last_close)
+            if crosses:
+                raise ValueError("amend would make a post-only order cross")
+        self._requests[oi] = new_req
+        engine_amend(&self.e, oi, _opt(changes.get("qty")), _opt(changes.get("price")),
+                     _opt(changes.get("trigger_price")))
+        _check_err(&self.e)
+        return self._order(oi)
+
+    def set_trading_stop(self, *, take_profit=None, stop_loss=None, trailing_distance=None):
+        """Attach TP / SL / trailing distance to the open position (None = keep, 0 = clear)."""
+        cdef PositionState* p = &self.e.pos
+        if p.side == 0:
+            raise ValueError("set_trading_stop needs an open position")
+        for name, v in (("take_profit", take_profit), ("stop_loss", stop_loss),
+                        ("trailing_distance", trailing_distance)):
+            if v is not None and not (isinstance(v, (int, float)) and _math.isfinite(v)
+                                      and v >= 0):
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if take_profit is not None:
+            p.take_profit = take_profit
+        if stop_loss is not None:
+            p.stop_loss = stop_loss
+        if trailing_distance is not None:
+            p.trailing_distance = trailing_distance
+            p.trailing_stop = 0.0
+            if trailing_distance > 0:
+                # a trailing stop set between bars starts at best - distance, checked next bar
+                p.trailing_stop = self.e.best - trailing_distance * p.side
+        _emit_position(&self.e)
+        _check_err(&self.e)
+
+    # -------------------------------------------------------------------- bars
+    def on_bar(self, long long ts, double open, double high, double low, double close,
+               double volume=0.0, double mark_price=NAN, double funding_rate=NAN):
+        """Process one 1m bar (validated first: nothing is applied when it is bad)."""
+        cdef int code
+        if self.e.finished:
+            raise ValueError("on_bar after finish()")
+        code = check_bar(self.e.last_ts, ts, open, high, low, close, volume, mark_price,
+                         funding_rate)
+        if code:
+            raise _bar_error(code, ts)
+        engine_bar(&self.e, ts, open, high, low, close, mark_price, funding_rate)
+        _check_err(&self.e)
+
+    def finish(self):
+        """Close an open position at the last close (reason end_of_data) and stop."""
+        engine_finish(&self.e)
+        _check_err(&self.e)
+
+    # ------------------------------------------------------------------- state
+    def position(self):
+        cdef PositionState snap
+        _snapshot(&self.e, &snap)
+        return Position.wrap(self.symbol, &snap)
+
+    def balance(self):
+        cdef double used = _used_margin(&self.e)
+        return _Balance(self.e.wallet, _equity(&self.e), used, self.e.wallet - used,
+                        _now(&self.e))
+
+    def open_orders(self):
+        cdef long long k
+        return [self._order(self.e.active[k]) for k in range(self.e.n_active)
+                if not is_terminal(self.e.orders[self.e.active[k]].status)]
+
+    @property
+    def bars_processed(self) -> int:
+        return self.e.n_eq
+
+    def drain_events(self):
+        """Adapter events in the order they happened since the last drain."""
+        cdef long long k
+        cdef CEvent* ev
+        cdef PositionState snap
+        out = []
+        for k in range(self.e.n_events):
+            ev = &self.e.events[k]
+            if ev.kind == EV_ORDER:
+                order = _Order(
+                    f"o-{ev.oidx + 1}",
+                    self._requests[ev.oidx],
+                    _OrderStatus(ev.status),
+                    self.e.orders[ev.oidx].created_ts,
+                    ev.ts,
+                    ev.filled_qty,
+                    ev.avg_px,
+                    ev.cum_fee,
+                    _reject_text(ev.reason, self.config),
+                )
+                out.append(_OrderUpdate(order, ev.ts))
+            elif ev.kind == EV_FILL:
+                oid = f"o-{ev.oidx + 1}" if ev.oidx >= 0 else ""
+                link = self._requests[ev.oidx].order_link_id if ev.oidx >= 0 else ""
+                fill = _Fill(
+                    f"e-{ev.exec_no}",
+                    oid,
+                    self.symbol,
+                    _Side(ev.side),
+                    ev.qty,
+                    ev.price,
+                    ev.fee,
+                    bool(ev.maker),
+                    ev.ts,
+                    _ExecType(ev.exec_type),
+                    link,
+                    ev.closed_pnl,
+                )
+                out.append(_FillEvent(fill, ev.ts))
+            else:
+                snap = ev.pos
+                out.append(_PositionUpdate(Position.wrap(self.symbol, &snap), ev.ts))
+        self.e.n_events = 0
+        return out
+
+    def trade_log(self):
+        """The trade log so far (TRADE_LOG_SCHEMA)."""
+        return _trades_to_table(self.e.trades, self.e.n_trades, self.symbol)
+
+    def equity_curve(self):
+        """One row per processed 1m bar (EQUITY_SCHEMA)."""
+        cdef long long n = self.e.n_eq
+        import numpy as np
+
+        ts = np.empty(n, dtype=np.int64)
+        eq = np.empty(n, dtype=np.float64)
+        wa = np.empty(n, dtype=np.float64)
+        qt = np.empty(n, dtype=np.float64)
+        cdef long long[::1] ts_v = ts
+        cdef double[::1] eq_v = eq, wa_v = wa, qt_v = qt
+        cdef long long k
+        for k in range(n):
+            ts_v[k] = self.e.eq_ts[k]
+            eq_v[k] = self.e.eq_equity[k]
+            wa_v[k] = self.e.eq_wallet[k]
+            qt_v[k] = self.e.eq_qty[k]
+        from trade.sim.results import EQUITY_SCHEMA
+
+        return _pa.table([ts, eq, wa, qt], schema=EQUITY_SCHEMA)
+
+
+cdef object _trades_to_table(CTrade* trades, long long n, str symbol):
+    import numpy as np
+
+    cols = {
+        "trade_id": np.arange(1, n + 1, dtype=np.int64),
+        "side": np.empty(n, dtype=np.int8),
+        "entry_ts": np.empty(n, dtype=np.int64),
+        "exit_ts": np.empty(n, dtype=np.int64),
+    }
+    cdef signed char[::1] side_v = cols["side"]
+    cdef long long[::1] ets = cols["entry_ts"], xts = cols["exit_ts"]
+    names = ("entry_price", "exit_price", "qty", "gross_pnl", "fees", "funding", "net_pnl",
+             "mae", "mfe", "leverage")
+    f = np.empty((len(names), n), dtype=np.float64)
+    reasons = np.empty(n, dtype=np.int32)
+    cdef double[:, ::1] fv = f
+    cdef int[::1] rv = reasons
+    cdef long long k
+    cdef CTrade* t
+    for k in range(n):
+        t = &trades[k]
+        side_v[k] = t.side
+        ets[k] = t.entry_ts
+        xts[k] = t.exit_ts
+        fv[0, k] = t.entry_price
+        fv[1, k] = t.exit_price
+        fv[2, k] = t.qty
+        fv[3, k] = t.gross
+        fv[4, k] = t.fees
+        fv[5, k] = t.funding
+        fv[6, k] = t.net
+        fv[7, k] = t.mae
+        fv[8, k] = t.mfe
+        fv[9, k] = t.leverage
+        rv[k] = t.reason
+    for i, name in enumerate(names):
+        cols[name] = f[i]
+    cols["symbol"] = _pa.array([symbol] * n, _pa.string())
+    cols["exit_reason"] = _pa.array(EXIT_REASON_NAMES, _pa.string()).take(_pa.array(reasons))
+    from trade.sim.results import TRADE_LOG_SCHEMA
+
+    return _pa.table([cols[fld.name] for fld in TRADE_LOG_SCHEMA], schema=TRADE_LOG_SCHEMA)
+
+
+# =============================================================================
+# The batch runner: a whole run of precomputed exec-timeframe signals in one nogil loop over
+# the same engine functions the step API uses (included by sim.pyx). Signal rules: the module
+# docstring of trade/sim/signals.py, mirrored from trade/sim/driver.py.
+
+cdef struct Signals:
+    const long long* idx
+    long long n
+    const unsigned char* entry_long
+    const unsigned char* entry_short
+    const unsigned char* exit_long
+    const unsigned char* exit_short
+    const double* size_value
+    const double* sl_pct
+    const double* tp_pct
+    const double* trail_pct
+    const double* be_activation
+    const double* be_offset
+    const double* exit_pct
+    const double* limit_offset
+    int size_mode
+    bint allow_flip
+    long long expire_bars
+
+
+cdef inline double _nz(double x) noexcept nogil:
+    # NaN in a float signal array means 0 (none)
+    return 0.0 if isnan(x) else x
+
+
+cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
+               long long* entry_oi, long long* entry_bar) noexcept nogil:
+    """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
+    cdef PositionState* p = &e.pos
+    cdef COrder t
+    cdef long long oi
+    cdef int st, direction
+    cdef bint resting = False, want_long, want_short
+    cdef double pct, qty, flip_qty, equity, sl, value, notional, offset, cap
+    if entry_oi[0] >= 0:
+        st = e.orders[entry_oi[0]].status
+        resting = not is_terminal(st) and st != ST_CREATED
+    # 1. a resting entry limit past its expiry (expire_bars 1m bars after placement) is cancelled
+    if resting and s.expire_bars > 0 and i - entry_bar[0] >= s.expire_bars:
+        engine_cancel(e, entry_oi[0])
+        resting = False
+    # 2. exits: a reduce-only market order for exit_pct of the position (100 = all, unrounded)
+    if p.side != 0 and ((p.side > 0 and s.exit_long[j]) or (p.side < 0 and s.exit_short[j])):
+        pct = _nz(s.exit_pct[j])
+        qty = p.size if pct >= 100 else _floor_step(p.size * pct / 100, e.qty_step)
+        if qty > 0:
+            memset(&t, 0, sizeof(COrder))
+            t.side = -p.side
+            t.otype = OT_MARKET
+            t.tif = TIF_GTC
+            t.trig_dir = 1 if t.side > 0 else 2
+            t.reduce_only = True
+            t.qty = qty
+            engine_submit(e, &t)
+    # 3. entries (the position is read as it stands: an exit just queued has not filled yet)
+    want_long = s.entry_long[j] != 0
+    want_short = s.entry_short[j] != 0
+    if want_long == want_short or resting:
+        return  # both set is ambiguous; one entry order at a time
+    direction = 1 if want_long else -1
+    flip_qty = 0.0
+    if p.side == direction:
+        return  # one position per symbol
+    if p.side == -direction:
+        if not s.allow_flip:
+            return
+        flip_qty = p.size
+    equity = _equity(e)
+    sl = _nz(s.sl_pct[j])
+    value = s.size_value[j]
+    if s.size_mode == 0:
+        notional = value  # FIXED_USDT
+    elif s.size_mode == 1:
+        notional = equity * value / 100 * e.leverage  # PERCENT_EQUITY
+    else:
+        if sl <= 0:
+            return  # risk-based sizing needs a stop
+        notional = equity * value / 100 / sl
+    cap = equity * e.leverage
+    if cap < notional:
+        notional = cap
+    qty = _floor_step(notional / ref, e.qty_step)
+    if qty <= 0 or qty < e.min_qty or qty * ref < e.min_notional:
+        return
+    offset = _nz(s.limit_offset[j])
+    memset(&t, 0, sizeof(COrder))
+    t.side = direction
+    t.tif = TIF_GTC
+    t.trig_dir = 1 if direction > 0 else 2
+    t.sl_off = sl if sl > 0 else 0.0
+    t.tp_off = _nz(s.tp_pct[j])
+    t.trail_off = _nz(s.trail_pct[j])
+    t.be_act = _nz(s.be_activation[j])
+    t.be_off = _nz(s.be_offset[j])
+    if offset > 0 and flip_qty == 0:
+        t.otype = OT_LIMIT
+        t.price = ref * (1 - offset) if direction > 0 else ref * (1 + offset)
+        t.qty = qty
+        oi = engine_submit(e, &t)
+        if oi >= 0 and not is_terminal(e.orders[oi].status):
+            entry_oi[0] = oi
+            entry_bar[0] = i
+        return
+    # flat: open; opposite (allow_flip): one market order for position size + new size
+    t.otype = OT_MARKET
+    t.qty = qty + flip_qty
+    engine_submit(e, &t)
+
+
+cdef inline int _bad_rows(const long long* ts, const double* o, const double* h,
+                         const double* l, const double* c, const double* v, long long start,
+                         long long stop) noexcept nogil:
+    """Non-zero when any row in [start, stop) is bad (branch-free loops the compiler vectorises;
+    every comparison is False for NaN, so `x > 0 and x <= big` also rules out NaN and inf)."""
+    cdef long long i
+    cdef int bad = 0
+    cdef long long ok = 1
+    cdef double big = 1.7976931348623157e308
+    bad |= <int>(ts[start] <= ts[start - 1]) if start > 0 else <int>(ts[start] < 0)
+    for i in range(start + 1, stop):
+        bad |= <int>(ts[i] <= ts[i - 1])
+    for i in range(start, stop):
+        ok &= ((o[i] > 0.0) & (o[i] <= big) & (h[i] <= big) & (l[i] > 0.0) & (c[i] > 0.0)
+               & (c[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i]) & (l[i] <= o[i])
+               & (l[i] <= c[i]))
+    if v != NULL:
+        for i in range(start, stop):
+            ok &= (v[i] >= 0.0) & (v[i] <= big)
+    return bad | <int>(ok == 0)
+
+
+cdef long long _validate_bars(const long long* ts, const double* o, const double* h,
+                              const double* l, const double* c, const double* v,
+                              const double* mark, const double* fr, long long first,
+                              long long n, int* code) noexcept nogil:
+    """First bad row in [first, n) (its field code in `code`), or -1."""
+    cdef long long i, start, stop, prev
+    cdef double mk, f
+    cdef bint precise
+    # a fast branch-free pass per block of rows; the exact per-row check only where it fails
+    # (and always when the optional mark / funding columns are present)
+    start = first
+    while start < n:
+        stop = start + 4096 if start + 4096 < n else n
+        precise = mark != NULL or fr != NULL or _bad_rows(ts, o, h, l, c, v, start, stop) != 0
+        if precise:
+            for i in range(start, stop):
+                prev = ts[i - 1] if i > 0 else -1
+                mk = mark[i] if mark != NULL else NAN
+                f = fr[i] if fr != NULL else NAN
+                code[0] = check_bar(prev, ts[i], o[i], h[i], l[i], c[i],
+                                    v[i] if v != NULL else 0.0, mk, f)
+                if code[0]:
+                    return i
+        start = stop
+    return -1
+
+
+def validate_bar_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
+                        const double[::1] l, const double[::1] c, v, mark, fr):
+    """Raise ValueError naming the first bad row and field of a bar table."""
+    cdef long long n = ts.shape[0]
+    cdef const double[::1] v_v, m_v, f_v
+    cdef const double* vp = NULL
+    cdef const double* mp = NULL
+    cdef const double* fp = NULL
+    cdef int code = 0
+    cdef long long bad
+    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
+        if arr.shape[0] != n:
+            raise ValueError(f"bar column {name} has {arr.shape[0]} rows, expected {n}")
+    if v is not None:
+        v_v = v
+        if v_v.shape[0] != n:
+            raise ValueError(f"bar column volume has {v_v.shape[0]} rows, expected {n}")
+        if n:
+            vp = &v_v[0]
+    if mark is not None:
+        m_v = mark
+        if m_v.shape[0] != n:
+            raise ValueError(f"bar column mark_price has {m_v.shape[0]} rows, expected {n}")
+        if n:
+            mp = &m_v[0]
+    if fr is not None:
+        f_v = fr
+        if f_v.shape[0] != n:
+            raise ValueError(f"bar column funding_rate has {f_v.shape[0]} rows, expected {n}")
+        if n:
+            fp = &f_v[0]
+    if n == 0:
+        return
+    with nogil:
+        bad = _validate_bars(&ts[0], &o[0], &h[0], &l[0], &c[0], vp, mp, fp, 0, n, &code)
+    if bad >= 0:
+        raise _bar_error(code, ts[bad], f" at row {bad}")
+
+
+def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
+                     const double[::1] l, const double[::1] c, volume, mark, fr, signals, config,
+                     double[::1] eq_out, double[::1] wallet_out, double[::1] qty_out):
+    """Run the whole backtest in one nogil loop. Signals must be validated already
+    (SignalArrays.validate); this checks their shapes and index range.
+
+    The bars are validated block by block (4096 rows) just ahead of the simulation of that
+    block, while the block is still in cache: a bad row raises ValueError naming it before
+    any result exists (the engine is private to this call), so nothing is half-applied.
+
+    Fills eq_out / wallet_out / qty_out (one row per bar) and returns
+    (trade-log table, final wallet balance).
+    """
+    cdef long long n = ts.shape[0]
+    cdef Engine e
+    cdef Signals s
+    cdef const double[::1] m_v, f_v, v_v
+    cdef const double* mp = NULL
+    cdef const double* fp = NULL
+    cdef const double* vp = NULL
+    cdef long long blk, stop, bad = -1
+    cdef int code = 0
+    cdef const long long[::1] idx_v = signals.exec_close_idx
+    cdef const unsigned char[::1] el = signals.entry_long, es = signals.entry_short
+    cdef const unsigned char[::1] xl = signals.exit_long, xs = signals.exit_short
+    cdef const double[::1] sv = signals.size_value, slp = signals.sl_pct, tpp = signals.tp_pct
+    cdef const double[::1] trp = signals.trail_pct, bea = signals.be_activation
+    cdef const double[::1] beo = signals.be_offset, xp = signals.exit_pct
+    cdef const double[::1] lo = signals.entry_limit_offset
+    cdef long long i, j = 0, next_sig = -1, entry_oi = -1, entry_bar = -1
+    cdef double mk, f
+    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c), ("eq_out", eq_out),
+                      ("wallet_out", wallet_out), ("qty_out", qty_out)):
+        if arr.shape[0] != n:
+            raise ValueError(f"array {name} has {arr.shape[0]} rows, expected {n}")
+    if volume is not None:
+        v_v = volume
+        if v_v.shape[0] != n:
+            raise ValueError(f"bar column volume has {v_v.shape[0]} rows, expected {n}")
+        if n:
+            vp = &v_v[0]
+    if mark is not None:
+        m_v = mark
+        if m_v.shape[0] != n:
+            raise ValueError(f"bar column mark_price has {m_v.shape[0]} rows, expected {n}")
+        if n:
+            mp = &m_v[0]
+    if fr is not None:
+        f_v = fr
+        if f_v.shape[0] != n:
+            raise ValueError(f"bar column funding_rate has {f_v.shape[0]} rows, expected {n}")
+        if n:
+            fp = &f_v[0]
+    s.n = idx_v.shape[0]
+    for name, arr in (("entry_long", el), ("entry_short", es), ("exit_long", xl),
+                      ("exit_short", xs), ("size_value", sv), ("sl_pct", slp), ("tp_pct", tpp),
+                      ("trail_pct", trp), ("be_activation", bea), ("be_offset", beo),
+                      ("exit_pct", xp), ("entry_limit_offset", lo)):
+        if arr.shape[0] != s.n:
+            raise ValueError(f"signal array {name} has {arr.shape[0]} rows, expected {s.n}")
+    if s.n and (idx_v[0] < 0 or idx_v[s.n - 1] >= n):
+        raise ValueError(f"exec_close_idx out of range [0, {n})")
+    for j in range(1, s.n):
+        if idx_v[j] <= idx_v[j - 1]:
+            raise ValueError(f"exec_close_idx not strictly increasing at row {j}")
+    j = 0
+    if s.n:
+        s.idx = &idx_v[0]
+        s.entry_long = &el[0]
+        s.entry_short = &es[0]
+        s.exit_long = &xl[0]
+        s.exit_short = &xs[0]
+        s.size_value = &sv[0]
+        s.sl_pct = &slp[0]
+        s.tp_pct = &tpp[0]
+        s.trail_pct = &trp[0]
+        s.be_activation = &bea[0]
+        s.be_offset = &beo[0]
+        s.exit_pct = &xp[0]
+        s.limit_offset = &lo[0]
+        next_sig = idx_v[0]
+    s.size_mode = int(signals.size_mode)
+    s.allow_flip = bool(signals.allow_flip)
+    s.expire_bars = int(signals.expire_bars)
+
+    engine_init(&e, config.initial_balance, config.leverage, config.taker_fee,
+                config.maker_fee, config.slippage, config.maintenance_margin_rate,
+                config.funding_rate, int(config.intrabar), config.qty_step, config.min_qty,
+                config.min_notional, False)
+    # the equity curve is written straight into the caller's arrays (the ts column is reused)
+    e.eq_owned = False
+    e.cap_eq = n
+    if n:
+        e.eq_equity = &eq_out[0]
+        e.eq_wallet = &wallet_out[0]
+        e.eq_qty = &qty_out[0]
+    try:
+        with nogil:
+            blk = 0
+            while blk < n and bad < 0 and e.err == ERR_NONE:
+                stop = blk + 4096 if blk + 4096 < n else n
+                bad = _validate_bars(&ts[0], &o[0], &h[0], &l[0], &c[0], vp, mp, fp, blk, stop,
+                                     &code)
+                if bad >= 0:
+                    break
+                for i in range(blk, stop):
+                    mk = mp[i] if mp != NULL else NAN
+                    f = fp[i] if fp != NULL else NAN
+                    engine_bar(&e, ts[i], o[i], h[i], l[i], c[i], mk, f)
+                    if i == next_sig:
+                        # after the last 1m bar of exec bar j has closed, act on signal row j
+                        _act(&e, &s, j, i, c[i], &entry_oi, &entry_bar)
+                        j += 1
+                        next_sig = s.idx[j] if j < s.n else -1
+                    if e.err != ERR_NONE:
+                        break
+                blk = stop
+            if e.err == ERR_NONE and bad < 0:
+                engine_finish(&e)
+        if bad >= 0:
+            raise _bar_error(code, ts[bad], f" at row {bad}")
+        _check_err(&e)
+        table = _trades_to_table(e.trades, e.n_trades, config.symbol)
+        return table, e.wallet
+    finally:
+        engine_free(&e)

@@ -87,8 +87,8 @@ def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
 def run_batch(bars: pa.Table, signals: SignalArrays, config: SimConfig) -> BatchResult:
     """Backtest `signals` over 1m `bars` (docs/fill_model.md, trade/sim/signals.py).
 
-    Every input is validated before the run (ValueError naming the row or field); the run
-    itself is one nogil loop of the compiled kernel.
+    Every input is validated (ValueError naming the row or field) before any result exists:
+    signals up front, bars block by block just ahead of the nogil loop that simulates them.
     """
     if not isinstance(config, SimConfig):
         raise ValueError(f"config must be a SimConfig, got {type(config).__name__}")
@@ -97,16 +97,6 @@ def run_batch(bars: pa.Table, signals: SignalArrays, config: SimConfig) -> Batch
     cols = bar_arrays(bars)
     n = bars.num_rows
     sig = _prepare_signals(signals, n)
-    _sim.validate_bar_arrays(
-        cols["ts"],
-        cols["open"],
-        cols["high"],
-        cols["low"],
-        cols["close"],
-        cols["volume"],
-        cols["mark_price"],
-        cols["funding_rate"],
-    )
     equity = np.empty(n, dtype=np.float64)
     wallet = np.empty(n, dtype=np.float64)
     qty = np.empty(n, dtype=np.float64)
@@ -116,6 +106,7 @@ def run_batch(bars: pa.Table, signals: SignalArrays, config: SimConfig) -> Batch
         cols["high"],
         cols["low"],
         cols["close"],
+        cols["volume"],
         cols["mark_price"],
         cols["funding_rate"],
         sig,

@@ -1,0 +1,80 @@
+"""Simulation kernel throughput in 1m bars per second (pytest-benchmark).
+
+pytest benchmarks/bench_kernel.py                      # full: 1 and 4 years of 1m bars
+TRADE_BENCH_QUICK=1 pytest benchmarks/bench_kernel.py  # CI: small sizes, never fails on speed
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import pytest
+from conftest import sizes, tpsl_signals
+
+from trade.sim import SimConfig, SimExchange, run_batch
+from trade.sim.driver import run_signals
+from trade.sim.reference import ReferenceExchange
+
+CONFIG = SimConfig(leverage=3.0, slippage=0.0002, funding_rate=0.0001)
+
+
+def _cpu_seconds(run: Callable[[], object]) -> float:
+    """Process CPU time of one run: steadier than wall time on a shared machine."""
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
+def _report(benchmark: object, n_bars: int, n_trades: int, cpu_s: float) -> None:
+    stats = benchmark.stats.stats  # type: ignore[attr-defined]
+    info = benchmark.extra_info  # type: ignore[attr-defined]
+    info["bars"] = n_bars
+    info["trades"] = n_trades
+    info["bars_per_s_best"] = n_bars / stats.min
+    info["bars_per_s_mean"] = n_bars / stats.mean
+    info["bars_per_s_cpu"] = n_bars / cpu_s if cpu_s > 0 else float("inf")
+    print(
+        f"\n{n_bars} bars, {n_trades} trades: {n_bars / stats.min / 1e6:.2f} M bars/s wall (best),"
+        f" {info['bars_per_s_cpu'] / 1e6:.2f} M bars/s CPU"
+    )
+
+
+@pytest.mark.parametrize("span", ["1y", "4y"])
+def test_batch_kernel(benchmark: object, bars_of: Callable[[int], pa.Table], span: str) -> None:
+    n = sizes()[span]
+    bars = bars_of(n)
+    signals = tpsl_signals(n)
+    result = benchmark.pedantic(  # type: ignore[attr-defined]
+        run_batch, args=(bars, signals, CONFIG), rounds=5, iterations=1, warmup_rounds=1
+    )
+    assert result.equity.num_rows == n and result.n_trades > 0
+    cpu = min(_cpu_seconds(lambda: run_batch(bars, signals, CONFIG)) for _ in range(3))
+    _report(benchmark, n, result.n_trades, cpu)
+
+
+def test_step_path(benchmark: object, bars_of: Callable[[int], pa.Table]) -> None:
+    n = sizes()["step"]
+    bars = bars_of(n)
+    signals = tpsl_signals(n)
+
+    def run() -> object:
+        return run_signals(SimExchange(CONFIG), bars, signals, CONFIG)
+
+    result = benchmark.pedantic(run, rounds=3, iterations=1)  # type: ignore[attr-defined]
+    assert result.equity.num_rows == n  # type: ignore[attr-defined]
+    _report(benchmark, n, result.n_trades, _cpu_seconds(run))  # type: ignore[attr-defined]
+
+
+def test_reference_simulator(benchmark: object, bars_of: Callable[[int], pa.Table]) -> None:
+    n = sizes()["reference"]
+    bars = bars_of(n)
+    signals = tpsl_signals(n)
+
+    def run() -> object:
+        return run_signals(ReferenceExchange(CONFIG), bars, signals, CONFIG)
+
+    result = benchmark.pedantic(run, rounds=2, iterations=1)  # type: ignore[attr-defined]
+    assert result.equity.num_rows == n  # type: ignore[attr-defined]
+    _report(benchmark, n, result.n_trades, _cpu_seconds(run))  # type: ignore[attr-defined]
