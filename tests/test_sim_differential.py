@@ -48,7 +48,7 @@ def bar_series(draw: st.DrawFn, min_bars: int = 30, max_bars: int = 240) -> pa.T
     open_[1:] = close[:-1]
     gaps = rng.random(n) < 0.05  # price gaps between bars
     open_[gaps] *= np.exp(rng.normal(0, vol * 5, gaps.sum()))
-    wick = np.abs(rng.standard_t(3, (2, n))) * vol * 0.5
+    wick = np.minimum(np.abs(rng.standard_t(3, (2, n))) * vol * 0.5, 0.5)
     flat = rng.random(n) < 0.05  # zero-range bars
     high = np.maximum(open_, close) * (1 + wick[0])
     low = np.minimum(open_, close) * (1 - wick[1])
