@@ -180,3 +180,98 @@ def info_cmd(symbol: str | None, data_dir: str | None) -> None:
     funding = store.read_funding(symbol)
     click.echo(f"funding: {funding.num_rows} rates stored")
     click.echo("provenance: " + json.dumps(store.provenance(symbol), indent=2, sort_keys=True))
+
+
+# ---------------------------------------------------------------------------- fetch
+def _parse_when(text: str, option: str) -> int:
+    """ms since the epoch from `YYYY-MM-DD[THH:MM]` (UTC) or an integer ms timestamp."""
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(np.datetime64(value.replace(" ", "T"), "ms").astype(np.int64))
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r} is not a UTC date YYYY-MM-DD[THH:MM] "
+                         "or a ms timestamp") from exc
+
+
+@data.command("fetch")
+@click.argument("symbol")
+@click.option("--start", required=True,
+              help="First minute, UTC: YYYY-MM-DD[THH:MM] or ms since the epoch.")
+@click.option("--end", default=None,
+              help="End (exclusive), same formats. Default: now (the last closed minute).")
+@click.option("--endpoint", default=None,
+              help="REST base URL of another Bybit V5 host, e.g. the exchange simulator "
+              "http://127.0.0.1:8099.")
+@click.option("--testnet", is_flag=True, help="Use Bybit's testnet instead of mainnet.")
+@click.option("--category", default="linear", show_default=True)
+@click.option("--no-funding", is_flag=True, help="Skip the funding history.")
+@click.option("--no-instrument", is_flag=True, help="Skip the instrument info.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds before a request counts as timed out (then retried).")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Tries per request before giving up (the download stays resumable).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar on stderr.")
+@_data_dir_option
+def fetch_cmd(symbol: str, start: str, end: str | None, endpoint: str | None, testnet: bool,
+              category: str, no_funding: bool, no_instrument: bool, timeout: float,
+              max_attempts: int, progress: bool, data_dir: str | None) -> None:
+    """Download SYMBOL's 1m klines, funding history and instrument info into the store.
+
+    Resumable: an interrupted download keeps every completed day; run the same command again
+    to continue from the first missing minute. Minutes the exchange does not have are
+    recorded in the gap table, never invented."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from trade.data.bybit_source import BybitSource
+    from trade.data.fetch import FetchInterrupted, FetchProgress, HistoryFetcher, RetryPolicy
+
+    if endpoint is not None and testnet:
+        raise InputError("--endpoint and --testnet exclude each other")
+    start_ms = _parse_when(start, "--start")
+    start_ms -= start_ms % 60_000
+    end_ms = _parse_when(end, "--end") if end is not None else None
+    if endpoint is not None:
+        from trade.exchange_sim.pybit_client import make_http
+
+        session = make_http(endpoint, timeout=timeout)
+    else:
+        from pybit.unified_trading import HTTP
+
+        session = HTTP(testnet=testnet, timeout=timeout)
+    source = BybitSource(session, symbol, category=category, timeout_s=timeout)
+    store = _store(data_dir)
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("min  {task.fields[pages]} pages  {task.fields[retries]} retries"),
+                   TimeRemainingColumn(), console=console, disable=not progress)
+    task = bar.add_task(f"{symbol} klines", total=None, pages=0, retries=0)
+
+    def on_progress(p: FetchProgress) -> None:
+        bar.update(task, description=f"{symbol} {p.phase}", total=p.total_minutes or None,
+                   completed=p.done_minutes, pages=p.pages, retries=p.retries)
+
+    policy = RetryPolicy(max_attempts=max_attempts)
+    fetcher = HistoryFetcher(store, source, policy=policy, on_progress=on_progress)
+    if end_ms is None:
+        end_ms = fetcher.call(source.server_time_ms)
+        end_ms -= end_ms % 60_000
+    end_ms -= end_ms % 60_000
+    try:
+        with bar:
+            result = fetcher.fetch(start_ms, end_ms, funding=not no_funding,
+                                   instrument=not no_instrument)
+    except (KeyboardInterrupt, FetchInterrupted):
+        click.echo(f"{symbol}: interrupted; completed days are stored - run the same command "
+                   "again to resume", err=True)
+        raise SystemExit(130) from None
+    click.echo(result.summary())
