@@ -1426,8 +1426,8 @@ cdef inline int _bad_rows(const long long* ts, const double* o, const double* h,
     for i in range(start + 1, stop):
         bad |= <int>(ts[i] <= ts[i - 1])
     for i in range(start, stop):
-        ok &= ((o[i] > 0.0) & (o[i] <= big) & (h[i] <= big) & (l[i] > 0.0) & (c[i] > 0.0)
-               & (c[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i]) & (l[i] <= o[i])
+        # 0 < l <= min(o, c) and max(o, c) <= h <= big put all four prices in (0, big]
+        ok &= ((l[i] > 0.0) & (h[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i]) & (l[i] <= o[i])
                & (l[i] <= c[i]))
     if v != NULL:
         for i in range(start, stop):

@@ -64,7 +64,10 @@ def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
         "exec_close_idx": np.ascontiguousarray(signals.exec_close_idx, dtype=np.int64)
     }
     for name in _SIGNAL_FLAGS:
-        fields[name] = np.ascontiguousarray(np.asarray(getattr(signals, name)) != 0, np.uint8)
+        flag = np.asarray(getattr(signals, name))
+        if flag.dtype != np.uint8:  # the kernel reads any non-zero byte as set
+            flag = flag != 0
+        fields[name] = np.ascontiguousarray(flag, dtype=np.uint8)
     for name in _SIGNAL_FLOATS:
         arr = np.ascontiguousarray(getattr(signals, name), dtype=np.float64)
         bad = np.flatnonzero(np.isinf(arr))
