@@ -15,7 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trade.core import OrderRequest, Side
+from trade.core import (
+    FillEvent,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+    PositionUpdate,
+    Side,
+    TimeInForce,
+)
 from trade.sim import (
     BatchResult,
     Intrabar,
@@ -207,3 +215,148 @@ def test_batch_step_and_reference_agree(
     ref = run_signals(ReferenceExchange(cfg), bars, s, cfg)
     assert_same(batch, step)
     assert_same(batch, ref, rel=1e-9)
+
+
+def _event_key(ev: object) -> tuple:
+    """An adapter event as a comparable tuple (floats rounded to 9 significant places)."""
+
+    def r(x: float) -> float:
+        return float(f"{x:.9g}")
+
+    if isinstance(ev, OrderUpdate):
+        o = ev.order
+        return (
+            "order",
+            o.order_id,
+            o.status,
+            o.created_ts,
+            o.updated_ts,
+            r(o.filled_qty),
+            r(o.avg_fill_price),
+            r(o.cum_fee),
+            o.reject_reason,
+            ev.ts,
+            o.request,
+        )
+    if isinstance(ev, FillEvent):
+        f = ev.fill
+        return (
+            "fill",
+            f.exec_id,
+            f.order_id,
+            f.side,
+            r(f.qty),
+            r(f.price),
+            r(f.fee),
+            f.is_maker,
+            f.ts,
+            f.exec_type,
+            r(f.closed_pnl),
+            ev.ts,
+        )
+    assert isinstance(ev, PositionUpdate)
+    d = ev.position.to_dict()
+    return ("position", ev.ts, *(r(v) if isinstance(v, float) else v for v in d.values()))
+
+
+def _random_action(rng: np.random.Generator, close: float, symbol: str) -> tuple:
+    side = Side.BUY if rng.random() < 0.5 else Side.SELL
+    qty = float(rng.choice([0.5, 1.0, 3.0, 20.0, 200.0]))
+
+    def px() -> float:
+        return close * (1 + rng.normal(0, 0.005))
+
+    r = rng.random()
+    if r < 0.15:
+        tp = close * 1.03 if side is Side.BUY else close * 0.97
+        sl_off = 0.01 if rng.random() < 0.5 else None
+        trail = 0.005 if rng.random() < 0.3 else None
+        ro = bool(rng.random() < 0.3)
+        req = OrderRequest(
+            symbol,
+            side,
+            qty,
+            reduce_only=ro,
+            take_profit=tp,
+            stop_loss_offset=sl_off,
+            trailing_offset=trail,
+        )
+        return ("submit", req)
+    if r < 0.25:
+        tif = TimeInForce(int(rng.integers(0, 4)))
+        return (
+            "submit",
+            OrderRequest(symbol, side, qty, OrderType.LIMIT, price=px(), time_in_force=tif),
+        )
+    if r < 0.32:
+        direction = int(rng.integers(0, 3))
+        return (
+            "submit",
+            OrderRequest(
+                symbol,
+                side,
+                qty,
+                OrderType.STOP_MARKET,
+                trigger_price=px(),
+                trigger_direction=direction,
+            ),
+        )
+    if r < 0.38:
+        return (
+            "submit",
+            OrderRequest(symbol, side, qty, OrderType.STOP_LIMIT, trigger_price=px(), price=px()),
+        )
+    if r < 0.42:
+        return ("cancel",)
+    if r < 0.46:
+        return ("amend", close * 0.99)
+    if r < 0.50:
+        sl = close * 0.99 if rng.random() < 0.5 else 0.0
+        return ("trading_stop", sl, float(rng.choice([0.0, close * 0.003])))
+    return ("none",)
+
+
+def _apply(ex: SimExchange | ReferenceExchange, action: tuple) -> list[tuple]:
+    out: list[tuple] = []
+    try:
+        if action[0] == "submit":
+            ex.submit(action[1])
+        elif action[0] == "cancel" and ex.open_orders():
+            ex.cancel(ex.open_orders()[0].order_id)
+        elif action[0] == "amend" and ex.open_orders():
+            last = ex.open_orders()[-1]
+            if last.request.price is not None:
+                ex.amend(last.order_id, price=action[1])
+        elif action[0] == "trading_stop" and ex.position().side:
+            ex.set_trading_stop(stop_loss=action[1], trailing_distance=action[2])
+    except ValueError as exc:
+        out.append(("error", str(exc)))
+    return out + [_event_key(e) for e in ex.drain_events()]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), leverage=st.sampled_from([1.0, 10.0]))
+def test_step_events_equal_the_reference_for_random_order_streams(
+    seed: int, leverage: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    cfg = SimConfig(
+        leverage=leverage,
+        slippage=0.0005,
+        funding_rate=0.0002,
+        intrabar=Intrabar(int(rng.integers(0, 2))),
+    )
+    sim, ref = SimExchange(cfg), ReferenceExchange(cfg)
+    logs: tuple[list[tuple], list[tuple]] = ([], [])
+    for b in random_bars(seed, 250, 0.005).to_pylist():
+        bar = (b["ts"], b["open"], b["high"], b["low"], b["close"], b["volume"])
+        action = _random_action(rng, b["close"], cfg.symbol)
+        for log, ex in zip(logs, (sim, ref), strict=True):
+            ex.on_bar(*bar, math.nan, b["funding_rate"])
+            log.extend(_event_key(e) for e in ex.drain_events())
+            log.extend(_apply(ex, action))
+    for log, ex in zip(logs, (sim, ref), strict=True):
+        ex.finish()
+        log.extend(_event_key(e) for e in ex.drain_events())
+    assert any(k[0] == "fill" for k in logs[0])
+    assert logs[0] == logs[1]
