@@ -96,6 +96,14 @@ def test_click_a_trade_zooms_to_1m_bars(browser: Browser, run_report: Path) -> N
     assert lo <= entry and exit_ <= hi
     assert page.eval("document.querySelector('#trades tbody tr.sel') !== null")
     assert_drawn(page, "#price")
+    # the exit button zooms onto 1m bars around the exit
+    page.eval("document.getElementById('zexit').click()")
+    page.wait_for("document.getElementById('lod').textContent.startsWith('1m')")
+    lo, hi = (
+        pd.Timestamp(v).value // 1_000_000 if isinstance(v, str) else v
+        for v in page.eval("document.getElementById('price').layout.xaxis.range")
+    )
+    assert lo < exit_ < hi and hi - lo <= 3 * 3_600_000
     # back to the whole run; then the theme switch redraws without errors
     page.eval("document.getElementById('reset').click()")
     page.wait_for("!document.getElementById('lod').textContent.startsWith('1m')")

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trade.cli import main
 from trade.core.errors import InputError
@@ -47,6 +50,11 @@ def f32(s: str) -> np.ndarray:
 
 def f64(s: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype="<f8")
+
+
+def level_ts(level: dict) -> np.ndarray:
+    minutes = np.frombuffer(base64.b64decode(level["tmin"]), dtype="<u4").astype(np.int64)
+    return level["t0"] + minutes * MINUTE
 
 
 def test_html_is_self_contained_and_offline(demo: tuple[Path, Path], tmp_path: Path) -> None:
@@ -89,7 +97,7 @@ def test_pyramid_overview_and_exec_levels(payload: dict, demo: tuple[Path, Path]
     assert [lv["ms"] for lv in levels] == sorted((lv["ms"] for lv in levels), reverse=True)
     assert levels[-1]["interval"] == "15m"  # the exec timeframe is embedded in full
     ref = resample(bars, "15m")
-    np.testing.assert_array_equal(f64(levels[-1]["ts"]).astype(np.int64), ref["ts"].to_numpy())
+    np.testing.assert_array_equal(level_ts(levels[-1]), ref["ts"].to_numpy())
     for key, col in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close")):
         np.testing.assert_allclose(f32(levels[-1][key]), ref[col].to_numpy(), rtol=1e-6)
 
@@ -101,7 +109,7 @@ def test_every_trade_has_1m_detail(payload: dict, demo: tuple[Path, Path]) -> No
     fine = payload["fine"]
     assert fine is not None and not fine["truncated"]
     segs = np.array(fine["segments"])
-    ts = f64(fine["ts"]).astype(np.int64)
+    ts = level_ts(fine)
     for t in ("entry_ts", "exit_ts"):
         for v in trades[t]:
             inside = (segs[:, 0] <= v) & (v < segs[:, 1])
@@ -207,3 +215,44 @@ def test_cli_run_report(
         main(["report", str(run / "trades.parquet")])
     assert exc.value.code == 2
     assert "neither a run folder" in capsys.readouterr().err
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_trades=st.integers(1, 60),
+    max_hold=st.integers(1, 3000),
+    budget=st.integers(50, 5000),
+    seed=st.integers(0, 2**16),
+)
+def test_fine_windows_respect_the_budget(
+    n_trades: int, max_hold: int, budget: int, seed: int
+) -> None:
+    """1m detail never exceeds its budget; it covers every trade's entry and exit unless it
+    says it was truncated, and then it covers a prefix of the trades in time order."""
+    import trade.report.run as run_mod
+
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    ts = np.arange(n, dtype=np.int64) * MINUTE
+    entry = np.sort(rng.integers(0, n - max_hold - 1, n_trades)) * MINUTE
+    exit_ = entry + rng.integers(0, max_hold + 1, n_trades) * MINUTE
+    bars = pa.table({"ts": ts, **{k: np.ones(n) for k in ("open", "high", "low", "close")}})
+    old = run_mod.FINE_BUDGET
+    run_mod.FINE_BUDGET = budget
+    try:
+        fine = run_mod._fine_level(ts, bars, entry, exit_, 15 * MINUTE)
+    finally:
+        run_mod.FINE_BUDGET = old
+    got = level_ts(fine) if fine["n"] else np.zeros(0, np.int64)
+    assert fine["n"] <= budget and len(got) == fine["n"]
+    assert np.all(np.diff(got) > 0)
+    covered = np.isin(np.concatenate([entry, exit_]), got).reshape(2, -1).all(axis=0)
+    if not fine["truncated"]:
+        assert covered.all()
+    else:  # truncation only when even the smallest entry/exit windows overflow the budget
+        smallest = run_mod._fine_ranges(entry, exit_, 10 * MINUTE, ends_only=True)
+        need = sum(min(b, n * MINUTE) // MINUTE - max(a, 0) // MINUTE for a, b in smallest)
+        assert need > budget
+        first = smallest[0]
+        if (first[1] - max(first[0], 0)) // MINUTE <= budget:
+            assert got[0] == max(first[0], 0)  # windows are kept from the start of the run

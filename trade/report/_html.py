@@ -96,6 +96,7 @@ function b64bytes(s){var b=atob(s),n=b.length,u=new Uint8Array(n);
   for(var i=0;i<n;i++)u[i]=b.charCodeAt(i);return u.buffer;}
 function b64f32(s){return new Float32Array(b64bytes(s));}
 function b64f64(s){return new Float64Array(b64bytes(s));}
+function b64u32(s){return new Uint32Array(b64bytes(s));}
 function baseLayout(extra){
   var l={paper_bgcolor:cssVar('--panel'),plot_bgcolor:cssVar('--panel'),
     font:{family:cssVar('--sans'),color:cssVar('--ink'),size:12},
@@ -130,6 +131,12 @@ def plotly_js() -> str:
 def b64_f32(values: npt.ArrayLike) -> str:
     """Little-endian float32 bytes, base64: compact for prices and curves (JS: b64f32)."""
     arr = np.ascontiguousarray(values, dtype="<f4")
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def b64_u32(values: npt.ArrayLike) -> str:
+    """Little-endian uint32 bytes, base64 (JS: b64u32)."""
+    arr = np.ascontiguousarray(values, dtype="<u4")
     return base64.b64encode(arr.tobytes()).decode("ascii")
 
 

@@ -8,7 +8,8 @@ var M=D.meta, T=D.trades, NT=M.n_trades, DEC=M.decimals, P10=Math.pow(10,DEC);
 var MAXV=1800;  // at most this many candles drawn at once
 function rp(v){return Math.round(v*P10)/P10;}
 function decodeLevel(L){if(!L)return null;
-  return {interval:L.interval,ms:L.ms,ts:b64f64(L.ts),o:b64f32(L.o),h:b64f32(L.h),l:b64f32(L.l),
+  var m=b64u32(L.tmin),ts=new Float64Array(m.length);for(var i=0;i<m.length;i++)ts[i]=L.t0+m[i]*60000;
+  return {interval:L.interval,ms:L.ms,ts:ts,o:b64f32(L.o),h:b64f32(L.h),l:b64f32(L.l),
     c:b64f32(L.c),segments:L.segments||null};}
 var LV=D.levels.map(decodeLevel), FINE=decodeLevel(D.fine);
 var ALL=LV.slice(); if(FINE)ALL.push(FINE);
@@ -88,7 +89,8 @@ function drawPrice(a,b,force){
     xaxis:{type:'date',range:[a,b],rangeslider:{visible:false},autorange:false},
     yaxis:{range:isFinite(s.lo)?[s.lo-pad,s.hi+pad]:undefined,autorange:!isFinite(s.lo),side:'right',tickformat:',.'+Math.min(DEC,2)+'f'},
     margin:{l:20,r:70,t:10,b:40}});
-  document.getElementById('lod').textContent=L.interval+' candles'+(L===FINE?' (full detail)':'');
+  document.getElementById('lod').textContent=L.interval+' candles'+(L===FINE?' (full detail)':'')+
+    (D.fine&&D.fine.truncated?' · 1m detail kept for the earlier trades only':'');
   busy=true; Plotly.react(PRICE,[candle(s,L)].concat(MARK),layout,PLOT_CONFIG).then(function(){busy=false;});
 }
 var busy=false;
@@ -110,8 +112,12 @@ function zoomTrade(i){if(i<0||i>=NT)return;sel=i;
 window.zoomTrade=zoomTrade;
 document.getElementById('prev').onclick=function(){zoomTrade(sel<=0?0:sel-1);};
 document.getElementById('next').onclick=function(){zoomTrade(sel<0?0:Math.min(NT-1,sel+1));};
+function zoomEnd(which){if(sel<0)zoomTrade(0);if(sel<0)return;var t=(which==='entry'?T.entry_ts:T.exit_ts)[sel];
+  var m=FINE&&D.fine.margin_ms?Math.min(D.fine.margin_ms,60*60000):60*60000;drawPrice(t-m,t+m+60000,true);}
+document.getElementById('zentry').onclick=function(){zoomEnd('entry');};
+document.getElementById('zexit').onclick=function(){zoomEnd('exit');};
 document.getElementById('reset').onclick=function(){sel=-1;document.getElementById('cur').textContent='';drawPrice(RANGE[0],RANGE[1],true);markRow();};
-if(!NT){['prev','next'].forEach(function(id){document.getElementById(id).disabled=true;});}
+if(!NT){['prev','next','zentry','zexit'].forEach(function(id){document.getElementById(id).disabled=true;});}
 
 // ------------------------------------------------------------------ equity
 var E=D.equity, ets=Array.from(b64f64(E.ts)), eq=Array.from(b64f32(E.equity)), edd=Array.from(b64f32(E.dd));

@@ -36,7 +36,7 @@ from trade.data.intervals import (
 from trade.data.resample import resample
 from trade.data.store import open_store
 from trade.metrics import GROUPS, METRIC_DOCS, format_value
-from trade.report._html import b64_f32, b64_f64, page
+from trade.report._html import b64_f32, b64_f64, b64_u32, page
 from trade.report._run_js import RUN_JS
 from trade.sim.results import EQUITY_SCHEMA, TRADE_LOG_SCHEMA
 
@@ -45,7 +45,7 @@ I64 = npt.NDArray[np.int64]
 
 OVERVIEW_CANDLES = 3000  # the whole-run chart stays under this many candles
 LEVEL_BUDGET = 250_000  # bars per embedded zoom level
-FINE_BUDGET = 300_000  # 1m bars embedded around trades, in total
+FINE_BUDGET = 400_000  # 1m bars embedded around trades, in total
 EQUITY_POINTS = 4000  # points of the downsampled equity / drawdown curves
 _LADDER: tuple[str, ...] = (*MINUTE_INTERVALS, "D", "W")
 _KPI_KEYS: tuple[str, ...] = (
@@ -172,11 +172,13 @@ def _decimals(prices: F64) -> int:
 def _level(bars: pa.Table, interval: str) -> dict[str, Any]:
     table = bars if interval == "1" else resample(bars, interval)
     ts = np.asarray(table.column("ts").to_numpy(), dtype=np.int64)
+    t0 = int(ts[0]) if len(ts) else 0
     return {
         "interval": _label(interval),
         "ms": interval_ms(interval),
         "n": len(ts),
-        "ts": b64_f64(ts),
+        "t0": t0,  # bar open times = t0 + minute offsets (uint32: 8 000 years of minutes)
+        "tmin": b64_u32((ts - t0) // MINUTE_MS),
         **{k[0]: b64_f32(table.column(k).to_numpy()) for k in ("open", "high", "low", "close")},
     }
 
@@ -197,13 +199,15 @@ def _pyramid_intervals(span_ms: int, exec_iv: str | None) -> list[str]:
     return chosen
 
 
-def _fine_ranges(entry: I64, exit_: I64, margin_ms: int) -> list[tuple[int, int]]:
+def _fine_ranges(
+    entry: I64, exit_: I64, margin_ms: int, ends_only: bool = False
+) -> list[tuple[int, int]]:
     """Merged [start, end) windows of 1m bars to embed: each trade with a margin; a long
-    trade gets one window at its entry and one at its exit."""
+    trade (or every trade with `ends_only`) gets one window at its entry and one at its exit."""
     spans: list[tuple[int, int]] = []
     long_ms = 1000 * MINUTE_MS
     for a, b in zip(entry.tolist(), exit_.tolist(), strict=True):
-        if b - a <= long_ms:
+        if b - a <= long_ms and not ends_only:
             spans.append((a - margin_ms, b + margin_ms + MINUTE_MS))
         else:
             spans.append((a - margin_ms, a + margin_ms + MINUTE_MS))
@@ -221,17 +225,19 @@ def _fine_ranges(entry: I64, exit_: I64, margin_ms: int) -> list[tuple[int, int]
 def _fine_level(
     bars_ts: I64, bars: pa.Table, entry: I64, exit_: I64, exec_ms: int
 ) -> dict[str, Any]:
-    margin = min(max(60 * MINUTE_MS, 4 * exec_ms), 720 * MINUTE_MS)
+    first = min(max(60 * MINUTE_MS, 4 * exec_ms), 720 * MINUTE_MS)
     truncated = False
-    while True:
-        ranges = _fine_ranges(entry, exit_, margin)
-        idx = [
-            (int(np.searchsorted(bars_ts, a)), int(np.searchsorted(bars_ts, b))) for a, b in ranges
-        ]
-        total = sum(j - i for i, j in idx)
-        if total <= FINE_BUDGET or margin <= 15 * MINUTE_MS:
+    # whole trade windows with shrinking margins; then only the entry and exit windows
+    attempts = [(m, False) for m in (first, first // 2, first // 4) if m >= 15 * MINUTE_MS]
+    attempts += [(m * MINUTE_MS, True) for m in (60, 30, 15, 10)]
+    for margin, ends_only in attempts:
+        ranges = _fine_ranges(entry, exit_, margin, ends_only)
+        lo = np.searchsorted(bars_ts, np.array([a for a, _ in ranges], dtype=np.int64))
+        hi = np.searchsorted(bars_ts, np.array([b for _, b in ranges], dtype=np.int64))
+        idx = list(zip(lo.tolist(), hi.tolist(), strict=True))
+        total = int((hi - lo).sum())
+        if total <= FINE_BUDGET:
             break
-        margin //= 2
     if total > FINE_BUDGET:  # keep whole windows, in time order, up to the budget
         truncated = True
         kept, acc = [], 0
@@ -246,6 +252,7 @@ def _fine_level(
     out = _level(sub, "1")
     out["segments"] = [[int(bars_ts[i]), int(bars_ts[j - 1]) + MINUTE_MS] for i, j in idx if j > i]
     out["margin_ms"] = margin
+    out["ends_only"] = ends_only
     out["truncated"] = truncated
     return out
 
@@ -434,6 +441,8 @@ _BODY = """
 <span class="sp"></span><button type="button" id="prev">&#9664; Prev trade</button>
 <span id="cur" class="muted"></span>
 <button type="button" id="next">Next trade &#9654;</button>
+<button type="button" id="zentry" title="1m bars around the entry">Entry 1m</button>
+<button type="button" id="zexit" title="1m bars around the exit">Exit 1m</button>
 <button type="button" id="reset">Whole run</button></h2>
 <div id="price" class="chart" style="height:540px"></div></section>
 <section class="card"><h2>Equity &amp; drawdown vs buy-and-hold</h2>
