@@ -11,12 +11,22 @@ from trade.core.errors import InputError
 
 @click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
-              help="HTML file to write (default: RUN_DIR/report.html or RESULTS.html).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Market-data store with the run's 1m bars (default: manifest, then ./data).")
-@click.option("--metric", default="sharpe", show_default=True,
-              help="Sweep reports: the metric shown first.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HTML file to write (default: RUN_DIR/report.html or RESULTS.html).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Market-data store with the run's 1m bars (default: manifest, then ./data).",
+)
+@click.option(
+    "--metric", default="sharpe", show_default=True, help="Sweep reports: the metric shown first."
+)
 @click.option("-x", "x_param", default=None, help="Sweep reports: heatmap x parameter.")
 @click.option("-y", "y_param", default=None, help="Sweep reports: heatmap y parameter.")
 def report(
