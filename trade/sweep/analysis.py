@@ -1,0 +1,194 @@
+"""Honest results: best variant, walk-forward selection, deflated Sharpe ratio, PBO (CSCV).
+
+* Deflated Sharpe ratio (Bailey & López de Prado, 2014): the probability that the best
+  variant's Sharpe ratio beats the expected maximum Sharpe of N unskilled trials,
+  `SR0 = sqrt(V[SR]) * ((1 - γ) Φ⁻¹(1 - 1/N) + γ Φ⁻¹(1 - 1/(N e)))`,
+  `DSR = Φ((SR* - SR0) sqrt(T - 1) / sqrt(1 - γ3 SR* + (γ4 - 1) / 4 SR*²))`, with per-day
+  (not annualised) Sharpe ratios, T daily returns, γ3/γ4 the skewness/kurtosis of the best
+  variant's daily returns, V[SR] the variance of the trials' Sharpe ratios.
+* Probability of backtest overfitting (Bailey, Borwein, López de Prado & Zhu, 2015) by
+  combinatorially symmetric cross-validation: the T×N matrix of daily returns is cut into S
+  blocks; for every half of the blocks as in-sample, the in-sample best variant's
+  out-of-sample rank ω gives λ = ln(ω / (1 - ω)); PBO = the share of λ <= 0.
+* Overfitting flag: DSR < 0.95 or PBO > 0.5 (or, with walk-forward, a mean out-of-sample
+  score at or below zero while the in-sample one is positive).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from trade.metrics import METRIC_DOCS
+
+EULER_GAMMA = 0.5772156649015329
+_N = NormalDist()
+
+
+def higher_is_better(metric: str) -> bool:
+    doc = METRIC_DOCS.get(metric)
+    return not (doc is not None and doc.higher_is_better is False)
+
+
+def deflated_sharpe(best_returns: npt.NDArray[np.float64], trial_sharpes: npt.NDArray[np.float64]
+                    ) -> float | None:
+    """DSR of the best trial (daily returns) against N trials' per-day Sharpe ratios."""
+    r = np.asarray(best_returns, dtype=np.float64)
+    t = r.shape[0]
+    srs = np.asarray(trial_sharpes, dtype=np.float64)
+    srs = srs[np.isfinite(srs)]
+    n = srs.shape[0]
+    if t < 3 or n < 1:
+        return None
+    sd = float(np.std(r, ddof=1))
+    if sd == 0.0:
+        return None
+    sr = float(np.mean(r)) / sd
+    var_sr = float(np.var(srs, ddof=1)) if n > 1 else 0.0
+    if n > 1:
+        sr0 = math.sqrt(var_sr) * ((1 - EULER_GAMMA) * _N.inv_cdf(1 - 1 / n)
+                                   + EULER_GAMMA * _N.inv_cdf(1 - 1 / (n * math.e)))
+    else:
+        sr0 = 0.0
+    z = (r - r.mean()) / float(np.std(r))
+    skew = float(np.mean(z**3))
+    kurt = float(np.mean(z**4))
+    denom = 1 - skew * sr + (kurt - 1) / 4 * sr * sr
+    if denom <= 0:
+        return None
+    return float(_N.cdf((sr - sr0) * math.sqrt(t - 1) / math.sqrt(denom)))
+
+
+def pbo_cscv(returns: npt.NDArray[np.float64], n_blocks: int = 16) -> float | None:
+    """Probability of backtest overfitting of a T×N matrix of returns (N >= 2 variants)."""
+    m = np.asarray(returns, dtype=np.float64)
+    t, n = m.shape
+    s = min(n_blocks, t // 2)
+    s -= s % 2
+    if n < 2 or s < 2:
+        return None
+    blocks = np.array_split(np.arange(t), s)
+    sums = np.stack([m[b].sum(axis=0) for b in blocks])
+    sq = np.stack([(m[b] ** 2).sum(axis=0) for b in blocks])
+    counts = np.array([len(b) for b in blocks], dtype=np.float64)
+
+    def sharpe(sel: list[int]) -> npt.NDArray[np.float64]:
+        k = counts[sel].sum()
+        mu = sums[sel].sum(axis=0) / k
+        var = np.maximum(sq[sel].sum(axis=0) / k - mu * mu, 0.0)
+        sd = np.sqrt(var)
+        out: npt.NDArray[np.float64] = np.where(sd > 0, mu / np.where(sd > 0, sd, 1.0), 0.0)
+        return out
+
+    logits: list[float] = []
+    everything = set(range(s))
+    for train in itertools.combinations(range(s), s // 2):
+        test = sorted(everything - set(train))
+        is_sr, oos_sr = sharpe(list(train)), sharpe(test)
+        best = int(np.argmax(is_sr))
+        rank = float((oos_sr < oos_sr[best]).sum() + 1)  # 1 = worst out of sample
+        omega = rank / (n + 1)
+        logits.append(math.log(omega / (1 - omega)))
+    return float(np.mean(np.asarray(logits) <= 0.0))
+
+
+def _scores(table: pa.Table, col: str) -> npt.NDArray[np.float64]:
+    vals = table.column(col).to_pylist()
+    return np.array([math.nan if v is None else float(v) for v in vals], dtype=np.float64)
+
+
+def summarize(table: pa.Table, sort: str, *, min_trades: int = 0) -> dict[str, Any]:
+    """The sweep's verdict from its results table (see the module docstring)."""
+    out: dict[str, Any] = {"n_variants": table.num_rows, "sort": sort, "min_trades": min_trades}
+    if table.num_rows == 0:
+        return out
+    sign = 1.0 if higher_is_better(sort) else -1.0
+    ok = np.array([bool(e) for e in table.column("eligible").to_pylist()])
+    err = np.array([e is not None for e in table.column("error").to_pylist()])
+    ok &= ~err
+    out["n_eligible"] = int(ok.sum())
+    out["n_errors"] = int(err.sum())
+    score = _scores(table, f"metric.{sort}") * sign
+    valid = ok & np.isfinite(score)
+    if not valid.any():
+        out["best"] = None
+        return out
+    idx = int(np.flatnonzero(valid)[np.argmax(score[valid])])
+    ids = table.column("variant_id").to_pylist()
+    params = {c[len("param."):]: table.column(c)[idx].as_py()
+              for c in table.column_names if c.startswith("param.")}
+    best: dict[str, Any] = {"variant_id": ids[idx], "params": params,
+                            f"metric.{sort}": table.column(f"metric.{sort}")[idx].as_py()}
+    for prefix in ("is.metric.", "oos.metric.", "holdout.metric."):
+        if f"{prefix}{sort}" in table.column_names:
+            best[f"{prefix}{sort}"] = table.column(f"{prefix}{sort}")[idx].as_py()
+    out["best"] = best
+    flags: list[str] = []
+    if "daily_returns" in table.column_names:
+        dr = table.column("daily_returns").to_pylist()
+        rows = [i for i in np.flatnonzero(ok) if dr[i] is not None and len(dr[i]) > 2]
+        if rows:
+            lengths = {len(dr[i]) for i in rows}
+            t_len = min(lengths)
+            mat = np.array([dr[i][:t_len] for i in rows], dtype=np.float64).T
+            sd = mat.std(axis=0, ddof=1)
+            sr = np.where(sd > 0, mat.mean(axis=0) / np.where(sd > 0, sd, 1.0), np.nan)
+            dsr = deflated_sharpe(np.asarray(dr[idx], dtype=np.float64), sr)
+            pbo = pbo_cscv(mat)
+            out["deflated_sharpe"] = dsr
+            out["pbo"] = pbo
+            out["n_trials"] = len(rows)
+            if dsr is not None and dsr < 0.95:
+                flags.append(f"deflated Sharpe ratio {dsr:.2f} < 0.95")
+            if pbo is not None and pbo > 0.5:
+                flags.append(f"probability of backtest overfitting {pbo:.2f} > 0.5")
+    if "wf.is_score" in table.column_names:
+        out["walk_forward"] = _walk_forward(table, ok, sign, min_trades)
+        wf = out["walk_forward"]
+        if (wf["mean_is"] is not None and wf["mean_oos"] is not None and wf["mean_is"] > 0
+                and wf["mean_oos"] <= 0):
+            flags.append("walk-forward: out-of-sample score <= 0 while in-sample > 0")
+    out["overfit"] = bool(flags)
+    out["overfit_reasons"] = flags
+    return out
+
+
+def _walk_forward(table: pa.Table, ok: npt.NDArray[np.bool_], sign: float,
+                  min_trades: int) -> dict[str, Any]:
+    """Per window: the variant with the best train score (>= min_trades train trades), and
+    its test score. Efficiency = mean test score / mean train score of the chosen variants."""
+    is_s = table.column("wf.is_score").to_pylist()
+    oos_s = table.column("wf.oos_score").to_pylist()
+    is_t = table.column("wf.is_trades").to_pylist()
+    ids = table.column("variant_id").to_pylist()
+    n_win = max((len(x) for x in is_s if x is not None), default=0)
+    steps: list[dict[str, Any]] = []
+    for w in range(n_win):
+        best_i, best_v = -1, -math.inf
+        for i in np.flatnonzero(~np.array([x is None for x in is_s]) & _no_error(table)):
+            v = is_s[i][w]
+            if v is None or is_t[i][w] < min_trades:
+                continue
+            if v * sign > best_v:
+                best_i, best_v = int(i), v * sign
+        if best_i < 0:
+            steps.append({"window": w, "variant_id": None, "is": None, "oos": None})
+            continue
+        steps.append({"window": w, "variant_id": ids[best_i], "is": is_s[best_i][w],
+                      "oos": oos_s[best_i][w]})
+    is_vals = [s["is"] for s in steps if s["is"] is not None]
+    oos_vals = [s["oos"] for s in steps if s["oos"] is not None]
+    mean_is = float(np.mean(is_vals)) if is_vals else None
+    mean_oos = float(np.mean(oos_vals)) if oos_vals else None
+    eff = mean_oos / mean_is if mean_is and mean_oos is not None else None
+    return {"windows": steps, "mean_is": mean_is, "mean_oos": mean_oos, "efficiency": eff}
+
+
+def _no_error(table: pa.Table) -> npt.NDArray[np.bool_]:
+    return np.array([e is None for e in table.column("error").to_pylist()])

@@ -1,0 +1,415 @@
+"""One variant, start to finish: Play overrides -> shared features -> signals -> kernel -> metrics.
+
+`SweepContext` holds what every variant shares: the base Play, the 1m bars (one Arrow table,
+read by every thread and never copied: the kernel takes zero-copy numpy views of it), the
+instrument, the windows (selection / walk-forward / hold-out) and a `FrameCache`.
+
+`FrameCache` computes each indicator once per distinct (indicator, resolved params,
+timeframe) and each exec-timeframe skeleton (resampled exec bars, the index of each exec
+bar's closing 1m bar) once per exec interval; variants that share a feature share its array.
+The frame it builds equals `trade.engine.exec_frame(play, bars)` series for series (a test
+checks this); the signals come from `trade.engine.build_signals`, the simulation from
+`trade.sim.run_batch` (nogil), the metrics from `trade.metrics.compute_metrics`, so a
+variant's trades and metrics are those of `run_backtest` on the same Play and bars.
+
+Windows: the variant is simulated once over all the bars; metrics of a window [a, b) are
+computed on the equity rows in it (the initial balance being the equity just before `a`) and
+the trades that closed in it. The simulation and the features are causal, so a window's
+figures depend only on bars before its end: a train window never sees its test window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trade.core import InputError
+from trade.data import bucket_end
+from trade.data.schema import Instrument
+from trade.engine import (
+    DEFAULT_INSTRUMENT,
+    ExecFrame,
+    FeatureDef,
+    build_signals,
+    feature_defs,
+    order_plan,
+    sim_config,
+)
+from trade.engine.features import _resample  # exec_frame's resampler (volume summed in time order)
+from trade.indicators import compute
+from trade.metrics import METRIC_DOCS, compute_metrics
+from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
+from trade.sim import BatchResult, run_batch
+from trade.sweep.windows import Window
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+MetricsMode = Literal["full", "fast"]
+BAR_BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+DAY_MS = 86_400_000
+BAR_MS = 60_000
+
+#: metrics of the "fast" mode: the same definitions as trade.metrics (a test checks equality)
+FAST_METRICS: tuple[str, ...] = (
+    "total_return", "net_profit", "final_equity", "volatility", "sharpe", "sortino",
+    "max_drawdown", "num_trades", "win_rate", "net_pnl", "profit_factor", "fees_paid",
+    "exposure",
+)
+
+
+def metric_names(mode: MetricsMode) -> tuple[str, ...]:
+    return tuple(METRIC_DOCS) if mode == "full" else FAST_METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class _Skeleton:
+    exec_ts: I64
+    close_idx: I64
+    series: dict[str, F64]
+    arrays: dict[str, F64]  # the closed exec bars (features on the exec tf are computed on them)
+
+
+def _arrays(bars: pa.Table) -> dict[str, F64]:
+    return {
+        "ts": np.asarray(bars.column("ts").to_numpy(), dtype=np.float64),
+        **{k: np.asarray(bars.column(k).to_numpy(), dtype=np.float64) for k in BAR_BUILTINS},
+    }
+
+
+class FrameCache:
+    """Exec frames of Play variants over one set of 1m bars, sharing every computation.
+
+    Thread-safe: each distinct item is computed exactly once (a per-key lock), then read by
+    every thread. `computed` counts the computations by key kind (for tests and logs)."""
+
+    def __init__(self, bars_1m: pa.Table) -> None:
+        if bars_1m.num_rows == 0:
+            raise InputError("no 1m bars to run on")
+        self.bars = bars_1m
+        self.ts_1m = np.asarray(bars_1m.column("ts").to_numpy(), dtype=np.int64)
+        self.close_1m = np.asarray(bars_1m.column("close").to_numpy(), dtype=np.float64)
+        if "mark_price" in bars_1m.column_names:
+            self.mark_1m = np.asarray(bars_1m.column("mark_price").to_numpy(), dtype=np.float64)
+        else:
+            self.mark_1m = self.close_1m
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._items: dict[tuple[Any, ...], Any] = {}
+        self.computed: Counter[str] = Counter()
+
+    def _once(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        item = self._items.get(key)
+        if item is not None:
+            return item
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            item = self._items.get(key)
+            if item is None:
+                item = make()
+                self._items[key] = item
+                with self._lock:
+                    self.computed[str(key[0])] += 1
+        return item
+
+    def tf_arrays(self, interval: str) -> dict[str, F64]:
+        """Bars of `interval` resampled from the 1m bars, as float arrays."""
+        out: dict[str, F64] = self._once(("resample", interval),
+                                         lambda: _arrays(_resample(self.bars, interval)))
+        return out
+
+    def skeleton(self, exec_tf: str) -> _Skeleton:
+        """Exec bars that closed within the data, and their closing 1m bar (as exec_frame)."""
+        return self._once(("skeleton", exec_tf), lambda: self._make_skeleton(exec_tf))  # type: ignore[no-any-return]
+
+    def _make_skeleton(self, exec_tf: str) -> _Skeleton:
+        ts_1m = self.ts_1m
+        ex = _resample(self.bars, exec_tf)
+        ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
+        closed = ends <= ts_1m[-1] + 60_000  # a bucket the data ends inside never closed
+        ex = ex.filter(pa.array(closed))
+        ends = ends[closed]
+        exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
+        close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
+        late = ts_1m[close_idx] + 60_000 < ends  # closing minute missing: closes on the next bar
+        close_idx[late] += 1
+        arr = _arrays(ex)
+        series: dict[str, F64] = {k: arr[k] for k in BAR_BUILTINS}
+        series["last_price"] = self.close_1m[close_idx]
+        series["mark_price"] = self.mark_1m[close_idx]
+        return _Skeleton(exec_ts, close_idx, series, arr)
+
+    def indicator(self, d: FeatureDef, exec_tf: str) -> dict[str, F64]:
+        """`compute(d.indicator, d.params)` on d's timeframe, once per distinct set (on the
+        exec timeframe: over its closed bars, as exec_frame does)."""
+        on_exec = d.interval == exec_tf
+        key = ("indicator", d.indicator, json.dumps(d.params, sort_keys=True), d.interval,
+               on_exec)
+        arrays = self.skeleton(exec_tf).arrays if on_exec else self.tf_arrays(d.interval)
+        out: dict[str, F64] = self._once(key, lambda: compute(d.indicator, d.params, arrays))
+        return out
+
+    def _aligned(self, d: FeatureDef, exec_tf: str) -> dict[str, F64]:
+        key = ("aligned", d.indicator, json.dumps(d.params, sort_keys=True), d.interval, exec_tf)
+
+        def make() -> dict[str, F64]:
+            values = self.indicator(d, exec_tf)
+            if d.interval == exec_tf:
+                return {o: np.ascontiguousarray(values[o], dtype=np.float64) for o in d.outputs}
+            skel = self.skeleton(exec_tf)
+            arr_ts = self.tf_arrays(d.interval)["ts"].astype(np.int64)
+            # visible only once its own bar has closed (no look-ahead)
+            return {o: np.ascontiguousarray(
+                align_to_exec(arr_ts, values[o], interval_ms(d.interval), skel.exec_ts,
+                              interval_ms(exec_tf)), dtype=np.float64) for o in d.outputs}
+
+        out: dict[str, F64] = self._once(key, make)
+        return out
+
+    def frame(self, play: Play) -> ExecFrame:
+        """The ExecFrame of `play` (equal to trade.engine.exec_frame(play, bars))."""
+        exec_tf = play.exec_tf
+        skel = self.skeleton(exec_tf)
+        series = dict(skel.series)
+        defs = feature_defs(play)
+        for d in defs:
+            values = self._aligned(d, exec_tf)
+            for out_name, name in zip(d.outputs, d.series, strict=True):
+                series[name] = values[out_name]
+        return ExecFrame(skel.exec_ts, skel.close_idx, series, self.close_1m, self.mark_1m, defs)
+
+
+# ====================================================================== metrics
+
+
+def _daily(ts: I64, equity: F64, base: float) -> tuple[F64, F64]:
+    """Daily closes and returns, as trade.metrics.series.daily computes them."""
+    day = ts // DAY_MS
+    last = np.append(np.flatnonzero(np.diff(day) != 0), day.shape[0] - 1)
+    days = day[last]
+    full = np.arange(days[0], days[-1] + 1, dtype=np.int64)
+    closes = equity[last][np.searchsorted(days, full, side="right") - 1]
+    prev = np.concatenate(([base], closes[:-1]))
+    rets = np.zeros_like(closes)
+    ok = prev > 0
+    rets[ok] = closes[ok] / prev[ok] - 1.0
+    return closes, rets
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
+                 initial: float) -> dict[str, float | int | None]:
+    """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
+    annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak)."""
+    _, r = _daily(ts, equity, initial)
+    sqrt_p = math.sqrt(365)
+    mean = float(np.mean(r))
+    std = float(np.std(r, ddof=1)) if r.shape[0] >= 2 else None
+    sharpe = None
+    if std is not None and not (std == 0.0 or std <= 1e-12 * abs(mean)):
+        sharpe = _finite(mean / std * sqrt_p)
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    values = np.concatenate(([initial], equity))
+    max_dd = float(np.max(1.0 - values / np.maximum.accumulate(values)))
+    n = int(net_pnl.shape[0])
+    wins = float(net_pnl[net_pnl > 0].sum())
+    losses = float(net_pnl[net_pnl < 0].sum())
+    final = float(equity[-1])
+    return {
+        "total_return": _finite(final / initial - 1.0),
+        "net_profit": _finite(final - initial),
+        "final_equity": final,
+        "volatility": None if std is None else _finite(std * sqrt_p),
+        "sharpe": sharpe,
+        "sortino": _finite(mean / downside * sqrt_p) if downside > 0.0 else None,
+        "max_drawdown": max_dd,
+        "num_trades": n,
+        "win_rate": _finite(float((net_pnl > 0).sum()) / n) if n else None,
+        "net_pnl": float(net_pnl.sum()),
+        "profit_factor": _finite(wins / -losses) if losses != 0.0 else None,
+        "fees_paid": float(fees.sum()),
+        "exposure": float(np.mean(qty != 0.0)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    metrics: dict[str, float | int | None]
+    n_trades: int
+    daily_returns: F64
+
+
+def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initial: float,
+                   mode: MetricsMode, *, daily: bool = False) -> WindowResult:
+    """Metrics of the 1m rows [lo, hi) of a run (trades counted where they closed)."""
+    eq = result.equity
+    whole = lo == 0 and hi == eq.num_rows
+    base = initial if lo == 0 else float(eq.column("equity")[lo - 1].as_py())
+    eq_w = eq if whole else eq.slice(lo, hi - lo)
+    trades = result.trades
+    if not whole and trades.num_rows:
+        ts = eq.column("ts")
+        t0, t1 = ts[lo].as_py(), ts[hi - 1].as_py()
+        exit_ts = trades.column("exit_ts")
+        trades = trades.filter(pc.and_(pc.greater_equal(exit_ts, t0), pc.less_equal(exit_ts, t1)))
+    ts_arr = np.asarray(eq_w.column("ts").to_numpy(), dtype=np.int64)
+    eq_arr = np.asarray(eq_w.column("equity").to_numpy(), dtype=np.float64)
+    if mode == "full":
+        bench = bars.select(["ts", "close"])
+        if not whole:
+            bench = bench.slice(lo, hi - lo)
+        metrics = compute_metrics(eq_w, trades, initial_balance=base, benchmark_close=bench)
+    else:
+        metrics = fast_metrics(
+            ts_arr, eq_arr, np.asarray(eq_w.column("position_qty").to_numpy(), dtype=np.float64),
+            np.asarray(trades.column("net_pnl").to_numpy(), dtype=np.float64),
+            np.asarray(trades.column("fees").to_numpy(), dtype=np.float64), base)
+    rets = _daily(ts_arr, eq_arr, base)[1] if daily else np.zeros(0)
+    return WindowResult(metrics, int(trades.num_rows), rets)
+
+
+# ====================================================================== context
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSettings:
+    """How variants are scored."""
+
+    metrics: MetricsMode = "full"
+    min_trades: int = 0
+    sort: str = "sharpe"
+    keep_daily: bool = True  # store daily returns (for the deflated Sharpe / PBO)
+
+    def __post_init__(self) -> None:
+        if self.min_trades < 0:
+            raise InputError(f"min_trades must be >= 0, got {self.min_trades}")
+        names = metric_names(self.metrics)
+        if self.sort not in names:
+            raise InputError(f"unknown sort metric {self.sort!r} for {self.metrics} metrics; "
+                             f"one of: {', '.join(names)}")
+
+
+@dataclass
+class SweepContext:
+    """What every variant of a sweep shares (built once; shipped once per Ray node)."""
+
+    play: Play
+    bars: pa.Table
+    settings: SweepSettings = field(default_factory=SweepSettings)
+    instrument: Instrument = DEFAULT_INSTRUMENT
+    selection_end: int | None = None  # ms: bars at or after it are the hold-out
+    windows: tuple[Window, ...] = ()
+    cache: FrameCache = field(init=False)
+    _index: dict[str, tuple[int, int]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.play.account.max_drawdown_pct is not None:
+            raise InputError(f"{self.play.source}: account.max_drawdown_pct (a circuit breaker "
+                             "on the running equity) needs the event path, which sweeps do not "
+                             "run; remove it for the sweep")
+        self.cache = FrameCache(self.bars)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"play": self.play, "bars": self.bars, "settings": self.settings,
+                "instrument": self.instrument, "selection_end": self.selection_end,
+                "windows": self.windows}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._index = {}
+        self.cache = FrameCache(self.bars)
+
+    def rows_of(self, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
+        """1m row range [lo, hi) of the bars with start <= ts < end."""
+        ts = self.cache.ts_1m
+        lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, side="left"))
+        hi = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, side="left"))
+        return lo, hi
+
+    def variant_play(self, params: Mapping[str, Any]) -> Play:
+        return apply_overrides(self.play, dict(params)) if params else self.play
+
+    def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
+        """Run one variant over all the bars: (its Play, the kernel result, initial balance)."""
+        play = self.variant_play(params)
+        plan = order_plan(play, self.instrument)
+        config = sim_config(play, plan, self.instrument)
+        frame = self.cache.frame(play)
+        signals = build_signals(compiled_actions(play), frame, plan)
+        return play, run_batch(self.bars, signals, config), config.initial_balance
+
+
+def _num(v: float | int | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    """One results row for `params` (see trade.sweep.results for the columns)."""
+    from trade.sweep.space import variant_id
+
+    s = ctx.settings
+    _, result, initial = ctx.simulate(params)
+    n_rows = result.equity.num_rows
+    row: dict[str, Any] = {"variant_id": variant_id(params)}
+    for k, v in params.items():
+        row[f"param.{k}"] = v
+    sel_hi = n_rows if ctx.selection_end is None else ctx.rows_of(None, ctx.selection_end)[1]
+    if sel_hi == 0:
+        raise InputError("the hold-out leaves no bars to select on")
+    main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily)
+    row["n_trades"] = main.n_trades
+    row["eligible"] = main.n_trades >= s.min_trades
+    for k, v in main.metrics.items():
+        row[f"metric.{k}"] = _num(v)
+    if s.keep_daily:
+        row["daily_returns"] = main.daily_returns.tolist()
+    names = metric_names(s.metrics)
+    if ctx.windows:
+        is_vals: dict[str, list[float]] = {k: [] for k in names}
+        oos_vals: dict[str, list[float]] = {k: [] for k in names}
+        is_scores: list[float | None] = []
+        oos_scores: list[float | None] = []
+        is_trades: list[int] = []
+        for w in ctx.windows:
+            tr = window_metrics(result, ctx.bars, *ctx.rows_of(w.train_start, w.train_end),
+                                initial, s.metrics)
+            te = window_metrics(result, ctx.bars, *ctx.rows_of(w.test_start, w.test_end),
+                                initial, s.metrics)
+            for k in names:
+                a, b = tr.metrics[k], te.metrics[k]
+                if a is not None:
+                    is_vals[k].append(float(a))
+                if b is not None:
+                    oos_vals[k].append(float(b))
+            is_scores.append(_num(tr.metrics[s.sort]))
+            oos_scores.append(_num(te.metrics[s.sort]))
+            is_trades.append(tr.n_trades)
+        for k in names:
+            row[f"is.metric.{k}"] = float(np.mean(is_vals[k])) if is_vals[k] else None
+            row[f"oos.metric.{k}"] = float(np.mean(oos_vals[k])) if oos_vals[k] else None
+        row["wf.is_score"] = is_scores
+        row["wf.oos_score"] = oos_scores
+        row["wf.is_trades"] = is_trades
+    if ctx.selection_end is not None:
+        ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics)
+        row["holdout.n_trades"] = ho.n_trades
+        for k in names:
+            row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
+            if not ctx.windows:
+                row[f"is.metric.{k}"] = row[f"metric.{k}"]
+                row[f"oos.metric.{k}"] = _num(ho.metrics[k])
+    return row
