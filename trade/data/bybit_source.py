@@ -114,8 +114,8 @@ class BybitSource:
         code = exc.status_code
         text = f"{what}: retCode {code}: {exc.message}"
         if code == RATE_LIMIT_CODE:
+            # the retry waits for this reset; pacing need not wait for it a second time
             reset = _int_header(exc.resp_headers, "X-Bapi-Limit-Reset-Timestamp")
-            self._remember_limit(exc.resp_headers)
             return TransientSourceError("rate_limit", text, reset_ms=reset)
         if code == TIMESTAMP_CODE:
             # pybit's own remedy: widen the receive window for the next try

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +51,6 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from trade.core.clock import Clock, WallClock
@@ -150,7 +150,7 @@ def classify(exc: BaseException) -> TransientSourceError | None:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try. Backoff: initial_s * 2**n plus up to jitter_s, capped at max_backoff_s.
+    """How hard to try. Backoff: min(initial_s * 2**n, max_backoff_s) plus up to jitter_s.
     A rate-limit answer waits until its reset time (at most max_rate_limit_wait_s).
     `limit_reserve`: when the last answer left this few requests or fewer, wait for the
     reset before the next request."""
@@ -453,6 +453,8 @@ class HistoryFetcher:
         self.stop = stop or threading.Event()
         self.retries = 0
         self.progress = FetchProgress(self.symbol, "klines")
+        self.funding_page_limit = FUNDING_PAGE_LIMIT
+        self._rng = random.Random()  # jitter only; never decides data
 
     # ------------------------------------------------------------------ retries
     def _sleep(self, seconds: float) -> None:
@@ -467,10 +469,9 @@ class HistoryFetcher:
             wait = (err.reset_ms - self.clock.now_ms()) / 1000 + self.policy.rate_limit_margin_s
             return min(max(wait, self.policy.rate_limit_margin_s),
                        self.policy.max_rate_limit_wait_s)
-        backoff = wait_exponential_jitter(initial=self.policy.initial_s,
-                                          max=self.policy.max_backoff_s,
-                                          jitter=self.policy.jitter_s)
-        return float(backoff(state))
+        # exponential backoff with jitter, so that many clients do not retry in step
+        exp = self.policy.initial_s * 2.0 ** (state.attempt_number - 1)
+        return min(exp, self.policy.max_backoff_s) + self._rng.uniform(0, self.policy.jitter_s)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retries += 1
@@ -562,14 +563,23 @@ class HistoryFetcher:
         stored = self._stored_ts(start_ms, end)
         present = present_runs(stored)
         res.minutes_already_stored = len(stored)
-        todo = subtract_intervals((start_ms, end), [*present, *ckpt.absent])
+        known = [*present, *ckpt.absent]
+        todo = subtract_intervals((start_ms, end), known)
+        pending: int | None = None  # first minute of a missing run not yet followed by a bar
+        prev_end: int | None = None  # end of the last chunk fetched
+        marker = ckpt.in_progress or {}
+        if marker.get("pending_from") is not None and marker.get("next_ms") is not None:
+            # an interrupted run had fetched up to next_ms with no bar since pending_from:
+            # resume that state instead of asking for those minutes again
+            pf, nx = int(marker["pending_from"]), int(marker["next_ms"])
+            resumed = subtract_intervals((start_ms, end), [*known, (pf, nx)])
+            if start_ms <= pf < nx <= end and all(x >= nx for x, _ in resumed):
+                todo, pending, prev_end = resumed, pf, nx
         chunks = _chunks(todo, self.chunk_ms)
         self.progress.phase = "klines"
         self.progress.total_minutes = sum(b - a for a, b in todo) // MINUTE_MS
         self.progress.done_minutes = 0
         self._report()
-        pending: int | None = None  # first minute of a missing run not yet followed by a bar
-        prev_end: int | None = None
         pages_before = self.progress.pages
         for a, b in chunks:
             if prev_end is not None and a != prev_end and pending is not None:
@@ -592,7 +602,8 @@ class HistoryFetcher:
             elif pending is None:
                 pending = a
             ckpt.add_absent(confirmed)
-            ckpt.in_progress = {"start_ms": start_ms, "end_ms": end, "next_ms": b}
+            ckpt.in_progress = {"start_ms": start_ms, "end_ms": end, "next_ms": b,
+                                "pending_from": pending}
             ckpt.save()
             prev_end = b
             self.progress.done_minutes += (b - a) // MINUTE_MS
@@ -652,7 +663,7 @@ class HistoryFetcher:
         while cursor >= start_ms:
             hi = cursor
             rows = self.call(
-                partial(self.source.get_funding_history, start_ms, hi, FUNDING_PAGE_LIMIT))
+                partial(self.source.get_funding_history, start_ms, hi, self.funding_page_limit))
             pages += 1
             table = parse_funding_rows(rows)
             ts = np.asarray(table.column("ts").to_numpy(), dtype=np.int64)
@@ -660,7 +671,7 @@ class HistoryFetcher:
             table = table.filter(pa.array(inside))
             if table.num_rows:
                 added += self.store.write_funding(self.symbol, table)
-            if len(rows) < FUNDING_PAGE_LIMIT or not inside.any():
+            if len(rows) < self.funding_page_limit or not inside.any():
                 break
             oldest = int(table.column("ts")[0].as_py())
             if oldest > hi:
