@@ -18,6 +18,7 @@ _COMMANDS: dict[str, str] = {
     "play": "trade.cli.play_cmd:play",
     "report": "trade.cli.report_cmd:report",
     "quickstart": "trade.cli.quickstart_cmd:quickstart",
+    "sweep": "trade.cli.sweep_cmd:sweep",
 }
 
 
