@@ -13,7 +13,7 @@ from trade.engine import DEFAULT_INSTRUMENT, load_run_bars, parse_time
 from trade.engine.backtest import _with_funding  # the store's funding series, as run_backtest
 from trade.play import Play
 from trade.sweep.evaluate import SweepContext, SweepSettings
-from trade.sweep.windows import WalkForward, holdout_start
+from trade.sweep.windows import WalkForward, Window, holdout_start
 
 
 def sweep_context_for(
@@ -44,7 +44,7 @@ def sweep_context_for(
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
     first, stop = int(ts[0]), int(ts[-1]) + 60_000
     selection_end = holdout_start(holdout, first, stop) if holdout else None
-    windows = ()
+    windows: tuple[Window, ...] = ()
     if walk_forward is not None:
         wf = walk_forward if isinstance(walk_forward, WalkForward) else WalkForward.parse(
             walk_forward)
