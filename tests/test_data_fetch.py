@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pybit.exceptions import FailedRequestError, InvalidRequestError
 
 from trade.core import SimulatedClock
 from trade.data import Store, open_store, synth_bars
@@ -217,6 +219,53 @@ def test_parse_kline_rows_handles_bybit_order_strings_and_window() -> None:
         parse_kline_rows([["1706572920000", "1", "2", "x", "1", "1", "1"]], START, END)
     with pytest.raises(SourceError, match="high"):
         parse_kline_rows([["1706572920000", "100", "99", "98", "100", "1", "1"]], START, END)
+
+
+class _StubSession:
+    """Stands in for pybit's HTTP: raises what pybit raises for a given failure."""
+
+    recv_window = 5000
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def get_kline(self, **params: Any) -> Any:
+        raise self.exc
+
+
+def _pybit_error(cls: Any, code: int, headers: dict[str, str] | None = None) -> Any:
+    return cls(request="GET /v5/market/kline", message="boom", status_code=code,
+               time="00:00:00", resp_headers=headers)
+
+
+@pytest.mark.parametrize(("exc", "kind", "reset"), [
+    (_pybit_error(InvalidRequestError, 10006, {"X-Bapi-Limit-Reset-Timestamp": "123456"}),
+     "rate_limit", 123456),
+    (_pybit_error(InvalidRequestError, 10002), "timestamp", None),
+    (_pybit_error(InvalidRequestError, 10016), "server_busy", None),
+    (_pybit_error(FailedRequestError, 502), "http_5xx", None),
+    (_pybit_error(FailedRequestError, 403), "http_403", None),
+    (requests.ReadTimeout("slow"), "timeout", None),
+    (requests.ConnectionError("reset"), "network", None),
+])
+def test_bybit_source_classifies_transient_errors(exc: BaseException, kind: str,
+                                                  reset: int | None) -> None:
+    session = _StubSession(exc)
+    source = BybitSource(session, SYM)
+    assert session.retry_codes == set() and session.max_retries == 1  # type: ignore[attr-defined]
+    with pytest.raises(TransientSourceError) as info:
+        source.get_kline(START, START + M, 1000)
+    assert info.value.kind == kind and info.value.reset_ms == reset
+    if kind == "timestamp":
+        assert session.recv_window == 7500  # pybit's remedy, kept
+
+
+@pytest.mark.parametrize("exc", [_pybit_error(InvalidRequestError, 10001),
+                                 _pybit_error(FailedRequestError, 404)])
+def test_bybit_source_permanent_errors(exc: BaseException) -> None:
+    with pytest.raises(SourceError) as info:
+        BybitSource(_StubSession(exc), SYM).get_kline(START, START + M, 1000)
+    assert not isinstance(info.value, TransientSourceError)
 
 
 # ------------------------------------------------------------------------------ end to end
