@@ -256,3 +256,22 @@ def test_fine_windows_respect_the_budget(
         first = smallest[0]
         if (first[1] - max(first[0], 0)) // MINUTE <= budget:
             assert got[0] == max(first[0], 0)  # windows are kept from the start of the run
+
+
+def test_synthetic_run_regenerates_its_bars(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    """An engine run on unstored synthetic bars (manifest data.kind = synthetic, as
+    `trade backtest` writes it) gets the same bars again without a data store."""
+    run, data = demo
+    syn = tmp_path / "syn"
+    shutil.copytree(run, syn)
+    manifest = json.loads((syn / "manifest.json").read_text())
+    manifest["data"] = {"kind": "synthetic", "days": 12, "seed": 3, "regime": "mixed"}
+    manifest["sim_config"] = {"initial_balance": manifest.pop("initial_balance")}
+    (syn / "manifest.json").write_text(json.dumps(manifest))
+    out = write_run_report(syn)  # no data_dir: nothing stored is read
+    from trade.report.run import _load_bars
+
+    got = _load_bars(load_run(syn), None)
+    stored = open_store(data).read_bars("BTCUSDT")
+    assert got.equals(stored.slice(0, got.num_rows)) and got.num_rows == stored.num_rows
+    assert out.stat().st_size > 1_000_000

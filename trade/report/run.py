@@ -35,6 +35,7 @@ from trade.data.intervals import (
 )
 from trade.data.resample import resample
 from trade.data.store import open_store
+from trade.data.synth import synth_bars
 from trade.metrics import GROUPS, METRIC_DOCS, format_value
 from trade.report._html import b64_f32, b64_f64, b64_u32, page
 from trade.report._run_js import RUN_JS
@@ -117,13 +118,16 @@ def load_run(run_dir: str | Path) -> RunFolder:
 
 
 # ----------------------------------------------------------------------- manifest helpers
+_NESTED = ("play", "sim_config", "data", "config")
+
+
 def _lookup(manifest: dict[str, Any], *keys: str) -> Any:
-    nested = manifest.get("play") if isinstance(manifest.get("play"), dict) else {}
+    """The first of `keys` found at the top level, else inside play/sim_config/data/config."""
+    scopes = [manifest] + [manifest[n] for n in _NESTED if isinstance(manifest.get(n), dict)]
     for key in keys:
-        if manifest.get(key) not in (None, ""):
-            return manifest[key]
-        if nested and nested.get(key) not in (None, ""):
-            return nested[key]
+        for scope in scopes:
+            if scope.get(key) not in (None, ""):
+                return scope[key]
     return None
 
 
@@ -489,11 +493,24 @@ def _load_bars(run: RunFolder, data_dir: str | Path | None) -> pa.Table:
         symbol = run.trades.column("symbol")[0].as_py()
     if symbol is None:
         raise InputError(f"{run.path}: no symbol in manifest.json and no trades to read it from")
-    where = data_dir if data_dir is not None else _lookup(run.manifest, "data_dir")
     ts = run.equity.column("ts")
     start = int(ts[0].as_py())
     end = int(ts[-1].as_py()) + MINUTE_MS
-    bars = open_store(where).read_bars(str(symbol), start, end)
+    raw = run.manifest.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    where = data_dir if data_dir is not None else _lookup(run.manifest, "data_dir", "store")
+    if data_dir is None and data.get("kind") == "synthetic":
+        # the run used seeded synthetic bars (not stored): generate the same bars again
+        try:
+            days, seed, regime = int(data["days"]), int(data["seed"]), str(data["regime"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{run.path}/manifest.json: synthetic data lacks {exc}") from exc
+        bars = synth_bars(str(symbol), days, seed, regime)
+        bars_ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+        lo, hi = np.searchsorted(bars_ts, [start, end])
+        bars = bars.slice(int(lo), int(hi - lo))
+    else:
+        bars = open_store(where).read_bars(str(symbol), start, end)
     if bars.num_rows == 0:
         raise InputError(
             f"the data store {where or './data'} has no 1m bars of {symbol} in the run's range"
