@@ -466,3 +466,38 @@ def test_cli_fetch_with_endpoint_then_resume(sim: ExchangeSimServer, tmp_path: P
     bad = _cli(SYM, "--start", "2024-01-30", "--endpoint", sim.base_url, "--testnet",
                "--data-dir", data_dir)
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
+
+
+def test_cli_killed_mid_download_resumes(sim: ExchangeSimServer, tmp_path: Path) -> None:
+    """SIGKILL the CLI after its first day is stored (faults slow it down), then run it again."""
+    data_dir = tmp_path / "store"
+    args = [SYM, "--start", str(START), "--end", str(END), "--endpoint", sim.base_url,
+            "--data-dir", str(data_dir), "--no-progress", "--no-funding", "--max-attempts", "30"]
+    sim.configure_faults(FaultConfig(seed=1, rest_paths=("/v5/market/kline",),
+                                     rest_error_rate=0.6))
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "trade", "data", "fetch", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not list(data_dir.glob("bars_1m/*/*.parquet")):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no chunk stored within 60 s"
+                time.sleep(0.02)
+            assert proc.poll() is None  # still downloading
+            proc.kill()
+        finally:
+            proc.wait(timeout=30)
+            proc.communicate()
+    finally:
+        sim.configure_faults(FaultConfig())
+    partial = open_store(data_dir).read_bars(SYM)
+    n_partial = partial.num_rows
+    assert 0 < n_partial < EXCHANGE_BARS.num_rows
+    assert _rows(partial) == _expected(START, int(partial.column("ts")[-1].as_py()) + M)
+
+    again = _cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert f"{n_partial} minutes already stored" in again.stdout
+    final = open_store(data_dir).read_bars(SYM)
+    assert _rows(final) == _expected()
