@@ -1338,6 +1338,8 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
     cdef int st, direction
     cdef bint resting = False, want_long, want_short
     cdef double pct, qty, flip_qty, equity, sl, value, notional, offset, cap
+    cdef double remaining = p.size
+    cdef int held = p.side
     if entry_oi[0] >= 0:
         st = e.orders[entry_oi[0]].status
         resting = not is_terminal(st) and st != ST_CREATED
@@ -1358,19 +1360,22 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
             t.reduce_only = True
             t.qty = qty
             engine_submit(e, &t)
-    # 3. entries (the position is read as it stands: an exit just queued has not filled yet)
+            remaining = p.size - qty
+    # 3. entries see the position net of this row's exit: a full exit leaves it flat
+    if remaining <= 0.0:
+        held = 0
     want_long = s.entry_long[j] != 0
     want_short = s.entry_short[j] != 0
     if want_long == want_short or resting:
         return  # both set is ambiguous; one entry order at a time
     direction = 1 if want_long else -1
     flip_qty = 0.0
-    if p.side == direction:
+    if held == direction:
         return  # one position per symbol
-    if p.side == -direction:
+    if held == -direction:
         if not s.allow_flip:
             return
-        flip_qty = p.size
+        flip_qty = remaining
     equity = _equity(e)
     sl = _nz(s.sl_pct[j])
     value = s.size_value[j]
@@ -1382,7 +1387,8 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
         if sl <= 0:
             return  # risk-based sizing needs a stop
         notional = equity * value / 100 / sl
-    cap = equity * e.leverage
+    # notional is capped so that its margin plus the opening taker fee fit in equity
+    cap = equity * e.leverage / (1.0 + e.leverage * e.taker)
     if cap < notional:
         notional = cap
     qty = _floor_step(notional / ref, e.qty_step)

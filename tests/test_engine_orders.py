@@ -93,8 +93,13 @@ risk_model:
     assert risk.size_mode is SizeMode.RISK_BASED
     # 1 % of 10 000 lost at a 1 % stop -> 10 000 USDT notional -> 0.333 BTC (step 0.001)
     assert risk.entry_qty(10_000.0, 30_000.0, 0.01) == pytest.approx(0.333, abs=1e-12)
-    # a 0.1 % stop would need 100 000 USDT: capped at equity x leverage = 30 000 -> 1 BTC
-    assert risk.entry_qty(10_000.0, 30_000.0, 0.001) == pytest.approx(1.0, abs=1e-12)
+    # a 0.1 % stop would need 100 000 USDT: capped at equity x leverage less room for the
+    # opening taker fee, 30 000 / (1 + 3 x fee), then floored to the 0.001 step
+    cap = 30_000.0 / (1 + 3 * risk.taker_fee)
+    assert risk.taker_fee > 0
+    expected = math.floor(cap / 30_000.0 / 0.001 + 1e-9) * 0.001
+    assert expected < 1.0
+    assert risk.entry_qty(10_000.0, 30_000.0, 0.001) == pytest.approx(expected, abs=1e-12)
     assert risk.entry_qty(10_000.0, 30_000.0, 0.0) == 0.0  # no stop, no risk-based size
     tiny = order_plan(play("risk_model:\n  sizing: {model: fixed_usdt, value: 9}\n"))
     assert tiny.entry_qty(10_000.0, 3_000.0, 0.0) == 0.0  # under min notional (10 USDT)

@@ -30,7 +30,8 @@ Conventions (PLAY_FORMAT.md "Risk"):
   equity lost at the stop (notional = equity x pct / 100 / stop distance). Without a
   `risk_model.sizing`, a Play uses percent_equity with `risk.max_position_pct`, at most 95
   (a 100 % margin order could not pay its own fee and would be rejected).
-  Notional is capped at equity x leverage; qty = notional / ref floored to the instrument's
+  Notional is capped at equity x leverage / (1 + leverage x taker fee) so the margin and the
+  opening fee fit; qty = notional / ref floored to the instrument's
   qty step; an order under the min qty or min notional (the larger of the instrument's and
   `account.min_trade_notional_usdt`) is skipped.
 * Limit entries: price = ref x (1 - offset) for a long (1 + offset for a short), offset =
@@ -103,6 +104,7 @@ class OrderPlan:
     qty_step: float
     min_qty: float
     min_notional: float
+    taker_fee: float = 0.0  # fraction; the sizing cap leaves room for the opening fee
 
     def series_names(self) -> frozenset[str]:
         """Feature series the bracket rules read (ATR features, structure levels)."""
@@ -154,7 +156,8 @@ class OrderPlan:
             if sl <= 0:
                 return 0.0  # risk-based sizing needs a stop
             notional = equity * self.size_value / 100 / sl
-        notional = min(notional, equity * self.leverage)  # capped by leverage
+        # capped so that the margin plus the opening taker fee fit in equity
+        notional = min(notional, equity * self.leverage / (1 + self.leverage * self.taker_fee))
         qty = floor_step(notional / ref, self.qty_step)
         if qty <= 0 or qty < self.min_qty or qty * ref < self.min_notional:
             return 0.0
@@ -249,6 +252,8 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
             raise InputError(f"{play.source}: entry.limit_offset_pct must be < 100")
         expire = play.entry.expire_after_bars * INTERVAL_MINUTES[play.exec_tf]
     min_notional = max(instrument.min_notional, play.account.min_trade_notional_usdt)
+    bt = play.backtest
+    fees = bt.fee_model if bt is not None and bt.fee_model is not None else play.account.fee_model
     return OrderPlan(
         symbol=play.symbol,
         leverage=lev,
@@ -266,6 +271,7 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         qty_step=instrument.qty_step,
         min_qty=instrument.min_qty,
         min_notional=min_notional,
+        taker_fee=fees.taker_bps / 10_000,
     )
 
 
@@ -304,24 +310,28 @@ def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: f
         resting = False
     # 2. exits: a reduce-only market order for exit_pct of the position
     pos = adapter.position(sym)
+    held, remaining = pos.side, pos.size
     if pos.side != 0 and ((pos.side > 0 and d.exit_long) or (pos.side < 0 and d.exit_short)):
         pct = d.exit_pct
         qty = pos.size if pct >= 100 else floor_step(pos.size * pct / 100, plan.qty_step)
         if qty > 0:
             side = Side.SELL if pos.side > 0 else Side.BUY
             adapter.submit(OrderRequest(sym, side, qty, reduce_only=True))
-        pos = adapter.position(sym)
+            remaining = pos.size - qty
+    # entries see the position net of this row's exit: a full exit leaves it flat
+    if remaining <= 0:
+        held = 0
     # 3. entries: both or neither set, or an entry limit resting -> nothing
     if d.entry_long == d.entry_short or resting:
         return
     direction = 1 if d.entry_long else -1
     flip_qty = 0.0
-    if pos.side == direction:
+    if held == direction:
         return  # one position per symbol
-    if pos.side == -direction:
+    if held == -direction:
         if not plan.allow_flip:
             return
-        flip_qty = pos.size
+        flip_qty = remaining
     sl, tp, trail = plan.brackets(direction, ref, values)
     qty = plan.entry_qty(adapter.balance().equity, ref, sl)
     if qty <= 0:

@@ -119,25 +119,29 @@ def _act(
         resting = False
     # 2. exits
     pos = ex.position()
+    held, remaining = pos.side, pos.size
     if pos.side != 0 and ((pos.side > 0 and s.exit_long[j]) or (pos.side < 0 and s.exit_short[j])):
         pct = _nz(float(s.exit_pct[j]))
         qty = pos.size if pct >= 100 else _floor_step(pos.size * pct / 100, cfg.qty_step)
         if qty > 0:
             side = Side.SELL if pos.side > 0 else Side.BUY
             ex.submit(OrderRequest(cfg.symbol, side, qty, reduce_only=True))
-        pos = ex.position()
+            remaining = pos.size - qty
+    # entries see the position net of this row's exit: a full exit leaves it flat
+    if remaining <= 0:
+        held = 0
     # 3. entries
     want_long, want_short = bool(s.entry_long[j]), bool(s.entry_short[j])
     if want_long == want_short or resting:
         return entry_order, entry_placed_bar
     direction = 1 if want_long else -1
     flip_qty = 0.0
-    if pos.side == direction:
+    if held == direction:
         return entry_order, entry_placed_bar
-    if pos.side == -direction:
+    if held == -direction:
         if not s.allow_flip:
             return entry_order, entry_placed_bar
-        flip_qty = pos.size
+        flip_qty = remaining
     equity = ex.balance().equity
     sl = _nz(float(s.sl_pct[j]))
     value = float(s.size_value[j])
@@ -149,7 +153,8 @@ def _act(
         if sl <= 0:
             return entry_order, entry_placed_bar  # risk-based sizing needs a stop
         notional = equity * value / 100 / sl
-    notional = min(notional, equity * cfg.leverage)
+    # capped so that the margin plus the opening taker fee fit in equity
+    notional = min(notional, equity * cfg.leverage / (1 + cfg.leverage * cfg.taker_fee))
     qty = _floor_step(notional / ref, cfg.qty_step)
     if qty <= 0 or qty < cfg.min_qty or qty * ref < cfg.min_notional:
         return entry_order, entry_placed_bar

@@ -17,13 +17,16 @@ of these arrays and acts, in this order:
    * opposite position: if `allow_flip`, one market order for
      position size + new size (the opposite position is closed with reason
      `flip`), else nothing.
+   The position is read net of this row's exit (step 2): an exit of all of
+   it makes the entry an entry from flat; a partial exit leaves the rest to flip.
    Quantity, with `ref = close of the 1m bar exec_close_idx[j]`,
    `E = equity at that close`, `L = config.leverage`:
    * FIXED_USDT: `notional = size_value[j]`;
    * PERCENT_EQUITY: `notional = E * size_value[j] / 100 * L`;
    * RISK_BASED: `notional = E * size_value[j] / 100 / sl_pct[j]` (needs a stop;
      without one the entry is skipped);
-   then capped at `E * L`, `qty = notional / ref` rounded down to `qty_step`;
+   then capped at `E * L / (1 + L * taker_fee)` (margin plus the opening fee fit in
+   equity), `qty = notional / ref` rounded down to `qty_step`;
    skipped if `qty < min_qty`, `qty * ref < min_notional` or `qty <= 0`.
    The order is MARKET, or when `entry_limit_offset[j] > 0` a GTC LIMIT at
    `ref * (1 - offset)` for a long (`ref * (1 + offset)` for a short) that
