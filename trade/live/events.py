@@ -104,6 +104,13 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class JobDone:
+    """A REST job finished; every event it posted is ahead of this one in the queue."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Ask the engine loop to finish."""
 
@@ -119,4 +126,4 @@ class Call:
 
 
 LiveEvent = (KlinePush | PrivatePush | StreamState | OrderAck | OrderFailed | Snapshot
-             | Failure | Stop | Call)
+             | Failure | JobDone | Stop | Call)
