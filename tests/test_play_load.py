@@ -79,10 +79,13 @@ def test_validation_pattern_spelling_loads_as_synthetic() -> None:
     play = load(BASE + "validation: {pattern: trend_up_clean, bars: 500, seed: 42}\n")
     assert play.synthetic is not None
     assert (play.synthetic.regime, play.synthetic.pattern, play.synthetic.seed) == (
-        "trend_up", "trend_up_clean", 42)
+        "trending", "trend_up_clean", 42)
     assert play.synthetic.bars == 500
     play2 = load(BASE + "synthetic: {regime: range, days: 10, seed: 7}\n")
     assert play2.synthetic is not None and play2.synthetic.days == 10
+    bad = r"synthetic.regime: unknown regime 'trendin'.*did you mean 'trending'"
+    with pytest.raises(PlayError, match=bad):
+        load(BASE + "synthetic: {regime: trendin, days: 10}\n")
 
 
 def test_unknown_validation_pattern() -> None:

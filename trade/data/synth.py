@@ -22,20 +22,32 @@ REGIMES: tuple[str, ...] = ("trending", "ranging", "volatile", "crash", "mixed")
 # 2024-01-01 00:00 UTC (a Monday): the default first bar of synthetic data
 DEFAULT_START_MS = 1_704_067_200_000
 
-# Play `validation: {pattern: NAME}` names -> generator regime (see PLAY_FORMAT.md)
+# Play `synthetic: {regime}` and the older `validation: {pattern: NAME}` names -> the generator's
+# regime. The one table of these names: trade.play validates against it (see PLAY_FORMAT.md).
+_PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
+    "trending": (
+        "trending", "trend_up", "trend_up_clean", "trend_grinding", "trend_parabolic",
+        "trend_exhaustion", "trend_stairs", "mtf_aligned_bull", "mtf_pullback_bull",
+    ),
+    "ranging": (
+        "ranging", "range", "range_wide", "range_tight", "range_ascending", "range_descending",
+        "range_symmetric", "breakout_false", "breakout_failed", "vol_decay",
+        "liquidity_hunt_lows", "liquidity_hunt_highs", "choppy_whipsaw", "accumulation",
+        "distribution", "mtf_divergent",
+    ),
+    "volatile": (
+        "volatile", "spike_recover", "vol_spike_recover", "vol_spike_continue",
+        "vol_squeeze_expand", "breakout", "breakout_clean", "breakout_retest", "v_top",
+        "reversal_v_top", "reversal_double_top",
+    ),
+    "crash": (
+        "crash", "v_bottom", "reversal_v_bottom", "reversal_double_bottom", "reversal_rounded",
+        "trend_down", "trend_down_clean", "mtf_aligned_bear", "mtf_pullback_bear",
+    ),
+    "mixed": ("mixed",),
+}
 PATTERN_REGIMES: dict[str, str] = {
-    "trend_up_clean": "trending",
-    "trend_up": "trending",
-    "trending": "trending",
-    "range_wide": "ranging",
-    "range_tight": "ranging",
-    "ranging": "ranging",
-    "breakout_false": "ranging",
-    "volatile": "volatile",
-    "spike_recover": "volatile",
-    "v_bottom": "crash",
-    "crash": "crash",
-    "mixed": "mixed",
+    name: regime for regime, names in _PATTERNS_BY_REGIME.items() for name in names
 }
 
 

@@ -143,20 +143,8 @@ def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig
 def _synthetic_regime(play: Play) -> str:
     s = play.synthetic
     assert s is not None
-    for name in (s.pattern, s.regime):
-        if name:
-            try:
-                return regime_for_pattern(name)
-            except InputError:
-                continue
-    key = (s.pattern or s.regime).lower()
-    # the Play catalogue's coarse regimes -> the generator's
-    for prefix, regime in (("trend_down", "crash"), ("trend", "trending"), ("range", "ranging"),
-                           ("v_", "crash"), ("reversal", "crash"), ("breakout", "volatile"),
-                           ("spike", "volatile"), ("vol", "volatile")):
-        if key.startswith(prefix):
-            return regime
-    return "mixed"
+    # the Play loader has checked the name against the one pattern -> regime table
+    return regime_for_pattern(s.pattern or s.regime)
 
 
 def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,

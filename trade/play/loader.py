@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+# `validation: {pattern}` names -> generator regimes: one table, owned by the data layer
+from trade.data.synth import PATTERN_REGIMES, REGIMES
 from trade.indicators.spec import IndicatorSpec
 from trade.play.actions import CompiledActions, compile_actions
 from trade.play.conditions import ConditionContext, Source, _show
@@ -25,25 +27,6 @@ from trade.play.timeframes import INTERVAL_MINUTES, ROLES, interval_ms
 from trade.play.yamlsrc import PathKey, SourceMap, dotted, load_yaml
 
 DEFAULT_MAX_LEVERAGE = 100.0
-
-#: `validation: {pattern}` names (the older catalog) -> synthetic generator regimes.
-PATTERN_REGIMES: dict[str, str] = {
-    "trend_up_clean": "trend_up", "trend_down_clean": "trend_down", "trend_grinding": "trend_up",
-    "trend_parabolic": "trend_up", "trend_exhaustion": "trend_up", "trend_stairs": "trend_up",
-    "range_tight": "range", "range_wide": "range", "range_ascending": "range",
-    "range_descending": "range", "range_symmetric": "range",
-    "v_bottom": "v_bottom", "reversal_v_bottom": "v_bottom", "v_top": "v_top",
-    "reversal_v_top": "v_top", "reversal_double_bottom": "v_bottom",
-    "reversal_double_top": "v_top", "reversal_rounded": "v_bottom",
-    "breakout_clean": "breakout", "breakout_retest": "breakout", "breakout_false": "breakout_false",
-    "breakout_failed": "breakout_false",
-    "spike_recover": "spike_recover", "vol_spike_recover": "spike_recover",
-    "vol_spike_continue": "breakout", "vol_squeeze_expand": "breakout", "vol_decay": "range",
-    "liquidity_hunt_lows": "range", "liquidity_hunt_highs": "range", "choppy_whipsaw": "range",
-    "accumulation": "range", "distribution": "range",
-    "mtf_aligned_bull": "trend_up", "mtf_aligned_bear": "trend_down",
-    "mtf_pullback_bull": "trend_up", "mtf_pullback_bear": "trend_down", "mtf_divergent": "range",
-}
 
 
 def _default_registry() -> Mapping[str, IndicatorSpec]:
@@ -640,6 +623,11 @@ class _Checker:
     def _synthetic(self) -> Play:
         p = self.play
         if p.validation is None:
+            if p.synthetic is not None and p.synthetic.regime not in PATTERN_REGIMES:
+                regime = p.synthetic.regime
+                self.err(("synthetic", "regime"), f"unknown regime {_show(regime)} (expected "
+                         f"one of {', '.join(REGIMES)} or a pattern name)"
+                         f"{suggest(regime, PATTERN_REGIMES)}")
             return p
         if p.synthetic is not None:
             self.err(("validation",), "give either 'synthetic' or the older 'validation', "
