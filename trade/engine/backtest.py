@@ -321,6 +321,7 @@ def run_backtest(
             "file_sha256": file_sha256(play_file) if play_file else None,
         },
         "symbol": sym,
+        "exec_timeframe": play.exec_tf,
         "data": {
             **data_info,
             "start_ts": int(ts[0].as_py()),
