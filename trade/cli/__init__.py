@@ -18,6 +18,8 @@ _COMMANDS: dict[str, str] = {
     "play": "trade.cli.play_cmd:play",
     "report": "trade.cli.report_cmd:report",
     "quickstart": "trade.cli.quickstart_cmd:quickstart",
+    "run": "trade.cli.run_cmd:run",
+    "panic": "trade.cli.panic_cmd:panic",
     "sweep": "trade.cli.sweep_cmd:sweep",
 }
 

@@ -1,0 +1,331 @@
+"""LiveRunner: a bar-driven engine on live (or replayed) market data, in paper/demo/live.
+
+The runner does not know what a Play is: `engine_factory(adapter)` builds the bar engine
+(the CLI passes `trade.engine.PlayEngine`), so this layer imports nothing above it.
+
+Start-up, on the calling thread (which becomes the engine thread):
+
+1. REST session for the mode (`--endpoint` redirects it), server-time sync, instrument;
+2. `LiveSession.open()`: public kline stream (and, with keys, the private stream),
+   reconciliation of orders/positions/balance;
+3. warm-up: the last `history_bars` closed 1m klines over REST go through the engine with a
+   `NullAdapter` (indicators fill, nothing is sent), then the engine's adapter is swapped
+   for the real one (PaperAdapter fed by the live bars, or LiveAdapter);
+4. then every closed 1m kline from the stream (gaps are back-filled over REST, duplicates
+   and late old bars ignored) is one `on_bar`: in demo/live after `barrier()` (in-flight
+   REST done, state reconciled), the position marked to the close, the risk breakers fed;
+   after the engine acted the runner waits for the creates to be acknowledged.
+
+Resume: the journal's last processed bar is skipped on restart, and orderLinkIds are
+deterministic per decision bar, so a restart never places an order twice.
+Stop: `stop()` (any thread; the CLI calls it from SIGINT/SIGTERM) ends the loop within
+~0.1 s; the session then closes streams and workers. Orders and TP/SL stay on the exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from trade.core import (
+    AdapterEvent,
+    Balance,
+    Clock,
+    ExchangeAdapter,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    WallClock,
+)
+from trade.live.client import BybitRest, make_session, ws_base_of
+from trade.live.events import KlinePush
+from trade.live.journal import Journal, read_journal
+from trade.live.risk import RiskLimits, RiskManager
+from trade.live.secrets import Credentials
+from trade.live.session import LiveAdapter, LiveSession
+from trade.sim import Bar, PaperAdapter, SimConfig
+
+log = logging.getLogger(__name__)
+MINUTE = 60_000
+RunMode = Literal["paper", "demo", "live"]
+
+
+class BarEngine(Protocol):
+    adapter: Any
+
+    def on_bar(self, ts: int, open: float, high: float, low: float, close: float,
+               volume: float = 0.0, mark_price: float = math.nan) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NullAdapter:
+    """Warm-up adapter: flat, `equity` USDT, every order rejected (nothing is sent)."""
+
+    def __init__(self, equity: float = 10_000.0) -> None:
+        self._balance = Balance(equity, equity, 0.0, equity)
+        self.refused = 0
+
+    def submit(self, request: OrderRequest) -> Order:
+        self.refused += 1
+        return Order(f"warmup-{self.refused}", request, OrderStatus.REJECTED, 0, 0,
+                     reject_reason="warm-up: history bars are not traded")
+
+    def cancel(self, symbol: str, order_id: str) -> Order:
+        raise KeyError(order_id)
+
+    def amend(self, symbol: str, order_id: str, *, qty: float | None = None,
+              price: float | None = None, trigger_price: float | None = None) -> Order:
+        raise KeyError(order_id)
+
+    def set_trading_stop(self, symbol: str, *, take_profit: float | None = None,
+                         stop_loss: float | None = None,
+                         trailing_distance: float | None = None) -> None:
+        return None
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        return []
+
+    def position(self, symbol: str) -> Position:
+        return Position(symbol)
+
+    def balance(self) -> Balance:
+        return self._balance
+
+    def drain_events(self) -> list[AdapterEvent]:
+        return []
+
+
+@dataclass(slots=True)
+class RunConfig:
+    symbol: str
+    mode: RunMode = "demo"
+    endpoint: str | None = None
+    credentials: Credentials | None = None
+    journal_path: Path | None = None
+    history_bars: int = 1000
+    leverage: float | None = None
+    sim_config: SimConfig | None = None  # paper mode
+    risk_limits: RiskLimits = field(default_factory=RiskLimits)
+    warmup_equity: float = 10_000.0
+    tag: str = "t"
+    stream_options: dict[str, Any] = field(default_factory=dict)
+    rest_timeout_s: float = 5.0
+
+
+@dataclass(slots=True)
+class RunSummary:
+    bars: int = 0
+    warmup_bars: int = 0
+    orders: int = 0
+    fills: int = 0
+    backfilled: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class LiveRunner:
+    """See the module docstring. `run()` on the engine thread; `stop`, `wait_bars` and
+    `summary` from any thread."""
+
+    def __init__(self, config: RunConfig,
+                 engine_factory: Callable[[ExchangeAdapter], BarEngine], *,
+                 clock: Clock | None = None,
+                 listener: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if config.mode != "paper" and config.credentials is None:
+            raise ValueError(f"{config.mode} mode needs API credentials")
+        if config.mode == "paper" and config.sim_config is None:
+            raise ValueError("paper mode needs a SimConfig for the simulation kernel")
+        self.config = config
+        self.engine_factory = engine_factory
+        self.clock: Clock = clock or WallClock()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self.bars_done = 0
+        self.last_bar_ts: int | None = None
+        self.summary = RunSummary()
+        self.session: LiveSession | None = None
+        self.engine: BarEngine | None = None
+        self.adapter: Any = None
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.listener = listener  # called on the engine thread after every bar
+
+    # ------------------------------------------------------------ any thread
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait_bars(self, n: int, timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.bars_done >= n or self.error is not None,
+                                       timeout_s)
+
+    # ------------------------------------------------------------ engine thread
+    def _build(self) -> LiveSession:
+        cfg = self.config
+        creds = None if cfg.mode == "paper" else cfg.credentials
+        http = make_session(cfg.mode, endpoint=cfg.endpoint, credentials=creds,
+                            timeout_s=cfg.rest_timeout_s)
+        rest = BybitRest(http, clock=self.clock)
+        journal = Journal(cfg.journal_path, self.clock)
+        ws_base = ws_base_of(cfg.endpoint) if cfg.endpoint else None
+        return LiveSession(rest, cfg.symbol, credentials=creds, clock=self.clock,
+                           ws_base=ws_base, demo=cfg.mode == "demo", live=cfg.mode == "live",
+                           risk=RiskManager(cfg.risk_limits), journal=journal, tag=cfg.tag,
+                           public_topics=(f"kline.1.{cfg.symbol}",),
+                           stream_options=cfg.stream_options)
+
+    def run(self) -> RunSummary:
+        try:
+            return self._run()
+        except BaseException as exc:
+            with self._cond:
+                self.error = exc
+                self._cond.notify_all()
+            raise
+
+    def _run(self) -> RunSummary:
+        cfg = self.config
+        session = self._build()
+        self.session = session
+        try:
+            resume_after = self._resume_point(cfg.journal_path)
+            session.open()
+            if cfg.mode == "paper":
+                assert cfg.sim_config is not None
+                self.adapter = PaperAdapter(cfg.sim_config)
+            else:
+                self.adapter = LiveAdapter(session)
+                if cfg.leverage:
+                    session.rest.set_leverage(cfg.symbol, cfg.leverage)
+            self._warm_up(session, resume_after)
+            session.on_kline = self._on_kline
+            session.journal.write("ready", mode=cfg.mode, symbol=cfg.symbol,
+                                  last_bar=self.last_bar_ts)
+            self.ready.set()
+            while not self._stop.is_set():
+                session.pump(0.1)
+        finally:
+            session.close()
+            session.journal.close()
+            self.summary.failures = list(session.failures)
+            if session.executor is not None:
+                self.summary.fills = len(session.book.fills)
+                self.summary.orders = len(session.book.orders)
+        return self.summary
+
+    @staticmethod
+    def _resume_point(path: Path | None) -> int | None:
+        if path is None:
+            return None
+        bars = [int(r["bar"]) for r in read_journal(path) if r.get("kind") == "bar"]
+        return max(bars) if bars else None
+
+    def _closed_klines(self, rest: BybitRest, *, start: int | None = None,
+                       end: int | None = None, limit: int = 1000) -> list[tuple[float, ...]]:
+        now = rest.timesync.timestamp_ms()
+        rows = rest.klines(self.config.symbol, "1", start=start, end=end, limit=limit)
+        out: list[tuple[float, ...]] = []
+        for r in rows:
+            t = int(r[0])
+            if t + MINUTE <= now or end is not None:
+                out.append((t, float(r[1]), float(r[2]), float(r[3]), float(r[4]),
+                            float(r[5])))
+        out.sort(key=lambda b: b[0])
+        return out
+
+    def _warm_up(self, session: LiveSession, resume_after: int | None) -> None:
+        cfg = self.config
+        null = NullAdapter(cfg.warmup_equity)
+        engine = self.engine_factory(null)
+        bars = self._closed_klines(session.rest, limit=max(1, min(cfg.history_bars, 1000)))
+        for ts, o, h, lo, c, v in bars:
+            engine.on_bar(int(ts), o, h, lo, c, v)
+            self.last_bar_ts = int(ts)
+        self.summary.warmup_bars = len(bars)
+        if resume_after is not None and (self.last_bar_ts is None
+                                         or resume_after > self.last_bar_ts):
+            self.last_bar_ts = resume_after
+        engine.adapter = self.adapter
+        self.engine = engine
+        if bars:
+            session.last_price = bars[-1][4]
+
+    def state(self, ts: int, close: float) -> dict[str, Any]:
+        """A plain-data view of the account after a bar (for dashboards; engine thread)."""
+        sym = self.config.symbol
+        pos = self.adapter.position(sym)
+        bal = self.adapter.balance()
+        conn: dict[str, Any] = {}
+        if self.session is not None:
+            for name, stream in self.session.streams.items():
+                conn[f"{name}_ws"] = stream.state.value
+                conn[f"{name}_message_age_s"] = round(stream.health()["message_age_s"], 2)
+        return {
+            "ts": ts + MINUTE, "equity": bal.equity, "close": close,
+            "position": {f: getattr(pos, f) for f in ("side", "size", "entry_price",
+                                                       "mark_price", "unrealized_pnl",
+                                                       "liq_price", "leverage")}
+            | {"symbol": sym},
+            "open_orders": [{"id": o.order_id, "side": o.request.side.bybit,
+                             "qty": o.request.qty, "status": o.status.bybit}
+                            for o in self.adapter.open_orders(sym)],
+            "connection": conn,
+        }
+
+    def _on_kline(self, k: KlinePush) -> None:
+        cfg = self.config
+        if k.symbol != cfg.symbol or k.interval != "1":
+            return
+        last = self.last_bar_ts
+        if last is not None and k.start <= last:
+            return  # a duplicate or a late, already processed bar
+        session = self.session
+        assert session is not None
+        if last is not None and k.start > last + MINUTE:
+            gap = self._closed_klines(session.rest, start=last + MINUTE, end=k.start - 1)
+            for ts, o, h, lo, c, v in gap:
+                if last < ts < k.start:
+                    self.summary.backfilled += 1
+                    self._bar(int(ts), o, h, lo, c, v)
+                    last = int(ts)
+        self._bar(k.start, k.open, k.high, k.low, k.close, k.volume)
+
+    def _bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+        session = self.session
+        engine = self.engine
+        assert session is not None and engine is not None
+        close_ms = ts + MINUTE
+        if self.config.mode == "paper":
+            self.adapter.step(Bar(ts, o, h, lo, c, v))
+            session.last_price = c
+            engine.on_bar(ts, o, h, lo, c, v)
+        else:
+            session.barrier()
+            session.book.mark(self.config.symbol, c, close_ms)
+            session.last_price = c
+            tripped = session.risk.update_equity(session.book.balance.equity, close_ms)
+            if tripped:
+                session.journal.write("halt", reason=tripped)
+            ex = session.executor
+            assert ex is not None
+            ex.set_bar(ts)
+            before = set(session.book.orders)
+            engine.on_bar(ts, o, h, lo, c, v)
+            new = [k for k in session.book.orders if k not in before]
+            if new:
+                session.journal.write("signal", bar=ts, close=c, orders=new)
+            session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
+        self.last_bar_ts = ts
+        session.journal.write("bar", bar=ts, close=c)
+        if self.listener is not None:
+            self.listener(self.state(ts, c))
+        with self._cond:
+            self.bars_done += 1
+            self.summary.bars = self.bars_done
+            self._cond.notify_all()
