@@ -281,9 +281,10 @@ class AccountBook:
             new = replace(order, updated_ts=ts, **changes)
         else:
             new = order
-            for step in path:
+            for step in path[:-1]:  # states a missed push would have reported
                 new = new.moved_to(step, ts)
-            new = replace(new, **changes)
+                self._events.append(OrderUpdate(new, ts))
+            new = replace(new.moved_to(path[-1], ts), **changes)
         self.orders[order.order_id] = new
         self._events.append(OrderUpdate(new, new.updated_ts))
         if new.status.is_terminal:
