@@ -70,7 +70,7 @@ def print_summary(result: Any, title: str) -> None:
 
 def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, end: str | None,
                    data_dir: str | None, out: Path | None, path: str, as_json: bool,
-                   seed: int | None, store: Any = None) -> None:
+                   seed: int | None, store: Any = None, report: bool = False) -> None:
     """Shared by `trade backtest` and `trade quickstart`: run, then print table or JSON."""
     from trade.engine import run_backtest
     from trade.play import load_play
@@ -92,11 +92,23 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
     except (TradeError, ValueError, KeyError, OSError) as exc:
         fail(str(exc) or type(exc).__name__)
         return
+    report_path: Path | None = None
+    if report and result.out_dir is not None:
+        from trade.report import write_run_report
+
+        try:
+            report_path = write_run_report(result.out_dir, data_dir=data_dir)
+        except (TradeError, ValueError, KeyError, OSError) as exc:
+            fail(f"the run finished but its report failed: {exc}")
+            return
     if as_json:
-        click.echo(json.dumps({"metrics": result.metrics, "manifest": result.manifest},
+        click.echo(json.dumps({"metrics": result.metrics, "manifest": result.manifest,
+                               "report": str(report_path) if report_path else None},
                               sort_keys=True, default=str))
     else:
         print_summary(result, f"{play.name} on {result.manifest['symbol']}")
+        if report_path is not None:
+            click.echo(f"report: {report_path}")
 
 
 @click.command("backtest")
@@ -111,9 +123,10 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
               show_default=True, help="Execution path: fast batch, bar-by-bar event, or auto.")
 @click.option("--seed", type=int, default=None, help="Seed for synthetic data.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
+@click.option("--report", is_flag=True, help="Also write the run's HTML report (report.html).")
 def backtest(play_file: Path, symbol: str | None, start: str | None, end: str | None,
              data_dir: str | None, out: Path | None, path: str, seed: int | None,
-             as_json: bool) -> None:
+             as_json: bool, report: bool) -> None:
     """Backtest PLAY and write trades.parquet, equity.parquet, metrics.json, manifest.json."""
     run_and_report(play_file, symbol=symbol, start=start, end=end, data_dir=data_dir, out=out,
-                   path=path, as_json=as_json, seed=seed)
+                   path=path, as_json=as_json, seed=seed, report=report)

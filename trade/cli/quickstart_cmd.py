@@ -14,7 +14,9 @@ from trade.cli.backtest_cmd import fail, run_and_report
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs") / "quickstart",
               show_default=True, help="Run folder for the artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
-def quickstart(data_dir: str | None, out: Path, as_json: bool) -> None:
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Also write the run's HTML report.")
+def quickstart(data_dir: str | None, out: Path, as_json: bool, report: bool) -> None:
     """Import the packaged Coinbase BTC hourly sample (bridged to 1m, seed 7) into the store and
     run the packaged quick-start Play on it, printing its metrics."""
     from trade.core import TradeError
@@ -31,4 +33,5 @@ def quickstart(data_dir: str | None, out: Path, as_json: bool) -> None:
         fail(str(exc))
         return
     run_and_report(quickstart_play_path(), symbol=symbol, start=None, end=None,
-                   data_dir=None, out=out, path="auto", as_json=as_json, seed=None, store=store)
+                   data_dir=data_dir, out=out, path="auto", as_json=as_json, seed=None,
+                   store=store, report=report)

@@ -12,6 +12,7 @@ Public API:
 * `align_to_exec(...)` for higher-timeframe series.
 """
 
+from trade.data.synth import PATTERN_REGIMES
 from trade.play.actions import (
     ACTION_NAMES,
     ActionDecision,
@@ -27,7 +28,6 @@ from trade.play.errors import PlayError, PlayIssue
 from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
 from trade.play.ir import BUILTINS, INTRABAR_BUILTINS, ConditionPlan
 from trade.play.loader import (
-    PATTERN_REGIMES,
     apply_overrides,
     compiled_actions,
     load_play,

@@ -624,10 +624,10 @@ class _Checker:
         p = self.play
         if p.validation is None:
             if p.synthetic is not None and p.synthetic.regime not in PATTERN_REGIMES:
-                regime = p.synthetic.regime
-                self.err(("synthetic", "regime"), f"unknown regime {_show(regime)} (expected "
+                given = p.synthetic.regime
+                self.err(("synthetic", "regime"), f"unknown regime {_show(given)} (expected "
                          f"one of {', '.join(REGIMES)} or a pattern name)"
-                         f"{suggest(regime, PATTERN_REGIMES)}")
+                         f"{suggest(given, PATTERN_REGIMES)}")
             return p
         if p.synthetic is not None:
             self.err(("validation",), "give either 'synthetic' or the older 'validation', "
