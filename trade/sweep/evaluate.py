@@ -192,13 +192,24 @@ class FrameCache:
 # ====================================================================== metrics
 
 
-def _daily(ts: I64, equity: F64, base: float) -> tuple[F64, F64]:
-    """Daily closes and returns, as trade.metrics.series.daily computes them."""
+DayIndex = tuple[I64, I64]
+
+
+def day_index(ts: I64) -> DayIndex:
+    """(last row of each UTC day, the day each calendar day takes its close from): the same
+    for every variant of a sweep, so it is computed once per window."""
     day = ts // DAY_MS
-    last = np.append(np.flatnonzero(np.diff(day) != 0), day.shape[0] - 1)
+    last = np.append(np.flatnonzero(np.diff(day) != 0), day.shape[0] - 1).astype(np.int64)
     days = day[last]
     full = np.arange(days[0], days[-1] + 1, dtype=np.int64)
-    closes = equity[last][np.searchsorted(days, full, side="right") - 1]
+    return last, (np.searchsorted(days, full, side="right") - 1).astype(np.int64)
+
+
+def _daily(ts: I64, equity: F64, base: float, index: DayIndex | None = None) -> tuple[F64, F64]:
+    """Daily closes and returns, as trade.metrics.series.daily computes them (a day without
+    bars carries the previous close)."""
+    last, pos = index if index is not None else day_index(ts)
+    closes = equity[last][pos]
     prev = np.concatenate(([base], closes[:-1]))
     rets = np.zeros_like(closes)
     ok = prev > 0
@@ -211,10 +222,11 @@ def _finite(x: float) -> float | None:
 
 
 def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
-                 initial: float) -> dict[str, float | int | None]:
+                 initial: float, index: DayIndex | None = None
+                 ) -> dict[str, float | int | None]:
     """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
     annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak)."""
-    _, r = _daily(ts, equity, initial)
+    _, r = _daily(ts, equity, initial, index)
     sqrt_p = math.sqrt(365)
     mean = float(np.mean(r))
     std = float(np.std(r, ddof=1)) if r.shape[0] >= 2 else None
@@ -241,7 +253,7 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
         "net_pnl": float(net_pnl.sum()),
         "profit_factor": _finite(wins / -losses) if losses != 0.0 else None,
         "fees_paid": float(fees.sum()),
-        "exposure": float(np.mean(qty != 0.0)),
+        "exposure": np.count_nonzero(qty) / qty.shape[0],
     }
 
 
@@ -253,7 +265,8 @@ class WindowResult:
 
 
 def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initial: float,
-                   mode: MetricsMode, *, daily: bool = False) -> WindowResult:
+                   mode: MetricsMode, *, daily: bool = False,
+                   index: DayIndex | None = None) -> WindowResult:
     """Metrics of the 1m rows [lo, hi) of a run (trades counted where they closed)."""
     eq = result.equity
     whole = lo == 0 and hi == eq.num_rows
@@ -276,8 +289,8 @@ def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initia
         metrics = fast_metrics(
             ts_arr, eq_arr, np.asarray(eq_w.column("position_qty").to_numpy(), dtype=np.float64),
             np.asarray(trades.column("net_pnl").to_numpy(), dtype=np.float64),
-            np.asarray(trades.column("fees").to_numpy(), dtype=np.float64), base)
-    rets = _daily(ts_arr, eq_arr, base)[1] if daily else np.zeros(0)
+            np.asarray(trades.column("fees").to_numpy(), dtype=np.float64), base, index)
+    rets = _daily(ts_arr, eq_arr, base, index)[1] if daily else np.zeros(0)
     return WindowResult(metrics, int(trades.num_rows), rets)
 
 
@@ -313,7 +326,7 @@ class SweepContext:
     selection_end: int | None = None  # ms: bars at or after it are the hold-out
     windows: tuple[Window, ...] = ()
     cache: FrameCache = field(init=False)
-    _index: dict[str, tuple[int, int]] = field(init=False, default_factory=dict)
+    _index: dict[str, DayIndex] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.play.account.max_drawdown_pct is not None:
@@ -332,6 +345,15 @@ class SweepContext:
             setattr(self, k, v)
         self._index = {}
         self.cache = FrameCache(self.bars)
+
+    def day_index(self, lo: int, hi: int) -> DayIndex:
+        """day_index of the 1m rows [lo, hi) (cached: the same for every variant)."""
+        key = f"{lo}:{hi}"
+        found = self._index.get(key)
+        if found is None:
+            found = day_index(self.cache.ts_1m[lo:hi])
+            self._index[key] = found
+        return found
 
     def rows_of(self, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
         """1m row range [lo, hi) of the bars with start <= ts < end."""
@@ -370,7 +392,8 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     sel_hi = n_rows if ctx.selection_end is None else ctx.rows_of(None, ctx.selection_end)[1]
     if sel_hi == 0:
         raise InputError("the hold-out leaves no bars to select on")
-    main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily)
+    main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily,
+                          index=ctx.day_index(0, sel_hi))
     row["n_trades"] = main.n_trades
     row["eligible"] = main.n_trades >= s.min_trades
     for k, v in main.metrics.items():
@@ -385,16 +408,18 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         oos_scores: list[float | None] = []
         is_trades: list[int] = []
         for w in ctx.windows:
-            tr = window_metrics(result, ctx.bars, *ctx.rows_of(w.train_start, w.train_end),
-                                initial, s.metrics)
-            te = window_metrics(result, ctx.bars, *ctx.rows_of(w.test_start, w.test_end),
-                                initial, s.metrics)
+            a, b = ctx.rows_of(w.train_start, w.train_end)
+            tr = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
+                                index=ctx.day_index(a, b))
+            a, b = ctx.rows_of(w.test_start, w.test_end)
+            te = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
+                                index=ctx.day_index(a, b))
             for k in names:
-                a, b = tr.metrics[k], te.metrics[k]
-                if a is not None:
-                    is_vals[k].append(float(a))
-                if b is not None:
-                    oos_vals[k].append(float(b))
+                va, vb = tr.metrics[k], te.metrics[k]
+                if va is not None:
+                    is_vals[k].append(float(va))
+                if vb is not None:
+                    oos_vals[k].append(float(vb))
             is_scores.append(_num(tr.metrics[s.sort]))
             oos_scores.append(_num(te.metrics[s.sort]))
             is_trades.append(tr.n_trades)
@@ -405,7 +430,8 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         row["wf.oos_score"] = oos_scores
         row["wf.is_trades"] = is_trades
     if ctx.selection_end is not None:
-        ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics)
+        ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics,
+                            index=ctx.day_index(sel_hi, n_rows))
         row["holdout.n_trades"] = ho.n_trades
         for k in names:
             row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
