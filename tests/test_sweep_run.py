@@ -4,6 +4,7 @@ search, walk-forward without leakage, hold-out, overfitting statistics, the CLI.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import threading
 from collections import Counter
@@ -146,6 +147,16 @@ def test_interrupt_then_resume(bars: pa.Table, tmp_path: Path) -> None:
 
     first = run_sweep(ctx, space, out, workers=2, stop=stop, progress=progress, row_group=2)
     assert first.interrupted
+    assert 4 <= pq.read_table(out).num_rows < 12
+
+    def ctrl_c(done: int, total: int | None) -> None:  # Ctrl-C arrives in the main thread
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    out2 = tmp_path / "ctrl_c.parquet"
+    second = run_sweep(ctx, space, out2, workers=2, progress=ctrl_c, row_group=1)
+    assert second.interrupted
+    assert 2 <= pq.read_table(out2).num_rows < 12
     kept = pq.read_table(out)  # a complete, valid Parquet file
     assert 4 <= kept.num_rows < 12
     again = run_sweep(ctx, space, out, workers=2, resume=True)
@@ -153,6 +164,7 @@ def test_interrupt_then_resume(bars: pa.Table, tmp_path: Path) -> None:
     assert again.n_new == 12 - kept.num_rows
     whole = run_sweep(ctx_for(bars), space, tmp_path / "whole.parquet", workers=2)
     assert sorted_rows(out) == sorted_rows(whole.path)
+    assert json.loads((tmp_path / "r.summary.json").read_text())["n_variants"] == 12
     with pytest.raises(ValueError, match="different sweep"):
         run_sweep(ctx, space_for(ctx, [*GRID, "risk.take_profit_pct=values:5"]), out,
                   resume=True)

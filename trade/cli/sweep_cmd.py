@@ -72,7 +72,7 @@ def _top_table(path: Path, sort: str, top: int, title: str) -> Any:
     out = Table(title=title, header_style="bold")
     out.add_column("variant")
     for c in params:
-        out.add_column(c[len("param."):])
+        out.add_column(_short(c[len("param."):]))
     out.add_column("trades", justify="right")
     for c in dict.fromkeys(shown):
         if c in table.column_names:
@@ -85,6 +85,14 @@ def _top_table(path: Path, sort: str, top: int, title: str) -> Any:
                 cells.append("-" if v is None else f"{v:.4g}")
         out.add_row(*cells)
     return out
+
+
+def _short(path: str) -> str:
+    """A column label: `features.ema_fast.params.length` -> `ema_fast.length`."""
+    parts = path.split(".")
+    if len(parts) == 4 and parts[0] == "features" and parts[2] == "params":
+        return f"{parts[1]}.{parts[3]}"
+    return path
 
 
 @click.command("sweep")

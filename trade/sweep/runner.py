@@ -7,6 +7,10 @@ thread reads the same 1m bars and the same cached features. `ray` — the same `
 Ray tasks (trade.sweep.ray_backend); the context (Play, bars, windows) is put in the object
 store once. Both give the same rows for the same parameters (a test compares the tables).
 
+The summary (trade.sweep.analysis.summarize: best variant, walk-forward selection, deflated
+Sharpe ratio, PBO, overfitting flag) is returned and written beside the results as
+`<stem>.summary.json`.
+
 Interrupting (KeyboardInterrupt, or `stop.set()`) stops proposing, lets the variants already
 running finish, writes them, and closes the file: it stays valid, and `resume=True` carries
 on from it.
@@ -14,6 +18,7 @@ on from it.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -315,7 +320,14 @@ def run_sweep(
         writer.close()
     table = read_results(writer.path)
     summary = summarize(table, ctx.settings.sort, min_trades=ctx.settings.min_trades)
+    summary_path(writer.path).write_text(json.dumps(summary, indent=2, default=str) + "\n",
+                                         encoding="utf-8")
     return SweepOutcome(writer.path, n_new, n_skipped, interrupted, summary)
+
+
+def summary_path(results: Path) -> Path:
+    """Where the summary of a results file is written: `<results stem>.summary.json`."""
+    return results.with_name(results.stem + ".summary.json")
 
 
 def space_for(ctx: SweepContext, params: Sequence[str] = (), constraints: Sequence[str] = (),
