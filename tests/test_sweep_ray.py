@@ -50,3 +50,22 @@ def test_ray_equals_local(ray_cluster: Any, tmp_path: Path) -> None:
     assert a.num_rows == 6
     assert a.equals(b)
     assert local.summary == remote.summary
+
+
+def test_cli_backend_ray(ray_cluster: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trade.cli import cli
+
+    out = tmp_path / "cli_ray.parquet"
+    args = ["sweep", str(PLAY), "--backend", "ray", "--workers", "2", "--no-progress",
+            "--param", "features.ema_fast.params.length=values:5,9",
+            "--data-dir", str(tmp_path / "store"), "--metrics", "fast", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert read_results(out).num_rows == 2
+    local = tmp_path / "cli_local.parquet"
+    res = CliRunner().invoke(cli, [*args[:2], *args[6:-1], str(local)])
+    assert res.exit_code == 0, res.output
+    assert read_results(out).sort_by("variant_id").equals(
+        read_results(local).sort_by("variant_id"))
