@@ -157,7 +157,7 @@ class BybitRest:
         self.limiter = limiter or RateLimiter(self.clock, server_now_ms=self.timesync.timestamp_ms,
                                               stop=self.stop)
         self.max_attempts = max_attempts
-        self._wait = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s,
+        self._wait = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s,
                                              jitter=jitter_s)
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "resyncs": 0}
         self._stats_lock = threading.Lock()

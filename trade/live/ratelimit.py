@@ -101,7 +101,7 @@ class RateLimiter:
             if waited >= timeout_s:
                 raise TimeoutError(f"rate limit for {path} did not clear within {timeout_s} s")
             self.waits += 1
-            step = min(delay, timeout_s - waited, 1.0)
+            step = max(min(delay, timeout_s - waited, 1.0), 0.001)  # >= 1 ms: clocks tick in ms
             self.clock.wait(self._stop, step)
             waited += step
 
