@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from trade.core.errors import InputError
@@ -55,9 +56,22 @@ def resample(bars: pa.Table, interval: str | int) -> pa.Table:
         pa.array(np.maximum.reduceat(col["high"], starts)),
         pa.array(np.minimum.reduceat(col["low"], starts)),
         pa.array(col["close"][ends - 1]),
-        pa.array(np.add.reduceat(col["volume"], starts)),
-        pa.array(np.add.reduceat(col["turnover"], starts)),
+        pa.array(_sum_in_time_order(col["volume"], starts, ends - starts)),
+        pa.array(_sum_in_time_order(col["turnover"], starts, ends - starts)),
         pa.array((ends - starts).astype(np.int64)),
         pa.array(partial),
     ]
     return pa.Table.from_arrays(arrays, schema=RESAMPLED_SCHEMA)
+
+
+def _sum_in_time_order(
+    values: npt.NDArray[np.float64], starts: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Per-bucket sums added minute by minute (v0 + v1 + ...), the order a streaming
+    aggregation adds them in, so batch and incremental volume indicators agree bit for bit
+    (numpy's add.reduceat sums in another order, which differs in the last bits)."""
+    acc = values[starts].copy()
+    for k in range(1, int(counts.max(initial=1))):
+        more = counts > k
+        acc[more] += values[starts[more] + k]
+    return acc

@@ -101,22 +101,6 @@ def feature_defs(play: Play) -> list[FeatureDef]:
     return out
 
 
-def _resample(bars_1m: pa.Table, interval: str) -> pa.Table:
-    """`trade.data.resample`, with each bar's volume re-summed minute by minute in time order
-    (v0 + v1 + ...), the order the streaming aggregation adds them in, so that volume-based
-    indicators agree bit for bit between the two forms (numpy's reduceat sums in another
-    order, which differs in the last bits)."""
-    out = resample(bars_1m, interval)
-    n_1m = np.asarray(out.column("n_1m").to_numpy(), dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(n_1m)[:-1]]).astype(np.int64)
-    vol_1m = np.asarray(bars_1m.column("volume").to_numpy(), dtype=np.float64)
-    acc = vol_1m[starts].copy()
-    for k in range(1, int(n_1m.max(initial=1))):
-        more = n_1m > k
-        acc[more] += vol_1m[starts[more] + k]
-    return out.set_column(out.schema.get_field_index("volume"), "volume", pa.array(acc))
-
-
 def _arrays(bars: pa.Table) -> dict[str, F64]:
     return {
         "ts": np.asarray(bars.column("ts").to_numpy(), dtype=np.float64),
@@ -164,7 +148,7 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
         mark_1m = np.asarray(bars_1m.column("mark_price").to_numpy(), dtype=np.float64)
     else:
         mark_1m = close_1m
-    ex = _resample(bars_1m, exec_tf)
+    ex = resample(bars_1m, exec_tf)
     ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
     closed = ends <= ts_1m[-1] + 60_000  # the bucket closed within the data
     ex = ex.filter(pa.array(closed))
@@ -182,7 +166,7 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     tf_cache: dict[str, dict[str, F64]] = {exec_tf: ex_arr}
     for d in defs:
         if d.interval not in tf_cache:
-            tf_cache[d.interval] = _arrays(_resample(bars_1m, d.interval))
+            tf_cache[d.interval] = _arrays(resample(bars_1m, d.interval))
         arr = tf_cache[d.interval]
         values = compute(d.indicator, d.params, arr)
         for out_name, name in zip(d.outputs, d.series, strict=True):

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trade.core import InputError
-from trade.data import bucket_end
+from trade.data import bucket_end, resample
 from trade.data.schema import Instrument
 from trade.engine import (
     DEFAULT_INSTRUMENT,
@@ -45,7 +45,6 @@ from trade.engine import (
     order_plan,
     sim_config,
 )
-from trade.engine.features import _resample  # exec_frame's resampler (volume summed in time order)
 from trade.indicators import compute
 from trade.metrics import METRIC_DOCS, compute_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
@@ -125,7 +124,7 @@ class FrameCache:
     def tf_arrays(self, interval: str) -> dict[str, F64]:
         """Bars of `interval` resampled from the 1m bars, as float arrays."""
         out: dict[str, F64] = self._once(("resample", interval),
-                                         lambda: _arrays(_resample(self.bars, interval)))
+                                         lambda: _arrays(resample(self.bars, interval)))
         return out
 
     def skeleton(self, exec_tf: str) -> _Skeleton:
@@ -134,7 +133,7 @@ class FrameCache:
 
     def _make_skeleton(self, exec_tf: str) -> _Skeleton:
         ts_1m = self.ts_1m
-        ex = _resample(self.bars, exec_tf)
+        ex = resample(self.bars, exec_tf)
         ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
         closed = ends <= ts_1m[-1] + 60_000  # a bucket the data ends inside never closed
         ex = ex.filter(pa.array(closed))
