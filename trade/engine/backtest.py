@@ -203,7 +203,9 @@ def _describe(prov: dict[str, Any], symbol: str) -> str:
     return f"1m bars from {src}"
 
 
-def _with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, int]:
+def with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, int]:
+    """`bars` with a `funding_rate` column from the store's series (NaN where none settles),
+    and the number of settlements it carries."""
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
     fund = store.read_funding(symbol, int(ts[0]), int(ts[-1]) + 120_000)
     if fund.num_rows == 0:
@@ -300,7 +302,7 @@ def run_backtest(
     bars_hash = table_sha256(bars, BAR_HASH_COLUMNS)
     n_funding = 0
     if data_info["kind"] == "store":
-        bars, n_funding = _with_funding(bars, st, sym)
+        bars, n_funding = with_funding(bars, st, sym)
     if chosen == "batch":
         frame = exec_frame(play, bars)
         signals = build_signals(compiled_actions(play), frame, plan)

@@ -10,7 +10,7 @@ import numpy as np
 from trade.core import InputError
 from trade.data import Store, open_store
 from trade.engine import DEFAULT_INSTRUMENT, load_run_bars, parse_time
-from trade.engine.backtest import _with_funding  # the store's funding series, as run_backtest
+from trade.engine.backtest import with_funding  # the store's funding series, as run_backtest
 from trade.play import Play
 from trade.sweep.evaluate import SweepContext, SweepSettings
 from trade.sweep.windows import WalkForward, Window, holdout_start
@@ -40,7 +40,7 @@ def sweep_context_for(
         update={"symbol": sym}))
     bars, info = load_run_bars(play, st, sym, start_ms, end_ms, seed)
     if info["kind"] == "store":
-        bars, _ = _with_funding(bars, st, sym)
+        bars, _ = with_funding(bars, st, sym)
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
     first, stop = int(ts[0]), int(ts[-1]) + 60_000
     selection_end = holdout_start(holdout, first, stop) if holdout else None
