@@ -90,7 +90,7 @@ class BayesProposer:
         try:
             import optuna
         except ImportError:
-            raise InputError("--search bayes needs optuna: pip install 'trade[sweep]'") from None
+            raise InputError("--search bayes needs optuna: pip install optuna") from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
         self.space = space
