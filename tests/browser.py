@@ -17,6 +17,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,12 +49,33 @@ CHROMIUM_FLAGS = [
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 
 
-def find_chromium() -> str:
+def _which_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    raise RuntimeError(f"headless Chromium is not installed; install it with: {INSTALL_HINT}")
+    return None
+
+
+def _install_chromium() -> None:
+    """The test set-up installs Debian's chromium when it can (root with apt-get)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+
+
+def find_chromium() -> str:
+    path = _which_chromium()
+    if path is None:
+        _install_chromium()
+        path = _which_chromium()
+    if path is None:
+        raise RuntimeError(f"headless Chromium is not installed; install it with: {INSTALL_HINT}")
+    return path
 
 
 @dataclass
