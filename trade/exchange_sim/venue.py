@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from trade.core import (
     AdapterEvent,
@@ -38,52 +38,10 @@ from trade.core import (
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.protocol import ApiError, num, price_or_zero
 from trade.sim.config import SimConfig
+from trade.sim.step import StepEngine
 
-
-class SimEngine(Protocol):
-    """The step API of `trade.sim.SimExchange` (docs/fill_model.md)."""
-
-    def submit(self, request: OrderRequest) -> Order: ...
-
-    def cancel(self, order_id: str) -> Any: ...
-
-    def amend(
-        self,
-        order_id: str,
-        *,
-        qty: float | None = None,
-        price: float | None = None,
-        trigger_price: float | None = None,
-    ) -> Any: ...
-
-    def set_trading_stop(
-        self,
-        *,
-        take_profit: float | None = None,
-        stop_loss: float | None = None,
-        trailing_distance: float | None = None,
-    ) -> Any: ...
-
-    def on_bar(
-        self,
-        ts: int,
-        open: float,
-        high: float,
-        low: float,
-        close: float,
-        volume: float = 0.0,
-        mark_price: float = math.nan,
-        funding_rate: float = math.nan,
-    ) -> Any: ...
-
-    def position(self) -> Position: ...
-
-    def balance(self) -> Balance: ...
-
-    def open_orders(self) -> list[Order]: ...
-
-    def drain_events(self) -> list[AdapterEvent]: ...
-
+# the simulator drives any step engine; the default is the backtest kernel itself
+SimEngine = StepEngine
 
 EngineFactory = Callable[[SimConfig], SimEngine]
 

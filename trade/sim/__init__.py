@@ -7,6 +7,7 @@ from trade.sim.config import Intrabar, SimConfig, SizeMode
 from trade.sim.exchange import SimExchange
 from trade.sim.results import EQUITY_SCHEMA, TRADE_LOG_SCHEMA, BatchResult
 from trade.sim.signals import SignalArrays
+from trade.sim.step import StepEngine
 
 __all__ = [
     "EQUITY_SCHEMA",
@@ -20,5 +21,6 @@ __all__ = [
     "SimConfig",
     "SimExchange",
     "SizeMode",
+    "StepEngine",
     "run_batch",
 ]

@@ -7,43 +7,20 @@ and `run_signals(ReferenceExchange(cfg), ...)` must both equal `run_batch(...)`.
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from trade._kernels.position import Position
 from trade.core.enums import OrderType, Side, TimeInForce
-from trade.core.models import AdapterEvent, Balance, Order, OrderRequest
+from trade.core.models import OrderRequest
 from trade.sim.config import SimConfig, SizeMode
 from trade.sim.results import BatchResult
 from trade.sim.signals import SignalArrays
+from trade.sim.step import StepEngine
 
-
-class StepExchange(Protocol):
-    """The step API shared by SimExchange and ReferenceExchange."""
-
-    def submit(self, request: OrderRequest) -> Order: ...
-    def cancel(self, order_id: str) -> Order: ...
-    def on_bar(
-        self,
-        ts: int,
-        open: float,
-        high: float,
-        low: float,
-        close: float,
-        volume: float = 0.0,
-        mark_price: float = math.nan,
-        funding_rate: float = math.nan,
-    ) -> None: ...
-    def finish(self) -> None: ...
-    def position(self) -> Position: ...
-    def balance(self) -> Balance: ...
-    def open_orders(self) -> list[Order]: ...
-    def drain_events(self) -> list[AdapterEvent]: ...
-    def trade_log(self) -> pa.Table: ...
-    def equity_curve(self) -> pa.Table: ...
+# the driver accepts any step engine (compiled or reference)
+StepExchange = StepEngine
 
 
 def _floor_step(qty: float, step: float) -> float:
