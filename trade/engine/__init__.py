@@ -25,9 +25,10 @@ from trade.engine.backtest import (
     sim_config,
 )
 from trade.engine.features import ExecFrame, FeatureDef, StreamFeatures, exec_frame, feature_defs
-from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, SizeMode, order_plan
+from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, order_plan
 from trade.engine.play_engine import EngineStats, PlayEngine
 from trade.engine.signals import build_signals
+from trade.sim.config import SizeMode
 
 
 def quickstart_play_path() -> Path:

@@ -44,21 +44,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 
-from trade.core import ExchangeAdapter, InputError, OrderRequest, OrderType, Side, TimeInForce
+from trade.core import Balance, ExchangeAdapter, InputError, Order, OrderRequest, Position
 from trade.data.schema import Instrument
 from trade.play import Play
 from trade.play.timeframes import INTERVAL_MINUTES
-
-
-class SizeMode(IntEnum):
-    """Sizing models; the values equal trade.sim.config.SizeMode's (the batch path maps them)."""
-
-    FIXED_USDT = 0
-    PERCENT_EQUITY = 1
-    RISK_BASED = 2
-
+from trade.sim.config import SizeMode
+from trade.sim.rowact import (
+    EntrySpec,
+    EntryState,
+    RowIntent,
+    act_on_row,
+    entry_qty,
+)
 
 #: Margin percent of the default sizing: a 100 % margin order cannot also pay its taker fee
 #: and is rejected for insufficient balance, so the default leaves 5 % for fees and slippage.
@@ -148,27 +146,10 @@ class OrderPlan:
 
     def entry_qty(self, equity: float, ref: float, sl: float) -> float:
         """Quantity of a new entry (0 = skip), the rules of trade.sim.signals step 3."""
-        if self.size_mode is SizeMode.FIXED_USDT:
-            notional = self.size_value
-        elif self.size_mode is SizeMode.PERCENT_EQUITY:
-            notional = equity * self.size_value / 100 * self.leverage
-        else:
-            if sl <= 0:
-                return 0.0  # risk-based sizing needs a stop
-            notional = equity * self.size_value / 100 / sl
-        # capped so that the margin plus the opening taker fee fit in equity
-        notional = min(notional, equity * self.leverage / (1 + self.leverage * self.taker_fee))
-        qty = floor_step(notional / ref, self.qty_step)
-        if qty <= 0 or qty < self.min_qty or qty * ref < self.min_notional:
-            return 0.0
-        return qty
-
-
-def floor_step(qty: float, step: float) -> float:
-    """Round a quantity down to the instrument's step (the simulator's own rounding)."""
-    if step <= 0:
-        return qty
-    return math.floor(qty / step + 1e-9) * step
+        return entry_qty(self.size_mode, self.size_value, equity=equity, ref=ref, sl=sl,
+                         leverage=self.leverage, taker_fee=self.taker_fee,
+                         qty_step=self.qty_step, min_qty=self.min_qty,
+                         min_notional=self.min_notional)
 
 
 def _leverage(play: Play) -> float:
@@ -278,79 +259,42 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
 # ====================================================================== event path
 
 
-@dataclass(slots=True)
-class Decision:
-    """One row of decisions (the event-path twin of one SignalArrays row)."""
-
-    entry_long: bool = False
-    entry_short: bool = False
-    exit_long: bool = False
-    exit_short: bool = False
-    exit_pct: float = 100.0
+#: One row of decisions (the event-path twin of one SignalArrays row).
+Decision = RowIntent
 
 
-@dataclass(slots=True)
-class EntryState:
-    """The resting entry limit order the engine owns, if any."""
+class _BoundAdapter:
+    """An ExchangeAdapter seen as the one-symbol venue the row rules act on."""
 
-    order_id: str = ""
-    placed_bar: int = -1
+    def __init__(self, adapter: ExchangeAdapter, symbol: str) -> None:
+        self._adapter, self._symbol = adapter, symbol
+
+    def submit(self, request: OrderRequest) -> Order:
+        return self._adapter.submit(request)
+
+    def cancel(self, order_id: str) -> Order:
+        return self._adapter.cancel(self._symbol, order_id)
+
+    def position(self) -> Position:
+        return self._adapter.position(self._symbol)
+
+    def balance(self) -> Balance:
+        return self._adapter.balance()
+
+    def open_orders(self) -> list[Order]:
+        return self._adapter.open_orders(self._symbol)
 
 
 def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: float,
         values: Mapping[str, float], state: EntryState) -> None:
     """Apply one row of decisions through the adapter, after 1m bar number `bar` closed at
-    `ref`: expiry, exits, entries, in the order of trade.sim.signals."""
-    sym = plan.symbol
-    open_ids = {o.order_id for o in adapter.open_orders(sym)}
-    resting = state.order_id in open_ids
-    # 1. an entry limit past its expiry is cancelled
-    if resting and plan.expire_bars_1m > 0 and bar - state.placed_bar >= plan.expire_bars_1m:
-        adapter.cancel(sym, state.order_id)
-        resting = False
-    # 2. exits: a reduce-only market order for exit_pct of the position
-    pos = adapter.position(sym)
-    held, remaining = pos.side, pos.size
-    if pos.side != 0 and ((pos.side > 0 and d.exit_long) or (pos.side < 0 and d.exit_short)):
-        pct = d.exit_pct
-        qty = pos.size if pct >= 100 else floor_step(pos.size * pct / 100, plan.qty_step)
-        if qty > 0:
-            side = Side.SELL if pos.side > 0 else Side.BUY
-            adapter.submit(OrderRequest(sym, side, qty, reduce_only=True))
-            remaining = pos.size - qty
-    # entries see the position net of this row's exit: a full exit leaves it flat
-    if remaining <= 0:
-        held = 0
-    # 3. entries: both or neither set, or an entry limit resting -> nothing
-    if d.entry_long == d.entry_short or resting:
-        return
-    direction = 1 if d.entry_long else -1
-    flip_qty = 0.0
-    if held == direction:
-        return  # one position per symbol
-    if held == -direction:
-        if not plan.allow_flip:
-            return
-        flip_qty = remaining
-    sl, tp, trail = plan.brackets(direction, ref, values)
-    qty = plan.entry_qty(adapter.balance().equity, ref, sl)
-    if qty <= 0:
-        return
-    side = Side.BUY if direction > 0 else Side.SELL
-    common = {
-        "stop_loss_offset": sl if sl > 0 else None,
-        "take_profit_offset": tp if tp > 0 else None,
-        "trailing_offset": trail if trail > 0 else None,
-        "break_even_activation": plan.be_activation if plan.be_activation > 0 else None,
-        "break_even_offset": plan.be_offset,
-    }
-    if plan.limit_offset > 0 and flip_qty == 0:
-        off = plan.limit_offset
-        price = ref * (1 - off) if direction > 0 else ref * (1 + off)
-        order = adapter.submit(OrderRequest(sym, side, qty, OrderType.LIMIT, price=price,
-                                            time_in_force=TimeInForce.GTC,
-                                            **common))  # type: ignore[arg-type]
-        if order.is_open:
-            state.order_id, state.placed_bar = order.order_id, bar
-        return
-    adapter.submit(OrderRequest(sym, side, qty + flip_qty, **common))  # type: ignore[arg-type]
+    `ref`: expiry, exits, entries — the very rules of the batch path (trade.sim.rowact)."""
+
+    def entry_for(direction: int, equity: float) -> EntrySpec:
+        sl, tp, trail = plan.brackets(direction, ref, values)
+        return EntrySpec(plan.entry_qty(equity, ref, sl), sl, tp, trail, plan.be_activation,
+                         plan.be_offset, plan.limit_offset)
+
+    act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
+               state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
+               qty_step=plan.qty_step, entry_for=entry_for)

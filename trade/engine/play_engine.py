@@ -21,8 +21,9 @@ Per closed 1m bar (`on_bar`), after the exchange has processed that bar:
 6. "act" is `trade.engine.orders.act`: expire a resting entry limit, exit, enter, with sizing
    and brackets from the Play's `OrderPlan`, through `ExchangeAdapter.submit/cancel` only.
 
-It imports nothing from trade.sim: the runner wires an adapter in (BacktestAdapter for
-backtests; PaperAdapter / LiveAdapter later).
+It never touches a simulator: the runner wires an adapter in (BacktestAdapter for backtests,
+PaperAdapter or LiveAdapter live). From trade.sim it uses only the pure row rules
+(trade.sim.rowact), the same code the reference batch driver acts through.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from trade.core import (
     Side,
 )
 from trade.engine.features import StreamFeatures, peek_values
-from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, EntryState, OrderPlan, act, order_plan
+from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, act, order_plan
 from trade.play import (
     ActionDecision,
     ActionEvaluator,
@@ -49,6 +50,7 @@ from trade.play import (
     Play,
     compiled_actions,
 )
+from trade.sim.rowact import EntryState
 
 
 def intrabar_actions(compiled: CompiledActions) -> CompiledActions:

@@ -21,7 +21,6 @@ from trade.engine.features import ExecFrame, peek_values
 from trade.engine.orders import OrderPlan
 from trade.engine.play_engine import intrabar_actions, to_decision
 from trade.play import ActionEvaluator, ActionSignals, CompiledActions, evaluate_actions
-from trade.sim.config import SizeMode
 from trade.sim.signals import SignalArrays
 
 
@@ -38,7 +37,7 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
     acts = evaluate_actions(compiled, frame.series, n=n_exec)
     if compiled.intrabar:
         return _intrabar_signals(compiled, frame, plan, acts)
-    sig = SignalArrays.empty(frame.close_idx, size_mode=SizeMode(int(plan.size_mode)),
+    sig = SignalArrays.empty(frame.close_idx, size_mode=plan.size_mode,
                              allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
     sig.entry_long[:] = acts.entry_long
     sig.entry_short[:] = acts.entry_short
@@ -66,7 +65,7 @@ def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPl
                       acts: ActionSignals) -> SignalArrays:
     n = len(frame.close_1m)
     sig = SignalArrays.empty(np.arange(n, dtype=np.int64),
-                             size_mode=SizeMode(int(plan.size_mode)),
+                             size_mode=plan.size_mode,
                              allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
     _fill_orders(sig, plan)
     exit_pct = _exit_pct(acts)

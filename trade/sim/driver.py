@@ -12,21 +12,14 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from trade.core.enums import OrderType, Side, TimeInForce
-from trade.core.models import OrderRequest
-from trade.sim.config import SimConfig, SizeMode
+from trade.sim.config import SimConfig
 from trade.sim.results import BatchResult
+from trade.sim.rowact import EntrySpec, EntryState, RowIntent, act_on_row, entry_qty
 from trade.sim.signals import SignalArrays
 from trade.sim.step import StepEngine
 
 # the driver accepts any step engine (compiled or reference)
 StepExchange = StepEngine
-
-
-def _floor_step(qty: float, step: float) -> float:
-    if step <= 0:
-        return qty
-    return math.floor(qty / step + 1e-9) * step
 
 
 def _nz(x: float) -> float:
@@ -51,8 +44,7 @@ def run_signals(
     fund = _column(bars, "funding_rate") if "funding_rate" in bars.column_names else None
     exec_idx = signals.exec_close_idx
     j = 0
-    entry_order: str = ""
-    entry_placed_bar = -1
+    state = EntryState()
     for i in range(n):
         exchange.on_bar(
             int(ts[i]),
@@ -67,9 +59,7 @@ def run_signals(
         exchange.drain_events()
         if j >= len(exec_idx) or exec_idx[j] != i:
             continue
-        entry_order, entry_placed_bar = _act(
-            exchange, signals, j, i, float(c[i]), config, entry_order, entry_placed_bar
-        )
+        _act(exchange, signals, j, i, float(c[i]), config, state)
         j += 1
     exchange.finish()
     exchange.drain_events()
@@ -85,83 +75,26 @@ def _act(
     i: int,
     ref: float,
     cfg: SimConfig,
-    entry_order: str,
-    entry_placed_bar: int,
-) -> tuple[str, int]:
-    open_ids = {o.order_id for o in ex.open_orders()}
-    resting = entry_order in open_ids
-    # 1. an entry limit past its expiry is cancelled
-    if resting and s.expire_bars > 0 and i - entry_placed_bar >= s.expire_bars:
-        ex.cancel(entry_order)
-        resting = False
-    # 2. exits
-    pos = ex.position()
-    held, remaining = pos.side, pos.size
-    if pos.side != 0 and ((pos.side > 0 and s.exit_long[j]) or (pos.side < 0 and s.exit_short[j])):
-        pct = _nz(float(s.exit_pct[j]))
-        qty = pos.size if pct >= 100 else _floor_step(pos.size * pct / 100, cfg.qty_step)
-        if qty > 0:
-            side = Side.SELL if pos.side > 0 else Side.BUY
-            ex.submit(OrderRequest(cfg.symbol, side, qty, reduce_only=True))
-            remaining = pos.size - qty
-    # entries see the position net of this row's exit: a full exit leaves it flat
-    if remaining <= 0:
-        held = 0
-    # 3. entries
-    want_long, want_short = bool(s.entry_long[j]), bool(s.entry_short[j])
-    if want_long == want_short or resting:
-        return entry_order, entry_placed_bar
-    direction = 1 if want_long else -1
-    flip_qty = 0.0
-    if held == direction:
-        return entry_order, entry_placed_bar
-    if held == -direction:
-        if not s.allow_flip:
-            return entry_order, entry_placed_bar
-        flip_qty = remaining
-    equity = ex.balance().equity
-    sl = _nz(float(s.sl_pct[j]))
-    value = float(s.size_value[j])
-    if s.size_mode is SizeMode.FIXED_USDT:
-        notional = value
-    elif s.size_mode is SizeMode.PERCENT_EQUITY:
-        notional = equity * value / 100 * cfg.leverage
-    else:
-        if sl <= 0:
-            return entry_order, entry_placed_bar  # risk-based sizing needs a stop
-        notional = equity * value / 100 / sl
-    # capped so that the margin plus the opening taker fee fit in equity
-    notional = min(notional, equity * cfg.leverage / (1 + cfg.leverage * cfg.taker_fee))
-    qty = _floor_step(notional / ref, cfg.qty_step)
-    if qty <= 0 or qty < cfg.min_qty or qty * ref < cfg.min_notional:
-        return entry_order, entry_placed_bar
-    offset = _nz(float(s.entry_limit_offset[j]))
-    tp = _nz(float(s.tp_pct[j]))
-    trail = _nz(float(s.trail_pct[j]))
-    be_act = _nz(float(s.be_activation[j]))
-    side = Side.BUY if direction > 0 else Side.SELL
-    brackets: dict[str, object] = {
-        "stop_loss_offset": sl if sl > 0 else None,
-        "take_profit_offset": tp if tp > 0 else None,
-        "trailing_offset": trail if trail > 0 else None,
-        "break_even_activation": be_act if be_act > 0 else None,
-        "break_even_offset": _nz(float(s.be_offset[j])),
-    }
-    if offset > 0 and flip_qty == 0:
-        price = ref * (1 - offset) if direction > 0 else ref * (1 + offset)
-        order = ex.submit(
-            OrderRequest(
-                cfg.symbol,
-                side,
-                qty,
-                OrderType.LIMIT,
-                price=price,
-                time_in_force=TimeInForce.GTC,
-                **brackets,  # type: ignore[arg-type]
-            )
+    state: EntryState,
+) -> None:
+    def entry_for(direction: int, equity: float) -> EntrySpec | None:
+        sl = _nz(float(s.sl_pct[j]))
+        qty = entry_qty(
+            s.size_mode, float(s.size_value[j]), equity=equity, ref=ref, sl=sl,
+            leverage=cfg.leverage, taker_fee=cfg.taker_fee, qty_step=cfg.qty_step,
+            min_qty=cfg.min_qty, min_notional=cfg.min_notional,
         )
-        if order.is_open:
-            return order.order_id, i
-        return entry_order, entry_placed_bar
-    ex.submit(OrderRequest(cfg.symbol, side, qty + flip_qty, **brackets))  # type: ignore[arg-type]
-    return entry_order, entry_placed_bar
+        return EntrySpec(
+            qty, sl, _nz(float(s.tp_pct[j])), _nz(float(s.trail_pct[j])),
+            _nz(float(s.be_activation[j])), _nz(float(s.be_offset[j])),
+            _nz(float(s.entry_limit_offset[j])),
+        )
+
+    intent = RowIntent(
+        bool(s.entry_long[j]), bool(s.entry_short[j]), bool(s.exit_long[j]),
+        bool(s.exit_short[j]), float(s.exit_pct[j]),
+    )
+    act_on_row(
+        ex, cfg.symbol, intent, bar=i, ref=ref, state=state, allow_flip=s.allow_flip,
+        expire_bars=s.expire_bars, qty_step=cfg.qty_step, entry_for=entry_for,
+    )
