@@ -9,7 +9,7 @@ The arithmetic mirrors trade/sim/reference.py operation by operation so that bot
 same floating-point results; keep them in step.
 """
 
-from libc.math cimport floor, isnan, isfinite, NAN
+from libc.math cimport floor, isnan, isfinite, NAN, INFINITY
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 
@@ -785,11 +785,11 @@ cdef bint _grow_eq(Engine* e, long long need) noexcept nogil:
     return True
 
 
-cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
-                             double mark_price) noexcept nogil:
+cdef inline double _mark_core(Engine* e, double h, double l, double c,
+                              double mark_price) noexcept nogil:
+    """Rule 7 without the recording: last close / mark, MAE / MFE; returns the unrealised PnL."""
     cdef PositionState* p = &e.pos
-    cdef double upnl = 0.0, wallet = e.wallet, entry, size, x
-    cdef long long n = e.n_eq
+    cdef double upnl = 0.0, entry, size, x
     e.last_close = c
     e.last_mark = c if isnan(mark_price) else mark_price
     if p.side != 0:
@@ -811,20 +811,28 @@ cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double
             if x > p.mfe:
                 p.mfe = x
         upnl = (e.last_mark - entry) * size * p.side
+    return upnl
+
+
+cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
+                             double mark_price) noexcept nogil:
+    cdef double wallet = e.wallet
+    cdef double upnl = _mark_core(e, h, l, c, mark_price)
+    cdef long long n = e.n_eq
     if n >= e.cap_eq and not _grow_eq(e, n + 1):
         return False
     if e.eq_ts != NULL:
         e.eq_ts[n] = ts
     e.eq_equity[n] = wallet + upnl
     e.eq_wallet[n] = wallet
-    e.eq_qty[n] = p.size * p.side
+    e.eq_qty[n] = e.pos.size * e.pos.side
     e.n_eq = n + 1
     return True
 
 
-cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
-                     double mark_price, double funding_rate) noexcept nogil:
-    """Process one validated 1m bar: rules 1-7 of docs/fill_model.md, in that order."""
+cdef inline void _bar_rules(Engine* e, long long ts, double o, double h, double l, double c,
+                            double funding_rate) noexcept nogil:
+    """Rules 1-6 of docs/fill_model.md for one validated 1m bar, in that order."""
     e.bar_index += 1
     e.last_ts = ts
     if e.n_active > 0:
@@ -837,6 +845,12 @@ cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double 
         _rule5_ratchet(e, h, l)
         if ts + BAR_MS >= e.next_fund:
             _rule6_funding(e, ts, c, funding_rate)
+
+
+cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
+                     double mark_price, double funding_rate) noexcept nogil:
+    """Process one validated 1m bar: rules 1-7 of docs/fill_model.md, in that order."""
+    _bar_rules(e, ts, o, h, l, c, funding_rate)
     _rule7_mark(e, ts, h, l, c, mark_price)
 
 
@@ -1507,28 +1521,288 @@ def validate_bar_arrays(const long long[::1] ts, const double[::1] o, const doub
         raise _bar_error(code, ts[bad], f" at row {bad}")
 
 
-def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
-                     const double[::1] l, const double[::1] c, volume, mark, fr, signals, config,
-                     double[::1] eq_out, double[::1] wallet_out, double[::1] qty_out):
-    """Run the whole backtest in one nogil loop. Signals must be validated already
-    (SignalArrays.validate); this checks their shapes and index range.
+cdef struct Bars:
+    const long long* ts
+    const double* o
+    const double* h
+    const double* l
+    const double* c
+    const double* v
+    const double* mark         # NULL when absent
+    const double* fr           # NULL when absent
+    long long n
 
-    The bars are validated block by block (4096 rows) just ahead of the simulation of that
-    block, while the block is still in cache: a bad row raises ValueError naming it before
-    any result exists (the engine is private to this call), so nothing is half-applied.
 
-    Fills eq_out / wallet_out / qty_out (one row per bar) and returns
-    (trade-log table, final wallet balance).
-    """
-    cdef long long n = ts.shape[0]
-    cdef Engine e
-    cdef Signals s
-    cdef const double[::1] m_v, f_v, v_v
-    cdef const double* mp = NULL
-    cdef const double* fp = NULL
-    cdef const double* vp = NULL
-    cdef long long blk, stop, bad = -1
-    cdef int code = 0
+DEF DAY_MS = 86400000
+
+cdef struct Out:
+    # what the batch loop records per 1m bar: the full curve, or a summary of it
+    bint summary
+    double* eq                 # full: equity, wallet balance, signed position qty per bar
+    double* wa
+    double* qty
+    # summary: segments [starts[k], starts[k + 1]) (starts = 0 then the cuts), UTC-day groups
+    const long long* cuts
+    long long n_cuts, ci, next_cut
+    double peak, trough, dd, last_eq
+    bint dd_nan
+    long long exposed
+    long long day_end, cur_day # ms end of the open day group (-1: none open), its day number
+    long long* g_day           # per (segment, UTC day) group: day number, segment, closing equity
+    long long* g_seg
+    double* g_close
+    long long n_groups, cap_groups
+    double* seg                # per segment: max drawdown, exposed bars, final equity, base
+
+
+cdef inline void _dd_point(Out* out, double eq) noexcept nogil:
+    # drawdown at one point: 1 - equity / running peak (the peak includes this point)
+    cdef double d = 1.0 - eq / out.peak
+    if d > out.dd:
+        out.dd = d
+    elif d != d:
+        out.dd_nan = True  # numpy's max propagates NaN (a zero peak)
+
+
+cdef inline void _seg_start(Out* out, double base) noexcept nogil:
+    # the running peak starts at the base (initial balance, or the equity before the segment)
+    out.peak = base
+    out.trough = base
+    out.dd = -1.0e308
+    out.dd_nan = False
+    out.exposed = 0
+    out.last_eq = base
+    out.seg[out.ci * 4 + 3] = base
+    _dd_point(out, base)
+
+
+cdef inline void _push_group(Out* out) noexcept nogil:
+    if out.day_end < 0:
+        return
+    if out.n_groups < out.cap_groups:
+        out.g_day[out.n_groups] = out.cur_day
+        out.g_seg[out.n_groups] = out.ci
+        out.g_close[out.n_groups] = out.last_eq
+    out.n_groups += 1  # > cap_groups is reported as an error by the caller
+    out.day_end = -1
+
+
+cdef inline void _seg_end(Out* out) noexcept nogil:
+    _push_group(out)
+    out.seg[out.ci * 4] = NAN if out.dd_nan else out.dd
+    out.seg[out.ci * 4 + 1] = <double>out.exposed
+    out.seg[out.ci * 4 + 2] = out.last_eq
+
+
+cdef inline void _rec_summary(Out* out, long long k, long long t, double eq,
+                              double q) noexcept nogil:
+    cdef double base
+    if k == out.next_cut:
+        base = out.last_eq
+        _seg_end(out)
+        out.ci += 1
+        out.next_cut = out.cuts[out.ci] if out.ci < out.n_cuts else -1
+        _seg_start(out, base)
+    if t >= out.day_end:
+        _push_group(out)
+        out.cur_day = t / DAY_MS  # ts >= 0 (validated), so this is the floor
+        out.day_end = (out.cur_day + 1) * DAY_MS
+    if eq > out.peak:
+        out.peak = eq
+        out.trough = eq
+        if out.peak <= 0.0:
+            _dd_point(out, eq)
+    elif eq < out.trough or out.peak <= 0.0:
+        # with a positive peak the drawdown only grows at a new low (1 - x / peak is monotone)
+        if eq < out.trough:
+            out.trough = eq
+        _dd_point(out, eq)
+    if q != 0.0:
+        out.exposed += 1
+    out.last_eq = eq
+
+
+cdef inline void _rec(Out* out, long long k, long long t, double eq, double w,
+                      double q) noexcept nogil:
+    if out.summary:
+        _rec_summary(out, k, t, eq, q)
+    else:
+        out.eq[k] = eq
+        out.wa[k] = w
+        out.qty[k] = q
+
+
+cdef inline void _general_bar(Engine* e, Bars* b, Out* out, long long k) noexcept nogil:
+    """One 1m bar through every rule (rules 1-7), then recorded."""
+    cdef double mk = b.mark[k] if b.mark != NULL else NAN
+    cdef double f = b.fr[k] if b.fr != NULL else NAN
+    cdef double wallet, upnl
+    _bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], f)
+    wallet = e.wallet
+    upnl = _mark_core(e, b.h[k], b.l[k], b.c[k], mk)
+    _rec(out, k, b.ts[k], wallet + upnl, wallet, e.pos.size * e.pos.side)
+
+
+cdef inline void _sync_bar(Engine* e, Bars* b, long long k) noexcept nogil:
+    # the engine state rules 1-7 leave after bar k when nothing happened on it
+    cdef double mk = b.mark[k] if b.mark != NULL else NAN
+    e.bar_index = k
+    e.last_ts = b.ts[k]
+    e.last_close = b.c[k]
+    e.last_mark = b.c[k] if isnan(mk) else mk
+
+
+cdef long long _first_at_or_after(const long long* ts, long long lo, long long hi,
+                                  long long t) noexcept nogil:
+    # the first row in [lo, hi) with ts >= t (hi if none); ts is strictly increasing
+    cdef long long mid
+    while lo < hi:
+        mid = lo + (hi - lo) / 2
+        if ts[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef void _flat_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
+    """Bars [i, end) while flat with no open order: no rule can act, so each bar only records
+    equity = wallet balance (rule 7 with no position)."""
+    cdef double w = e.wallet + 0.0  # wallet + unrealised PnL 0
+    cdef double* eq
+    cdef double* wa
+    cdef double* qt
+    cdef long long k, lim
+    if i >= end:
+        return
+    if out.summary:
+        # the same value on every bar: only a segment cut or a new UTC day changes the summary
+        k = i
+        while k < end:
+            _rec_summary(out, k, b.ts[k], w, 0.0)
+            k += 1
+            lim = end if out.next_cut < k or out.next_cut > end else out.next_cut
+            k = _first_at_or_after(b.ts, k, lim, out.day_end)
+    else:
+        eq = out.eq
+        wa = out.wa
+        qt = out.qty
+        for k in range(i, end):
+            eq[k] = w
+            wa[k] = w
+            qt[k] = 0.0
+    _sync_bar(e, b, end - 1)
+
+
+cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
+    """Bars from i on while a position is open with fixed SL / TP, no trailing stop, no pending
+    break-even and no open order: rules 1-3 have nothing to do, and rules 4-6 reduce to
+    "no level touched, no funding time". Returns the first bar (< end) where that fails,
+    unprocessed, or end. Same arithmetic as rules 4-7."""
+    cdef PositionState* p = &e.pos
+    cdef int side = p.side
+    cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
+    cdef double mae = p.mae, mfe = p.mfe, best = e.best, wallet = e.wallet
+    cdef double qty = p.size * p.side, adverse, target, hk, lk, ck, mk, x
+    cdef long long next_fund = e.next_fund, k = i
+    cdef const double* mark = b.mark
+    if side > 0:
+        # long: liquidation at l <= liq, stop at l <= sl, take-profit at h >= tp
+        adverse = p.liq_price
+        if sl > 0.0 and sl > adverse:
+            adverse = sl
+        target = tp if tp > 0.0 else INFINITY
+    else:
+        adverse = p.liq_price
+        if sl > 0.0 and sl < adverse:
+            adverse = sl
+        target = tp if tp > 0.0 else -INFINITY
+    while k < end:
+        hk = b.h[k]
+        lk = b.l[k]
+        if side > 0:
+            if lk <= adverse or hk >= target:
+                break  # a level is touched: the full rule 4 decides
+            if hk > best:
+                best = hk
+        else:
+            if hk >= adverse or lk <= target:
+                break
+            if lk < best:
+                best = lk
+        if b.ts[k] + BAR_MS >= next_fund:
+            break  # possibly a funding time: rule 6 decides
+        ck = b.c[k]
+        mk = ck
+        if mark != NULL and not isnan(mark[k]):
+            mk = mark[k]
+        # MAE/MFE follow the 1m lows and highs
+        if side > 0:
+            x = (lk - entry) * size
+            if x < mae:
+                mae = x
+            x = (hk - entry) * size
+            if x > mfe:
+                mfe = x
+        else:
+            x = (entry - hk) * size
+            if x < mae:
+                mae = x
+            x = (entry - lk) * size
+            if x > mfe:
+                mfe = x
+        _rec(out, k, b.ts[k], wallet + (mk - entry) * size * side, wallet, qty)
+        k += 1
+    if k > i:
+        p.mae = mae
+        p.mfe = mfe
+        e.best = best
+        _sync_bar(e, b, k - 1)
+    return k
+
+
+cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
+                    int* code) noexcept nogil:
+    """The batch loop over all bars; returns the first bad bar row (code in `code`) or -1."""
+    cdef long long blk = 0, stop, bad = -1, i, k, j = 0, next_sig = -1, end
+    cdef long long entry_oi = -1, entry_bar = -1
+    if s.n:
+        next_sig = s.idx[0]
+    while blk < b.n and e.err == ERR_NONE:
+        if validate:
+            # bars are validated block by block just ahead of their simulation (still in cache)
+            stop = blk + 4096 if blk + 4096 < b.n else b.n
+            bad = _validate_bars(b.ts, b.o, b.h, b.l, b.c, b.v, b.mark, b.fr, blk, stop, code)
+            if bad >= 0:
+                return bad
+        else:
+            stop = b.n
+        i = blk
+        while i < stop and e.err == ERR_NONE:
+            end = next_sig + 1 if 0 <= next_sig < stop else stop
+            if e.n_active == 0 and e.pos.side == 0:
+                _flat_run(e, b, out, i, end)
+                i = end
+            else:
+                k = i
+                if e.n_active == 0 and e.pos.trailing_distance <= 0.0 and (
+                        e.be_activation <= 0.0 or e.be_done):
+                    k = _pos_run(e, b, out, i, end)
+                if k < end:
+                    _general_bar(e, b, out, k)
+                    k += 1
+                i = k
+            if i - 1 == next_sig:
+                # after the last 1m bar of exec bar j has closed, act on signal row j
+                _act(e, s, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
+                j += 1
+                next_sig = s.idx[j] if j < s.n else -1
+        blk = stop
+    return -1
+
+
+cdef object _signals_into(object signals, Signals* s, long long n):
+    """Point `s` at the arrays of (prepared) SignalArrays; checks shapes and the index range."""
     cdef const long long[::1] idx_v = signals.exec_close_idx
     cdef const unsigned char[::1] el = signals.entry_long, es = signals.entry_short
     cdef const unsigned char[::1] xl = signals.exit_long, xs = signals.exit_short
@@ -1536,30 +1810,8 @@ def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[
     cdef const double[::1] trp = signals.trail_pct, bea = signals.be_activation
     cdef const double[::1] beo = signals.be_offset, xp = signals.exit_pct
     cdef const double[::1] lo = signals.entry_limit_offset
-    cdef long long i, j = 0, next_sig = -1, entry_oi = -1, entry_bar = -1
-    cdef double mk, f
-    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c), ("eq_out", eq_out),
-                      ("wallet_out", wallet_out), ("qty_out", qty_out)):
-        if arr.shape[0] != n:
-            raise ValueError(f"array {name} has {arr.shape[0]} rows, expected {n}")
-    if volume is not None:
-        v_v = volume
-        if v_v.shape[0] != n:
-            raise ValueError(f"bar column volume has {v_v.shape[0]} rows, expected {n}")
-        if n:
-            vp = &v_v[0]
-    if mark is not None:
-        m_v = mark
-        if m_v.shape[0] != n:
-            raise ValueError(f"bar column mark_price has {m_v.shape[0]} rows, expected {n}")
-        if n:
-            mp = &m_v[0]
-    if fr is not None:
-        f_v = fr
-        if f_v.shape[0] != n:
-            raise ValueError(f"bar column funding_rate has {f_v.shape[0]} rows, expected {n}")
-        if n:
-            fp = &f_v[0]
+    cdef long long j
+    memset(s, 0, sizeof(Signals))
     s.n = idx_v.shape[0]
     for name, arr in (("entry_long", el), ("entry_short", es), ("exit_long", xl),
                       ("exit_short", xs), ("size_value", sv), ("sl_pct", slp), ("tp_pct", tpp),
@@ -1572,7 +1824,6 @@ def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[
     for j in range(1, s.n):
         if idx_v[j] <= idx_v[j - 1]:
             raise ValueError(f"exec_close_idx not strictly increasing at row {j}")
-    j = 0
     if s.n:
         s.idx = &idx_v[0]
         s.entry_long = &el[0]
@@ -1587,49 +1838,151 @@ def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[
         s.be_offset = &beo[0]
         s.exit_pct = &xp[0]
         s.limit_offset = &lo[0]
-        next_sig = idx_v[0]
     s.size_mode = int(signals.size_mode)
     s.allow_flip = bool(signals.allow_flip)
     s.expire_bars = int(signals.expire_bars)
+    # the memoryviews die here; the arrays live on in `signals`, which the caller holds
+    return None
 
+
+cdef object _bars_into(Bars* b, const long long[::1] ts, const double[::1] o,
+                       const double[::1] h, const double[::1] l, const double[::1] c, volume,
+                       mark, fr):
+    """Point `b` at the bar columns (numpy arrays the caller holds); checks their lengths."""
+    cdef long long n = ts.shape[0]
+    cdef const double[::1] v_v
+    memset(b, 0, sizeof(Bars))
+    b.n = n
+    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
+        if arr.shape[0] != n:
+            raise ValueError(f"bar column {name} has {arr.shape[0]} rows, expected {n}")
+    for name, arr in (("volume", volume), ("mark_price", mark), ("funding_rate", fr)):
+        if arr is not None:
+            v_v = arr
+            if v_v.shape[0] != n:
+                raise ValueError(f"bar column {name} has {v_v.shape[0]} rows, expected {n}")
+    if n == 0:
+        return None
+    b.ts = &ts[0]
+    b.o = &o[0]
+    b.h = &h[0]
+    b.l = &l[0]
+    b.c = &c[0]
+    if volume is not None:
+        v_v = volume
+        b.v = &v_v[0]
+    if mark is not None:
+        v_v = mark
+        b.mark = &v_v[0]
+    if fr is not None:
+        v_v = fr
+        b.fr = &v_v[0]
+    return None
+
+
+cdef object _run_engine(Bars* b, Signals* s, Out* out, config, bint validate):
+    """Run the loop on a private engine; returns (trade-log table, final wallet balance).
+    A bad bar raises ValueError naming it before any result exists (nothing half-applied)."""
+    cdef Engine e
+    cdef long long bad = -1
+    cdef int code = 0
     engine_init(&e, config.initial_balance, config.leverage, config.taker_fee,
                 config.maker_fee, config.slippage, config.maintenance_margin_rate,
                 config.funding_rate, int(config.intrabar), config.qty_step, config.min_qty,
                 config.min_notional, False)
-    # the equity curve is written straight into the caller's arrays (the ts column is reused)
-    e.eq_owned = False
-    e.cap_eq = n
-    if n:
-        e.eq_equity = &eq_out[0]
-        e.eq_wallet = &wallet_out[0]
-        e.eq_qty = &qty_out[0]
     try:
         with nogil:
-            blk = 0
-            while blk < n and bad < 0 and e.err == ERR_NONE:
-                stop = blk + 4096 if blk + 4096 < n else n
-                bad = _validate_bars(&ts[0], &o[0], &h[0], &l[0], &c[0], vp, mp, fp, blk, stop,
-                                     &code)
-                if bad >= 0:
-                    break
-                for i in range(blk, stop):
-                    mk = mp[i] if mp != NULL else NAN
-                    f = fp[i] if fp != NULL else NAN
-                    engine_bar(&e, ts[i], o[i], h[i], l[i], c[i], mk, f)
-                    if i == next_sig:
-                        # after the last 1m bar of exec bar j has closed, act on signal row j
-                        _act(&e, &s, j, i, c[i], &entry_oi, &entry_bar)
-                        j += 1
-                        next_sig = s.idx[j] if j < s.n else -1
-                    if e.err != ERR_NONE:
-                        break
-                blk = stop
+            bad = _run(&e, s, b, out, validate, &code)
             if e.err == ERR_NONE and bad < 0:
                 engine_finish(&e)
         if bad >= 0:
-            raise _bar_error(code, ts[bad], f" at row {bad}")
+            raise _bar_error(code, b.ts[bad], f" at row {bad}")
         _check_err(&e)
         table = _trades_to_table(e.trades, e.n_trades, config.symbol)
         return table, e.wallet
     finally:
         engine_free(&e)
+
+
+def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
+                     const double[::1] l, const double[::1] c, volume, mark, fr, signals, config,
+                     double[::1] eq_out, double[::1] wallet_out, double[::1] qty_out,
+                     bint validate=True):
+    """Run the whole backtest in one nogil loop. Signals must be validated already
+    (SignalArrays.validate); this checks their shapes and index range.
+
+    With validate (the default) the bars are validated block by block (4096 rows) just ahead
+    of the simulation of that block, while the block is still in cache: a bad row raises
+    ValueError naming it before any result exists (the engine is private to this call), so
+    nothing is half-applied. validate=False is for bars validated already (ValidatedBars).
+
+    Fills eq_out / wallet_out / qty_out (one row per bar) and returns
+    (trade-log table, final wallet balance).
+    """
+    cdef Bars b
+    cdef Signals s
+    cdef Out out
+    _bars_into(&b, ts, o, h, l, c, volume, mark, fr)
+    for name, arr in (("eq_out", eq_out), ("wallet_out", wallet_out), ("qty_out", qty_out)):
+        if arr.shape[0] != b.n:
+            raise ValueError(f"array {name} has {arr.shape[0]} rows, expected {b.n}")
+    _signals_into(signals, &s, b.n)
+    memset(&out, 0, sizeof(Out))
+    if b.n:
+        out.eq = &eq_out[0]
+        out.wa = &wallet_out[0]
+        out.qty = &qty_out[0]
+    return _run_engine(&b, &s, &out, config, validate)
+
+
+def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
+                             const double[::1] l, const double[::1] c, volume, mark, fr,
+                             signals, config, const long long[::1] cuts, long long[::1] g_day,
+                             long long[::1] g_seg, double[::1] g_close, double[:, ::1] seg,
+                             bint validate=True):
+    """run_batch_arrays, recording a summary of the equity curve instead of the curve.
+
+    The bars are cut into segments at the rows `cuts` (strictly increasing, in (0, n)).
+    Per segment k (row `seg[k]`): max drawdown of the 1m equity with the segment's base as
+    first peak, the number of bars with a position, the last equity, the base (the initial
+    balance for the first segment, else the equity of the bar before it). Per (segment, UTC
+    day) group, in order: the day number (ts // 86400000), the segment, the equity at the
+    group's last bar. Returns (trade-log table, final wallet balance, number of groups).
+    """
+    cdef Bars b
+    cdef Signals s
+    cdef Out out
+    cdef long long k, n_seg = cuts.shape[0] + 1
+    _bars_into(&b, ts, o, h, l, c, volume, mark, fr)
+    if b.n == 0:
+        raise ValueError("no bars")
+    for k in range(cuts.shape[0]):
+        if cuts[k] <= 0 or cuts[k] >= b.n or (k > 0 and cuts[k] <= cuts[k - 1]):
+            raise ValueError(f"cuts must be strictly increasing rows in (0, {b.n}), "
+                             f"row {k} is {cuts[k]}")
+    if seg.shape[0] != n_seg or seg.shape[1] != 4:
+        raise ValueError(f"seg must have shape ({n_seg}, 4)")
+    if g_seg.shape[0] != g_day.shape[0] or g_close.shape[0] != g_day.shape[0]:
+        raise ValueError("g_day, g_seg and g_close must have the same length")
+    _signals_into(signals, &s, b.n)
+    memset(&out, 0, sizeof(Out))
+    out.summary = True
+    out.n_cuts = cuts.shape[0]
+    if out.n_cuts:
+        out.cuts = &cuts[0]
+        out.next_cut = cuts[0]
+    else:
+        out.next_cut = -1
+    out.day_end = -1
+    out.cap_groups = g_day.shape[0]
+    if out.cap_groups:
+        out.g_day = &g_day[0]
+        out.g_seg = &g_seg[0]
+        out.g_close = &g_close[0]
+    out.seg = &seg[0, 0]
+    _seg_start(&out, config.initial_balance)
+    table, wallet = _run_engine(&b, &s, &out, config, validate)
+    _seg_end(&out)
+    if out.n_groups > out.cap_groups:
+        raise ValueError(f"{out.n_groups} day groups do not fit in {out.cap_groups}")
+    return table, wallet, out.n_groups
