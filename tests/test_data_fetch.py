@@ -501,3 +501,43 @@ def test_cli_killed_mid_download_resumes(sim: ExchangeSimServer, tmp_path: Path)
     assert f"{n_partial} minutes already stored" in again.stdout
     final = open_store(data_dir).read_bars(SYM)
     assert _rows(final) == _expected()
+
+
+def test_cli_repair_refetches_lost_minutes_and_keeps_exchange_gaps(
+    sim: ExchangeSimServer, tmp_path: Path
+) -> None:
+    """A store that lost minutes gets them back from the exchange; minutes the exchange never
+    had stay marked as exchange gaps, and nothing is invented."""
+    data_dir = str(tmp_path / "store")
+    got = _cli(SYM, "--start", str(START), "--end", str(END), "--endpoint", sim.base_url,
+               "--data-dir", data_dir, "--no-progress", "--no-funding")
+    assert got.returncode == 0, got.stderr
+    store = open_store(data_dir)
+    full = store.read_bars(SYM)
+    ts = np.asarray(full.column("ts").to_numpy(), dtype=np.int64)
+    lost_lo, lost_hi = START + 5 * H, START + 5 * H + 45 * M  # 45 minutes the store loses
+    gaps_before = store.read_gaps(SYM)  # the download recorded the exchange's own gaps
+    assert set(gaps_before.column("status").to_pylist()) == {"exchange"}
+    store.delete_symbol(SYM)  # the store loses 45 minutes (the gap table is kept aside)
+    store.write_bars(SYM, full.filter(pa.array((ts < lost_lo) | (ts >= lost_hi))))
+    store.write_gaps(SYM, gaps_before)
+
+    offline = subprocess.run([sys.executable, "-m", "trade", "data", "repair", SYM,
+                              "--data-dir", data_dir], capture_output=True, text=True,
+                             timeout=120)
+    assert offline.returncode == 0, offline.stderr
+    assert "0 bars fetched" in offline.stdout, offline.stdout
+    assert "3 missing at the exchange, 1 left as marked gaps" in offline.stdout
+    assert store.read_bars(SYM, lost_lo, lost_hi).num_rows == 0  # offline invents nothing
+
+    online = subprocess.run([sys.executable, "-m", "trade", "data", "repair", SYM,
+                             "--endpoint", sim.base_url, "--data-dir", data_dir],
+                            capture_output=True, text=True, timeout=120)
+    assert online.returncode == 0, online.stderr
+    assert "1 gaps filled" in online.stdout, online.stdout
+    assert _rows(store.read_bars(SYM)) == _expected()
+    table = store.read_gaps(SYM).to_pylist()
+    statuses = {(r["start_ms"], r["end_ms"]): r["status"] for r in table}
+    assert statuses[(lost_lo, lost_hi)] == "filled"
+    # the exchange's own gaps are recorded as such, not as gaps to fetch again
+    assert sorted(k for k, v in statuses.items() if v == "exchange") == sorted(GAPS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import numpy as np
+import pyarrow as pa
 
 from trade.core.errors import InputError
 from trade.data import (
@@ -23,6 +24,9 @@ from trade.data import (
     synth_bars,
 )
 from trade.data.synth import DEFAULT_START_MS, PATTERN_REGIMES
+
+if TYPE_CHECKING:
+    from trade.data.bybit_source import BybitSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,13 +122,30 @@ def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool
 
 @data.command("repair")
 @click.argument("symbol")
+@click.option("--endpoint", default=None,
+              help="Refetch the gaps from this Bybit V5 host (e.g. the exchange simulator).")
+@click.option("--online", is_flag=True, help="Refetch the gaps from Bybit (mainnet).")
+@click.option("--testnet", is_flag=True, help="Refetch the gaps from Bybit's testnet.")
 @_data_dir_option
-def repair_cmd(symbol: str, data_dir: str | None) -> None:
-    """Mark SYMBOL's gaps in an explicit gap table (an offline store invents no prices)."""
+def repair_cmd(symbol: str, endpoint: str | None, online: bool, testnet: bool,
+               data_dir: str | None) -> None:
+    """Refetch SYMBOL's gaps (with --online/--testnet/--endpoint), then record every gap that
+    remains in an explicit gap table. An offline store invents no prices."""
     store = _store(data_dir)
     if not store.month_files(symbol):
         raise InputError(f"no 1m bars stored for {symbol} in {store.root}")
-    click.echo(repair(store, symbol).summary())
+    fetch = None
+    if endpoint is not None or online or testnet:
+        from trade.data.fetch import HistoryFetcher
+
+        source = _bybit_source(symbol, endpoint, testnet, "linear", 10.0)
+        fetcher = HistoryFetcher(store, source)
+
+        def fetch(sym: str, start_ms: int, end_ms: int) -> pa.Table:
+            fetcher.fetch_klines(start_ms, end_ms)  # stores what the exchange has
+            return store.read_bars(sym, start_ms, end_ms)
+
+    click.echo(repair(store, symbol, fetch=fetch).summary())
 
 
 @data.command("synth")
@@ -195,6 +216,24 @@ def _parse_when(text: str, option: str) -> int:
                          "or a ms timestamp") from exc
 
 
+def _bybit_source(symbol: str, endpoint: str | None, testnet: bool, category: str,
+                  timeout: float) -> BybitSource:
+    """A pybit-backed kline source: Bybit, its testnet, or another host (`--endpoint`)."""
+    from trade.data.bybit_source import BybitSource
+
+    if endpoint is not None and testnet:
+        raise InputError("--endpoint and --testnet exclude each other")
+    if endpoint is not None:
+        from trade.exchange_sim.pybit_client import make_http
+
+        session = make_http(endpoint, timeout=timeout)
+    else:
+        from pybit.unified_trading import HTTP
+
+        session = HTTP(testnet=testnet, timeout=timeout)
+    return BybitSource(session, symbol, category=category, timeout_s=timeout)
+
+
 @data.command("fetch")
 @click.argument("symbol")
 @click.option("--start", required=True,
@@ -232,23 +271,12 @@ def fetch_cmd(symbol: str, start: str, end: str | None, endpoint: str | None, te
         TimeRemainingColumn,
     )
 
-    from trade.data.bybit_source import BybitSource
     from trade.data.fetch import FetchInterrupted, FetchProgress, HistoryFetcher, RetryPolicy
 
-    if endpoint is not None and testnet:
-        raise InputError("--endpoint and --testnet exclude each other")
     start_ms = _parse_when(start, "--start")
     start_ms -= start_ms % 60_000
     end_ms = _parse_when(end, "--end") if end is not None else None
-    if endpoint is not None:
-        from trade.exchange_sim.pybit_client import make_http
-
-        session = make_http(endpoint, timeout=timeout)
-    else:
-        from pybit.unified_trading import HTTP
-
-        session = HTTP(testnet=testnet, timeout=timeout)
-    source = BybitSource(session, symbol, category=category, timeout_s=timeout)
+    source = _bybit_source(symbol, endpoint, testnet, category, timeout)
     store = _store(data_dir)
     console = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -163,13 +163,14 @@ class RepairReport:
     rows_fetched: int = 0
     gaps_filled: int = 0
     gaps_unfilled: int = 0
+    gaps_at_exchange: int = 0  # confirmed missing at the exchange by an earlier download
     gap_table_path: str = ""
 
     def summary(self) -> str:
         return (
             f"{self.symbol}: {self.gaps_found} gaps; {self.rows_fetched} bars fetched, "
-            f"{self.gaps_filled} gaps filled, {self.gaps_unfilled} left as marked gaps "
-            f"(gap table {self.gap_table_path})"
+            f"{self.gaps_filled} gaps filled, {self.gaps_at_exchange} missing at the exchange, "
+            f"{self.gaps_unfilled} left as marked gaps (gap table {self.gap_table_path})"
         )
 
 
@@ -179,12 +180,24 @@ def repair(store: Store, symbol: str, fetch: Fetcher | None = None) -> RepairRep
     Without a fetcher (an offline store) no price is invented: every gap is written to the gap
     table (`Store.read_gaps`) with status "unfilled". With one, each gap's range is fetched and
     stored through `write_bars` (same validation; rows outside the gap are ignored); the gap
-    table then records each original gap as "filled", "partial" or "unfilled"."""
+    table then records each original gap as "filled", "partial" or "unfilled". A gap an
+    earlier download confirmed missing at the exchange keeps the status "exchange" and is
+    not asked for again."""
     report = RepairReport(symbol)
     gaps = check(store, symbol).gaps
     report.gaps_found = len(gaps)
+    # gaps a download already confirmed missing at the exchange keep that status
+    known = store.read_gaps(symbol).to_pylist()
+    confirmed = [(r["start_ms"], r["end_ms"]) for r in known if r["status"] == "exchange"]
+
+    def at_exchange(start_ms: int, end_ms: int) -> bool:
+        return any(a <= start_ms and end_ms <= b for a, b in confirmed)
+
     status: list[str] = []
     for gap in gaps:
+        if at_exchange(gap.start_ms, gap.end_ms):
+            status.append("exchange")
+            continue
         if fetch is None:
             status.append("unfilled")
             continue
@@ -199,7 +212,8 @@ def repair(store: Store, symbol: str, fetch: Fetcher | None = None) -> RepairRep
         status.append("filled" if remaining == gap.missing else
                       "partial" if remaining else "unfilled")
     report.gaps_filled = status.count("filled")
-    report.gaps_unfilled = len(status) - report.gaps_filled
+    report.gaps_at_exchange = status.count("exchange")
+    report.gaps_unfilled = len(status) - report.gaps_filled - report.gaps_at_exchange
     table = pa.Table.from_arrays(
         [
             pa.array([g.start_ms for g in gaps], type=pa.int64()),
