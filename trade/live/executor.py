@@ -2,9 +2,10 @@
 
 Threading: `submit`, `cancel`, `amend`, `trading_stop`, `reconcile` and `apply_brackets` are
 called by the engine thread only; they put the order in the book (status Created) and hand
-the REST call to a small worker pool ("live-rest-*"). Workers never touch the book: they
-post typed events (`OrderAck`, `OrderFailed`, `Snapshot`, then `JobDone`) to the engine
-queue. `wait_fill(handle, timeout)` may be called from any thread except the engine thread:
+the REST call to a worker: mutations go, in submission order, to one FIFO worker
+("live-rest-orders"); reads (reconciliation, lookups) to a small pool ("live-rest-*").
+Workers never touch the book: they post typed events (`OrderAck`, `OrderFailed`,
+`Snapshot`, then `JobDone`) to the engine queue. `wait_fill(handle, timeout)` may be called from any thread except the engine thread:
 it waits on the handle's Future (resolved by the execution stream through the book) and,
 only if that takes longer than `poll_after_s`, asks for a REST lookup of that one order as a
 timed fallback.
@@ -134,6 +135,9 @@ class OrderExecutor:
         self.tag = tag[:10]
         self.poll_after_s = poll_after_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live-rest")
+        # Mutations (create/cancel/amend/trading-stop) keep their submission order: one
+        # worker, FIFO. An exit submitted before an entry must reach the exchange first.
+        self._ordered = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-rest-orders")
         self._tokens = itertools.count(1)
         self.inflight: set[int] = set()
         self._bar_minute = 0
@@ -155,7 +159,7 @@ class OrderExecutor:
         self._seq += 1
         return f"{self.tag}-{self._bar_minute}-{self._seq}"[:36]
 
-    def _job(self, fn: Callable[[], None]) -> int:
+    def _job(self, fn: Callable[[], None], *, ordered: bool = True) -> int:
         token = next(self._tokens)
         self.inflight.add(token)
 
@@ -168,7 +172,7 @@ class OrderExecutor:
         if self.closed:
             self.post(JobDone(token))
         else:
-            self._pool.submit(run)
+            (self._ordered if ordered else self._pool).submit(run)
         return token
 
     def job_done(self, token: int) -> None:
@@ -286,7 +290,7 @@ class OrderExecutor:
             self.post(Snapshot(tuple(open_rows), tuple(looked), tuple(missing),
                                tuple(reversed(execs)), tuple(positions), wallet, reason))
 
-        return self._job(read)
+        return self._job(read, ordered=False)
 
     def _find(self, symbol: str, key: str) -> dict[str, Any] | None:
         order = self.book.orders.get(key)
@@ -328,6 +332,7 @@ class OrderExecutor:
         """Stop accepting jobs, abandon retries and join the workers."""
         self.closed = True
         self.rest.stop.set()
+        self._ordered.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -319,7 +319,9 @@ class LiveRunner:
             engine.on_bar(ts, o, h, lo, c, v)
             new = [k for k in session.book.orders if k not in before]
             if new:
-                session.journal.write("signal", bar=ts, close=c, orders=new)
+                session.journal.write("signal", bar=ts, close=c, orders=new,
+                                      equity=session.book.balance.equity,
+                                      position=session.book.position(self.config.symbol).size)
             session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
         self.last_bar_ts = ts
         session.journal.write("bar", bar=ts, close=c)

@@ -122,6 +122,7 @@ class LiveSession:
         self.failures: list[str] = []
         self._engine_thread: threading.Thread | None = None
         self._closed = False
+        self._activity = False  # private pushes or REST jobs since the last reconciliation
 
     # ------------------------------------------------------------ any thread
     def post(self, event: LiveEvent) -> None:
@@ -204,7 +205,7 @@ class LiveSession:
             return False
         pos = self.book.position(self.symbol)
         return bool(self.needs_reconcile or self.executor.inflight or pos.side != 0
-                    or self.book.open_orders(self.symbol))
+                    or self.book.open_orders(self.symbol) or self._activity)
 
     def barrier(self, *, force: bool = False) -> None:
         """Wait for in-flight REST jobs, then reconcile if anything may have changed."""
@@ -224,6 +225,7 @@ class LiveSession:
     def process(self, event: LiveEvent) -> None:
         """Apply one event (engine thread only)."""
         if isinstance(event, PrivatePush):
+            self._activity = True
             self._private(event)
         elif isinstance(event, KlinePush):
             if event.confirm and self.on_kline is not None:
@@ -237,6 +239,7 @@ class LiveSession:
         elif isinstance(event, Snapshot):
             self._snapshot(event)
         elif isinstance(event, JobDone):
+            self._activity = True
             if self.executor is not None:
                 self.executor.job_done(event.token)
         elif isinstance(event, StreamState):
@@ -321,6 +324,7 @@ class LiveSession:
             book.apply_wallet_row(snap.wallet, self.clock.now_ms())
         if snap.reason == "barrier":
             self.needs_reconcile = False
+            self._activity = False
             self.reconciles += 1
 
     def _stream_state(self, ev: StreamState) -> None:
