@@ -159,6 +159,10 @@ class LiveRunner:
     # ------------------------------------------------------------ any thread
     def stop(self) -> None:
         self._stop.set()
+        session = self.session
+        if session is not None:
+            session.stopping.set()  # waits inside a bar give up; REST retries are abandoned
+            session.rest.stop.set()
 
     def wait_bars(self, n: int, timeout_s: float) -> bool:
         with self._cond:
@@ -300,6 +304,8 @@ class LiveRunner:
         session = self.session
         engine = self.engine
         assert session is not None and engine is not None
+        if self._stop.is_set():
+            return
         close_ms = ts + MINUTE
         if self.config.mode == "paper":
             self.adapter.step(Bar(ts, o, h, lo, c, v))
@@ -307,6 +313,8 @@ class LiveRunner:
             engine.on_bar(ts, o, h, lo, c, v)
         else:
             session.barrier()
+            if self._stop.is_set():
+                return  # stopping mid-bar: do not decide on unreconciled state
             session.book.mark(self.config.symbol, c, close_ms)
             session.last_price = c
             tripped = session.risk.update_equity(session.book.balance.equity, close_ms)

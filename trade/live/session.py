@@ -123,6 +123,7 @@ class LiveSession:
         self._engine_thread: threading.Thread | None = None
         self._closed = False
         self._activity = False  # private pushes or REST jobs since the last reconciliation
+        self.stopping = threading.Event()  # set from any thread: waits give up at once
 
     # ------------------------------------------------------------ any thread
     def post(self, event: LiveEvent) -> None:
@@ -195,6 +196,8 @@ class LiveSession:
         wall = WallClock()
         wall_deadline = wall.monotonic() + timeout_s
         while not done():
+            if self.stopping.is_set():
+                return False
             if self.clock.monotonic() > deadline and wall.monotonic() > wall_deadline:
                 return False
             self.pump(0.05)
@@ -213,12 +216,16 @@ class LiveSession:
         if ex is None:
             return
         if not self.pump_until(lambda: not ex.inflight, self.sync_timeout_s):
+            if self.stopping.is_set():
+                return
             raise SessionError("REST jobs did not finish within the sync timeout")
         if not (force or self.dirty()):
             return
         since = None if self.last_exec_ms is None else self.last_exec_ms - 60_000
         token = ex.reconcile(self.symbol, since_ms=since, reason="barrier")
         if not self.pump_until(lambda: token not in ex.inflight, self.sync_timeout_s):
+            if self.stopping.is_set():
+                return
             raise SessionError("reconciliation did not finish within the sync timeout")
         self.pump_until(lambda: not ex.inflight, self.sync_timeout_s)
 
@@ -342,6 +349,8 @@ class LiveSession:
         if self._closed:
             return
         self._closed = True
+        for stream in self.streams.values():
+            stream.begin_stop()  # close every socket at once, then join
         for stream in self.streams.values():
             stream.stop()
         if self.executor is not None:

@@ -186,10 +186,21 @@ class StreamManager:
         if ws is not None:
             self._close_socket(ws)
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Close the connection and join every thread this stream started."""
+    def begin_stop(self) -> None:
+        """Ask the supervisor to finish and start closing the socket (returns at once)."""
         self._stop.set()
         self._wake.set()
+        ws = self._ws
+        app = getattr(ws, "ws", None) if ws is not None else None
+        if app is not None:
+            try:
+                app.close()
+            except (websocket.WebSocketException, OSError) as exc:
+                log.debug("stream %s close: %s", self.name, exc)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the connection and join every thread this stream started."""
+        self.begin_stop()
         thread = self._thread
         if thread is not None:
             thread.join(timeout_s)
