@@ -6,7 +6,8 @@ the REST call to a worker: mutations go, in submission order, to one FIFO worker
 ("live-rest-orders"); reads (reconciliation, lookups) to a small pool ("live-rest-*").
 Workers never touch the book: they post typed events (`OrderAck`, `OrderFailed`,
 `Snapshot`, then `JobDone`) to the engine queue. `wait_fill(handle, timeout)` may be
-called from any thread except the engine thread: it waits on the handle's Future (resolved by the execution stream through the book) and,
+called from any thread except the engine thread: it waits on the handle's Future
+(resolved by the execution stream through the book) and,
 only if that takes longer than `poll_after_s`, asks for a REST lookup of that one order as a
 timed fallback.
 
