@@ -1436,23 +1436,28 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
 cdef inline int _bad_rows(const long long* ts, const double* o, const double* h,
                          const double* l, const double* c, const double* v, long long start,
                          long long stop) noexcept nogil:
-    """Non-zero when any row in [start, stop) is bad (branch-free loops the compiler vectorises;
-    every comparison is False for NaN, so `x > 0 and x <= big` also rules out NaN and inf)."""
+    """Non-zero when any row in [start, stop) is bad: branch-free loops the compiler vectorises
+    (SSE2). Every comparison is False for NaN, so `x > 0 and x <= big` also rules out NaN and
+    inf; a bad row adds 1.0 to `nbad` (exact: at most 4096 rows)."""
     cdef long long i
-    cdef int bad = 0
-    cdef long long ok = 1
+    cdef long long neg = 0, inc = -1
+    cdef double nbad = 0.0
     cdef double big = 1.7976931348623157e308
-    bad |= <int>(ts[start] <= ts[start - 1]) if start > 0 else <int>(ts[start] < 0)
-    for i in range(start + 1, stop):
-        bad |= <int>(ts[i] <= ts[i - 1])
+    cdef long long first = start if start > 0 else 1
+    # ts >= 0 everywhere (the sign bits OR-ed), then, all being >= 0, each difference
+    # ts[i - 1] - ts[i] is exact and must be < 0 (the sign bits AND-ed)
+    for i in range(start - 1 if start > 0 else 0, stop):
+        neg |= ts[i]
+    for i in range(first, stop):
+        inc &= <long long>(<unsigned long long>ts[i - 1] - <unsigned long long>ts[i])
     for i in range(start, stop):
         # 0 < l <= min(o, c) and max(o, c) <= h <= big put all four prices in (0, big]
-        ok &= ((l[i] > 0.0) & (h[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i]) & (l[i] <= o[i])
-               & (l[i] <= c[i]))
+        nbad += 0.0 if ((l[i] > 0.0) & (h[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i])
+                        & (l[i] <= o[i]) & (l[i] <= c[i])) else 1.0
     if v != NULL:
         for i in range(start, stop):
-            ok &= (v[i] >= 0.0) & (v[i] <= big)
-    return bad | <int>(ok == 0)
+            nbad += 0.0 if ((v[i] >= 0.0) & (v[i] <= big)) else 1.0
+    return <int>(neg < 0) | <int>(first < stop and inc >= 0) | <int>(nbad != 0.0)
 
 
 cdef long long _validate_bars(const long long* ts, const double* o, const double* h,

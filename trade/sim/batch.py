@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -10,9 +12,10 @@ import pyarrow as pa
 
 from trade._kernels import sim as _sim
 from trade.sim.config import SimConfig
-from trade.sim.results import EQUITY_SCHEMA, BatchResult
+from trade.sim.results import EQUITY_SCHEMA, BatchResult, BatchSummary, SegmentSummary
 from trade.sim.signals import SignalArrays
 
+DAY_MS = 86_400_000
 _REQUIRED = ("ts", "open", "high", "low", "close")
 _OPTIONAL = ("volume", "mark_price", "funding_rate")
 _SIGNAL_FLOATS = (
@@ -87,38 +90,121 @@ def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
     )
 
 
-def run_batch(bars: pa.Table, signals: SignalArrays, config: SimConfig) -> BatchResult:
-    """Backtest `signals` over 1m `bars` (docs/fill_model.md, trade/sim/signals.py).
+_TOKEN = object()
 
-    Every input is validated (ValueError naming the row or field) before any result exists:
-    signals up front, bars block by block just ahead of the nogil loop that simulates them.
-    """
-    if not isinstance(config, SimConfig):
-        raise ValueError(f"config must be a SimConfig, got {type(config).__name__}")
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ValidatedBars:
+    """1m bars checked once by `validate_bars`: `run_batch` / `run_batch_summary` take them
+    and skip the per-run validation (a sweep validates its shared bars once). Only
+    `validate_bars` makes one."""
+
+    table: pa.Table
+    columns: Mapping[str, npt.NDArray[Any] | None]
+    _token: object = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self._token is not _TOKEN:
+            raise ValueError("ValidatedBars are made by validate_bars(bars)")
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.table.num_rows)
+
+
+def validate_bars(bars: pa.Table | ValidatedBars) -> ValidatedBars:
+    """Check every bar once (ValueError naming the first bad row and field)."""
+    if isinstance(bars, ValidatedBars):
+        return bars
     if not isinstance(bars, pa.Table):
         raise ValueError(f"bars must be a pyarrow.Table, got {type(bars).__name__}")
     cols = bar_arrays(bars)
-    n = bars.num_rows
+    _sim.validate_bar_arrays(cols["ts"], cols["open"], cols["high"], cols["low"], cols["close"],
+                             cols["volume"], cols["mark_price"], cols["funding_rate"])
+    return ValidatedBars(bars, cols, _TOKEN)
+
+
+def _inputs(bars: pa.Table | ValidatedBars, config: SimConfig
+            ) -> tuple[pa.Table, Mapping[str, npt.NDArray[Any] | None], bool]:
+    """(table, column views, validate in the kernel?)"""
+    if not isinstance(config, SimConfig):
+        raise ValueError(f"config must be a SimConfig, got {type(config).__name__}")
+    if isinstance(bars, ValidatedBars):
+        return bars.table, bars.columns, False
+    if not isinstance(bars, pa.Table):
+        raise ValueError(f"bars must be a pyarrow.Table, got {type(bars).__name__}")
+    return bars, bar_arrays(bars), True
+
+
+def _bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> list[npt.NDArray[Any] | None]:
+    return [cols[k] for k in ("ts", "open", "high", "low", "close", "volume", "mark_price",
+                              "funding_rate")]
+
+
+def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
+              config: SimConfig) -> BatchResult:
+    """Backtest `signals` over 1m `bars` (docs/fill_model.md, trade/sim/signals.py).
+
+    Every input is validated (ValueError naming the row or field) before any result exists:
+    signals up front, bars block by block just ahead of the nogil loop that simulates them
+    (not again when `bars` are ValidatedBars).
+    """
+    table, cols, validate = _inputs(bars, config)
+    n = table.num_rows
     sig = _prepare_signals(signals, n)
-    equity = np.empty(n, dtype=np.float64)
-    wallet = np.empty(n, dtype=np.float64)
-    qty = np.empty(n, dtype=np.float64)
+    out = np.empty((3, n), dtype=np.float64)  # equity, wallet balance, position qty
+    equity, wallet, qty = out[0], out[1], out[2]
     trades, final_wallet = _sim.run_batch_arrays(
-        cols["ts"],
-        cols["open"],
-        cols["high"],
-        cols["low"],
-        cols["close"],
-        cols["volume"],
-        cols["mark_price"],
-        cols["funding_rate"],
-        sig,
-        config,
-        equity,
-        wallet,
-        qty,
+        *_bar_args(cols), sig, config, equity, wallet, qty, validate
     )
-    ts_col = bars.column("ts")
+    ts_col = table.column("ts")
     ts_arr = ts_col.combine_chunks() if ts_col.num_chunks != 1 else ts_col.chunk(0)
     eq_table = pa.table([ts_arr.cast(pa.int64()), equity, wallet, qty], schema=EQUITY_SCHEMA)
     return BatchResult(trades, eq_table, float(final_wallet))
+
+
+def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, config: SimConfig,
+                      *, cuts: Sequence[int] = ()) -> BatchSummary:
+    """`run_batch` recording a summary of the equity curve instead of the curve (sweeps).
+
+    The 1m rows are cut into segments at `cuts` (strictly increasing rows in (0, n)); each
+    segment's `SegmentSummary` holds its max drawdown, exposed bars, final equity and UTC-day
+    closing equities: the same values as computed from run_batch's equity table over those
+    rows. The trade log and final balance are run_batch's.
+    """
+    table, cols, validate = _inputs(bars, config)
+    n = table.num_rows
+    if n == 0:
+        raise ValueError("bars table has no rows")
+    sig = _prepare_signals(signals, n)
+    cut_arr = np.ascontiguousarray(np.asarray(cuts, dtype=np.int64))
+    if cut_arr.ndim != 1:
+        raise ValueError("cuts must be a sequence of row indices")
+    ts = cols["ts"]
+    assert ts is not None
+    first_day, last_day = int(ts[0]) // DAY_MS, int(ts[-1]) // DAY_MS
+    cap = max(last_day - first_day + 1, 1) + len(cut_arr) + 1
+    g_day = np.empty(cap, dtype=np.int64)
+    g_seg = np.empty(cap, dtype=np.int64)
+    g_close = np.empty(cap, dtype=np.float64)
+    seg = np.empty((len(cut_arr) + 1, 4), dtype=np.float64)
+    trades, final_wallet, n_groups = _sim.run_batch_summary_arrays(
+        *_bar_args(cols), sig, config, cut_arr, g_day, g_seg, g_close, seg, validate
+    )
+    starts = [0, *(int(c) for c in cut_arr)]
+    stops = [*starts[1:], n]
+    bounds = np.searchsorted(g_seg[:n_groups], np.arange(len(starts) + 1), side="left")
+    segments = tuple(
+        SegmentSummary(
+            start=a,
+            stop=b,
+            base=float(seg[k, 3]),
+            final_equity=float(seg[k, 2]),
+            max_drawdown=float(seg[k, 0]),
+            exposed_bars=int(seg[k, 1]),
+            day=g_day[bounds[k]:bounds[k + 1]].copy(),
+            day_close=g_close[bounds[k]:bounds[k + 1]].copy(),
+        )
+        for k, (a, b) in enumerate(zip(starts, stops, strict=True))
+    )
+    return BatchSummary(trades, segments, float(final_wallet))

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 TRADE_LOG_SCHEMA = pa.schema(
@@ -79,6 +81,48 @@ class BatchResult:
             raise ValueError(f"trades schema differs from TRADE_LOG_SCHEMA: {self.trades.schema}")
         if not self.equity.schema.equals(EQUITY_SCHEMA):
             raise ValueError(f"equity schema differs from EQUITY_SCHEMA: {self.equity.schema}")
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.trades.num_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSummary:
+    """What `run_batch_summary` records of the equity curve over the 1m rows [start, stop).
+
+    The same numbers as computed from the full curve `eq` (EQUITY_SCHEMA's equity column):
+    `max_drawdown` = max(1 - v / running max of v) over v = [base, *eq[start:stop]];
+    `exposed_bars` = bars with a non-zero position; `final_equity` = eq[stop - 1];
+    `day_close` = eq at the last row of each UTC day (`day` = ts // 86_400_000) in the rows.
+    """
+
+    start: int
+    stop: int
+    base: float  # the initial balance for the first segment, else eq[start - 1]
+    final_equity: float
+    max_drawdown: float
+    exposed_bars: int
+    day: npt.NDArray[np.int64]
+    day_close: npt.NDArray[np.float64]
+
+    @property
+    def n_bars(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """The outcome of a run recorded as a summary (sweeps): the trade log and, per segment of
+    the bars, the equity figures the sweep metrics need (no per-1m-bar arrays)."""
+
+    trades: pa.Table
+    segments: tuple[SegmentSummary, ...]
+    final_balance: float  # wallet balance after finish() (as BatchResult.final_balance)
+
+    def __post_init__(self) -> None:
+        if not self.trades.schema.equals(TRADE_LOG_SCHEMA):
+            raise ValueError(f"trades schema differs from TRADE_LOG_SCHEMA: {self.trades.schema}")
 
     @property
     def n_trades(self) -> int:

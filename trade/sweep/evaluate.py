@@ -24,7 +24,7 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +49,10 @@ from trade.indicators import compute
 from trade.metrics import METRIC_DOCS, compute_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
 from trade.sim import BatchResult, run_batch
+from trade.sim.batch import ValidatedBars, run_batch_summary, validate_bars
+from trade.sim.config import SimConfig
+from trade.sim.results import BatchSummary, SegmentSummary
+from trade.sim.signals import SignalArrays
 from trade.sweep.windows import Window
 
 F64 = npt.NDArray[np.float64]
@@ -204,28 +208,38 @@ def day_index(ts: I64) -> DayIndex:
     return last, (np.searchsorted(days, full, side="right") - 1).astype(np.int64)
 
 
+def _returns(closes: F64, base: float) -> F64:
+    """Daily returns of the daily closes, the first against `base`."""
+    prev = np.concatenate(([base], closes[:-1]))
+    rets = np.zeros_like(closes)
+    ok = prev > 0
+    rets[ok] = closes[ok] / prev[ok] - 1.0
+    return rets
+
+
 def _daily(ts: I64, equity: F64, base: float, index: DayIndex | None = None) -> tuple[F64, F64]:
     """Daily closes and returns, as trade.metrics.series.daily computes them (a day without
     bars carries the previous close)."""
     last, pos = index if index is not None else day_index(ts)
     closes = equity[last][pos]
-    prev = np.concatenate(([base], closes[:-1]))
-    rets = np.zeros_like(closes)
-    ok = prev > 0
-    rets[ok] = closes[ok] / prev[ok] - 1.0
-    return closes, rets
+    return closes, _returns(closes, base)
+
+
+def _summary_daily(seg: SegmentSummary) -> tuple[F64, F64]:
+    """_daily from a run_batch_summary segment (its UTC-day closes are equity[last])."""
+    days = seg.day
+    full = np.arange(days[0], days[-1] + 1, dtype=np.int64)
+    pos = np.searchsorted(days, full, side="right") - 1
+    closes = seg.day_close[pos]
+    return closes, _returns(closes, seg.base)
 
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
-                 initial: float, index: DayIndex | None = None
-                 ) -> dict[str, float | int | None]:
-    """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
-    annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak)."""
-    _, r = _daily(ts, equity, initial, index)
+def _metrics(r: F64, max_dd: float, exposure: float, final: float, net_pnl: F64, fees: F64,
+             initial: float) -> dict[str, float | int | None]:
     sqrt_p = math.sqrt(365)
     mean = float(np.mean(r))
     std = float(np.std(r, ddof=1)) if r.shape[0] >= 2 else None
@@ -233,12 +247,9 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
     if std is not None and not (std == 0.0 or std <= 1e-12 * abs(mean)):
         sharpe = _finite(mean / std * sqrt_p)
     downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
-    values = np.concatenate(([initial], equity))
-    max_dd = float(np.max(1.0 - values / np.maximum.accumulate(values)))
     n = int(net_pnl.shape[0])
     wins = float(net_pnl[net_pnl > 0].sum())
     losses = float(net_pnl[net_pnl < 0].sum())
-    final = float(equity[-1])
     return {
         "total_return": _finite(final / initial - 1.0),
         "net_profit": _finite(final - initial),
@@ -252,8 +263,29 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
         "net_pnl": float(net_pnl.sum()),
         "profit_factor": _finite(wins / -losses) if losses != 0.0 else None,
         "fees_paid": float(fees.sum()),
-        "exposure": np.count_nonzero(qty) / qty.shape[0],
+        "exposure": exposure,
     }
+
+
+def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
+                 initial: float, index: DayIndex | None = None
+                 ) -> dict[str, float | int | None]:
+    """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
+    annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak)."""
+    _, r = _daily(ts, equity, initial, index)
+    values = np.concatenate(([initial], equity))
+    max_dd = float(np.max(1.0 - values / np.maximum.accumulate(values)))
+    exposure = np.count_nonzero(qty) / qty.shape[0]
+    return _metrics(r, max_dd, exposure, float(equity[-1]), net_pnl, fees, initial)
+
+
+def summary_metrics(seg: SegmentSummary, net_pnl: F64, fees: F64
+                    ) -> dict[str, float | int | None]:
+    """fast_metrics of a segment recorded by run_batch_summary (the same values: the kernel
+    records the segment's drawdown, exposure and UTC-day closes exactly as computed above)."""
+    _, r = _summary_daily(seg)
+    return _metrics(r, seg.max_drawdown, seg.exposed_bars / seg.n_bars, seg.final_equity,
+                    net_pnl, fees, seg.base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +325,22 @@ def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initia
     return WindowResult(metrics, int(trades.num_rows), rets)
 
 
+def segment_metrics(summary: BatchSummary, k: int, ts_1m: I64, *,
+                    daily: bool = False) -> WindowResult:
+    """window_metrics of segment k of a run_batch_summary run (the same values for the same
+    rows; trades counted where they closed)."""
+    seg = summary.segments[k]
+    trades = summary.trades
+    if len(summary.segments) > 1 and trades.num_rows:
+        t0, t1 = int(ts_1m[seg.start]), int(ts_1m[seg.stop - 1])
+        exit_ts = trades.column("exit_ts")
+        trades = trades.filter(pc.and_(pc.greater_equal(exit_ts, t0), pc.less_equal(exit_ts, t1)))
+    net = np.asarray(trades.column("net_pnl").to_numpy(), dtype=np.float64)
+    fees = np.asarray(trades.column("fees").to_numpy(), dtype=np.float64)
+    rets = _summary_daily(seg)[1] if daily else np.zeros(0)
+    return WindowResult(summary_metrics(seg, net, fees), int(trades.num_rows), rets)
+
+
 # ====================================================================== context
 
 
@@ -326,6 +374,7 @@ class SweepContext:
     windows: tuple[Window, ...] = ()
     cache: FrameCache = field(init=False)
     _index: dict[str, DayIndex] = field(init=False, default_factory=dict)
+    _validated: ValidatedBars | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.play.account.max_drawdown_pct is not None:
@@ -343,7 +392,16 @@ class SweepContext:
         for k, v in state.items():
             setattr(self, k, v)
         self._index = {}
+        self._validated = None
         self.cache = FrameCache(self.bars)
+
+    def validated_bars(self) -> ValidatedBars:
+        """The bars, validated once for all variants (a bad row raises ValueError each time)."""
+        v = self._validated
+        if v is None:
+            v = validate_bars(self.bars)  # racing threads may both validate: same result
+            self._validated = v
+        return v
 
     def day_index(self, lo: int, hi: int) -> DayIndex:
         """day_index of the 1m rows [lo, hi) (cached: the same for every variant)."""
@@ -364,14 +422,34 @@ class SweepContext:
     def variant_play(self, params: Mapping[str, Any]) -> Play:
         return apply_overrides(self.play, dict(params)) if params else self.play
 
-    def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
-        """Run one variant over all the bars: (its Play, the kernel result, initial balance)."""
+    def _prepare(self, params: Mapping[str, Any]) -> tuple[Play, SignalArrays, SimConfig]:
         play = self.variant_play(params)
         plan = order_plan(play, self.instrument)
         config = sim_config(play, plan, self.instrument)
         frame = self.cache.frame(play)
-        signals = build_signals(compiled_actions(play), frame, plan)
-        return play, run_batch(self.bars, signals, config), config.initial_balance
+        return play, build_signals(compiled_actions(play), frame, plan), config
+
+    def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
+        """Run one variant over all the bars: (its Play, the kernel result, initial balance)."""
+        play, signals, config = self._prepare(params)
+        return play, run_batch(self.validated_bars(), signals, config), config.initial_balance
+
+    def simulate_summary(self, params: Mapping[str, Any], cuts: Sequence[int] = ()
+                         ) -> tuple[Play, BatchSummary]:
+        """`simulate` recording only the equity summary of the rows cut at `cuts`."""
+        play, signals, config = self._prepare(params)
+        return play, run_batch_summary(self.validated_bars(), signals, config, cuts=cuts)
+
+    def summary_cut(self) -> int | None:
+        """The hold-out row when a variant can be scored from a run_batch_summary run (fast
+        metrics, no walk-forward windows, a non-empty hold-out if any), else None; 0 = no
+        hold-out."""
+        if self.settings.metrics != "fast" or self.windows:
+            return None
+        if self.selection_end is None:
+            return 0
+        sel_hi = self.rows_of(None, self.selection_end)[1]
+        return sel_hi if 0 < sel_hi < self.bars.num_rows else None
 
 
 def _num(v: float | int | None) -> float | None:
@@ -383,6 +461,9 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     from trade.sweep.space import variant_id
 
     s = ctx.settings
+    cut = ctx.summary_cut()
+    if cut is not None:
+        return _evaluate_summary(ctx, params, cut)
     _, result, initial = ctx.simulate(params)
     n_rows = result.equity.num_rows
     row: dict[str, Any] = {"variant_id": variant_id(params)}
@@ -437,4 +518,32 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
             if not ctx.windows:
                 row[f"is.metric.{k}"] = row[f"metric.{k}"]
                 row[f"oos.metric.{k}"] = _num(ho.metrics[k])
+    return row
+
+
+def _evaluate_summary(ctx: SweepContext, params: Mapping[str, Any], cut: int) -> dict[str, Any]:
+    """evaluate() for fast metrics without walk-forward: the kernel records a summary of the
+    equity curve (segments: the selection, then the hold-out after `cut` if > 0)."""
+    from trade.sweep.space import variant_id
+
+    s = ctx.settings
+    _, summary = ctx.simulate_summary(params, [cut] if cut else [])
+    ts = ctx.cache.ts_1m
+    row: dict[str, Any] = {"variant_id": variant_id(params)}
+    for k, v in params.items():
+        row[f"param.{k}"] = v
+    main = segment_metrics(summary, 0, ts, daily=s.keep_daily)
+    row["n_trades"] = main.n_trades
+    row["eligible"] = main.n_trades >= s.min_trades
+    for k, v in main.metrics.items():
+        row[f"metric.{k}"] = _num(v)
+    if s.keep_daily:
+        row["daily_returns"] = main.daily_returns.tolist()
+    if cut:
+        ho = segment_metrics(summary, 1, ts)
+        row["holdout.n_trades"] = ho.n_trades
+        for k in metric_names(s.metrics):
+            row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
+            row[f"is.metric.{k}"] = row[f"metric.{k}"]
+            row[f"oos.metric.{k}"] = _num(ho.metrics[k])
     return row
