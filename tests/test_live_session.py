@@ -325,6 +325,11 @@ def test_cli_run_demo_against_the_simulator_stops_cleanly_on_sigint(
             assert ready.is_set(), proc.stderr.read() if proc.poll() is not None else ""
             for _ in range(30):
                 sim.step()
+            seen = threading.Event()
+            for _ in range(400):  # wait (bounded) until the runner has traded some bars
+                if journal.read_text().count('"kind":"bar"') >= 5 or proc.poll() is not None:
+                    break
+                seen.wait(0.05)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=3)  # the requirement is 2 s; 1 s of slack for a busy machine
         finally:

@@ -44,6 +44,7 @@ from trade.core import (
     WallClock,
 )
 from trade.live.client import BybitRest, make_session, ws_base_of
+from trade.live.errors import BybitError
 from trade.live.events import KlinePush
 from trade.live.journal import Journal, read_journal
 from trade.live.risk import RiskLimits, RiskManager
@@ -187,6 +188,14 @@ class LiveRunner:
     def run(self) -> RunSummary:
         try:
             return self._run()
+        except BybitError as exc:
+            if self._stop.is_set():  # a REST call cut short by stop(): a clean stop
+                log.info("stopped during a REST call: %s", exc)
+                return self.summary
+            with self._cond:
+                self.error = exc
+                self._cond.notify_all()
+            raise
         except BaseException as exc:
             with self._cond:
                 self.error = exc
