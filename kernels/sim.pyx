@@ -1703,14 +1703,30 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     """Bars from i on while a position is open with fixed SL / TP, no trailing stop, no pending
     break-even and no open order: rules 1-3 have nothing to do, and rules 4-6 reduce to
     "no level touched, no funding time". Returns the first bar (< end) where that fails,
-    unprocessed, or end. Same arithmetic as rules 4-7."""
+    unprocessed, or end. Same arithmetic as rules 4-7 (MAE / MFE / best price are taken
+    from the run's extreme high and low: x -> (x - entry) x size rounds monotonically, so
+    the extreme of the per-bar values is the value at the extreme price)."""
     cdef PositionState* p = &e.pos
     cdef int side = p.side
     cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
-    cdef double mae = p.mae, mfe = p.mfe, best = e.best, wallet = e.wallet
-    cdef double qty = p.size * p.side, adverse, target, hk, lk, ck, mk, x
-    cdef long long next_fund = e.next_fund, k = i
+    cdef double wallet = e.wallet
+    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, d
+    cdef double hmax = -INFINITY, lmin = INFINITY
+    cdef long long fund_lim = e.next_fund - BAR_MS, k = i, t, lim = end
     cdef const double* mark = b.mark
+    cdef const long long* ts = b.ts
+    cdef const double* h = b.h
+    cdef const double* l = b.l
+    cdef const double* c = b.c
+    cdef bint summary = out.summary
+    cdef double peak = out.peak, trough = out.trough, dd = out.dd, last = out.last_eq
+    cdef bint dnan = out.dd_nan
+    cdef long long day_end = out.day_end
+    cdef double* eq_out = out.eq
+    cdef double* wa_out = out.wa
+    cdef double* qty_out = out.qty
+    if summary and i <= out.next_cut < lim:
+        lim = out.next_cut  # the cut bar goes through _rec_summary
     if side > 0:
         # long: liquidation at l <= liq, stop at l <= sl, take-profit at h >= tp
         adverse = p.liq_price
@@ -1722,46 +1738,84 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         if sl > 0.0 and sl < adverse:
             adverse = sl
         target = tp if tp > 0.0 else -INFINITY
-    while k < end:
-        hk = b.h[k]
-        lk = b.l[k]
+    while k < lim:
+        hk = h[k]
+        lk = l[k]
         if side > 0:
             if lk <= adverse or hk >= target:
                 break  # a level is touched: the full rule 4 decides
-            if hk > best:
-                best = hk
-        else:
-            if hk >= adverse or lk <= target:
-                break
-            if lk < best:
-                best = lk
-        if b.ts[k] + BAR_MS >= next_fund:
-            break  # possibly a funding time: rule 6 decides
-        ck = b.c[k]
-        mk = ck
+        elif hk >= adverse or lk <= target:
+            break
+        t = ts[k]
+        if t >= fund_lim:
+            break  # ts + 1 min >= next funding time: rule 6 decides
+        if hk > hmax:
+            hmax = hk
+        if lk < lmin:
+            lmin = lk
+        mk = c[k]
         if mark != NULL and not isnan(mark[k]):
             mk = mark[k]
-        # MAE/MFE follow the 1m lows and highs
-        if side > 0:
-            x = (lk - entry) * size
-            if x < mae:
-                mae = x
-            x = (hk - entry) * size
-            if x > mfe:
-                mfe = x
+        eq = wallet + (mk - entry) * size * side
+        if summary:
+            if t >= day_end:
+                # a new UTC day: the open day group closes at the previous bar's equity
+                out.last_eq = last
+                _push_group(out)
+                out.cur_day = t / DAY_MS
+                day_end = (out.cur_day + 1) * DAY_MS
+                out.day_end = day_end
+            # as _rec_summary: the drawdown only grows at a new low under a positive peak
+            if eq > peak:
+                peak = eq
+                trough = eq
+                if peak <= 0.0:
+                    d = 1.0 - eq / peak
+                    if d > dd:
+                        dd = d
+                    elif d != d:
+                        dnan = True
+            elif eq < trough or peak <= 0.0:
+                if eq < trough:
+                    trough = eq
+                d = 1.0 - eq / peak
+                if d > dd:
+                    dd = d
+                elif d != d:
+                    dnan = True
+            last = eq
         else:
-            x = (entry - hk) * size
-            if x < mae:
-                mae = x
-            x = (entry - lk) * size
-            if x > mfe:
-                mfe = x
-        _rec(out, k, b.ts[k], wallet + (mk - entry) * size * side, wallet, qty)
+            eq_out[k] = eq
+            wa_out[k] = wallet
+            qty_out[k] = qty
         k += 1
     if k > i:
-        p.mae = mae
-        p.mfe = mfe
-        e.best = best
+        # rule 5: the best price; rule 7: MAE/MFE follow the 1m lows and highs
+        if side > 0:
+            if hmax > e.best:
+                e.best = hmax
+            mk = (lmin - entry) * size
+            if mk < p.mae:
+                p.mae = mk
+            mk = (hmax - entry) * size
+            if mk > p.mfe:
+                p.mfe = mk
+        else:
+            if lmin < e.best:
+                e.best = lmin
+            mk = (entry - hmax) * size
+            if mk < p.mae:
+                p.mae = mk
+            mk = (entry - lmin) * size
+            if mk > p.mfe:
+                p.mfe = mk
+        if summary:
+            out.peak = peak
+            out.trough = trough
+            out.dd = dd
+            out.dd_nan = dnan
+            out.last_eq = last
+            out.exposed += k - i  # a position on every one of these bars
         _sync_bar(e, b, k - 1)
     return k
 
