@@ -12,6 +12,13 @@ checks this); the signals come from `trade.engine.build_signals`, the simulation
 `trade.sim.run_batch` (nogil), the metrics from `trade.metrics.compute_metrics`, so a
 variant's trades and metrics are those of `run_backtest` on the same Play and bars.
 
+Fast path: with `metrics="fast"` and no walk-forward windows, a variant runs through
+`trade.sim.batch.run_batch_summary` (the kernel records, per segment — the selection, then
+the hold-out — the drawdown, exposure, final equity and UTC-day closes instead of three
+per-1m-bar arrays) and `summary_metrics` scores it: the same values as `fast_metrics` on the
+full curve (tests/test_sim_fastpath.py). The bars are validated once per context
+(`validated_bars`), not once per variant.
+
 Windows: the variant is simulated once over all the bars; metrics of a window [a, b) are
 computed on the equity rows in it (the initial balance being the equity just before `a`) and
 the trades that closed in it. The simulation and the features are causal, so a window's
