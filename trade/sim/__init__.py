@@ -2,10 +2,16 @@
 the backtest/paper adapters and the shared result tables."""
 
 from trade.sim.adapter import BacktestAdapter, Bar, PaperAdapter
-from trade.sim.batch import run_batch
+from trade.sim.batch import ValidatedBars, run_batch, run_batch_summary, validate_bars
 from trade.sim.config import Intrabar, SimConfig, SizeMode
 from trade.sim.exchange import SimExchange
-from trade.sim.results import EQUITY_SCHEMA, TRADE_LOG_SCHEMA, BatchResult
+from trade.sim.results import (
+    EQUITY_SCHEMA,
+    TRADE_LOG_SCHEMA,
+    BatchResult,
+    BatchSummary,
+    SegmentSummary,
+)
 from trade.sim.signals import SignalArrays
 from trade.sim.step import StepEngine
 
@@ -15,12 +21,17 @@ __all__ = [
     "BacktestAdapter",
     "Bar",
     "BatchResult",
+    "BatchSummary",
     "Intrabar",
     "PaperAdapter",
+    "SegmentSummary",
     "SignalArrays",
     "SimConfig",
     "SimExchange",
     "SizeMode",
     "StepEngine",
+    "ValidatedBars",
     "run_batch",
+    "run_batch_summary",
+    "validate_bars",
 ]
