@@ -72,6 +72,7 @@ cdef struct COrder:
     double price              # 0 = none
     double trigger            # 0 = none
     double sl, tp, trail, sl_off, tp_off, trail_off, be_act, be_off  # 0 = none
+    double trail_act          # trailing activation, fraction of the entry price (0 = armed at once)
     double filled_qty, avg_px, cum_fee
     long long created_ts, updated_ts
 
@@ -103,6 +104,8 @@ cdef struct Engine:
     double best               # most favourable price since entry
     double be_activation, be_offset
     bint be_done
+    double trail_activation   # favourable move (fraction of entry) that arms the trailing stop
+    bint trail_armed          # an unarmed trailing stop neither ratchets nor triggers
     double entry_fees         # opening fees not yet attributed to a closed trade
     double funding            # funding not yet attributed to a closed trade
     long long opened_bar

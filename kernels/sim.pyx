@@ -249,6 +249,8 @@ cdef void _flatten(Engine* e, long long ts) noexcept nogil:
     e.be_activation = 0.0
     e.be_offset = 0.0
     e.be_done = False
+    e.trail_activation = 0.0
+    e.trail_armed = False
     e.entry_fees = 0.0
     e.funding = 0.0
     e.opened_bar = -1
@@ -359,9 +361,15 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
     elif o.trail > 0.0:
         trail = o.trail
     if trail > 0.0:
+        # the trail attached to this fill replaces the position's (distance and activation)
         p.trailing_distance = trail
-        # an attached trailing stop starts at best - distance at the fill
-        p.trailing_stop = e.best - trail * side
+        e.trail_activation = o.trail_act
+        e.trail_armed = not (o.trail_act > 0.0)
+        if e.trail_armed:
+            # an attached trailing stop without activation starts at best - distance at the fill
+            p.trailing_stop = e.best - trail * side
+        else:
+            p.trailing_stop = 0.0  # not armed: no trailing level until rule 5 arms it
     if o.be_act > 0.0:
         e.be_activation = o.be_act
         e.be_offset = o.be_off
@@ -716,10 +724,18 @@ cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
     elif l < e.best:
         e.best = l
     if p.trailing_distance > 0.0:
-        cand = e.best - p.trailing_distance * p.side
-        # the trailing stop only moves in the trader's favour; it is checked from the next bar
-        if p.trailing_stop <= 0.0 or (cand > p.trailing_stop if long_ else cand < p.trailing_stop):
-            p.trailing_stop = cand
+        if not e.trail_armed:
+            excursion = (e.best - p.entry_price) / p.entry_price * p.side
+            # the trail arms once the best price since entry moved trail_activation in favour
+            if excursion >= e.trail_activation:
+                e.trail_armed = True
+        if e.trail_armed:
+            cand = e.best - p.trailing_distance * p.side
+            # the trailing stop only moves in the trader's favour; it is checked from the next
+            # bar (just armed: it starts at best - distance)
+            if p.trailing_stop <= 0.0 or (cand > p.trailing_stop if long_ else
+                                          cand < p.trailing_stop):
+                p.trailing_stop = cand
     if e.be_activation > 0.0 and not e.be_done:
         excursion = (e.best - p.entry_price) / p.entry_price * p.side
         if excursion >= e.be_activation:
@@ -1015,6 +1031,7 @@ cdef void _order_from_request(COrder* o, object req) except *:
     o.tp_off = _opt(req.take_profit_offset)
     o.trail_off = _opt(req.trailing_offset)
     o.be_act = _opt(req.break_even_activation)
+    o.trail_act = _opt(req.trailing_activation)
     o.be_off = req.break_even_offset
 
 
@@ -1153,6 +1170,9 @@ cdef class SimExchange:
         if trailing_distance is not None:
             p.trailing_distance = trailing_distance
             p.trailing_stop = 0.0
+            # a trailing stop set by trading-stop has no activation: it is armed at once
+            self.e.trail_activation = 0.0
+            self.e.trail_armed = trailing_distance > 0
             if trailing_distance > 0:
                 # a trailing stop set between bars starts at best - distance, checked next bar
                 p.trailing_stop = self.e.best - trailing_distance * p.side
@@ -1333,7 +1353,9 @@ cdef struct Signals:
     const double* be_offset
     const double* exit_pct
     const double* limit_offset
+    const double* trail_activation
     int size_mode
+    int entry_tif
     bint allow_flip
     long long expire_bars
 
@@ -1418,8 +1440,12 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
     t.trail_off = _nz(s.trail_pct[j])
     t.be_act = _nz(s.be_activation[j])
     t.be_off = _nz(s.be_offset[j])
+    t.trail_act = _nz(s.trail_activation[j]) if t.trail_off > 0 else 0.0
     if offset > 0 and flip_qty == 0:
+        # a limit entry carries the run's entry TIF (IOC/FOK: cancelled when not filled on its
+        # first eligible bar; PostOnly: rejected when it would cross, and not retried)
         t.otype = OT_LIMIT
+        t.tif = s.entry_tif
         t.price = ref * (1 - offset) if direction > 0 else ref * (1 + offset)
         t.qty = qty
         oi = engine_submit(e, &t)
@@ -1427,7 +1453,7 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
             entry_oi[0] = oi
             entry_bar[0] = i
         return
-    # flat: open; opposite (allow_flip): one market order for position size + new size
+    # flat: open; opposite (allow_flip): one market order for position size + new size (GTC)
     t.otype = OT_MARKET
     t.qty = qty + flip_qty
     engine_submit(e, &t)
@@ -1700,9 +1726,12 @@ cdef void _flat_run(Engine* e, Bars* b, Out* out, long long i, long long end) no
 
 
 cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
-    """Bars from i on while a position is open with fixed SL / TP, no trailing stop, no pending
-    break-even and no open order: rules 1-3 have nothing to do, and rules 4-6 reduce to
-    "no level touched, no funding time". Returns the first bar (< end) where that fails,
+    """Bars from i on while a position is open with fixed SL / TP, no armed trailing stop, no
+    pending break-even and no open order: rules 1-3 have nothing to do, and rules 4-6 reduce to
+    "no level touched, no funding time" (and, for a trailing stop not yet armed, "not armed by
+    this bar": a bar reaching a price bound 1e-9 on the safe side of the activation level
+    leaves the run, and the full rule 5 decides exactly). Returns the first bar (< end) where
+    that fails,
     unprocessed, or end. Same arithmetic as rules 4-7 (MAE / MFE / best price are taken
     from the run's extreme high and low: x -> (x - entry) x size rounds monotonically, so
     the extreme of the per-bar values is the value at the extreme price)."""
@@ -1710,7 +1739,7 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     cdef int side = p.side
     cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
     cdef double wallet = e.wallet
-    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, d
+    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, d, arm
     cdef double hmax = -INFINITY, lmin = INFINITY
     cdef long long fund_lim = e.next_fund - BAR_MS, k = i, t, lim = end
     cdef const double* mark = b.mark
@@ -1733,11 +1762,22 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         if sl > 0.0 and sl > adverse:
             adverse = sl
         target = tp if tp > 0.0 else INFINITY
+        if p.trailing_distance > 0.0:
+            # an unarmed trail: a high that may arm it leaves the run (bound below the exact
+            # test (h - entry) / entry >= activation, so no arming bar is ever skipped)
+            arm = entry * (1.0 + e.trail_activation) * (1.0 - 1e-9)
+            if arm < target:
+                target = arm
     else:
         adverse = p.liq_price
         if sl > 0.0 and sl < adverse:
             adverse = sl
         target = tp if tp > 0.0 else -INFINITY
+        if p.trailing_distance > 0.0:
+            # an unarmed trail on a short: a low that may arm it leaves the run
+            arm = entry * (1.0 - e.trail_activation) * (1.0 + 1e-9)
+            if arm > target:
+                target = arm
     while k < lim:
         hk = h[k]
         lk = l[k]
@@ -1844,7 +1884,8 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                 i = end
             else:
                 k = i
-                if e.n_active == 0 and e.pos.trailing_distance <= 0.0 and (
+                if e.n_active == 0 and (e.pos.trailing_distance <= 0.0 or
+                                        not e.trail_armed) and (
                         e.be_activation <= 0.0 or e.be_done):
                     k = _pos_run(e, b, out, i, end)
                 if k < end:
@@ -1869,13 +1910,15 @@ cdef object _signals_into(object signals, Signals* s, long long n):
     cdef const double[::1] trp = signals.trail_pct, bea = signals.be_activation
     cdef const double[::1] beo = signals.be_offset, xp = signals.exit_pct
     cdef const double[::1] lo = signals.entry_limit_offset
+    cdef const double[::1] tra = signals.trail_activation
     cdef long long j
     memset(s, 0, sizeof(Signals))
     s.n = idx_v.shape[0]
     for name, arr in (("entry_long", el), ("entry_short", es), ("exit_long", xl),
                       ("exit_short", xs), ("size_value", sv), ("sl_pct", slp), ("tp_pct", tpp),
                       ("trail_pct", trp), ("be_activation", bea), ("be_offset", beo),
-                      ("exit_pct", xp), ("entry_limit_offset", lo)):
+                      ("exit_pct", xp), ("entry_limit_offset", lo),
+                      ("trail_activation", tra)):
         if arr.shape[0] != s.n:
             raise ValueError(f"signal array {name} has {arr.shape[0]} rows, expected {s.n}")
     if s.n and (idx_v[0] < 0 or idx_v[s.n - 1] >= n):
@@ -1897,9 +1940,13 @@ cdef object _signals_into(object signals, Signals* s, long long n):
         s.be_offset = &beo[0]
         s.exit_pct = &xp[0]
         s.limit_offset = &lo[0]
+        s.trail_activation = &tra[0]
     s.size_mode = int(signals.size_mode)
     s.allow_flip = bool(signals.allow_flip)
     s.expire_bars = int(signals.expire_bars)
+    s.entry_tif = int(signals.entry_tif)
+    if s.entry_tif < TIF_GTC or s.entry_tif > TIF_POST_ONLY:
+        raise ValueError(f"entry_tif must be a TimeInForce, got {signals.entry_tif!r}")
     # the memoryviews die here; the arrays live on in `signals`, which the caller holds
     return None
 

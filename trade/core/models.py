@@ -51,6 +51,9 @@ class OrderRequest:
     trailing_offset: float | None = None
     break_even_activation: float | None = None
     break_even_offset: float = 0.0
+    # The trailing stop arms only once the best price since entry has moved this fraction of
+    # the entry price in favour (None = armed at the fill). Needs a trailing distance/offset.
+    trailing_activation: float | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -81,12 +84,16 @@ class OrderRequest:
             "take_profit_offset",
             "trailing_offset",
             "break_even_activation",
+            "trailing_activation",
         ):
             _optional_price(name, getattr(self, name))
         if not (math.isfinite(self.break_even_offset) and self.break_even_offset >= 0):
             raise ValueError(f"break_even_offset must be >= 0, got {self.break_even_offset!r}")
         if self.stop_loss_offset is not None and self.stop_loss_offset >= 1:
             raise ValueError(f"stop_loss_offset is a fraction < 1, got {self.stop_loss_offset!r}")
+        if (self.trailing_activation is not None and self.trailing_offset is None
+                and self.trailing_distance is None):
+            raise ValueError("trailing_activation needs a trailing_offset or trailing_distance")
         if len(self.order_link_id) > 36:
             raise ValueError("order_link_id is limited to 36 characters (Bybit's limit)")
 

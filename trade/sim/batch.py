@@ -27,6 +27,7 @@ _SIGNAL_FLOATS = (
     "be_offset",
     "exit_pct",
     "entry_limit_offset",
+    "trail_activation",
 )
 _SIGNAL_FLAGS = ("entry_long", "entry_short", "exit_long", "exit_short")
 
@@ -86,6 +87,7 @@ def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
         size_mode=signals.size_mode,
         allow_flip=signals.allow_flip,
         expire_bars=signals.expire_bars,
+        entry_tif=signals.entry_tif,
         meta=signals.meta,
     )
 

@@ -87,7 +87,7 @@ def _act(
         return EntrySpec(
             qty, sl, _nz(float(s.tp_pct[j])), _nz(float(s.trail_pct[j])),
             _nz(float(s.be_activation[j])), _nz(float(s.be_offset[j])),
-            _nz(float(s.entry_limit_offset[j])),
+            _nz(float(s.entry_limit_offset[j])), _nz(float(s.trail_activation[j])),
         )
 
     intent = RowIntent(
@@ -97,4 +97,5 @@ def _act(
     act_on_row(
         ex, cfg.symbol, intent, bar=i, ref=ref, state=state, allow_flip=s.allow_flip,
         expire_bars=s.expire_bars, qty_step=cfg.qty_step, entry_for=entry_for,
+        entry_tif=s.entry_tif,
     )

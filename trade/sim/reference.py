@@ -59,6 +59,8 @@ class _Pos:
     be_activation: float = 0.0
     be_offset: float = 0.0
     be_done: bool = False
+    trail_activation: float = 0.0  # favourable move (fraction of entry) that arms the trail
+    trail_armed: bool = False  # an unarmed trailing stop neither ratchets nor triggers
     entry_fees: float = 0.0  # fees of opening fills not yet attributed to a closed trade
     funding: float = 0.0  # funding not yet attributed to a closed trade
     realized: float = 0.0
@@ -303,6 +305,9 @@ class ReferenceExchange:
         if trailing_distance is not None:
             p.trailing_distance = trailing_distance
             p.trailing_stop = 0.0
+            # a trailing stop set by trading-stop has no activation: it is armed at once
+            p.trail_activation = 0.0
+            p.trail_armed = trailing_distance > 0
             if trailing_distance > 0:
                 p.trailing_stop = p.best - trailing_distance * p.side
         self._emit_position()
@@ -571,8 +576,12 @@ class ReferenceExchange:
         elif req.trailing_distance is not None:
             trail = req.trailing_distance
         if trail is not None:
+            # the trail attached to this fill replaces the position's (distance and activation)
             p.trailing_distance = trail
-            p.trailing_stop = p.best - trail * side
+            p.trail_activation = req.trailing_activation or 0.0
+            p.trail_armed = not p.trail_activation > 0
+            # armed at once: it starts at best - distance; else no level until it arms
+            p.trailing_stop = p.best - trail * side if p.trail_armed else 0.0
         if req.break_even_activation is not None:
             p.be_activation = req.break_even_activation
             p.be_offset = req.break_even_offset
@@ -780,9 +789,14 @@ class ReferenceExchange:
             return
         long = p.side > 0
         p.best = max(p.best, bar.h) if long else min(p.best, bar.l)
-        if p.trailing_distance > 0:
+        if p.trailing_distance > 0 and not p.trail_armed:
+            excursion = (p.best - p.entry) / p.entry * p.side
+            # the trail arms once the best price since entry moved trail_activation in favour
+            p.trail_armed = excursion >= p.trail_activation
+        if p.trailing_distance > 0 and p.trail_armed:
             cand = p.best - p.trailing_distance * p.side
             # the trailing stop only moves in the trader's favour; it is checked from the next bar
+            # (just armed: it starts at best - distance)
             if p.trailing_stop <= 0 or (cand > p.trailing_stop if long else cand < p.trailing_stop):
                 p.trailing_stop = cand
         if p.be_activation > 0 and not p.be_done:

@@ -54,6 +54,7 @@ class EntrySpec:
     be_activation: float = 0.0
     be_offset: float = 0.0
     limit_offset: float = 0.0
+    trail_activation: float = 0.0  # fraction of entry the price must move before the trail arms
 
 
 @dataclass(slots=True)
@@ -113,11 +114,14 @@ def act_on_row(
     expire_bars: int,
     qty_step: float,
     entry_for: Callable[[int, float], EntrySpec | None],
+    entry_tif: TimeInForce = TimeInForce.GTC,
 ) -> None:
     """Act on one row after 1m bar number `bar` closed at `ref`.
 
     `entry_for(direction, equity)` sizes an entry (None or qty 0 = skip); it is only called
-    when an entry is due, so callers may compute brackets lazily.
+    when an entry is due, so callers may compute brackets lazily. `entry_tif` is the time in
+    force of limit entries (market entries and flips are GTC); an entry the venue cancels
+    (IOC/FOK) or rejects (PostOnly crossing) is not retried.
     """
     resting = bool(state.order_id) and state.order_id in {o.order_id for o in venue.open_orders()}
     # 1. an entry limit past its expiry is cancelled
@@ -157,6 +161,9 @@ def act_on_row(
         "stop_loss_offset": spec.sl if spec.sl > 0 else None,
         "take_profit_offset": spec.tp if spec.tp > 0 else None,
         "trailing_offset": spec.trail if spec.trail > 0 else None,
+        # the activation only means something with a trail
+        "trailing_activation": (spec.trail_activation
+                                if spec.trail > 0 and spec.trail_activation > 0 else None),
         "break_even_activation": spec.be_activation if spec.be_activation > 0 else None,
         "break_even_offset": spec.be_offset,
     }
@@ -165,10 +172,11 @@ def act_on_row(
         price = ref * (1 - off) if direction > 0 else ref * (1 + off)
         order = venue.submit(OrderRequest(
             symbol, side, spec.qty, OrderType.LIMIT, price=price,
-            time_in_force=TimeInForce.GTC, **brackets,  # type: ignore[arg-type]
+            time_in_force=entry_tif, **brackets,  # type: ignore[arg-type]
         ))
         if order.is_open:
             state.order_id, state.placed_bar = order.order_id, bar
         return
     # flat: open; opposite (allow_flip): one market order for the rest of the position + new size
+    # (market orders are GTC: the entry TIF is for limit entries only)
     venue.submit(OrderRequest(symbol, side, spec.qty + flip_qty, **brackets))  # type: ignore[arg-type]

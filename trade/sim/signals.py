@@ -28,12 +28,21 @@ of these arrays and acts, in this order:
    then capped at `E * L / (1 + L * taker_fee)` (margin plus the opening fee fit in
    equity), `qty = notional / ref` rounded down to `qty_step`;
    skipped if `qty < min_qty`, `qty * ref < min_notional` or `qty <= 0`.
-   The order is MARKET, or when `entry_limit_offset[j] > 0` a GTC LIMIT at
-   `ref * (1 - offset)` for a long (`ref * (1 + offset)` for a short) that
-   expires after `expire_bars` 1m bars. Attached to it: stop-loss offset
+   The order is MARKET (GTC; `entry_tif` does not apply), or when
+   `entry_limit_offset[j] > 0` (and it is not a flip) a LIMIT at
+   `ref * (1 - offset)` for a long (`ref * (1 + offset)` for a short) with time
+   in force `entry_tif` (the run's, default GTC) that is cancelled after
+   `expire_bars` 1m bars. The kernel's TIF rules apply: an IOC or FOK entry
+   that does not fill on its first eligible 1m bar is cancelled; a PostOnly
+   entry whose price would cross the last close (`ref`) is rejected at once.
+   A cancelled or rejected entry is not retried: only a later row's entry
+   signal places a new one. Attached to it: stop-loss offset
    `sl_pct[j]`, take-profit offset `tp_pct[j]`, both fractions of the entry
    fill price (0 = none); trailing distance `trail_pct[j] * fill price` (0 =
-   none); break-even activation/offset `be_activation[j]`, `be_offset[j]`
+   none) with activation `trail_activation[j]` (a fraction of the entry
+   price: the trailing stop arms only once the best price since entry has
+   moved that far in favour; 0 = armed at the fill; ignored without a trail);
+   break-even activation/offset `be_activation[j]`, `be_offset[j]`
    (fractions; activation 0 = none).
 
 Every array has one row per exec bar (length `n_exec`); NaN in a float array
@@ -47,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from trade.core.enums import TimeInForce
 from trade.sim.config import SizeMode
 
 F64 = npt.NDArray[np.float64]
@@ -75,9 +85,11 @@ class SignalArrays:
     be_offset: F64
     exit_pct: F64
     entry_limit_offset: F64
+    trail_activation: F64
     size_mode: SizeMode = SizeMode.PERCENT_EQUITY
     allow_flip: bool = False
     expire_bars: int = 0
+    entry_tif: TimeInForce = TimeInForce.GTC  # time in force of limit entries
     meta: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -102,6 +114,7 @@ class SignalArrays:
             be_offset=_f64(n),
             exit_pct=_f64(n, 100.0),
             entry_limit_offset=_f64(n),
+            trail_activation=_f64(n),
             **scalars,  # type: ignore[arg-type]
         )
 
@@ -124,6 +137,7 @@ class SignalArrays:
             "be_offset",
             "exit_pct",
             "entry_limit_offset",
+            "trail_activation",
         ):
             arr = getattr(self, name)
             if len(arr) != n:
@@ -144,6 +158,7 @@ class SignalArrays:
             "be_offset",
             "exit_pct",
             "entry_limit_offset",
+            "trail_activation",
         ):
             arr = getattr(self, name)
             neg = np.flatnonzero(arr < 0)
@@ -152,5 +167,7 @@ class SignalArrays:
         bad_size = np.flatnonzero(np.isnan(self.size_value))
         if len(bad_size):
             raise ValueError(f"signal array size_value is NaN at row {int(bad_size[0])}")
+        if not isinstance(self.entry_tif, TimeInForce):
+            raise ValueError(f"entry_tif must be a TimeInForce, got {self.entry_tif!r}")
         if self.expire_bars < 0:
             raise ValueError(f"expire_bars must be >= 0, got {self.expire_bars}")
