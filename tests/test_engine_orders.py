@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trade.core import InputError
+from trade.core import InputError, TimeInForce
 from trade.data import synth_bars
 from trade.data.schema import Instrument
 from trade.engine import build_signals, exec_frame, order_plan, sim_config
@@ -122,17 +122,55 @@ backtest: {starting_equity_usdt: 2500, slippage_bps: 3, fee_model: {taker_bps: 6
     assert (cfg.qty_step, cfg.min_qty, cfg.min_notional) == (0.001, 0.001, 10.0)
 
 
-def test_limit_entries_expiry_in_1m_bars_and_unsupported_tif() -> None:
+def test_limit_entries_expiry_in_1m_bars_and_time_in_force() -> None:
     p = play("entry: {order_type: LIMIT, limit_offset_pct: 0.15, expire_after_bars: 4}\n")
     plan = order_plan(p)
     assert plan.limit_offset == 0.0015 and plan.expire_bars_1m == 4 * 15
-    bad = play("entry: {order_type: LIMIT, limit_offset_pct: 0.1, time_in_force: IOC}\n")
-    with pytest.raises(InputError, match="time_in_force IOC"):
-        order_plan(bad)
+    assert plan.entry_tif is TimeInForce.GTC
+    for text, tif in (("IOC", TimeInForce.IOC), ("FOK", TimeInForce.FOK),
+                      ("PostOnly", TimeInForce.POST_ONLY), ("GTC", TimeInForce.GTC)):
+        lim = play(f"entry: {{order_type: LIMIT, limit_offset_pct: 0.1, time_in_force: {text}}}\n")
+        assert order_plan(lim).entry_tif is tif
+    # a market entry ignores the TIF (it is a market order)
+    mkt = play("entry: {order_type: MARKET, time_in_force: IOC}\n")
+    assert order_plan(mkt).entry_tif is TimeInForce.GTC and order_plan(mkt).limit_offset == 0
     with pytest.raises(InputError, match="above BTCUSDT's maximum"):
         order_plan(play("", lev=50), Instrument(symbol="BTCUSDT", max_leverage=25, tick_size=0.1,
                                                 qty_step=0.001, min_qty=0.001, min_notional=5,
                                                 maintenance_margin_rate=0.005))
+
+
+def test_trailing_activation_is_roi_of_margin_and_only_for_trailing_stops() -> None:
+    t = order_plan(play(
+        "risk_model:\n  stop_loss: {type: trailing_pct, value: 6, activation_pct: 8}\n", lev=4))
+    assert t.trail_activation == 8 / 100 / 4 == 0.02  # 8 % ROI at 4x = 2 % price move
+    assert t.brackets(1, 100.0, {}) == (0.015, 0.0, 0.015)
+    a = order_plan(play("""
+risk_model:
+  stop_loss: {type: trailing_atr, value: 3, atr_feature_id: atr_14, activation_pct: 5}
+"""))
+    assert a.trail_activation == 5 / 100 / 10
+    none = order_plan(play("risk_model:\n  stop_loss: {type: trailing_pct, value: 6}\n"))
+    assert none.trail_activation == 0.0
+    zero = order_plan(play(
+        "risk_model:\n  stop_loss: {type: trailing_pct, value: 6, activation_pct: 0}\n"))
+    assert zero.trail_activation == 0.0
+    with pytest.raises(InputError, match="activation_pct applies to trailing"):
+        order_plan(play("risk_model:\n  stop_loss: {type: percent, value: 2, activation_pct: 1}\n"))
+
+
+def test_signal_rows_carry_trail_activation_and_entry_tif() -> None:
+    p = play("""
+risk_model:
+  stop_loss: {type: trailing_pct, value: 5, activation_pct: 10}
+entry: {order_type: LIMIT, limit_offset_pct: 0.1, time_in_force: PostOnly, expire_after_bars: 2}
+""", lev=5)
+    bars = synth_bars("BTCUSDT", 1, 1, "mixed")
+    plan = order_plan(p)
+    sig = build_signals(compiled_actions(p), exec_frame(p, bars), plan)
+    assert sig.entry_tif is TimeInForce.POST_ONLY and sig.expire_bars == 2 * 15
+    assert np.all(sig.trail_activation == 10 / 100 / 5)
+    assert np.all(sig.trail_pct == 5 / 100 / 5) and np.all(sig.entry_limit_offset == 0.001)
 
 
 def test_batch_signal_rows_carry_the_plan_numbers() -> None:

@@ -21,6 +21,12 @@ Conventions (PLAY_FORMAT.md "Risk"):
 * `rr_ratio` take profit: tp = value x stop distance.
 * A trailing stop type (`trailing_pct`, `trailing_atr`) also sets the initial stop loss at the
   same distance (so risk-based sizing sees it); the trail then ratchets on 1m extremes.
+* `stop_loss.activation_pct` (trailing types only; 0 or absent = armed at the fill) follows the
+  trailing value's convention, an **ROI percentage of margin**: activation = pct / 100 /
+  leverage as a fraction of the entry price, for `trailing_atr` too. The trail arms once the
+  best price since entry has moved that far in favour; until then it neither ratchets nor
+  triggers (the initial stop loss above still protects). Once armed it starts at best -
+  distance and ratchets as before, checked from the next 1m bar.
 * `break_even`: activation and offset are **price** percentages (fractions of entry / 100).
 * `exit_mode: signal` attaches no take profit (exits come from signals); a declared stop
   loss is still attached as the protective stop. `sl_tp_only` ignores signal exits (done by
@@ -35,8 +41,13 @@ Conventions (PLAY_FORMAT.md "Risk"):
   qty step; an order under the min qty or min notional (the larger of the instrument's and
   `account.min_trade_notional_usdt`) is skipped.
 * Limit entries: price = ref x (1 - offset) for a long (1 + offset for a short), offset =
-  limit_offset_pct / 100, GTC, cancelled after `expire_after_bars` exec bars (counted in 1m
+  limit_offset_pct / 100, cancelled after `expire_after_bars` exec bars (counted in 1m
   bars: expire_after_bars x exec minutes; 0 = never). A flip is always a market order.
+  `entry.time_in_force` applies to these limit entries: GTC rests until filled or expired;
+  IOC and FOK (alike: the simulator fills whole) are cancelled when they do not fill on their
+  first eligible 1m bar; PostOnly is rejected when its price would cross the last close. A
+  cancelled or rejected entry is not retried; the next entry signal places a new one. For
+  MARKET entries (and a LIMIT with offset 0, which is a market entry) the TIF is ignored.
 """
 
 from __future__ import annotations
@@ -45,7 +56,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trade.core import Balance, ExchangeAdapter, InputError, Order, OrderRequest, Position
+from trade.core import (
+    Balance,
+    ExchangeAdapter,
+    InputError,
+    Order,
+    OrderRequest,
+    Position,
+    TimeInForce,
+)
 from trade.data.schema import Instrument
 from trade.play import Play
 from trade.play.timeframes import INTERVAL_MINUTES
@@ -103,6 +122,8 @@ class OrderPlan:
     min_qty: float
     min_notional: float
     taker_fee: float = 0.0  # fraction; the sizing cap leaves room for the opening fee
+    trail_activation: float = 0.0  # fraction of entry that arms the trail; 0 = at the fill
+    entry_tif: TimeInForce = TimeInForce.GTC  # time in force of limit entries
 
     def series_names(self) -> frozenset[str]:
         """Feature series the bracket rules read (ATR features, structure levels)."""
@@ -152,6 +173,14 @@ class OrderPlan:
                          min_notional=self.min_notional)
 
 
+_ENTRY_TIF = {
+    "GTC": TimeInForce.GTC,
+    "IOC": TimeInForce.IOC,
+    "FOK": TimeInForce.FOK,
+    "PostOnly": TimeInForce.POST_ONLY,
+}
+
+
 def _leverage(play: Play) -> float:
     sizing = play.risk_model.sizing if play.risk_model else None
     lev = play.account.max_leverage
@@ -167,6 +196,7 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         raise InputError(f"{play.source}: leverage {lev:g} is above {instrument.symbol}'s "
                          f"maximum {instrument.max_leverage:g}")
     stop, tp, trail = NO_RULE, NO_RULE, NO_RULE
+    trail_act = 0.0
     tp_rr = 0.0
     be_act = be_off = 0.0
     size_mode, size_value = SizeMode.PERCENT_EQUITY, DEFAULT_MARGIN_PCT
@@ -183,10 +213,12 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
     if rm is not None:
         if rm.stop_loss is not None:
             s = rm.stop_loss
-            if s.activation_pct:
-                raise InputError(f"{play.source}: risk_model.stop_loss.activation_pct is not "
-                                 "supported by the 1m simulator (trailing starts at entry)")
             value = float(s.value or 0.0)
+            if s.activation_pct and s.type not in ("trailing_pct", "trailing_atr"):
+                raise InputError(f"{play.source}: risk_model.stop_loss.activation_pct applies "
+                                 f"to trailing_pct / trailing_atr stops, not {s.type!r}")
+            # ROI of margin, like the trailing value: a fraction of the entry price
+            trail_act = float(s.activation_pct or 0.0) / 100.0 / lev
             if s.type == "percent":
                 stop = StopRule("roi", value)
             elif s.type == "atr_multiple":
@@ -223,11 +255,9 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         tp, tp_rr = NO_RULE, 0.0  # exits come from signals; the stop stays as protection
     limit_offset = 0.0
     expire = 0
+    entry_tif = TimeInForce.GTC  # market entries: the TIF is ignored
     if play.entry.order_type == "LIMIT":
-        if play.entry.time_in_force != "GTC":
-            raise InputError(f"{play.source}: entry.time_in_force {play.entry.time_in_force} "
-                             "is not supported for Play entries (limit entries rest GTC until "
-                             "expire_after_bars)")
+        entry_tif = _ENTRY_TIF[play.entry.time_in_force]
         limit_offset = play.entry.limit_offset_pct / 100.0
         if limit_offset >= 1:
             raise InputError(f"{play.source}: entry.limit_offset_pct must be < 100")
@@ -253,6 +283,8 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         min_qty=instrument.min_qty,
         min_notional=min_notional,
         taker_fee=fees.taker_bps / 10_000,
+        trail_activation=trail_act if trail.kind != "none" else 0.0,
+        entry_tif=entry_tif,
     )
 
 
@@ -293,8 +325,8 @@ def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: f
     def entry_for(direction: int, equity: float) -> EntrySpec:
         sl, tp, trail = plan.brackets(direction, ref, values)
         return EntrySpec(plan.entry_qty(equity, ref, sl), sl, tp, trail, plan.be_activation,
-                         plan.be_offset, plan.limit_offset)
+                         plan.be_offset, plan.limit_offset, plan.trail_activation)
 
     act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
                state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
-               qty_step=plan.qty_step, entry_for=entry_for)
+               qty_step=plan.qty_step, entry_for=entry_for, entry_tif=plan.entry_tif)

@@ -6,8 +6,9 @@ for every other 1m bar the decisions of those actions only, peeked on the last c
 values plus that 1m close (the same evaluation PlayEngine does at each 1m close; these rows
 come from the incremental evaluator since they depend on a bar that was never committed).
 
-Every number in a row (size, SL/TP/trailing distances, break-even, limit offset) comes from
-the same `OrderPlan` methods PlayEngine calls, so the batch and event paths agree exactly.
+Every number in a row (size, SL/TP/trailing distances and activation, break-even, limit
+offset) and the run's entry time in force come from the same `OrderPlan` PlayEngine uses, so
+the batch and event paths agree exactly.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
     if compiled.intrabar:
         return _intrabar_signals(compiled, frame, plan, acts)
     sig = SignalArrays.empty(frame.close_idx, size_mode=plan.size_mode,
-                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
+                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
+                             entry_tif=plan.entry_tif)
     sig.entry_long[:] = acts.entry_long
     sig.entry_short[:] = acts.entry_short
     sig.exit_long[:] = acts.exit_long
@@ -59,6 +61,7 @@ def _fill_orders(sig: SignalArrays, plan: OrderPlan) -> None:
     sig.be_activation[:] = plan.be_activation
     sig.be_offset[:] = plan.be_offset
     sig.entry_limit_offset[:] = plan.limit_offset
+    sig.trail_activation[:] = plan.trail_activation
 
 
 def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan,
@@ -66,7 +69,8 @@ def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPl
     n = len(frame.close_1m)
     sig = SignalArrays.empty(np.arange(n, dtype=np.int64),
                              size_mode=plan.size_mode,
-                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m)
+                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
+                             entry_tif=plan.entry_tif)
     _fill_orders(sig, plan)
     exit_pct = _exit_pct(acts)
     intra = ActionEvaluator(intrabar_actions(compiled))
