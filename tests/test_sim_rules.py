@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
 import pytest
 
 from trade.core import ExecType, FillEvent, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
-from trade.sim import BacktestAdapter, Bar, Intrabar, SimConfig, SimExchange
+from trade.sim import BacktestAdapter, Bar, Intrabar, SimConfig, SimExchange, run_batch
+from trade.sim.config import SizeMode
+from trade.sim.driver import run_signals
+from trade.sim.reference import ReferenceExchange
+from trade.sim.signals import SignalArrays
 
 MIN = 60_000
 H8 = 8 * 3_600_000
@@ -381,3 +386,179 @@ def test_backtest_adapter_checks_the_symbol_and_steps() -> None:
     ad.set_trading_stop("BTCUSDT", stop_loss=0.0)
     assert ad.position("BTCUSDT").stop_loss == 0.0
     assert math.isclose(ad.balance().equity, 10_000 - 101 * TAKER)
+
+
+# ------------------------------------------------- trailing activation and entry TIF (batch)
+# The same hand-computed answers are required of the compiled batch loop, the compiled step
+# engine and the reference simulator (both driven through trade.sim.driver.run_signals).
+
+ENGINES = ["batch", "step", "reference"]
+
+
+def run_engine(kind: str, rows: list[tuple[float, float, float, float]], sig: SignalArrays,
+               cfg: SimConfig) -> list[dict]:
+    n = len(rows)
+    cols = list(zip(*rows, strict=True))
+    table = pa.table({
+        "ts": pa.array([T0 + i * MIN for i in range(n)], pa.int64()),
+        "open": cols[0], "high": cols[1], "low": cols[2], "close": cols[3],
+        "volume": [0.0] * n,
+    })
+    if kind == "batch":
+        result = run_batch(table, sig, cfg)
+    else:
+        engine = SimExchange(cfg) if kind == "step" else ReferenceExchange(cfg)
+        result = run_signals(engine, table, sig, cfg)
+    out: list[dict] = result.trades.to_pylist()
+    return out
+
+
+# entry 100 (the open of bar 1); trail 2 % of it = 2.0; activation 5 % -> arms at best >= 105
+TRAIL_BARS = [
+    (100.0, 100.0, 100.0, 100.0),  # 0: entry signal at the close
+    (100.0, 104.0, 99.0, 103.0),   # 1: filled at 100; best 104: +4 % < 5 %, not armed
+    (103.0, 103.5, 101.5, 102.0),  # 2: low 101.5 crosses best - 2 = 102, but not armed: no exit
+    (102.0, 106.0, 101.9, 105.0),  # 3: best 106: +6 % arms it at 104, checked from bar 4 on
+    (105.0, 107.0, 104.5, 106.0),  # 4: 104.5 > 104, no exit; ratchets to 107 - 2 = 105
+    (106.0, 106.5, 104.0, 105.0),  # 5: low 104 <= 105: trailing stop at 105
+    (105.0, 105.0, 105.0, 105.0),
+    (105.0, 105.0, 105.0, 105.0),
+]
+
+
+def _mirror(rows: list[tuple[float, float, float, float]]) -> list[tuple[float, ...]]:
+    """The same path upside down around 100 (a short sees what a long saw)."""
+    return [(200 - o, 200 - lo, 200 - h, 200 - c) for o, h, lo, c in rows]
+
+
+def _trail_signals(direction: int, activation: float, idx: list[int]) -> SignalArrays:
+    sig = SignalArrays.empty(idx, size_mode=SizeMode.FIXED_USDT)
+    sig.size_value[:] = 1_000.0  # qty = 1000 / 100 = 10
+    (sig.entry_long if direction > 0 else sig.entry_short)[0] = 1
+    sig.trail_pct[0] = 0.02
+    sig.trail_activation[0] = activation
+    return sig
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("direction", [1, -1])
+@pytest.mark.parametrize("sparse", [True, False], ids=["idle-fast-path", "every-bar"])
+def test_trailing_stop_arms_only_after_the_activation_move(engine: str, direction: int,
+                                                           sparse: bool) -> None:
+    rows = TRAIL_BARS if direction > 0 else _mirror(TRAIL_BARS)
+    # sparse: rows only at bars 0 and 7, so bars 1-6 go through the batch loop's idle fast path
+    idx = [0, len(rows) - 1] if sparse else list(range(len(rows)))
+    (t,) = run_engine(engine, rows, _trail_signals(direction, 0.05, idx), SimConfig())
+    exit_px = 105.0 if direction > 0 else 95.0
+    assert t["side"] == direction and t["entry_price"] == 100.0 and t["qty"] == 10.0
+    assert t["exit_reason"] == "trailing_stop" and t["exit_price"] == exit_px
+    assert t["exit_ts"] == T0 + 5 * MIN  # not on bar 2 (unarmed) nor bar 3 (armed at its close)
+    assert t["gross_pnl"] == approx(50.0)
+    assert t["fees"] == approx(10 * 100 * TAKER + 10 * exit_px * TAKER)
+    # without an activation the trail starts at 98, ratchets to 102 on bar 1 and exits on bar 2
+    (u,) = run_engine(engine, rows, _trail_signals(direction, 0.0, idx), SimConfig())
+    assert u["exit_reason"] == "trailing_stop" and u["exit_ts"] == T0 + 2 * MIN
+    assert u["exit_price"] == (102.0 if direction > 0 else 98.0)
+    # NaN means none, like 0
+    (w,) = run_engine(engine, rows, _trail_signals(direction, math.nan, idx), SimConfig())
+    assert w == u
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_trailing_activation_never_reached_leaves_only_the_fixed_stop(engine: str) -> None:
+    rows = [*TRAIL_BARS[:4], (105.0, 106.9, 104.5, 106.0), (106.0, 106.5, 96.0, 97.0),
+            (97.0, 97.0, 97.0, 97.0)]
+    sig = _trail_signals(1, 0.07, [0, len(rows) - 1])  # arms only at best >= 107
+    sig.sl_pct[0] = 0.03  # a fixed stop at 97
+    (t,) = run_engine(engine, rows, sig, SimConfig())
+    # best 106.9 is +6.9 % < 7 %: never armed, so no trailing exit at 106.9 - 2 = 104.9 on
+    # bar 5; its low 96 reaches the fixed stop at 97
+    assert t["exit_reason"] == "stop_loss" and t["exit_price"] == 97.0
+    assert t["exit_ts"] == T0 + 5 * MIN
+
+
+def test_step_engine_trailing_activation_and_set_trading_stop_arms_at_once() -> None:
+    for ex in (make(), ReferenceExchange(SimConfig())):
+        _long_with(ex, trailing_distance=2.0, trailing_activation=0.05)
+        bar(ex, 1, 100, 104, 99, 103)
+        assert ex.position().trailing_distance == 2.0
+        assert ex.position().trailing_stop == 0.0  # not armed: no level yet
+        bar(ex, 2, 103, 103.5, 101.5, 102)
+        assert ex.position().side == 1 and ex.position().trailing_stop == 0.0
+        # trading-stop sets a trail without activation: armed at once at best 104 - 3 = 101
+        ex.set_trading_stop(trailing_distance=3.0)
+        assert ex.position().trailing_stop == 101.0
+        bar(ex, 3, 102, 102.5, 100.5, 101)
+        (t,) = ex.trade_log().to_pylist()
+        assert t["exit_reason"] == "trailing_stop" and t["exit_price"] == 101.0
+
+
+def test_trailing_activation_needs_a_trail_and_is_positive() -> None:
+    with pytest.raises(ValueError, match="trailing_activation needs a trailing"):
+        buy(1.0, trailing_activation=0.01)
+    for bad in (0.0, -0.01, math.nan, math.inf):
+        with pytest.raises(ValueError, match="trailing_activation"):
+            buy(1.0, trailing_offset=0.01, trailing_activation=bad)
+    sig = SignalArrays.empty([0, 1])
+    sig.trail_activation[1] = -0.1
+    with pytest.raises(ValueError, match="trail_activation is negative at row 1"):
+        sig.validate(2)
+    sig.trail_activation[1] = 0.1
+    sig.entry_tif = 1  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="entry_tif must be a TimeInForce"):
+        sig.validate(2)
+
+
+LIMIT_BARS = [
+    (100.0, 100.0, 100.0, 100.0),  # 0: long entry, limit at 100 x 0.99 = 99
+    (100.0, 101.0, 99.5, 100.0),   # 1: first eligible bar, 99.5 does not trade through 99
+    (99.5, 100.0, 98.0, 99.0),     # 2: trades through 99: a GTC fills here (maker)
+    (99.0, 99.0, 97.0, 98.0),      # 3: (IOC re-entry from row 2: limit 98.01 fills)
+    (98.0, 98.0, 98.0, 98.0),      # 4: end of data at 98
+]
+
+
+def _limit_signals(tif: TimeInForce, offset: float, entries: list[int]) -> SignalArrays:
+    sig = SignalArrays.empty(list(range(len(LIMIT_BARS))), size_mode=SizeMode.FIXED_USDT,
+                             entry_tif=tif)
+    sig.size_value[:] = 990.0
+    sig.entry_limit_offset[:] = offset
+    sig.entry_long[entries] = 1
+    return sig
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK])
+def test_ioc_fok_limit_entry_is_cancelled_after_its_first_bar(engine: str,
+                                                              tif: TimeInForce) -> None:
+    # GTC: the limit at 99 rests through bar 1 and fills on bar 2 at 99, maker
+    (g,) = run_engine(engine, LIMIT_BARS, _limit_signals(TimeInForce.GTC, 0.01, [0, 2]),
+                      SimConfig())
+    assert g["entry_ts"] == T0 + 2 * MIN and g["entry_price"] == 99.0
+    assert g["qty"] == approx(990 / 100)
+    assert g["fees"] == approx(9.9 * 99 * MAKER + 9.9 * 98 * TAKER)
+    # IOC/FOK: not filled on bar 1 -> cancelled; bar 2 trades through 99 but it is gone.
+    # Only row 2's new signal enters: limit 99 x 0.99 = 98.01, qty 990 / 99 = 10, fills on bar 3
+    (t,) = run_engine(engine, LIMIT_BARS, _limit_signals(tif, 0.01, [0, 2]), SimConfig())
+    assert t["entry_ts"] == T0 + 3 * MIN and t["entry_price"] == approx(99 * 0.99)
+    assert t["qty"] == approx(10.0)
+    assert t["exit_reason"] == "end_of_data" and t["exit_price"] == 98.0
+    # and with no second signal nothing is retried: no trade at all
+    assert run_engine(engine, LIMIT_BARS, _limit_signals(tif, 0.01, [0]), SimConfig()) == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_post_only_limit_entry_rests_or_is_rejected_when_it_would_cross(engine: str) -> None:
+    # below the close it rests and fills like GTC, as maker
+    (t,) = run_engine(engine, LIMIT_BARS, _limit_signals(TimeInForce.POST_ONLY, 0.01, [0]),
+                      SimConfig())
+    assert t["entry_ts"] == T0 + 2 * MIN and t["entry_price"] == 99.0
+    assert t["fees"] == approx(9.9 * 99 * MAKER + 9.9 * 98 * TAKER)
+    # an offset too small to move the price: 100 x (1 - 1e-17) == 100 crosses the close 100.
+    # GTC: marketable, fills on bar 1 at min(open 100, limit 100) as taker
+    (g,) = run_engine(engine, LIMIT_BARS, _limit_signals(TimeInForce.GTC, 1e-17, [0]),
+                      SimConfig())
+    assert g["entry_ts"] == T0 + MIN and g["entry_price"] == 100.0
+    # PostOnly: rejected at once and not retried
+    assert run_engine(engine, LIMIT_BARS, _limit_signals(TimeInForce.POST_ONLY, 1e-17, [0]),
+                      SimConfig()) == []
