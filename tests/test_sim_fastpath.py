@@ -85,6 +85,8 @@ def sparse_signals(draw: st.DrawFn, n_bars: int) -> SignalArrays:
     s.exit_pct[:] = 100.0
     if draw(st.booleans()):
         s.trail_pct[:] = rng.choice([np.nan, 0.003], m)
+        # a trail not yet armed keeps the holding run on the idle fast path until it may arm
+        s.trail_activation[:] = rng.choice([np.nan, 0.0, 0.002, 0.008], m)
     if draw(st.booleans()):
         s.be_activation[:] = 0.004
         s.be_offset[:] = 0.001
