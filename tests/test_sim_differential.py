@@ -104,6 +104,7 @@ def signal_sets(draw: st.DrawFn, n_bars: int) -> SignalArrays:
         size_mode=draw(st.sampled_from(list(SizeMode))),
         allow_flip=draw(st.booleans()),
         expire_bars=draw(st.sampled_from([0, 1, 5, 30])),
+        entry_tif=draw(st.sampled_from(list(TimeInForce))),
     )
     s.entry_long[:] = rng.random(n) < p
     s.entry_short[:] = rng.random(n) < p
@@ -118,6 +119,7 @@ def signal_sets(draw: st.DrawFn, n_bars: int) -> SignalArrays:
     s.sl_pct[:] = _maybe(draw, rng, n, [0.002, 0.01, 0.05])
     s.tp_pct[:] = _maybe(draw, rng, n, [0.003, 0.02, 0.1])
     s.trail_pct[:] = _maybe(draw, rng, n, [0.003, 0.01])
+    s.trail_activation[:] = _maybe(draw, rng, n, [0.001, 0.005, 0.02])
     s.be_activation[:] = _maybe(draw, rng, n, [0.002, 0.01])
     s.be_offset[:] = _maybe(draw, rng, n, [0.0005, 0.001])
     s.exit_pct[:] = draw(st.sampled_from([100.0, 50.0, 25.0]))
@@ -197,6 +199,8 @@ def order_actions(draw: st.DrawFn, n_bars: int) -> list[list[tuple[str, Any]]]:
                     "reduce": draw(st.booleans()),
                     "sl": draw(st.sampled_from([None, 0.005, 0.02])),
                     "tp": draw(st.sampled_from([None, 0.005, 0.03])),
+                    "trail": draw(st.sampled_from([None, 0.003, 0.01])),
+                    "trail_act": draw(st.sampled_from([None, 0.002, 0.01])),
                 }))
             elif kind == "cancel":
                 todo.append((kind, draw(st.integers(0, 5))))
@@ -228,6 +232,8 @@ def _apply(ex: Any, action: tuple[str, Any], close: float, cfg: SimConfig) -> st
             cfg.symbol, arg["side"], qty, otype, price=price, trigger_price=trigger,
             time_in_force=tif, reduce_only=arg["reduce"],
             stop_loss_offset=arg["sl"], take_profit_offset=arg["tp"],
+            trailing_offset=arg["trail"],
+            trailing_activation=arg["trail_act"] if arg["trail"] is not None else None,
         )
         order = ex.submit(req)
         return f"submit {order.order_id} {order.status.name} {order.reject_reason!r}"
