@@ -1884,6 +1884,8 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                 i = end
             else:
                 k = i
+                # holding with fixed levels only (no order, no armed trail, no pending
+                # break-even): the idle fast path, which leaves at a bar that may arm the trail
                 if e.n_active == 0 and (e.pos.trailing_distance <= 0.0 or
                                         not e.trail_armed) and (
                         e.be_activation <= 0.0 or e.be_done):
