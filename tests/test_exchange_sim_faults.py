@@ -111,6 +111,38 @@ def test_ws_drop_duplicate_reorder() -> None:
             ws.close()
 
 
+def test_ws_delay_holds_a_push_back_then_delivers_it() -> None:
+    with make_server(synthetic_bars(100), warm=5) as sim:
+        ws = _raw_public(sim.ws_public_url)
+        try:
+            sim.configure_faults(FaultConfig(ws_delay_rate=1.0, ws_delay_s=1.5))
+            sim.step(1)  # returns once undelayed pushes are written: this one is held back
+            ws.settimeout(0.2)
+            with pytest.raises(websocket.WebSocketTimeoutException):
+                ws.recv()
+            ws.settimeout(10)
+            (late,) = _trade_times(ws, 1)
+            assert late == int(sim.market.ts[sim.fed - 1]) + 59_999  # late, but it came
+        finally:
+            ws.close()
+
+
+def test_ws_close_after_n_pushes_ends_the_connection() -> None:
+    with make_server(synthetic_bars(100), warm=5) as sim:
+        sim.configure_faults(FaultConfig(ws_close_after=2))
+        ws = _raw_public(sim.ws_public_url)
+        try:
+            sim.step(3)
+            assert len(_trade_times(ws, 2)) == 2
+            ws.settimeout(10)
+            with pytest.raises((websocket.WebSocketConnectionClosedException,
+                                ConnectionError)):
+                ws.recv()
+                ws.recv()  # a close frame may come first as an empty read
+        finally:
+            ws.close()
+
+
 def test_private_ws_auth_refused_and_accepted() -> None:
     with make_server(synthetic_bars(50)) as sim:
         ws = websocket.create_connection(sim.ws_private_url, timeout=5)
