@@ -169,3 +169,31 @@ def test_secrets_never_reach_logs_journal_or_errors(sim: ExchangeSimServer, tmp_
     for text in texts:
         assert secret not in text and KEY not in text
     assert read_journal(tmp_path / "j.jsonl")[0]["kind"] == "error"
+
+
+def test_one_redirect_function_serves_the_live_session_and_the_simulator_tools(
+        sim: ExchangeSimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trade.live.client as live_client
+    from trade.exchange_sim.pybit_client import make_http
+    from trade.live import SyncedHTTP
+
+    # without an endpoint each mode keeps pybit's own host
+    assert make_session("demo").endpoint == "https://api-demo.bybit.com"
+    assert make_session("live").endpoint == "https://api.bybit.com"
+    # make_http builds the subclass it is given, redirected
+    http = make_http(sim.base_url + "/", http_cls=SyncedHTTP, api_key=KEY, api_secret=SECRET)
+    assert isinstance(http, SyncedHTTP) and http.endpoint == sim.base_url
+    # make_session goes through make_http: the redirect lives in one function
+    seen: list[tuple[str | None, type]] = []
+
+    def spy(base_url: str | None, **kw: object) -> object:
+        seen.append((base_url, kw["http_cls"]))  # type: ignore[arg-type]
+        return make_http(base_url, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(live_client, "make_http", spy)
+    rest = BybitRest(make_session("demo", endpoint=sim.base_url,
+                                  credentials=Credentials(KEY, SECRET), timeout_s=0.5))
+    assert seen == [(sim.base_url, SyncedHTTP)]
+    assert rest.session.endpoint == sim.base_url
+    assert rest.instrument(SYM) is not None  # really talks to the simulator
+    assert rest.wallet()  # signed with the corrected clock

@@ -35,15 +35,19 @@ class RedirectedWebSocket(WebSocket):  # type: ignore[misc]
 
 
 def make_http(
-    base_url: str,
+    base_url: str | None,
     *,
     api_key: str | None = None,
     api_secret: str | None = None,
+    http_cls: type[HTTP] = HTTP,
     **kwargs: Any,
 ) -> HTTP:
-    """A pybit `HTTP` session whose every request goes to `base_url` (e.g. the simulator)."""
-    session = HTTP(api_key=api_key, api_secret=api_secret, **kwargs)
-    session.endpoint = base_url.rstrip("/")
+    """A pybit `HTTP` session (an instance of `http_cls`, pybit's `HTTP` or a subclass)
+    whose every request goes to `base_url` (e.g. the simulator); `base_url=None` keeps
+    the host pybit chose from its own flags (`testnet`, `demo`, ...)."""
+    session = http_cls(api_key=api_key, api_secret=api_secret, **kwargs)
+    if base_url:
+        session.endpoint = base_url.rstrip("/")  # pybit reads `endpoint` on every request
     return session
 
 

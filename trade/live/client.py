@@ -1,9 +1,9 @@
 """The Bybit client: pybit HTTP underneath, our retry/rate-limit/time-sync layer on top.
 
 Factory: `make_session(mode, endpoint=..., credentials=..., timestamp_ms=...)` builds the
-pybit `HTTP` session. It points pybit at another host exactly as
-`trade.exchange_sim.pybit_client.make_http` does (assign `endpoint` after construction),
-and the session class `SyncedHTTP` signs with `timestamp_ms()` (our corrected clock)
+pybit `HTTP` session through `trade.exchange_sim.pybit_client.make_http` (the one place
+that redirects pybit to another host: `endpoint` assigned after construction), and the
+session class `SyncedHTTP` signs with `timestamp_ms()` (our corrected clock)
 instead of pybit's `_helpers.generate_timestamp()` (the raw system clock). pybit's own
 retry loop is switched off (`max_retries=1`, no retry codes): it sleeps with `time.sleep`,
 never retries non-200 statuses, and can sleep a negative time on a past rate-limit reset.
@@ -42,6 +42,7 @@ from tenacity import (
 )
 
 from trade.core import Clock, WallClock
+from trade.exchange_sim.pybit_client import make_http
 from trade.live.errors import (
     BybitError,
     DuplicateOrderLinkIdError,
@@ -115,7 +116,9 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
                  timeout_s: float = 10.0, recv_window: int = 5000) -> SyncedHTTP:
     """The pybit HTTP session of a `mode` ("paper" reads mainnet market data, "demo" uses
     Bybit's demo-trading host, "live" mainnet), optionally redirected to `endpoint`."""
-    session = SyncedHTTP(
+    session = make_http(
+        endpoint,  # None: pybit's own host for the mode; else the one redirect we have
+        http_cls=SyncedHTTP,
         demo=(mode == "demo"),
         api_key=credentials.api_key if credentials else None,
         api_secret=credentials.api_secret if credentials else None,
@@ -126,11 +129,9 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
         return_response_headers=True,
         logging_level=logging.WARNING,
     )
+    assert isinstance(session, SyncedHTTP)
     session.retry_codes = set()  # pybit's own retries sleep with time.sleep: ours instead
     session.timestamp_ms = timestamp_ms
-    if endpoint:
-        # The same redirect as trade.exchange_sim.pybit_client.make_http.
-        session.endpoint = endpoint.rstrip("/")
     return session
 
 
