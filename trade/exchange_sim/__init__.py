@@ -12,6 +12,7 @@ through the simulator gives the backtest's fills.
 """
 
 from trade.exchange_sim.clock import ReplayClock
+from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultConfig, FaultInjector
 from trade.exchange_sim.market import MarketData
 from trade.exchange_sim.protocol import ApiError
@@ -29,6 +30,8 @@ from trade.exchange_sim.venue import (
 __all__ = [
     "DEFAULT_LIMITS",
     "ApiError",
+    "DcpMonitor",
+    "DcpTrigger",
     "EngineFactory",
     "ExchangeSimServer",
     "FaultConfig",

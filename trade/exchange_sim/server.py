@@ -32,8 +32,10 @@ import pyarrow as pa
 from aiohttp import WSMsgType, web
 
 from trade.core import Clock, InputError, SimulatedClock, WallClock
+from trade.exchange_sim import dcp as d
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.clock import ReplayClock
+from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultConfig, FaultInjector
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS, MarketData, bucket_end
 from trade.exchange_sim.protocol import ApiError, envelope, num
@@ -132,6 +134,11 @@ class ExchangeSimServer:
         (default: the first bar's open).
     api_keys: {api_key: secret} accepted for private REST and WebSocket auth.
     port: 0 picks a free port; read `port`, `base_url`, `ws_base` after `start()`.
+    dcp_clock: times disconnect-cancel-all windows (default: `server_clock`); a test
+        passes a SimulatedClock and advances it instead of waiting. See `dcp.py`.
+    dcp_windows: {product: seconds} DCP already enabled at start (default: none; a
+        client enables it with POST /v5/order/disconnected-cancel-all).
+    dcp_legacy_topic: also accept the deprecated private topic `dcp` (arms every product).
     """
 
     def __init__(
@@ -153,6 +160,9 @@ class ExchangeSimServer:
         server_clock: Clock | None = None,
         poll_interval_s: float = 0.02,
         ws_ack_delay_s: float = 0.05,
+        dcp_clock: Clock | None = None,
+        dcp_windows: dict[str, int] | None = None,
+        dcp_legacy_topic: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
@@ -194,6 +204,15 @@ class ExchangeSimServer:
         self._state: asyncio.Lock | None = None
         self._hanging: set[asyncio.Task[Any]] = set()
         self.requests_seen = 0
+        self.dcp_clock: Clock = dcp_clock or self.server_clock
+        self.dcp = DcpMonitor()
+        for product, window in (dcp_windows or {}).items():
+            try:
+                self.dcp.configure(product, int(window))
+            except ValueError as exc:
+                raise InputError(f"dcp_windows[{product!r}]: {exc}") from None
+        self.dcp_legacy_topic = dcp_legacy_topic
+        self.dcp_triggers: list[DcpTrigger] = []  # every DCP firing, in order
         self._routes = self._build_routes()
 
     @classmethod
@@ -358,17 +377,51 @@ class ExchangeSimServer:
         self.faults.configure(config)
 
     def close_connections(
-        self, kind: Literal["all", "public", "private"] = "all", *, abort: bool = True
+        self,
+        kind: Literal["all", "public", "private"] = "all",
+        *,
+        abort: bool = True,
+        topic: str | None = None,
     ) -> int:
-        """Drop WebSocket connections (abort = TCP reset without a close frame)."""
+        """Drop WebSocket connections (abort = TCP reset without a close frame).
+
+        With `topic`, only the connections subscribed to it (e.g. "dcp.future").
+        """
 
         async def run() -> int:
-            conns = [c for c in self._conns.values() if kind in ("all", c.kind)]
+            conns = [c for c in self._conns.values() if kind in ("all", c.kind)
+                     and (topic is None or topic in c.topics)]
             for conn in conns:
                 await self._close_conn(conn, abort=abort)
             return len(conns)
 
         return self._call(run())
+
+    def dcp_status(self) -> dict[str, dict[str, Any]]:
+        """Per product: `window_s` (None when DCP is off), live dcp `connections`, and
+        `down_s` (seconds since the last one died, None while any is alive)."""
+
+        async def run() -> dict[str, dict[str, Any]]:
+            now = self.dcp_clock.monotonic()
+            out: dict[str, dict[str, Any]] = {}
+            for product in d.PRODUCTS:
+                since = self.dcp.down_since(product)
+                out[product] = {
+                    "window_s": self.dcp.windows.get(product),
+                    "connections": self.dcp.connections(product),
+                    "down_s": None if since is None else now - since,
+                }
+            return out
+
+        return self._call(run())
+
+    def check_dcp(self) -> list[DcpTrigger]:
+        """Fire every DCP window that has run out now; returns the firings of this call.
+
+        The bar driver also checks every `poll_interval_s`, so a firing may already have
+        happened: `dcp_triggers` lists them all.
+        """
+        return self._call(self._check_dcp())
 
     def connection_count(self, kind: Literal["all", "public", "private"] = "all") -> int:
         return sum(1 for c in list(self._conns.values()) if kind in ("all", c.kind))
@@ -387,7 +440,26 @@ class ExchangeSimServer:
     async def _drive(self) -> None:
         while True:
             await self._sync()
+            await self._check_dcp()
             await asyncio.sleep(self.poll_interval_s)
+
+    async def _check_dcp(self) -> list[DcpTrigger]:
+        assert self._state is not None
+        fired: list[DcpTrigger] = []
+        async with self._state:
+            for product in self.dcp.due(self.dcp_clock.monotonic()):
+                now = self.market_now_ms()
+                ids: list[str] = []
+                if product == "DERIVATIVES":  # the simulator's only product: USDT perpetuals
+                    ids, pushes = self.venue.dcp_cancel(now)
+                    self._publish_private(pushes, now)
+                trigger = DcpTrigger(product, now, tuple(ids))
+                log.info("DCP fired for %s: cancelled %d order(s)", product, len(ids))
+                self.dcp_triggers.append(trigger)
+                fired.append(trigger)
+            if fired:
+                await self._flush()
+        return fired
 
     async def _sync(self) -> int:
         assert self._state is not None
@@ -538,7 +610,8 @@ class ExchangeSimServer:
             log.debug("push to %s failed: %s", conn.cid, exc)
 
     async def _close_conn(self, conn: _Conn, *, abort: bool) -> None:
-        self._conns.pop(conn.cid, None)
+        if self._conns.pop(conn.cid, None) is not None and conn.kind == "private":
+            self.dcp.closed(conn.cid, self.dcp_clock.monotonic())
         if abort:
             transport = conn.request.transport
             if transport is not None:
@@ -638,12 +711,17 @@ class ExchangeSimServer:
 
     def _valid_topic(self, conn: _Conn, topic: str) -> bool:
         if conn.kind == "private":
-            return topic in PRIVATE_TOPICS
+            return topic in PRIVATE_TOPICS or self._dcp_products(topic) is not None
         m = re.fullmatch(r"kline\.([0-9A-Z]+)\.([A-Z0-9]+)", topic)
         if m:
             return m.group(1) in INTERVALS and m.group(2) == self.symbol
         m = re.fullmatch(r"(tickers|publicTrade)\.([A-Z0-9]+)", topic)
         return bool(m) and m is not None and m.group(2) == self.symbol
+
+    def _dcp_products(self, topic: str) -> tuple[str, ...] | None:
+        if topic == d.LEGACY_TOPIC and self.dcp_legacy_topic:
+            return d.PRODUCTS  # the deprecated topic armed DCP for every product
+        return d.TOPICS.get(topic)
 
     def _ws_subscribe(self, conn: _Conn, op: str, req_id: object, args: object) -> None:
         topics = [str(a) for a in args] if isinstance(args, list) else []
@@ -669,11 +747,15 @@ class ExchangeSimServer:
             self._enqueue(conn, message, faulty=False)
             if not ok:
                 return
+            dcp_products = tuple(prod for t in topics for prod in self._dcp_products(t) or ())
             if op == "unsubscribe":
                 conn.topics.difference_update(topics)
                 conn.snapshot_sent.difference_update(topics)
+                self.dcp.unsubscribed(conn.cid, dcp_products)
                 return
             conn.topics.update(topics)
+            if conn.kind == "private":
+                self.dcp.subscribed(conn.cid, dcp_products)
             if conn.kind == "public" and self.fed > 0:
                 for topic in topics:
                     if topic.startswith("tickers."):
@@ -699,6 +781,8 @@ class ExchangeSimServer:
             "/v5/order/amend": r("POST", self._mutate("amend"), True),
             "/v5/order/cancel": r("POST", self._mutate("cancel"), True),
             "/v5/order/cancel-all": r("POST", self._mutate("cancel_all"), True),
+            "/v5/order/disconnected-cancel-all": r("POST", self._set_dcp, True),
+            "/v5/account/query-dcp-info": r("GET", self._dcp_info, True),
             "/v5/order/realtime": r("GET", self._realtime, True),
             "/v5/order/history": r("GET", self._history, True),
             "/v5/position/list": r("GET", self._positions, True),
@@ -919,6 +1003,27 @@ class ExchangeSimServer:
                 return result
 
         return handler
+
+    async def _set_dcp(self, params: dict[str, Any], path: str) -> Any:
+        product = params.get("product", d.DEFAULT_PRODUCT)
+        if product not in d.PRODUCTS:
+            raise ApiError(p.PARAM_ERROR, f"params error: product invalid ({product!r})")
+        raw = params.get("timeWindow")
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ApiError(p.PARAM_ERROR, f"params error: timeWindow invalid ({raw!r})")
+        window = _int_param(params, "timeWindow")
+        if window is None:
+            raise ApiError(p.PARAM_ERROR, "params error: timeWindow is required")
+        assert self._state is not None
+        async with self._state:
+            try:
+                self.dcp.configure(str(product), window)
+            except ValueError as exc:
+                raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        return {}
+
+    async def _dcp_info(self, params: dict[str, Any], path: str) -> Any:
+        return {"dcpInfos": self.dcp.info()}
 
     async def _switch_isolated(self, params: dict[str, Any], path: str) -> Any:
         return self.venue.switch_isolated(params)

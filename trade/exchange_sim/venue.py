@@ -406,15 +406,31 @@ class Venue:
         self._cancel_one(rec, now_ms, pushes)
         return {"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id}, pushes
 
-    def _cancel_one(self, rec: OrderRecord, now_ms: int, pushes: Pushes) -> None:
+    def _cancel_one(
+        self, rec: OrderRecord, now_ms: int, pushes: Pushes, cancel_type: str = "CancelByUser"
+    ) -> None:
         try:
             returned = self.engine.cancel(rec.order.order_id)
         except KeyError:
             raise ApiError(p.ORDER_NOT_FOUND) from None
         except ValueError as exc:
             raise ApiError(p.ORDER_NOT_FOUND, f"{p.MESSAGES[p.ORDER_NOT_FOUND]} ({exc})") from None
-        rec.cancel_type = "CancelByUser"
+        rec.cancel_type = cancel_type
         self._drain(now_ms, pushes, returned if isinstance(returned, Order) else None)
+
+    def dcp_cancel(self, now_ms: int) -> tuple[list[str], Pushes]:
+        """Disconnect-cancel-all fired: cancel every active order, touch nothing else.
+
+        The position and its TP/SL/trailing stop stay (DCP cancels orders only).
+        """
+        pushes = Pushes()
+        done: list[str] = []
+        for rec in list(self.orders.values()):
+            if rec.order.status.is_terminal:
+                continue
+            self._cancel_one(rec, now_ms, pushes, cancel_type="CancelByDCP")  # Bybit's enum
+            done.append(rec.order.order_id)
+        return done, pushes
 
     def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         self._check_symbol(params, required=False)
