@@ -313,3 +313,132 @@ def test_the_bar_driver_fires_dcp_by_itself(
         assert _open_links(sim) == set()
     finally:
         close_ws(ws)
+
+
+# ------------------------------------------------------------------ the live stack
+#
+# trade/live enables DCP for `--mode live` only (LiveSession(live=True) calls
+# BybitRest.set_dcp, product DERIVATIVES). It subscribes the deprecated plain `dcp` topic,
+# which the simulator refuses by default like Bybit's current docs; these tests build the
+# simulator with dcp_legacy_topic=True so they exercise the rest of the path (they also
+# pass once the live code subscribes `dcp.future`).
+
+LIVE_STREAMS = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
+                "backoff_max_s": 0.5}
+
+
+def _live_session(sim: ExchangeSimServer) -> Any:
+    from trade.live import BybitRest, Credentials, LiveSession, make_session
+
+    creds = Credentials(KEY, SECRET)
+    rest = BybitRest(make_session("live", endpoint=sim.base_url, credentials=creds,
+                                  timeout_s=1.0))
+    return LiveSession(rest, SYM, credentials=creds, ws_base=sim.ws_base, live=True,
+                       stream_options=LIVE_STREAMS)
+
+
+def _resting_limit(session: Any) -> str:
+    from trade.core import OrderRequest, OrderType, Side
+    from trade.live import LiveAdapter
+
+    adapter = LiveAdapter(session)
+    session.last_price = float(session.book.position(SYM).mark_price or 0) or 30_000.0
+    price = round(session.last_price * 0.97, 1)
+    order = adapter.submit(OrderRequest(SYM, Side.BUY, 0.01, OrderType.LIMIT, price=price))
+    session.barrier()
+    return str(order.order_link_id or order.order_id)  # the adapter's key is the link id
+
+
+def test_live_session_enables_dcp_and_its_reconnects_keep_it_armed(
+    clock: SimulatedClock,
+) -> None:
+    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+        s = _live_session(sim)
+        try:
+            s.open()
+            assert s.dcp_enabled
+            status = sim.dcp_status()["DERIVATIVES"]
+            assert status["window_s"] == s.dcp_window_s == 10 and status["connections"] == 1
+            _resting_limit(s)
+            assert len(_open_links(sim)) == 1
+            sim.close_connections("private")  # the live watchdog reconnects and resubscribes
+            assert wait_until(lambda: _connections(sim) == 1)
+            clock.advance(3_600_000)
+            assert sim.check_dcp() == []
+            assert len(_open_links(sim)) == 1
+        finally:
+            s.close()
+
+
+def test_after_the_live_process_goes_away_dcp_cancels_its_resting_orders(
+    clock: SimulatedClock,
+) -> None:
+    """A clean stop closes the private stream too: with DCP on, Bybit then cancels the
+    resting orders after the window (the position and its TP/SL stay)."""
+    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+        s = _live_session(sim)
+        try:
+            s.open()
+            link = _resting_limit(s)
+        finally:
+            s.close()
+        assert wait_until(lambda: _connections(sim) == 0)
+        clock.advance(10_001)
+        fired = sim.check_dcp()
+        assert [len(t.order_ids) for t in fired] == [1]
+        assert _open_links(sim) == set()
+        hist = _http(sim).get_order_history(category="linear", symbol=SYM)["result"]["list"]
+        assert [(r["orderLinkId"], r["orderId"], r["cancelType"]) for r in hist] == [
+            (link, fired[0].order_ids[0], "CancelByDCP")]
+
+
+def test_demo_sessions_do_not_enable_dcp(clock: SimulatedClock) -> None:
+    from trade.live import BybitRest, Credentials, LiveSession, make_session
+
+    creds = Credentials(KEY, SECRET)
+    with make_server(dcp_clock=clock) as sim:
+        rest = BybitRest(make_session("demo", endpoint=sim.base_url, credentials=creds,
+                                      timeout_s=1.0))
+        s = LiveSession(rest, SYM, credentials=creds, ws_base=sim.ws_base, demo=True,
+                        stream_options=LIVE_STREAMS)
+        try:
+            s.open()
+            assert not s.dcp_enabled
+            assert sim.dcp_status()["DERIVATIVES"] == {"window_s": None, "connections": 0,
+                                                       "down_s": None}
+        finally:
+            s.close()
+
+
+def test_the_runner_in_live_mode_enables_dcp(clock: SimulatedClock, tmp_path: Any) -> None:
+    """`trade run --mode live` builds its session through LiveRunner (after the
+    TRADE_CONFIRM_LIVE / --confirm-live check in trade/cli/run_cmd.py)."""
+    from trade.live import Credentials, LiveRunner, RunConfig, read_journal
+
+    class Idle:
+        adapter: Any = None
+
+        def on_bar(self, *bar: Any) -> None:
+            return None
+
+        def finish(self) -> None:
+            return None
+
+    cfg = RunConfig(symbol=SYM, mode="live", endpoint=None, credentials=Credentials(KEY, SECRET),
+                    journal_path=tmp_path / "journal.jsonl", stream_options=LIVE_STREAMS,
+                    rest_timeout_s=1.0, history_bars=10)
+    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+        cfg.endpoint = sim.base_url
+        runner = LiveRunner(cfg, lambda adapter: Idle())
+        thread = threading.Thread(target=runner.run, name="live-engine-dcp")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            status = sim.dcp_status()["DERIVATIVES"]
+            assert status["window_s"] == 10 and status["connections"] == 1
+        finally:
+            runner.stop()
+            thread.join(10)
+        assert not thread.is_alive()
+    starts = [r for r in read_journal(tmp_path / "journal.jsonl") if r.get("kind") == "start"]
+    assert starts and starts[0]["dcp"] is True
