@@ -231,6 +231,7 @@ class AccountBook:
         self.balance = Balance(0.0, 0.0, 0.0, 0.0)
         self._events: list[AdapterEvent] = []
         self.brackets_due: list[Order] = []
+        self.entries_filled: list[Order] = []  # non reduce-only orders that ended filled
         self.stale_rows = 0
 
     # ------------------------------------------------------------------ reads
@@ -244,6 +245,13 @@ class AccountBook:
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)
         return pos if pos is not None else Position(symbol)
+
+    def first_fill_ts(self, key: str) -> int | None:
+        """The exchange time of the first fill of our order `key` (None: no fill seen)."""
+        times = [f.ts for f in self.fills
+                 if (f.order_link_id or self.key_of(f.order_id)) == key
+                 and f.exec_type is not ExecType.FUNDING]
+        return min(times) if times else None
 
     def key_of(self, order_id: str) -> str:
         """Our key for an exchange order id (or a key given as is)."""
@@ -295,8 +303,10 @@ class AccountBook:
         handle = self.handles.get(order.order_id)
         if handle is not None and not handle.future.done():
             handle.future.set_result(order)
-        if order.filled_qty > 0 and not order.request.reduce_only and _has_brackets(order):
-            self.brackets_due.append(order)
+        if order.filled_qty > 0 and not order.request.reduce_only:
+            self.entries_filled.append(order)
+            if _has_brackets(order):
+                self.brackets_due.append(order)
 
     def apply_order_row(self, row: dict[str, Any]) -> Order | None:
         key = row_key(row)

@@ -11,6 +11,17 @@ called from any thread except the engine thread: it waits on the handle's Future
 only if that takes longer than `poll_after_s`, asks for a REST lookup of that one order as a
 timed fallback.
 
+Brackets: the fill-relative brackets of an entry (`stop_loss_offset`, `take_profit_offset`,
+`trailing_offset`) are sent with trading-stop once the entry has filled (`bracket_prices`,
+`apply_brackets`). A trailing activation (`OrderRequest.trailing_activation`, a fraction of
+the fill price, fill_model.md rules 4b/5) goes with the trail as Bybit's `activePrice` =
+fill x (1 + side x activation). Bybit arms the trail when the last price reaches that
+level, in real time; the kernel arms it at a 1m close whose extreme reached it, effective
+from the next bar: the same level, armed at most one bar apart. Divergence: the exchange
+simulator ignores `activePrice` (trade.exchange_sim's `Venue.trading_stop` passes only
+takeProfit/stopLoss/trailingStop to the kernel's `set_trading_stop`, which takes no
+activation), so against the simulator such a trail is armed at once.
+
 Order ids: every create carries an `orderLinkId` from `link_id()`: `<tag>-<bar minute>-<n>`,
 deterministic per (session tag, decision bar, n-th order of that bar), so a restart that
 re-decides the same bar re-sends the same id and the exchange refuses a second order.
@@ -119,6 +130,10 @@ def bracket_prices(order: Order) -> dict[str, float]:
         out["trailingStop"] = px * r.trailing_offset
     elif r.trailing_distance is not None:
         out["trailingStop"] = r.trailing_distance
+    act = r.trailing_activation
+    if "trailingStop" in out and act is not None and act > 0:
+        # the trail arms once the price has moved `act` of the fill price in favour
+        out["activePrice"] = px * (1 + sign * act)
     return out
 
 
@@ -258,10 +273,12 @@ class OrderExecutor:
 
         self._job(send)
 
-    def apply_brackets(self, order: Order) -> None:
+    def apply_brackets(self, order: Order) -> dict[str, float]:
+        """Send the fill-relative brackets of a filled entry; returns the levels sent."""
         levels = bracket_prices(order)
         if levels:
             self.trading_stop(order.symbol, levels)
+        return levels
 
     def reconcile(self, symbol: str, *, since_ms: int | None, reason: str) -> int:
         """Read orders, executions, position and wallet over REST; posts one Snapshot.

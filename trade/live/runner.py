@@ -332,6 +332,7 @@ class LiveRunner:
             ex = session.executor
             assert ex is not None
             ex.set_bar(ts)
+            session.on_bar_close(ts, h, lo, c)  # break-even, as the kernel's rule 5
             before = set(session.book.orders)
             engine.on_bar(ts, o, h, lo, c, v)
             new = [k for k in session.book.orders if k not in before]

@@ -34,9 +34,11 @@ from trade.core import (
     OrderUpdate,
     Position,
     PositionUpdate,
+    Side,
     WallClock,
 )
 from trade.live.book import AccountBook, OrderHandle
+from trade.live.breakeven import BreakEvenTracker
 from trade.live.client import BybitRest
 from trade.live.errors import BybitError, RiskRejected
 from trade.live.events import (
@@ -98,6 +100,7 @@ class LiveSession:
         self.risk = risk or RiskManager()
         self.journal = journal or Journal(None, self.clock)
         self.rules = InstrumentRules(symbol)
+        self.breakeven = BreakEvenTracker(symbol)
         self.executor: OrderExecutor | None = None
         self.tag = tag
         self.dcp_window_s = dcp_window_s
@@ -266,12 +269,43 @@ class LiveSession:
         self._after()
 
     def _after(self) -> None:
-        due, self.book.brackets_due = self.book.brackets_due, []
+        book = self.book
+        entries, book.entries_filled = book.entries_filled, []
+        for order in entries:
+            ts = book.first_fill_ts(order.order_id)
+            self.breakeven.on_entry(order, order.updated_ts if ts is None else ts)
+        due, book.brackets_due = book.brackets_due, []
         for order in due:
             if self.executor is not None:
-                self.executor.apply_brackets(order)
-                self.journal.write("brackets", link=order.order_id,
-                                   avg_price=order.avg_fill_price)
+                levels = self.executor.apply_brackets(order)
+                if levels:
+                    self.journal.write("brackets", link=order.order_id,
+                                       avg_price=order.avg_fill_price, **levels)
+
+    def on_bar_close(self, ts: int, high: float, low: float, close: float) -> None:
+        """Break-even at the close of the 1m bar `ts` (engine thread, after `barrier()`,
+        before the engine decides): see trade.live.breakeven. The new stop goes out with
+        trading-stop, ahead of any order the engine sends on this bar, so it is effective
+        from the next bar as in the kernel. When the bar already closed beyond the level
+        (Bybit refuses a stop on the wrong side of the price) the position is closed with a
+        reduce-only market order, which fills where the kernel's gapped stop would: at the
+        next open, with slippage."""
+        ex = self.executor
+        if ex is None:
+            return
+        pos = self.book.position(self.symbol)
+        action = self.breakeven.on_bar(ts, high, low, close, pos)
+        if action is None:
+            return
+        if action.through:
+            side = Side.SELL if pos.side > 0 else Side.BUY
+            handle = ex.submit(OrderRequest(self.symbol, side, pos.size, reduce_only=True))
+            self.journal.write("break_even", bar=ts, level=action.level, action="close",
+                               link=handle.key, entry=pos.entry_price)
+        else:
+            ex.trading_stop(self.symbol, {"stopLoss": action.level})
+            self.journal.write("break_even", bar=ts, level=action.level, action="stop",
+                               entry=pos.entry_price)
 
     def _private(self, ev: PrivatePush) -> None:
         book = self.book
