@@ -20,6 +20,7 @@ from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
 from trade.core import FillEvent, OrderRequest, OrderStatus, Side
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
 from trade.exchange_sim import ExchangeSimServer, FaultConfig
+from trade.exchange_sim import Instrument as VenueInstrument
 from trade.live import (
     BybitRest,
     ConnState,
@@ -304,11 +305,13 @@ def test_cli_run_demo_against_the_simulator_stops_cleanly_on_sigint(
     bars = synthetic_bars(n=400, seed=11)
     plan = order_plan(play, DEFAULT_INSTRUMENT)
     journal = tmp_path / "run.jsonl"
-    with make_server(bars, warm=20, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
-                     ) as sim:
+    venue = VenueInstrument(symbol=SYM, qty_step=0.01, min_qty=0.01, min_notional=10.0)
+    with make_server(bars, warm=20, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT),
+                     instrument=venue) as sim:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trade", "run", str(tmp_path / "fast.yml"), "--mode", "demo",
-             "--endpoint", sim.base_url, "--journal", str(journal)],
+             "--endpoint", sim.base_url, "--journal", str(journal),
+             "--data-dir", str(tmp_path / "no-store")],
             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             ready = threading.Event()
@@ -339,10 +342,52 @@ def test_cli_run_demo_against_the_simulator_stops_cleanly_on_sigint(
         out, err = proc.communicate()
         assert proc.returncode == 0, err
         assert "stopped:" in out
+        # the plan was built from the venue's instruments-info, not DEFAULT_INSTRUMENT
+        assert ("instrument BTCUSDT: tick 0.1, qty step 0.01, min qty 0.01, min notional 10, "
+                "max leverage 100, mmr 0.005") in out
+        placed = sim.inspect(lambda v: [r.order.request.qty for r in v.orders.values()])
+        assert all(abs(q * 100 - round(q * 100)) < 1e-9 for q in placed)
         records = read_journal(journal)
         assert records[-1]["kind"] == "stop"
         assert sum(1 for r in records if r["kind"] == "bar") >= 1
         assert SECRET not in journal.read_text() and SECRET not in out + err
+
+
+def test_run_sizes_and_rounds_with_the_venues_instrument(play: Play, tmp_path: Path) -> None:
+    from trade.cli.run_cmd import venue_plan
+    from trade.core import InputError
+    from trade.data import Instrument, open_store
+
+    store = tmp_path / "data"
+    open_store(store).write_instrument(Instrument(symbol=SYM, maintenance_margin_rate=0.012))
+    venue = VenueInstrument(symbol=SYM, tick_size=0.5, qty_step=0.01, min_qty=0.02,
+                            min_notional=50.0, max_leverage=25.0)
+    with make_server(instrument=venue) as sim:
+        inst, plan = venue_plan(play, SYM, mode="demo", endpoint=sim.base_url,
+                                data_dir=str(store))
+        bare, _ = venue_plan(play, SYM, mode="demo", endpoint=sim.base_url,
+                             data_dir=str(tmp_path / "empty"))
+        with pytest.raises(InputError, match="ETHUSDT is not listed"):
+            venue_plan(play, "ETHUSDT", mode="demo", endpoint=sim.base_url,
+                       data_dir=str(store))
+    # the venue's rules; the maintenance-margin rate from the store (else the default)
+    assert (inst.tick_size, inst.qty_step, inst.min_qty, inst.min_notional,
+            inst.max_leverage) == (0.5, 0.01, 0.02, 50.0, 25.0)
+    assert inst.maintenance_margin_rate == 0.012
+    assert bare.maintenance_margin_rate == DEFAULT_INSTRUMENT.maintenance_margin_rate
+    assert (plan.qty_step, plan.min_qty, plan.min_notional) == (0.01, 0.02, 50.0)
+    # sizing on the venue's grid: what DEFAULT_INSTRUMENT would size differently
+    default = order_plan(play, DEFAULT_INSTRUMENT)
+    qty, default_qty = plan.entry_qty(10_000.0, 30_000.0, 0.0), default.entry_qty(
+        10_000.0, 30_000.0, 0.0)
+    assert qty == pytest.approx(round(qty / 0.01) * 0.01) and qty > 0
+    assert qty != default_qty and abs(qty - default_qty) < 0.01
+    # the venue's min notional (50 USDT) skips an entry the default (5 USDT) would place
+    assert plan.entry_qty(20.0, 30_000.0, 0.0) == 0 < default.entry_qty(20.0, 30_000.0, 0.0)
+    # a Play whose leverage exceeds the venue's maximum is refused before anything runs
+    with make_server(instrument=VenueInstrument(symbol=SYM, max_leverage=1.0)) as sim, \
+            pytest.raises(InputError, match="leverage 2 is above"):
+        venue_plan(play, SYM, mode="demo", endpoint=sim.base_url, data_dir=str(store))
 
 
 def test_cli_panic_cancels_orders_and_closes_positions(tmp_path: Path) -> None:

@@ -16,11 +16,36 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from trade.data import Instrument
+    from trade.engine import OrderPlan
+    from trade.play import Play
+
 log = logging.getLogger(__name__)
+
+
+def venue_plan(play: Play, symbol: str, *, mode: str, endpoint: str | None,
+               data_dir: str | None) -> tuple[Instrument, OrderPlan]:
+    """The instrument and order plan of a run: the venue's instruments-info (qty step, min
+    qty, min notional, max leverage, tick), so sizing and rounding match the exchange the
+    orders go to; the maintenance-margin rate from the store's instrument (else the
+    default), since Bybit does not report it there."""
+    import dataclasses
+
+    from trade.data import open_store
+    from trade.engine import DEFAULT_INSTRUMENT, order_plan
+    from trade.live import fetch_instrument
+
+    default = DEFAULT_INSTRUMENT.model_copy(update={"symbol": symbol})
+    base = open_store(data_dir).read_instrument(symbol, default=default)
+    instrument = fetch_instrument(mode, symbol, endpoint=endpoint,  # type: ignore[arg-type]
+                                  base=base)
+    plan = dataclasses.replace(order_plan(play, instrument), symbol=symbol)
+    return instrument, plan
 
 
 def _confirm_live(symbol: str, confirm_flag: bool) -> None:
@@ -53,14 +78,16 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
 @click.option("--max-order-notional", type=float, default=None)
 @click.option("--max-symbol-notional", type=float, default=None)
 @click.option("--daily-loss-pct", type=float, default=None)
+@click.option("--data-dir", default=None,
+              help="Data store whose instrument supplies the maintenance-margin rate "
+              "(default $TRADE_DATA_DIR or ./data); the rest comes from the exchange.")
 def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | None,
         dashboard: str | None, confirm_live: bool, key_file: Path | None, symbol: str | None,
         history_bars: int, max_order_notional: float | None,
-        max_symbol_notional: float | None, daily_loss_pct: float | None) -> None:
+        max_symbol_notional: float | None, daily_loss_pct: float | None,
+        data_dir: str | None) -> None:
     """Run PLAY_FILE on live bars: paper (simulated fills), demo (Bybit demo) or live."""
-    import dataclasses
-
-    from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
+    from trade.engine import PlayEngine, sim_config
     from trade.live import LiveRunner, RedactingFilter, RiskLimits, RunConfig, load_credentials
     from trade.play import load_play, play_hash
 
@@ -73,8 +100,11 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         creds = load_credentials(mode, key_file=key_file)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
-    instrument = DEFAULT_INSTRUMENT.model_copy(update={"symbol": sym})
-    plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
+    instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint, data_dir=data_dir)
+    click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
+               f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
+               f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
+               f"mmr {instrument.maintenance_margin_rate:g}")
     limits = RiskLimits(max_order_notional=max_order_notional,
                         max_symbol_notional=max_symbol_notional,
                         max_leverage=plan.leverage * 1.05,

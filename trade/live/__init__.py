@@ -10,6 +10,9 @@ Public API:
 * `AccountBook`, `OrderHandle`, `OrderExecutor`, `RiskLimits`, `RiskManager`;
 * `LiveSession` (the engine thread's world) and `LiveAdapter` (trade.core.ExchangeAdapter);
 * `LiveRunner(RunConfig, engine_factory)`; `panic(rest, symbol)`;
+* `venue_instrument(rest, symbol, base=None)` / `fetch_instrument(mode, symbol, endpoint=...,
+  base=...)`: the venue's instrument rules (instruments-info) as a `trade.data.Instrument`;
+* break-even, which Bybit lacks, is done by the session (trade.live.breakeven);
 * credentials: `load_credentials(mode, key_file=None)`, `Credentials`, `redact`.
 """
 
@@ -34,6 +37,7 @@ from trade.live.errors import (
 )
 from trade.live.events import ConnState
 from trade.live.executor import InstrumentRules, OrderExecutor
+from trade.live.instrument import fetch_instrument, venue_instrument
 from trade.live.journal import Journal, read_journal
 from trade.live.panic import PanicReport, panic
 from trade.live.ratelimit import RateLimiter
@@ -52,6 +56,7 @@ __all__ = [
     "PanicReport", "PermanentError", "RateLimitError", "RateLimiter", "RedactingFilter",
     "ReduceOnlyError", "RiskLimits", "RiskManager", "RiskRejected", "RunConfig", "RunSummary",
     "ServerError", "SessionError", "StreamManager", "SyncedHTTP", "TimeSync", "TimestampError",
-    "TransientError", "classify", "load_credentials", "make_session", "new_link_id", "panic",
-    "position_from_row", "read_journal", "redact", "ws_base_of",
+    "TransientError", "classify", "fetch_instrument", "load_credentials", "make_session",
+    "new_link_id", "panic", "position_from_row", "read_journal", "redact", "venue_instrument",
+    "ws_base_of",
 ]

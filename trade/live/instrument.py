@@ -1,0 +1,48 @@
+"""The instrument a live run sizes and rounds with: the venue's own rules.
+
+`trade run` used to build its order plan from `DEFAULT_INSTRUMENT` (Bybit BTCUSDT's rules).
+`venue_instrument` reads the symbol's `/v5/market/instruments-info` entry instead (tick
+size, qty step, min qty, min notional, max leverage), so the plan's sizing and rounding
+match the venue the orders go to. Bybit does not report the maintenance-margin rate there,
+so that one is kept from `base` (the store's instrument, else the default). The parsing is
+the data layer's (`trade.data.fetch.parse_instrument`), the same as `trade data fetch`.
+
+Threading: any thread (one REST call through a `BybitRest`).
+"""
+
+from __future__ import annotations
+
+from trade.core import Clock, InputError
+from trade.data.fetch import SourceError, parse_instrument
+from trade.data.schema import Instrument
+from trade.live.client import BybitRest, Mode, make_session
+
+
+def venue_instrument(rest: BybitRest, symbol: str, base: Instrument | None = None
+                     ) -> Instrument:
+    """`symbol`'s rules from the exchange behind `rest`; the maintenance-margin rate from
+    `base` (default: `Instrument`'s). InputError when the exchange does not list it."""
+    row = rest.instrument(symbol)
+    if row is None:
+        raise InputError(f"{symbol} is not listed by the exchange's "
+                         f"/v5/market/instruments-info (category linear)")
+    try:
+        return parse_instrument(row, symbol, base or Instrument.model_validate({"symbol": symbol}))
+    except SourceError as exc:
+        raise InputError(str(exc)) from None
+
+
+def fetch_instrument(mode: Mode, symbol: str, *, endpoint: str | None = None,
+                     base: Instrument | None = None, timeout_s: float = 5.0,
+                     clock: Clock | None = None) -> Instrument:
+    """`venue_instrument` over a fresh public REST session of `mode` (optionally redirected
+    to `endpoint`): no credentials needed."""
+    rest = BybitRest(make_session(mode, endpoint=endpoint, timeout_s=timeout_s), clock=clock)
+    try:
+        return venue_instrument(rest, symbol, base)
+    finally:
+        rest.stop.set()
+        rest.session.client.close()  # pybit's requests.Session: release its connections
+
+
+__all__ = ["fetch_instrument", "venue_instrument"]
