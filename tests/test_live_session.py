@@ -194,7 +194,8 @@ def _run(play: Play, sim: ExchangeSimServer, n_bars: int, tmp: Path,
     return runner
 
 
-def _backtest_fills(play: Play, bars: pa.Table, n: int) -> list[Any]:
+def _backtest_fills(play: Play, bars: pa.Table, n: int,
+                    decisions: dict[int, dict[str, Any]] | None = None) -> list[Any]:
     plan = order_plan(play, DEFAULT_INSTRUMENT)
     adapter = BacktestAdapter(sim_config(play, plan, DEFAULT_INSTRUMENT))
     engine = PlayEngine(play, adapter, plan=plan)
@@ -212,6 +213,10 @@ def _backtest_fills(play: Play, bars: pa.Table, n: int) -> list[Any]:
                          row["volume"]))
         engine.on_bar(row["ts"], row["open"], row["high"], row["low"], row["close"],
                       row["volume"])
+        d = engine.last_decision
+        if decisions is not None and d is not None and any(
+                v is True for v in dataclasses.asdict(d).values()):
+            decisions[row["ts"]] = dataclasses.asdict(d)
     fills.extend(e.fill for e in drain() if isinstance(e, FillEvent))
     return fills
 
@@ -231,9 +236,16 @@ def test_live_trades_equal_the_backtest_of_the_replayed_period(play: Play, tmp_p
         session = runner.session
         assert session is not None
         live = [_key(f) for f in session.book.fills]
-    ref = [_key(f) for f in _backtest_fills(play, bars, warm + 300)]
+    decisions: dict[int, dict[str, Any]] = {}
+    ref = [_key(f) for f in _backtest_fills(play, bars, warm + 300, decisions)]
     assert len(ref) >= 10  # the period really trades
     assert live == ref
+    # the journal's signal records carry the engine's raw decisions: the backtest's own
+    signals = [r for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "signal"]
+    journaled = {r["bar"]: r["decision"] for r in signals if r["decision"] is not None}
+    live_bars = set(bars.column("ts").to_pylist()[warm:warm + 300])
+    assert journaled == {t: d for t, d in decisions.items() if t in live_bars}
+    assert len(journaled) >= 10 and all(r["decision"] for r in signals if r["orders"])
 
 
 def test_long_session_under_faults_keeps_the_books_exact(play: Play, tmp_path: Path) -> None:

@@ -110,6 +110,9 @@ class PlayEngine:
         self.max_drawdown = play.account.max_drawdown_pct
         self.peak_equity = -math.inf
         self.halted = False
+        # The decision the last `on_bar` acted on (read-only, for journals and tools); None
+        # when that bar took none (not an exec close and no intrabar actions, or halted).
+        self.last_decision: Decision | None = None
 
     # ------------------------------------------------------------------ events
     def _consume_events(self) -> None:
@@ -136,6 +139,7 @@ class PlayEngine:
         """One closed 1m bar, after the exchange processed it (engine thread only)."""
         self._bar += 1
         self.stats.bars_1m += 1
+        self.last_decision = None
         self._consume_events()
         if self.max_drawdown is not None and not self.halted:
             self._check_drawdown()
@@ -148,13 +152,15 @@ class PlayEngine:
             d = self._full.update(self._exec_values)
             if self._intra is not None:
                 self._intra.update(self._exec_values)  # keep its window state in step
-            act(self.adapter, self.plan, to_decision(d), self._bar, close, self._exec_values,
+            self.last_decision = decision = to_decision(d)
+            act(self.adapter, self.plan, decision, self._bar, close, self._exec_values,
                 self._entry)
         elif self._intra is not None:
             self.stats.intrabar_evaluations += 1
             values = peek_values(self._exec_values, close, mark_price)
             d = self._intra.peek(values)
-            act(self.adapter, self.plan, to_decision(d), self._bar, close, values, self._entry)
+            self.last_decision = decision = to_decision(d)
+            act(self.adapter, self.plan, decision, self._bar, close, values, self._entry)
 
     def _check_drawdown(self) -> None:
         assert self.max_drawdown is not None

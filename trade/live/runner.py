@@ -14,7 +14,10 @@ Start-up, on the calling thread (which becomes the engine thread):
 4. then every closed 1m kline from the stream (gaps are back-filled over REST, duplicates
    and late old bars ignored) is one `on_bar`: in demo/live after `barrier()` (in-flight
    REST done, state reconciled), the position marked to the close, the risk breakers fed;
-   after the engine acted the runner waits for the creates to be acknowledged.
+   after the engine acted the runner waits for the creates to be acknowledged. Before the
+   engine decides, the session applies break-even (trade.live.breakeven), as the kernel
+   does at the bar's close. A "signal" journal record lists the orders the bar placed and
+   the engine's raw decision (`last_decision`, when the engine exposes one).
 
 Resume: the journal's last processed bar is skipped on restart, and orderLinkIds are
 deterministic per decision bar, so a restart never places an order twice.
@@ -24,6 +27,7 @@ Stop: `stop()` (any thread; the CLI calls it from SIGINT/SIGTERM) ends the loop 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -64,6 +68,18 @@ class BarEngine(Protocol):
                volume: float = 0.0, mark_price: float = math.nan) -> None: ...
 
     def finish(self) -> None: ...
+
+
+def decision_fields(decision: object) -> dict[str, Any] | None:
+    """An engine's raw decision of a bar (e.g. PlayEngine.last_decision, a dataclass) as
+    journal fields; None when it asks for nothing (every flag False) or is not a dataclass."""
+    if decision is None or not dataclasses.is_dataclass(decision) or isinstance(decision,
+                                                                                type):
+        return None
+    fields = dataclasses.asdict(decision)
+    if not any(v is True for v in fields.values()):
+        return None
+    return fields
 
 
 class NullAdapter:
@@ -336,8 +352,10 @@ class LiveRunner:
             before = set(session.book.orders)
             engine.on_bar(ts, o, h, lo, c, v)
             new = [k for k in session.book.orders if k not in before]
-            if new:
+            decision = decision_fields(getattr(engine, "last_decision", None))
+            if new or decision:
                 session.journal.write("signal", bar=ts, close=c, orders=new,
+                                      decision=decision,
                                       equity=session.book.balance.equity,
                                       position=session.book.position(self.config.symbol).size)
             session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
