@@ -147,3 +147,28 @@ def test_position_rows_build_the_one_position_type_and_ignore_older_seq() -> Non
     assert book.position(SYM).size == 0.5
     flat = position_from_row({"symbol": SYM, "side": "", "size": "0", "entryPrice": "0"})
     assert flat.side == 0 and flat.size == 0
+
+
+def test_filled_entries_are_reported_once_with_their_first_fill_time() -> None:
+    book = AccountBook()
+    plain = OrderRequest(SYM, Side.BUY, 1.0, OrderType.LIMIT, price=100.0,
+                         break_even_activation=0.01)
+    exit_ = OrderRequest(SYM, Side.SELL, 1.0, OrderType.LIMIT, price=100.0, reduce_only=True)
+    book.add_pending(OrderHandle("E1", plain), 0)
+    book.add_pending(OrderHandle("R1", exit_), 0)
+    # two partial fills of E1 (the later one pushed first), duplicated; the order row after
+    book.apply_execution_row(_exec_row("E1", "X1", "e2", 0.6, 180_000))
+    book.apply_execution_row(_exec_row("E1", "X1", "e1", 0.4, 120_500))
+    book.apply_execution_row(_exec_row("E1", "X1", "e1", 0.4, 120_500))
+    book.apply_order_row(_order_row("E1", "X1", "Filled", 1.0, 1.0, 181_000))
+    book.apply_order_row({**_order_row("R1", "X2", "Filled", 1.0, 1.0, 240_000),
+                          "side": "Sell", "reduceOnly": True})
+    # E1 has no bracket but break-even settings: an entry for break-even, not for brackets
+    assert [o.order_id for o in book.entries_filled] == ["E1"]
+    assert book.brackets_due == []
+    assert book.first_fill_ts("E1") == 120_500  # by execTime, not by arrival order
+    assert book.first_fill_ts("R1") is None  # its fills were never seen
+    # a funding row (even one naming the order) is no fill of it
+    funding = {**_exec_row("E1", "X1", "f1", 0.0, 60_000), "execType": "Funding"}
+    book.apply_execution_row(funding)
+    assert book.first_fill_ts("E1") == 120_500
