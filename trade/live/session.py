@@ -12,6 +12,11 @@ executions, position and balance over REST; `barrier()` makes the engine wait fo
 reconciled state. `barrier()` also reconciles when anything could have changed on the
 exchange since the last bar (open orders, an open position, or jobs sent), because the
 public and private streams are not ordered with respect to each other.
+
+Brackets Bybit lacks or spells differently: fill-relative brackets go out with
+trading-stop once the entry filled (a trailing activation as `activePrice`, see
+trade.live.executor); break-even, which Bybit does not have, is applied by the session at
+each 1m close (`on_bar_close`, trade.live.breakeven), the kernel's rule 5.
 """
 
 from __future__ import annotations
@@ -444,7 +449,9 @@ class LiveAdapter:
         s.journal.write("order", link=handle.key, side=r.side.bybit, qty=r.qty,
                         type=r.order_type.name, price=r.price, trigger=r.trigger_price,
                         reduce_only=r.reduce_only, sl_off=r.stop_loss_offset,
-                        tp_off=r.take_profit_offset, trail_off=r.trailing_offset)
+                        tp_off=r.take_profit_offset, trail_off=r.trailing_offset,
+                        trail_act=r.trailing_activation, be_act=r.break_even_activation,
+                        be_off=r.break_even_offset)
         return s.book.orders[handle.key]
 
     def handle(self, key: str) -> OrderHandle | None:
