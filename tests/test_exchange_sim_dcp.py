@@ -318,10 +318,8 @@ def test_the_bar_driver_fires_dcp_by_itself(
 # ------------------------------------------------------------------ the live stack
 #
 # trade/live enables DCP for `--mode live` only (LiveSession(live=True) calls
-# BybitRest.set_dcp, product DERIVATIVES). It subscribes the deprecated plain `dcp` topic,
-# which the simulator refuses by default like Bybit's current docs; these tests build the
-# simulator with dcp_legacy_topic=True so they exercise the rest of the path (they also
-# pass once the live code subscribes `dcp.future`).
+# BybitRest.set_dcp, product DERIVATIVES) and subscribes `dcp.future`; the simulator runs
+# with its defaults, which refuse the deprecated plain `dcp` topic as Bybit's docs do.
 
 LIVE_STREAMS = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
                 "backoff_max_s": 0.5}
@@ -352,7 +350,7 @@ def _resting_limit(session: Any) -> str:
 def test_live_session_enables_dcp_and_its_reconnects_keep_it_armed(
     clock: SimulatedClock,
 ) -> None:
-    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+    with make_server(dcp_clock=clock) as sim:
         s = _live_session(sim)
         try:
             s.open()
@@ -375,7 +373,7 @@ def test_after_the_live_process_goes_away_dcp_cancels_its_resting_orders(
 ) -> None:
     """A clean stop closes the private stream too: with DCP on, Bybit then cancels the
     resting orders after the window (the position and its TP/SL stay)."""
-    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+    with make_server(dcp_clock=clock) as sim:
         s = _live_session(sim)
         try:
             s.open()
@@ -427,7 +425,7 @@ def test_the_runner_in_live_mode_enables_dcp(clock: SimulatedClock, tmp_path: An
     cfg = RunConfig(symbol=SYM, mode="live", endpoint=None, credentials=Credentials(KEY, SECRET),
                     journal_path=tmp_path / "journal.jsonl", stream_options=LIVE_STREAMS,
                     rest_timeout_s=1.0, history_bars=10)
-    with make_server(dcp_clock=clock, dcp_legacy_topic=True) as sim:
+    with make_server(dcp_clock=clock) as sim:
         cfg.endpoint = sim.base_url
         runner = LiveRunner(cfg, lambda adapter: Idle())
         thread = threading.Thread(target=runner.run, name="live-engine-dcp")

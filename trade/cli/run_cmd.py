@@ -5,7 +5,9 @@ Demo is the default. Live trading needs live keys (BYBIT_API_KEY / BYBIT_API_SEC
 the environment variable TRADE_CONFIRM_LIVE set to the symbol (e.g. BTCUSDT) or typing the
 symbol at the prompt. `--endpoint http://127.0.0.1:8099` points any mode at another
 Bybit-compatible host (e.g. `trade exchange-sim`). SIGINT/SIGTERM stop cleanly; open orders
-and TP/SL stay on the exchange.
+and TP/SL stay on the exchange. In live mode Bybit's disconnect-cancel-all is on: once the
+process has been gone for its window (10 s), Bybit cancels the resting orders; the position
+and its TP/SL stay.
 """
 
 from __future__ import annotations
@@ -131,8 +133,10 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
                         listener=listener)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        click.echo(f"signal {signum}: stopping (orders and TP/SL stay on the exchange)",
-                   err=True)
+        kept = ("TP/SL stay; resting orders are cancelled by Bybit's disconnect-cancel-all "
+                "after its window" if config.mode == "live" else
+                "orders and TP/SL stay on the exchange")
+        click.echo(f"signal {signum}: stopping ({kept})", err=True)
         runner.stop()
 
     previous: dict[signal.Signals, Any] = {}

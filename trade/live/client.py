@@ -421,6 +421,6 @@ class BybitRest:
         return True
 
     def set_dcp(self, time_window_s: int = 10) -> None:
-        """Bybit's disconnect-cancel-all for derivatives (with the private `dcp` topic)."""
+        """Bybit's disconnect-cancel-all for derivatives (with the private `dcp.future` topic)."""
         self.post("/v5/order/disconnected-cancel-all",
                   {"product": "DERIVATIVES", "timeWindow": int(time_window_s)})

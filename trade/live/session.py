@@ -159,7 +159,7 @@ class LiveSession:
             if self.live:
                 self.dcp_enabled = self._enable_dcp()
                 if self.dcp_enabled:
-                    topics.append("dcp")
+                    topics.append("dcp.future")  # derivatives DCP (plain "dcp" is deprecated)
             self.streams["private"] = StreamManager(
                 "private", channel="private", topics=topics, sink=self.post,
                 credentials=self.credentials, ws_base=self._ws_base, demo=self._demo,
@@ -324,7 +324,7 @@ class LiveSession:
                     book.apply_position_row(row, ev.creation_ms)
             elif ev.topic == "wallet":
                 book.apply_wallet_row(row, ev.creation_ms)
-            elif ev.topic == "dcp":
+            elif ev.topic.startswith("dcp"):
                 log.info("dcp status: %s", row)
 
     def _fill_row(self, row: dict[str, Any]) -> None:
