@@ -49,7 +49,7 @@ from trade.core import (
 )
 from trade.live.client import BybitRest, make_session, ws_base_of
 from trade.live.errors import BybitError
-from trade.live.events import KlinePush
+from trade.live.events import KlinePush, StreamState
 from trade.live.journal import Journal, read_journal
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.secrets import Credentials
@@ -222,6 +222,14 @@ class LiveRunner:
         cfg = self.config
         session = self._build()
         self.session = session
+        if self.listener is not None:
+            listener = self.listener
+
+            def on_stream(ev: StreamState) -> None:
+                # connection health reaches the listener as it changes, not only with bars
+                listener({"connection": {f"{ev.stream}_ws": ev.state.value}})
+
+            session.on_stream = on_stream
         try:
             resume_after = self._resume_point(cfg.journal_path)
             session.open()
