@@ -6,21 +6,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from trade.core.bybit_limits import BYBIT_RATE_LIMITS
+
 # Bybit's default per-UID limits (requests per second) for the endpoints simulated here.
-DEFAULT_LIMITS: dict[str, int] = {
-    "/v5/order/create": 10,
-    "/v5/order/amend": 10,
-    "/v5/order/cancel": 10,
-    "/v5/order/cancel-all": 10,
-    "/v5/order/realtime": 50,
-    "/v5/order/history": 50,
-    "/v5/execution/list": 50,
-    "/v5/position/list": 50,
-    "/v5/position/set-leverage": 10,
-    "/v5/position/trading-stop": 10,
-    "/v5/position/switch-isolated": 10,
-    "/v5/account/wallet-balance": 50,
-}
+DEFAULT_LIMITS: dict[str, int] = dict(BYBIT_RATE_LIMITS)
 PUBLIC_LIMIT = 120  # per second per client for market endpoints (Bybit: 600 per 5 s per IP)
 WINDOW_MS = 1000
 

@@ -16,23 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from trade.core import Clock
+from trade.core.bybit_limits import BYBIT_RATE_LIMITS
 
 #: Bybit V5 per-UID limits (requests/second) for the endpoints the live stack uses.
-DEFAULT_LIMITS: dict[str, float] = {
-    "/v5/order/create": 10,
-    "/v5/order/amend": 10,
-    "/v5/order/cancel": 10,
-    "/v5/order/cancel-all": 10,
-    "/v5/order/realtime": 50,
-    "/v5/order/history": 50,
-    "/v5/execution/list": 50,
-    "/v5/position/list": 50,
-    "/v5/position/set-leverage": 10,
-    "/v5/position/trading-stop": 10,
-    "/v5/position/switch-isolated": 10,
-    "/v5/account/wallet-balance": 50,
-    "/v5/order/disconnected-cancel-all": 5,
-}
+DEFAULT_LIMITS: dict[str, float] = {k: float(v) for k, v in BYBIT_RATE_LIMITS.items()}
 PUBLIC_KEY = "/v5/market/*"
 PUBLIC_LIMIT = 100.0  # Bybit: 600 requests per 5 s per IP for market data; stay below
 
