@@ -863,11 +863,35 @@ cdef inline void _bar_rules(Engine* e, long long ts, double o, double h, double 
             _rule6_funding(e, ts, c, funding_rate)
 
 
+cdef inline void engine_bar_open(Engine* e, long long ts, double o) noexcept nogil:
+    """First half of one validated 1m bar: the bar starts and rule 1 fills at its open."""
+    e.bar_index += 1
+    e.last_ts = ts
+    if e.n_active > 0:
+        _rule1_market(e, o)
+
+
+cdef inline void engine_bar_rest(Engine* e, long long ts, double o, double h, double l, double c,
+                                 double mark_price, double funding_rate) noexcept nogil:
+    """Second half of the bar engine_bar_open started: rules 2-7, in that order."""
+    # orders placed between the halves are first eligible on the next bar (active_from_bar)
+    if e.n_active > 0:
+        _rule2_stops(e, o, h, l)
+        _rule3_limits(e, o, h, l)
+        _compact_active(e)
+    if e.pos.side != 0:
+        _rule4_exits(e, o, h, l)
+        _rule5_ratchet(e, h, l)
+        if ts + BAR_MS >= e.next_fund:
+            _rule6_funding(e, ts, c, funding_rate)
+    _rule7_mark(e, ts, h, l, c, mark_price)
+
+
 cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double l, double c,
                      double mark_price, double funding_rate) noexcept nogil:
     """Process one validated 1m bar: rules 1-7 of docs/fill_model.md, in that order."""
-    _bar_rules(e, ts, o, h, l, c, funding_rate)
-    _rule7_mark(e, ts, h, l, c, mark_price)
+    engine_bar_open(e, ts, o)
+    engine_bar_rest(e, ts, o, h, l, c, mark_price, funding_rate)
 
 
 cdef void engine_finish(Engine* e) noexcept nogil:
@@ -1182,10 +1206,12 @@ cdef class SimExchange:
     # -------------------------------------------------------------------- bars
     def on_bar(self, long long ts, double open, double high, double low, double close,
                double volume=0.0, double mark_price=NAN, double funding_rate=NAN):
-        """Process one 1m bar (validated first: nothing is applied when it is bad)."""
+        """Process one 1m bar (validated first: nothing is applied when it is bad).
+
+        Exactly ``on_bar_open(ts, open)`` followed by ``on_bar_rest(ts, open, ...)``.
+        """
         cdef int code
-        if self.e.finished:
-            raise ValueError("on_bar after finish()")
+        self._not_split("on_bar")
         code = check_bar(self.e.last_ts, ts, open, high, low, close, volume, mark_price,
                          funding_rate)
         if code:
@@ -1193,8 +1219,54 @@ cdef class SimExchange:
         engine_bar(&self.e, ts, open, high, low, close, mark_price, funding_rate)
         _check_err(&self.e)
 
+    def on_bar_open(self, long long ts, double open):
+        """Start a 1m bar: rule 1 only (queued market orders fill at the open).
+
+        The caller may then submit, cancel, amend or set a trading stop (a position opened
+        at this open is checked against it on this bar) before ``on_bar_rest`` finishes
+        the bar. Orders placed in between are first eligible on the next bar.
+        """
+        cdef int code
+        self._not_split("on_bar_open")
+        # only ts and open are known yet: validate them against a flat bar at the open
+        code = check_bar(self.e.last_ts, ts, open, open, open, open, 0.0, NAN, NAN)
+        if code:
+            raise _bar_error(code, ts)
+        engine_bar_open(&self.e, ts, open)
+        self._split_open = True
+        self._split_ts = ts
+        self._split_px = open
+        _check_err(&self.e)
+
+    def on_bar_rest(self, long long ts, double open, double high, double low, double close,
+                    double volume=0.0, double mark_price=NAN, double funding_rate=NAN):
+        """Finish the bar ``on_bar_open`` started (same ts and open): rules 2-7."""
+        cdef int code
+        if not self._split_open:
+            raise ValueError("on_bar_rest without a preceding on_bar_open")
+        if ts != self._split_ts:
+            raise ValueError(f"on_bar_rest: ts {ts} is not the ts {self._split_ts} of "
+                             "the bar on_bar_open started")
+        if open != self._split_px:
+            raise ValueError(f"bar {ts}: on_bar_rest open {open!r} differs from the open "
+                             f"{self._split_px!r} given to on_bar_open")
+        code = check_bar(ts - 1, ts, open, high, low, close, volume, mark_price, funding_rate)
+        if code:
+            raise _bar_error(code, ts)
+        self._split_open = False
+        engine_bar_rest(&self.e, ts, open, high, low, close, mark_price, funding_rate)
+        _check_err(&self.e)
+
+    def _not_split(self, str what):
+        if self.e.finished:
+            raise ValueError(f"{what} after finish()")
+        if self._split_open:
+            raise ValueError(f"{what} while bar {self._split_ts} awaits on_bar_rest")
+
     def finish(self):
         """Close an open position at the last close (reason end_of_data) and stop."""
+        if self._split_open:
+            raise ValueError(f"finish() while bar {self._split_ts} awaits on_bar_rest")
         engine_finish(&self.e)
         _check_err(&self.e)
 

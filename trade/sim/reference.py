@@ -104,6 +104,7 @@ class ReferenceExchange:
     _exec_seq: int = 0
     _trade_seq: int = 0
     _finished: bool = False
+    _split: tuple[int, float] | None = None  # (ts, open) of a bar awaiting on_bar_rest
 
     def __post_init__(self) -> None:
         self.wallet = self.config.initial_balance
@@ -357,6 +358,9 @@ class ReferenceExchange:
     def _check_bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         if ts <= self.last_ts:
             raise ValueError(f"bar ts {ts} is not after the previous bar ts {self.last_ts}")
+        self._check_bar_prices(ts, o, h, lo, c, v)
+
+    def _check_bar_prices(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         for name, x in (("open", o), ("high", h), ("low", lo), ("close", c)):
             if not (math.isfinite(x) and x > 0):
                 raise ValueError(f"bar {ts}: {name} must be a finite price > 0, got {x!r}")
@@ -377,13 +381,56 @@ class ReferenceExchange:
         mark_price: float = math.nan,
         funding_rate: float = math.nan,
     ) -> None:
-        if self._finished:
-            raise ValueError("on_bar after finish()")
+        """Process one 1m bar: exactly on_bar_open followed by on_bar_rest."""
+        self._not_split("on_bar")
         self._check_bar(ts, open, high, low, close, volume)
+        self.on_bar_open(ts, open)
+        self.on_bar_rest(ts, open, high, low, close, volume, mark_price, funding_rate)
+
+    def _not_split(self, what: str) -> None:
+        if self._finished:
+            raise ValueError(f"{what} after finish()")
+        if self._split is not None:
+            raise ValueError(f"{what} while bar {self._split[0]} awaits on_bar_rest")
+
+    def on_bar_open(self, ts: int, open: float) -> None:
+        """Start a 1m bar: rule 1 only (queued market orders fill at the open)."""
+        self._not_split("on_bar_open")
+        self._check_bar(ts, open, open, open, open, 0.0)
         self.bar_index += 1
         self.last_ts = ts
-        bar = _BarCtx(ts, open, high, low, close, self.bar_index)
+        self._split = (ts, open)
+        bar = _BarCtx(ts, open, open, open, open, self.bar_index)
         self._fill_market_orders(bar)  # rule 1
+
+    def on_bar_rest(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = 0.0,
+        mark_price: float = math.nan,
+        funding_rate: float = math.nan,
+    ) -> None:
+        """Finish the bar on_bar_open started (same ts and open): rules 2-7."""
+        if self._split is None:
+            raise ValueError("on_bar_rest without a preceding on_bar_open")
+        if ts != self._split[0]:
+            raise ValueError(
+                f"on_bar_rest: ts {ts} is not the ts {self._split[0]} "
+                "of the bar on_bar_open started"
+            )
+        if open != self._split[1]:
+            raise ValueError(
+                f"bar {ts}: on_bar_rest open {open!r} differs from the open {self._split[1]!r} "
+                "given to on_bar_open"
+            )
+        self._check_bar_prices(ts, open, high, low, close, volume)
+        self._split = None
+        bar = _BarCtx(ts, open, high, low, close, self.bar_index)
+        # orders placed between the halves are first eligible on the next bar
         self._trigger_stops(bar)  # rule 2
         self._fill_limits(bar)  # rule 3
         self._check_exits(bar)  # rule 4
@@ -854,6 +901,8 @@ class ReferenceExchange:
 
     def finish(self) -> None:
         """Close an open position at the last close (reason end_of_data) and stop."""
+        if self._split is not None:
+            raise ValueError(f"finish() while bar {self._split[0]} awaits on_bar_rest")
         if self._finished:
             return
         p = self.pos

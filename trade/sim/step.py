@@ -51,6 +51,20 @@ class StepEngine(Protocol):
         funding_rate: float = math.nan,
     ) -> None: ...
 
+    def on_bar_open(self, ts: int, open: float) -> None: ...
+
+    def on_bar_rest(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = 0.0,
+        mark_price: float = math.nan,
+        funding_rate: float = math.nan,
+    ) -> None: ...
+
     def finish(self) -> None: ...
 
     def position(self) -> Position: ...
