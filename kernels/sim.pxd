@@ -97,6 +97,7 @@ cdef struct Engine:
     # config
     double initial_balance, leverage, taker, maker, slip, mmr, funding_const
     double qty_step, min_qty, min_notional
+    double tick, tick_units, tick_scale  # price grid: tick = tick_units / tick_scale (0 = none)
     int intrabar
     # account and position
     double wallet

@@ -9,7 +9,7 @@ The arithmetic mirrors trade/sim/reference.py operation by operation so that bot
 same floating-point results; keep them in step.
 """
 
-from libc.math cimport floor, isnan, isfinite, NAN, INFINITY
+from libc.math cimport floor, rint, isnan, isfinite, NAN, INFINITY
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 
@@ -139,6 +139,22 @@ cdef inline double _floor_step(double qty, double step) noexcept nogil:
     if step <= 0.0:
         return qty
     return floor(qty / step + 1e-9) * step
+
+
+cdef inline double _round_tick(Engine* e, double level) noexcept nogil:
+    # bracket levels set from offsets are on the tick grid, nearest (rint = half-even), exactly
+    # float(fmt_step(level, tick)): the integer n * tick_units over the power of ten tick_scale
+    if e.tick <= 0.0:
+        return level
+    return rint(level / e.tick) * e.tick_units / e.tick_scale
+
+
+cdef void _set_tick(Engine* e, double tick) noexcept:
+    from trade.sim.config import tick_grid
+    units, decimals = tick_grid(tick)
+    e.tick = tick if units > 0 else 0.0
+    e.tick_units = units
+    e.tick_scale = 10.0 ** decimals
 
 
 cdef inline void _snapshot(Engine* e, PositionState* out) noexcept nogil:
@@ -348,16 +364,17 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
     p.updated_ts = ts
     e.wallet -= fee
     # attached brackets: offsets are fractions of this fill's price and take precedence
+    # (levels and the trail distance from offsets are rounded to the tick, as live sends them)
     if o.sl_off > 0.0:
-        p.stop_loss = price * (1 - o.sl_off * side)
+        p.stop_loss = _round_tick(e, price * (1 - o.sl_off * side))
     elif o.sl > 0.0:
         p.stop_loss = o.sl
     if o.tp_off > 0.0:
-        p.take_profit = price * (1 + o.tp_off * side)
+        p.take_profit = _round_tick(e, price * (1 + o.tp_off * side))
     elif o.tp > 0.0:
         p.take_profit = o.tp
     if o.trail_off > 0.0:
-        trail = o.trail_off * price
+        trail = _round_tick(e, o.trail_off * price)
     elif o.trail > 0.0:
         trail = o.trail
     if trail > 0.0:
@@ -739,7 +756,8 @@ cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
     if e.be_activation > 0.0 and not e.be_done:
         excursion = (e.best - p.entry_price) / p.entry_price * p.side
         if excursion >= e.be_activation:
-            be = p.entry_price * (1 + e.be_offset * p.side)
+            # the break-even stop is on the tick grid (rounded before the comparison below)
+            be = _round_tick(e, p.entry_price * (1 + e.be_offset * p.side))
             # break-even never loosens an existing stop; effective from the next bar
             if p.stop_loss <= 0.0 or (be > p.stop_loss if long_ else be < p.stop_loss):
                 p.stop_loss = be
@@ -1084,6 +1102,7 @@ cdef class SimExchange:
                     config.maker_fee, config.slippage, config.maintenance_margin_rate,
                     config.funding_rate, int(config.intrabar), config.qty_step, config.min_qty,
                     config.min_notional, True)
+        _set_tick(&self.e, config.tick_size)
         self.config = config
         self.symbol = config.symbol
         self._requests = []
@@ -2070,6 +2089,7 @@ cdef object _run_engine(Bars* b, Signals* s, Out* out, config, bint validate):
                 config.maker_fee, config.slippage, config.maintenance_margin_rate,
                 config.funding_rate, int(config.intrabar), config.qty_step, config.min_qty,
                 config.min_notional, False)
+    _set_tick(&e, config.tick_size)
     try:
         with nogil:
             bad = _run(&e, s, b, out, validate, &code)

@@ -80,6 +80,7 @@ configs = st.builds(
     qty_step=st.sampled_from([0.0, 0.001]),
     min_qty=st.sampled_from([0.0, 0.001]),
     min_notional=st.sampled_from([0.0, 5.0]),
+    tick_size=st.sampled_from([0.0, 0.01, 0.5]),
 )
 
 

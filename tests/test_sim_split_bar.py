@@ -32,6 +32,7 @@ from test_sim_differential import (
 
 from trade.core import OrderRequest, OrderType, Side
 from trade.core.models import FillEvent
+from trade.live.executor import fmt_step
 from trade.sim import SimExchange
 from trade.sim.config import SimConfig
 from trade.sim.reference import ReferenceExchange
@@ -123,6 +124,10 @@ def market_entries(draw: st.DrawFn, n_bars: int) -> list[tuple[Side, float, floa
     return out
 
 
+def _sent(level: float, tick: float) -> float:
+    return float(fmt_step(level, tick)) if tick > 0 else level
+
+
 @pytest.mark.parametrize("engine", [SimExchange, ReferenceExchange])
 @given(st.data())
 def test_trading_stop_right_after_the_fill_equals_fill_relative_offsets(
@@ -147,8 +152,10 @@ def test_trading_stop_right_after_the_fill_equals_fill_relative_offsets(
             if pos.side != (1 if side is Side.BUY else -1):
                 continue  # the fill only reduced or closed the position: no bracket
             px = ev.fill.price
+            # as live sends them: decimal strings on the tick grid, parsed by the exchange
             live.set_trading_stop(
-                stop_loss=px * (1 - sl * pos.side), take_profit=px * (1 + tp * pos.side)
+                stop_loss=_sent(px * (1 - sl * pos.side), cfg.tick_size),
+                take_profit=_sent(px * (1 + tp * pos.side), cfg.tick_size),
             )
         live.on_bar_rest(*args, funding_rate=fr)
         if entry is None:

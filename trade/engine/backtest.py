@@ -111,7 +111,7 @@ def _iso(ms: int) -> str:
 
 def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig:
     """The simulator settings of a Play: `account`, with `backtest:` overrides (bps ->
-    fractions), the plan's leverage and the instrument's qty rules."""
+    fractions), the plan's leverage and the instrument's qty rules and tick."""
     acc, bt = play.account, play.backtest
     fees = bt.fee_model if bt is not None and bt.fee_model is not None else acc.fee_model
     slip = bt.slippage_bps if bt is not None and bt.slippage_bps is not None else acc.slippage_bps
@@ -135,6 +135,7 @@ def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig
             qty_step=plan.qty_step,
             min_qty=plan.min_qty,
             min_notional=plan.min_notional,
+            tick_size=float(instrument.tick_size),  # bracket levels from offsets, as live sends
         )
     except ValueError as exc:
         raise InputError(f"{play.source}: {exc}") from None

@@ -177,6 +177,7 @@ class ExchangeSimServer:
             qty_step=config.qty_step or 0.001,
             min_qty=config.min_qty or 0.001,
             min_notional=config.min_notional or 5.0,
+            tick_size=config.tick_size or 0.1,
         )
         self.venue = Venue(config, self.instrument, engine_factory)
         self.api_keys = dict(api_keys or {})

@@ -195,6 +195,10 @@ class Venue:
             raise ValueError(
                 f"SimConfig.symbol {config.symbol!r} != instrument {instrument.symbol!r}"
             )
+        if config.tick_size != instrument.tick_size:
+            # the venue's tick is the simulator's (the one clients read from instruments-info
+            # and round to): bracket levels from offsets land on its grid
+            config = dataclasses.replace(config, tick_size=instrument.tick_size)
         self.config = config
         self.instrument = instrument
         self._factory = engine_factory

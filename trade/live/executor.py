@@ -44,6 +44,7 @@ from trade.live.book import AccountBook, OrderHandle
 from trade.live.client import BybitRest
 from trade.live.errors import BybitError, OrderNotFoundError, TransientError
 from trade.live.events import JobDone, LiveEvent, OrderAck, OrderFailed, Snapshot
+from trade.sim.config import tick_grid
 
 log = logging.getLogger(__name__)
 Post = Callable[[LiveEvent], None]
@@ -74,8 +75,13 @@ def fmt_step(value: float, step: float, *, mode: str = "nearest") -> str:
     if step <= 0:
         return f"{value:.10f}".rstrip("0").rstrip(".")
     units = value / step
+    # nearest is Python's round (half-even), as trade.sim.reference.round_to_tick
     n = math.floor(units + 1e-9) if mode == "floor" else round(units)
-    return f"{n * step:.{_decimals(step)}f}"
+    # n steps written exactly: the integer n * step_units with `decimals` digits after the point
+    step_units, decimals = tick_grid(step)
+    digits = str(abs(n * step_units)).rjust(decimals + 1, "0")
+    sign = "-" if n * step_units < 0 else ""
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}" if decimals else f"{sign}{digits}"
 
 
 def create_params(request: OrderRequest, rules: InstrumentRules, link_id: str

@@ -22,6 +22,18 @@ class SizeMode(IntEnum):
     RISK_BASED = 2  # value = percent of equity lost if the stop is hit
 
 
+def tick_grid(tick: float) -> tuple[int, int]:
+    """`(units, decimals)` of a price step: the step is exactly `units / 10**decimals`.
+
+    `decimals` is the step's number of decimals as Bybit writes it (at most 12), so a level on
+    the grid, `n` steps, is the decimal `n * units / 10**decimals`. 0 or less = no grid (0, 0).
+    """
+    if not tick > 0:
+        return 0, 0
+    decimals = len(f"{tick:.12f}".rstrip("0").partition(".")[2])
+    return round(tick * 10**decimals), decimals
+
+
 @dataclass(frozen=True, slots=True)
 class SimConfig:
     """Account and market settings. Fees, slippage and rates are fractions (5.5 bps = 0.00055)."""
@@ -38,6 +50,7 @@ class SimConfig:
     qty_step: float = 0.0  # 0 = no rounding
     min_qty: float = 0.0
     min_notional: float = 0.0
+    tick_size: float = 0.0  # price grid of bracket levels set from offsets; 0 = no rounding
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, float, bool]] = [
@@ -54,6 +67,7 @@ class SimConfig:
             ("qty_step", self.qty_step, self.qty_step >= 0),
             ("min_qty", self.min_qty, self.min_qty >= 0),
             ("min_notional", self.min_notional, self.min_notional >= 0),
+            ("tick_size", self.tick_size, self.tick_size >= 0),
         ]
         for name, value, ok in checks:
             if not math.isfinite(value) or not ok:

@@ -24,11 +24,25 @@ from trade.core.models import (
     OrderUpdate,
     PositionUpdate,
 )
-from trade.sim.config import Intrabar, SimConfig
+from trade.sim.config import Intrabar, SimConfig, tick_grid
 from trade.sim.results import EQUITY_SCHEMA, trades_table
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
 BAR_MS = 60_000
+
+
+def round_to_tick(level: float, tick: float) -> float:
+    """`level` on the `tick` grid, nearest (half-even on level / tick), as the exchange wants it.
+
+    Bit for bit `float(fmt_step(level, tick))` (trade.live.executor): n steps of
+    `units / 10**decimals` is the exact integer `n * units` over an exact power of ten, and
+    their quotient is the correctly rounded double of that decimal. 0 = no rounding.
+    """
+    units, decimals = tick_grid(tick)
+    if units == 0:
+        return level
+    n = round(level / tick)  # Python's round is half-even, like C rint in the kernel
+    return float(n * units) / float(10**decimals)
 
 
 @dataclass(slots=True)
@@ -608,18 +622,19 @@ class ReferenceExchange:
         p.fees_paid += fee
         p.updated_ts = bar.ts
         self.wallet -= fee
-        # brackets relative to the fill price are set at the fill
+        # brackets relative to the fill price are set at the fill, on the tick grid
+        tick = self.config.tick_size
         if req.stop_loss_offset is not None:
-            p.stop_loss = price * (1 - req.stop_loss_offset * side)
+            p.stop_loss = round_to_tick(price * (1 - req.stop_loss_offset * side), tick)
         elif req.stop_loss is not None:
             p.stop_loss = req.stop_loss
         if req.take_profit_offset is not None:
-            p.take_profit = price * (1 + req.take_profit_offset * side)
+            p.take_profit = round_to_tick(price * (1 + req.take_profit_offset * side), tick)
         elif req.take_profit is not None:
             p.take_profit = req.take_profit
         trail = None
         if req.trailing_offset is not None:
-            trail = req.trailing_offset * price
+            trail = round_to_tick(req.trailing_offset * price, tick)
         elif req.trailing_distance is not None:
             trail = req.trailing_distance
         if trail is not None:
@@ -849,7 +864,7 @@ class ReferenceExchange:
         if p.be_activation > 0 and not p.be_done:
             excursion = (p.best - p.entry) / p.entry * p.side
             if excursion >= p.be_activation:
-                be = p.entry * (1 + p.be_offset * p.side)
+                be = round_to_tick(p.entry * (1 + p.be_offset * p.side), self.config.tick_size)
                 if p.stop_loss <= 0 or (be > p.stop_loss if long else be < p.stop_loss):
                     p.stop_loss = be  # break-even never loosens an existing stop
                 p.be_done = True

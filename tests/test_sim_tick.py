@@ -1,0 +1,147 @@
+"""Bracket levels set from offsets are on the instrument's tick grid (fill_model.md rule 4).
+
+Live sends trading-stop levels as `fmt_step(level, tick)` strings, which the exchange parses
+as decimals; the kernel and the reference round the same levels so that the double they keep
+is the one the exchange reads back, bit for bit (DESIGN.md invariant 7).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trade.core import OrderRequest, OrderType, Side
+from trade.engine.backtest import sim_config
+from trade.engine.orders import DEFAULT_INSTRUMENT, order_plan
+from trade.exchange_sim.venue import Instrument as VenueInstrument
+from trade.exchange_sim.venue import Venue
+from trade.live.executor import fmt_step
+from trade.play import load_play
+from trade.sim import SimExchange
+from trade.sim.config import SimConfig, tick_grid
+from trade.sim.reference import ReferenceExchange, round_to_tick
+
+TICKS = [0.1, 0.01, 0.5, 0.001]
+
+
+@settings(max_examples=400, deadline=None)
+@given(x=st.floats(min_value=1e-3, max_value=2e5, allow_nan=False), tick=st.sampled_from(TICKS))
+def test_fmt_step_parses_back_to_the_reference_rounding(x: float, tick: float) -> None:
+    assert float(fmt_step(x, tick)) == round_to_tick(x, tick)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=0, max_value=10**7), tick=st.sampled_from(TICKS),
+       half=st.booleans())
+def test_ties_round_half_even_and_grid_points_stay_put(n: int, tick: float, half: bool) -> None:
+    units, decimals = tick_grid(tick)
+    on_grid = n * units / 10**decimals
+    x = (n + 0.5) * units / 10**decimals if half else on_grid
+    got = round_to_tick(x, tick)
+    assert float(fmt_step(x, tick)) == got
+    if not half:
+        assert got == on_grid  # a level already on the grid is kept exactly
+    else:
+        # a tie (as the double x / tick sees it) goes to the even step, like Python's round
+        assert got == round(x / tick) * units / 10**decimals
+        assert abs(got - x) <= tick / 2 * (1 + 1e-9)
+
+
+def test_tick_grid_of_common_steps() -> None:
+    assert tick_grid(0.1) == (1, 1)
+    assert tick_grid(0.5) == (5, 1)
+    assert tick_grid(0.01) == (1, 2)
+    assert tick_grid(0.001) == (1, 3)
+    assert tick_grid(0.25) == (25, 2)
+    assert tick_grid(1.0) == (1, 0)
+    assert tick_grid(0.0) == (0, 0)
+    assert round_to_tick(123.456, 0.0) == 123.456  # no grid: unrounded
+
+
+@pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan])
+def test_sim_config_rejects_a_bad_tick(bad: float) -> None:
+    with pytest.raises(ValueError, match="tick_size"):
+        SimConfig(tick_size=bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fill=st.floats(min_value=100.0, max_value=90_000.0),
+    tick=st.sampled_from(TICKS),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    sl=st.floats(min_value=0.001, max_value=0.05),
+    tp=st.floats(min_value=0.001, max_value=0.05),
+    trail=st.floats(min_value=0.001, max_value=0.05),
+)
+def test_kernel_and_reference_set_brackets_from_offsets_on_the_grid(
+    fill: float, tick: float, side: Side, sl: float, tp: float, trail: float
+) -> None:
+    cfg = SimConfig(tick_size=tick, leverage=10.0, slippage=0.0)
+    sign = 1 if side is Side.BUY else -1
+    expected = (round_to_tick(fill * (1 - sign * sl), tick),
+                round_to_tick(fill * (1 + sign * tp), tick),
+                round_to_tick(fill * trail, tick))
+    for ex in (SimExchange(cfg), ReferenceExchange(cfg)):
+        ex.on_bar(0, fill, fill, fill, fill, 1.0)
+        ex.submit(OrderRequest(symbol="BTCUSDT", side=side, order_type=OrderType.MARKET,
+                               qty=0.001, stop_loss_offset=sl, take_profit_offset=tp,
+                               trailing_offset=trail))
+        ex.on_bar_open(60_000, fill)
+        pos = ex.position()
+        assert pos.entry_price == fill
+        got = (pos.stop_loss, pos.take_profit, pos.trailing_distance)
+        assert got == expected, type(ex).__name__
+        # and exactly what live sends as strings, parsed back by the exchange
+        assert got == tuple(float(fmt_step(v, tick)) for v in
+                            (fill * (1 - sign * sl), fill * (1 + sign * tp), fill * trail))
+
+
+@pytest.mark.parametrize("make", [SimExchange, ReferenceExchange])
+def test_break_even_stop_is_on_the_grid(make: type) -> None:
+    tick = 0.5
+    cfg = SimConfig(tick_size=tick, leverage=10.0)
+    ex = make(cfg)
+    ex.on_bar(0, 100.0, 100.0, 100.0, 100.0, 1.0)
+    # entry 100, break-even at +0.3 % = 100.3 -> 100.5 on the 0.5 grid (nearest)
+    ex.submit(OrderRequest(symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
+                           qty=0.01, break_even_activation=0.01, break_even_offset=0.003))
+    ex.on_bar(60_000, 100.0, 101.5, 100.0, 101.0, 1.0)
+    assert ex.position().side == 1
+    assert ex.position().stop_loss == 100.5
+    assert round_to_tick(100.0 * 1.003, tick) == float(fmt_step(100.0 * 1.003, tick)) == 100.5
+
+
+PLAY_YAML = """
+version: "3.0.0"
+name: tick_wiring
+description: tick wiring
+symbol: BTCUSDT
+timeframes: {low_tf: 1m, exec: low_tf}
+account:
+  starting_equity_usdt: 10000
+  max_leverage: 2
+  fee_model: {taker_bps: 5.5, maker_bps: 2.0}
+  slippage_bps: 2
+features:
+  ema_fast: {indicator: ema, params: {length: 3}}
+  ema_slow: {indicator: ema, params: {length: 8}}
+actions:
+  entry_long: [ema_fast, cross_above, ema_slow]
+  exit_long: [ema_fast, cross_below, ema_slow]
+position_policy: {mode: long_only}
+"""
+
+
+def test_backtest_and_venue_carry_the_instruments_tick(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(PLAY_YAML)
+    play = load_play(path)
+    inst = DEFAULT_INSTRUMENT.model_copy(update={"tick_size": 0.01})
+    assert sim_config(play, order_plan(play, inst), inst).tick_size == 0.01
+    # the exchange simulator rounds on the grid its instruments-info reports
+    venue = Venue(SimConfig(), VenueInstrument(tick_size=0.5))
+    assert venue.config.tick_size == 0.5
