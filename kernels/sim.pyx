@@ -378,7 +378,8 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
     elif o.trail > 0.0:
         trail = o.trail
     if trail > 0.0:
-        # the trail attached to this fill replaces the position's (distance and activation)
+        # the trail attached to this fill replaces the position's (distance and activation);
+        # a distance that rounds to zero ticks attaches no trail
         p.trailing_distance = trail
         e.trail_activation = o.trail_act
         e.trail_armed = not (o.trail_act > 0.0)

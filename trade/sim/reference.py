@@ -637,8 +637,9 @@ class ReferenceExchange:
             trail = round_to_tick(req.trailing_offset * price, tick)
         elif req.trailing_distance is not None:
             trail = req.trailing_distance
-        if trail is not None:
-            # the trail attached to this fill replaces the position's (distance and activation)
+        if trail is not None and trail > 0:
+            # the trail attached to this fill replaces the position's (distance and activation);
+            # a distance that rounds to zero ticks attaches no trail
             p.trailing_distance = trail
             p.trail_activation = req.trailing_activation or 0.0
             p.trail_armed = not p.trail_activation > 0
