@@ -102,3 +102,31 @@ def close_ws(*sockets: Any) -> None:
 
 def iter_threads() -> Iterator[threading.Thread]:
     return iter(threading.enumerate())
+
+
+_FAST_CROSS_PLAY = """
+version: "3.0.0"
+name: {name}
+description: fast EMA cross, so a few replayed minutes open a position
+symbol: BTCUSDT
+timeframes: {low_tf: 1m, exec: low_tf}
+account:
+  starting_equity_usdt: 10000
+  max_leverage: 2
+  fee_model: {taker_bps: 5.5, maker_bps: 2.0}
+  slippage_bps: 2
+features:
+  ema_fast: {indicator: ema, params: {length: 3}}
+  ema_slow: {indicator: ema, params: {length: 8}}
+actions:
+  entry_long: [ema_fast, cross_above, ema_slow]
+  exit_long: [ema_fast, cross_below, ema_slow]
+  entry_short: [ema_fast, cross_below, ema_slow]
+  exit_short: [ema_fast, cross_above, ema_slow]
+position_policy: {mode: long_short, allow_flip: false}
+"""
+
+
+def fast_cross_play_yaml(name: str) -> str:
+    """A 1m EMA(3/8) cross Play, long and short: a few replayed minutes open a position."""
+    return _FAST_CROSS_PLAY.replace("{name}", name)

@@ -25,33 +25,13 @@ from urllib.parse import urlsplit
 import pytest
 from browser import Browser, non_background_fraction
 
-from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
+from tests.conftest_exsim import KEY, SECRET, fast_cross_play_yaml, make_server, synthetic_bars
 from trade.engine import DEFAULT_INSTRUMENT, order_plan, sim_config
 from trade.exchange_sim import ExchangeSimServer
 from trade.play import load_play
 
 WARM = 20
-PLAY_YAML = """
-version: "3.0.0"
-name: dashboard_fast_cross
-description: fast EMA cross, so a few replayed minutes open a position
-symbol: BTCUSDT
-timeframes: {low_tf: 1m, exec: low_tf}
-account:
-  starting_equity_usdt: 10000
-  max_leverage: 2
-  fee_model: {taker_bps: 5.5, maker_bps: 2.0}
-  slippage_bps: 2
-features:
-  ema_fast: {indicator: ema, params: {length: 3}}
-  ema_slow: {indicator: ema, params: {length: 8}}
-actions:
-  entry_long: [ema_fast, cross_above, ema_slow]
-  exit_long: [ema_fast, cross_below, ema_slow]
-  entry_short: [ema_fast, cross_below, ema_slow]
-  exit_short: [ema_fast, cross_above, ema_slow]
-position_policy: {mode: long_short, allow_flip: false}
-"""
+PLAY_YAML = fast_cross_play_yaml("dashboard_fast_cross")
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
+from tests.conftest_exsim import KEY, SECRET, fast_cross_play_yaml, make_server, synthetic_bars
 from trade.core import FillEvent, OrderRequest, OrderStatus, Side
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
 from trade.exchange_sim import ExchangeSimServer, FaultConfig
@@ -41,27 +41,7 @@ SYM = "BTCUSDT"
 CREDS = Credentials(KEY, SECRET)
 FAST = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
         "backoff_max_s": 0.5}
-PLAY_YAML = """
-version: "3.0.0"
-name: live_fast_cross
-description: fast EMA cross for live-stack tests
-symbol: BTCUSDT
-timeframes: {low_tf: 1m, exec: low_tf}
-account:
-  starting_equity_usdt: 10000
-  max_leverage: 2
-  fee_model: {taker_bps: 5.5, maker_bps: 2.0}
-  slippage_bps: 2
-features:
-  ema_fast: {indicator: ema, params: {length: 3}}
-  ema_slow: {indicator: ema, params: {length: 8}}
-actions:
-  entry_long: [ema_fast, cross_above, ema_slow]
-  exit_long: [ema_fast, cross_below, ema_slow]
-  entry_short: [ema_fast, cross_below, ema_slow]
-  exit_short: [ema_fast, cross_above, ema_slow]
-position_policy: {mode: long_short, allow_flip: false}
-"""
+PLAY_YAML = fast_cross_play_yaml("live_fast_cross")
 
 
 @pytest.fixture()
