@@ -13,23 +13,11 @@ import pyarrow as pa
 from trade._kernels import sim as _sim
 from trade.sim.config import SimConfig
 from trade.sim.results import EQUITY_SCHEMA, BatchResult, BatchSummary, SegmentSummary
-from trade.sim.signals import SignalArrays
+from trade.sim.signals import FLAG_FIELDS, FLOAT_FIELDS, SignalArrays
 
 DAY_MS = 86_400_000
 _REQUIRED = ("ts", "open", "high", "low", "close")
 _OPTIONAL = ("volume", "mark_price", "funding_rate")
-_SIGNAL_FLOATS = (
-    "size_value",
-    "sl_pct",
-    "tp_pct",
-    "trail_pct",
-    "be_activation",
-    "be_offset",
-    "exit_pct",
-    "entry_limit_offset",
-    "trail_activation",
-)
-_SIGNAL_FLAGS = ("entry_long", "entry_short", "exit_long", "exit_short")
 
 
 def _column(bars: pa.Table, name: str, arrow_type: pa.DataType) -> npt.NDArray[Any]:
@@ -67,12 +55,12 @@ def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
     fields: dict[str, Any] = {
         "exec_close_idx": np.ascontiguousarray(signals.exec_close_idx, dtype=np.int64)
     }
-    for name in _SIGNAL_FLAGS:
+    for name in FLAG_FIELDS:
         flag = np.asarray(getattr(signals, name))
         if flag.dtype != np.uint8:  # the kernel reads any non-zero byte as set
             flag = flag != 0
         fields[name] = np.ascontiguousarray(flag, dtype=np.uint8)
-    for name in _SIGNAL_FLOATS:
+    for name in FLOAT_FIELDS:
         arr = np.ascontiguousarray(getattr(signals, name), dtype=np.float64)
         bad = np.flatnonzero(np.isinf(arr))
         if len(bad):

@@ -64,6 +64,21 @@ U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
 
+#: the per-row 0/1 arrays and the per-row float arrays of SignalArrays, in a stable order
+FLAG_FIELDS: tuple[str, ...] = ("entry_long", "entry_short", "exit_long", "exit_short")
+FLOAT_FIELDS: tuple[str, ...] = (
+    "size_value",
+    "sl_pct",
+    "tp_pct",
+    "trail_pct",
+    "be_activation",
+    "be_offset",
+    "exit_pct",
+    "entry_limit_offset",
+    "trail_activation",
+)
+
+
 def _f64(n: int, value: float = 0.0) -> F64:
     return np.full(n, value, dtype=np.float64)
 
@@ -124,21 +139,7 @@ class SignalArrays:
     def validate(self, n_bars: int) -> None:
         """Raise ValueError naming the first bad field/row."""
         n = len(self.exec_close_idx)
-        for name in (
-            "entry_long",
-            "entry_short",
-            "exit_long",
-            "exit_short",
-            "size_value",
-            "sl_pct",
-            "tp_pct",
-            "trail_pct",
-            "be_activation",
-            "be_offset",
-            "exit_pct",
-            "entry_limit_offset",
-            "trail_activation",
-        ):
+        for name in (*FLAG_FIELDS, *FLOAT_FIELDS):
             arr = getattr(self, name)
             if len(arr) != n:
                 raise ValueError(f"signal array {name} has {len(arr)} rows, expected {n}")
@@ -149,17 +150,7 @@ class SignalArrays:
             bad = np.flatnonzero(np.diff(idx) <= 0)
             if len(bad):
                 raise ValueError(f"exec_close_idx not strictly increasing at row {int(bad[0]) + 1}")
-        for name in (
-            "size_value",
-            "sl_pct",
-            "tp_pct",
-            "trail_pct",
-            "be_activation",
-            "be_offset",
-            "exit_pct",
-            "entry_limit_offset",
-            "trail_activation",
-        ):
+        for name in FLOAT_FIELDS:
             arr = getattr(self, name)
             neg = np.flatnonzero(arr < 0)
             if len(neg):
