@@ -407,3 +407,30 @@ def test_cli_panic_cancels_orders_and_closes_positions(tmp_path: Path) -> None:
         assert not sim.inspect(lambda v: [r for r in v.orders.values()
                                           if not r.order.status.is_terminal])
     _ = (json, dataclasses, RunConfig)
+
+
+BRACKET_YAML = PLAY_YAML.replace(
+    'position_policy:', 'risk: {stop_loss_pct: 0.08, take_profit_pct: 0.12}\nposition_policy:')
+
+
+def test_live_fill_relative_brackets_equal_the_backtest_on_entry_bars(tmp_path: Path) -> None:
+    """Fill-relative SL/TP are set with trading-stop right after the entry fills; the
+    simulator's bracket grace lets them act on the entry's own bar, as in the backtest."""
+    path = tmp_path / "brackets.yml"
+    path.write_text(BRACKET_YAML)
+    play = load_play(path)
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        runner = _run(play, sim, 200, tmp_path)
+        session = runner.session
+        assert session is not None
+        live_fills = list(session.book.fills)
+    ref_fills = _backtest_fills(play, bars, 5 + 200)
+    ref = [_key(f) for f in ref_fills]
+    exits = [f for f in ref_fills if f.exec_type.name != "TRADE"]
+    # some stops really fire on the bar their entry filled on
+    entry_ts = {f.ts for f in ref_fills if f.exec_type.name == "TRADE"}
+    assert len(exits) >= 3 and any(f.ts in entry_ts for f in exits)
+    assert [_key(f) for f in live_fills] == ref

@@ -139,6 +139,8 @@ class ExchangeSimServer:
     dcp_windows: {product: seconds} DCP already enabled at start (default: none; a
         client enables it with POST /v5/order/disconnected-cancel-all).
     dcp_legacy_topic: also accept the deprecated private topic `dcp` (arms every product).
+    bracket_grace_s: real seconds a bar waits after a fill at its open for the client's
+        trading-stop before the rest of the bar runs (0: whole bars, no grace). See `_feed`.
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class ExchangeSimServer:
         dcp_clock: Clock | None = None,
         dcp_windows: dict[str, int] | None = None,
         dcp_legacy_topic: bool = False,
+        bracket_grace_s: float = 0.5,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
@@ -203,6 +206,12 @@ class ExchangeSimServer:
         self._runner: web.AppRunner | None = None
         self._driver: asyncio.Task[None] | None = None
         self._state: asyncio.Lock | None = None
+        self._grace: asyncio.Event | None = None  # set while a bracket grace waits
+        if not (math.isfinite(bracket_grace_s) and bracket_grace_s >= 0):
+            raise InputError(
+                f"bracket_grace_s must be a finite number >= 0, got {bracket_grace_s!r}"
+            )
+        self.bracket_grace_s = bracket_grace_s
         self._hanging: set[asyncio.Task[Any]] = set()
         self.requests_seen = 0
         self.dcp_clock: Clock = dcp_clock or self.server_clock
@@ -468,21 +477,54 @@ class ExchangeSimServer:
             target = self.market.closed_count(self.clock.now_ms())
             count = 0
             while self.fed < target:
-                i = self.fed
-                bar = self.market.bar(i)
-                mark = self.market.mark_price(i)
-                funding = math.nan
-                if self.market.funding is not None:
-                    funding = float(self.market.funding[i])
-                now = max(self.clock.now_ms(), bar[0] + MINUTE_MS)
-                pushes = self.venue.on_bar(bar, mark, funding, now)
-                self.fed += 1
+                await self._feed(self.fed)
                 count += 1
-                self._publish_private(pushes, now)
-                self._publish_public(i, now)
             if count:
                 await self._flush()
             return count
+
+    async def _feed(self, i: int) -> None:
+        """Feed bar `i` (the caller holds `_state`); a fill at its open earns a grace.
+
+        On Bybit a client attaches fill-relative TP/SL with trading-stop milliseconds after
+        its entry fills, so the entry's own bar already runs against them, as in the
+        backtest (docs/fill_model.md rule 4). The simulator models that latency: it fills
+        at the open (rule 1) and pushes the executions, then waits up to
+        `bracket_grace_s` real seconds (ending as soon as a trading-stop has been applied)
+        before the rest of the bar (rules 2-7). `_state` stays held throughout, so no other
+        request sees the half-processed bar; only trading-stop is let through (see
+        `_mutate`). Bars without a fill at the open cost nothing.
+        """
+        bar = self.market.bar(i)
+        mark = self.market.mark_price(i)
+        funding = math.nan
+        if self.market.funding is not None:
+            funding = float(self.market.funding[i])
+        now = max(self.clock.now_ms(), bar[0] + MINUTE_MS)
+        if self.bracket_grace_s <= 0:
+            pushes = self.venue.on_bar(bar, mark, funding, now)
+        else:
+            pushes, opened = self.venue.on_bar_open(bar, now)
+            if opened:
+                self._publish_private(pushes, now)
+                await self._flush()
+                await self._bracket_grace()
+                pushes = Pushes()
+            rest = self.venue.on_bar_rest(bar, mark, funding, now)
+            pushes.items.extend(rest.items)
+        self.fed += 1
+        self._publish_private(pushes, now)
+        self._publish_public(i, now)
+
+    async def _bracket_grace(self) -> None:
+        """Wait, `_state` held, until a trading-stop is applied or the grace runs out."""
+        applied = asyncio.Event()
+        self._grace = applied
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(applied.wait(), self.bracket_grace_s)
+        finally:
+            self._grace = None
 
     # --------------------------------------------------------------- publishing
     def _publish_private(self, pushes: Pushes, now_ms: int) -> None:
@@ -994,14 +1036,24 @@ class ExchangeSimServer:
 
     # ----------------------------------------------------------- account routes
     def _mutate(self, name: str) -> Callable[[dict[str, Any], str], Awaitable[Any]]:
+        async def apply(params: dict[str, Any]) -> Any:
+            method = getattr(self.venue, name)
+            result, pushes = method(params, self.market_now_ms())
+            self._publish_private(pushes, self.market_now_ms())
+            await self._flush()  # the stream hears of a change before REST answers
+            return result
+
         async def handler(params: dict[str, Any], path: str) -> Any:
             assert self._state is not None
+            grace = self._grace
+            if name == "trading_stop" and grace is not None and not grace.is_set():
+                # a bracket grace holds `_state` for this very request (see `_feed`)
+                try:
+                    return await apply(params)
+                finally:
+                    grace.set()
             async with self._state:
-                method = getattr(self.venue, name)
-                result, pushes = method(params, self.market_now_ms())
-                self._publish_private(pushes, self.market_now_ms())
-                await self._flush()  # the stream hears of a change before REST answers
-                return result
+                return await apply(params)
 
         return handler
 

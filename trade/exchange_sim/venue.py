@@ -211,6 +211,7 @@ class Venue:
         self.last_mark = math.nan
         self._seq = 0
         self._filled: dict[str, float] = {}  # order id -> qty executed so far
+        self.split_bar: tuple[int, float, float, float, float, float] | None = None
 
     # --- helpers ---------------------------------------------------------------------
     @property
@@ -480,7 +481,11 @@ class Venue:
         if callable(setter):
             setter(buy)
         else:
-            if self.engine.position().side != 0 or self.engine.open_orders():
+            if (
+                self.engine.position().side != 0
+                or self.engine.open_orders()
+                or self.split_bar is not None
+            ):
                 raise ApiError(
                     p.PARAM_ERROR,
                     "params error: the simulator changes leverage only without position or orders",
@@ -518,8 +523,43 @@ class Venue:
         funding_rate: float,
         now_ms: int,
     ) -> Pushes:
+        """One whole 1m bar (rules 1-7) in a single step."""
         ts, o, h, lo, c, v = bar
         self.engine.on_bar(ts, o, h, lo, c, v, mark, funding_rate)
+        self.last_bar = bar
+        self.last_mark = mark
+        pushes = Pushes()
+        self._drain(now_ms, pushes)
+        return pushes
+
+    def on_bar_open(
+        self, bar: tuple[int, float, float, float, float, float], now_ms: int
+    ) -> tuple[Pushes, bool]:
+        """First half of a bar: queued market orders fill at its open (rule 1).
+
+        Returns the pushes and whether a fill at the open left an open position that a
+        client may now protect with a fill-relative trading stop before `on_bar_rest`.
+        """
+        ts, o = bar[0], bar[1]
+        self.engine.on_bar_open(ts, o)
+        self.split_bar = bar
+        events = self.engine.drain_events()
+        filled = any(isinstance(ev, FillEvent) for ev in events)
+        pushes = Pushes()
+        self._absorb(events, now_ms, pushes)
+        return pushes, filled and self.engine.position().side != 0
+
+    def on_bar_rest(
+        self,
+        bar: tuple[int, float, float, float, float, float],
+        mark: float,
+        funding_rate: float,
+        now_ms: int,
+    ) -> Pushes:
+        """Second half of the bar `on_bar_open` started: rules 2-7."""
+        ts, o, h, lo, c, v = bar
+        self.engine.on_bar_rest(ts, o, h, lo, c, v, mark, funding_rate)
+        self.split_bar = None
         self.last_bar = bar
         self.last_mark = mark
         pushes = Pushes()
