@@ -105,7 +105,7 @@ cdef struct Engine:
     double best               # most favourable price since entry
     double be_activation, be_offset
     bint be_done
-    double trail_activation   # favourable move (fraction of entry) that arms the trailing stop
+    double trail_arm_price    # price whose reach arms the trailing stop (0 = armed when set)
     bint trail_armed          # an unarmed trailing stop neither ratchets nor triggers
     double entry_fees         # opening fees not yet attributed to a closed trade
     double funding            # funding not yet attributed to a closed trade

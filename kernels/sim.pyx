@@ -265,7 +265,7 @@ cdef void _flatten(Engine* e, long long ts) noexcept nogil:
     e.be_activation = 0.0
     e.be_offset = 0.0
     e.be_done = False
-    e.trail_activation = 0.0
+    e.trail_arm_price = 0.0
     e.trail_armed = False
     e.entry_fees = 0.0
     e.funding = 0.0
@@ -381,8 +381,10 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
         # the trail attached to this fill replaces the position's (distance and activation);
         # a distance that rounds to zero ticks attaches no trail
         p.trailing_distance = trail
-        e.trail_activation = o.trail_act
         e.trail_armed = not (o.trail_act > 0.0)
+        # the activation is a move of this fill's price, on the tick grid like Bybit's activePrice
+        e.trail_arm_price = 0.0 if e.trail_armed else _round_tick(
+            e, price * (1 + o.trail_act * side))
         if e.trail_armed:
             # an attached trailing stop without activation starts at best - distance at the fill
             p.trailing_stop = e.best - trail * side
@@ -743,9 +745,8 @@ cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
         e.best = l
     if p.trailing_distance > 0.0:
         if not e.trail_armed:
-            excursion = (e.best - p.entry_price) / p.entry_price * p.side
-            # the trail arms once the best price since entry moved trail_activation in favour
-            if excursion >= e.trail_activation:
+            # the trail arms once the best price since entry reached the activation price
+            if (e.best >= e.trail_arm_price if long_ else e.best <= e.trail_arm_price):
                 e.trail_armed = True
         if e.trail_armed:
             cand = e.best - p.trailing_distance * p.side
@@ -1197,16 +1198,25 @@ cdef class SimExchange:
         _check_err(&self.e)
         return self._order(oi)
 
-    def set_trading_stop(self, *, take_profit=None, stop_loss=None, trailing_distance=None):
-        """Attach TP / SL / trailing distance to the open position (None = keep, 0 = clear)."""
+    def set_trading_stop(self, *, take_profit=None, stop_loss=None, trailing_distance=None,
+                         trailing_active_price=None):
+        """Attach TP / SL / trailing distance to the open position (None = keep, 0 = clear).
+
+        ``trailing_active_price`` (with a trailing distance > 0; Bybit's ``activePrice``)
+        leaves the trail unarmed until the best price since entry reaches it.
+        """
         cdef PositionState* p = &self.e.pos
+        cdef double act
         if p.side == 0:
             raise ValueError("set_trading_stop needs an open position")
         for name, v in (("take_profit", take_profit), ("stop_loss", stop_loss),
-                        ("trailing_distance", trailing_distance)):
+                        ("trailing_distance", trailing_distance),
+                        ("trailing_active_price", trailing_active_price)):
             if v is not None and not (isinstance(v, (int, float)) and _math.isfinite(v)
                                       and v >= 0):
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if trailing_active_price and not trailing_distance:
+            raise ValueError("trailing_active_price needs a trailing_distance > 0")
         if take_profit is not None:
             p.take_profit = take_profit
         if stop_loss is not None:
@@ -1214,10 +1224,13 @@ cdef class SimExchange:
         if trailing_distance is not None:
             p.trailing_distance = trailing_distance
             p.trailing_stop = 0.0
-            # a trailing stop set by trading-stop has no activation: it is armed at once
-            self.e.trail_activation = 0.0
-            self.e.trail_armed = trailing_distance > 0
-            if trailing_distance > 0:
+            act = trailing_active_price or 0.0
+            # a trail set by trading-stop is armed at once unless the best price since entry
+            # has yet to reach its activation price
+            self.e.trail_armed = trailing_distance > 0 and (
+                act <= 0.0 or (self.e.best >= act if p.side > 0 else self.e.best <= act))
+            self.e.trail_arm_price = 0.0 if self.e.trail_armed else act
+            if self.e.trail_armed:
                 # a trailing stop set between bars starts at best - distance, checked next bar
                 p.trailing_stop = self.e.best - trailing_distance * p.side
         _emit_position(&self.e)
@@ -1855,9 +1868,8 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             adverse = sl
         target = tp if tp > 0.0 else INFINITY
         if p.trailing_distance > 0.0:
-            # an unarmed trail: a high that may arm it leaves the run (bound below the exact
-            # test (h - entry) / entry >= activation, so no arming bar is ever skipped)
-            arm = entry * (1.0 + e.trail_activation) * (1.0 - 1e-9)
+            # an unarmed trail: a high that arms it leaves the run (the exact rule 5 test)
+            arm = e.trail_arm_price
             if arm < target:
                 target = arm
     else:
@@ -1866,8 +1878,8 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             adverse = sl
         target = tp if tp > 0.0 else -INFINITY
         if p.trailing_distance > 0.0:
-            # an unarmed trail on a short: a low that may arm it leaves the run
-            arm = entry * (1.0 - e.trail_activation) * (1.0 + 1e-9)
+            # an unarmed trail on a short: a low that arms it leaves the run
+            arm = e.trail_arm_price
             if arm > target:
                 target = arm
     while k < lim:

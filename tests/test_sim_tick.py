@@ -145,3 +145,50 @@ def test_backtest_and_venue_carry_the_instruments_tick(tmp_path: Path) -> None:
     # the exchange simulator rounds on the grid its instruments-info reports
     venue = Venue(SimConfig(), VenueInstrument(tick_size=0.5))
     assert venue.config.tick_size == 0.5
+
+
+@pytest.mark.parametrize("make", [SimExchange, ReferenceExchange])
+def test_trailing_activation_price_is_on_the_grid(make: type) -> None:
+    """Entry 100, activation 1.3 % -> 101.3 -> 101.5 on the 0.5 grid: the activePrice live
+    sends. A high of 101.4 (a 1.4 % move) does not arm it; 101.5 does."""
+    tick = 0.5
+    ex = make(SimConfig(tick_size=tick, leverage=10.0))
+    ex.on_bar(0, 100.0, 100.0, 100.0, 100.0, 1.0)
+    ex.submit(OrderRequest(symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
+                           qty=0.01, trailing_distance=1.0, trailing_activation=0.013))
+    ex.on_bar(60_000, 100.0, 101.4, 100.0, 101.0, 1.0)
+    assert ex.position().side == 1 and ex.position().trailing_stop == 0.0  # not armed
+    ex.on_bar(120_000, 101.0, 101.5, 100.6, 101.2, 1.0)
+    assert ex.position().trailing_stop == 100.5  # armed at best 101.5 - 1.0
+    assert float(fmt_step(100.0 * 1.013, tick)) == 101.5
+
+
+@pytest.mark.parametrize("make", [SimExchange, ReferenceExchange])
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_trading_stop_active_price_keeps_the_trail_unarmed_until_reached(
+    make: type, side: Side
+) -> None:
+    sign = 1 if side is Side.BUY else -1
+    ex = make(SimConfig(tick_size=0.1, leverage=10.0))
+    ex.on_bar(0, 100.0, 100.0, 100.0, 100.0, 1.0)
+    ex.submit(OrderRequest(symbol="BTCUSDT", side=side, order_type=OrderType.MARKET, qty=0.01))
+    ex.on_bar(60_000, 100.0, 100.0, 100.0, 100.0, 1.0)
+    with pytest.raises(ValueError, match="needs a trailing_distance"):
+        ex.set_trading_stop(trailing_active_price=103.0)
+    ex.set_trading_stop(trailing_distance=1.0, trailing_active_price=100.0 + 3 * sign)
+    assert ex.position().trailing_stop == 0.0  # unarmed: no level
+    def mirrored(ts: int, o: float, h: float, lo: float, c: float) -> None:
+        # a long's bar as given; a short's mirrored about 100 (high and low swap)
+        if sign > 0:
+            ex.on_bar(ts, o, h, lo, c, 1.0)
+        else:
+            ex.on_bar(ts, 200 - o, 200 - lo, 200 - h, 200 - c, 1.0)
+
+    # the price moves 2.9 in favour: short of the activation price, nothing arms
+    mirrored(120_000, 100.0, 102.9, 100.0, 102.0)
+    assert ex.position().trailing_stop == 0.0
+    mirrored(180_000, 102.0, 103.0, 101.5, 102.5)  # reaches 103: armed at best -/+ 1
+    assert ex.position().trailing_stop == pytest.approx(100.0 + 2.0 * sign)
+    # an activation price the best price already reached arms at once
+    ex.set_trading_stop(trailing_distance=0.5, trailing_active_price=100.0 + 1.0 * sign)
+    assert ex.position().trailing_stop == pytest.approx(100.0 + 2.5 * sign)

@@ -40,8 +40,13 @@ class ExchangeAdapter(Protocol):
         take_profit: float | None = None,
         stop_loss: float | None = None,
         trailing_distance: float | None = None,
+        trailing_active_price: float | None = None,
     ) -> None:
-        """Attach (or with 0, clear) TP/SL/trailing stop on the open position."""
+        """Attach (or with 0, clear) TP/SL/trailing stop on the open position.
+
+        `trailing_active_price` (Bybit's activePrice) keeps a new trail unarmed until the
+        price reaches it.
+        """
         ...
 
     def open_orders(self, symbol: str) -> list[Order]: ...

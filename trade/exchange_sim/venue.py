@@ -455,8 +455,13 @@ class Venue:
         tp = _parse_float(params, "takeProfit")
         sl = _parse_float(params, "stopLoss")
         trail = _parse_float(params, "trailingStop")
+        active = _parse_float(params, "activePrice")
+        if active is not None and not trail:
+            # Bybit's activePrice belongs to a trailing stop set in the same request
+            active = None
         try:
-            self.engine.set_trading_stop(take_profit=tp, stop_loss=sl, trailing_distance=trail)
+            self.engine.set_trading_stop(take_profit=tp, stop_loss=sl, trailing_distance=trail,
+                                         trailing_active_price=active)
         except ValueError as exc:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
         pushes = Pushes()

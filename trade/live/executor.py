@@ -15,12 +15,10 @@ Brackets: the fill-relative brackets of an entry (`stop_loss_offset`, `take_prof
 `trailing_offset`) are sent with trading-stop once the entry has filled (`bracket_prices`,
 `apply_brackets`). A trailing activation (`OrderRequest.trailing_activation`, a fraction of
 the fill price, fill_model.md rules 4b/5) goes with the trail as Bybit's `activePrice` =
-fill x (1 + side x activation). Bybit arms the trail when the last price reaches that
-level, in real time; the kernel arms it at a 1m close whose extreme reached it, effective
-from the next bar: the same level, armed at most one bar apart. Divergence: the exchange
-simulator ignores `activePrice` (trade.exchange_sim's `Venue.trading_stop` passes only
-takeProfit/stopLoss/trailingStop to the kernel's `set_trading_stop`, which takes no
-activation), so against the simulator such a trail is armed at once.
+fill x (1 + side x activation) on the tick grid. Bybit arms the trail when the last price
+reaches that level, in real time; the kernel (hence the backtest and the exchange
+simulator, whose trading-stop passes `activePrice` on) arms it at a 1m close whose extreme
+reached it, effective from the next bar: the same level, armed at most one bar apart.
 
 Order ids: every create carries an `orderLinkId` from `link_id()`: `<tag>-<bar minute>-<n>`,
 deterministic per (session tag, decision bar, n-th order of that bar), so a restart that

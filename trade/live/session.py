@@ -473,9 +473,11 @@ class LiveAdapter:
 
     def set_trading_stop(self, symbol: str, *, take_profit: float | None = None,
                          stop_loss: float | None = None,
-                         trailing_distance: float | None = None) -> None:
+                         trailing_distance: float | None = None,
+                         trailing_active_price: float | None = None) -> None:
         levels = {k: v for k, v in (("takeProfit", take_profit), ("stopLoss", stop_loss),
-                                    ("trailingStop", trailing_distance)) if v is not None}
+                                    ("trailingStop", trailing_distance),
+                                    ("activePrice", trailing_active_price)) if v is not None}
         if levels:
             self._ex.trading_stop(symbol, levels)
             self.session.journal.write("trading_stop", **levels)

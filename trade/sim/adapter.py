@@ -90,10 +90,14 @@ class BacktestAdapter:
         take_profit: float | None = None,
         stop_loss: float | None = None,
         trailing_distance: float | None = None,
+        trailing_active_price: float | None = None,
     ) -> None:
         self._check(symbol)
         self.exchange.set_trading_stop(
-            take_profit=take_profit, stop_loss=stop_loss, trailing_distance=trailing_distance
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            trailing_distance=trailing_distance,
+            trailing_active_price=trailing_active_price,
         )
 
     def open_orders(self, symbol: str) -> list[Order]:

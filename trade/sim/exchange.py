@@ -8,7 +8,8 @@ module is its public home. Its surface is the step API shared with
 * ``submit(request) -> Order`` (refusals come back Rejected with ``reject_reason``)
 * ``cancel(order_id) -> Order``; ``amend(order_id, *, qty=None, price=None,
   trigger_price=None) -> Order``
-* ``set_trading_stop(*, take_profit=None, stop_loss=None, trailing_distance=None)``
+* ``set_trading_stop(*, take_profit=None, stop_loss=None, trailing_distance=None,
+  trailing_active_price=None)``
 * ``on_bar(ts, open, high, low, close, volume=0.0, mark_price=nan, funding_rate=nan)``
 * ``finish()``; ``position()``; ``balance()``; ``open_orders()``; ``drain_events()``;
   ``trade_log()``; ``equity_curve()``

@@ -73,7 +73,7 @@ class _Pos:
     be_activation: float = 0.0
     be_offset: float = 0.0
     be_done: bool = False
-    trail_activation: float = 0.0  # favourable move (fraction of entry) that arms the trail
+    trail_arm_price: float = 0.0  # price whose reach arms the trail (0 = armed when set)
     trail_armed: bool = False  # an unarmed trailing stop neither ratchets nor triggers
     entry_fees: float = 0.0  # fees of opening fills not yet attributed to a closed trade
     funding: float = 0.0  # funding not yet attributed to a closed trade
@@ -302,6 +302,7 @@ class ReferenceExchange:
         take_profit: float | None = None,
         stop_loss: float | None = None,
         trailing_distance: float | None = None,
+        trailing_active_price: float | None = None,
     ) -> None:
         p = self.pos
         if p.side == 0:
@@ -310,9 +311,12 @@ class ReferenceExchange:
             ("take_profit", take_profit),
             ("stop_loss", stop_loss),
             ("trailing_distance", trailing_distance),
+            ("trailing_active_price", trailing_active_price),
         ):
             if v is not None and not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if trailing_active_price and not trailing_distance:
+            raise ValueError("trailing_active_price needs a trailing_distance > 0")
         if take_profit is not None:
             p.take_profit = take_profit
         if stop_loss is not None:
@@ -320,10 +324,12 @@ class ReferenceExchange:
         if trailing_distance is not None:
             p.trailing_distance = trailing_distance
             p.trailing_stop = 0.0
-            # a trailing stop set by trading-stop has no activation: it is armed at once
-            p.trail_activation = 0.0
-            p.trail_armed = trailing_distance > 0
-            if trailing_distance > 0:
+            act = trailing_active_price or 0.0
+            # armed at once unless the best price since entry has yet to reach the activation
+            reached = p.best >= act if p.side > 0 else p.best <= act
+            p.trail_armed = trailing_distance > 0 and (act <= 0 or reached)
+            p.trail_arm_price = 0.0 if p.trail_armed else act
+            if p.trail_armed:
                 p.trailing_stop = p.best - trailing_distance * p.side
         self._emit_position()
 
@@ -641,8 +647,11 @@ class ReferenceExchange:
             # the trail attached to this fill replaces the position's (distance and activation);
             # a distance that rounds to zero ticks attaches no trail
             p.trailing_distance = trail
-            p.trail_activation = req.trailing_activation or 0.0
-            p.trail_armed = not p.trail_activation > 0
+            act = req.trailing_activation or 0.0
+            p.trail_armed = not act > 0
+            # the activation is a move of this fill's price, on the tick grid like activePrice
+            p.trail_arm_price = 0.0 if p.trail_armed else round_to_tick(
+                price * (1 + act * side), tick)
             # armed at once: it starts at best - distance; else no level until it arms
             p.trailing_stop = p.best - trail * side if p.trail_armed else 0.0
         if req.break_even_activation is not None:
@@ -853,9 +862,8 @@ class ReferenceExchange:
         long = p.side > 0
         p.best = max(p.best, bar.h) if long else min(p.best, bar.l)
         if p.trailing_distance > 0 and not p.trail_armed:
-            excursion = (p.best - p.entry) / p.entry * p.side
-            # the trail arms once the best price since entry moved trail_activation in favour
-            p.trail_armed = excursion >= p.trail_activation
+            # the trail arms once the best price since entry reached the activation price
+            p.trail_armed = p.best >= p.trail_arm_price if long else p.best <= p.trail_arm_price
         if p.trailing_distance > 0 and p.trail_armed:
             cand = p.best - p.trailing_distance * p.side
             # the trailing stop only moves in the trader's favour; it is checked from the next bar

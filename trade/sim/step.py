@@ -37,6 +37,7 @@ class StepEngine(Protocol):
         take_profit: float | None = None,
         stop_loss: float | None = None,
         trailing_distance: float | None = None,
+        trailing_active_price: float | None = None,
     ) -> None: ...
 
     def on_bar(
