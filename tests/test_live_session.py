@@ -434,3 +434,78 @@ def test_live_fill_relative_brackets_equal_the_backtest_on_entry_bars(tmp_path: 
     entry_ts = {f.ts for f in ref_fills if f.exec_type.name == "TRADE"}
     assert len(exits) >= 3 and any(f.ts in entry_ts for f in exits)
     assert [_key(f) for f in live_fills] == ref
+
+
+def _trailing_yaml(activation_pct: float) -> str:
+    return PLAY_YAML.replace("position_policy:", (
+        "risk_model:\n  stop_loss: {type: trailing_pct, value: 0.2, "
+        f"activation_pct: {activation_pct}}}\nposition_policy:"))
+
+
+def test_live_trailing_activation_equals_the_backtest(tmp_path: Path) -> None:
+    """A trail with an activation goes out as trading-stop trailingStop + activePrice; the
+    simulator keeps it unarmed until the price reaches activePrice, as the backtest does."""
+    bars = synthetic_bars(n=400, seed=11)
+    plays = {}
+    for act in (0.3, 0.0):
+        path = tmp_path / f"trail_{act}.yml"
+        path.write_text(_trailing_yaml(act))
+        plays[act] = load_play(path)
+    play = plays[0.3]
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        runner = _run(play, sim, 200, tmp_path)
+        session = runner.session
+        assert session is not None
+        live_fills = list(session.book.fills)
+        sent = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    ref_fills = _backtest_fills(play, bars, 5 + 200)
+    kinds = {f.exec_type.name for f in ref_fills}
+    assert {"TRAILING_STOP", "STOP_LOSS"} <= kinds  # armed trails fire, unarmed ones stop out
+    # the activation matters: armed at once, the same Play trades differently
+    assert [_key(f) for f in _backtest_fills(plays[0.0], bars, 5 + 200)] != [
+        _key(f) for f in ref_fills]
+    assert [_key(f) for f in live_fills] == [_key(f) for f in ref_fills]
+    assert any("activePrice" in json.dumps(rec) for rec in sent)
+
+
+BREAK_EVEN_YAML = PLAY_YAML.replace("position_policy:", (
+    "risk_model:\n  stop_loss: {type: percent, value: 0.5}\n"
+    "  break_even: {activation_pct: 0.1, offset_pct: 0.02}\nposition_policy:"))
+
+
+def test_restart_keeps_break_even_of_an_open_position(tmp_path: Path) -> None:
+    """Stopped with a position whose break-even has not triggered yet, a restarted run
+    rebuilds it from the journal and the bars since entry: the live trades of both runs
+    equal one uninterrupted backtest, including the break-even stop-out."""
+    path = tmp_path / "be.yml"
+    path.write_text(BREAK_EVEN_YAML)
+    play = load_play(path)
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    first, second = 41, 40  # the first run stops on the entry bar of a long (bar 45)
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        _run(play, sim, first, tmp_path)
+        held = sim.inspect(lambda v: v.engine.position())
+        runner = _run(play, sim, second, tmp_path)  # same journal: resumes after its last bar
+        session = runner.session
+        assert session is not None
+        fills = [f for f in session.book.fills]
+    assert held.side != 0 and held.stop_loss > 0  # stopped while holding, its stop set
+    journal = read_journal(tmp_path / "journal.jsonl")
+    starts = [i for i, r in enumerate(journal) if r["kind"] == "start"]
+    assert len(starts) == 2
+    moved = [r for r in journal[starts[1]:] if r["kind"] == "break_even"]
+    # the restarted run moved the stop of the position the first run opened
+    assert moved and moved[0]["entry"] == pytest.approx(held.entry_price)
+    ref = _backtest_fills(play, bars, 5 + first + second)
+    # the first run's fills (its journal) and the fills the second run saw happen
+    first_fills = [r for r in journal[:starts[1]] if r["kind"] == "fill"]
+    before = {r["exec_id"] for r in first_fills}
+    keys = [(int(Side.BUY if r["side"] == "Buy" else Side.SELL), round(r["qty"], 9),
+             round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in first_fills]
+    keys += [_key(f) for f in fills if f.exec_id not in before]
+    assert keys == [_key(f) for f in ref]
+    assert any(f.exec_type.name == "STOP_LOSS" for f in ref)

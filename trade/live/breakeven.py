@@ -21,17 +21,24 @@ Where the configuration comes from (`OrderRequest.break_even_activation` /
 
 Threading: engine thread only (the session calls it after `barrier()`).
 
-Known limits: a position opened before this process started (a restart) has no recorded
-best price and gets no break-even; fills are attributed to the 1m bar of their `execTime`.
+Restart: `restore` rebuilds the state of a position an earlier run opened from that run's
+journal (its `order`, `fill` and `break_even` records, replayed as above) and the 1m bars
+since the entry (the warm-up history), provided the replayed position matches the
+exchange's in side and size; otherwise (a journal that missed fills) nothing is restored
+and the position has no break-even. Fills are attributed to the 1m bar of their `execTime`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trade.core import Order, Position, Side
 
 MINUTE = 60_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -78,6 +85,64 @@ class BreakEvenTracker:
         if act is not None and act > 0:
             # the order's break-even replaces the position's and is decided afresh
             st.activation, st.offset, st.done = act, r.break_even_offset, False
+
+    def restore(self, records: Iterable[Mapping[str, Any]], position: Position,
+                bars: Sequence[Sequence[float]]) -> BreakEvenState | None:
+        """Rebuild the state of the open `position` from an earlier run's journal `records`
+        and the closed 1m `bars` (ts, open, high, low, close, ...) that followed its entry.
+
+        Returns the restored state (None: flat, or the journal does not account for the
+        position; see the module docstring)."""
+        self.state = None
+        if position.side == 0 or position.size <= 0:
+            return None
+        orders: dict[str, Mapping[str, Any]] = {}
+        applied: set[str] = set()
+        seen: set[str] = set()
+        net = 0.0
+        st: BreakEvenState | None = None
+        for rec in records:
+            kind = rec.get("kind")
+            if kind == "order":
+                orders[str(rec.get("link"))] = rec
+            elif kind == "fill":
+                exec_id = str(rec.get("exec_id") or "")
+                if exec_id in seen:
+                    continue  # a fill journaled again (recovered by a reconcile)
+                seen.add(exec_id)
+                sign = 1 if rec.get("side") == "Buy" else -1
+                net = round(net + sign * float(rec["qty"]), 12)
+                if net == 0:
+                    st = None  # flat: the position is over
+                    continue
+                side = 1 if net > 0 else -1
+                ts = int(rec["exec_ts"])
+                if st is None or st.side != side:
+                    # a new position (from flat, or a flip): best starts at the fill price
+                    st = BreakEvenState(side, float(rec["price"]), ts - ts % MINUTE)
+                link = str(rec.get("link") or "")
+                order = orders.get(link)
+                if order is None or order.get("reduce_only") or link in applied:
+                    continue
+                applied.add(link)  # an order's settings apply once, at its first fill
+                act = order.get("be_act")
+                if act is not None and float(act) > 0:
+                    st.activation = float(act)
+                    st.offset = float(order.get("be_off") or 0.0)
+                    st.done = False
+            elif kind == "break_even" and st is not None and int(rec["bar"]) >= st.from_ts:
+                st.done = True  # decided once per position
+        if st is None or st.side != position.side or abs(abs(net) - position.size) > 1e-9:
+            log.warning("break-even not restored: the journal does not account for the "
+                        "open position (journal net %s, exchange %s x %s)", net,
+                        position.side, position.size)
+            return None
+        for bar in bars:
+            if int(bar[0]) >= st.from_ts:
+                # rule 5's best price since entry, over the bars this process did not see
+                st.best = max(st.best, bar[2]) if st.side > 0 else min(st.best, bar[3])
+        self.state = st
+        return st
 
     def on_bar(self, ts: int, high: float, low: float, close: float,
                position: Position) -> BreakEvenAction | None:

@@ -20,7 +20,9 @@ Start-up, on the calling thread (which becomes the engine thread):
    the engine's raw decision (`last_decision`, when the engine exposes one).
 
 Resume: the journal's last processed bar is skipped on restart, and orderLinkIds are
-deterministic per decision bar, so a restart never places an order twice.
+deterministic per decision bar, so a restart never places an order twice. An open
+position keeps its break-even across a restart (rebuilt from the journal and the warm-up
+bars, `BreakEvenTracker.restore`).
 Stop: `stop()` (any thread; the CLI calls it from SIGINT/SIGTERM) ends the loop within
 ~0.1 s; the session then closes streams and workers. Orders and TP/SL stay on the exchange.
 """
@@ -103,7 +105,8 @@ class NullAdapter:
 
     def set_trading_stop(self, symbol: str, *, take_profit: float | None = None,
                          stop_loss: float | None = None,
-                         trailing_distance: float | None = None) -> None:
+                         trailing_distance: float | None = None,
+                         trailing_active_price: float | None = None) -> None:
         return None
 
     def open_orders(self, symbol: str) -> list[Order]:
@@ -231,7 +234,8 @@ class LiveRunner:
 
             session.on_stream = on_stream
         try:
-            resume_after = self._resume_point(cfg.journal_path)
+            earlier = read_journal(cfg.journal_path) if cfg.journal_path is not None else []
+            resume_after = self._resume_point(earlier)
             session.open()
             if cfg.mode == "paper":
                 assert cfg.sim_config is not None
@@ -240,7 +244,10 @@ class LiveRunner:
                 self.adapter = LiveAdapter(session)
                 if cfg.leverage:
                     session.rest.set_leverage(cfg.symbol, cfg.leverage)
-            self._warm_up(session, resume_after)
+            history = self._warm_up(session, resume_after)
+            if cfg.mode != "paper" and earlier:
+                # a position an earlier run opened keeps its break-even (trade.live.breakeven)
+                session.breakeven.restore(earlier, session.book.position(cfg.symbol), history)
             session.on_kline = self._on_kline
             session.journal.write("ready", mode=cfg.mode, symbol=cfg.symbol,
                                   last_bar=self.last_bar_ts)
@@ -257,10 +264,8 @@ class LiveRunner:
         return self.summary
 
     @staticmethod
-    def _resume_point(path: Path | None) -> int | None:
-        if path is None:
-            return None
-        bars = [int(r["bar"]) for r in read_journal(path) if r.get("kind") == "bar"]
+    def _resume_point(records: list[dict[str, Any]]) -> int | None:
+        bars = [int(r["bar"]) for r in records if r.get("kind") == "bar"]
         return max(bars) if bars else None
 
     def _closed_klines(self, rest: BybitRest, *, start: int | None = None,
@@ -276,7 +281,9 @@ class LiveRunner:
         out.sort(key=lambda b: b[0])
         return out
 
-    def _warm_up(self, session: LiveSession, resume_after: int | None) -> None:
+    def _warm_up(self, session: LiveSession, resume_after: int | None
+                 ) -> list[tuple[float, ...]]:
+        """Feed the closed 1m history to a fresh engine; returns those bars."""
         cfg = self.config
         null = NullAdapter(cfg.warmup_equity)
         engine = self.engine_factory(null)
@@ -292,6 +299,7 @@ class LiveRunner:
         self.engine = engine
         if bars:
             session.last_price = bars[-1][4]
+        return bars
 
     def state(self, ts: int, close: float) -> dict[str, Any]:
         """A plain-data view of the account after a bar (for dashboards; engine thread)."""
