@@ -313,3 +313,52 @@ def test_trailing_activation_reaches_the_exchange_as_active_price(
                        "activePrice": fmt_step(entry * 1.01, TICK)}
     records = [r for r in read_journal(tmp_path / "j.jsonl") if r["kind"] == "brackets"]
     assert records[0]["activePrice"] == pytest.approx(entry * 1.01)
+
+
+def _order_rec(link: str, side: str, be_act: float | None, reduce_only: bool = False
+               ) -> dict[str, Any]:
+    return {"kind": "order", "link": link, "side": side, "reduce_only": reduce_only,
+            "be_act": be_act, "be_off": 0.001 if be_act else 0.0}
+
+
+def _fill_rec(exec_id: str, link: str, side: str, qty: float, price: float, ts: int
+              ) -> dict[str, Any]:
+    return {"kind": "fill", "exec_id": exec_id, "link": link, "side": side, "qty": qty,
+            "price": price, "exec_ts": ts, "exec_type": "TRADE"}
+
+
+def test_break_even_is_restored_from_the_journal_of_an_earlier_run() -> None:
+    bars = [(T0 - MIN, 99.0, 104.0, 98.0, 99.0), (T0, 100.0, 100.6, 99.5, 100.2),
+            (T0 + MIN, 100.2, 100.8, 100.0, 100.5)]
+    records = [
+        _order_rec("a", "Buy", 0.01), _fill_rec("e1", "a", "Buy", 1.0, 100.0, T0 + 30_000),
+        _fill_rec("e1", "a", "Buy", 1.0, 100.0, T0 + 30_000),  # journaled again: counted once
+    ]
+    long1 = Position(SYM, side=1, size=1.0, entry_price=100.0, stop_loss=95.0)
+    t = BreakEvenTracker(SYM)
+    st = t.restore(records, long1, bars)
+    # best from the entry's own bar on (the bar before it is not counted), settings kept
+    assert st is not None and t.state is st
+    assert (st.side, st.best, st.from_ts, st.activation, st.offset, st.done) == (
+        1, 100.8, T0, 0.01, 0.001, False)
+    # it then fires as the uninterrupted tracker would
+    action = t.on_bar(T0 + 2 * MIN, 101.1, 100.4, 100.9, long1)
+    assert action is not None and action.level == pytest.approx(100.1)
+    # a break-even the earlier run already applied stays done
+    done = BreakEvenTracker(SYM).restore(
+        [*records, {"kind": "break_even", "bar": T0 + MIN, "level": 100.1}], long1, bars)
+    assert done is not None and done.done
+    # the journal does not account for the exchange's position: nothing restored
+    t2 = BreakEvenTracker(SYM)
+    assert t2.restore(records, Position(SYM, side=1, size=2.0, entry_price=100.0), bars) is None
+    assert t2.state is None
+    assert t2.restore(records, Position(SYM), bars) is None  # flat
+    # closed (a stop from the exchange: no link) then reopened short by an order without
+    # break-even: a new position, best from its own fill, no activation
+    more = [*records, _fill_rec("e2", "", "Sell", 1.0, 99.0, T0 + 2 * MIN + 1),
+            _order_rec("b", "Sell", None), _fill_rec("e3", "b", "Sell", 0.5, 98.0,
+                                                     T0 + 3 * MIN + 5)]
+    short = Position(SYM, side=-1, size=0.5, entry_price=98.0)
+    st3 = BreakEvenTracker(SYM).restore(more, short, [*bars, (T0 + 3 * MIN, 98.0, 98.5,
+                                                               97.2, 97.9)])
+    assert st3 is not None and (st3.side, st3.best, st3.activation) == (-1, 97.2, 0.0)
