@@ -334,7 +334,7 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
     cdef PositionState* p = &e.pos
     cdef COrder* o = &e.orders[oi]
     cdef double fee = qty * price * fee_rate
-    cdef double trail = 0.0
+    cdef double trail = 0.0, arm
     cdef long long ts = e.last_ts
     if p.side == 0:
         p.side = side
@@ -381,10 +381,11 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
         # the trail attached to this fill replaces the position's (distance and activation);
         # a distance that rounds to zero ticks attaches no trail
         p.trailing_distance = trail
-        e.trail_armed = not (o.trail_act > 0.0)
         # the activation is a move of this fill's price, on the tick grid like Bybit's activePrice
-        e.trail_arm_price = 0.0 if e.trail_armed else _round_tick(
-            e, price * (1 + o.trail_act * side))
+        arm = _round_tick(e, price * (1 + o.trail_act * side)) if o.trail_act > 0.0 else 0.0
+        # armed at the fill unless the best price has yet to reach the activation price
+        e.trail_armed = arm <= 0.0 or (e.best >= arm if side > 0 else e.best <= arm)
+        e.trail_arm_price = 0.0 if e.trail_armed else arm
         if e.trail_armed:
             # an attached trailing stop without activation starts at best - distance at the fill
             p.trailing_stop = e.best - trail * side

@@ -107,17 +107,25 @@ def test_on_bar_equals_open_plus_rest_when_nothing_happens_between(
     assert whole.drain_events() == split.drain_events()
 
 
+Entry = tuple[Side, float, float, float, float | None, float | None]
+
+
 @st.composite
-def market_entries(draw: st.DrawFn, n_bars: int) -> list[tuple[Side, float, float, float] | None]:
-    """Per bar: maybe a market order (side, qty fraction, stop-loss and take-profit offsets)."""
-    out: list[tuple[Side, float, float, float] | None] = []
+def market_entries(draw: st.DrawFn, n_bars: int) -> list[Entry | None]:
+    """Per bar: maybe a market order (side, qty fraction, stop-loss and take-profit offsets,
+    a trailing offset or None, and its activation or None)."""
+    out: list[Entry | None] = []
     for _ in range(n_bars):
         if draw(st.integers(0, 3)) == 0:
+            trail = draw(st.sampled_from([None, 0.0005, 0.002, 0.006]))
             out.append((
                 draw(st.sampled_from([Side.BUY, Side.SELL])),
                 draw(st.sampled_from([0.2, 0.5, 1.0])),
                 draw(st.sampled_from([0.001, 0.003, 0.01])),
                 draw(st.sampled_from([0.001, 0.004, 0.02])),
+                trail,
+                None if trail is None else draw(st.sampled_from([None, 0.00001, 0.001,
+                                                                 0.004])),
             ))
         else:
             out.append(None)
@@ -134,12 +142,13 @@ def test_trading_stop_right_after_the_fill_equals_fill_relative_offsets(
     engine: Any, data: st.DataObject
 ) -> None:
     """The live path (fill at the open, then trading-stop, then the rest of the bar) trades
-    exactly like the backtest of orders carrying stop_loss_offset / take_profit_offset."""
+    exactly like the backtest of orders carrying stop_loss_offset / take_profit_offset /
+    trailing_offset + trailing_activation (sent as trailingStop + activePrice)."""
     bars = data.draw(bar_series(min_bars=20, max_bars=100))
     cfg: SimConfig = data.draw(configs)
     entries = data.draw(market_entries(bars.num_rows))
     backtest, live = engine(cfg), engine(cfg)
-    pending: dict[str, tuple[Side, float, float]] = {}
+    pending: dict[str, Entry] = {}
     for (args, fr), entry in zip(_bars(bars), entries, strict=True):
         ts, o = args[0], args[1]
         backtest.on_bar(*args, funding_rate=fr)
@@ -147,27 +156,34 @@ def test_trading_stop_right_after_the_fill_equals_fill_relative_offsets(
         for ev in live.drain_events():
             if not isinstance(ev, FillEvent) or ev.fill.order_id not in pending:
                 continue
-            side, sl, tp = pending.pop(ev.fill.order_id)
+            side, _, sl, tp, trail, act = pending.pop(ev.fill.order_id)
             pos = live.position()
             if pos.side != (1 if side is Side.BUY else -1):
                 continue  # the fill only reduced or closed the position: no bracket
             px = ev.fill.price
+            tick = cfg.tick_size
             # as live sends them: decimal strings on the tick grid, parsed by the exchange
+            # (a trailing activation as Bybit's activePrice)
+            distance = None if trail is None else _sent(px * trail, tick)
             live.set_trading_stop(
-                stop_loss=_sent(px * (1 - sl * pos.side), cfg.tick_size),
-                take_profit=_sent(px * (1 + tp * pos.side), cfg.tick_size),
+                stop_loss=_sent(px * (1 - sl * pos.side), tick),
+                take_profit=_sent(px * (1 + tp * pos.side), tick),
+                trailing_distance=distance if distance else None,
+                trailing_active_price=(_sent(px * (1 + act * pos.side), tick)
+                                       if distance and act else None),
             )
         live.on_bar_rest(*args, funding_rate=fr)
         if entry is None:
             continue
-        side, frac, sl, tp = entry
+        side, frac, sl, tp, trail, act = entry
         qty = round(cfg.initial_balance * frac / args[4], 6)
         backtest.submit(OrderRequest(
             cfg.symbol, side, qty, OrderType.MARKET,
             stop_loss_offset=sl, take_profit_offset=tp,
+            trailing_offset=trail, trailing_activation=act,
         ))
         order = live.submit(OrderRequest(cfg.symbol, side, qty, OrderType.MARKET))
-        pending[order.order_id] = (side, sl, tp)
+        pending[order.order_id] = entry
     backtest.finish()
     live.finish()
     assert_tables_agree(backtest.trade_log(), live.trade_log(), "trades")

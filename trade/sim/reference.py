@@ -648,10 +648,12 @@ class ReferenceExchange:
             # a distance that rounds to zero ticks attaches no trail
             p.trailing_distance = trail
             act = req.trailing_activation or 0.0
-            p.trail_armed = not act > 0
             # the activation is a move of this fill's price, on the tick grid like activePrice
-            p.trail_arm_price = 0.0 if p.trail_armed else round_to_tick(
-                price * (1 + act * side), tick)
+            arm = round_to_tick(price * (1 + act * side), tick) if act > 0 else 0.0
+            # armed at the fill unless the best price has yet to reach the activation price
+            reached = p.best >= arm if side > 0 else p.best <= arm
+            p.trail_armed = arm <= 0 or reached
+            p.trail_arm_price = 0.0 if p.trail_armed else arm
             # armed at once: it starts at best - distance; else no level until it arms
             p.trailing_stop = p.best - trail * side if p.trail_armed else 0.0
         if req.break_even_activation is not None:
