@@ -509,3 +509,34 @@ def test_restart_keeps_break_even_of_an_open_position(tmp_path: Path) -> None:
     keys += [_key(f) for f in fills if f.exec_id not in before]
     assert keys == [_key(f) for f in ref]
     assert any(f.exec_type.name == "STOP_LOSS" for f in ref)
+
+
+def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
+        play: Play, tmp_path: Path) -> None:
+    """An accelerated replay closes bars while the engine is still deciding the previous one
+    (its barrier pumps the event queue): those bars wait their turn. Before, each was
+    decided inside the previous bar's barrier, out of order, until the recursion overflowed."""
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    n = 300
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT),
+                     bracket_grace_s=0.0) as sim:
+        cfg = RunConfig(symbol=SYM, mode="demo", endpoint=sim.base_url, credentials=CREDS,
+                        journal_path=tmp_path / "journal.jsonl", stream_options=FAST,
+                        tag="burst", risk_limits=RiskLimits(max_orders_per_minute=None))
+        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
+        thread = threading.Thread(target=runner.run, name="live-engine-burst")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            for _ in range(n):  # no waiting between bars: a burst
+                sim.step()
+            assert runner.wait_bars(n, 120), (runner.bars_done, runner.error)
+        finally:
+            runner.stop()
+            thread.join(10)
+        assert runner.error is None
+        assert sim.inspect(lambda v: len(v.orders)) >= 10  # it traded through the burst
+    decided = [r["bar"] for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "bar"]
+    ts = bars.column("ts").to_pylist()
+    assert decided == ts[5:5 + n]  # every bar once, in order

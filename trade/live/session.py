@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -131,6 +132,8 @@ class LiveSession:
         self._engine_thread: threading.Thread | None = None
         self._closed = False
         self._activity = False  # private pushes or REST jobs since the last reconciliation
+        self._deciding = False  # a closed bar is being handled (on_kline is running)
+        self._held_klines: deque[KlinePush] = deque()  # bars that closed meanwhile
         self.stopping = threading.Event()  # set from any thread: waits give up at once
 
     # ------------------------------------------------------------ any thread
@@ -237,6 +240,22 @@ class LiveSession:
             raise SessionError("reconciliation did not finish within the sync timeout")
         self.pump_until(lambda: not ex.inflight, self.sync_timeout_s)
 
+    def _closed_bar(self, event: KlinePush) -> None:
+        """Hand a closed bar to `on_kline`, one bar at a time, in order."""
+        if self._deciding:
+            # a bar that closes while the previous one is still being decided (its barrier
+            # pumps events) waits its turn instead of being decided inside it
+            self._held_klines.append(event)
+            return
+        assert self.on_kline is not None
+        self._deciding = True
+        try:
+            self.on_kline(event)
+            while self._held_klines:
+                self.on_kline(self._held_klines.popleft())
+        finally:
+            self._deciding = False
+
     def process(self, event: LiveEvent) -> None:
         """Apply one event (engine thread only)."""
         if isinstance(event, PrivatePush):
@@ -244,7 +263,7 @@ class LiveSession:
             self._private(event)
         elif isinstance(event, KlinePush):
             if event.confirm and self.on_kline is not None:
-                self.on_kline(event)
+                self._closed_bar(event)
         elif isinstance(event, OrderAck):
             self.book.ack(event.key, event.order_id)
             self.journal.write("order_ack", link=event.key, order_id=event.order_id,
