@@ -262,8 +262,9 @@ def test_long_session_under_faults_keeps_the_books_exact(play: Play, tmp_path: P
         assert {o.order_id for o in book.open_orders(SYM)} == open_venue
         streams = session.streams
         assert streams["private"].reconnects + streams["public"].reconnects >= 1
+        assert session.rest.stats["retries"] >= 1  # the REST faults were met, and retried
     kinds = {r["kind"] for r in read_journal(tmp_path / "journal.jsonl")}
-    assert {"order", "fill", "bar", "signal", "error"} <= kinds
+    assert {"order", "fill", "bar", "signal"} <= kinds
     assert _threads() <= before  # nothing leaked
 
 
@@ -342,6 +343,8 @@ def test_cli_run_demo_against_the_simulator_stops_cleanly_on_sigint(
         records = read_journal(journal)
         assert records[-1]["kind"] == "stop"
         assert sum(1 for r in records if r["kind"] == "bar") >= 1
+        # a REST job the stop cut short is journaled as abandoned, not as an error
+        assert not [r for r in records if r["kind"] == "error"]
         assert SECRET not in journal.read_text() and SECRET not in out + err
 
 

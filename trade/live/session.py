@@ -279,8 +279,12 @@ class LiveSession:
         elif isinstance(event, StreamState):
             self._stream_state(event)
         elif isinstance(event, Failure):
-            self.failures.append(f"{event.where}: {event.message}")
-            self.journal.write("error", where=event.where, message=event.message)
+            if self.stopping.is_set():
+                # a REST job cut short by the stop itself: expected, not a failure
+                self.journal.write("abandoned", where=event.where, message=event.message)
+            else:
+                self.failures.append(f"{event.where}: {event.message}")
+                self.journal.write("error", where=event.where, message=event.message)
         elif isinstance(event, Call):
             try:
                 result = event.fn()
