@@ -245,3 +245,12 @@ def test_cli_rejects_a_bad_faults_file(tmp_path: Path) -> None:
          "--faults", str(bad)], capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2 and "bad.yml" in out.stderr
+
+
+@pytest.mark.parametrize("grace", ["-0.1", "nan", "11"])
+def test_cli_rejects_a_bad_bracket_grace(tmp_path: Path, grace: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "trade", "exchange-sim", "--data-dir", str(tmp_path),
+         "--bracket-grace", grace], capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2 and "--bracket-grace" in out.stderr

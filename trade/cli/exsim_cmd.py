@@ -24,6 +24,9 @@ import click
 @click.option("--balance", type=float, default=10_000.0, show_default=True,
               help="Initial USDT wallet balance.")
 @click.option("--leverage", type=float, default=1.0, show_default=True)
+@click.option("--bracket-grace", "bracket_grace_s", type=float, default=0.5, show_default=True,
+              help="Real seconds a bar waits, after a fill at its open, for the client's "
+                   "trading-stop (fill-relative TP/SL act on the entry bar); 0 = none.")
 def exchange_sim(
     data_dir: Path,
     symbol: str,
@@ -35,6 +38,7 @@ def exchange_sim(
     api_secret: str,
     balance: float,
     leverage: float,
+    bracket_grace_s: float,
 ) -> None:
     """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
     from trade.exchange_sim import ExchangeSimServer, FaultConfig, load_bars
@@ -42,6 +46,9 @@ def exchange_sim(
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
+    if not 0 <= bracket_grace_s <= 10:
+        raise click.BadParameter("must be between 0 and 10 seconds",
+                                 param_hint="--bracket-grace")
     faults = FaultConfig.from_file(faults_file) if faults_file is not None else None
     bars = load_bars(data_dir, symbol)
     server = ExchangeSimServer(
@@ -53,6 +60,7 @@ def exchange_sim(
         port=port,
         faults=faults,
         sim_config=SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage),
+        bracket_grace_s=bracket_grace_s,
     )
     stop = threading.Event()
     with server:

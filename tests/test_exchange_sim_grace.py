@@ -1,0 +1,84 @@
+"""The simulator's bracket grace (trade.exchange_sim.server `_feed`).
+
+After a fill at a bar's open the simulator waits (up to `bracket_grace_s`) for the client's
+trading-stop before the rest of the bar, so fill-relative TP/SL act on the entry's own bar
+as on Bybit, where they arrive milliseconds after the fill. Only trading-stop passes during
+the grace: every other request waits until the bar is whole.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
+from trade.exchange_sim import ExchangeSimServer, make_http
+
+SYM = "BTCUSDT"
+
+
+def _step_in_thread(sim: ExchangeSimServer) -> tuple[threading.Thread, dict[str, float]]:
+    out: dict[str, float] = {"start": time.monotonic()}
+
+    def run() -> None:
+        sim.step()
+        out["done"] = time.monotonic()
+
+    thread = threading.Thread(target=run, name="grace-step")
+    thread.start()
+    return thread, out
+
+
+def _buy(http: Any) -> None:
+    http.place_order(category="linear", symbol=SYM, side="Buy", orderType="Market", qty="0.01")
+
+
+def test_reads_wait_for_the_whole_bar_and_the_grace_is_bounded() -> None:
+    with make_server(synthetic_bars(60), bracket_grace_s=1.0) as sim:
+        http = make_http(sim.base_url, api_key=KEY, api_secret=SECRET)
+        _buy(http)
+        thread, times = _step_in_thread(sim)
+        time.sleep(0.3)  # the fill at the open has happened; the grace is running
+        during = http.get_positions(category="linear", symbol=SYM)["result"]["list"]
+        read_done = time.monotonic()
+        thread.join(10)
+        after = http.get_positions(category="linear", symbol=SYM)["result"]["list"]
+        # no trading-stop came: the bar waited out the whole grace, and no longer
+        assert 0.9 <= times["done"] - times["start"] < 5.0
+        # the read made during the grace was answered only once the bar was whole
+        assert read_done - times["start"] >= 0.9
+        assert during[0]["markPrice"] == after[0]["markPrice"]
+        assert during[0]["size"] == after[0]["size"] == "0.01"
+
+
+def test_trading_stop_ends_the_grace_and_acts_on_the_entry_bar() -> None:
+    with make_server(synthetic_bars(60), bracket_grace_s=2.0) as sim:
+        http = make_http(sim.base_url, api_key=KEY, api_secret=SECRET)
+        ts, o, _, lo, _, _ = sim.market.bar(sim.fed)
+        assert lo < o - 1.0, "the fixture bar needs room below its open"
+        level = round((o + lo) / 2, 1)  # between the open and the low: touched on this bar
+        _buy(http)
+        thread, times = _step_in_thread(sim)
+        time.sleep(0.3)
+        http.set_trading_stop(category="linear", symbol=SYM, stopLoss=str(level),
+                              tpslMode="Full", positionIdx=0)
+        answered = time.monotonic()
+        thread.join(10)
+        # the trading-stop was let through during the grace and ended it at once
+        assert answered - times["start"] < 1.5
+        assert times["done"] - times["start"] < 1.5
+        side, execs = sim.inspect(lambda v: (v.engine.position().side,
+                                             [dict(r) for r in v.executions]))
+        assert side == 0  # stopped out on the bar its entry filled on
+        stop = execs[-1]
+        assert stop["stopOrderType"] == "StopLoss" and stop["side"] == "Sell"
+        assert int(stop["execTime"]) // 60_000 == ts // 60_000
+
+
+@pytest.mark.parametrize("grace", [-1.0, float("nan"), float("inf")])
+def test_a_bad_grace_is_refused(grace: float) -> None:
+    with pytest.raises(ValueError, match="bracket_grace_s"):
+        make_server(synthetic_bars(10), bracket_grace_s=grace)
