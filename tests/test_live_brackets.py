@@ -96,18 +96,21 @@ def be_cases(draw: st.DrawFn) -> tuple[Any, ...]:
     return _bars(closes, spreads), side, act, off, sl_off, at
 
 
+@pytest.mark.parametrize("tick", [0.0, 0.5])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(be_cases())
-def test_session_break_even_equals_the_kernels_rule_5(case: tuple[Any, ...]) -> None:
+def test_session_break_even_equals_the_kernels_rule_5(tick: float, case: tuple[Any, ...]
+                                                       ) -> None:
     """The kernel with break-even set on the order vs. the kernel without it, driven the
     way the live session drives Bybit: the tracker at each 1m close, a trading-stop when it
     fires. Same stop after every bar, same fills."""
     bars, side, act, off, sl_off, at = case
     request = OrderRequest(SYM, side, 0.1, stop_loss_offset=sl_off,
                            break_even_activation=act, break_even_offset=off)
-    native = SimExchange(CFG)
-    live = SimExchange(CFG)
-    tracker = BreakEvenTracker(SYM)
+    cfg = dataclasses.replace(CFG, tick_size=tick)
+    native = SimExchange(cfg)
+    live = SimExchange(cfg)
+    tracker = BreakEvenTracker(SYM, tick)
     plain = dataclasses.replace(request, break_even_activation=None, break_even_offset=0.0)
     native_fills: list[Any] = []
     live_fills: list[Any] = []
@@ -362,3 +365,15 @@ def test_break_even_is_restored_from_the_journal_of_an_earlier_run() -> None:
     st3 = BreakEvenTracker(SYM).restore(more, short, [*bars, (T0 + 3 * MIN, 98.0, 98.5,
                                                                97.2, 97.9)])
     assert st3 is not None and (st3.side, st3.best, st3.activation) == (-1, 97.2, 0.0)
+
+
+def test_break_even_level_is_on_the_tick_grid_and_through_is_judged_on_it() -> None:
+    """Entry 100, offset 0.3 % -> 100.3 -> 100.5 on the 0.5 grid, the stop the exchange
+    would hold. A close at 100.4 is already through it: the session closes instead of
+    sending a stop Bybit would refuse (the kernel gaps through it at the next open)."""
+    t = BreakEvenTracker(SYM, 0.5)
+    req = OrderRequest(SYM, Side.BUY, 1.0, break_even_activation=0.01, break_even_offset=0.003)
+    t.on_entry(_filled(req, 100.0), T0)
+    pos = Position(SYM, side=1, size=1.0, entry_price=100.0, stop_loss=95.0)
+    action = t.on_bar(T0, 101.2, 99.8, 100.4, pos)
+    assert action is not None and action.level == 100.5 and action.through

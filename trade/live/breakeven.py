@@ -5,10 +5,10 @@ instant: at the close of every 1m bar, after the exchange has processed that bar
 best price since entry (the highest 1m high for a long, the lowest low for a short, from
 the entry's own bar on, starting at the opening fill price) is compared with the entry
 price; once `(best - entry) / entry * side >= activation` the stop loss moves to
-`entry * (1 + side * offset)`, unless the position's stop is already tighter (break-even
-never loosens a stop). It is decided once per position. The session sends the new stop
-with trading-stop before the next bar starts, so it is effective from the next bar, as in
-the kernel.
+`entry * (1 + side * offset)` on the tick grid, unless the position's stop is already
+tighter (break-even never loosens a stop). It is decided once per position. The session
+sends the new stop with trading-stop before the next bar starts, so it is effective from
+the next bar, as in the kernel.
 
 Where the configuration comes from (`OrderRequest.break_even_activation` /
 `break_even_offset`, fractions of the entry price), as in the kernel:
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trade.core import Order, Position, Side
+from trade.sim.reference import round_to_tick
 
 MINUTE = 60_000
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class BreakEvenAction:
 class BreakEvenTracker:
     """See the module docstring. Engine thread only."""
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, tick: float = 0.0) -> None:
         self.symbol = symbol
+        self.tick = tick  # the instrument's price tick (0 = levels are not rounded)
         self.state: BreakEvenState | None = None
 
     def on_entry(self, order: Order, fill_ts: int) -> None:
@@ -164,7 +166,8 @@ class BreakEvenTracker:
         if excursion < st.activation:
             return None
         st.done = True  # decided once per position
-        level = entry * (1 + st.offset * st.side)
+        # the stop as the exchange will hold it, on the tick grid (the kernel rounds it too)
+        level = round_to_tick(entry * (1 + st.offset * st.side), self.tick)
         sl = position.stop_loss
         # break-even never loosens an existing stop
         if sl > 0 and (sl >= level if long_ else sl <= level):

@@ -154,6 +154,7 @@ class LiveSession:
         row = self.rest.instrument(self.symbol)
         if row is not None:
             self.rules = InstrumentRules.from_row(row)
+        self.breakeven.tick = self.rules.tick_size
         if self.credentials is not None:
             self.executor = OrderExecutor(self.rest, self.book, self.post, self.clock,
                                           self.rules, tag=self.tag)
