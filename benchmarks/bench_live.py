@@ -49,7 +49,11 @@ def test_bar_close_to_ack_and_execution_to_state(benchmark: Any) -> None:
     # Cycles run back to back (real bars are a minute apart): lift the 10/s create limit on
     # both sides so the benchmark measures latency, not the rate limiter.
     fast = {"/v5/order/create": 1000}
-    with make_server(synthetic_bars(n=2 * CYCLES + 50), warm=5, rate_limits=fast) as sim:
+    # One thread drives the simulator and the session: a bracket grace (the simulator
+    # waiting for a trading-stop after a fill at the open) would hold sim.step() while the
+    # execution push waits in the session's queue, and this benchmark sends no brackets.
+    with make_server(synthetic_bars(n=2 * CYCLES + 50), warm=5, rate_limits=fast,
+                     bracket_grace_s=0.0) as sim:
         clock = WallClock()
         rest = BybitRest(make_session("demo", endpoint=sim.base_url, credentials=creds),
                          clock=clock, limiter=RateLimiter(clock, limits=fast))
