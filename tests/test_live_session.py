@@ -205,6 +205,17 @@ def _key(f: Any) -> tuple[Any, ...]:
     return (int(f.side), round(f.qty, 9), round(f.price, 6), f.ts, f.exec_type.name)
 
 
+def _live_fills(play: Play, bars: pa.Table, n_bars: int, tmp: Path) -> list[Any]:
+    """The fills of a fault-free live run of `play` over `n_bars` replayed bars."""
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        runner = _run(play, sim, n_bars, tmp)
+        session = runner.session
+        assert session is not None
+        return list(session.book.fills)
+
+
 @pytest.mark.parametrize("warm", [5])
 def test_live_trades_equal_the_backtest_of_the_replayed_period(play: Play, tmp_path: Path,
                                                                warm: int) -> None:
@@ -423,13 +434,7 @@ def test_live_fill_relative_brackets_equal_the_backtest_on_entry_bars(tmp_path: 
     path.write_text(BRACKET_YAML)
     play = load_play(path)
     bars = synthetic_bars(n=400, seed=11)
-    plan = order_plan(play, DEFAULT_INSTRUMENT)
-    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
-                     ) as sim:
-        runner = _run(play, sim, 200, tmp_path)
-        session = runner.session
-        assert session is not None
-        live_fills = list(session.book.fills)
+    live_fills = _live_fills(play, bars, 200, tmp_path)
     ref_fills = _backtest_fills(play, bars, 5 + 200)
     ref = [_key(f) for f in ref_fills]
     exits = [f for f in ref_fills if f.exec_type.name != "TRADE"]
@@ -455,14 +460,8 @@ def test_live_trailing_activation_equals_the_backtest(tmp_path: Path) -> None:
         path.write_text(_trailing_yaml(act))
         plays[act] = load_play(path)
     play = plays[0.3]
-    plan = order_plan(play, DEFAULT_INSTRUMENT)
-    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
-                     ) as sim:
-        runner = _run(play, sim, 200, tmp_path)
-        session = runner.session
-        assert session is not None
-        live_fills = list(session.book.fills)
-        sent = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    live_fills = _live_fills(play, bars, 200, tmp_path)
+    sent = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     ref_fills = _backtest_fills(play, bars, 5 + 200)
     kinds = {f.exec_type.name for f in ref_fills}
     assert {"TRAILING_STOP", "STOP_LOSS"} <= kinds  # armed trails fire, unarmed ones stop out

@@ -531,11 +531,7 @@ class Venue:
         """One whole 1m bar (rules 1-7) in a single step."""
         ts, o, h, lo, c, v = bar
         self.engine.on_bar(ts, o, h, lo, c, v, mark, funding_rate)
-        self.last_bar = bar
-        self.last_mark = mark
-        pushes = Pushes()
-        self._drain(now_ms, pushes)
-        return pushes
+        return self._bar_done(bar, mark, now_ms)
 
     def on_bar_open(
         self, bar: tuple[int, float, float, float, float, float], now_ms: int
@@ -565,6 +561,11 @@ class Venue:
         ts, o, h, lo, c, v = bar
         self.engine.on_bar_rest(ts, o, h, lo, c, v, mark, funding_rate)
         self.split_bar = None
+        return self._bar_done(bar, mark, now_ms)
+
+    def _bar_done(self, bar: tuple[int, float, float, float, float, float], mark: float,
+                  now_ms: int) -> Pushes:
+        """The bar is whole: remember it and push what it changed."""
         self.last_bar = bar
         self.last_mark = mark
         pushes = Pushes()
