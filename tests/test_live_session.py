@@ -542,3 +542,47 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
     decided = [r["bar"] for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "bar"]
     ts = bars.column("ts").to_pylist()
     assert decided == ts[5:5 + n]  # every bar once, in order
+
+
+def test_paper_mode_fills_with_the_kernel_on_live_bars_and_journals_them(
+        tmp_path: Path) -> None:
+    """`--mode paper`: no keys, live bars from the public stream, fills by the simulation
+    kernel; every order and fill is journaled as in demo, and the fills are the backtest's
+    (fill-relative brackets included, since the kernel attaches them at the fill)."""
+    path = tmp_path / "paper.yml"
+    path.write_text(BRACKET_YAML)
+    play = load_play(path)
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    n = 200
+    with make_server(bars, warm=5) as sim:
+        cfg = RunConfig(symbol=SYM, mode="paper", endpoint=sim.base_url,
+                        journal_path=tmp_path / "journal.jsonl", stream_options=FAST,
+                        sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
+        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
+        thread = threading.Thread(target=runner.run, name="paper-engine-test")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            for i in range(1, n + 1):
+                sim.step()
+                assert runner.wait_bars(i, 20), (i, runner.error)
+        finally:
+            runner.stop()
+            thread.join(10)
+        # nothing reached the exchange: paper trades against its own kernel
+        assert sim.inspect(lambda v: len(v.orders)) == 0
+    assert runner.error is None
+    records = read_journal(tmp_path / "journal.jsonl")
+    fills = [r for r in records if r["kind"] == "fill"]
+    ref = _backtest_fills(play, bars, 5 + n)
+    assert [(int(Side.BUY if r["side"] == "Buy" else Side.SELL), round(r["qty"], 9),
+             round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in fills] == [
+        _key(f) for f in ref]
+    assert any(f.exec_type.name != "TRADE" for f in ref)  # brackets fired
+    orders = {r["link"] for r in records if r["kind"] == "order"}
+    signalled = {k for r in records if r["kind"] == "signal" for k in r["orders"]}
+    filled = {r["order_id"] for r in fills if r["exec_type"] == "TRADE"}
+    assert orders and orders == signalled and filled <= orders
+    assert len(orders - filled) <= 1  # at most the order of the last bar, not filled yet
+    assert (runner.summary.orders, runner.summary.fills) == (len(orders), len(fills))

@@ -133,9 +133,13 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
                         listener=listener)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        kept = ("TP/SL stay; resting orders are cancelled by Bybit's disconnect-cancel-all "
-                "after its window" if config.mode == "live" else
-                "orders and TP/SL stay on the exchange")
+        if config.mode == "live":
+            kept = ("TP/SL stay; resting orders are cancelled by Bybit's disconnect-cancel-all "
+                    "after its window")
+        elif config.mode == "paper":
+            kept = "paper: the simulated account ends with the process; the journal keeps it"
+        else:
+            kept = "orders and TP/SL stay on the exchange"
         click.echo(f"signal {signum}: stopping ({kept})", err=True)
         runner.stop()
 

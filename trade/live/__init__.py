@@ -40,6 +40,7 @@ from trade.live.executor import InstrumentRules, OrderExecutor
 from trade.live.instrument import fetch_instrument, venue_instrument
 from trade.live.journal import Journal, read_journal
 from trade.live.panic import PanicReport, panic
+from trade.live.paper import JournaledPaperAdapter
 from trade.live.ratelimit import RateLimiter
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.runner import LiveRunner, NullAdapter, RunConfig, RunSummary
@@ -51,7 +52,8 @@ from trade.live.ws import StreamManager
 __all__ = [
     "AccountBook", "AuthError", "BybitError", "BybitRest", "ConnState", "Credentials",
     "DuplicateOrderLinkIdError", "InstrumentRules", "InsufficientBalanceError",
-    "InvalidParamsError", "Journal", "LiveAdapter", "LiveRunner", "LiveSession",
+    "InvalidParamsError", "Journal", "JournaledPaperAdapter", "LiveAdapter", "LiveRunner",
+    "LiveSession",
     "NetworkError", "NullAdapter", "OrderExecutor", "OrderHandle", "OrderNotFoundError",
     "PanicReport", "PermanentError", "RateLimitError", "RateLimiter", "RedactingFilter",
     "ReduceOnlyError", "RiskLimits", "RiskManager", "RiskRejected", "RunConfig", "RunSummary",

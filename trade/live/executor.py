@@ -141,6 +141,15 @@ def bracket_prices(order: Order) -> dict[str, float]:
     return out
 
 
+def trading_stop_levels(take_profit: float | None, stop_loss: float | None,
+                        trailing_distance: float | None,
+                        trailing_active_price: float | None) -> dict[str, float]:
+    """The levels given (not None) under Bybit's trading-stop field names."""
+    named = (("takeProfit", take_profit), ("stopLoss", stop_loss),
+             ("trailingStop", trailing_distance), ("activePrice", trailing_active_price))
+    return {k: v for k, v in named if v is not None}
+
+
 class OrderExecutor:
     """See the module docstring."""
 
@@ -371,4 +380,4 @@ def _failure(where: str, exc: BybitError) -> Any:
 
 
 __all__ = ["Future", "InstrumentRules", "OrderExecutor", "bracket_prices", "create_params",
-           "fmt_step"]
+           "fmt_step", "trading_stop_levels"]

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from trade.core import Clock, InputError
+from trade.core import Clock, Fill, InputError, Order, OrderRequest
 from trade.live.secrets import redact
 
 
@@ -23,6 +23,28 @@ def _default(value: object) -> object:
     if hasattr(value, "name") and hasattr(value, "value"):
         return str(value.name)
     return str(value)
+
+
+def order_fields(link: str, r: OrderRequest) -> dict[str, Any]:
+    """An `order` record: the request as sent, brackets and break-even included."""
+    return {"link": link, "side": r.side.bybit, "qty": r.qty, "type": r.order_type.name,
+            "price": r.price, "trigger": r.trigger_price, "reduce_only": r.reduce_only,
+            "sl_off": r.stop_loss_offset, "tp_off": r.take_profit_offset,
+            "trail_off": r.trailing_offset, "trail_act": r.trailing_activation,
+            "be_act": r.break_even_activation, "be_off": r.break_even_offset}
+
+
+def fill_fields(fill: Fill) -> dict[str, Any]:
+    """A `fill` record (`BreakEvenTracker.restore` replays these)."""
+    return {"exec_id": fill.exec_id, "link": fill.order_link_id, "order_id": fill.order_id,
+            "side": fill.side.bybit, "qty": fill.qty, "price": fill.price, "fee": fill.fee,
+            "exec_type": fill.exec_type.name, "exec_ts": fill.ts}
+
+
+def order_final_fields(o: Order) -> dict[str, Any]:
+    """An `order_final` record: how an order ended."""
+    return {"link": o.order_id, "status": o.status.bybit, "filled": o.filled_qty,
+            "avg_price": o.avg_fill_price, "reason": o.reject_reason}
 
 
 class Journal:

@@ -53,6 +53,7 @@ from trade.live.client import BybitRest, make_session, ws_base_of
 from trade.live.errors import BybitError
 from trade.live.events import KlinePush, StreamState
 from trade.live.journal import Journal, read_journal
+from trade.live.paper import JournaledPaperAdapter
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.secrets import Credentials
 from trade.live.session import LiveAdapter, LiveSession
@@ -239,7 +240,7 @@ class LiveRunner:
             session.open()
             if cfg.mode == "paper":
                 assert cfg.sim_config is not None
-                self.adapter = PaperAdapter(cfg.sim_config)
+                self.adapter = JournaledPaperAdapter(cfg.sim_config, session.journal)
             else:
                 self.adapter = LiveAdapter(session)
                 if cfg.leverage:
@@ -261,6 +262,9 @@ class LiveRunner:
             if session.executor is not None:
                 self.summary.fills = len(session.book.fills)
                 self.summary.orders = len(session.book.orders)
+            elif isinstance(self.adapter, JournaledPaperAdapter):
+                self.summary.fills = self.adapter.fills
+                self.summary.orders = len(self.adapter.placed)
         return self.summary
 
     @staticmethod
@@ -300,6 +304,27 @@ class LiveRunner:
         if bars:
             session.last_price = bars[-1][4]
         return bars
+
+    def _decide(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+        """The engine decides on the closed bar; a `signal` record when it acted."""
+        session, engine = self.session, self.engine
+        assert session is not None and engine is not None
+        before = set(self._placed())
+        engine.on_bar(ts, o, h, lo, c, v)
+        new = [k for k in self._placed() if k not in before]
+        decision = decision_fields(getattr(engine, "last_decision", None))
+        if new or decision:
+            sym = self.config.symbol
+            session.journal.write("signal", bar=ts, close=c, orders=new, decision=decision,
+                                  equity=self.adapter.balance().equity,
+                                  position=self.adapter.position(sym).size)
+
+    def _placed(self) -> list[str]:
+        """Every order this run has placed (paper: the adapter's; else the book's)."""
+        if isinstance(self.adapter, JournaledPaperAdapter):
+            return list(self.adapter.placed)
+        assert self.session is not None
+        return list(self.session.book.orders)
 
     def state(self, ts: int, close: float) -> dict[str, Any]:
         """A plain-data view of the account after a bar (for dashboards; engine thread)."""
@@ -349,9 +374,10 @@ class LiveRunner:
             return
         close_ms = ts + MINUTE
         if self.config.mode == "paper":
+            assert isinstance(self.adapter, PaperAdapter)
             self.adapter.step(Bar(ts, o, h, lo, c, v))
             session.last_price = c
-            engine.on_bar(ts, o, h, lo, c, v)
+            self._decide(ts, o, h, lo, c, v)
         else:
             session.barrier()
             if self._stop.is_set():
@@ -365,15 +391,7 @@ class LiveRunner:
             assert ex is not None
             ex.set_bar(ts)
             session.on_bar_close(ts, h, lo, c)  # break-even, as the kernel's rule 5
-            before = set(session.book.orders)
-            engine.on_bar(ts, o, h, lo, c, v)
-            new = [k for k in session.book.orders if k not in before]
-            decision = decision_fields(getattr(engine, "last_decision", None))
-            if new or decision:
-                session.journal.write("signal", bar=ts, close=c, orders=new,
-                                      decision=decision,
-                                      equity=session.book.balance.equity,
-                                      position=session.book.position(self.config.symbol).size)
+            self._decide(ts, o, h, lo, c, v)
             session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
         self.last_bar_ts = ts
         session.journal.write("bar", bar=ts, close=c)

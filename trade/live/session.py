@@ -61,8 +61,8 @@ from trade.live.events import (
     Stop,
     StreamState,
 )
-from trade.live.executor import InstrumentRules, OrderExecutor
-from trade.live.journal import Journal
+from trade.live.executor import InstrumentRules, OrderExecutor, trading_stop_levels
+from trade.live.journal import Journal, fill_fields, order_fields, order_final_fields
 from trade.live.risk import RiskManager
 from trade.live.secrets import Credentials
 from trade.live.ws import StreamManager
@@ -355,10 +355,7 @@ class LiveSession:
         fill = self.book.apply_execution_row(row)
         if fill is not None:
             self.last_exec_ms = max(self.last_exec_ms or 0, fill.ts)
-            self.journal.write("fill", exec_id=fill.exec_id, link=fill.order_link_id,
-                               order_id=fill.order_id, side=fill.side.bybit, qty=fill.qty,
-                               price=fill.price, fee=fill.fee, exec_type=fill.exec_type.name,
-                               exec_ts=fill.ts)
+            self.journal.write("fill", **fill_fields(fill))
 
     def _failed(self, ev: OrderFailed) -> None:
         self.journal.write("error", where=ev.action, link=ev.key, message=str(ev.error),
@@ -470,12 +467,7 @@ class LiveAdapter:
         handle = self._ex.submit(request)
         self.handles[handle.key] = handle
         r = handle.request
-        s.journal.write("order", link=handle.key, side=r.side.bybit, qty=r.qty,
-                        type=r.order_type.name, price=r.price, trigger=r.trigger_price,
-                        reduce_only=r.reduce_only, sl_off=r.stop_loss_offset,
-                        tp_off=r.take_profit_offset, trail_off=r.trailing_offset,
-                        trail_act=r.trailing_activation, be_act=r.break_even_activation,
-                        be_off=r.break_even_offset)
+        s.journal.write("order", **order_fields(handle.key, r))
         return s.book.orders[handle.key]
 
     def handle(self, key: str) -> OrderHandle | None:
@@ -499,9 +491,8 @@ class LiveAdapter:
                          stop_loss: float | None = None,
                          trailing_distance: float | None = None,
                          trailing_active_price: float | None = None) -> None:
-        levels = {k: v for k, v in (("takeProfit", take_profit), ("stopLoss", stop_loss),
-                                    ("trailingStop", trailing_distance),
-                                    ("activePrice", trailing_active_price)) if v is not None}
+        levels = trading_stop_levels(take_profit, stop_loss, trailing_distance,
+                                     trailing_active_price)
         if levels:
             self._ex.trading_stop(symbol, levels)
             self.session.journal.write("trading_stop", **levels)
@@ -520,10 +511,7 @@ class LiveAdapter:
         j = self.session.journal
         for ev in events:
             if isinstance(ev, OrderUpdate) and ev.order.status.is_terminal:
-                o = ev.order
-                j.write("order_final", link=o.order_id, status=o.status.bybit,
-                        filled=o.filled_qty, avg_price=o.avg_fill_price,
-                        reason=o.reject_reason)
+                j.write("order_final", **order_final_fields(ev.order))
             elif isinstance(ev, PositionUpdate | BalanceUpdate | FillEvent):
                 continue  # fills are journaled when applied; positions are derived state
         return events
