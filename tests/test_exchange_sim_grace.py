@@ -78,6 +78,40 @@ def test_trading_stop_ends_the_grace_and_acts_on_the_entry_bar() -> None:
         assert int(stop["execTime"]) // 60_000 == ts // 60_000
 
 
+def test_a_client_that_never_sends_brackets_stops_getting_graces() -> None:
+    """After `bracket_grace_misses` graces in a row ran out unused, fills at the open get no
+    grace (a Play without brackets does not wait on every entry); a trading-stop from the
+    client brings the grace back."""
+    with make_server(synthetic_bars(60), bracket_grace_s=0.4, bracket_grace_misses=2) as sim:
+        http = make_http(sim.base_url, api_key=KEY, api_secret=SECRET)
+
+        def timed_step(side: str) -> float:
+            http.place_order(category="linear", symbol=SYM, side=side, orderType="Market",
+                             qty="0.01")
+            start = time.monotonic()
+            sim.step()
+            return time.monotonic() - start
+
+        waits = []
+        for _ in range(3):
+            waits.append(timed_step("Buy"))  # opens a long: a grace unless given up
+            assert timed_step("Sell") < 0.3  # closes it: flat, no grace
+        assert waits[0] >= 0.35 and waits[1] >= 0.35  # two graces ran out unused
+        assert waits[2] < 0.3 and sim.grace_misses == 2  # then none
+        assert timed_step("Buy") < 0.3  # still none; the long stays open
+        http.set_trading_stop(category="linear", symbol=SYM, stopLoss="1000", tpslMode="Full",
+                              positionIdx=0)
+        assert sim.grace_misses == 0
+        assert timed_step("Sell") < 0.3
+        assert timed_step("Buy") >= 0.35  # the grace is back
+
+
+@pytest.mark.parametrize("misses", [0, -1, 1.5, True])
+def test_bad_grace_misses_are_refused(misses: Any) -> None:
+    with pytest.raises(ValueError, match="bracket_grace_misses"):
+        make_server(synthetic_bars(10), bracket_grace_misses=misses)
+
+
 @pytest.mark.parametrize("grace", [-1.0, float("nan"), float("inf")])
 def test_a_bad_grace_is_refused(grace: float) -> None:
     with pytest.raises(ValueError, match="bracket_grace_s"):

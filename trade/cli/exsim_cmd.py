@@ -26,7 +26,8 @@ import click
 @click.option("--leverage", type=float, default=1.0, show_default=True)
 @click.option("--bracket-grace", "bracket_grace_s", type=float, default=0.5, show_default=True,
               help="Real seconds a bar waits, after a fill at its open, for the client's "
-                   "trading-stop (fill-relative TP/SL act on the entry bar); 0 = none.")
+                   "trading-stop (fill-relative TP/SL act on the entry bar); 0 = none. "
+                   "Given up after 3 unused graces in a row, until a trading-stop comes.")
 def exchange_sim(
     data_dir: Path,
     symbol: str,

@@ -141,6 +141,9 @@ class ExchangeSimServer:
     dcp_legacy_topic: also accept the deprecated private topic `dcp` (arms every product).
     bracket_grace_s: real seconds a bar waits after a fill at its open for the client's
         trading-stop before the rest of the bar runs (0: whole bars, no grace). See `_feed`.
+    bracket_grace_misses: after this many graces in a row ran out without a trading-stop,
+        the client is taken not to send fill-relative brackets: no grace until its next
+        trading-stop (so Plays without brackets do not wait 0.5 s on every entry).
     """
 
     def __init__(
@@ -166,6 +169,7 @@ class ExchangeSimServer:
         dcp_windows: dict[str, int] | None = None,
         dcp_legacy_topic: bool = False,
         bracket_grace_s: float = 0.5,
+        bracket_grace_misses: int = 3,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
@@ -212,6 +216,12 @@ class ExchangeSimServer:
                 f"bracket_grace_s must be a finite number >= 0, got {bracket_grace_s!r}"
             )
         self.bracket_grace_s = bracket_grace_s
+        if isinstance(bracket_grace_misses, bool) or not (
+                isinstance(bracket_grace_misses, int) and bracket_grace_misses >= 1):
+            raise InputError(
+                f"bracket_grace_misses must be an integer >= 1, got {bracket_grace_misses!r}")
+        self.bracket_grace_misses = bracket_grace_misses
+        self.grace_misses = 0  # graces in a row that ran out without a trading-stop
         self._hanging: set[asyncio.Task[Any]] = set()
         self.requests_seen = 0
         self.dcp_clock: Clock = dcp_clock or self.server_clock
@@ -493,7 +503,8 @@ class ExchangeSimServer:
         `bracket_grace_s` real seconds (ending as soon as a trading-stop has been applied)
         before the rest of the bar (rules 2-7). `_state` stays held throughout, so no other
         request sees the half-processed bar; only trading-stop is let through (see
-        `_mutate`). Bars without a fill at the open cost nothing.
+        `_mutate`). Bars without a fill at the open cost nothing, and so do fills once
+        `bracket_grace_misses` graces in a row ran out unused (until a trading-stop comes).
         """
         bar = self.market.bar(i)
         mark = self.market.mark_price(i)
@@ -505,10 +516,11 @@ class ExchangeSimServer:
             pushes = self.venue.on_bar(bar, mark, funding, now)
         else:
             pushes, opened = self.venue.on_bar_open(bar, now)
-            if opened:
+            if opened and self.grace_misses < self.bracket_grace_misses:
                 self._publish_private(pushes, now)
                 await self._flush()
-                await self._bracket_grace()
+                used = await self._bracket_grace()
+                self.grace_misses = 0 if used else self.grace_misses + 1
                 pushes = Pushes()
             rest = self.venue.on_bar_rest(bar, mark, funding, now)
             pushes.items.extend(rest.items)
@@ -516,13 +528,16 @@ class ExchangeSimServer:
         self._publish_private(pushes, now)
         self._publish_public(i, now)
 
-    async def _bracket_grace(self) -> None:
-        """Wait, `_state` held, until a trading-stop is applied or the grace runs out."""
+    async def _bracket_grace(self) -> bool:
+        """Wait, `_state` held, until a trading-stop is applied (True) or the grace runs
+        out (False)."""
         applied = asyncio.Event()
         self._grace = applied
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(applied.wait(), self.bracket_grace_s)
+            await asyncio.wait_for(applied.wait(), self.bracket_grace_s)
+            return True
+        except TimeoutError:
+            return False
         finally:
             self._grace = None
 
@@ -1053,6 +1068,8 @@ class ExchangeSimServer:
                 finally:
                     grace.set()
             async with self._state:
+                if name == "trading_stop":
+                    self.grace_misses = 0  # this client does send trading-stops
                 return await apply(params)
 
         return handler
