@@ -1552,7 +1552,8 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
         # first eligible bar; PostOnly: rejected when it would cross, and not retried)
         t.otype = OT_LIMIT
         t.tif = s.entry_tif
-        t.price = ref * (1 - offset) if direction > 0 else ref * (1 + offset)
+        # the limit price is on the tick grid, as the exchange requires and live sends it
+        t.price = _round_tick(e, ref * (1 - offset) if direction > 0 else ref * (1 + offset))
         t.qty = qty
         oi = engine_submit(e, &t)
         if oi >= 0 and not is_terminal(e.orders[oi].status):

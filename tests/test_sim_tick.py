@@ -22,8 +22,8 @@ from trade.exchange_sim.venue import Venue
 from trade.live.executor import fmt_step
 from trade.play import load_play
 from trade.sim import SimExchange
-from trade.sim.config import SimConfig, tick_grid
-from trade.sim.reference import ReferenceExchange, round_to_tick
+from trade.sim.config import SimConfig, round_to_tick, tick_grid
+from trade.sim.reference import ReferenceExchange
 
 TICKS = [0.1, 0.01, 0.5, 0.001]
 

@@ -122,6 +122,7 @@ class OrderPlan:
     min_qty: float
     min_notional: float
     taker_fee: float = 0.0  # fraction; the sizing cap leaves room for the opening fee
+    tick_size: float = 0.0  # order prices from offsets are rounded to it (0 = not rounded)
     trail_activation: float = 0.0  # fraction of entry that arms the trail; 0 = at the fill
     entry_tif: TimeInForce = TimeInForce.GTC  # time in force of limit entries
 
@@ -280,6 +281,7 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         expire_bars_1m=expire,
         allow_flip=play.position_policy.allow_flip,
         qty_step=instrument.qty_step,
+        tick_size=instrument.tick_size,
         min_qty=instrument.min_qty,
         min_notional=min_notional,
         taker_fee=fees.taker_bps / 10_000,
@@ -329,4 +331,5 @@ def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: f
 
     act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
                state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
-               qty_step=plan.qty_step, entry_for=entry_for, entry_tif=plan.entry_tif)
+               qty_step=plan.qty_step, entry_for=entry_for, entry_tif=plan.entry_tif,
+               tick=plan.tick_size)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trade.core import Order, Position, Side
-from trade.sim.reference import round_to_tick
+from trade.sim.config import round_to_tick
 
 MINUTE = 60_000
 log = logging.getLogger(__name__)

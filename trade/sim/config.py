@@ -79,3 +79,17 @@ class SimConfig:
                 f"leverage {self.leverage} is too high for maintenance margin rate "
                 f"{self.maintenance_margin_rate}: the position would be liquidated at entry"
             )
+
+
+def round_to_tick(level: float, tick: float) -> float:
+    """`level` on the `tick` grid, nearest (half-even on level / tick), as the exchange wants it.
+
+    Bit for bit `float(fmt_step(level, tick))` (trade.live.executor): n steps of
+    `units / 10**decimals` is the exact integer `n * units` over an exact power of ten, and
+    their quotient is the correctly rounded double of that decimal. 0 = no rounding.
+    """
+    units, decimals = tick_grid(tick)
+    if units == 0:
+        return level
+    n = round(level / tick)  # Python's round is half-even, like C rint in the kernel
+    return float(n * units) / float(10**decimals)

@@ -97,5 +97,5 @@ def _act(
     act_on_row(
         ex, cfg.symbol, intent, bar=i, ref=ref, state=state, allow_flip=s.allow_flip,
         expire_bars=s.expire_bars, qty_step=cfg.qty_step, entry_for=entry_for,
-        entry_tif=s.entry_tif,
+        entry_tif=s.entry_tif, tick=cfg.tick_size,
     )

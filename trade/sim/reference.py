@@ -24,25 +24,11 @@ from trade.core.models import (
     OrderUpdate,
     PositionUpdate,
 )
-from trade.sim.config import Intrabar, SimConfig, tick_grid
+from trade.sim.config import Intrabar, SimConfig, round_to_tick
 from trade.sim.results import EQUITY_SCHEMA, trades_table
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
 BAR_MS = 60_000
-
-
-def round_to_tick(level: float, tick: float) -> float:
-    """`level` on the `tick` grid, nearest (half-even on level / tick), as the exchange wants it.
-
-    Bit for bit `float(fmt_step(level, tick))` (trade.live.executor): n steps of
-    `units / 10**decimals` is the exact integer `n * units` over an exact power of ten, and
-    their quotient is the correctly rounded double of that decimal. 0 = no rounding.
-    """
-    units, decimals = tick_grid(tick)
-    if units == 0:
-        return level
-    n = round(level / tick)  # Python's round is half-even, like C rint in the kernel
-    return float(n * units) / float(10**decimals)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from typing import Protocol
 from trade._kernels.position import Position
 from trade.core.enums import OrderType, Side, TimeInForce
 from trade.core.models import Balance, Order, OrderRequest
-from trade.sim.config import SizeMode
+from trade.sim.config import SizeMode, round_to_tick
 
 
 class OrderVenue(Protocol):
@@ -115,6 +115,7 @@ def act_on_row(
     qty_step: float,
     entry_for: Callable[[int, float], EntrySpec | None],
     entry_tif: TimeInForce = TimeInForce.GTC,
+    tick: float = 0.0,
 ) -> None:
     """Act on one row after 1m bar number `bar` closed at `ref`.
 
@@ -169,7 +170,8 @@ def act_on_row(
     }
     if spec.limit_offset > 0 and flip_qty == 0:
         off = spec.limit_offset
-        price = ref * (1 - off) if direction > 0 else ref * (1 + off)
+        # the limit price is on the tick grid, as the exchange requires and live sends it
+        price = round_to_tick(ref * (1 - off) if direction > 0 else ref * (1 + off), tick)
         order = venue.submit(OrderRequest(
             symbol, side, spec.qty, OrderType.LIMIT, price=price,
             time_in_force=entry_tif, **brackets,  # type: ignore[arg-type]
