@@ -222,6 +222,7 @@ class ExchangeSimServer:
                 f"bracket_grace_misses must be an integer >= 1, got {bracket_grace_misses!r}")
         self.bracket_grace_misses = bracket_grace_misses
         self.grace_misses = 0  # graces in a row that ran out without a trading-stop
+        self.graces = {"granted": 0, "used": 0}  # used: ended by a trading-stop
         self._hanging: set[asyncio.Task[Any]] = set()
         self.requests_seen = 0
         self.dcp_clock: Clock = dcp_clock or self.server_clock
@@ -386,6 +387,11 @@ class ExchangeSimServer:
             clock.set(close_ms)
         return self.sync()
 
+    @property
+    def grace_active(self) -> bool:
+        """A bar is waiting in a bracket grace right now (any thread may ask)."""
+        return self._grace is not None
+
     def market_now_ms(self) -> int:
         return self.clock.now_ms()
 
@@ -521,6 +527,8 @@ class ExchangeSimServer:
                 await self._flush()
                 used = await self._bracket_grace()
                 self.grace_misses = 0 if used else self.grace_misses + 1
+                self.graces["granted"] += 1
+                self.graces["used"] += used
                 pushes = Pushes()
             rest = self.venue.on_bar_rest(bar, mark, funding, now)
             pushes.items.extend(rest.items)
