@@ -867,23 +867,6 @@ cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double
     return True
 
 
-cdef inline void _bar_rules(Engine* e, long long ts, double o, double h, double l, double c,
-                            double funding_rate) noexcept nogil:
-    """Rules 1-6 of docs/fill_model.md for one validated 1m bar, in that order."""
-    e.bar_index += 1
-    e.last_ts = ts
-    if e.n_active > 0:
-        _rule1_market(e, o)
-        _rule2_stops(e, o, h, l)
-        _rule3_limits(e, o, h, l)
-        _compact_active(e)
-    if e.pos.side != 0:
-        _rule4_exits(e, o, h, l)
-        _rule5_ratchet(e, h, l)
-        if ts + BAR_MS >= e.next_fund:
-            _rule6_funding(e, ts, c, funding_rate)
-
-
 cdef inline void engine_bar_open(Engine* e, long long ts, double o) noexcept nogil:
     """First half of one validated 1m bar: the bar starts and rule 1 fills at its open."""
     e.bar_index += 1
@@ -892,9 +875,9 @@ cdef inline void engine_bar_open(Engine* e, long long ts, double o) noexcept nog
         _rule1_market(e, o)
 
 
-cdef inline void engine_bar_rest(Engine* e, long long ts, double o, double h, double l, double c,
-                                 double mark_price, double funding_rate) noexcept nogil:
-    """Second half of the bar engine_bar_open started: rules 2-7, in that order."""
+cdef inline void _rules_2_to_6(Engine* e, long long ts, double o, double h, double l, double c,
+                               double funding_rate) noexcept nogil:
+    """Rules 2-6 of docs/fill_model.md for the bar engine_bar_open started, in that order."""
     # orders placed between the halves are first eligible on the next bar (active_from_bar)
     if e.n_active > 0:
         _rule2_stops(e, o, h, l)
@@ -905,6 +888,19 @@ cdef inline void engine_bar_rest(Engine* e, long long ts, double o, double h, do
         _rule5_ratchet(e, h, l)
         if ts + BAR_MS >= e.next_fund:
             _rule6_funding(e, ts, c, funding_rate)
+
+
+cdef inline void _bar_rules(Engine* e, long long ts, double o, double h, double l, double c,
+                            double funding_rate) noexcept nogil:
+    """Rules 1-6 for one validated 1m bar (the batch path records rule 7 itself)."""
+    engine_bar_open(e, ts, o)  # rule 1 never changes n_active: only submit and compact do
+    _rules_2_to_6(e, ts, o, h, l, c, funding_rate)
+
+
+cdef inline void engine_bar_rest(Engine* e, long long ts, double o, double h, double l, double c,
+                                 double mark_price, double funding_rate) noexcept nogil:
+    """Second half of the bar engine_bar_open started: rules 2-7, in that order."""
+    _rules_2_to_6(e, ts, o, h, l, c, funding_rate)
     _rule7_mark(e, ts, h, l, c, mark_price)
 
 
