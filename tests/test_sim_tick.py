@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest_exsim import fast_cross_play_yaml
 from trade.core import OrderRequest, OrderType, Side
 from trade.engine.backtest import sim_config
 from trade.engine.orders import DEFAULT_INSTRUMENT, order_plan
@@ -115,30 +116,11 @@ def test_break_even_stop_is_on_the_grid(make: type) -> None:
     assert round_to_tick(100.0 * 1.003, tick) == float(fmt_step(100.0 * 1.003, tick)) == 100.5
 
 
-PLAY_YAML = """
-version: "3.0.0"
-name: tick_wiring
-description: tick wiring
-symbol: BTCUSDT
-timeframes: {low_tf: 1m, exec: low_tf}
-account:
-  starting_equity_usdt: 10000
-  max_leverage: 2
-  fee_model: {taker_bps: 5.5, maker_bps: 2.0}
-  slippage_bps: 2
-features:
-  ema_fast: {indicator: ema, params: {length: 3}}
-  ema_slow: {indicator: ema, params: {length: 8}}
-actions:
-  entry_long: [ema_fast, cross_above, ema_slow]
-  exit_long: [ema_fast, cross_below, ema_slow]
-position_policy: {mode: long_only}
-"""
 
 
 def test_backtest_and_venue_carry_the_instruments_tick(tmp_path: Path) -> None:
     path = tmp_path / "p.yml"
-    path.write_text(PLAY_YAML)
+    path.write_text(fast_cross_play_yaml("tick_wiring"))
     play = load_play(path)
     inst = DEFAULT_INSTRUMENT.model_copy(update={"tick_size": 0.01})
     assert sim_config(play, order_plan(play, inst), inst).tick_size == 0.01
