@@ -31,7 +31,7 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -465,28 +465,19 @@ def _num(v: float | int | None) -> float | None:
 
 def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     """One results row for `params` (see trade.sweep.results for the columns)."""
-    from trade.sweep.space import variant_id
-
     s = ctx.settings
     cut = ctx.summary_cut()
     if cut is not None:
         return _evaluate_summary(ctx, params, cut)
     _, result, initial = ctx.simulate(params)
     n_rows = result.equity.num_rows
-    row: dict[str, Any] = {"variant_id": variant_id(params)}
-    for k, v in params.items():
-        row[f"param.{k}"] = v
+    row = _new_row(params)
     sel_hi = n_rows if ctx.selection_end is None else ctx.rows_of(None, ctx.selection_end)[1]
     if sel_hi == 0:
         raise InputError("the hold-out leaves no bars to select on")
     main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily,
                           index=ctx.day_index(0, sel_hi))
-    row["n_trades"] = main.n_trades
-    row["eligible"] = main.n_trades >= s.min_trades
-    for k, v in main.metrics.items():
-        row[f"metric.{k}"] = _num(v)
-    if s.keep_daily:
-        row["daily_returns"] = main.daily_returns.tolist()
+    _put_selection(row, main, s)
     names = metric_names(s.metrics)
     if ctx.windows:
         is_vals: dict[str, list[float]] = {k: [] for k in names}
@@ -519,38 +510,51 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     if ctx.selection_end is not None:
         ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics,
                             index=ctx.day_index(sel_hi, n_rows))
-        row["holdout.n_trades"] = ho.n_trades
-        for k in names:
-            row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
-            if not ctx.windows:
-                row[f"is.metric.{k}"] = row[f"metric.{k}"]
-                row[f"oos.metric.{k}"] = _num(ho.metrics[k])
+        _put_holdout(row, ho, names, in_out_sample=not ctx.windows)
     return row
 
 
 def _evaluate_summary(ctx: SweepContext, params: Mapping[str, Any], cut: int) -> dict[str, Any]:
     """evaluate() for fast metrics without walk-forward: the kernel records a summary of the
     equity curve (segments: the selection, then the hold-out after `cut` if > 0)."""
-    from trade.sweep.space import variant_id
-
     s = ctx.settings
     _, summary = ctx.simulate_summary(params, [cut] if cut else [])
     ts = ctx.cache.ts_1m
+    row = _new_row(params)
+    _put_selection(row, segment_metrics(summary, 0, ts, daily=s.keep_daily), s)
+    if cut:
+        # the summary path runs without walk-forward: in/out of sample = selection/hold-out
+        _put_holdout(row, segment_metrics(summary, 1, ts), metric_names(s.metrics),
+                     in_out_sample=True)
+    return row
+
+
+def _new_row(params: Mapping[str, Any]) -> dict[str, Any]:
+    from trade.sweep.space import variant_id
+
     row: dict[str, Any] = {"variant_id": variant_id(params)}
     for k, v in params.items():
         row[f"param.{k}"] = v
-    main = segment_metrics(summary, 0, ts, daily=s.keep_daily)
+    return row
+
+
+def _put_selection(row: dict[str, Any], main: WindowResult, s: SweepSettings) -> None:
+    """The selection period's columns: trades, eligibility, metrics, daily returns."""
     row["n_trades"] = main.n_trades
     row["eligible"] = main.n_trades >= s.min_trades
     for k, v in main.metrics.items():
         row[f"metric.{k}"] = _num(v)
     if s.keep_daily:
         row["daily_returns"] = main.daily_returns.tolist()
-    if cut:
-        ho = segment_metrics(summary, 1, ts)
-        row["holdout.n_trades"] = ho.n_trades
-        for k in metric_names(s.metrics):
-            row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
+
+
+def _put_holdout(row: dict[str, Any], ho: WindowResult, names: Iterable[str], *,
+                 in_out_sample: bool) -> None:
+    """The hold-out's columns; with `in_out_sample` (no walk-forward windows) the selection
+    and the hold-out also stand as the in-sample and out-of-sample metrics."""
+    row["holdout.n_trades"] = ho.n_trades
+    for k in names:
+        row[f"holdout.metric.{k}"] = _num(ho.metrics[k])
+        if in_out_sample:
             row[f"is.metric.{k}"] = row[f"metric.{k}"]
             row[f"oos.metric.{k}"] = _num(ho.metrics[k])
-    return row
