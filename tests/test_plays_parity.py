@@ -3,7 +3,7 @@
 The batch path (vectorised features -> SignalArrays -> compiled run_batch) and the event path
 (PlayEngine bar by bar through BacktestAdapter) share only the Play and the order rules, so
 equal trade logs (compared value by value and by the Parquet bytes' sha256) show that the
-translation into signals and the incremental engine agree (DESIGN.md invariant 6)."""
+translation into signals and the incremental engine agree (docs/architecture.md, invariant 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Two kernels, one answer (DESIGN.md invariant 6).
+"""Two kernels, one answer (docs/architecture.md, invariant 6).
 
 Hypothesis generates bar series (gaps, wicks, funding boundaries, missing
 minutes) and signal or order streams; the compiled batch runner, the compiled

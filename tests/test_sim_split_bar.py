@@ -8,7 +8,7 @@ within milliseconds of the fill. These tests pin the split down on both simulato
   kernel and the reference simulator still agree exactly;
 * with nothing in between, the split produces the same events, trades and equity as on_bar;
 * a trading stop set right after an opening fill reproduces the backtest of an order with
-  the same fill-relative stop-loss / take-profit offsets (DESIGN.md invariant 7).
+  the same fill-relative stop-loss / take-profit offsets (docs/architecture.md, invariant 7).
 """
 
 from __future__ import annotations

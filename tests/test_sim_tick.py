@@ -2,7 +2,7 @@
 
 Live sends trading-stop levels as `fmt_step(level, tick)` strings, which the exchange parses
 as decimals; the kernel and the reference round the same levels so that the double they keep
-is the one the exchange reads back, bit for bit (DESIGN.md invariant 7).
+is the one the exchange reads back, bit for bit (docs/architecture.md, invariant 7).
 """
 
 from __future__ import annotations

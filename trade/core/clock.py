@@ -1,4 +1,4 @@
-"""Injectable time (DESIGN.md invariant 8): nothing else reads the wall clock or sleeps."""
+"""Injectable time (docs/architecture.md, invariant 8): nothing else reads the wall clock or sleeps."""
 
 from __future__ import annotations
 

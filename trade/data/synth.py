@@ -23,7 +23,7 @@ REGIMES: tuple[str, ...] = ("trending", "ranging", "volatile", "crash", "mixed")
 DEFAULT_START_MS = 1_704_067_200_000
 
 # Play `synthetic: {regime}` and the older `validation: {pattern: NAME}` names -> the generator's
-# regime. The one table of these names: trade.play validates against it (see PLAY_FORMAT.md).
+# regime. The one table of these names: trade.play validates against it (see docs/play_reference.md).
 _PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
     "trending": (
         "trending", "trend_up", "trend_up_clean", "trend_grinding", "trend_parabolic",

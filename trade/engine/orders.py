@@ -6,7 +6,7 @@ it: the batch path writes its per-row numbers into `SignalArrays`, the event pat
 adapter with `decide_entry`/`decide_exit`, which implement the rules of the
 `trade.sim.signals` docstring line for line. That shared code is why the two paths agree.
 
-Conventions (PLAY_FORMAT.md "Risk"):
+Conventions (docs/play_reference.md, "Risk"):
 
 * Every bracket is a fraction of the **entry fill price** (the simulator applies it when the
   opening fill happens), computed at the decision from data closed at that instant; the

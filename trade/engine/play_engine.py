@@ -14,7 +14,7 @@ Per closed 1m bar (`on_bar`), after the exchange has processed that bar:
    (`trade.play.ActionEvaluator.update`) on the exec values, and act;
 4. otherwise, if some action reads `last_price` / `mark_price`: evaluate those actions only
    (`peek`, on the last closed exec values plus this 1m close) and act on what they emit
-   (PLAY_FORMAT.md, Conditions, last bullet);
+   (docs/play_reference.md, Conditions, last bullet);
 5. circuit breaker (`account.max_drawdown_pct`): at each 1m close, once equity falls that
    far below its running peak, the engine cancels its entry order, closes the position with a
    reduce-only market order and takes no new decisions for the rest of the run;

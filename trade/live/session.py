@@ -1,6 +1,6 @@
 """LiveSession: the engine thread's world (book, executor, risk, streams) and LiveAdapter.
 
-Threading model (DESIGN.md "Live stack"): pybit's WebSocket threads, the REST workers and
+Threading model (docs/architecture.md, "Live stack"): pybit's WebSocket threads, the REST workers and
 the stream supervisors only `post()` typed events onto one queue. The thread that calls
 `open()` becomes the **engine thread**: it alone calls `pump`, `process`, `barrier`,
 `close` and every LiveAdapter method, and it alone writes orders, positions and balances

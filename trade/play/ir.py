@@ -216,5 +216,5 @@ class ConditionPlan:
     @property
     def intrabar(self) -> bool:
         """True when the condition reads `last_price` or `mark_price` and so is also
-        evaluated at every 1m close inside the exec bar (PLAY_FORMAT.md, Conditions)."""
+        evaluated at every 1m close inside the exec bar (docs/play_reference.md, Conditions)."""
         return bool(self.series & INTRABAR_BUILTINS)
