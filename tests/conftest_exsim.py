@@ -16,14 +16,14 @@ from trade.exchange_sim import ExchangeSimServer
 from trade.sim import SimConfig
 
 KEY, SECRET = "test-key", "test-secret"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"  # real price files kept in the repository
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % (8 * 3_600_000)  # an 8h funding mark
 
 
 def es_bars() -> pa.Table:
-    """Real E-mini S&P 1m bars (shared data); fails clearly when the file is missing."""
-    path = DATA / "es_futures_1m.csv"
-    assert path.is_file(), f"shared test data missing: {path}"
+    """Real E-mini S&P 1m bars (tests/data); fails clearly when the file is missing."""
+    path = DATA / "es_futures_1m.csv.gz"
+    assert path.is_file(), f"test data missing: {path}"
     t = pacsv.read_csv(path)
     return pa.table({
         "ts": t.column("ts_ms").cast(pa.int64()),
