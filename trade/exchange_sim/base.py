@@ -1,0 +1,84 @@
+"""What every part of the exchange server shares: its state, declared once.
+
+`ExchangeSimServer` is assembled from one mixin per concern (`routing`, `market_routes`,
+`trading`, `account`, `streams`, `replay`); each reads and writes the attributes declared
+here, which the server's constructor sets. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from trade.core import Clock
+from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
+from trade.exchange_sim.faults import FaultInjector
+from trade.exchange_sim.market import MarketData
+from trade.exchange_sim.ratelimit import RateLimiter
+from trade.exchange_sim.venue import Instrument, Pushes, Venue
+
+
+class ServerBase:
+    """State shared by the server's parts (set by `ExchangeSimServer.__init__`)."""
+
+    symbol: str
+    market: MarketData
+    instrument: Instrument
+    venue: Venue
+    api_keys: dict[str, str]
+    clock: Clock
+    server_clock: Clock
+    faults: FaultInjector
+    limiter: RateLimiter
+    host: str
+    port: int
+    poll_interval_s: float
+    ws_ack_delay_s: float
+    fed: int
+    requests_seen: int
+    dcp_clock: Clock
+    dcp: DcpMonitor
+    dcp_legacy_topic: bool
+    dcp_triggers: list[DcpTrigger]
+    bracket_grace_s: float
+    bracket_grace_misses: int
+    grace_misses: int
+    graces: dict[str, int]
+    _state: asyncio.Lock | None
+    _grace: asyncio.Event | None
+    _hanging: set[asyncio.Task[Any]]
+    _loop: asyncio.AbstractEventLoop | None
+    _thread: threading.Thread | None
+    _runner: web.AppRunner | None
+
+    # --- time (see clock.py for how the two clocks relate) ----------------------------
+    def market_now_ms(self) -> int:
+        """The replay's clock: bars, orders and executions carry this time."""
+        return self.clock.now_ms()
+
+    def server_now_ms(self) -> int:
+        """The clock signatures, rate limits and DCP are checked against."""
+        return self.server_clock.now_ms() + self.faults.clock_skew_ms
+
+    # --- route tables: market_routes.py, trading.py, account.py --------------------------
+    def _market_routes(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _trading_routes(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _account_routes(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # --- implemented by streams.py ------------------------------------------------------
+    def _publish_private(self, pushes: Pushes, now_ms: int) -> None:
+        raise NotImplementedError
+
+    def _publish_public(self, i: int, now_ms: int) -> None:
+        raise NotImplementedError
+
+    async def _flush(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,128 @@
+"""Market-data endpoints (`/v5/market/...`): public, unsigned, read the replayed history.
+
+Only bars closed by the market clock are visible (`fed`), so nothing looks ahead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trade.exchange_sim import protocol as p
+from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.market import INTERVALS
+from trade.exchange_sim.protocol import ApiError, num
+from trade.exchange_sim.routing import Route, int_param, limit_param
+
+
+class MarketRoutes(ServerBase):
+    def _market_routes(self) -> dict[str, Route]:
+        return {
+            "/v5/market/time": Route("GET", self._market_time, False),
+            "/v5/market/kline": Route("GET", self._kline, False),
+            "/v5/market/mark-price-kline": Route("GET", self._mark_kline, False),
+            "/v5/market/tickers": Route("GET", self._tickers, False),
+            "/v5/market/instruments-info": Route("GET", self._instruments, False),
+            "/v5/market/funding/history": Route("GET", self._funding, False),
+            "/v5/market/orderbook": Route("GET", self._orderbook, False),
+        }
+
+    def _check_market(self, params: dict[str, Any]) -> None:
+        category = params.get("category", "linear")
+        if category != "linear":
+            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+        symbol = params.get("symbol")
+        if symbol != self.symbol:
+            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+
+    async def _market_time(self, params: dict[str, Any], path: str) -> Any:
+        now = self.server_now_ms()
+        return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
+
+    def _visible(self) -> int:
+        return self.fed
+
+    async def _kline(self, params: dict[str, Any], path: str) -> Any:
+        return self._kline_rows(params, mark=False)
+
+    async def _mark_kline(self, params: dict[str, Any], path: str) -> Any:
+        return self._kline_rows(params, mark=True)
+
+    def _kline_rows(self, params: dict[str, Any], *, mark: bool) -> dict[str, Any]:
+        self._check_market(params)
+        interval = str(params.get("interval", ""))
+        if interval not in INTERVALS:
+            raise ApiError(p.PARAM_ERROR, f"params error: interval invalid ({interval!r})")
+        rows = self.market.klines(
+            interval,
+            visible=self._visible(),
+            start=int_param(params, "start"),
+            end=int_param(params, "end"),
+            limit=limit_param(params, 200, 1000),
+            mark=mark,
+        )
+        if mark:
+            out = [[str(r.start), num(r.open), num(r.high), num(r.low), num(r.close)] for r in rows]
+        else:
+            out = [
+                [str(r.start), num(r.open), num(r.high), num(r.low), num(r.close), num(r.volume),
+                 num(r.turnover)]
+                for r in rows
+            ]
+        return {"category": "linear", "symbol": self.symbol, "list": out}
+
+    async def _tickers(self, params: dict[str, Any], path: str) -> Any:
+        category = params.get("category", "linear")
+        if category != "linear":
+            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+        symbol = params.get("symbol")
+        if symbol is not None and symbol != self.symbol:
+            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+        rows = []
+        if self.fed > 0:
+            rows.append(self.market.ticker(self.fed - 1, self.market_now_ms(),
+                                           self.instrument.tick_size))
+        return {"category": "linear", "list": rows}
+
+    async def _instruments(self, params: dict[str, Any], path: str) -> Any:
+        category = params.get("category", "linear")
+        if category != "linear":
+            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+        symbol = params.get("symbol")
+        rows = [self.instrument.info()] if symbol in (None, self.symbol) else []
+        return {"category": "linear", "list": rows, "nextPageCursor": ""}
+
+    async def _funding(self, params: dict[str, Any], path: str) -> Any:
+        self._check_market(params)
+        start = int_param(params, "startTime")
+        end = int_param(params, "endTime")
+        if start is not None and end is None:
+            raise ApiError(p.PARAM_ERROR, "params error: endTime is required with startTime")
+        rows = self.market.funding_history(
+            now_ms=self.market_now_ms(), start=start, end=end, limit=limit_param(params, 200, 200)
+        )
+        return {
+            "category": "linear",
+            "list": [
+                {"symbol": self.symbol, "fundingRate": num(rate) if rate else "0",
+                 "fundingRateTimestamp": str(t)}
+                for t, rate in rows
+            ],
+        }
+
+    async def _orderbook(self, params: dict[str, Any], path: str) -> Any:
+        self._check_market(params)
+        depth = limit_param(params, 25, 500)
+        now = self.market_now_ms()
+        if self.fed == 0:
+            return {"s": self.symbol, "b": [], "a": [], "ts": now, "u": 0, "seq": 0, "cts": now}
+        i = self.fed - 1
+        close = float(self.market.close[i])
+        tick = self.instrument.tick_size
+        step = self.instrument.qty_step
+        base = max(float(self.market.volume[i]) / (2 * depth), self.instrument.min_qty)
+        size = round(round(base / step) * step, 10) if step > 0 else base
+        mid = round(close / tick) * tick
+        bids = [[num(round(mid - k * tick, 10)), num(size)] for k in range(1, depth + 1)]
+        asks = [[num(round(mid + k * tick, 10)), num(size)] for k in range(1, depth + 1)]
+        return {"s": self.symbol, "b": bids, "a": asks, "ts": now, "u": self.fed,
+                "seq": self.fed, "cts": now}

@@ -1,0 +1,110 @@
+"""The bar driver: feeds the engine every 1m bar the market clock has closed, and the
+bracket grace (a fill at a bar's open waits for the client's trading-stop).
+
+The driver task runs on the server loop every `poll_interval_s`; `sync()`/`step()` run the
+same code on demand. The caller of `_feed` holds `_state`, so no request sees a
+half-processed bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.dcp import DcpTrigger
+from trade.exchange_sim.market import MINUTE_MS
+from trade.exchange_sim.venue import Pushes
+
+log = logging.getLogger(__name__)
+
+
+class ReplayDriver(ServerBase):
+    """Feeds closed bars to the venue; fires DCP windows that ran out."""
+
+    async def _drive(self) -> None:
+        while True:
+            await self._sync()
+            await self._check_dcp()
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def _check_dcp(self) -> list[DcpTrigger]:
+        assert self._state is not None
+        fired: list[DcpTrigger] = []
+        async with self._state:
+            for product in self.dcp.due(self.dcp_clock.monotonic()):
+                now = self.market_now_ms()
+                ids: list[str] = []
+                if product == "DERIVATIVES":  # the simulator's only product: USDT perpetuals
+                    ids, pushes = self.venue.dcp_cancel(now)
+                    self._publish_private(pushes, now)
+                trigger = DcpTrigger(product, now, tuple(ids))
+                log.info("DCP fired for %s: cancelled %d order(s)", product, len(ids))
+                self.dcp_triggers.append(trigger)
+                fired.append(trigger)
+            if fired:
+                await self._flush()
+        return fired
+
+    async def _sync(self) -> int:
+        assert self._state is not None
+        async with self._state:
+            target = self.market.closed_count(self.clock.now_ms())
+            count = 0
+            while self.fed < target:
+                await self._feed(self.fed)
+                count += 1
+            if count:
+                await self._flush()
+            return count
+
+    async def _feed(self, i: int) -> None:
+        """Feed bar `i` (the caller holds `_state`); a fill at its open earns a grace.
+
+        On Bybit a client attaches fill-relative TP/SL with trading-stop milliseconds after
+        its entry fills, so the entry's own bar already runs against them, as in the
+        backtest (docs/fill_model.md rule 4). The simulator models that latency: it fills
+        at the open (rule 1) and pushes the executions, then waits up to
+        `bracket_grace_s` real seconds (ending as soon as a trading-stop has been applied)
+        before the rest of the bar (rules 2-7). `_state` stays held throughout, so no other
+        request sees the half-processed bar; only trading-stop is let through (see
+        `_mutate`). Bars without a fill at the open cost nothing, and so do fills once
+        `bracket_grace_misses` graces in a row ran out unused (until a trading-stop comes).
+        """
+        bar = self.market.bar(i)
+        mark = self.market.mark_price(i)
+        funding = math.nan
+        if self.market.funding is not None:
+            funding = float(self.market.funding[i])
+        now = max(self.clock.now_ms(), bar[0] + MINUTE_MS)
+        if self.bracket_grace_s <= 0:
+            pushes = self.venue.on_bar(bar, mark, funding, now)
+        else:
+            pushes, opened = self.venue.on_bar_open(bar, now)
+            if opened and self.grace_misses < self.bracket_grace_misses:
+                self._publish_private(pushes, now)
+                await self._flush()
+                used = await self._bracket_grace()
+                self.grace_misses = 0 if used else self.grace_misses + 1
+                self.graces["granted"] += 1
+                self.graces["used"] += used
+                pushes = Pushes()
+            rest = self.venue.on_bar_rest(bar, mark, funding, now)
+            pushes.items.extend(rest.items)
+        self.fed += 1
+        self._publish_private(pushes, now)
+        self._publish_public(i, now)
+
+    async def _bracket_grace(self) -> bool:
+        """Wait, `_state` held, until a trading-stop is applied (True) or the grace runs
+        out (False)."""
+        applied = asyncio.Event()
+        self._grace = applied
+        try:
+            await asyncio.wait_for(applied.wait(), self.bracket_grace_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._grace = None

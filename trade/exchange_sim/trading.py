@@ -1,0 +1,140 @@
+"""Trading endpoints (`/v5/order/...`, `/v5/position/trading-stop`, `set-leverage`,
+`/v5/execution/list`, disconnect-cancel-all): the signed requests that change or read
+orders. Every change goes through the `Venue` under the server's state lock, publishes its
+private-stream pushes, and waits for them to reach the sockets before REST answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from trade.exchange_sim import dcp as d
+from trade.exchange_sim import protocol as p
+from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.protocol import ApiError
+from trade.exchange_sim.routing import Handler, Route, int_param, limit_param, page
+from trade.exchange_sim.venue import OrderRecord
+
+
+class TradingRoutes(ServerBase):
+    def _trading_routes(self) -> dict[str, Route]:
+        return {
+            "/v5/order/create": Route("POST", self._mutate("create"), True),
+            "/v5/order/amend": Route("POST", self._mutate("amend"), True),
+            "/v5/order/cancel": Route("POST", self._mutate("cancel"), True),
+            "/v5/order/cancel-all": Route("POST", self._mutate("cancel_all"), True),
+            "/v5/order/disconnected-cancel-all": Route("POST", self._set_dcp, True),
+            "/v5/account/query-dcp-info": Route("GET", self._dcp_info, True),
+            "/v5/order/realtime": Route("GET", self._realtime, True),
+            "/v5/order/history": Route("GET", self._history, True),
+            "/v5/position/set-leverage": Route("POST", self._mutate("set_leverage"), True),
+            "/v5/position/trading-stop": Route("POST", self._mutate("trading_stop"), True),
+            "/v5/execution/list": Route("GET", self._executions, True),
+        }
+
+    def _mutate(self, name: str) -> Handler:
+        async def apply(params: dict[str, Any]) -> Any:
+            method = getattr(self.venue, name)
+            result, pushes = method(params, self.market_now_ms())
+            self._publish_private(pushes, self.market_now_ms())
+            await self._flush()  # the stream hears of a change before REST answers
+            return result
+
+        async def handler(params: dict[str, Any], path: str) -> Any:
+            assert self._state is not None
+            grace = self._grace
+            if name == "trading_stop" and grace is not None and not grace.is_set():
+                # a bracket grace holds `_state` for this very request (see replay._feed)
+                try:
+                    return await apply(params)
+                finally:
+                    grace.set()
+            async with self._state:
+                if name == "trading_stop":
+                    self.grace_misses = 0  # this client does send trading-stops
+                return await apply(params)
+
+        return handler
+
+    async def _set_dcp(self, params: dict[str, Any], path: str) -> Any:
+        product = params.get("product", d.DEFAULT_PRODUCT)
+        if product not in d.PRODUCTS:
+            raise ApiError(p.PARAM_ERROR, f"params error: product invalid ({product!r})")
+        raw = params.get("timeWindow")
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ApiError(p.PARAM_ERROR, f"params error: timeWindow invalid ({raw!r})")
+        window = int_param(params, "timeWindow")
+        if window is None:
+            raise ApiError(p.PARAM_ERROR, "params error: timeWindow is required")
+        assert self._state is not None
+        async with self._state:
+            try:
+                self.dcp.configure(str(product), window)
+            except ValueError as exc:
+                raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        return {}
+
+    async def _dcp_info(self, params: dict[str, Any], path: str) -> Any:
+        return {"dcpInfos": self.dcp.info()}
+
+    def _check_account(self, params: dict[str, Any]) -> None:
+        category = params.get("category")
+        if category != "linear":
+            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+        symbol = params.get("symbol")
+        if symbol is not None and symbol != self.symbol:
+            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+
+    async def _realtime(self, params: dict[str, Any], path: str) -> Any:
+        self._check_account(params)
+        assert self._state is not None
+        async with self._state:
+            records = self._select_orders(params)
+            open_only = str(params.get("openOnly", "0"))
+            if not (params.get("orderId") or params.get("orderLinkId")) and open_only != "2":
+                records = [r for r in records if not r.order.status.is_terminal]
+            rows = [self.venue.order_row(r) for r in records]
+        return page(rows, params, limit_param(params, 20, 50))
+
+    async def _history(self, params: dict[str, Any], path: str) -> Any:
+        self._check_account(params)
+        assert self._state is not None
+        async with self._state:
+            records = self._select_orders(params)
+            status = params.get("orderStatus")
+            if status:
+                records = [r for r in records if r.order.status.bybit == status]
+            rows = [self.venue.order_row(r) for r in records]
+        return page(rows, params, limit_param(params, 20, 50))
+
+    def _select_orders(self, params: dict[str, Any]) -> list[OrderRecord]:
+        records = sorted(
+            self.venue.orders.values(), key=lambda r: (r.created_ms, r.order.order_id),
+            reverse=True,
+        )
+        oid = params.get("orderId")
+        link = params.get("orderLinkId")
+        if oid:
+            records = [r for r in records if r.order.order_id == oid]
+        if link:
+            records = [r for r in records if r.order.order_link_id == link]
+        return records
+
+    async def _executions(self, params: dict[str, Any], path: str) -> Any:
+        self._check_account(params)
+        assert self._state is not None
+        async with self._state:
+            rows: Iterable[dict[str, Any]] = reversed(self.venue.executions)
+            for key in ("orderId", "orderLinkId", "execType"):
+                want = params.get(key)
+                if want:
+                    rows = [r for r in rows if r[key] == want]
+            start = int_param(params, "startTime")
+            end = int_param(params, "endTime")
+            out = [
+                r for r in rows
+                if (start is None or int(r["execTime"]) >= start)
+                and (end is None or int(r["execTime"]) <= end)
+            ]
+        return page(out, params, limit_param(params, 50, 100))
