@@ -85,7 +85,8 @@ def test_batch_refused_for_breaker_play_and_json_output(tmp_path: Path) -> None:
     brk = ROOT / "plays" / "11_drawdown_circuit_breaker.yml"
     one_line_error(trade("backtest", str(brk), "--path", "batch", cwd=tmp_path),
                    "max_drawdown_pct")
-    proc = trade("backtest", str(PLAY), "--json", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    proc = trade("backtest", str(PLAY), "--synthetic", "--json", "--out", str(tmp_path / "o"),
+                 cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["manifest"]["path"] == "batch"

@@ -290,7 +290,7 @@ def test_cli_sweep(tmp_path: Path) -> None:
             "--param", "risk.stop_loss_pct=values:3,4", "--constraint",
             "features.macd.params.fast < 13", "--holdout", "20%",
             "--walk-forward", "train=6d,test=4d", "--min-trades", "1", "--metrics", "fast",
-            "--no-progress", "--top", "3", "--data-dir", str(tmp_path / "store")]
+            "--no-progress", "--top", "3", "--synthetic", "--data-dir", str(tmp_path / "store")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "top 3 by sharpe" in res.output

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from trade import __version__
 from trade.core.errors import TradeError
 
 # name -> "module:attribute" of a click command or group. One line per subcommand.
@@ -40,7 +41,7 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup)
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-@click.version_option(package_name="trade")
+@click.version_option(version=__version__, prog_name="trade")
 def cli(verbose: int) -> None:
     """trade: one YAML Play for backtest, paper, demo and live trading on Bybit perpetuals."""
     level = logging.WARNING - 10 * min(verbose, 2)

@@ -70,7 +70,8 @@ def print_summary(result: Any, title: str) -> None:
 
 def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, end: str | None,
                    data_dir: str | None, out: Path | None, path: str, as_json: bool,
-                   seed: int | None, store: Any = None, report: bool = False) -> None:
+                   seed: int | None, store: Any = None, report: bool = False,
+                   synthetic: bool = False) -> None:
     """Shared by `trade backtest` and `trade quickstart`: run, then print table or JSON."""
     from trade.engine import run_backtest
     from trade.play import load_play
@@ -85,7 +86,7 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
             result = run_backtest(play, data_dir=data_dir, store=store, symbol=symbol,
                                   start=start, end=end, out_dir=out,
                                   path=path,  # type: ignore[arg-type]
-                                  seed=seed, progress=progress)
+                                  seed=seed, progress=progress, synthetic=synthetic)
     except PlayError as exc:
         fail(play_error_line(exc))
         return
@@ -121,12 +122,16 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
               help="Run folder for the artifacts (default runs/<play name>).")
 @click.option("--path", "path", type=click.Choice(["auto", "batch", "event"]), default="auto",
               show_default=True, help="Execution path: fast batch, bar-by-bar event, or auto.")
-@click.option("--seed", type=int, default=None, help="Seed for synthetic data.")
+@click.option("--synthetic", is_flag=True,
+              help="Run on the Play's synthetic: block (seeded generated bars) instead of stored "
+              "data. Without it a missing store or symbol is an error.")
+@click.option("--seed", type=int, default=None,
+              help="Seed for the synthetic data (with --synthetic).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
 @click.option("--report", is_flag=True, help="Also write the run's HTML report (report.html).")
 def backtest(play_file: Path, symbol: str | None, start: str | None, end: str | None,
-             data_dir: str | None, out: Path | None, path: str, seed: int | None,
-             as_json: bool, report: bool) -> None:
+             data_dir: str | None, out: Path | None, path: str, synthetic: bool,
+             seed: int | None, as_json: bool, report: bool) -> None:
     """Backtest PLAY and write trades.parquet, equity.parquet, metrics.json, manifest.json."""
     run_and_report(play_file, symbol=symbol, start=start, end=end, data_dir=data_dir, out=out,
-                   path=path, as_json=as_json, seed=seed, report=report)
+                   path=path, as_json=as_json, seed=seed, report=report, synthetic=synthetic)

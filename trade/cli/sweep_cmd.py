@@ -125,7 +125,11 @@ def _short(path: str) -> str:
 @click.option("--data-dir", default=None, help="Data store (default: the configured one).")
 @click.option("--start", default=None)
 @click.option("--end", default=None)
-@click.option("--data-seed", type=int, default=None, help="Seed of a Play's synthetic data.")
+@click.option("--synthetic", is_flag=True,
+              help="Sweep on the Play's synthetic: block (seeded generated bars) instead of "
+              "stored data. Without it a missing store or symbol is an error.")
+@click.option("--data-seed", type=int, default=None,
+              help="Seed of the Play's synthetic data (with --synthetic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True)
 def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...],
@@ -133,7 +137,7 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
           address: str | None, workers: int | None, top: int, sort: str, metrics_mode: str,
           out: Path | None, resume: bool, walk_forward: str | None, holdout: str | None,
           min_trades: int, data_dir: str | None, start: str | None, end: str | None,
-          data_seed: int | None, as_json: bool, no_progress: bool) -> None:
+          synthetic: bool, data_seed: int | None, as_json: bool, no_progress: bool) -> None:
     """Search PLAY_FILE's parameters; stream every variant's metrics to a Parquet table."""
     from rich.console import Console
 
@@ -145,10 +149,17 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
         _fail(f"Play file not found: {play_file}")
     try:
         play = load_play(play_file)
+        from trade.sweep.space import Constraint, parse_dimension
+
+        for text in params:  # a malformed --param or --constraint is reported before any data
+            parse_dimension(text)
+        for text in constraints:
+            Constraint.parse(text)
         settings = SweepSettings(metrics=metrics_mode,  # type: ignore[arg-type]
                                  min_trades=min_trades, sort=sort)
         ctx = sweep_context_for(play, settings=settings, data_dir=data_dir, start=start, end=end,
-                                seed=data_seed, walk_forward=walk_forward, holdout=holdout)
+                                seed=data_seed, walk_forward=walk_forward, holdout=holdout,
+                                synthetic=synthetic)
         space = space_for(ctx, params, constraints, use_play_sweep=not no_play_sweep)
         out_path = out or Path("sweeps") / f"{play.name}.parquet"
         with _progress(not no_progress and not as_json) as progress:
@@ -158,10 +169,12 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
                                 address=address, workers=workers, resume=resume,
                                 progress=progress)
     except PlayError as exc:
-        _fail(f"invalid Play: {exc.issues[0]}")
-        return
-    except (TradeError, ValueError) as exc:
-        _fail(str(exc))
+        # reported as `trade play validate` does: one line per issue
+        for issue in exc.issues:
+            click.echo(f"error: invalid Play: {issue}", err=True)
+        sys.exit(2)
+    except (TradeError, ValueError, OSError) as exc:
+        _fail(str(exc) or type(exc).__name__)
         return
     summary = outcome.summary
     if as_json:
@@ -172,6 +185,8 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
         console = Console()
         console.print(_top_table(outcome.path, sort, top,
                                  f"{play.name}: top {top} by {sort}"))
+        data = summary.get("data") or {}
+        console.print(f"data: {data.get('description', 'unknown')}")
         console.print(f"results: {outcome.path} · {summary['n_variants']} variants "
                       f"({outcome.n_new} new, {outcome.n_skipped} resumed), "
                       f"{summary.get('n_eligible', 0)} with >= {min_trades} trades")

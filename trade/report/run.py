@@ -427,6 +427,7 @@ def build_run_payload(run: RunFolder, bars: pa.Table | None) -> dict[str, Any]:
             "start": int(eq_ts[0]),
             "end": int(eq_ts[-1]) + MINUTE_MS,
             "n_trades": run.trades.num_rows,
+            "data": _data_source(manifest),
         },
         "levels": levels,
         "fine": fine,
@@ -477,10 +478,20 @@ def render_run_html(payload: dict[str, Any]) -> str:
             f"exec {meta['exec']}" if meta.get("exec") else None,
             _fmt_ms(meta["start"]) + " → " + _fmt_ms(meta["end"]),
             f"{meta['n_trades']} trades",
+            f"data: {meta['data']}" if meta.get("data") else None,
         )
         if x
     )
     return page(f"Run report · {meta['title']}", sub, _BODY, payload, RUN_JS)
+
+
+def _data_source(manifest: dict[str, Any]) -> str | None:
+    """Where the run's bars came from (the manifest's data description), for the header."""
+    raw = manifest.get("data")
+    if not isinstance(raw, dict):
+        return None
+    text = raw.get("description") or raw.get("kind")
+    return None if text is None else str(text)
 
 
 def _fmt_ms(ms: int) -> str:
@@ -499,8 +510,9 @@ def _load_bars(run: RunFolder, data_dir: str | Path | None) -> pa.Table:
     raw = run.manifest.get("data")
     data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     where = data_dir if data_dir is not None else _lookup(run.manifest, "data_dir", "store")
-    if data_dir is None and data.get("kind") == "synthetic":
-        # the run used seeded synthetic bars (not stored): generate the same bars again
+    if data.get("kind") == "synthetic":
+        # the run used seeded synthetic bars (not stored, whatever the store holds):
+        # generate the same bars again
         try:
             days, seed, regime = int(data["days"]), int(data["seed"]), str(data["regime"])
         except (KeyError, TypeError, ValueError) as exc:

@@ -184,6 +184,31 @@ _BODY = """
 """
 
 
+def _data_source(results: str | Path | pd.DataFrame | pa.Table) -> str | None:
+    """The data source a sweep recorded in its results file's metadata (`trade.data`)."""
+    import json
+
+    meta: dict[bytes, bytes] | None = None
+    if isinstance(results, pa.Table):
+        meta = results.schema.metadata
+    elif isinstance(results, str | Path):
+        try:
+            meta = pq.read_schema(Path(results)).metadata
+        except (pa.ArrowInvalid, OSError):
+            return None
+    raw = (meta or {}).get(b"trade.data")
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    text = data.get("description") or data.get("kind")
+    return None if text is None else str(text)
+
+
 def write_sweep_report(
     results: str | Path | pd.DataFrame | pa.Table,
     out: str | Path | None = None,
@@ -209,6 +234,9 @@ def write_sweep_report(
     sub = f"{payload['n']} variants · {len(payload['params'])} parameters"
     if payload["walk_forward"]:
         sub += " · walk-forward"
+    source = _data_source(results)
+    if source:
+        sub += f" · data: {source}"
     target.write_text(
         page(f"Sweep report · {title}", sub, _BODY, payload, SWEEP_JS), encoding="utf-8"
     )

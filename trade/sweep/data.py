@@ -27,8 +27,11 @@ def sweep_context_for(
     seed: int | None = None,
     walk_forward: str | WalkForward | None = None,
     holdout: str | None = None,
+    synthetic: bool | None = None,
 ) -> SweepContext:
-    """Load the Play's 1m bars (store, else its synthetic block) and build the context."""
+    """Load the Play's 1m bars and build the context. `synthetic` as in
+    `trade.engine.load_run_bars`: True = the Play's synthetic block, False = the store only
+    (a missing store or symbol is an error), None = the store, else the synthetic block."""
     st = store if store is not None else open_store(data_dir)
     sym = play.symbol
     bt = play.backtest
@@ -38,7 +41,7 @@ def sweep_context_for(
         raise InputError("empty date range: end is not after start")
     instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.model_copy(
         update={"symbol": sym}))
-    bars, info = load_run_bars(play, st, sym, start_ms, end_ms, seed)
+    bars, info = load_run_bars(play, st, sym, start_ms, end_ms, seed, synthetic=synthetic)
     if info["kind"] == "store":
         bars, _ = with_funding(bars, st, sym)
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
@@ -49,5 +52,7 @@ def sweep_context_for(
         wf = walk_forward if isinstance(walk_forward, WalkForward) else WalkForward.parse(
             walk_forward)
         windows = wf.windows(first, selection_end if selection_end is not None else stop)
+    data = {k: v for k, v in info.items() if k != "provenance"}
+    data.update(start_ts=first, end_ts=stop, n_bars_1m=bars.num_rows)
     return SweepContext(play, bars, settings or SweepSettings(), instrument,
-                        selection_end=selection_end, windows=windows)
+                        selection_end=selection_end, windows=windows, data=data)

@@ -379,6 +379,7 @@ class SweepContext:
     instrument: Instrument = DEFAULT_INSTRUMENT
     selection_end: int | None = None  # ms: bars at or after it are the hold-out
     windows: tuple[Window, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)  # where the bars came from (kind, ...)
     cache: FrameCache = field(init=False)
     _index: dict[str, DayIndex] = field(init=False, default_factory=dict)
     _validated: ValidatedBars | None = field(init=False, default=None)
@@ -393,7 +394,7 @@ class SweepContext:
     def __getstate__(self) -> dict[str, Any]:
         return {"play": self.play, "bars": self.bars, "settings": self.settings,
                 "instrument": self.instrument, "selection_end": self.selection_end,
-                "windows": self.windows}
+                "windows": self.windows, "data": self.data}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():

@@ -81,6 +81,9 @@ class ResultsWriter:
         self.previous: pa.Table | None = None
         self._rows: list[Mapping[str, Any]] = []
         self.n_written = 0
+        self.n_ok = 0  # rows (resumed ones included) of a variant that ran without error
+        self.n_errors = 0
+        self.first_error: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".partial")
         old: pq.ParquetFile | None = None
@@ -102,6 +105,7 @@ class ResultsWriter:
                 self._writer.write_table(part)
                 self.done_ids.update(part.column("variant_id").to_pylist())
                 self.n_written += part.num_rows
+                self.n_ok += part.column("error").null_count
         self._closed = False
 
     def add(self, row: Mapping[str, Any]) -> None:
@@ -109,6 +113,12 @@ class ResultsWriter:
         if extra:
             raise ValueError(f"results row has unknown column(s) {sorted(extra)}")
         self._rows.append(row)
+        if row.get("error") is None:
+            self.n_ok += 1
+        else:
+            self.n_errors += 1
+            if self.first_error is None:
+                self.first_error = str(row["error"])
         if len(self._rows) >= self.row_group:
             self.flush()
 
@@ -129,6 +139,13 @@ class ResultsWriter:
             self._tmp.replace(self.path)
             self._closed = True
         return self.path
+
+    def abort(self) -> None:
+        """Drop what was written: `path` stays as it was before the writer opened."""
+        if not self._closed:
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+            self._closed = True
 
     def __enter__(self) -> ResultsWriter:
         return self

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from trade.core import InputError
+from trade.engine import order_plan, sim_config
+from trade.play import PlayError
+from trade.play.errors import PlayIssue
 from trade.sweep.analysis import higher_is_better, summarize
 from trade.sweep.evaluate import SweepContext, evaluate
 from trade.sweep.results import ResultsWriter, read_results, results_schema
@@ -50,6 +53,51 @@ def evaluate_safe(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any
         for k, v in params.items():
             row[f"param.{k}"] = v
         return row
+
+
+# ====================================================================== pre-flight
+
+
+def _probe_values(d: Dimension) -> list[Scalar]:
+    """Values of one dimension that stand for all of them in the pre-flight check."""
+    if d.kind == "discrete":
+        return list(dict.fromkeys(d.values))[:64]
+    if d.kind == "int":
+        return list(dict.fromkeys([int(d.low), int((d.low + d.high) // 2), int(d.high)]))
+    # interior points of a float range (what random / Bayesian search will draw)
+    return [d.low + (d.high - d.low) * f for f in (0.13, 0.37, 0.61, 0.89)] \
+        if d.high > d.low else [d.low]
+
+
+def _variant_issue(ctx: SweepContext, params: Mapping[str, Any]) -> PlayIssue | None:
+    """Why the variant of `params` cannot run (its first Play issue), or None if it can."""
+    try:
+        play = ctx.variant_play(params)
+        sim_config(play, order_plan(play, ctx.instrument), ctx.instrument)
+    except PlayError as exc:
+        return exc.issues[0]
+    except ValueError as exc:  # InputError from the order rules
+        return PlayIssue(ctx.play.source, 0, "", str(exc).splitlines()[0])
+    return None
+
+
+def preflight(ctx: SweepContext, space: Space) -> None:
+    """Find errors common to every variant before the sweep starts: a dimension whose every
+    value makes the Play invalid (a mistyped path, `values:a,b` for a number, `float:` on an
+    integer). Raises PlayError with one issue per such dimension (as `trade play validate`)."""
+    issues: list[PlayIssue] = []
+    for d in space.dims:
+        probes = _probe_values(d)
+        found = [_variant_issue(ctx, {d.path: v}) for v in probes]
+        if probes and all(i is not None for i in found):
+            first = found[0]
+            assert first is not None
+            spec = {"discrete": "value", "int": "int value", "float": "float value"}[d.kind]
+            issues.append(PlayIssue(first.file, first.line, first.path,
+                                    f"{first.message} (--param {d.path}: every {spec} tried "
+                                    f"is invalid, so no variant can run)"))
+    if issues:
+        raise PlayError(issues)
 
 
 # ====================================================================== proposers
@@ -244,10 +292,17 @@ def run_sweep(
     stop: threading.Event | None = None,
     row_group: int = 128,
 ) -> SweepOutcome:
-    """Evaluate the variants of `space` and write the results table to `out`."""
+    """Evaluate the variants of `space` and write the results table to `out`.
+
+    Errors common to every variant are raised before anything is written (`preflight`); a
+    sweep in which no variant ran leaves `out` as it was and raises InputError."""
+    preflight(ctx, space)
     schema = results_schema(space.dims, ctx.settings.metrics, walk_forward=bool(ctx.windows),
                             holdout=ctx.selection_end is not None,
                             keep_daily=ctx.settings.keep_daily)
+    # the data source travels with the results (a synthetic sweep says so in the file)
+    schema = schema.with_metadata({b"trade.data": json.dumps(ctx.data, sort_keys=True,
+                                                             default=str).encode()})
     writer = ResultsWriter(out, schema, resume=resume, row_group=row_group)
     previous: list[dict[str, Any]] = []
     if resume and writer.done_ids and search == "bayes":
@@ -315,11 +370,20 @@ def run_sweep(
                 for row in rows:
                     writer.add(row)
                     n_new += 1
-    finally:
+    except BaseException:
         executor.close()
         writer.close()
+        raise
+    executor.close()
+    if writer.n_ok == 0 and writer.first_error is not None and not interrupted:
+        # not one variant could run: the sweep failed; the results file stays as it was
+        writer.abort()
+        raise InputError(f"no variant of the sweep could run ({writer.n_errors} failed); "
+                         f"first error: {writer.first_error}")
+    writer.close()
     table = read_results(writer.path)
     summary = summarize(table, ctx.settings.sort, min_trades=ctx.settings.min_trades)
+    summary["data"] = ctx.data
     summary_path(writer.path).write_text(json.dumps(summary, indent=2, default=str) + "\n",
                                          encoding="utf-8")
     return SweepOutcome(writer.path, n_new, n_skipped, interrupted, summary)
