@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE / "kernels"
@@ -42,7 +42,13 @@ def _extensions() -> list[Extension]:
     ]
 
 
+def _packages() -> list[str]:
+    # the two remapped packages (see pyproject's package-dir) and every package under trade/
+    return [*find_packages(include=["trade", "trade.*"]), "trade._kernels", "trade.plays"]
+
+
 setup(
+    packages=_packages(),
     ext_modules=cythonize(
         _extensions(),
         include_path=[str(_mirror_pxd())],

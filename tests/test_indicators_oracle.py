@@ -29,14 +29,14 @@ from talipp.ohlcv import OHLCV
 
 from trade.indicators import REGISTRY, compute, get_spec, warmups
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coinbase_btcusd_1h.csv"
+DATA = Path(__file__).resolve().parents[1] / "trade" / "datasets" / "coinbase_btcusd_1h.csv.gz"
 N_ROWS = 3000
 Bars = dict[str, np.ndarray]
 
 
 def _load() -> Bars:
     if not DATA.exists():
-        raise FileNotFoundError(f"real-data oracle needs {DATA} (see shared/data/README.md)")
+        raise FileNotFoundError(f"real-data oracle needs {DATA} (see tests/data/README.md)")
     df = pd.read_csv(DATA, skiprows=1)  # line 1 is the CryptoDataDownload attribution
     ts = [
         datetime.strptime(s, "%Y-%m-%d %I-%p").replace(tzinfo=UTC).timestamp() * 1000.0

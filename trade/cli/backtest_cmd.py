@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from trade.cli._params import PLAY_FILE
 from trade.core import TradeError
 from trade.play import PlayError
 
@@ -113,7 +114,7 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
 
 
 @click.command("backtest")
-@click.argument("play_file", metavar="PLAY", type=click.Path(path_type=Path))
+@click.argument("play_file", metavar="PLAY", type=PLAY_FILE)
 @click.option("--symbol", default=None, help="Symbol to run on (default: the Play's).")
 @click.option("--start", default=None, help="First day, YYYY-MM-DD (UTC, inclusive).")
 @click.option("--end", default=None, help="End day, YYYY-MM-DD (UTC, exclusive).")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from trade.cli._params import PLAY_FILE
 from trade.play import PlayError, load_play
+from trade.plays import bundled_plays
 
 
 @click.group()
@@ -16,7 +18,7 @@ def play() -> None:
 
 
 @play.command("validate")
-@click.argument("plays", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("plays", nargs=-1, required=True, type=PLAY_FILE)
 @click.option("--max-leverage", type=float, default=100.0, show_default=True,
               help="The instrument's maximum leverage.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
@@ -36,3 +38,10 @@ def validate(plays: tuple[Path, ...], max_leverage: float, quiet: bool) -> None:
     if failed:
         click.echo(f"{failed} of {len(plays)} Play(s) failed validation", err=True)
         sys.exit(1)
+
+
+@play.command("list")
+def list_bundled() -> None:
+    """List the Plays shipped with trade (usable by name in every command)."""
+    for path in bundled_plays():
+        click.echo(path.stem)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from trade.cli._params import PLAY_FILE
 from trade.core import TradeError
 from trade.play import PlayError
 
@@ -96,7 +97,7 @@ def _short(path: str) -> str:
 
 
 @click.command("sweep")
-@click.argument("play_file", type=click.Path(path_type=Path))
+@click.argument("play_file", type=PLAY_FILE)
 @click.option("--param", "params", multiple=True, metavar="PATH=SPEC",
               help="Swept value: range:LO:HI:STEP, values:A,B,C, int:LO..HI, float:LO..HI[:log].")
 @click.option("--constraint", "constraints", multiple=True, metavar="EXPR",
