@@ -115,7 +115,8 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
 
 @click.command("backtest")
 @click.argument("play_file", metavar="PLAY", type=PLAY_FILE)
-@click.option("--symbol", default=None, help="Symbol to run on (default: the Play's).")
+@click.option("--symbol", default=None, callback=lambda _c, _p, v: v.upper() if v else v,
+              help="Symbol to run on (default: the Play's); upper-cased, as Bybit's are.")
 @click.option("--start", default=None, help="First day, YYYY-MM-DD (UTC, inclusive).")
 @click.option("--end", default=None, help="End day, YYYY-MM-DD (UTC, exclusive).")
 @click.option("--data-dir", default=None, help="Data store (default $TRADE_DATA_DIR or ./data).")

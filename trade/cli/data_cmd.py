@@ -19,6 +19,7 @@ from trade.data import (
     ensure_sample_data,
     format_report,
     import_file,
+    normalize_symbol,
     open_store,
     repair,
     synth_bars,
@@ -40,6 +41,11 @@ def _data_dir_option(func: F) -> F:
     )(func)
 
 
+def _symbol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Symbols are upper case on Bybit: `btcusdt` is stored and read as BTCUSDT."""
+    return None if value is None else normalize_symbol(value)
+
+
 def _store(data_dir: str | None) -> Store:
     return open_store(data_dir)
 
@@ -55,7 +61,8 @@ def data() -> None:
 
 @data.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--symbol", required=True, help="Store the bars under this symbol, e.g. BTCUSDT.")
+@click.option("--symbol", required=True, callback=_symbol,
+              help="Store the bars under this symbol, e.g. BTCUSDT.")
 @click.option("--bridge-1m", "bridge", is_flag=True,
               help="For bars coarser than 1m: store seeded 1m paths constrained to each bar's "
               "OHLC (recorded as bridged in the provenance). Needs --seed.")
@@ -74,7 +81,7 @@ def import_cmd(file: Path, symbol: str, bridge: bool, seed: int | None, overwrit
 
 
 @data.command("import-sample")
-@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--symbol", default="BTCUSDT", show_default=True, callback=_symbol)
 @_data_dir_option
 def import_sample(symbol: str, data_dir: str | None) -> None:
     """Import the shipped real Coinbase BTC/USD hourly data (2017-07 .. 2019-10), bridged to 1m
@@ -89,7 +96,7 @@ def import_sample(symbol: str, data_dir: str | None) -> None:
 
 
 @data.command("check")
-@click.argument("symbol")
+@click.argument("symbol", callback=_symbol)
 @click.option("--zero-run", type=int, default=5, show_default=True,
               help="Flag runs of at least this many bars with high == low.")
 @click.option("--jump", type=float, default=0.2, show_default=True,
@@ -121,7 +128,7 @@ def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool
 
 
 @data.command("repair")
-@click.argument("symbol")
+@click.argument("symbol", callback=_symbol)
 @click.option("--endpoint", default=None,
               help="Refetch the gaps from this Bybit V5 host (e.g. the exchange simulator).")
 @click.option("--online", is_flag=True, help="Refetch the gaps from Bybit (mainnet).")
@@ -149,7 +156,7 @@ def repair_cmd(symbol: str, endpoint: str | None, online: bool, testnet: bool,
 
 
 @data.command("synth")
-@click.option("--symbol", default="SYNTH", show_default=True)
+@click.option("--symbol", default="SYNTH", show_default=True, callback=_symbol)
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--regime", type=click.Choice(sorted(set(REGIMES) | set(PATTERN_REGIMES))),
@@ -180,7 +187,7 @@ def synth_cmd(symbol: str, days: int, seed: int, regime: str, start: str | None,
 
 
 @data.command("info")
-@click.argument("symbol", required=False)
+@click.argument("symbol", required=False, callback=_symbol)
 @_data_dir_option
 def info_cmd(symbol: str | None, data_dir: str | None) -> None:
     """List stored symbols, or details and provenance of one SYMBOL."""
@@ -235,7 +242,7 @@ def _bybit_source(symbol: str, endpoint: str | None, testnet: bool, category: st
 
 
 @data.command("fetch")
-@click.argument("symbol")
+@click.argument("symbol", callback=_symbol)
 @click.option("--start", required=True,
               help="First minute, UTC: YYYY-MM-DD[THH:MM] or ms since the epoch.")
 @click.option("--end", default=None,

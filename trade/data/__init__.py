@@ -64,6 +64,7 @@ from trade.data.store import (
     NoDataError,
     Store,
     bar_arrays,
+    normalize_symbol,
     open_store,
 )
 from trade.data.synth import (
@@ -109,6 +110,7 @@ __all__ = [
     "import_file",
     "interval_ms",
     "normalize_interval",
+    "normalize_symbol",
     "open_store",
     "read_bars_file",
     "regime_for_pattern",

@@ -17,6 +17,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,15 +89,25 @@ def _key(name: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
+# what reading a binary, truncated or mislabelled file as (gzipped) text raises
+_UNREADABLE = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
+
+
 def _open_text(path: Path) -> list[str]:
     opener = gzip.open if path.suffix == ".gz" else open
     head: list[str] = []
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
-        for _ in range(30):
-            line = fh.readline()
-            if not line:
-                break
-            head.append(line.rstrip("\r\n"))
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            for _ in range(30):
+                line = fh.readline(1 << 16)
+                if not line:
+                    break
+                head.append(line.rstrip("\r\n"))
+    except _UNREADABLE as exc:
+        raise InputError(f"{path}: not a text CSV file{' (gzip)' if path.suffix == '.gz' else ''}"
+                         f" ({type(exc).__name__}: {exc})") from None
+    if any("\x00" in line for line in head):
+        raise InputError(f"{path}: not a text CSV file (it holds NUL bytes: a binary file?)")
     return head
 
 
@@ -106,9 +118,17 @@ def _is_data_line(fields: list[str]) -> bool:
     return numeric >= 4
 
 
+_OHLC_NAMES = {*_OPEN_NAMES, *_HIGH_NAMES, *_LOW_NAMES, *_CLOSE_NAMES} - {"o", "h", "l", "c"}
+
+
 def _is_header_line(fields: list[str]) -> bool:
+    """A header: it names at least two of open/high/low/close (spelled out) and is not data;
+    a header lacking a column is then reported by name (`no 'close' column`)."""
     keys = {_key(f) for f in fields}
-    return bool(keys & set(_OPEN_NAMES)) and bool(keys & set(_CLOSE_NAMES))
+    if bool(keys & set(_OPEN_NAMES)) and bool(keys & set(_CLOSE_NAMES)):
+        return True
+    numeric = sum(bool(_NUMERIC_RE.match(f.strip())) for f in fields)
+    return len(keys & _OHLC_NAMES) >= 2 and numeric == 0
 
 
 def _sniff(path: Path) -> tuple[int, bool, str]:
@@ -180,6 +200,13 @@ def _first_bad(mask: npt.NDArray[np.bool_], lines: I64, where: str, what: str,
         i = int(bad[0])
         more = f" ({len(bad) - 1} more such rows)" if len(bad) > 1 else ""
         raise InputError(f"{path}: {where} {int(lines[i])}: {what} {values[i]!r}{more}")
+
+
+def _iso_ms(ts: int) -> str:
+    try:
+        return str(np.datetime64(ts, "ms").astype("datetime64[s]")) + "Z"
+    except (OverflowError, ValueError):
+        return f"{ts} ms"
 
 
 def _numeric_ts_to_ms(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
@@ -264,8 +291,8 @@ def _load_frame(path: Path) -> tuple[pd.DataFrame, I64, str, dict[str, str | Non
             path, sep=delim, skiprows=start, header=0 if has_header else None, dtype=str,
             keep_default_na=False, skip_blank_lines=False, compression="infer",
         )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot parse as CSV ({exc})") from exc
+    except (pd.errors.ParserError, *_UNREADABLE) as exc:
+        raise InputError(f"{path}: cannot parse as CSV ({type(exc).__name__}: {exc})") from None
     first_line = start + (2 if has_header else 1)  # 1-based line of the first data row
     lines = np.arange(first_line, first_line + len(df), dtype=np.int64)
     blank = (df.apply(lambda col: col.astype(str).str.strip()) == "").all(axis=1).to_numpy()
@@ -307,6 +334,10 @@ def read_bars_file(path: str | Path, *, ts_format: str | None = None) -> ParsedF
         cols["turnover"] = cols["volume"] * (
             cols["open"] + cols["high"] + cols["low"] + cols["close"]
         ) / 4.0
+    # market data cannot come from the future: a ts beyond tomorrow is a unit or format error
+    horizon = int(time.time() * 1000) + 86_400_000
+    _first_bad(ts > horizon, lines, where, "timestamp is in the future:",
+               [_iso_ms(int(t)) for t in ts], p)
     newest_first = len(ts) > 1 and int(ts[0]) > int(ts[-1])
     order = np.argsort(ts, kind="stable")
     ts, lines = ts[order], lines[order]

@@ -29,6 +29,11 @@ FUNDING_SCHEMA = pa.schema(
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
+#: the store keeps bars from the epoch up to the end of 2099: a ts outside is a unit or
+#: parsing error (year 2223), never market data
+MIN_TS_MS = 0
+MAX_TS_MS = 4_102_444_800_000
+
 
 class Instrument(BaseModel):
     """Trading rules of one USDT perpetual. Defaults are Bybit's BTCUSDT linear contract:
@@ -131,9 +136,10 @@ def validate_bars(
 ) -> list[RowProblem]:
     """Every problem in a coerced bars table, in row order (empty list when all rows are good).
 
-    Rules: no nulls or NaN/inf; ts a multiple of 60 000 ms (bar open minute); ts strictly
-    increasing (an exact duplicate row is allowed and later collapsed, a repeated ts with other
-    values is not); high >= max(open, close); low <= min(open, close); volume, turnover >= 0.
+    Rules: no nulls or NaN/inf; ts a multiple of 60 000 ms (bar open minute) within
+    [MIN_TS_MS, MAX_TS_MS) (1970 .. 2099); ts strictly increasing (an exact duplicate row is
+    allowed and later collapsed, a repeated ts with other values is not); open, high, low,
+    close > 0; high >= max(open, close); low <= min(open, close); volume, turnover >= 0.
     """
     n = table.num_rows
     if n == 0:
@@ -158,6 +164,8 @@ def validate_bars(
     flag(np.flatnonzero(ts_null), lambda i: "ts is missing")
     flag(np.flatnonzero((ts % MINUTE_MS != 0) & ~ts_null),
          lambda i: f"ts {ts[i]} is not on a minute boundary (multiple of 60000 ms)")
+    flag(np.flatnonzero(((ts < MIN_TS_MS) | (ts >= MAX_TS_MS)) & ~ts_null),
+         lambda i: f"ts {ts[i]} ({_iso_day(int(ts[i]))}) is outside 1970-01-01 .. 2099-12-31")
     if n > 1:
         d = np.diff(ts)
         flag(np.flatnonzero(d < 0) + 1,
@@ -169,6 +177,9 @@ def validate_bars(
         flag(same[differs], lambda i: "ts repeats the previous row with different values")
     o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
     with np.errstate(invalid="ignore"):
+        for name in PRICE_COLUMNS:  # a price is > 0: zero or negative bars are bad data
+            for i in np.flatnonzero(cols[name] <= 0).tolist():
+                reasons.setdefault(i, []).append(f"{name} {cols[name][i]} is not a positive price")
         flag(np.flatnonzero(h < np.maximum(o, c)),
              lambda i: f"high {h[i]} < max(open {o[i]}, close {c[i]})")
         flag(np.flatnonzero(lo > np.minimum(o, c)),
@@ -179,6 +190,14 @@ def validate_bars(
     return [
         RowProblem(int(rows[i]), int(ts[i]), "; ".join(reasons[i])) for i in sorted(reasons)
     ]
+
+
+def _iso_day(ts: int) -> str:
+    """`YYYY-MM-DD` of a ms timestamp, or the raw number when numpy cannot show it."""
+    try:
+        return str(np.datetime64(ts, "ms").astype("datetime64[D]"))
+    except (OverflowError, ValueError):
+        return str(ts)
 
 
 def collapse_duplicates(table: pa.Table) -> tuple[pa.Table, int]:

@@ -127,6 +127,14 @@ def _resolve(
     return pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
 
 
+def normalize_symbol(symbol: str) -> str:
+    """A stored symbol: checked, and upper-cased (Bybit symbols are upper case, so `btcusdt`
+    and `BTCUSDT` are one symbol, never two folders)."""
+    if not _SYMBOL_RE.match(symbol):
+        raise InputError(f"bad symbol {symbol!r}: letters, digits, '_', '-', '.' only")
+    return symbol.upper()
+
+
 def open_store(
     data_dir: str | Path | None = None, *, filesystem: pafs.FileSystem | None = None
 ) -> Store:
@@ -158,9 +166,7 @@ class Store:
 
     @staticmethod
     def _check_symbol(symbol: str) -> str:
-        if not _SYMBOL_RE.match(symbol):
-            raise InputError(f"bad symbol {symbol!r}: letters, digits, '_', '-', '.' only")
-        return symbol
+        return normalize_symbol(symbol)
 
     def bars_dir(self, symbol: str) -> str:
         return self._p("bars_1m", f"symbol={self._check_symbol(symbol)}")
@@ -316,7 +322,7 @@ class Store:
         a conflict: refused by default, replaced with `overwrite=True`. On refusal a
         RefusedWriteError carrying the WriteReport is raised and nothing is changed. Months
         whose content would not change are not rewritten."""
-        self._check_symbol(symbol)
+        symbol = self._check_symbol(symbol)
         bars = coerce_bars(table)
         report = WriteReport(symbol=symbol, rows_in=bars.num_rows)
         report.problems = validate_bars(bars)
@@ -417,6 +423,7 @@ class Store:
     def record_provenance(self, symbol: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         """Merge `entry` into the symbol's provenance (top-level keys = latest import) and append
         it to its `imports` history unless an identical entry is already there."""
+        symbol = self._check_symbol(symbol)
         prov = self.provenance(symbol)
         before = json.dumps(prov, sort_keys=True)
         history = list(prov.get("imports", []))
