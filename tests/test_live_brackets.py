@@ -300,13 +300,16 @@ def test_trailing_activation_reaches_the_exchange_as_active_price(
     from trade.live import BybitRest
 
     sent: list[dict[str, str]] = []
-    original = BybitRest.trading_stop
+    original = BybitRest.call
+    envelope = {"category", "symbol", "tpslMode", "positionIdx"}
 
-    def spy(self: BybitRest, symbol: str, **fields: str) -> dict[str, Any]:
-        sent.append(dict(fields))
-        return original(self, symbol, **fields)
+    def spy(self: BybitRest, method: str, path: str, params: Any = None,
+            **kw: Any) -> dict[str, Any]:
+        if path == "/v5/position/trading-stop":
+            sent.append({k: v for k, v in dict(params).items() if k not in envelope})
+        return original(self, method, path, params, **kw)
 
-    monkeypatch.setattr(BybitRest, "trading_stop", spy)
+    monkeypatch.setattr(BybitRest, "call", spy)
     bars, _, at = _scenario("long")
     request = OrderRequest(SYM, Side.BUY, 0.1, trailing_offset=0.005, trailing_activation=0.01)
     _, fills, failures = _live(bars, request, at, tmp_path / "j.jsonl")
@@ -314,8 +317,14 @@ def test_trailing_activation_reaches_the_exchange_as_active_price(
     entry = fills[0][2]
     assert sent[0] == {"trailingStop": fmt_step(entry * 0.005, TICK),
                        "activePrice": fmt_step(entry * 1.01, TICK)}
-    records = [r for r in read_journal(tmp_path / "j.jsonl") if r["kind"] == "brackets"]
-    assert records[0]["activePrice"] == pytest.approx(entry * 1.01)
+    records = read_journal(tmp_path / "j.jsonl")
+    asked = [r for r in records if r["kind"] == "protection_requested"]
+    assert asked[0]["activePrice"] == pytest.approx(entry * 1.01)
+    # asked, then confirmed by the position read back: two records, in that order
+    confirmed = [r for r in records if r["kind"] == "protection_confirmed"]
+    assert confirmed and confirmed[0]["held"]["trailingStop"] == pytest.approx(
+        float(fmt_step(entry * 0.005, TICK)))
+    assert records.index(asked[0]) < records.index(confirmed[0])
 
 
 def _order_rec(link: str, side: str, be_act: float | None, reduce_only: bool = False

@@ -517,7 +517,9 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
         play: Play, tmp_path: Path) -> None:
     """An accelerated replay closes bars while the engine is still deciding the previous one
     (its barrier pumps the event queue): those bars wait their turn. Before, each was
-    decided inside the previous bar's barrier, out of order, until the recursion overflowed."""
+    decided inside the previous bar's barrier, out of order, until the recursion overflowed.
+    The backlog is stale: a bar decided more than one bar after its close opens nothing
+    (its exits still go), and the run says it is catching up."""
     bars = synthetic_bars(n=400, seed=11)
     plan = order_plan(play, DEFAULT_INSTRUMENT)
     n = 300
@@ -538,10 +540,28 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
             runner.stop()
             thread.join(10)
         assert runner.error is None
-        assert sim.inspect(lambda v: len(v.orders)) >= 10  # it traded through the burst
-    decided = [r["bar"] for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "bar"]
+        venue_orders = sim.inspect(lambda v: [(r.order.order_link_id, r.order.request.reduce_only)
+                                              for r in v.orders.values()])
+    records = read_journal(tmp_path / "journal.jsonl")
+    bar_recs = [r for r in records if r["kind"] == "bar"]
+    decided = [r["bar"] for r in bar_recs]
     ts = bars.column("ts").to_pylist()
     assert decided == ts[5:5 + n]  # every bar once, in order
+    held = {r["bar"] for r in bar_recs if r.get("held")}
+    fresh = {r["bar"] for r in bar_recs if not r.get("held")}
+    # a backlog formed: bars older than one bar when decided, and they were held
+    assert held and all(r["lag_ms"] > 60_000 for r in bar_recs if r["bar"] in held)
+    assert all(r["lag_ms"] <= 60_000 for r in bar_recs if r["bar"] in fresh)
+    assert any(r["kind"] == "catch_up" for r in records)
+    # no entry from a stale bar: every opening order was signalled on a fresh bar
+    minute_of = {f"burst-{t // 60_000}-": t for t in ts}
+    openers = [link for link, reduce_only in venue_orders if not reduce_only]
+    for link in openers:
+        bar = minute_of[link.rsplit("-", 1)[0] + "-"]
+        assert bar in fresh, (link, bar)
+    refused = [r for r in records if r["kind"] == "order_refused"]
+    assert refused and all("stale bar" in r["reason"] for r in refused)
+    assert runner.summary.held_bars == len(held)
 
 
 def test_paper_mode_fills_with_the_kernel_on_live_bars_and_journals_them(

@@ -8,10 +8,15 @@ Bybit-compatible host (e.g. `trade exchange-sim`). SIGINT/SIGTERM stop cleanly; 
 and TP/SL stay on the exchange. In live mode Bybit's disconnect-cancel-all is on: once the
 process has been gone for its window (10 s), Bybit cancels the resting orders; the position
 and its TP/SL stay.
+
+Every demo/live/paper run keeps a journal (the restart guarantee depends on it): by default
+`runs/journals/<play>-<SYMBOL>-<mode>.jsonl` under the working folder (printed at start);
+`--journal PATH` overrides. Protection and stale-bar options: docs/live.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -21,6 +26,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from trade.cli._params import PLAY_FILE
 
 if TYPE_CHECKING:
     from trade.data import Instrument
@@ -62,7 +69,7 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
 
 
 @click.command("run")
-@click.argument("play_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("play_file", type=PLAY_FILE)
 @click.option("--mode", type=click.Choice(["paper", "demo", "live"]), default="demo",
               show_default=True)
 @click.option("--endpoint", default=None,
@@ -83,18 +90,56 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
 @click.option("--data-dir", default=None,
               help="Data store whose instrument supplies the maintenance-margin rate "
               "(default $TRADE_DATA_DIR or ./data); the rest comes from the exchange.")
+@click.option("--protect-margin", type=float, default=0.005, show_default=True,
+              help="Provisional SL/TP on an entry order are this fraction of price looser "
+              "than the Play's fill-relative levels.")
+@click.option("--protect-deadline", type=float, default=6.0, show_default=True,
+              help="Seconds to confirm a trading-stop (retried with backoff) before the "
+              "position is closed reduce-only and new entries are paused.")
+@click.option("--unknown-position", type=click.Choice(["attach", "close", "report"]),
+              default="attach", show_default=True,
+              help="On start, a position the journal does not know: attach the Play's stop, "
+              "close it, or only report it.")
+@click.option("--max-bar-age", type=float, default=None,
+              help="Seconds: a bar older than this when decided opens no position "
+              "(default: one exec bar of the Play).")
 def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | None,
         dashboard: str | None, confirm_live: bool, key_file: Path | None, symbol: str | None,
         history_bars: int, max_order_notional: float | None,
         max_symbol_notional: float | None, daily_loss_pct: float | None,
-        data_dir: str | None) -> None:
+        data_dir: str | None, protect_margin: float, protect_deadline: float,
+        unknown_position: str, max_bar_age: float | None) -> None:
     """Run PLAY_FILE on live bars: paper (simulated fills), demo (Bybit demo) or live."""
+    from trade.core import InputError
     from trade.engine import PlayEngine, sim_config
-    from trade.live import LiveRunner, RedactingFilter, RiskLimits, RunConfig, load_credentials
+    from trade.live import (
+        LiveRunner,
+        ProtectionPolicy,
+        RedactingFilter,
+        RiskLimits,
+        RunConfig,
+        load_credentials,
+    )
     from trade.play import load_play, play_hash
+    from trade.play.timeframes import INTERVAL_MINUTES
 
     play = load_play(play_file)
     sym = symbol or play.symbol
+    if journal_path is None:
+        journal_path = default_journal(play.name, sym, mode)
+    if journal_path.is_dir():
+        raise InputError(f"--journal {journal_path} is a folder: give a file path (e.g. "
+                         f"{journal_path / 'journal.jsonl'})")
+    try:
+        protection = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
+                                      unknown_position=unknown_position,  # type: ignore[arg-type]
+                                      )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
+    if max_bar_age is not None and max_bar_age <= 0:
+        raise click.BadParameter(f"--max-bar-age must be > 0 s, got {max_bar_age:g}")
+    max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
     creds = None
     if mode == "live":
         _confirm_live(sym, confirm_live)
@@ -103,6 +148,13 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
     instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint, data_dir=data_dir)
+    # the Play's own fixed stop / take profit, for a position the journal does not know
+    lev = plan.leverage or 1.0
+    protection = dataclasses.replace(
+        protection,
+        fallback_sl_offset=plan.stop.value / 100 / lev if plan.stop.kind == "roi" else None,
+        fallback_tp_offset=(plan.take_profit.value / 100 / lev
+                            if plan.take_profit.kind == "roi" else None))
     click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
                f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
                f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
@@ -117,7 +169,7 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         history_bars=history_bars, leverage=plan.leverage,
         sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
         risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
-        tag=play_hash(play)[:8],
+        tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
     )
     board: Any = None
     listener = None
@@ -150,11 +202,32 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     try:
         click.echo(f"trade run: {play.name} on {sym}, mode {mode}"
                    + (f", endpoint {endpoint}" if endpoint else ""))
+        click.echo(f"journal: {journal_path}")
         summary = runner.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if board is not None:
             board.stop()
+    if summary.journal_repair:
+        click.echo(summary.journal_repair, err=True)
     click.echo(f"stopped: {summary.bars} bars, {summary.orders} orders, {summary.fills} fills"
                + (f", {len(summary.failures)} errors" if summary.failures else ""))
+    lag = summary.lag_stats()
+    if lag:
+        click.echo(f"bar close to decision: p50 {lag['p50'] / 1000:.2f} s, p95 "
+                   f"{lag['p95'] / 1000:.2f} s, max {lag['max'] / 1000:.2f} s; "
+                   f"{summary.held_bars} bars decided without entries (missed or stale)")
+    prot = summary.protection
+    if prot.get("requested"):
+        click.echo(f"protection: {prot['requested']} requested, {prot['confirmed']} confirmed, "
+                   f"{prot['failed']} not confirmed ({prot['closed']} positions closed)")
+    if summary.paused:
+        click.echo(f"paused: {summary.paused}", err=True)
+
+
+def default_journal(play_name: str, symbol: str, mode: str) -> Path:
+    """The journal of a run when `--journal` is not given: one per Play, symbol and mode
+    under the working folder, so a restart finds its predecessor's."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in play_name)
+    return Path("runs") / "journals" / f"{safe}-{symbol}-{mode}.jsonl"

@@ -38,9 +38,10 @@ from trade.live.errors import (
 from trade.live.events import ConnState
 from trade.live.executor import InstrumentRules, OrderExecutor
 from trade.live.instrument import fetch_instrument, venue_instrument
-from trade.live.journal import Journal, read_journal
+from trade.live.journal import Journal, JournalRepair, open_journal, read_journal
 from trade.live.panic import PanicReport, panic
 from trade.live.paper import JournaledPaperAdapter
+from trade.live.protect import ProtectionPolicy
 from trade.live.ratelimit import RateLimiter
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.runner import LiveRunner, NullAdapter, RunConfig, RunSummary
@@ -52,13 +53,15 @@ from trade.live.ws import StreamManager
 __all__ = [
     "AccountBook", "AuthError", "BybitError", "BybitRest", "ConnState", "Credentials",
     "DuplicateOrderLinkIdError", "InstrumentRules", "InsufficientBalanceError",
-    "InvalidParamsError", "Journal", "JournaledPaperAdapter", "LiveAdapter", "LiveRunner",
+    "InvalidParamsError", "Journal", "JournalRepair", "JournaledPaperAdapter", "LiveAdapter",
+    "LiveRunner",
     "LiveSession",
     "NetworkError", "NullAdapter", "OrderExecutor", "OrderHandle", "OrderNotFoundError",
-    "PanicReport", "PermanentError", "RateLimitError", "RateLimiter", "RedactingFilter",
+    "PanicReport", "PermanentError", "ProtectionPolicy", "RateLimitError", "RateLimiter",
+    "RedactingFilter",
     "ReduceOnlyError", "RiskLimits", "RiskManager", "RiskRejected", "RunConfig", "RunSummary",
     "ServerError", "SessionError", "StreamManager", "SyncedHTTP", "TimeSync", "TimestampError",
     "TransientError", "classify", "fetch_instrument", "load_credentials", "make_session",
-    "new_link_id", "panic", "position_from_row", "read_journal", "redact", "venue_instrument",
-    "ws_base_of",
+    "new_link_id", "open_journal", "panic", "position_from_row", "read_journal", "redact",
+    "venue_instrument", "ws_base_of",
 ]

@@ -111,6 +111,28 @@ class JobDone:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectResult:
+    """A protection job ended: `confirmed` = the position read back holds the levels (or
+    there is no position left to protect); else `detail` says what was last seen or failed.
+    `abandoned` = cut short by the stop (neither confirmed nor failed)."""
+
+    token: int
+    confirmed: bool
+    detail: str
+    attempts: int
+    elapsed_s: float
+    held: dict[str, float] = field(default_factory=dict)
+    abandoned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Run `fn()` on the engine thread in bar order (after the bar being decided)."""
+
+    fn: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Ask the engine loop to finish."""
 
@@ -126,4 +148,4 @@ class Call:
 
 
 LiveEvent = (KlinePush | PrivatePush | StreamState | OrderAck | OrderFailed | Snapshot
-             | Failure | JobDone | Stop | Call)
+             | Failure | JobDone | Stop | Call | ProtectResult | Deferred)

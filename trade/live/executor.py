@@ -41,10 +41,19 @@ from trade.core import Clock, Order, OrderRequest, OrderType, Side
 from trade.live.book import AccountBook, OrderHandle
 from trade.live.client import BybitRest
 from trade.live.errors import BybitError, OrderNotFoundError, TransientError
-from trade.live.events import JobDone, LiveEvent, OrderAck, OrderFailed, Snapshot
+from trade.live.events import (
+    JobDone,
+    LiveEvent,
+    OrderAck,
+    OrderFailed,
+    ProtectResult,
+    Snapshot,
+)
+from trade.live.protect import ProtectionPolicy, find_row, held_levels, verdict, wanted
 from trade.sim.config import tick_grid
 
 log = logging.getLogger(__name__)
+TRADING_STOP = "/v5/position/trading-stop"
 Post = Callable[[LiveEvent], None]
 
 
@@ -188,8 +197,9 @@ class OrderExecutor:
         self._seq += 1
         return f"{self.tag}-{self._bar_minute}-{self._seq}"[:36]
 
-    def _job(self, fn: Callable[[], None], *, ordered: bool = True) -> int:
-        token = next(self._tokens)
+    def _job(self, fn: Callable[[], None], *, ordered: bool = True,
+             token: int | None = None) -> int:
+        token = next(self._tokens) if token is None else token
         self.inflight.add(token)
 
         def run() -> None:
@@ -286,12 +296,65 @@ class OrderExecutor:
 
         self._job(send)
 
-    def apply_brackets(self, order: Order) -> dict[str, float]:
-        """Send the fill-relative brackets of a filled entry; returns the levels sent."""
-        levels = bracket_prices(order)
-        if levels:
-            self.trading_stop(order.symbol, levels)
-        return levels
+    def protect(self, symbol: str, levels: dict[str, float], side: int,
+                policy: ProtectionPolicy) -> int:
+        """Set `levels` with trading-stop and confirm them by reading the position back;
+        unconfirmed, send again with backoff until `policy.deadline_s` (trade.live.protect).
+        Posts one ProtectResult; returns the job token. Runs on the ordered worker, so an
+        exit submitted after it waits for it (bounded by the deadline)."""
+        tick = self.rules.tick_size
+        fields = {k: fmt_step(v, tick) if v > 0 else "0" for k, v in levels.items()}
+        want = wanted(levels, tick)
+        token = next(self._tokens)
+        stop = self.rest.stop
+
+        def run() -> None:
+            t0 = self.clock.monotonic()
+            delay = policy.backoff_initial_s
+            attempt = 0
+            held: dict[str, float] = {}
+            while True:
+                attempt += 1
+                problems: list[str] = []
+                try:
+                    self.rest.call("POST", TRADING_STOP,
+                                   {"category": "linear", "symbol": symbol, "tpslMode": "Full",
+                                    "positionIdx": 0, **fields}, attempts=1)
+                except BybitError as exc:
+                    problems.append(f"trading-stop refused: {exc}")
+                try:
+                    rows = self.rest.call("GET", "/v5/position/list",
+                                          {"category": "linear", "symbol": symbol},
+                                          attempts=1).get("list") or []
+                except BybitError as exc:
+                    problems.append(f"position read-back failed: {exc}")
+                else:
+                    row = find_row(rows, symbol)
+                    held = held_levels(row)
+                    ok, why = verdict(row, want, side, tick)
+                    elapsed = self.clock.monotonic() - t0
+                    if ok:
+                        self.post(ProtectResult(token, True, why, attempt, elapsed, held))
+                        return
+                    problems.append(why)
+                elapsed = self.clock.monotonic() - t0
+                detail = "; ".join(problems)
+                if stop.is_set():
+                    self.post(ProtectResult(token, False, detail, attempt, elapsed, held,
+                                            abandoned=True))
+                    return
+                if elapsed + delay > policy.deadline_s:
+                    self.post(ProtectResult(token, False, detail, attempt, elapsed, held))
+                    return
+                log.warning("protection not confirmed (attempt %d, %.1f s): %s; again in "
+                            "%.2f s", attempt, elapsed, detail, delay)
+                if self.clock.wait(stop, delay) or stop.is_set():
+                    self.post(ProtectResult(token, False, detail, attempt,
+                                            self.clock.monotonic() - t0, held, abandoned=True))
+                    return
+                delay = min(delay * 2, policy.backoff_max_s)
+
+        return self._job(run, token=token)
 
     def reconcile(self, symbol: str, *, since_ms: int | None, reason: str) -> int:
         """Read orders, executions, position and wallet over REST; posts one Snapshot.

@@ -1,22 +1,33 @@
 """A JSONL journal of a live session: every signal, order, fill and error, no secrets.
 
-One JSON object per line: `{"ts": <ms>, "kind": "...", ...}`. Every line goes through
-`trade.live.secrets.redact` before it is written and is flushed at once, so a crash loses
-at most the line being written. `read_journal` gives the records back (a torn last line is
-skipped) for `trade run` to resume: the orderLinkIds it created and the last bar it acted on.
+One JSON object per line (encoded with orjson): `{"ts": <ms>, "kind": "...", ...}`. Every
+line goes through `trade.live.secrets.redact` before it is written and is flushed at once,
+so a crash loses at most the line being written.
+
+Restart (`open_journal`): the file is read and checked **before anything is appended**.
+A torn last line (a crash mid-write: no newline, or not JSON) is cut off the file, and the
+cut is reported (`JournalRepair`), so the next line starts on a line of its own and the
+following restart reads a clean file. Any other bad line refuses the journal with an
+`InputError` naming the file and line, and nothing is written to it. A path that is a
+folder is refused the same way.
 
 Threading: `write` may be called from any thread (a lock serialises lines).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
+
+import orjson
 
 from trade.core import Clock, Fill, InputError, Order, OrderRequest
 from trade.live.secrets import redact
+
+_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _default(value: object) -> object:
@@ -25,13 +36,19 @@ def _default(value: object) -> object:
     return str(value)
 
 
+def dumps(value: Any) -> str:
+    """One JSON text (orjson; NaN/inf become null; unknown objects their name or str)."""
+    return orjson.dumps(value, default=_default, option=_OPTS).decode("utf-8")
+
+
 def order_fields(link: str, r: OrderRequest) -> dict[str, Any]:
     """An `order` record: the request as sent, brackets and break-even included."""
     return {"link": link, "side": r.side.bybit, "qty": r.qty, "type": r.order_type.name,
             "price": r.price, "trigger": r.trigger_price, "reduce_only": r.reduce_only,
             "sl_off": r.stop_loss_offset, "tp_off": r.take_profit_offset,
             "trail_off": r.trailing_offset, "trail_act": r.trailing_activation,
-            "be_act": r.break_even_activation, "be_off": r.break_even_offset}
+            "be_act": r.break_even_activation, "be_off": r.break_even_offset,
+            "sl": r.stop_loss, "tp": r.take_profit}
 
 
 def fill_fields(fill: Fill) -> dict[str, Any]:
@@ -47,6 +64,19 @@ def order_final_fields(o: Order) -> dict[str, Any]:
             "avg_price": o.avg_fill_price, "reason": o.reject_reason}
 
 
+@dataclass(frozen=True, slots=True)
+class JournalRepair:
+    """A torn last line cut off a journal before appending."""
+
+    path: Path
+    line: int  # 1-based number of the torn line
+    cut_bytes: int
+
+    def message(self) -> str:
+        return (f"journal {self.path}: cut a torn last line (line {self.line}, "
+                f"{self.cut_bytes} bytes) left by a crash")
+
+
 class Journal:
     """Append-only JSONL file (see the module docstring)."""
 
@@ -54,19 +84,24 @@ class Journal:
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()
-        self._fh: TextIO | None = None
+        self._fh: BinaryIO | None = None
         self.records = 0
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = path.open("a", encoding="utf-8")
+            _check_not_folder(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = path.open("ab")
+            except OSError as exc:
+                raise InputError(f"journal {path}: cannot open for append: "
+                                 f"{exc.strerror or exc}") from None
 
     def write(self, kind: str, **fields: Any) -> None:
         record = {"ts": self.clock.now_ms(), "kind": kind, **fields}
-        line = redact(json.dumps(record, default=_default, separators=(",", ":")))
+        line = redact(dumps(record))
         with self._lock:
             self.records += 1
             if self._fh is not None:
-                self._fh.write(line + "\n")
+                self._fh.write(line.encode("utf-8") + b"\n")
                 self._fh.flush()
 
     def close(self) -> None:
@@ -76,21 +111,85 @@ class Journal:
                 self._fh = None
 
 
+def _check_not_folder(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"journal {path} is a folder: give a file path (e.g. "
+                         f"{path / 'journal.jsonl'})")
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int | None, int]:
+    """(records, 1-based line of a torn tail or None, byte offset where that tail starts)."""
+    out: list[dict[str, Any]] = []
+    pos = 0
+    n = 0
+    size = len(data)
+    while pos < size:
+        end = data.find(b"\n", pos)
+        last = end < 0
+        chunk = data[pos:] if last else data[pos:end]
+        n += 1
+        if chunk.strip():
+            try:
+                rec = orjson.loads(chunk)
+            except orjson.JSONDecodeError:
+                if last or not data[end + 1:].strip():
+                    return out, n, pos  # torn final line from a crash
+                raise InputError(f"journal {path}: line {n} is not JSON") from None
+            if last:
+                return out + ([rec] if isinstance(rec, dict) else []), n, pos  # no newline
+            if isinstance(rec, dict):
+                out.append(rec)
+        if last:
+            break
+        pos = end + 1
+    return out, None, size
+
+
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """The records of a journal (a torn last line is ignored; other bad lines are errors)."""
-    if not path.is_file():
+    if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    out: list[dict[str, Any]] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    _check_not_folder(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"journal {path}: cannot read: {exc.strerror or exc}") from None
+    return _parse(path, data)[0]
+
+
+def open_journal(path: Path) -> tuple[list[dict[str, Any]], JournalRepair | None]:
+    """Read a journal before a run appends to it; cut a torn last line (see the module
+    docstring). Raises InputError, having written nothing, when the file cannot be used."""
+    if not path.exists():
+        return [], None
+    _check_not_folder(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"journal {path}: cannot read: {exc.strerror or exc}") from None
+    records, torn, start = _parse(path, data)
+    if torn is None:
+        return records, None
+    tail = data[start:]
+    if tail.strip() and not tail.endswith(b"\n"):
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):
-                break  # torn final line from a crash
-            raise InputError(f"journal {path}: line {i} is not JSON") from None
+            rec = orjson.loads(tail)
+        except orjson.JSONDecodeError:
+            rec = None
         if isinstance(rec, dict):
-            out.append(rec)
-    return out
+            # a whole record that only lost its newline: keep it, end the line
+            with path.open("ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            return records, None
+    # a torn record: cut it off so the next line starts on a line of its own
+    with path.open("r+b") as fh:
+        fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return records, JournalRepair(path, torn, len(tail))
+
+
+__all__ = ["Journal", "JournalRepair", "dumps", "fill_fields", "open_journal",
+           "order_fields", "order_final_fields", "read_journal"]

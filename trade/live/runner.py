@@ -22,7 +22,18 @@ Start-up, on the calling thread (which becomes the engine thread):
 Resume: the journal's last processed bar is skipped on restart, and orderLinkIds are
 deterministic per decision bar, so a restart never places an order twice. An open
 position keeps its break-even across a restart (rebuilt from the journal and the warm-up
-bars, `BreakEvenTracker.restore`).
+bars, `BreakEvenTracker.restore`) and gets its protection sent and confirmed before any
+new entry (`LiveSession.repair`).
+
+One catch-up rule (docs/live.md): bars the run did not receive live on the stream (closed
+while it was down, before a restart; or lost in a WebSocket outage, back-filled over REST
+when the stream reconnects or the next bar shows the gap) are replayed in order through the
+engine; exits they signal are taken (at market, now), entries are not. A bar received live
+whose close is older than `max_bar_age_ms` when the engine decides it (a backlog) is treated
+the same way. The close-to-decision lag of every bar is measured on the exchange's bar clock
+(`LiveSession.market_now_ms`) and reported in the journal (`bar.lag_ms`), the dashboard
+state and the run summary. Missing-bar fetches run on a worker thread; the engine thread
+keeps consuming events and queues later bars until the fetch lands.
 Stop: `stop()` (any thread; the CLI calls it from SIGINT/SIGTERM) ends the loop within
 ~0.1 s; the session then closes streams and workers. Orders and TP/SL stay on the exchange.
 """
@@ -51,9 +62,10 @@ from trade.core import (
 )
 from trade.live.client import BybitRest, make_session, ws_base_of
 from trade.live.errors import BybitError
-from trade.live.events import KlinePush, StreamState
-from trade.live.journal import Journal, read_journal
+from trade.live.events import Deferred, Failure, KlinePush, StreamState
+from trade.live.journal import Journal, JournalRepair, open_journal
 from trade.live.paper import JournaledPaperAdapter
+from trade.live.protect import ProtectionPolicy
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.secrets import Credentials
 from trade.live.session import LiveAdapter, LiveSession
@@ -138,6 +150,8 @@ class RunConfig:
     tag: str = "t"
     stream_options: dict[str, Any] = field(default_factory=dict)
     rest_timeout_s: float = 5.0
+    protection: ProtectionPolicy = field(default_factory=ProtectionPolicy)
+    max_bar_age_ms: int = MINUTE  # older at decision: no entry (default: one exec bar)
 
 
 @dataclass(slots=True)
@@ -148,6 +162,20 @@ class RunSummary:
     fills: int = 0
     backfilled: int = 0
     failures: list[str] = field(default_factory=list)
+    held_bars: int = 0  # decided without entries: missed (caught up) or stale
+    lag_ms: list[int] = field(default_factory=list)  # close-to-decision, per live bar
+    protection: dict[str, int] = field(default_factory=dict)
+    paused: str = ""
+    journal_repair: str = ""
+
+    def lag_stats(self) -> dict[str, int]:
+        """p50 / p95 / max close-to-decision lag (ms) of the bars decided."""
+        if not self.lag_ms:
+            return {}
+        xs = sorted(self.lag_ms)
+        n = len(xs)
+        return {"p50": xs[min(n - 1, n // 2)], "p95": xs[min(n - 1, int(0.95 * n))],
+                "max": xs[-1]}
 
 
 class LiveRunner:
@@ -176,6 +204,10 @@ class LiveRunner:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.listener = listener  # called on the engine thread after every bar
+        self._backfilling = False
+        self._waiting: list[KlinePush] = []  # bars that arrived while a back-fill ran
+        self._held_run = 0  # consecutive bars decided without entries
+        self._last_lag_ms = 0
 
     # ------------------------------------------------------------ any thread
     def stop(self) -> None:
@@ -203,7 +235,13 @@ class LiveRunner:
                            ws_base=ws_base, demo=cfg.mode == "demo", live=cfg.mode == "live",
                            risk=RiskManager(cfg.risk_limits), journal=journal, tag=cfg.tag,
                            public_topics=(f"kline.1.{cfg.symbol}",),
-                           stream_options=cfg.stream_options)
+                           stream_options=cfg.stream_options, protection=cfg.protection)
+
+    def read_journal(self) -> tuple[list[dict[str, Any]], JournalRepair | None]:
+        """The earlier run's records, a torn tail cut first (nothing else is written: a
+        refused journal raises InputError before the run opens it)."""
+        path = self.config.journal_path
+        return open_journal(path) if path is not None else ([], None)
 
     def run(self) -> RunSummary:
         try:
@@ -224,18 +262,29 @@ class LiveRunner:
 
     def _run(self) -> RunSummary:
         cfg = self.config
+        earlier, repaired = self.read_journal()  # before the journal is opened for append
         session = self._build()
         self.session = session
-        if self.listener is not None:
-            listener = self.listener
+        listener = self.listener
 
-            def on_stream(ev: StreamState) -> None:
+        def on_stream(ev: StreamState) -> None:
+            if ev.stream == "public" and ev.reconnected and self.engine is not None \
+                    and self.last_bar_ts is not None and not self._backfilling:
+                # bars closed during the outage: the catch-up rule, now, not at the next bar
+                self._backfill(self.last_bar_ts, None)
+            if listener is not None:
                 # connection health reaches the listener as it changes, not only with bars
                 listener({"connection": {f"{ev.stream}_ws": ev.state.value}})
 
-            session.on_stream = on_stream
+        session.on_stream = on_stream
+        if repaired is not None:
+            self.summary.journal_repair = repaired.message()
+            log.warning("%s", repaired.message())
+            session.journal.write("journal_repaired", line=repaired.line,
+                                  cut_bytes=repaired.cut_bytes)
+        session.journaled_exec_ids = {str(r.get("exec_id")) for r in earlier
+                                      if r.get("kind") == "fill"}
         try:
-            earlier = read_journal(cfg.journal_path) if cfg.journal_path is not None else []
             resume_after = self._resume_point(earlier)
             session.open()
             if cfg.mode == "paper":
@@ -245,20 +294,28 @@ class LiveRunner:
                 self.adapter = LiveAdapter(session)
                 if cfg.leverage:
                     session.rest.set_leverage(cfg.symbol, cfg.leverage)
-            history = self._warm_up(session, resume_after)
+            history, missed = self._warm_up(session, resume_after)
             if cfg.mode != "paper" and earlier:
                 # a position an earlier run opened keeps its break-even (trade.live.breakeven)
                 session.breakeven.restore(earlier, session.book.position(cfg.symbol), history)
+            if cfg.mode != "paper":
+                # its protection is sent and confirmed before any new entry: the first
+                # decision's barrier waits for this job
+                session.repair(earlier)
             session.on_kline = self._on_kline
             session.journal.write("ready", mode=cfg.mode, symbol=cfg.symbol,
-                                  last_bar=self.last_bar_ts)
+                                  last_bar=self.last_bar_ts, missed=len(missed))
             self.ready.set()
+            if missed:
+                self._catch_up(missed)
             while not self._stop.is_set():
                 session.pump(0.1)
         finally:
             session.close()
             session.journal.close()
             self.summary.failures = list(session.failures)
+            self.summary.protection = dict(session.protect_stats)
+            self.summary.paused = session.paused
             if session.executor is not None:
                 self.summary.fills = len(session.book.fills)
                 self.summary.orders = len(session.book.orders)
@@ -286,24 +343,65 @@ class LiveRunner:
         return out
 
     def _warm_up(self, session: LiveSession, resume_after: int | None
-                 ) -> list[tuple[float, ...]]:
-        """Feed the closed 1m history to a fresh engine; returns those bars."""
+                 ) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
+        """Feed the closed 1m history up to the journal's last bar to a fresh engine;
+        returns (those bars, the bars after it: missed while down, to catch up on)."""
         cfg = self.config
         null = NullAdapter(cfg.warmup_equity)
         engine = self.engine_factory(null)
         bars = self._closed_klines(session.rest, limit=max(1, min(cfg.history_bars, 1000)))
-        for ts, o, h, lo, c, v in bars:
+        if bars:
+            session.saw_bar_time(int(bars[-1][0]) + MINUTE)
+        warm = [b for b in bars if resume_after is None or b[0] <= resume_after]
+        missed = [b for b in bars if resume_after is not None and b[0] > resume_after]
+        for ts, o, h, lo, c, v in warm:
             engine.on_bar(int(ts), o, h, lo, c, v)
             self.last_bar_ts = int(ts)
-        self.summary.warmup_bars = len(bars)
+        self.summary.warmup_bars = len(warm)
         if resume_after is not None and (self.last_bar_ts is None
                                          or resume_after > self.last_bar_ts):
             self.last_bar_ts = resume_after
         engine.adapter = self.adapter
         self.engine = engine
-        if bars:
-            session.last_price = bars[-1][4]
-        return bars
+        if warm:
+            session.last_price = warm[-1][4]
+        return warm, missed
+
+    def _catch_up(self, bars: list[tuple[float, ...]]) -> None:
+        """Missed bars, in order, through the engine: exits taken, entries held."""
+        session = self.session
+        assert session is not None
+        last = self.last_bar_ts
+        for ts, o, h, lo, c, v in bars:
+            if last is not None and ts <= last:
+                continue
+            self._bar(int(ts), o, h, lo, c, v, missed=True)
+            last = int(ts)
+
+    def _lag(self, close_ms: int) -> int:
+        """Close-to-decision lag of the bar closing at `close_ms`, on the bar clock."""
+        session = self.session
+        assert session is not None
+        now = session.market_now_ms()
+        lag = max(0, now - close_ms) if now else 0
+        self._last_lag_ms = lag
+        self.summary.lag_ms.append(lag)
+        return lag
+
+    def _held_note(self, ts: int, hold: str) -> None:
+        """Say when the run starts and ends catching up without trading."""
+        session = self.session
+        assert session is not None
+        if hold:
+            self.summary.held_bars += 1
+            if not self._held_run:
+                log.warning("catching up from bar %d without new entries: %s", ts, hold)
+                session.journal.write("catch_up", bar=ts, reason=hold)
+            self._held_run += 1
+        elif self._held_run:
+            log.info("caught up after %d bars without new entries", self._held_run)
+            session.journal.write("caught_up", bar=ts, bars=self._held_run)
+            self._held_run = 0
 
     def _decide(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         """The engine decides on the closed bar; a `signal` record when it acted."""
@@ -346,27 +444,74 @@ class LiveRunner:
                              "qty": o.request.qty, "status": o.status.bybit}
                             for o in self.adapter.open_orders(sym)],
             "connection": conn,
+            "lag_ms": self._last_lag_ms,
+            "entries": self._entries_state(),
         }
+
+    def _entries_state(self) -> str:
+        """"open", or why new entries are held (dashboard)."""
+        session = self.session
+        if session is not None and session.paused:
+            return f"paused: {session.paused}"
+        return "catching up" if self._held_run else "open"
 
     def _on_kline(self, k: KlinePush) -> None:
         cfg = self.config
         if k.symbol != cfg.symbol or k.interval != "1":
             return
+        if self._backfilling:
+            self._waiting.append(k)  # after the missing bars, in order
+            return
         last = self.last_bar_ts
         if last is not None and k.start <= last:
             return  # a duplicate or a late, already processed bar
-        session = self.session
-        assert session is not None
         if last is not None and k.start > last + MINUTE:
-            gap = self._closed_klines(session.rest, start=last + MINUTE, end=k.start - 1)
-            for ts, o, h, lo, c, v in gap:
-                if last < ts < k.start:
-                    self.summary.backfilled += 1
-                    self._bar(int(ts), o, h, lo, c, v)
-                    last = int(ts)
+            self._backfill(last, k)
+            return
         self._bar(k.start, k.open, k.high, k.low, k.close, k.volume)
 
-    def _bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+    def _backfill(self, last: int, k: KlinePush | None) -> None:
+        """Fetch the bars after `last` (and before `k`) on a worker; the engine thread
+        goes on consuming events and queues later bars until they land."""
+        session = self.session
+        assert session is not None
+        self._backfilling = True
+        end = None if k is None else k.start - 1
+
+        def fetch() -> None:
+            bars: list[tuple[float, ...]] = []
+            try:
+                bars = self._closed_klines(session.rest, start=last + MINUTE, end=end)
+            except BybitError as exc:
+                log.error("missing bars after %d could not be fetched: %s", last, exc)
+                session.post(Failure("backfill", str(exc)))
+            session.post(Deferred(lambda: self._backfilled(bars, k)))
+
+        threading.Thread(target=fetch, name="live-backfill", daemon=True).start()
+
+    def _backfilled(self, bars: list[tuple[float, ...]], k: KlinePush | None) -> None:
+        self._backfilling = False
+        last = self.last_bar_ts
+        for ts, o, h, lo, c, v in bars:
+            if (last is None or ts > last) and (k is None or ts < k.start):
+                self.summary.backfilled += 1
+                self._bar(int(ts), o, h, lo, c, v, missed=True)
+                last = int(ts)
+        waiting, self._waiting = self._waiting, []
+        for push in ([k] if k is not None else []) + waiting:
+            self._on_kline(push)
+
+    def _hold(self, lag_ms: int, missed: bool) -> str:
+        """Why this bar may not enter ("" = it may): the catch-up and stale-bar rules."""
+        if missed:
+            return "missed bar (catch-up: exits only)"
+        if lag_ms > self.config.max_bar_age_ms:
+            return (f"stale bar: closed {lag_ms / 1000:.1f} s before its decision "
+                    f"(max {self.config.max_bar_age_ms / 1000:g} s)")
+        return ""
+
+    def _bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float, *,
+             missed: bool = False) -> None:
         session = self.session
         engine = self.engine
         assert session is not None and engine is not None
@@ -377,6 +522,7 @@ class LiveRunner:
             assert isinstance(self.adapter, PaperAdapter)
             self.adapter.step(Bar(ts, o, h, lo, c, v))
             session.last_price = c
+            self._lag(close_ms)
             self._decide(ts, o, h, lo, c, v)
         else:
             session.barrier()
@@ -391,10 +537,19 @@ class LiveRunner:
             assert ex is not None
             ex.set_bar(ts)
             session.on_bar_close(ts, h, lo, c)  # break-even, as the kernel's rule 5
-            self._decide(ts, o, h, lo, c, v)
+            lag = self._lag(close_ms)
+            hold = self._hold(lag, missed)
+            self._held_note(ts, hold)
+            # a missed or stale bar never opens a position; its exits still go
+            session.entry_hold = hold
+            try:
+                self._decide(ts, o, h, lo, c, v)
+            finally:
+                session.entry_hold = ""
             session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
         self.last_bar_ts = ts
-        session.journal.write("bar", bar=ts, close=c)
+        session.journal.write("bar", bar=ts, close=c, lag_ms=self._last_lag_ms,
+                              **({"held": True} if self._held_run else {}))
         if self.listener is not None:
             self.listener(self.state(ts, c))
         with self._cond:

@@ -1,7 +1,7 @@
 """LiveSession: the engine thread's world (book, executor, risk, streams) and LiveAdapter.
 
-Threading model (docs/architecture.md, "Live stack"): pybit's WebSocket threads, the REST workers and
-the stream supervisors only `post()` typed events onto one queue. The thread that calls
+Threading model (docs/architecture.md, "Live stack"): pybit's WebSocket threads, the REST
+workers and the stream supervisors only `post()` typed events onto one queue. The thread that calls
 `open()` becomes the **engine thread**: it alone calls `pump`, `process`, `barrier`,
 `close` and every LiveAdapter method, and it alone writes orders, positions and balances
 (through `AccountBook`). `post()` may be called from any thread.
@@ -17,6 +17,20 @@ Brackets Bybit lacks or spells differently: fill-relative brackets go out with
 trading-stop once the entry filled (a trailing activation as `activePrice`, see
 trade.live.executor); break-even, which Bybit does not have, is applied by the session at
 each 1m close (`on_bar_close`, trade.live.breakeven), the kernel's rule 5.
+
+Protection (trade.live.protect, docs/live.md): every entry carries provisional SL/TP on the
+create; every trading-stop (brackets, break-even, the engine's, a restart's repair) is a
+`protect` job confirmed by reading the position back, journaled as `protection_requested`
+then `protection_confirmed` (or `protection_failed`: the position is closed reduce-only
+and the session is paused, i.e. it refuses new entries until restarted; exits still go).
+
+Entry holds: `LiveAdapter.submit` refuses a new entry (exits still go) while the session is
+paused, while the runner holds entries (a stale or caught-up bar: `entry_hold`), and
+trims a flip to its closing part then.
+
+Bar clock: `market_now_ms()` is the exchange's bar time as the public stream has shown it
+(the newest kline seen, forming or closed, when it arrived, plus the real time since). It
+follows a replay of any speed, and the live exchange, without reading the server clock.
 """
 
 from __future__ import annotations
@@ -50,6 +64,7 @@ from trade.live.errors import BybitError, RiskRejected
 from trade.live.events import (
     Call,
     ConnState,
+    Deferred,
     Failure,
     JobDone,
     KlinePush,
@@ -57,18 +72,39 @@ from trade.live.events import (
     OrderAck,
     OrderFailed,
     PrivatePush,
+    ProtectResult,
     Snapshot,
     Stop,
     StreamState,
 )
-from trade.live.executor import InstrumentRules, OrderExecutor, trading_stop_levels
+from trade.live.executor import (
+    InstrumentRules,
+    OrderExecutor,
+    bracket_prices,
+    trading_stop_levels,
+)
 from trade.live.journal import Journal, fill_fields, order_fields, order_final_fields
+from trade.live.protect import (
+    ProtectionPolicy,
+    decision_price,
+    entry_levels,
+    journal_entry_for,
+    merge_held,
+    with_provisional,
+)
 from trade.live.risk import RiskManager
 from trade.live.secrets import Credentials
 from trade.live.ws import StreamManager
 
 log = logging.getLogger(__name__)
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+
+
+def _interval_ms(interval: str) -> int:
+    """A kline interval ("1", "5", "60", "D") in ms."""
+    if interval.isdigit():
+        return int(interval) * 60_000
+    return {"D": 86_400_000, "W": 604_800_000}.get(interval, 60_000)
 
 
 class SessionError(BybitError):
@@ -95,6 +131,7 @@ class LiveSession:
         stream_options: dict[str, Any] | None = None,
         dcp_window_s: int = 10,
         sync_timeout_s: float = 15.0,
+        protection: ProtectionPolicy | None = None,
     ) -> None:
         self.rest = rest
         self.symbol = symbol
@@ -133,12 +170,40 @@ class LiveSession:
         self._closed = False
         self._activity = False  # private pushes or REST jobs since the last reconciliation
         self._deciding = False  # a closed bar is being handled (on_kline is running)
-        self._held_klines: deque[KlinePush] = deque()  # bars that closed meanwhile
+        self._held: deque[Callable[[], None]] = deque()  # bars (and work) that came meanwhile
         self.stopping = threading.Event()  # set from any thread: waits give up at once
+        self.protection = protection or ProtectionPolicy()
+        self.protect_jobs: dict[int, dict[str, Any]] = {}
+        self.protect_stats = {"requested": 0, "confirmed": 0, "failed": 0, "closed": 0}
+        self.paused = ""  # why new entries are refused for the rest of the run
+        self.entry_hold = ""  # why the bar being decided may not enter (set by the runner)
+        self.on_notify: Callable[[str, dict[str, Any]], None] | None = None
+        self.journaled_exec_ids: set[str] = set()  # fills an earlier run already journaled
+        self._clock_lock = threading.Lock()
+        self._bar_ms = 0  # newest exchange bar time seen on the stream ...
+        self._bar_mono = 0.0  # ... and when (local monotonic)
 
     # ------------------------------------------------------------ any thread
     def post(self, event: LiveEvent) -> None:
+        if isinstance(event, KlinePush):
+            # the bar clock: a forming bar shows its start has passed, a closed one its close
+            seen = event.start + (_interval_ms(event.interval) if event.confirm else 0)
+            self.saw_bar_time(seen)
         self.queue.put(event)
+
+    def saw_bar_time(self, ms: int) -> None:
+        """The exchange's bar clock has reached `ms` (any thread)."""
+        with self._clock_lock:
+            if ms > self._bar_ms:
+                self._bar_ms = ms
+                self._bar_mono = WallClock().monotonic()
+
+    def market_now_ms(self) -> int:
+        """The exchange's bar time now (see the module docstring); 0 before any bar."""
+        with self._clock_lock:
+            if not self._bar_ms:
+                return 0
+            return self._bar_ms + int((WallClock().monotonic() - self._bar_mono) * 1000)
 
     def call(self, fn: Callable[[], Any], timeout_s: float = 10.0) -> Any:
         """Run `fn` on the engine thread and return its result (tests, tools)."""
@@ -243,17 +308,21 @@ class LiveSession:
 
     def _closed_bar(self, event: KlinePush) -> None:
         """Hand a closed bar to `on_kline`, one bar at a time, in order."""
+        on_kline = self.on_kline
+        assert on_kline is not None
+        self._serial(lambda: on_kline(event))
+
+    def _serial(self, fn: Callable[[], None]) -> None:
         if self._deciding:
             # a bar that closes while the previous one is still being decided (its barrier
             # pumps events) waits its turn instead of being decided inside it
-            self._held_klines.append(event)
+            self._held.append(fn)
             return
-        assert self.on_kline is not None
         self._deciding = True
         try:
-            self.on_kline(event)
-            while self._held_klines:
-                self.on_kline(self._held_klines.popleft())
+            fn()
+            while self._held:
+                self._held.popleft()()
         finally:
             self._deciding = False
 
@@ -293,6 +362,10 @@ class LiveSession:
                 event.future.set_exception(exc)
             else:
                 event.future.set_result(result)
+        elif isinstance(event, ProtectResult):
+            self._protected(event)
+        elif isinstance(event, Deferred):
+            self._serial(event.fn)
         elif isinstance(event, Stop):
             pass
         self._after()
@@ -305,11 +378,126 @@ class LiveSession:
             self.breakeven.on_entry(order, order.updated_ts if ts is None else ts)
         due, book.brackets_due = book.brackets_due, []
         for order in due:
-            if self.executor is not None:
-                levels = self.executor.apply_brackets(order)
-                if levels:
-                    self.journal.write("brackets", link=order.order_id,
-                                       avg_price=order.avg_fill_price, **levels)
+            levels = bracket_prices(order)
+            if levels:
+                self.protect(levels, 1 if order.request.side is Side.BUY else -1,
+                             reason="entry", link=order.order_id,
+                             avg_price=order.avg_fill_price)
+
+    # ------------------------------------------------------------ protection
+    def protect(self, levels: dict[str, float], side: int, *, reason: str, link: str = "",
+                **extra: Any) -> int | None:
+        """Send `levels` with trading-stop and have them confirmed (trade.live.protect)."""
+        ex = self.executor
+        if ex is None or not levels or side == 0:
+            return None
+        self.protect_stats["requested"] += 1
+        self.journal.write("protection_requested", reason=reason, link=link, side=side,
+                           **extra, **levels)
+        token = ex.protect(self.symbol, levels, side, self.protection)
+        self.protect_jobs[token] = {"reason": reason, "link": link, "side": side,
+                                    "levels": levels}
+        return token
+
+    def _protected(self, ev: ProtectResult) -> None:
+        job = self.protect_jobs.pop(ev.token, None)
+        if job is None:
+            return
+        common = {"reason": job["reason"], "link": job["link"], "attempts": ev.attempts,
+                  "elapsed_ms": round(ev.elapsed_s * 1000), "held": ev.held}
+        if ev.abandoned:
+            self.journal.write("protection_abandoned", detail=ev.detail, **common)
+        elif ev.confirmed:
+            self.protect_stats["confirmed"] += 1
+            self.journal.write("protection_confirmed", detail=ev.detail, **common)
+        else:
+            self.protect_stats["failed"] += 1
+            self._protection_failed(job, ev, common)
+
+    def _protection_failed(self, job: dict[str, Any], ev: ProtectResult,
+                           common: dict[str, Any]) -> None:
+        """Unconfirmed protection: close the position reduce-only and pause (new entries
+        refused for the rest of the run; exits and protective orders still go)."""
+        message = (f"protection ({job['reason']}) of {self.symbol} not confirmed after "
+                   f"{ev.attempts} attempts in {ev.elapsed_s:.1f} s: {ev.detail}")
+        log.error("%s: closing the position and pausing new entries", message)
+        self.journal.write("protection_failed", detail=ev.detail, asked=job["levels"],
+                           **common)
+        self.failures.append(message)
+        pos = self.book.position(self.symbol)
+        ex = self.executor
+        if pos.side != 0 and pos.size > 0 and ex is not None:
+            side = Side.SELL if pos.side > 0 else Side.BUY
+            handle = ex.submit(OrderRequest(self.symbol, side, pos.size, reduce_only=True))
+            self.protect_stats["closed"] += 1
+            self.journal.write("order", **order_fields(handle.key, handle.request))
+            self.journal.write("protection_close", link=handle.key, size=pos.size,
+                               side=pos.side)
+        else:
+            self.needs_reconcile = True
+        self.pause(message)
+
+    def pause(self, reason: str) -> None:
+        """Refuse new entries for the rest of the run (exits still go); say why."""
+        if self.paused:
+            return
+        self.paused = reason
+        self.journal.write("paused", reason=reason)
+        self.notify("paused", reason=reason)
+
+    def notify(self, kind: str, **fields: Any) -> None:
+        """The notification hook: a journaled, logged event (and `on_notify`, if set)."""
+        self.journal.write("notify", event=kind, **fields)
+        log.warning("notify %s: %s", kind, fields)
+        if self.on_notify is not None:
+            self.on_notify(kind, fields)
+
+    def entries_blocked(self) -> str:
+        """Why a new entry may not go out now ("" = it may)."""
+        return f"paused: {self.paused}" if self.paused else self.entry_hold
+
+    def repair(self, records: list[dict[str, Any]]) -> int | None:
+        """On start: protect the open position as its journal and the Play call for
+        (trade.live.protect, "Repair on start"); returns the protect job token, if any."""
+        pos = self.book.position(self.symbol)
+        if self.executor is None or pos.side == 0 or pos.size <= 0:
+            return None
+        held = {"stopLoss": pos.stop_loss, "takeProfit": pos.take_profit,
+                "trailingStop": pos.trailing_distance}
+        rec = journal_entry_for(records, pos.side)
+        if rec is not None:
+            levels = entry_levels(rec, pos.side, pos.entry_price)
+            reason = "restart"
+        else:
+            policy = self.protection.unknown_position
+            self.journal.write("unknown_position", side=pos.side, size=pos.size,
+                               entry=pos.entry_price, policy=policy, held=held)
+            self.notify("unknown_position", side=pos.side, size=pos.size, policy=policy)
+            if policy == "close":
+                side = Side.SELL if pos.side > 0 else Side.BUY
+                handle = self.executor.submit(OrderRequest(self.symbol, side, pos.size,
+                                                           reduce_only=True))
+                self.journal.write("order", **order_fields(handle.key, handle.request))
+                return None
+            if policy == "report":
+                return None
+            levels = self._fallback_levels(pos.side, pos.entry_price)
+            reason = "unknown_position"
+            if not levels:
+                log.warning("unknown %s position: the Play has no fixed stop to attach",
+                            self.symbol)
+                return None
+        levels = merge_held(levels, held, pos.side)
+        return self.protect(levels, pos.side, reason=reason, entry=pos.entry_price)
+
+    def _fallback_levels(self, side: int, entry: float) -> dict[str, float]:
+        p = self.protection
+        out: dict[str, float] = {}
+        if p.fallback_sl_offset:
+            out["stopLoss"] = entry * (1 - side * p.fallback_sl_offset)
+        if p.fallback_tp_offset:
+            out["takeProfit"] = entry * (1 + side * p.fallback_tp_offset)
+        return out
 
     def on_bar_close(self, ts: int, high: float, low: float, close: float) -> None:
         """Break-even at the close of the 1m bar `ts` (engine thread, after `barrier()`,
@@ -332,9 +520,9 @@ class LiveSession:
             self.journal.write("break_even", bar=ts, level=action.level, action="close",
                                link=handle.key, entry=pos.entry_price)
         else:
-            ex.trading_stop(self.symbol, {"stopLoss": action.level})
             self.journal.write("break_even", bar=ts, level=action.level, action="stop",
                                entry=pos.entry_price)
+            self.protect({"stopLoss": action.level}, pos.side, reason="break_even")
 
     def _private(self, ev: PrivatePush) -> None:
         book = self.book
@@ -355,7 +543,9 @@ class LiveSession:
         fill = self.book.apply_execution_row(row)
         if fill is not None:
             self.last_exec_ms = max(self.last_exec_ms or 0, fill.ts)
-            self.journal.write("fill", **fill_fields(fill))
+            if fill.exec_id not in self.journaled_exec_ids:  # an earlier run journaled it
+                self.journaled_exec_ids.add(fill.exec_id)
+                self.journal.write("fill", **fill_fields(fill))
 
     def _failed(self, ev: OrderFailed) -> None:
         self.journal.write("error", where=ev.action, link=ev.key, message=str(ev.error),
@@ -449,7 +639,25 @@ class LiveAdapter:
         s = self.session
         now = s.clock.now_ms()
         pos = s.book.position(request.symbol)
+        direction = 1 if request.side is Side.BUY else -1
+        # every order that is not reduce-only may open a position (the engine's exits are
+        # reduce-only; a flip is one order for the position and the new size)
+        opens = not request.reduce_only
+        held = s.entries_blocked() if opens else ""
+        if held and pos.side == -direction and request.qty > pos.size > 0:
+            # a flip while entries are held: its closing part goes, the new position not
+            s.journal.write("order_trimmed", reason=held, side=request.side.bybit,
+                            qty=request.qty, to=pos.size)
+            request = OrderRequest(request.symbol, request.side, pos.size, reduce_only=True,
+                                   order_link_id=request.order_link_id)
+            held = ""
+        elif not held and opens:
+            # the entry carries provisional SL/TP (trade.live.protect)
+            request = with_provisional(request, decision_price(request, s.last_price),
+                                       s.protection.margin, s.rules.tick_size)
         try:
+            if held:
+                raise RiskRejected(f"entry held: {held}")
             s.risk.check(request, last_price=s.last_price, position=pos,
                          equity=s.book.balance.equity, now_ms=now)
         except RiskRejected as exc:
@@ -494,8 +702,9 @@ class LiveAdapter:
         levels = trading_stop_levels(take_profit, stop_loss, trailing_distance,
                                      trailing_active_price)
         if levels:
-            self._ex.trading_stop(symbol, levels)
-            self.session.journal.write("trading_stop", **levels)
+            _ = self._ex  # raises without credentials
+            side = self.session.book.position(symbol).side
+            self.session.protect(levels, side, reason="engine")
 
     def open_orders(self, symbol: str) -> list[Order]:
         return self.session.book.open_orders(symbol)

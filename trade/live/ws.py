@@ -26,7 +26,6 @@ fixed sleep, and nothing global is installed.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -34,6 +33,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import websocket
 from pybit.unified_trading import WebSocket
 
@@ -41,6 +41,12 @@ from trade.core import Clock, WallClock
 from trade.exchange_sim.pybit_client import RedirectedWebSocket
 from trade.live.events import ConnState, Failure, KlinePush, LiveEvent, PrivatePush, StreamState
 from trade.live.secrets import Credentials, redact
+
+
+def _dumps(value: Any) -> str:
+    """A WebSocket text frame (orjson)."""
+    return orjson.dumps(value).decode("utf-8")
+
 
 log = logging.getLogger(__name__)
 Sink = Callable[[LiveEvent], None]
@@ -78,7 +84,7 @@ class _ManagedMixin:
 
         signature = generate_signature(False, creds.api_secret, f"GET/realtime{expires}")
         owner._set_state(ConnState.AUTHENTICATING)
-        self.ws.send(json.dumps({"op": "auth", "args": [creds.api_key, expires, signature]}))  # type: ignore[attr-defined]
+        self.ws.send(_dumps({"op": "auth", "args": [creds.api_key, expires, signature]}))  # type: ignore[attr-defined]
 
 
 class _ManagedWebSocket(_ManagedMixin, WebSocket):  # type: ignore[misc]
@@ -223,7 +229,17 @@ class StreamManager:
         try:
             self.sink(event)
         except Exception as exc:  # noqa: BLE001 - a callback path must never raise
-            log.error("stream %s: event sink failed: %s", self.name, redact(str(exc)))
+            # raising here would end pybit's thread: log it, keep it, report it as a Failure
+            text = redact(f"event sink failed on {type(event).__name__}: "
+                          f"{type(exc).__name__}: {exc}")
+            log.error("stream %s: %s", self.name, text)
+            self.failures.append(text)
+            if not isinstance(event, Failure):
+                try:
+                    self.sink(Failure(f"ws-{self.name}", text))
+                except Exception as again:  # noqa: BLE001 - same callback path
+                    log.error("stream %s: event sink failed again: %s", self.name,
+                              redact(str(again)))
 
     # ------------------------------------------------------------ socket hooks
     def _on_socket_open(self) -> None:
@@ -249,7 +265,7 @@ class StreamManager:
         try:
             now = self.clock.monotonic()
             self._last_msg = now
-            message = json.loads(raw)
+            message = orjson.loads(raw)
             if not isinstance(message, dict):
                 return
             self._dispatch(message, now)
@@ -385,7 +401,7 @@ class StreamManager:
         with self._lock:
             self._pending_acks[req_id] = ""
         try:
-            ws.ws.send(json.dumps({"op": "subscribe", "req_id": req_id, "args": self.topics}))
+            ws.ws.send(_dumps({"op": "subscribe", "req_id": req_id, "args": self.topics}))
         except (websocket.WebSocketException, OSError) as exc:
             self.failures.append(redact(f"subscribe send: {exc}"))
             return False
@@ -418,7 +434,7 @@ class StreamManager:
             if now - self._last_ping >= self.ping_interval_s:
                 self._last_ping = now
                 try:
-                    self._ws.ws.send(json.dumps({"op": "ping", "req_id": uuid.uuid4().hex}))
+                    self._ws.ws.send(_dumps({"op": "ping", "req_id": uuid.uuid4().hex}))
                 except (websocket.WebSocketException, OSError):
                     return "ping failed"
         return "stopping"
