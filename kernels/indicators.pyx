@@ -11,7 +11,7 @@ from libc.stdlib cimport calloc, free
 import numpy as np
 
 cdef enum:
-    MAX_OUT = 8
+    MAX_OUT = 40
 
 # source selector codes (trade.indicators maps names to these)
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
@@ -519,13 +519,14 @@ cdef inline long long days_to_month(long long z) noexcept nogil:
 
 
 cdef class KVwap(Kernel):
-    cdef int anchor       # 0 day, 1 week (Monday 00:00 UTC), 2 month
+    cdef int anchor       # 0 day, 1 week (Monday 00:00 UTC), 2 month, 3 fixed period
     cdef long long session
-    cdef double cum_pv, cum_v
+    cdef double cum_pv, cum_v, period_ms
 
-    def __init__(self, int anchor=0):
+    def __init__(self, int anchor=0, double period_ms=0.0):
         self.n_out = 1
         self.anchor = anchor
+        self.period_ms = period_ms
         self.session = -(1 << 62)
         self.cum_pv = 0.0
         self.cum_v = 0.0
@@ -538,6 +539,8 @@ cdef class KVwap(Kernel):
             sess = day
         elif self.anchor == 1:
             sess = (day + 3) // 7            # 1970-01-01 was a Thursday: weeks start Monday
+        elif self.anchor == 3:
+            sess = <long long>floor(ts / self.period_ms)   # UTC buckets of a fixed period
         else:
             sess = days_to_month(day)
         if sess != self.session:             # a new session resets the running sums
@@ -789,12 +792,13 @@ cdef class KMacd(Kernel):
 
 
 cdef class KTrix(Kernel):
-    cdef Ema e1, e2, e3
+    cdef Ema e1, e2, e3, sig
     cdef double prev
 
-    def __init__(self, int length, int src=0):
-        self.n_out = 1
+    def __init__(self, int length, int src=0, int signal=9):
+        self.n_out = 2
         self.src = src
+        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
         ema_init(&self.e1, length, 2.0 / (length + 1.0))
         ema_init(&self.e2, length, 2.0 / (length + 1.0))
         ema_init(&self.e3, length, 2.0 / (length + 1.0))
@@ -809,6 +813,7 @@ cdef class KTrix(Kernel):
         if not isnan(self.prev):
             # one-bar rate of change of the triple EMA, in percent
             out[0] = ((x / self.prev) - 1.0) * 100.0 if self.prev != 0.0 else 0.0
+            out[1] = ema_update(&self.sig, out[0])   # signal: EMA of TRIX (pandas-ta)
         self.prev = x
 
 
@@ -924,10 +929,12 @@ cdef class KAdx(Kernel):
     cdef int n
     cdef double ph, pl, pc, pdm, mdm, tr, sum_dx, adx
     cdef long long k
+    cdef Ring hist
 
     def __init__(self, int length):
-        self.n_out = 3
+        self.n_out = 4
         self.n = length
+        self._ring(&self.hist, length)
         self.pdm = 0.0
         self.mdm = 0.0
         self.tr = 0.0
@@ -984,6 +991,10 @@ cdef class KAdx(Kernel):
         elif not isnan(dx):                      # an undefined DX leaves ADX unchanged (TA-Lib)
             self.adx = ((self.adx * (n - 1)) + dx) / n
         out[0] = self.adx
+        if not isnan(self.adx):
+            ring_push(&self.hist, self.adx)
+            if ring_full(&self.hist):            # ADXR: mean of ADX now and n-1 bars ago
+                out[3] = (self.adx + ring_ago(&self.hist, n - 1)) / 2.0
 
 
 cdef class KAroon(Kernel):
@@ -1018,7 +1029,7 @@ cdef class KSupertrend(Kernel):
     cdef int direction
 
     def __init__(self, int length, double mult):
-        self.n_out = 2
+        self.n_out = 4
         self.atr = KAtr(length)
         self.mult = mult
         self.upper = NAN
@@ -1052,20 +1063,29 @@ cdef class KSupertrend(Kernel):
                 self.direction = -1              # close below the lower band flips to short
         out[0] = self.lower if self.direction == 1 else self.upper
         out[1] = self.direction
+        if self.direction == 1:                  # long: the trailing line while long, else NaN
+            out[2] = self.lower
+        else:
+            out[3] = self.upper
 
 
 cdef class KPsar(Kernel):
     """TA-Lib SAR line by line; direction is the side the reported SAR belongs to."""
-    cdef double accel, maximum, af, ep, sar, new_high, new_low
-    cdef int is_long
+    cdef double accel, maximum, af, ep, sar, new_high, new_low, init
+    cdef int is_long, prev_side
 
-    def __init__(self, double accel, double maximum):
-        self.n_out = 2
+    def __init__(self, double accel, double maximum, double init=-1.0):
+        self.n_out = 6
         if accel > maximum:
             accel = maximum
+        if init < 0:
+            init = accel                         # TA-Lib SAR: the start factor is the step
+        if init > maximum:
+            init = maximum
         self.accel = accel
         self.maximum = maximum
-        self.af = accel
+        self.init = init
+        self.af = init
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
@@ -1100,7 +1120,7 @@ cdef class KPsar(Kernel):
                 if self.sar < h:
                     self.sar = h
                 out[0] = self.sar
-                self.af = self.accel
+                self.af = self.init
                 self.ep = l
                 self.sar = self.sar + self.af * (self.ep - self.sar)
                 if self.sar < prev_high:
@@ -1128,7 +1148,7 @@ cdef class KPsar(Kernel):
                 if self.sar > l:
                     self.sar = l
                 out[0] = self.sar
-                self.af = self.accel
+                self.af = self.init
                 self.ep = h
                 self.sar = self.sar + self.af * (self.ep - self.sar)
                 if self.sar > prev_low:
@@ -1148,6 +1168,14 @@ cdef class KPsar(Kernel):
                 if self.sar < h:
                     self.sar = h
         out[1] = 1.0 if self.is_long else -1.0
+        if self.is_long:
+            out[2] = out[0]
+        else:
+            out[3] = out[0]
+        out[4] = self.af
+        # reversal: 1 on the bar the side flipped (0 otherwise)
+        out[5] = 1.0 if (self.prev_side != 0 and self.prev_side != <int>out[1]) else 0.0
+        self.prev_side = <int>out[1]
 
 
 cdef class KVortex(Kernel):
@@ -1262,16 +1290,16 @@ cdef class KKeltner(Kernel):
 cdef class KDonchian(Kernel):
     cdef MinMax hi, lo
 
-    def __init__(self, int length):
+    def __init__(self, int length, int lower_length=0):
         self.n_out = 3
         self._mm(&self.hi, length, True)
-        self._mm(&self.lo, length, False)
+        self._mm(&self.lo, lower_length if lower_length > 0 else length, False)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double hh = mm_push(&self.hi, h)
         cdef double ll = mm_push(&self.lo, l)
-        if not mm_full(&self.hi):
+        if not (mm_full(&self.hi) and mm_full(&self.lo)):
             return
         out[0] = hh
         out[1] = (hh + ll) / 2.0
@@ -1288,7 +1316,7 @@ cdef class KSqueeze(Kernel):
     cdef double kc_mult, pc
 
     def __init__(self, int bb_length, double bb_mult, int kc_length, double kc_mult):
-        self.n_out = 2
+        self.n_out = 4
         self.bb = KBbands(bb_length, bb_mult)
         self._sma(&self.kc_mid, kc_length)
         self._sma(&self.kc_rng, kc_length)
@@ -1314,6 +1342,10 @@ cdef class KSqueeze(Kernel):
             # on (1) while the Bollinger bands sit inside the Keltner channel
             out[0] = 1.0 if (buf[2] > mid - self.kc_mult * rng
                              and buf[0] < mid + self.kc_mult * rng) else 0.0
+            # off (1) while both bands sit outside it; no_sqz when neither holds (pandas-ta)
+            out[2] = 1.0 if (buf[2] < mid - self.kc_mult * rng
+                             and buf[0] > mid + self.kc_mult * rng) else 0.0
+            out[3] = 1.0 if (out[0] == 0.0 and out[2] == 0.0) else 0.0
         if not isnan(mid):
             out[1] = self.lr._push(c - ((hh + ll) / 2.0 + mid) / 2.0)
 
@@ -1388,15 +1420,19 @@ cdef class KSwing(Kernel):
     """Pivot highs/lows. A bar p is a pivot high when its high is strictly above the
     `left` highs before it and not below the `right` highs after it (mirror for lows).
     It is reported at bar p+right, once those bars have closed, never earlier.
-    Outputs carry the latest confirmed pivot: high, low, high_idx, low_idx (bar index)."""
+    Outputs carry the latest confirmed pivot (level and bar index), counters, the
+    confirmed-this-bar flags and the latest high/low pair (see trade.indicators.registry)."""
     cdef int left, right
     cdef Ring rh, rl
     cdef MinMax lh, ll, rmaxh, rminl
     cdef double last_high, last_low, last_high_idx, last_low_idx
     cdef bint new_high, new_low     # set on the bar a pivot is confirmed
+    cdef long long version, high_version, low_version, pair_version
+    cdef int last_type, pair_direction
+    cdef double pair_high, pair_low
 
     def __init__(self, int left, int right):
-        self.n_out = 4
+        self.n_out = 14
         self.left = left
         self.right = right
         self._ring(&self.rh, right + 2)
@@ -1409,6 +1445,19 @@ cdef class KSwing(Kernel):
         self.last_low = NAN
         self.last_high_idx = NAN
         self.last_low_idx = NAN
+        self.pair_high = NAN
+        self.pair_low = NAN
+
+    cdef void _pivot(self, int kind) noexcept nogil:
+        # a pivot of the other kind than the last one completes a high/low pair:
+        # low then high is a bullish leg (+1), high then low a bearish one (-1)
+        self.version += 1
+        if self.last_type != 0 and self.last_type != kind:
+            self.pair_high = self.last_high
+            self.pair_low = self.last_low
+            self.pair_direction = kind
+            self.pair_version += 1
+        self.last_type = kind
 
     cdef void _push(self, double h, double l) noexcept nogil:
         cdef long long i = self.nbar
@@ -1432,10 +1481,14 @@ cdef class KSwing(Kernel):
             self.last_high = ch
             self.last_high_idx = <double>(i - self.right)
             self.new_high = True
+            self.high_version += 1
+            self._pivot(1)
         if cl < lmin and cl <= rmin:
             self.last_low = cl
             self.last_low_idx = <double>(i - self.right)
             self.new_low = True
+            self.low_version += 1
+            self._pivot(-1)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
@@ -1444,6 +1497,16 @@ cdef class KSwing(Kernel):
         out[1] = self.last_low
         out[2] = self.last_high_idx
         out[3] = self.last_low_idx
+        out[4] = <double>self.version
+        out[5] = <double>self.high_version
+        out[6] = <double>self.low_version
+        out[7] = 1.0 if self.new_high else 0.0
+        out[8] = 1.0 if self.new_low else 0.0
+        out[9] = self.pair_high
+        out[10] = self.pair_low
+        out[11] = <double>self.pair_direction
+        out[12] = <double>self.pair_version
+        out[13] = <double>self.last_type
 
 
 cdef inline int sign3(double a, double b) noexcept nogil:
@@ -1456,10 +1519,11 @@ cdef class KTrend(Kernel):
     pivots (in confirmation order, highs before lows on the same bar) agreed."""
     cdef KSwing sw
     cdef double ph, pl
-    cdef int hdir, ldir, run, direction
+    cdef int hdir, ldir, run, direction, wave_dir
+    cdef long long since, version
 
     def __init__(self, int left, int right):
-        self.n_out = 2
+        self.n_out = 10
         self.sw = KSwing(left, right)
         self.ph = NAN
         self.pl = NAN
@@ -1474,6 +1538,7 @@ cdef class KTrend(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
+        cdef int before = self.direction
         self.sw._push(h, l)
         self.sw.nbar += 1
         if self.sw.new_high:
@@ -1481,39 +1546,77 @@ cdef class KTrend(Kernel):
                 self.hdir = sign3(self.sw.last_high, self.ph)
                 self._event(self.hdir)
             self.ph = self.sw.last_high
+            self.wave_dir = 1                     # the leg into a high went up
         if self.sw.new_low:
             if not isnan(self.pl):
                 self.ldir = sign3(self.sw.last_low, self.pl)
                 self._event(self.ldir)
             self.pl = self.sw.last_low
+            self.wave_dir = -1
         if self.hdir == 1 and self.ldir == 1:
             self.direction = 1
         elif self.hdir == -1 and self.ldir == -1:
             self.direction = -1
         else:
             self.direction = 0
+        if self.direction != before:
+            self.version += 1
+            self.since = 0
+        else:
+            self.since += 1
         out[0] = self.direction
         out[1] = fabs(<double>self.run) if self.direction != 0 else 0.0
+        out[2] = <double>self.since
+        out[3] = fabs(<double>self.run)
+        out[4] = <double>self.wave_dir
+        out[5] = 1.0 if self.hdir == 1 else 0.0
+        out[6] = 1.0 if self.ldir == 1 else 0.0
+        out[7] = 1.0 if self.hdir == -1 else 0.0
+        out[8] = 1.0 if self.ldir == -1 else 0.0
+        out[9] = <double>self.version
 
 
 cdef class KMarketStructure(Kernel):
-    """Breaks of the latest unbroken swing levels by the close. A break in the
-    direction of the current bias (or with no bias yet) is a break of structure
-    (bos = +1 up / -1 down); against it, a change of character (choch). Each swing
-    level breaks at most once; `level` carries the most recently broken level."""
+    """Breaks of the latest unbroken swing levels by the close (or, with close_break
+    off, by the high/low). A break in the direction of the current bias (or with no
+    bias yet) is a break of structure (bos = +1 up / -1 down); against it, a change of
+    character (choch). Each swing level breaks at most once; `level` carries the most
+    recently broken level. The remaining outputs are TRADE's names for the same events:
+    flags of this bar, the sticky direction of the last BOS/CHoCH, their bars and levels,
+    the levels being watched and an event counter."""
     cdef KSwing sw
-    cdef double hi, lo, level
-    cdef int bias
+    cdef double hi, lo, level, bos_idx, bos_level, choch_idx, choch_level
+    cdef int bias, bos_dir, choch_dir
+    cdef bint close_break
+    cdef long long version
 
-    def __init__(self, int left, int right):
-        self.n_out = 3
+    def __init__(self, int left, int right, bint close_break=True):
+        self.n_out = 15
         self.sw = KSwing(left, right)
+        self.close_break = close_break
         self.hi = NAN
         self.lo = NAN
         self.level = NAN
+        self.bos_idx = NAN
+        self.bos_level = NAN
+        self.choch_idx = NAN
+        self.choch_level = NAN
+
+    cdef void _mark(self, int d, bint is_bos, double lvl) noexcept nogil:
+        if is_bos:
+            self.bos_dir = d
+            self.bos_idx = <double>self.nbar
+            self.bos_level = lvl
+        else:
+            self.choch_dir = d
+            self.choch_idx = <double>self.nbar
+            self.choch_level = lvl
+        self.version += 1
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
+        cdef double up = c if self.close_break else h
+        cdef double dn = c if self.close_break else l
         self.sw._push(h, l)
         self.sw.nbar += 1
         if self.sw.new_high:
@@ -1522,20 +1625,176 @@ cdef class KMarketStructure(Kernel):
             self.lo = self.sw.last_low
         out[0] = 0.0
         out[1] = 0.0
-        if not isnan(self.hi) and c > self.hi:   # close above the swing high: bullish break
+        if not isnan(self.hi) and up > self.hi:  # beyond the swing high: bullish break
             if self.bias == -1:
                 out[1] = 1.0
             else:
                 out[0] = 1.0
+            self._mark(1, self.bias != -1, self.hi)
             self.bias = 1
             self.level = self.hi
             self.hi = NAN
-        if not isnan(self.lo) and c < self.lo:   # close below the swing low: bearish break
+        if not isnan(self.lo) and dn < self.lo:  # beyond the swing low: bearish break
             if self.bias == 1:
                 out[1] = -1.0
             else:
                 out[0] = -1.0
+            self._mark(-1, self.bias != 1, self.lo)
             self.bias = -1
             self.level = self.lo
             self.lo = NAN
         out[2] = self.level
+        out[3] = <double>self.bias
+        out[4] = 1.0 if out[0] != 0.0 else 0.0
+        out[5] = 1.0 if out[1] != 0.0 else 0.0
+        out[6] = <double>self.bos_dir
+        out[7] = <double>self.choch_dir
+        out[8] = self.bos_idx
+        out[9] = self.bos_level
+        out[10] = self.choch_idx
+        out[11] = self.choch_level
+        out[12] = self.hi
+        out[13] = self.lo
+        out[14] = <double>self.version
+
+
+# ======================================================= added for TRADE's dialect
+
+cdef class KMidprice(Kernel):
+    """TA-Lib MIDPRICE: (highest high + lowest low) / 2 over the window."""
+    cdef MinMax hi, lo
+
+    def __init__(self, int length):
+        self.n_out = 1
+        self._mm(&self.hi, length, True)
+        self._mm(&self.lo, length, False)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double hh = mm_push(&self.hi, h)
+        cdef double ll = mm_push(&self.lo, l)
+        if mm_full(&self.hi):
+            out[0] = (hh + ll) / 2.0
+
+
+cdef class KDm(Kernel):
+    """TA-Lib PLUS_DM / MINUS_DM: Wilder sums of directional movement, seeded with the
+    sum of the first length-1 moves (length 1: the raw move)."""
+    cdef int n
+    cdef double ph, pl, pdm, mdm
+    cdef long long k
+
+    def __init__(self, int length):
+        self.n_out = 2
+        self.n = length
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double dp, dm, ap = 0.0, am = 0.0
+        if self.nbar == 0:
+            self.ph = h
+            self.pl = l
+            return
+        self.k += 1
+        dp = h - self.ph
+        dm = self.pl - l
+        self.ph = h
+        self.pl = l
+        # +DM when the up-move dominates, -DM when the down-move dominates, else neither
+        if dm > 0 and dp < dm:
+            am = dm
+        elif dp > 0 and dp > dm:
+            ap = dp
+        if self.n == 1:
+            out[0] = ap
+            out[1] = am
+            return
+        if self.k >= self.n:
+            self.pdm = self.pdm - self.pdm / self.n + ap
+            self.mdm = self.mdm - self.mdm / self.n + am
+        else:
+            self.pdm += ap
+            self.mdm += am
+        if self.k >= self.n - 1:
+            out[0] = self.pdm
+            out[1] = self.mdm
+
+
+cdef class KUo(Kernel):
+    """TA-Lib ULTOSC: 100 * (4*A(fast) + 2*A(medium) + A(slow)) / 7, A(n) = sum of buying
+    pressure / sum of true range over n bars; a window with zero range adds nothing."""
+    cdef Ring bp, tr
+    cdef int n1, n2, n3
+    cdef double pc
+
+    def __init__(self, int fast, int medium, int slow):
+        self.n_out = 1
+        self.n1 = fast
+        self.n2 = medium
+        self.n3 = slow
+        cdef int m = fast if fast > medium else medium
+        m = m if m > slow else slow
+        self._ring(&self.bp, m)
+        self._ring(&self.tr, m)
+        self.pc = NAN
+
+    cdef double _avg(self, int n) noexcept nogil:
+        cdef double a = 0.0, b = 0.0
+        cdef int i
+        for i in range(n):
+            a += ring_ago(&self.bp, i)
+            b += ring_ago(&self.tr, i)
+        return a / b if not TA_IS_ZERO(b) else NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        if isnan(self.pc):
+            self.pc = c
+            return
+        cdef double lo = l if l < self.pc else self.pc
+        cdef double hi = h if h > self.pc else self.pc
+        self.pc = c
+        ring_push(&self.bp, c - lo)
+        ring_push(&self.tr, hi - lo)
+        if not ring_full(&self.bp):
+            return
+        cdef double s = 0.0, a
+        a = self._avg(self.n1)
+        if not isnan(a):
+            s += 4.0 * a
+        a = self._avg(self.n2)
+        if not isnan(a):
+            s += 2.0 * a
+        a = self._avg(self.n3)
+        if not isnan(a):
+            s += a
+        out[0] = 100.0 * (s / 7.0)
+
+
+cdef class KKvo(Kernel):
+    """Klinger volume oscillator in pandas-ta's form: signed volume = volume times the
+    sign of the hlc3 change (the first bar counts as up); kvo = EMA(fast) - EMA(slow) of
+    it, signal = EMA(signal) of kvo; EMAs seeded with the SMA of their first values."""
+    cdef Ema f, s, sig
+    cdef double prev
+
+    def __init__(self, int fast, int slow, int signal):
+        self.n_out = 2
+        ema_init(&self.f, fast, 2.0 / (fast + 1.0))
+        ema_init(&self.s, slow, 2.0 / (slow + 1.0))
+        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+        self.prev = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double x = (h + l + c) / 3.0
+        cdef double sgn = 1.0
+        if not isnan(self.prev):
+            sgn = 1.0 if x > self.prev else (-1.0 if x < self.prev else 0.0)
+        self.prev = x
+        cdef double a = ema_update(&self.f, sgn * v)
+        cdef double b = ema_update(&self.s, sgn * v)
+        if isnan(a) or isnan(b):
+            return
+        out[0] = a - b
+        out[1] = ema_update(&self.sig, out[0])

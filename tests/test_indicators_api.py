@@ -25,18 +25,27 @@ EXPECTED_OUTPUTS = {
     "ppo": ("ppo", "signal", "hist"),
     "tsi": ("tsi", "signal"),
     "fisher": ("fisher", "signal"),
-    "adx": ("adx", "plus_di", "minus_di"),
+    "adx": ("adx", "plus_di", "minus_di", "adxr"),
     "aroon": ("up", "down", "osc"),
-    "supertrend": ("value", "direction"),
-    "psar": ("value", "direction"),
+    "supertrend": ("value", "direction", "long", "short"),
+    "psar": ("value", "direction", "long", "short", "af", "reversal"),
     "vortex": ("plus", "minus"),
     "bbands": ("upper", "middle", "lower", "bandwidth", "percent_b"),
     "keltner": ("upper", "middle", "lower"),
     "donchian": ("upper", "middle", "lower"),
-    "squeeze": ("on", "momentum"),
-    "swing": ("high", "low", "high_idx", "low_idx"),
-    "trend": ("direction", "strength"),
-    "market_structure": ("bos", "choch", "level"),
+    "squeeze": ("on", "momentum", "off", "no_sqz"),
+    "swing": ("high", "low", "high_idx", "low_idx", "version", "high_version", "low_version",
+              "high_accepted", "low_accepted", "pair_high_level", "pair_low_level",
+              "pair_direction", "pair_version", "last_confirmed_pivot_type"),
+    "trend": ("direction", "strength", "bars_in_trend", "wave_count", "last_wave_direction",
+              "last_hh", "last_hl", "last_lh", "last_ll", "version"),
+    "market_structure": ("bos", "choch", "level", "bias", "bos_this_bar", "choch_this_bar",
+                         "bos_direction", "choch_direction", "last_bos_idx", "last_bos_level",
+                         "last_choch_idx", "last_choch_level", "break_level_high",
+                         "break_level_low", "version"),
+    "trix": ("value", "signal"),
+    "dm": ("dmp", "dmn"),
+    "kvo": ("kvo", "signal"),
 }
 SINGLE = [
     "sma",
@@ -58,7 +67,6 @@ SINGLE = [
     "mfi",
     "roc",
     "mom",
-    "trix",
     "atr",
     "natr",
     "obv",
@@ -66,8 +74,12 @@ SINGLE = [
     "volume_sma",
     "rolling_min",
     "rolling_max",
+    "midprice",
+    "ohlc4",
+    "uo",
+    "rolling_window",
 ]
-STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max"}
+STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window"}
 
 
 def test_registry_has_every_indicator_with_its_outputs() -> None:
@@ -122,8 +134,8 @@ def test_compute_checks_its_inputs() -> None:
 
 
 def test_warmup_is_the_largest_output_warmup() -> None:
-    assert warmups("adx", {"length": 14}) == (27, 14, 14)
-    assert warmup("adx", {"length": 14}) == 27
+    assert warmups("adx", {"length": 14}) == (27, 14, 14, 40)
+    assert warmup("adx", {"length": 14}) == 40  # adxr: 3n-2 (TA-Lib ADXR)
     assert warmup("macd", {}) == 33
     assert make_incremental("rsi", {"length": 5}).warmup == 5
 

@@ -42,6 +42,8 @@ def random_bars(seed: int, n: int, flat: float) -> dict[str, np.ndarray]:
 def _param_strategy(p: ParamSpec) -> st.SearchStrategy[Any]:
     if p.choices:
         return st.sampled_from(p.choices)
+    if p.kind == "bool":
+        return st.booleans()
     if p.kind == "int":
         lo = int(p.min or 1)
         return st.integers(lo, lo + 9)

@@ -436,7 +436,7 @@ def test_sweep_errors() -> None:
 def test_name_symbol_and_version() -> None:
     text = BASE.replace("name: test_play", "name: Test Play").replace(
         'version: "3.0.0"', 'version: "2.1"')
-    assert errors(text) == ["plays/x.yml:2 name: expected a snake_case name (a-z, 0-9, _), found "
+    assert errors(text) == ["plays/x.yml:2 name: expected a name of letters, digits and _, found "
                             "'Test Play'"]
     text = BASE.replace('version: "3.0.0"', 'version: "2.1"')
     assert errors(text) == ["plays/x.yml:1 version: unsupported version '2.1', expected '3.x.y'"]

@@ -18,8 +18,8 @@ bit-identical values (the indicators run the same compiled step in both forms); 
 applies the same late-close rule, so gaps keep them equal too (see its docstring).
 
 Structures (`structures: {role: [...]}`) are computed like features on their role; a
-structure with `uses: other` and no params of its own takes the params of `other` that its
-type accepts (e.g. `trend` uses the `left`/`right` of its `swing`).
+structure with `uses: other` takes the params of `other` that its type accepts and it does
+not set itself (e.g. `trend` uses the `left`/`right` of its `swing`).
 """
 
 from __future__ import annotations
@@ -88,12 +88,11 @@ def feature_defs(play: Play) -> list[FeatureDef]:
         for st in items:
             spec = get_spec(st.type)
             params = dict(st.params)
-            if not params:
-                accepted = {p.name for p in spec.params}
-                for dep in st.uses_list:  # inherit what the used structure was built with
-                    for k, v in by_key.get(dep, {}).items():
-                        if k in accepted:
-                            params.setdefault(k, v)
+            accepted = {p.name for p in spec.params}
+            for dep in st.uses_list:  # inherit what the used structure was built with
+                for k, v in by_key.get(dep, {}).items():
+                    if k in accepted:
+                        params.setdefault(k, v)  # its own params win
             resolved = resolve_params(spec.name, params)
             by_key[st.key] = resolved
             out.append(FeatureDef(st.key, spec.name, resolved, _interval_of(play, role),

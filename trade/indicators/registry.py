@@ -210,6 +210,20 @@ _add(
     _one(lambda p: _n(p) - 1),
     "Least-squares line over the window, its value at the newest bar (TA-Lib LINEARREG).",
 )
+#: vwap sessions shorter than a day: UTC buckets of a fixed length (as the exchange's klines)
+VWAP_PERIOD_ANCHORS: dict[str, int] = {
+    "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
+    "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
+}
+
+
+def _vwap(p: Params) -> Any:
+    anchor = str(p["anchor"])
+    if anchor in VWAP_PERIOD_ANCHORS:
+        return _k.KVwap(3, float(VWAP_PERIOD_ANCHORS[anchor]))
+    return _k.KVwap({"D": 0, "W": 1, "M": 2}[anchor])
+
+
 _add(
     "vwap",
     (
@@ -217,12 +231,13 @@ _add(
             "anchor",
             "str",
             "D",
-            choices=("D", "W", "M"),
-            doc="session: UTC day, ISO week (Monday) or calendar month",
+            choices=("D", "W", "M", *VWAP_PERIOD_ANCHORS),
+            doc="session: UTC day, ISO week (Monday), calendar month, or a fixed UTC "
+            "period (15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h)",
         ),
     ),
     ("ts", "high", "low", "close", "volume"),
-    lambda p: _k.KVwap({"D": 0, "W": 1, "M": 2}[str(p["anchor"])]),
+    _vwap,
     _one(lambda p: 0),
     "Session-anchored VWAP of hlc3; ts is ms since the epoch (UTC); NaN while the "
     "session has had no volume.",
@@ -349,11 +364,12 @@ _add(
 )
 _add(
     "trix",
-    (_length(15), _src()),
+    (_length(15), _int("signal", 9, doc="EMA length of the signal line"), _src()),
     _C,
-    lambda p: _k.KTrix(_n(p), _s(p)),
-    _one(lambda p: 3 * (_n(p) - 1) + 1),
-    "1-bar ROC of a triple EMA (TA-Lib TRIX).",
+    lambda p: _k.KTrix(_n(p), _s(p), int(p["signal"])),
+    lambda p: (3 * (_n(p) - 1) + 1, 3 * (_n(p) - 1) + int(p["signal"])),
+    "1-bar ROC of a triple EMA (TA-Lib TRIX); signal = EMA(signal) of it.",
+    outputs=("value", "signal"),
 )
 _add(
     "tsi",
@@ -383,9 +399,9 @@ _add(
     (_length(14),),
     _HLC,
     lambda p: _k.KAdx(_n(p)),
-    lambda p: (2 * _n(p) - 1, _n(p), _n(p)),
-    "ADX with +DI/-DI (TA-Lib ADX, PLUS_DI, MINUS_DI).",
-    outputs=("adx", "plus_di", "minus_di"),
+    lambda p: (2 * _n(p) - 1, _n(p), _n(p), 3 * _n(p) - 2),
+    "ADX with +DI/-DI and ADXR (TA-Lib ADX, PLUS_DI, MINUS_DI, ADXR).",
+    outputs=("adx", "plus_di", "minus_di", "adxr"),
 )
 _add(
     "aroon",
@@ -401,21 +417,26 @@ _add(
     (_length(10), _float("mult", 3.0, 0.0, 1000.0, "ATR multiple of the bands")),
     _HLC,
     lambda p: _k.KSupertrend(_n(p), float(p["mult"])),
-    _same(2, lambda p: _n(p)),
-    "Supertrend on hl2 +- mult*ATR (Wilder); direction +1 long / -1 short, starting +1.",
-    outputs=("value", "direction"),
+    _same(4, lambda p: _n(p)),
+    "Supertrend on hl2 +- mult*ATR (Wilder); direction +1 long / -1 short, starting +1; "
+    "long / short = the line while on that side, else NaN.",
+    outputs=("value", "direction", "long", "short"),
 )
 _add(
     "psar",
     (
         _float("accel", 0.02, 0.0, 1.0, "acceleration step"),
         _float("maximum", 0.2, 0.0, 1.0, "acceleration cap"),
+        _float("initial", 0.0, 0.0, 1.0, "starting acceleration after a reversal; 0 = accel"),
     ),
     _HL,
-    lambda p: _k.KPsar(float(p["accel"]), float(p["maximum"])),
-    _same(2, lambda p: 1),
-    "Parabolic SAR (TA-Lib SAR); direction +1 when the SAR is below price.",
-    outputs=("value", "direction"),
+    lambda p: _k.KPsar(float(p["accel"]), float(p["maximum"]),
+                       float(p["initial"]) if float(p["initial"]) > 0 else -1.0),
+    _same(6, lambda p: 1),
+    "Parabolic SAR (TA-Lib SAR; with `initial` != accel, TA-Lib SAREXT's start factor); "
+    "direction +1 when the SAR is below price; long / short = the SAR on that side, else "
+    "NaN; af = the acceleration in force; reversal = 1 on the bar the side flipped.",
+    outputs=("value", "direction", "long", "short", "af", "reversal"),
 )
 _add(
     "vortex",
@@ -463,11 +484,11 @@ _add(
 )
 _add(
     "donchian",
-    (_length(20),),
+    (_length(20), _int("lower_length", 0, 0, "window of the lower band; 0 = length")),
     _HL,
-    lambda p: _k.KDonchian(_n(p)),
-    _same(3, lambda p: _n(p) - 1),
-    "Donchian channels: highest high / lowest low.",
+    lambda p: _k.KDonchian(_n(p), int(p["lower_length"])),
+    _same(3, lambda p: max(_n(p), int(p["lower_length"])) - 1),
+    "Donchian channels: highest high over `length` / lowest low over `lower_length`.",
     outputs=("upper", "middle", "lower"),
 )
 _add(
@@ -482,10 +503,16 @@ _add(
     lambda p: _k.KSqueeze(
         int(p["bb_length"]), float(p["bb_mult"]), int(p["kc_length"]), float(p["kc_mult"])
     ),
-    lambda p: (max(int(p["bb_length"]) - 1, int(p["kc_length"])), 2 * (int(p["kc_length"]) - 1)),
-    "LazyBear squeeze: on=1 while Bollinger bands sit inside Keltner (SMA +- mult*SMA(TR)); "
+    lambda p: (
+        max(int(p["bb_length"]) - 1, int(p["kc_length"])),
+        2 * (int(p["kc_length"]) - 1),
+        max(int(p["bb_length"]) - 1, int(p["kc_length"])),
+        max(int(p["bb_length"]) - 1, int(p["kc_length"])),
+    ),
+    "LazyBear squeeze: on=1 while Bollinger bands sit inside Keltner (SMA +- mult*SMA(TR)), "
+    "off=1 while both sit outside it, no_sqz=1 when neither; "
     "momentum = linreg(close - mean(mean(highest, lowest), SMA)).",
-    outputs=("on", "momentum"),
+    outputs=("on", "momentum", "off", "no_sqz"),
 )
 
 # ---------------------------------------------------------------------- volume
@@ -533,6 +560,22 @@ _add(
     "Highest value of the source over the window (TA-Lib MAX).",
     kind="structure",
 )
+SWING_OUTPUTS: tuple[str, ...] = (
+    "high", "low", "high_idx", "low_idx", "version", "high_version", "low_version",
+    "high_accepted", "low_accepted", "pair_high_level", "pair_low_level", "pair_direction",
+    "pair_version", "last_confirmed_pivot_type",
+)
+_SWING_LEVELS = frozenset({"high", "low", "high_idx", "low_idx", "pair_high_level",
+                           "pair_low_level"})
+TREND_OUTPUTS: tuple[str, ...] = (
+    "direction", "strength", "bars_in_trend", "wave_count", "last_wave_direction", "last_hh",
+    "last_hl", "last_lh", "last_ll", "version",
+)
+MS_OUTPUTS: tuple[str, ...] = (
+    "bos", "choch", "level", "bias", "bos_this_bar", "choch_this_bar", "bos_direction",
+    "choch_direction", "last_bos_idx", "last_bos_level", "last_choch_idx", "last_choch_level",
+    "break_level_high", "break_level_low", "version",
+)
 _SWING_P = (
     _int("left", 5, doc="bars before the pivot it must exceed"),
     _int("right", 5, doc="bars after the pivot; it is reported only once they closed"),
@@ -542,11 +585,17 @@ _add(
     _SWING_P,
     _HL,
     lambda p: _k.KSwing(int(p["left"]), int(p["right"])),
-    _same(4, lambda p: int(p["left"]) + int(p["right"])),
+    lambda p: tuple(  # counters and flags start at 0 on the first bar; levels wait for a pivot
+        int(p["left"]) + int(p["right"]) if o in _SWING_LEVELS else 0 for o in SWING_OUTPUTS
+    ),
     "Pivot highs/lows: high strictly above the `left` highs before and not below the `right` "
     "highs after (mirror for lows), reported `right` bars later. Outputs carry the latest "
-    "confirmed pivot price and its bar index (from the first bar fed); NaN until one exists.",
-    outputs=("high", "low", "high_idx", "low_idx"),
+    "confirmed pivot price and its bar index (from the first bar fed; NaN until one exists), "
+    "version / high_version / low_version (confirmed pivots so far), high_accepted / "
+    "low_accepted (1 on the bar a pivot is confirmed), the latest completed high/low pair "
+    "(pair_high_level, pair_low_level; pair_direction +1 when its low came first, -1 when "
+    "its high did; pair_version) and last_confirmed_pivot_type (+1 high, -1 low, 0 none).",
+    outputs=SWING_OUTPUTS,
     kind="structure",
 )
 _add(
@@ -554,22 +603,94 @@ _add(
     _SWING_P,
     _HL,
     lambda p: _k.KTrend(int(p["left"]), int(p["right"])),
-    _same(2, lambda p: 0),
+    _same(len(TREND_OUTPUTS), lambda p: 0),
     "Direction from successive swing pivots: +1 after a higher high and a higher low, -1 "
-    "after a lower high and lower low, else 0; strength = consecutive agreeing pivots.",
-    outputs=("direction", "strength"),
+    "after a lower high and lower low, else 0; strength = consecutive agreeing pivots "
+    "(wave_count: the same run whatever the direction); bars_in_trend = bars since the "
+    "direction last changed; last_wave_direction = +1 when the latest pivot is a high, -1 "
+    "a low; last_hh/last_hl/last_lh/last_ll = 1 when the latest high/low compared so; "
+    "version counts direction changes.",
+    outputs=TREND_OUTPUTS,
     kind="structure",
 )
 _add(
     "market_structure",
-    _SWING_P,
+    (*_SWING_P, ParamSpec("confirmation_close", "bool", True,
+                          doc="true: the close must break the level; false: the high/low")),
     _HLC,
-    lambda p: _k.KMarketStructure(int(p["left"]), int(p["right"])),
-    lambda p: (0, 0, 0),
-    "Close breaking the latest unbroken swing high/low: bos (+1/-1) when in the direction of "
-    "the current bias (or no bias yet), choch (+1/-1) when against it; level = the most "
-    "recently broken level (NaN before the first break).",
-    outputs=("bos", "choch", "level"),
+    lambda p: _k.KMarketStructure(int(p["left"]), int(p["right"]),
+                                  bool(p["confirmation_close"])),
+    lambda p: (0,) * len(MS_OUTPUTS),
+    "Close (or high/low) breaking the latest unbroken swing high/low: bos (+1/-1) when in "
+    "the direction of the current bias (or no bias yet), choch (+1/-1) when against it; "
+    "level = the most recently broken level (NaN before the first break). bias = the "
+    "direction of the last break; bos_this_bar / choch_this_bar = 1 on an event bar; "
+    "bos_direction / choch_direction = the direction of the last BOS / CHoCH (sticky); "
+    "last_bos_idx/level, last_choch_idx/level; break_level_high/low = the unbroken levels "
+    "being watched; version counts events.",
+    outputs=MS_OUTPUTS,
+    kind="structure",
+)
+
+# ------------------------------------------------- added for TRADE's dialect
+_add(
+    "midprice",
+    (_length(14),),
+    _HL,
+    lambda p: _k.KMidprice(_n(p)),
+    _one(lambda p: _n(p) - 1),
+    "(highest high + lowest low) / 2 over the window (TA-Lib MIDPRICE).",
+)
+_add(
+    "ohlc4",
+    (),
+    ("open", "high", "low", "close"),
+    lambda p: _k.KSma(1, SOURCE_CODE["ohlc4"]),
+    _one(lambda p: 0),
+    "(open + high + low + close) / 4 of the bar.",
+)
+_add(
+    "dm",
+    (_length(14),),
+    _HL,
+    lambda p: _k.KDm(_n(p)),
+    _same(2, lambda p: _n(p) - 1),
+    "Directional movement +DM / -DM, Wilder sums (TA-Lib PLUS_DM, MINUS_DM).",
+    outputs=("dmp", "dmn"),
+)
+_add(
+    "uo",
+    (_int("fast", 7), _int("medium", 14), _int("slow", 28)),
+    _HLC,
+    lambda p: _k.KUo(int(p["fast"]), int(p["medium"]), int(p["slow"])),
+    _one(lambda p: max(int(p["fast"]), int(p["medium"]), int(p["slow"]))),
+    "Ultimate oscillator, weights 4/2/1 on the fast/medium/slow windows (TA-Lib ULTOSC).",
+)
+_add(
+    "kvo",
+    (_int("fast", 34), _int("slow", 55), _int("signal", 13)),
+    (*_HLC, "volume"),
+    lambda p: _k.KKvo(int(p["fast"]), int(p["slow"]), int(p["signal"])),
+    lambda p: (
+        max(int(p["fast"]), int(p["slow"])) - 1,
+        max(int(p["fast"]), int(p["slow"])) + int(p["signal"]) - 2,
+    ),
+    "Klinger volume oscillator (pandas-ta form): EMA(fast) - EMA(slow) of the volume signed "
+    "by the hlc3 change; signal = EMA(signal) of it.",
+    outputs=("kvo", "signal"),
+)
+_add(
+    "rolling_window",
+    (
+        _int("size", 20, doc="window length in bars"),
+        ParamSpec("mode", "str", "max", choices=("min", "max"), doc="lowest or highest"),
+        _src("high"),
+    ),
+    ("high",),
+    lambda p: _k.KRolling(int(p["size"]), str(p["mode"]) == "max", _s(p)),
+    _one(lambda p: int(p["size"]) - 1),
+    "Lowest or highest value of the source over the last `size` bars (TRADE's "
+    "rolling_window; rolling_min / rolling_max with a mode).",
     kind="structure",
 )
 

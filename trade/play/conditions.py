@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from trade.indicators.aliases import ENUM_VALUES
 from trade.play.errors import PlayIssue, one_of, suggest
 from trade.play.ir import (
     BUILTINS,
@@ -51,7 +52,13 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
         "last_bos_idx", "last_choch_idx", "anchor_idx", "state", "reversal",
         "sqz", "on", "off", "no_sqz", "is_high", "is_low", "new_high", "new_low",
         "active_count", "any_active", "any_touched", "any_inside", "signal_direction",
-        "bos", "choch",
+        "bos", "choch", "high_version", "low_version", "high_accepted", "low_accepted",
+        "last_confirmed_pivot_type", "last_hh", "last_hl", "last_lh", "last_ll", "zone",
+        "new_this_bar", "new_direction", "is_displacement", "last_direction",
+        "active_bull_count", "active_bear_count", "any_mitigated_this_bar",
+        "any_invalidated_this_bar", "sweep_this_bar", "sweep_direction", "new_zone_this_bar",
+        "nearest_high_touches", "nearest_low_touches", "anchor_direction", "touched_this_bar",
+        "inside", "touch_count",
     }
 )
 
@@ -78,6 +85,7 @@ class Source:
 
     outputs: tuple[str, ...]
     kind: str = "indicator"
+    aliases: Mapping[str, str] = field(default_factory=dict)  # TRADE's output name -> ours
 
 
 @dataclass
@@ -266,6 +274,10 @@ class ConditionContext:
                                                 f"{_show(rhs_raw)}")
             values: list[float] = []
             for i, v in enumerate(rhs_raw):
+                code = self._enum_code(lhs, v)
+                if code is not None:
+                    values.append(code)
+                    continue
                 if not _is_integral(v):
                     return self.error((*at(2, "rhs"), i),
                                       f"'in' compares discrete values; expected an integer, "
@@ -273,7 +285,11 @@ class ConditionContext:
                 values.append(float(v))
             self._check_discrete(lhs, "in", at(0, "lhs"))
             return In(lhs, tuple(values))
-        rhs = self.operand(rhs_raw, at(2, "rhs"))
+        code = self._enum_code(lhs, rhs_raw)
+        if code is not None:
+            rhs: Expr = Const(code)
+        else:
+            rhs = self.operand(rhs_raw, at(2, "rhs"))
         if near:
             tol = self.operand(tol_raw, at(3, "tolerance"))
             if isinstance(tol, Const) and tol.value < 0:
@@ -287,6 +303,18 @@ class ConditionContext:
             self._check_discrete(lhs, cop, at(0, "lhs"))
             self._check_discrete(rhs, cop, at(2, "rhs"))
         return Compare(cop, lhs, rhs)
+
+    def _enum_code(self, lhs: Expr, raw: Any) -> float | None:
+        """`"bullish"` compared with an enum output (`ms.bos_direction`) -> its code."""
+        if not (isinstance(raw, str) and isinstance(lhs, Ref)):
+            return None
+        if _REF.match(raw.strip()) and raw.strip().split(".")[0].split("[")[0] in self.sources:
+            return None  # a reference, not a literal
+        table = ENUM_VALUES.get(lhs.name.rsplit(".", 1)[-1])
+        if table is None:
+            return None
+        code = table.get(raw.strip().lower())
+        return None if code is None else float(code)
 
     def _check_discrete(self, expr: Expr, op: str, path: PathKey) -> None:
         if isinstance(expr, Const):
@@ -303,7 +331,9 @@ class ConditionContext:
     # ------------------------------------------------------------ operands
     def operand(self, raw: Any, path: PathKey) -> Expr:
         """Compile a value: number, reference string, `{feature_id, field, offset}`, arithmetic."""
-        if isinstance(raw, bool) or raw is None:
+        if isinstance(raw, bool):
+            return Const(1.0 if raw else 0.0)  # true/false compare with 1/0 flags
+        if raw is None:
             self.error(path, f"expected a number or feature, found {_show(raw)}")
             return Const(math.nan)
         if isinstance(raw, int | float):
@@ -376,11 +406,14 @@ class ConditionContext:
             self.error(path, f"undeclared feature '{name}'{hint}")
             return Const(math.nan)
         if fld is None:
-            if src.outputs != ("value",):
-                opts = [f"{name}.{o}" for o in src.outputs]
-                self.error(path, f"'{name}' has several outputs, expected {one_of(opts)}")
-                return Const(math.nan)
-            return Ref(name, off, discrete=False)
+            if src.outputs == ("value",):
+                return Ref(name, off, discrete=False)
+            if "value" in src.outputs:  # the bare id is the main line (supertrend, trix)
+                return Ref(f"{name}.value", off, discrete=False)
+            opts = [f"{name}.{o}" for o in src.outputs]
+            self.error(path, f"'{name}' has several outputs, expected {one_of(opts)}")
+            return Const(math.nan)
+        fld = src.aliases.get(fld, fld)  # TRADE's output names (trade.indicators.aliases)
         if fld not in src.outputs:
             self.error(path, f"'{name}' has no field '{fld}'{suggest(fld, src.outputs)}"
                              + ("" if suggest(fld, src.outputs) else

@@ -17,9 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 # `validation: {pattern}` names -> generator regimes: one table, owned by the data layer
 from trade.data.synth import PATTERN_REGIMES, REGIMES
+from trade.indicators.aliases import output_aliases
 from trade.indicators.spec import IndicatorSpec
 from trade.play.actions import CompiledActions, compile_actions
 from trade.play.conditions import ConditionContext, Source, _show
+from trade.play.dialect import normalize
 from trade.play.errors import PlayError, PlayIssue, one_of, suggest
 from trade.play.ir import BUILTINS
 from trade.play.schema import Play, Synthetic
@@ -118,6 +120,7 @@ def _build(
         raise PlayError(issues)
     original_with_overrides = copy.deepcopy(raw)
     data = _substitute_variables(raw, smap, issues)
+    data = normalize(data, smap, issues)  # TRADE's spellings -> ours (trade.play.dialect)
     try:
         play = Play.model_validate(data)
     except ValidationError as exc:
@@ -315,7 +318,7 @@ def _message(path: PathKey, errs: list[dict[str, Any]]) -> str:
     if kind == "string_pattern_mismatch":
         field = path[-1] if path else ""
         if field == "name":
-            return f"expected a snake_case name (a-z, 0-9, _), found {_show(found)}"
+            return f"expected a name of letters, digits and _, found {_show(found)}"
         if field == "symbol":
             return f"expected a USDT perpetual symbol such as 'BTCUSDT', found {_show(found)}"
         return f"{err['msg']}, found {_show(found)}"
@@ -510,14 +513,16 @@ class _Checker:
                     self.err((*path, "source"), f"'{spec.name}' takes no source")
                 else:
                     self._params(spec, {"source": feat.source}, path)
-            self.sources[fid] = Source(tuple(spec.outputs), "indicator")
+            self.sources[fid] = Source(tuple(spec.outputs), "indicator",
+                                       dict(output_aliases(spec.name)))
             self.feature_specs[fid] = spec
 
     def _structures(self, tf_ok: bool) -> None:
         roles = ("exec", *ROLES)
+        declared = [v for r in ROLES if (v := getattr(self.play.timeframes, r)) is not None]
         for role, items in self.play.structures.items():
             rpath: PathKey = ("structures", role)
-            if role not in roles:
+            if role not in roles and role not in declared:
                 self.err(rpath, f"unknown timeframe role {_show(role)}{_hint(role, roles)}")
                 continue
             self._role_of(role, rpath, tf_ok)
@@ -536,7 +541,8 @@ class _Checker:
                     self.sources[st.key] = Source(("value",), "structure")
                     continue
                 self._params(spec, st.params, (*path, "params"))
-                self.sources[st.key] = Source(tuple(spec.outputs), "structure")
+                self.sources[st.key] = Source(tuple(spec.outputs), "structure",
+                                              dict(output_aliases(spec.name)))
 
     # -------------------------------------------------------------- risk
     def _feature_ref(self, fid: str | None, path: PathKey, why: str) -> None:
@@ -622,6 +628,11 @@ class _Checker:
     # -------------------------------------------------------------- synthetic
     def _synthetic(self) -> Play:
         p = self.play
+        for block in (p.synthetic, p.validation):
+            if block is not None and block.config:
+                where = "synthetic" if block is p.synthetic else "validation"
+                self.err((where, "config"), "pattern overrides are not supported: each "
+                                            "pattern has one fixed shape; remove 'config'")
         if p.validation is None:
             if p.synthetic is not None and p.synthetic.regime not in PATTERN_REGIMES:
                 given = p.synthetic.regime

@@ -182,6 +182,7 @@ class Synthetic(_Model):
     seed: int = 0
     bars: Annotated[int, Field(gt=0)] | None = None
     pattern: str | None = None  # the original pattern name when given as `validation:`
+    config: dict[str, Scalar] | None = None  # TRADE's per-pattern overrides (refused if set)
 
 
 class ValidationPattern(_Model):
@@ -194,11 +195,23 @@ class ValidationPattern(_Model):
     config: dict[str, Scalar] | None = None
 
 
+class Expected(_Model):
+    """What a run of the Play should show (TRADE's `expected:`); checked by `trade backtest`
+    and `trade play test` (trade.play.expect)."""
+
+    min_trades: Annotated[int, Field(ge=0)] | None = None
+    max_trades: Annotated[int, Field(ge=0)] | None = None
+    pnl_direction: Literal["positive", "negative", "any"] | None = None
+    min_win_rate_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    max_drawdown_pct: Annotated[float, Field(ge=0)] | None = None
+
+
 class Play(_Model):
     """A whole Play after variable substitution. Build with `trade.play.load_play`."""
 
     version: str
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    # TRADE's Plays use upper-case names too (LO_004_...): letters of either case are accepted
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
     description: str = ""
     symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,}USDT$")]
     timeframes: Timeframes
@@ -217,6 +230,7 @@ class Play(_Model):
     deploy: Deploy | None = None
     synthetic: Synthetic | None = None
     validation: ValidationPattern | None = None
+    expected: Expected | None = None
 
     _source: str = PrivateAttr(default="<string>")
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -1,0 +1,246 @@
+"""TRADE's Play dialect, rewritten into ours before validation.
+
+TRADE (the Bybit system `trade` replaces) writes Plays in a slightly different dialect. This
+module turns such a document into the one our schema validates, in place, keeping each value's
+YAML line so errors still point at what the user wrote. What it accepts, and what it means:
+
+* indicator names, parameters and outputs in pandas-ta spelling: the alias tables of
+  `trade.indicators.aliases` (parameters are renamed here; outputs and enum literals are
+  resolved by the condition compiler);
+* `kc` (Keltner) takes its ATR window from `length` unless `atr_length` is given;
+* structures keyed by interval under a role (`high_tf: {D: [...]}`): the interval must be
+  one the Play declares; the items run on it;
+* `account.risk_per_trade_pct`: with no `risk_model.sizing`, sizing is risk-based with this
+  percent of equity at risk per trade (it needs a stop loss); with `sizing: {model:
+  risk_based}` and no value, it is that value;
+* `risk_limits`: `max_drawdown_pct` (the account's circuit breaker) and `max_leverage`
+  (a cap on the account's leverage); other keys are refused with the list of known ones;
+* `risk.tp_order_type` / `risk.sl_order_type`: `Market` (what the engine does) is accepted;
+  `Limit` is refused with a reason, never silently ignored;
+* `synthetic: {pattern: NAME, bars, seed, config}`: the pattern names the generator;
+* `expected:` is validated by the schema (`trade.play.schema.Expected`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trade.indicators.aliases import NAME_ALIASES, PARAM_ALIASES
+from trade.play.errors import PlayIssue, one_of
+from trade.play.timeframes import INTERVAL_MINUTES, ROLES
+from trade.play.yamlsrc import PathKey, SourceMap
+
+RISK_LIMIT_KEYS: tuple[str, ...] = ("max_drawdown_pct", "max_leverage")
+ORDER_TYPE_KEYS: tuple[str, ...] = ("tp_order_type", "sl_order_type")
+#: TRADE's default percent of equity at risk per trade (its config/defaults.yml)
+DEFAULT_RISK_PER_TRADE_PCT = 1.0
+
+
+class _Ctx:
+    def __init__(self, smap: SourceMap, issues: list[PlayIssue]) -> None:
+        self.smap = smap
+        self.issues = issues
+
+    def err(self, path: PathKey, message: str) -> None:
+        self.issues.append(self.smap.issue(path, message))
+
+    def move_line(self, old: PathKey, new: PathKey) -> None:
+        """`new` reports at the line of `old` (and so do its children)."""
+        prefix = len(old)
+        for path, line in list(self.smap.lines.items()):
+            if path[:prefix] == old:
+                self.smap.lines.setdefault((*new, *path[prefix:]), line)
+
+
+def normalize(data: dict[str, Any], smap: SourceMap, issues: list[PlayIssue]) -> dict[str, Any]:
+    """Rewrite TRADE's spellings in `data` (a Play after variable substitution) into ours."""
+    ctx = _Ctx(smap, issues)
+    feats = data.get("features")
+    if isinstance(feats, dict):
+        for fid, feat in feats.items():
+            if isinstance(feat, dict):
+                _indicator(feat, ("features", fid), "indicator", ctx)
+    structs = data.get("structures")
+    if isinstance(structs, dict):
+        data["structures"] = _structures(structs, data.get("timeframes"), ctx)
+    _risk_limits(data, ctx)
+    _order_types(data, ctx)
+    _risk_per_trade(data, ctx)
+    _synthetic(data)
+    return data
+
+
+# ------------------------------------------------------------------ features / structures
+
+
+def _indicator(item: dict[str, Any], path: PathKey, name_key: str, ctx: _Ctx) -> None:
+    name = item.get(name_key)
+    if not isinstance(name, str):
+        return
+    given = name
+    name = NAME_ALIASES.get(name, name)
+    item[name_key] = name
+    params = item.get("params")
+    if not isinstance(params, dict):
+        return
+    aliases = PARAM_ALIASES.get(name, {})
+    for alias, ours in aliases.items():
+        if alias not in params:
+            continue
+        if ours in params:
+            ctx.err((*path, "params", alias), f"'{alias}' is another name for '{ours}'; "
+                                              f"give only one of them")
+            continue
+        params[ours] = params.pop(alias)
+        ctx.move_line((*path, "params", alias), (*path, "params", ours))
+    if given == "kc" and "atr_length" not in params:
+        # TRADE's kc averages the true range over the same window as its middle line
+        params["atr_length"] = params.get("length", 20)
+
+
+def _structures(structs: dict[str, Any], tfs: Any, ctx: _Ctx) -> dict[str, Any]:
+    """Flatten `role: {interval: [...]}` into `role: [...]` (or `interval: [...]`)."""
+    declared: dict[str, str] = {}
+    if isinstance(tfs, dict):
+        for role in ROLES:
+            value = tfs.get(role)
+            if isinstance(value, str):
+                declared.setdefault(value, role)
+    out: dict[str, Any] = {}
+    for role, items in structs.items():
+        rpath: PathKey = ("structures", role)
+        if isinstance(items, dict):
+            for interval, sub in items.items():
+                ipath: PathKey = (*rpath, interval)
+                interval = str(interval)
+                own = tfs.get(role) if isinstance(tfs, dict) and role in ROLES else None
+                if interval not in INTERVAL_MINUTES:
+                    ctx.err(ipath, f"expected a list of structures or an interval key, "
+                                   f"found '{interval}'")
+                    continue
+                if own is not None and own != interval:
+                    ctx.err(ipath, f"interval '{interval}' is not {role}'s ({own}); key "
+                                   f"the structures by {role} alone or by its interval")
+                    continue
+                if own is None and interval not in declared:
+                    ctx.err(ipath, f"interval '{interval}' is not declared under timeframes "
+                                   f"(declared: {', '.join(declared) or 'none'})")
+                    continue
+                target = role if own is not None else declared[interval]
+                dest = out.setdefault(target, [])
+                if not isinstance(sub, list):
+                    ctx.err(ipath, "expected a list of structures")
+                    continue
+                for i, st in enumerate(sub):
+                    ctx.move_line((*ipath, i), ("structures", target, len(dest)))
+                    dest.append(st)
+            continue
+        if isinstance(items, list):
+            dest = out.setdefault(role, [])
+            for i, st in enumerate(items):
+                if len(dest) != i:
+                    ctx.move_line((*rpath, i), (*rpath, len(dest)))
+                dest.append(st)
+        else:
+            out[role] = items
+    for role, items in out.items():
+        if isinstance(items, list):
+            for i, st in enumerate(items):
+                if isinstance(st, dict):
+                    _indicator(st, ("structures", role, i), "type", ctx)
+    return out
+
+
+# ------------------------------------------------------------------ account / risk
+
+
+def _risk_limits(data: dict[str, Any], ctx: _Ctx) -> None:
+    limits = data.pop("risk_limits", None)
+    if limits is None:
+        return
+    if not isinstance(limits, dict):
+        ctx.err(("risk_limits",), "expected a mapping")
+        return
+    account = data.setdefault("account", {})
+    if not isinstance(account, dict):
+        return
+    for key, value in limits.items():
+        path: PathKey = ("risk_limits", key)
+        if key not in RISK_LIMIT_KEYS:
+            ctx.err(path, f"unknown risk limit '{key}', expected {one_of(RISK_LIMIT_KEYS)}")
+            continue
+        if key in account and account[key] != value:
+            ctx.err(path, f"risk_limits.{key} ({value!r}) contradicts account.{key} "
+                          f"({account[key]!r}); give it once")
+            continue
+        if key == "max_leverage" and "max_leverage" in account:
+            continue
+        account[key] = value
+        ctx.move_line(path, ("account", key))
+
+
+def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
+    for block in ("risk", "risk_model"):
+        risk = data.get(block)
+        if not isinstance(risk, dict):
+            continue
+        for key in ORDER_TYPE_KEYS:
+            if key not in risk:
+                continue
+            value = risk.pop(key)
+            what = "take-profit" if key.startswith("tp") else "stop-loss"
+            if isinstance(value, str) and value.lower() == "market":
+                continue  # brackets fill as market orders: what the engine does
+            if isinstance(value, str) and value.lower() == "limit":
+                ctx.err((block, key), f"limit {what} orders are not supported yet; remove "
+                                      f"'{key}' or set it to Market (the default)")
+            else:
+                ctx.err((block, key), f"expected Market or Limit, found {value!r}")
+
+
+def _risk_per_trade(data: dict[str, Any], ctx: _Ctx) -> None:
+    account = data.get("account")
+    if not isinstance(account, dict) or "risk_per_trade_pct" not in account:
+        return
+    pct = account.pop("risk_per_trade_pct")
+    path: PathKey = ("account", "risk_per_trade_pct")
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct <= 100:
+        ctx.err(path, f"expected a percent in (0, 100], found {pct!r}")
+        return
+    rm = data.get("risk_model")
+    if isinstance(rm, dict):
+        sizing = rm.get("sizing")
+        if isinstance(sizing, dict):
+            if sizing.get("model") == "risk_based" and "value" not in sizing:
+                sizing["value"] = float(pct)
+            return
+        rm["sizing"] = {"model": "risk_based", "value": float(pct)}
+        ctx.move_line(path, ("risk_model", "sizing"))
+        return
+    risk = data.get("risk")
+    if isinstance(risk, dict):
+        # the shorthand has no sizing model: express it in the full form
+        new_rm: dict[str, Any] = {"sizing": {"model": "risk_based", "value": float(pct)}}
+        if risk.get("stop_loss_pct") is not None:
+            new_rm["stop_loss"] = {"type": "percent", "value": risk.pop("stop_loss_pct")}
+        if risk.get("take_profit_pct") is not None:
+            new_rm["take_profit"] = {"type": "percent", "value": risk.pop("take_profit_pct")}
+        if risk.get("trailing_stop_pct") is not None:
+            ctx.err(path, "risk_per_trade_pct with risk.trailing_stop_pct: write the Play's "
+                          "risk as risk_model (stop_loss type trailing_pct)")
+            return
+        risk.pop("max_position_pct", None)
+        if risk:
+            return
+        data.pop("risk")
+        data["risk_model"] = new_rm
+        return
+    ctx.err(path, "risk_per_trade_pct sizes by the stop distance: the Play needs a stop loss "
+                  "(risk.stop_loss_pct or risk_model.stop_loss)")
+
+
+def _synthetic(data: dict[str, Any]) -> None:
+    synth = data.get("synthetic")
+    if isinstance(synth, dict) and "pattern" in synth and "regime" not in synth:
+        # TRADE's spelling: the pattern names the generator
+        synth["regime"] = synth["pattern"]
