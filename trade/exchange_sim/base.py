@@ -14,9 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from trade.core import Clock
+from trade.exchange_sim.book import Book, synthetic_book
 from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultInjector
 from trade.exchange_sim.market import MarketData
+from trade.exchange_sim.protocol import num
 from trade.exchange_sim.ratelimit import RateLimiter
 from trade.exchange_sim.venue import Instrument, Pushes, Venue
 
@@ -62,6 +64,23 @@ class ServerBase:
     def server_now_ms(self) -> int:
         """The clock signatures, rate limits and DCP are checked against."""
         return self.server_clock.now_ms() + self.faults.clock_skew_ms
+
+    # --- what market data and streams both show --------------------------------------------
+    def book_at(self, i: int, depth: int) -> Book:
+        """The synthetic book after bar `i` closed (see book.py)."""
+        inst = self.instrument
+        return synthetic_book(float(self.market.close[i]), float(self.market.volume[i]),
+                              tick=inst.tick_size, qty_step=inst.qty_step,
+                              min_qty=inst.min_qty, depth=depth)
+
+    def ticker_at(self, i: int, now_ms: int) -> dict[str, Any]:
+        """The ticker after bar `i`, its best bid/ask from the synthetic book."""
+        row = self.market.ticker(i, now_ms, self.instrument.tick_size)
+        book = self.book_at(i, 1)
+        (bid, bid_qty), (ask, ask_qty) = book.bids[0], book.asks[0]
+        row.update(bid1Price=num(bid), bid1Size=num(bid_qty), ask1Price=num(ask),
+                   ask1Size=num(ask_qty))
+        return row
 
     # --- route tables: market_routes.py, trading.py, account.py --------------------------
     def _market_routes(self) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from trade.exchange_sim import protocol as p
+from trade.exchange_sim.account import CATEGORIES
 from trade.exchange_sim.base import ServerBase
-from trade.exchange_sim.market import INTERVALS
+from trade.exchange_sim.market import INTERVALS, MINUTE_MS
 from trade.exchange_sim.protocol import ApiError, num
 from trade.exchange_sim.routing import Route, int_param, limit_param
 
@@ -24,7 +25,15 @@ class MarketRoutes(ServerBase):
             "/v5/market/instruments-info": Route("GET", self._instruments, False),
             "/v5/market/funding/history": Route("GET", self._funding, False),
             "/v5/market/orderbook": Route("GET", self._orderbook, False),
+            "/v5/market/recent-trade": Route("GET", self._recent_trades, False),
         }
+
+    def _category(self, params: dict[str, Any]) -> str:
+        """Bybit's four products; only `linear` lists anything here (others answer empty)."""
+        category = params.get("category", "linear")
+        if category not in CATEGORIES:
+            raise ApiError(p.PARAM_ERROR, f"params error: category invalid ({category!r})")
+        return str(category)
 
     def _check_market(self, params: dict[str, Any]) -> None:
         category = params.get("category", "linear")
@@ -71,22 +80,21 @@ class MarketRoutes(ServerBase):
         return {"category": "linear", "symbol": self.symbol, "list": out}
 
     async def _tickers(self, params: dict[str, Any], path: str) -> Any:
-        category = params.get("category", "linear")
+        category = self._category(params)
         if category != "linear":
-            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+            return {"category": category, "list": []}
         symbol = params.get("symbol")
         if symbol is not None and symbol != self.symbol:
             raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
         rows = []
         if self.fed > 0:
-            rows.append(self.market.ticker(self.fed - 1, self.market_now_ms(),
-                                           self.instrument.tick_size))
+            rows.append(self.ticker_at(self.fed - 1, self.market_now_ms()))
         return {"category": "linear", "list": rows}
 
     async def _instruments(self, params: dict[str, Any], path: str) -> Any:
-        category = params.get("category", "linear")
+        category = self._category(params)
         if category != "linear":
-            raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+            return {"category": category, "list": [], "nextPageCursor": ""}
         symbol = params.get("symbol")
         rows = [self.instrument.info()] if symbol in (None, self.symbol) else []
         return {"category": "linear", "list": rows, "nextPageCursor": ""}
@@ -115,14 +123,21 @@ class MarketRoutes(ServerBase):
         now = self.market_now_ms()
         if self.fed == 0:
             return {"s": self.symbol, "b": [], "a": [], "ts": now, "u": 0, "seq": 0, "cts": now}
-        i = self.fed - 1
-        close = float(self.market.close[i])
-        tick = self.instrument.tick_size
-        step = self.instrument.qty_step
-        base = max(float(self.market.volume[i]) / (2 * depth), self.instrument.min_qty)
-        size = round(round(base / step) * step, 10) if step > 0 else base
-        mid = round(close / tick) * tick
-        bids = [[num(round(mid - k * tick, 10)), num(size)] for k in range(1, depth + 1)]
-        asks = [[num(round(mid + k * tick, 10)), num(size)] for k in range(1, depth + 1)]
+        bids, asks = self.book_at(self.fed - 1, depth).rows()
         return {"s": self.symbol, "b": bids, "a": asks, "ts": now, "u": self.fed,
                 "seq": self.fed, "cts": now}
+
+    async def _recent_trades(self, params: dict[str, Any], path: str) -> Any:
+        """Public trades: the replay has one synthetic trade per closed 1m bar (as on the
+        `publicTrade` stream): at its close, for its volume, taker side by the bar's direction."""
+        self._check_market(params)
+        limit = limit_param(params, 500, 1000)
+        rows = []
+        for i in range(self.fed - 1, max(self.fed - 1 - limit, -1), -1):
+            ts, o, _h, _lo, c, v = self.market.bar(i)
+            rows.append({
+                "execId": f"sim-{ts}", "symbol": self.symbol, "price": num(c), "size": num(v),
+                "side": "Buy" if c >= o else "Sell", "time": str(ts + MINUTE_MS - 1),
+                "isBlockTrade": False, "isRPITrade": False,
+            })
+        return {"category": "linear", "list": rows}

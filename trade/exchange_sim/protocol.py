@@ -24,6 +24,7 @@ ROUTE_NOT_FOUND = 10017  # route not found
 ORDER_NOT_FOUND = 110001  # order does not exist (or is no longer active)
 INSUFFICIENT_AB = 110007  # available balance not enough for the new order
 REDUCE_ONLY_RULE = 110017  # reduce-only rule not satisfied
+POSITION_MODE_NOT_MODIFIED = 110025  # position mode is not modified
 MARGIN_MODE_NOT_MODIFIED = 110026  # cross/isolated margin mode is not modified
 LEVERAGE_NOT_MODIFIED = 110043  # set leverage not modified
 DUPLICATE_ORDER_LINK_ID = 110072  # OrderLinkedID is duplicate
@@ -40,6 +41,7 @@ MESSAGES: dict[int, str] = {
     ORDER_NOT_FOUND: "order not exists or too late to cancel",
     INSUFFICIENT_AB: "ab not enough for new order",
     REDUCE_ONLY_RULE: "reduce-only rule not satisfied",
+    POSITION_MODE_NOT_MODIFIED: "Position mode is not modified",
     MARGIN_MODE_NOT_MODIFIED: "Cross/isolated margin mode is not modified",
     LEVERAGE_NOT_MODIFIED: "leverage not modified",
     DUPLICATE_ORDER_LINK_ID: "OrderLinkedID is duplicate",
@@ -75,6 +77,26 @@ def num(value: float | None) -> str:
         return "0"
     text: str = np.format_float_positional(float(value), trim="-", precision=12, unique=True)
     return text
+
+
+def step_decimals(step: float) -> int:
+    """Decimals of a grid step as Bybit writes it (0.1 -> 1, 0.001 -> 3, 5 -> 0)."""
+    text = num(step)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def on_grid(value: float, step: float) -> float:
+    """`value` rounded to the nearest multiple of `step`, without binary noise."""
+    if step <= 0:
+        return value
+    return round(round(value / step) * step, step_decimals(step))
+
+
+def grid_text(value: float, step: float) -> str:
+    """A number on the instrument's grid as Bybit sends it ("30014.9", not 30014.899999...)."""
+    if step <= 0:
+        return num(value)
+    return num(on_grid(value, step))
 
 
 def price_or_zero(value: float | None) -> str:

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from trade.exchange_sim import dcp as d
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.book import WS_DEPTHS
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS, bucket_end
 from trade.exchange_sim.protocol import num
 from trade.exchange_sim.routing import DUMPS
@@ -88,6 +89,13 @@ class Streams(ServerBase):
     def _public_message(self, topic: str, i: int, now_ms: int) -> str:
         kind, _, rest = topic.partition(".")
         ts, o, _h, _lo, c, v = self.market.bar(i)
+        if kind == "orderbook":
+            # each closed bar redraws the book: a snapshot, which a client must take whole
+            depth = int(rest.partition(".")[0])
+            bids, asks = self.book_at(i, depth).rows()
+            data = {"s": self.symbol, "b": bids, "a": asks, "u": i + 1, "seq": i + 1}
+            return DUMPS({"topic": topic, "type": "snapshot", "ts": now_ms, "data": data,
+                          "cts": now_ms})
         if kind == "kline":
             interval = rest.partition(".")[0]
             rows = self.market.klines(
@@ -123,7 +131,7 @@ class Streams(ServerBase):
         return DUMPS({"topic": topic, "type": "snapshot", "ts": now_ms, "data": [trade]})
 
     def _send_ticker(self, conn: Conn, topic: str, i: int, now_ms: int) -> None:
-        data = self.market.ticker(i, now_ms, self.instrument.tick_size)
+        data = self.ticker_at(i, now_ms)
         kind = "delta" if topic in conn.snapshot_sent else "snapshot"
         conn.snapshot_sent.add(topic)
         message = {"topic": topic, "type": kind, "data": data, "cs": i + 1, "ts": now_ms}
@@ -287,6 +295,9 @@ class Streams(ServerBase):
         m = re.fullmatch(r"kline\.([0-9A-Z]+)\.([A-Z0-9]+)", topic)
         if m:
             return m.group(1) in INTERVALS and m.group(2) == self.symbol
+        m = re.fullmatch(r"orderbook\.([0-9]+)\.([A-Z0-9]+)", topic)
+        if m:
+            return int(m.group(1)) in WS_DEPTHS and m.group(2) == self.symbol
         m = re.fullmatch(r"(tickers|publicTrade)\.([A-Z0-9]+)", topic)
         return bool(m) and m is not None and m.group(2) == self.symbol
 
@@ -332,6 +343,9 @@ class Streams(ServerBase):
                 for topic in topics:
                     if topic.startswith("tickers."):
                         self._send_ticker(conn, topic, self.fed - 1, self.market_now_ms())
+                    elif topic.startswith("orderbook."):  # Bybit starts a book with a snapshot
+                        book = self._public_message(topic, self.fed - 1, self.market_now_ms())
+                        self._enqueue(conn, book, faulty=False)
 
         if self.ws_ack_delay_s > 0:
             loop.call_later(self.ws_ack_delay_s, activate)

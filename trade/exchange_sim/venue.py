@@ -211,6 +211,10 @@ class Venue:
         self.last_mark = math.nan
         self._seq = 0
         self._filled: dict[str, float] = {}  # order id -> qty executed so far
+        self.initial_wallet = config.initial_balance  # cumRealisedPnl counts from here, always
+        self.ledger: list[dict[str, Any]] = []  # /v5/account/transaction-log, oldest first
+        self.closed_pnl: list[dict[str, Any]] = []  # /v5/position/closed-pnl, oldest first
+        self._cash = config.initial_balance  # wallet as the ledger has explained it so far
         self.split_bar: tuple[int, float, float, float, float, float] | None = None
 
     # --- helpers ---------------------------------------------------------------------
@@ -259,10 +263,62 @@ class Venue:
                 row = self.execution_row(ev.fill)
                 pushes.add("execution", row)
                 self.executions.append(row)
+                self._book_fill(ev.fill, row)
             elif isinstance(ev, PositionUpdate):
                 pushes.add("position", self.position_row(ev.position, ws=True))
             elif isinstance(ev, BalanceUpdate):
                 pushes.add("wallet", self.wallet_row(ev.balance))
+
+    def _book_fill(self, fill: Fill, row: dict[str, Any]) -> None:
+        """A fill's ledger entry (TRADE) and, when it closed size, its closed-PnL record."""
+        change = fill.closed_pnl - fill.fee  # the kernel's wallet moves by gross PnL - fee
+        self._cash += change
+        self.ledger.append({
+            "symbol": fill.symbol, "category": "linear", "side": fill.side.bybit,
+            "transactionTime": str(fill.ts), "type": "TRADE", "qty": num(fill.qty),
+            "size": num(fill.qty), "currency": "USDT", "tradePrice": num(fill.price),
+            "funding": "", "fee": num(fill.fee), "cashFlow": num(fill.closed_pnl),
+            "change": num(change), "cashBalance": num(self._cash),
+            "feeRate": row["feeRate"], "bonusChange": "", "tradeId": fill.exec_id,
+            "orderId": fill.order_id, "orderLinkId": row["orderLinkId"], "id": fill.exec_id,
+        })
+        if fill.closed_pnl == 0.0 or fill.qty <= 0:
+            return
+        # gross = (exit - entry) x qty x position side; the position side is the fill's opposite
+        entry = fill.price + fill.closed_pnl / (fill.qty * int(fill.side))
+        rec = self.orders.get(fill.order_id)
+        req = rec.order.request if rec is not None else None
+        self.closed_pnl.append({
+            "symbol": fill.symbol, "orderId": fill.order_id, "side": fill.side.bybit,
+            "qty": num(req.qty if req is not None else fill.qty),
+            "orderPrice": num(req.price) if req is not None and req.price else "0",
+            "orderType": req.order_type.bybit if req is not None else "Market",
+            "execType": fill.exec_type.bybit, "closedSize": num(fill.qty),
+            "cumEntryValue": num(entry * fill.qty), "avgEntryPrice": num(entry),
+            "cumExitValue": num(fill.price * fill.qty), "avgExitPrice": num(fill.price),
+            "closedPnl": num(fill.closed_pnl - fill.fee), "fillCount": "1",
+            "leverage": num(self.leverage), "openFee": "", "closeFee": num(fill.fee),
+            "createdTime": str(fill.ts), "updatedTime": str(fill.ts),
+        })
+
+    def _book_settlement(self, now_ms: int) -> None:
+        """Wallet moves that no fill explains are funding settlements (SETTLEMENT)."""
+        wallet = self.engine.balance().wallet_balance
+        change = wallet - self._cash
+        if abs(change) < 1e-9:
+            return
+        self._cash = wallet
+        pos = self.engine.position()
+        self.ledger.append({
+            "symbol": self.instrument.symbol, "category": "linear",
+            "side": {1: "Buy", -1: "Sell"}.get(int(pos.side), "None"),
+            "transactionTime": str(now_ms), "type": "SETTLEMENT",
+            "qty": num(float(pos.size)), "size": num(float(pos.size)), "currency": "USDT",
+            "tradePrice": num(self.last_mark), "funding": num(-change), "fee": "0",
+            "cashFlow": "0", "change": num(change), "cashBalance": num(wallet),
+            "feeRate": "", "bonusChange": "", "tradeId": "", "orderId": "", "orderLinkId": "",
+            "id": f"settle-{now_ms}",
+        })
 
     def _absorb_order(self, order: Order, now_ms: int, pushes: Pushes) -> None:
         rec = self.orders.get(order.order_id)
@@ -570,6 +626,7 @@ class Venue:
         self.last_mark = mark
         pushes = Pushes()
         self._drain(now_ms, pushes)
+        self._book_settlement(now_ms)
         return pushes
 
     # --- Bybit rows -------------------------------------------------------------------
@@ -711,7 +768,7 @@ class Venue:
             "curRealisedPnl": num(
                 float(pos.realized_pnl) - float(pos.fees_paid) - float(pos.funding_paid)
             ),
-            "cumRealisedPnl": num(wallet - self.config.initial_balance),
+            "cumRealisedPnl": num(wallet - self.initial_wallet),
             "adlRankIndicator": 2 if pos.side else 0,
             "isReduceOnly": False,
             "mmrSysUpdatedTime": "",
@@ -765,7 +822,7 @@ class Venue:
                     "totalPositionIM": num(pos_im),
                     "totalPositionMM": num(mm),
                     "unrealisedPnl": num(upl),
-                    "cumRealisedPnl": num(bal.wallet_balance - self.config.initial_balance),
+                    "cumRealisedPnl": num(bal.wallet_balance - self.initial_wallet),
                     "bonus": "0",
                     "collateralSwitch": True,
                     "marginCollateral": True,
