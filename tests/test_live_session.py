@@ -293,6 +293,13 @@ def test_restart_resumes_without_duplicating_orders(play: Play, tmp_path: Path) 
         assert len(links) == len(set(links)) and len(links) > first
         venue_pos = sim.inspect(lambda v: v.engine.position().size)
         assert session.book.position(SYM).size == pytest.approx(venue_pos)
+        venue_execs = sim.inspect(lambda v: [r["execId"] for r in v.executions])
+    # the restart replayed the first run's fills (its reconcile reads them back) without
+    # journaling them again: every fill once, all of the exchange's
+    journaled = [r["exec_id"] for r in read_journal(tmp_path / "journal.jsonl")
+                 if r["kind"] == "fill"]
+    assert len(journaled) == len(set(journaled)) and set(journaled) == set(venue_execs)
+    assert len(venue_execs) >= 2
 
 
 # ----------------------------------------------------------------- CLI

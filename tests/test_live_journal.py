@@ -1,0 +1,105 @@
+"""The live journal after a crash (issue: a torn tail locked it): the torn last line is cut
+before anything is appended and the cut is reported; a refused journal gets nothing
+written; a folder is one clear error; runs journal by default; fills are journaled once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest_exsim import KEY, SECRET, fast_cross_play_yaml
+from trade.core import InputError, SimulatedClock
+from trade.live import Credentials, Journal, LiveRunner, RunConfig, open_journal, read_journal
+from trade.live.journal import dumps
+
+RECORDS = st.lists(st.fixed_dictionaries({
+    "ts": st.integers(0, 2**53), "kind": st.sampled_from(["order", "fill", "bar"]),
+    "x": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+                   st.none())}), min_size=1, max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=RECORDS, cut=st.integers(1, 10_000))
+def test_a_torn_tail_is_cut_once_and_the_journal_stays_readable(
+        records: list[dict[str, object]], cut: int, tmp_path_factory: pytest.TempPathFactory
+        ) -> None:
+    """Kill -9 mid-write leaves any prefix of the last line. Opening cuts it (and says so)
+    or keeps a whole record that only lost its newline; the next appends start on their own
+    line, and every later open reads every record without complaint."""
+    path = tmp_path_factory.mktemp("j") / "journal.jsonl"
+    lines = [dumps(r) for r in records]
+    last = lines[-1]
+    keep = cut % (len(last) + 1)  # 0 .. the whole line (without its newline)
+    text = "".join(line + "\n" for line in lines[:-1]) + last[:keep]
+    path.write_text(text)
+    got, repair = open_journal(path)
+    whole = keep == len(last)
+    assert got == records[:-1] + ([records[-1]] if whole else [])
+    if whole or keep == 0:
+        assert repair is None
+    else:
+        assert repair is not None and repair.line == len(records)
+        assert repair.cut_bytes == len(last[:keep].encode()) and "torn" in repair.message()
+    j = Journal(path, SimulatedClock(5))
+    j.write("start", symbol="BTCUSDT")
+    j.close()
+    again, repair2 = open_journal(path)
+    assert repair2 is None
+    assert again == [*got, {"ts": 5, "kind": "start", "symbol": "BTCUSDT"}]
+    assert read_journal(path) == again
+
+
+def test_a_bad_line_inside_refuses_the_journal_and_leaves_it_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    body = b'{"ts":1,"kind":"bar","bar":0}\nnot json at all\n{"ts":2,"kind":"bar","bar":1}\n'
+    path.write_bytes(body)
+    with pytest.raises(InputError, match=r"journal .*journal.jsonl: line 2 is not JSON"):
+        open_journal(path)
+    # a run refusing its journal writes nothing to it (read before the file is opened)
+    cfg = RunConfig(symbol="BTCUSDT", mode="demo", endpoint="http://127.0.0.1:9",
+                    credentials=Credentials(KEY, SECRET), journal_path=path)
+    runner = LiveRunner(cfg, lambda a: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(InputError, match="line 2 is not JSON"):
+        runner.run()
+    assert path.read_bytes() == body
+
+
+def test_a_folder_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        open_journal(tmp_path)
+    with pytest.raises(InputError, match="is a folder"):
+        Journal(tmp_path, SimulatedClock(0))
+    play = tmp_path / "p.yml"
+    play.write_text(fast_cross_play_yaml("cli_journal"))
+    env = dict(os.environ, BYBIT_DEMO_API_KEY=KEY, BYBIT_DEMO_API_SECRET=SECRET)
+    res = subprocess.run([sys.executable, "-m", "trade", "run", str(play), "--journal",
+                          str(tmp_path), "--endpoint", "http://127.0.0.1:9"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a folder" in lines[0] and "Traceback" not in res.stderr
+
+
+def test_runs_journal_by_default_one_per_play_symbol_and_mode() -> None:
+    from trade.cli.run_cmd import default_journal
+
+    path = default_journal("ema cross/v2", "BTCUSDT", "demo")
+    assert path == Path("runs") / "journals" / "ema_cross_v2-BTCUSDT-demo.jsonl"
+    assert default_journal("ema", "ETHUSDT", "live") != default_journal("ema", "ETHUSDT", "demo")
+
+
+def test_journal_lines_are_orjson_and_never_hold_a_secret(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    j = Journal(path, SimulatedClock(1))
+    j.write("error", message=f"bad key {SECRET}", value=float("nan"), n=3)
+    j.close()
+    rec = orjson.loads(path.read_bytes())
+    assert rec["value"] is None and rec["n"] == 3  # NaN is null: the line stays JSON
+    assert SECRET not in path.read_text()
