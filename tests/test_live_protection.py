@@ -291,3 +291,76 @@ def test_a_position_the_journal_does_not_know_follows_the_policy(
     else:
         assert pos.side == 1 and pos.stop_loss == 0
 
+
+
+def test_kill_9_between_the_fill_and_the_trading_stop_is_repaired_on_restart(
+        tmp_path: Path) -> None:
+    """`trade run` in a subprocess; its trading-stops never land, and it is killed (-9)
+    right after its entry filled, holding only the entry's provisional levels. A restart on
+    the same journal sends the exact fill-relative levels and confirms them before it
+    decides anything."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    play_path = tmp_path / "protected.yml"
+    play_path.write_text(BRACKET_YAML)
+    play = load_play(play_path)
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    journal = tmp_path / "run.jsonl"
+    env = dict(os.environ, BYBIT_DEMO_API_KEY=KEY, BYBIT_DEMO_API_SECRET=SECRET)
+    with make_server(bars, warm=20, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        sim.configure_faults(REFUSE_TS)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trade", "run", str(play_path), "--mode", "demo",
+             "--endpoint", sim.base_url, "--journal", str(journal), "--data-dir",
+             str(tmp_path / "no-store"), "--protect-deadline", "60"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            text = lambda: journal.read_text() if journal.exists() else ""  # noqa: E731
+            assert _until(lambda: '"kind":"ready"' in text() or proc.poll() is not None, 30)
+            assert proc.poll() is None, proc.communicate()
+            for _ in range(200):
+                bars_seen = text().count('"kind":"bar"')
+                sim.step()
+                assert _until(lambda n=bars_seen: text().count('"kind":"bar"') > n  # type: ignore[misc]
+                              or '"protection_requested"' in text(), 10)
+                if '"protection_requested"' in text():
+                    break
+            assert '"protection_requested"' in text()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        proc.communicate()
+        held = sim.inspect(lambda v: v.engine.position())
+        assert held.side != 0
+        s = float(held.side)
+        exact_sl = round_to_tick(held.entry_price * (1 - s * SL_OFF), 0.1)
+        exact_tp = round_to_tick(held.entry_price * (1 + s * TP_OFF), 0.1)
+        # killed holding the provisional levels only (looser than the exact ones)
+        assert held.stop_loss > 0 and held.stop_loss != pytest.approx(exact_sl)
+        first_run = len(read_journal(journal))
+        sim.configure_faults(FaultConfig())
+        run = Run(play, sim, journal)
+        try:
+            assert _until(lambda: any(r["kind"] == "protection_confirmed"
+                                      for r in read_journal(journal)[first_run:]), 20)
+            repaired = sim.inspect(lambda v: v.engine.position())
+        finally:
+            run.close()
+    assert repaired.side == held.side and repaired.size == pytest.approx(held.size)
+    assert repaired.stop_loss == pytest.approx(exact_sl)
+    assert repaired.take_profit == pytest.approx(exact_tp)
+    second = read_journal(journal)[first_run:]
+    kinds = [r["kind"] for r in second]
+    done = next(r for r in second if r["kind"] == "protection_confirmed")
+    assert done["reason"] == "restart"
+    # sent and confirmed before any new decision of the restarted run
+    assert "signal" not in kinds[:kinds.index("protection_confirmed")]
+    assert "unknown_position" not in kinds

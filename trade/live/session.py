@@ -173,6 +173,8 @@ class LiveSession:
         self._held: deque[Callable[[], None]] = deque()  # bars (and work) that came meanwhile
         self.stopping = threading.Event()  # set from any thread: waits give up at once
         self.protection = protection or ProtectionPolicy()
+        # a decision waits for protection jobs: never give up on them before their deadline
+        self.sync_timeout_s = max(sync_timeout_s, self.protection.deadline_s + 5.0)
         self.protect_jobs: dict[int, dict[str, Any]] = {}
         self.protect_stats = {"requested": 0, "confirmed": 0, "failed": 0, "closed": 0}
         self.paused = ""  # why new entries are refused for the rest of the run
