@@ -115,7 +115,7 @@ def test_missing_meaning_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
 def _grammar_literals(module: types.ModuleType) -> set[str]:
     """Keys a compiler accepts, read from its source: string literals it tests membership
     in (`k in ("when", "percent")`), its `allowed` sets, and the keys it reads from the raw
-    YAML mapping (`raw["lhs"]`, `raw.get("offset")`)."""
+    YAML mapping (`raw["lhs"]`, `raw.get("offset")`, `data.pop("risk_limits")`)."""
     tree = ast.parse(Path(typing.cast(str, module.__file__)).read_text(encoding="utf-8"))
     found: set[str] = set()
 
@@ -138,15 +138,23 @@ def _grammar_literals(module: types.ModuleType) -> set[str]:
               and isinstance(node.slice.value, str)):
             found.add(node.slice.value)
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "get" and node.args
+              and node.func.attr in ("get", "pop", "setdefault") and node.args
               and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             found.add(node.args[0].value)
     return {s for s in found if re.fullmatch(r"[a-z_]+", s)}
 
 
+def _documented(key: str, rendered: str) -> bool:
+    """`key` is shown in code spans: alone (`lhs`) or as a part of a path (`risk_limits.x`)."""
+    spans = re.findall(r"`([^`\n]+)`", rendered)
+    word = re.compile(rf"(?<![\w]){re.escape(key)}(?![\w])")
+    return any(word.search(s) for s in spans)
+
+
 def test_every_grammar_key_is_in_the_reference(rendered: str) -> None:
     import trade.play.actions as actions
     import trade.play.conditions as conditions
+    import trade.play.dialect as dialect
 
     keys = _grammar_literals(conditions) | _grammar_literals(actions)
     # the scan must see the known keys, or it would pass vacuously
@@ -156,6 +164,11 @@ def test_every_grammar_key_is_in_the_reference(rendered: str) -> None:
     keys |= set(actions.EMIT_NAMES)
     absent = sorted(k for k in keys if f"`{k}`" not in rendered)
     assert not absent, f"grammar keys the compilers accept but the reference omits: {absent}"
+    other = _grammar_literals(dialect)
+    assert {"risk_limits", "risk_per_trade_pct"} <= other
+    other |= set(dialect.RISK_LIMIT_KEYS) | set(dialect.ORDER_TYPE_KEYS)
+    absent = sorted(k for k in other if not _documented(k, rendered))
+    assert not absent, f"keys the dialect rewrites but the reference omits: {absent}"
 
 
 # ---------------------------------------------------------------- indicators and structures

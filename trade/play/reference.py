@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from trade.data.synth import PATTERN_REGIMES, REGIMES
+from trade.indicators.aliases import ENUM_VALUES, NAME_ALIASES, OUTPUT_ALIASES, PARAM_ALIASES
 from trade.indicators.spec import IndicatorSpec, ParamSpec
 from trade.play.actions import ACTION_NAMES, EMIT_NAMES
 from trade.play.conditions import (
@@ -47,6 +48,7 @@ from trade.play.conditions import (
     OTHER_OPS,
     WINDOW_KEYS,
 )
+from trade.play.dialect import ORDER_TYPE_KEYS, RISK_LIMIT_KEYS
 from trade.play.ir import BUILTINS, INTRABAR_BUILTINS
 from trade.play.schema import Play
 from trade.play.timeframes import INTERVAL_MINUTES, ROLES
@@ -63,7 +65,7 @@ _PLACEHOLDER = re.compile(r"^<!-- generated: ([a-z_]+) -->$")
 KEY_DOCS: dict[str, str] = {
     # ---------------------------------------------------------------- top level
     "version": "Play format version; `3`, `3.x` or `3.x.y` (quote it: `\"3.0.0\"`).",
-    "name": "Identifier of the Play (snake_case); names run folders and journals.",
+    "name": "Identifier of the Play; names run folders and journals.",
     "description": "Free text, shown in reports.",
     "symbol": "The Bybit USDT perpetual traded, e.g. `BTCUSDT`.",
     "timeframes": "Timeframe roles (see Timeframes); the rest of the Play names roles, "
@@ -97,8 +99,9 @@ KEY_DOCS: dict[str, str] = {
                        "bar closes the engine decides on.",
     # ---------------------------------------------------------------- account
     "account.starting_equity_usdt": "Initial wallet balance, USDT.",
-    "account.max_leverage": "Leverage of every position (capped by "
-                            "`risk_model.sizing.max_leverage` and the instrument's maximum).",
+    "account.max_leverage": "Leverage of every position (lowered by "
+                            "`risk_model.sizing.max_leverage`; above the instrument's "
+                            "maximum it is refused).",
     "account.margin_mode": "Isolated margin in USDT, the only mode.",
     "account.fee_model": "Trading fees.",
     "FeeModel.taker_bps": "Taker fee in basis points of notional (market orders, stops, "
@@ -212,7 +215,39 @@ KEY_DOCS: dict[str, str] = {
     "validation.bars": "Length in exec bars (becomes `synthetic.bars`).",
     "validation.seed": "Seed (default 0).",
     "validation.days": "Days of data (default 30).",
-    "validation.config": "Accepted for compatibility and ignored.",
+    "validation.config": "Per-pattern overrides; refused when given (each pattern has one "
+                         "fixed shape).",
+    "synthetic.config": "Per-pattern overrides; refused when given (each pattern has one "
+                        "fixed shape).",
+    # ---------------------------------------------------------------- expected
+    "expected": "What a run of the Play should show; checked after a backtest.",
+    "expected.min_trades": "At least this many trades.",
+    "expected.max_trades": "At most this many trades.",
+    "expected.pnl_direction": "The sign the net PnL should have (`any`: not checked).",
+    "expected.min_win_rate_pct": "Lowest acceptable win rate, percent of trades.",
+    "expected.max_drawdown_pct": "Highest acceptable maximum drawdown, percent.",
+}
+
+#: Keys the loader accepts in other spellings and rewrites before validation
+#: (trade.play.dialect) -> (what they become, meaning). Keys of the risk-limit and order-type
+#: tables are added from the dialect module's own tuples.
+DIALECT_DOCS: dict[str, tuple[str, str]] = {
+    "account.risk_per_trade_pct": (
+        "`risk_model.sizing: {model: risk_based, value: P}`",
+        "percent of equity at risk per trade (needs a stop loss); with a `risk_based` sizing "
+        "that has no value, it is that value"),
+    "risk_limits": ("`account.*`", "the limits below, moved into `account`; a value that "
+                                   "contradicts the account's own is an error"),
+    "risk_limits.max_drawdown_pct": ("`account.max_drawdown_pct`", "the circuit breaker"),
+    "risk_limits.max_leverage": ("`account.max_leverage`", "the leverage"),
+    "risk.tp_order_type": ("—", "`Market` (what the engine does) is accepted; `Limit` is "
+                                "refused with a reason (also under `risk_model`)"),
+    "risk.sl_order_type": ("—", "as `tp_order_type`, for the stop loss"),
+    "structures.<role>.<interval>[]": (
+        "`structures.<role>[]`",
+        "structures keyed by an interval under a role; the interval must be the role's own "
+        "or one the Play declares"),
+    "synthetic.pattern": ("`synthetic.regime`", "a pattern name given without `regime`"),
 }
 
 #: Canonical condition operators (the values of COMPARE_OPS and OTHER_OPS) -> meaning.
@@ -330,6 +365,7 @@ PARAM_DOCS: dict[str, str] = {
     "kc_mult": "Keltner width in ATRs",
     "left": "bars before the pivot it must exceed",
     "right": "bars after the pivot; it is reported only once they closed",
+    "medium": "middle window length",
 }
 
 #: Type texts the annotation cannot give (fields typed `Any`, compiled after validation).
@@ -548,6 +584,7 @@ def missing_descriptions() -> list[str]:
     out += [f"condition key {k}" for k in CONDITION_KEYS if k not in CONDITION_DOCS]
     out += [f"action {a}" for a in EMIT_NAMES if a not in ACTION_DOCS]
     out += [f"builtin {b}" for b in BUILTINS if b not in BUILTIN_DOCS]
+    out += [f"dialect key {k}" for k in _dialect_keys() if k not in DIALECT_DOCS]
     for spec in specs():
         if not spec.doc.strip():
             out.append(f"{spec.kind} {spec.name}")
@@ -568,7 +605,18 @@ def stale_descriptions() -> list[str]:
     out += [f"CONDITION_DOCS[{k!r}]" for k in CONDITION_DOCS if k not in CONDITION_KEYS]
     out += [f"ACTION_DOCS[{k!r}]" for k in ACTION_DOCS if k not in EMIT_NAMES]
     out += [f"BUILTIN_DOCS[{k!r}]" for k in BUILTIN_DOCS if k not in BUILTINS]
+    params = {p.name for s in specs() for p in s.params}
+    out += [f"PARAM_DOCS[{k!r}]" for k in PARAM_DOCS if k not in params]
     return out
+
+
+def _dialect_keys() -> list[str]:
+    """Paths of the other spellings: the documented ones plus every entry of the dialect's
+    own key tables (so a key added there without a meaning is reported)."""
+    keys = list(DIALECT_DOCS)
+    keys += [f"risk_limits.{k}" for k in RISK_LIMIT_KEYS]
+    keys += [f"risk.{k}" for k in ORDER_TYPE_KEYS]
+    return list(dict.fromkeys(keys))
 
 
 # ====================================================================== rendering helpers
@@ -601,7 +649,8 @@ def specs() -> list[IndicatorSpec]:
 
 def aliases_of(spec: IndicatorSpec) -> list[str]:
     """Other names of `spec`: its declared aliases and registry keys that point at it."""
-    names = [*spec.aliases, *(k for k, v in _registry().items() if v.name == spec.name)]
+    names = [*spec.aliases, *(k for k, v in _registry().items() if v.name == spec.name),
+             *(k for k, v in NAME_ALIASES.items() if v == spec.name)]
     return sorted(n for n in set(names) if n != spec.name)
 
 
@@ -679,6 +728,28 @@ def _gen_discrete() -> str:
     return f"Discrete output names: {names}."
 
 
+def _gen_enums() -> str:
+    rows = [(f"`{out}`", ", ".join(f"`\"{k}\"` = {v}" for k, v in values.items() if k))
+            for out, values in sorted(ENUM_VALUES.items())]
+    return _table(("output", "words accepted for its codes"), rows)
+
+
+def _gen_dialect() -> str:
+    rows = [(f"`{k}`", DIALECT_DOCS[k][0] if k in DIALECT_DOCS else "",
+             DIALECT_DOCS[k][1] if k in DIALECT_DOCS else "") for k in _dialect_keys()]
+    keys = _table(("key", "becomes", "meaning"), rows)
+    names = _table(("name", "is"), [(f"`{a}`", f"`{ours}`")
+                                    for a, ours in sorted(NAME_ALIASES.items())])
+    params = _table(("indicator", "parameter names accepted"), [
+        (f"`{ind}`", ", ".join(f"`{a}` = `{o}`" for a, o in sorted(m.items())))
+        for ind, m in sorted(PARAM_ALIASES.items()) if m])
+    outs = _table(("indicator", "output names accepted"), [
+        (f"`{ind}`", ", ".join(f"`{a}` = `{o}`" for a, o in sorted(m.items())))
+        for ind, m in sorted(OUTPUT_ALIASES.items()) if m])
+    return (f"{keys}\n\nIndicator names:\n\n{names}\n\nParameter names:\n\n{params}"
+            f"\n\nOutput names:\n\n{outs}")
+
+
 def _gen_actions() -> str:
     rows = [(f"`{a}`", ACTION_DOCS.get(a, ""),
              "action and emit" if a in ACTION_NAMES else "emit only") for a in EMIT_NAMES]
@@ -740,18 +811,42 @@ def _spec_block(spec: IndicatorSpec) -> str:
     if warm:
         facts.append(f"Warm-up at the defaults: {warm}.")
     lines += ["", " ".join(facts), ""]
+    p_alias = _inverse(PARAM_ALIASES.get(spec.name, {}))
     if spec.params:
         lines.append(_table(
-            ("parameter", "type", "default", "bounds", "meaning"),
+            ("parameter", "type", "default", "bounds", "meaning", "also written"),
             [(f"`{p.name}`", _KIND_TEXT.get(p.kind, p.kind), _default_param(p),
-              _bounds_text(p), _param_doc(p))
+              _bounds_text(p), _param_doc(p), _names(p_alias.get(p.name, [])))
              for p in spec.params]))
     else:
         lines.append("No parameters.")
-    outs = [(f"`{o}`", _ref_of(spec, o, fid), "discrete" if o in DISCRETE_OUTPUTS else
-             "continuous") for o in spec.outputs]
-    lines += ["", _table(("output", f"referenced as (id `{fid}`)", "kind"), outs)]
+    o_alias = _inverse(OUTPUT_ALIASES.get(spec.name, {}))
+    outs = [(f"`{o}`", _ref_of(spec, o, fid), _output_kind(o), _names(o_alias.get(o, [])))
+            for o in spec.outputs]
+    lines += ["", _table(("output", f"referenced as (id `{fid}`)", "kind", "also written"),
+                         outs)]
     return "\n".join(lines)
+
+
+def _inverse(aliases: Mapping[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for alias, ours in aliases.items():
+        out.setdefault(ours, []).append(alias)
+    return out
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(names)) or "—"
+
+
+def _output_kind(out: str) -> str:
+    if out not in DISCRETE_OUTPUTS:
+        return "continuous"
+    values = ENUM_VALUES.get(out)
+    if not values:
+        return "discrete"
+    shown = ", ".join(f"`{k}` = {v}" for k, v in values.items() if k)
+    return f"discrete ({shown})"
 
 
 def _gen_specs(kind: str) -> str:
@@ -786,6 +881,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "condition_keys": _gen_condition_keys,
     "discrete": _gen_discrete,
     "actions": _gen_actions,
+    "enums": _gen_enums,
+    "dialect": _gen_dialect,
     "indicators": _gen_indicators,
     "structures": _gen_structures,
     "patterns": _gen_patterns,
