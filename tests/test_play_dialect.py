@@ -1,0 +1,153 @@
+"""TRADE's Play dialect: accepted as written, and meaning what it means in TRADE.
+
+The fixture Plays under tests/plays_fixtures/trade_dialect are written for these tests in
+TRADE's spelling (pandas-ta parameter and output names, string enums, interval-keyed
+structures, risk_limits, risk_per_trade_pct, expected:)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trade.indicators import REGISTRY
+from trade.indicators.aliases import ENUM_VALUES, NAME_ALIASES, OUTPUT_ALIASES, PARAM_ALIASES
+from trade.play import PlayError, compiled_actions, load_play, load_play_text
+from trade.play.ir import In, Node, node_children
+
+FIX = Path(__file__).parent / "plays_fixtures" / "trade_dialect"
+TOUR = FIX / "EMA_Dialect_Tour.yml"
+
+BASE = """\
+version: "3.0.0"
+name: "Small_Play"
+symbol: BTCUSDT
+timeframes: {low_tf: 15m, med_tf: 1h, high_tf: 4h, exec: low_tf}
+features:
+  ema_8: {indicator: ema, params: {length: 8}}
+actions:
+  entry_long:
+    - [close, ">", ema_8]
+"""
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(PlayError) as exc:
+        load_play_text(text, source="x.yml")
+    return [f"{i.path}: {i.message}" for i in exc.value.issues]
+
+
+def _walk(node: Node) -> list[Node]:
+    out = [node]
+    for c in node_children(node):
+        out.extend(_walk(c))
+    return out
+
+
+def test_alias_tables_point_at_real_names() -> None:
+    for alias, target in NAME_ALIASES.items():
+        assert target in REGISTRY and alias not in REGISTRY
+    for table, kind in ((PARAM_ALIASES, "params"), (OUTPUT_ALIASES, "outputs")):
+        for ind, mapping in table.items():
+            spec = REGISTRY[ind]
+            ours = {p.name for p in spec.params} if kind == "params" else set(spec.outputs)
+            for alias, target in mapping.items():
+                assert target in ours and alias not in ours, (ind, alias)
+
+
+def test_the_tour_loads_with_our_names() -> None:
+    p = load_play(TOUR)
+    assert p.name == "EMA_Dialect_Tour"  # upper-case names are accepted as written
+    f = p.features
+    assert dict(f["st_10_3"].params) == {"length": 10, "mult": 3.0}
+    assert dict(f["stoch_14"].params) == {"k_length": 14, "d_length": 3, "k_smooth": 3}
+    assert dict(f["psar_a"].params) == {"initial": 0.01, "accel": 0.02, "maximum": 0.2}
+    assert dict(f["sqz_20"].params) == {"bb_length": 20, "bb_mult": 2.0, "kc_length": 20,
+                                        "kc_mult": 1.5}
+    assert dict(f["tsi_13_25"].params) == {"short_length": 13, "long_length": 25, "signal": 13}
+    assert dict(f["dc_20_10"].params) == {"length": 20, "lower_length": 10}
+    # kc is Keltner, its ATR over the same window as its middle line (TRADE's kc)
+    assert f["kc_20"].indicator == "keltner"
+    assert dict(f["kc_20"].params) == {"length": 20, "mult": 1.5, "atr_length": 20}
+    series = compiled_actions(p).series
+    for name in ("macd_12_26_9.hist", "adx_14.plus_di", "adx_14.minus_di", "kc_20.middle",
+                 "st_10_3.value", "ms.bos_direction", "swing.high", "ms.choch_this_bar"):
+        assert name in series, name
+
+
+def test_enum_literals_compile_to_their_codes() -> None:
+    p = load_play(TOUR)
+    nodes = [n for plan in compiled_actions(p).plans for n in _walk(plan.root)]
+    ins = [n for n in nodes if isinstance(n, In)]
+    assert len(ins) == 1 and ins[0].values == (1.0, 0.0)  # ["bullish", "none"]
+    assert ENUM_VALUES["bos_direction"]["bearish"] == -1
+    text = BASE + '    - ["ms.bos_direction", "==", "sideways"]\n'
+    text = text.replace("actions:", "structures:\n  exec:\n    - {type: swing, key: sw, params: "
+                        "{left: 2, right: 2}}\n    - {type: market_structure, key: ms, uses: sw}"
+                        "\nactions:")
+    errs = _errors(text)
+    assert any("undeclared feature 'sideways'" in e for e in errs), errs
+
+
+def test_structures_keyed_by_interval_run_on_that_interval() -> None:
+    p = load_play(TOUR)
+    assert [s.key for s in p.structures["high_tf"]] == ["swing_4h", "trend_4h"]
+    bad = BASE.replace("actions:", 'structures:\n  high_tf:\n    "1h":\n      - {type: swing, '
+                       'key: sw, params: {left: 2, right: 2}}\nactions:')
+    assert _errors(bad) == ["structures.high_tf.1h: interval '1h' is not high_tf's (4h); key "
+                            "the structures by high_tf alone or by its interval"]
+
+
+def test_risk_limits_and_risk_per_trade() -> None:
+    p = load_play(TOUR)
+    assert p.account.max_drawdown_pct == 35.0
+    assert p.risk is None and p.risk_model is not None
+    assert p.risk_model.sizing is not None
+    assert (p.risk_model.sizing.model, p.risk_model.sizing.value) == ("risk_based", 0.5)
+    assert p.risk_model.stop_loss is not None and p.risk_model.stop_loss.value == 2.0
+    text = BASE.replace("features:", "account: {max_drawdown_pct: 20}\nrisk_limits: "
+                        "{max_drawdown_pct: 30, max_daily_loss_pct: 5}\nfeatures:")
+    errs = _errors(text)
+    assert "risk_limits.max_drawdown_pct: risk_limits.max_drawdown_pct (30) contradicts " \
+           "account.max_drawdown_pct (20); give it once" in errs
+    assert any(e.startswith("risk_limits.max_daily_loss_pct: unknown risk limit") for e in errs)
+    no_stop = BASE.replace("features:", "account: {risk_per_trade_pct: 1.0}\nfeatures:")
+    assert any("needs a stop loss" in e for e in _errors(no_stop))
+
+
+def test_limit_brackets_are_refused_with_a_reason() -> None:
+    with pytest.raises(PlayError) as exc:
+        load_play(FIX / "limit_tp.yml")
+    (issue,) = exc.value.issues
+    assert issue.path == "risk.tp_order_type" and issue.line == 13
+    assert "not supported yet" in issue.message and "Market" in issue.message
+
+
+def test_alias_and_our_name_together_is_an_error() -> None:
+    text = BASE.replace("  ema_8: {indicator: ema, params: {length: 8}}",
+                        "  ema_8: {indicator: ema, params: {length: 8}}\n"
+                        "  st: {indicator: supertrend, params: {multiplier: 3, mult: 2}}")
+    assert _errors(text) == ["features.st.params.multiplier: 'multiplier' is another name for "
+                             "'mult'; give only one of them"]
+
+
+def test_unknown_alias_still_suggests() -> None:
+    text = BASE.replace("  ema_8: {indicator: ema, params: {length: 8}}",
+                        "  ema_8: {indicator: ema, params: {length: 8}}\n"
+                        "  st: {indicator: supertrend, params: {multiplyer: 3}}")
+    errs = _errors(text)
+    assert len(errs) == 1 and errs[0].startswith("features.st.params.multiplyer: unknown "
+                                                 "parameter 'multiplyer' for 'supertrend'")
+
+
+def test_expected_block_is_validated() -> None:
+    text = BASE + "expected: {min_trades: 3, pnl_direction: up}\n"
+    errs = _errors(text)
+    assert len(errs) == 1 and errs[0].startswith("expected.pnl_direction: unknown value 'up'")
+    assert load_play_text(BASE + "expected: {min_trades: 3}\n").expected is not None
+
+
+def test_synthetic_config_overrides_are_refused() -> None:
+    text = BASE + "synthetic: {pattern: trend_up_clean, config: {trend_magnitude: 0.2}}\n"
+    assert _errors(text) == ["synthetic.config: pattern overrides are not supported: each "
+                             "pattern has one fixed shape; remove 'config'"]
