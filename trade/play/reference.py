@@ -220,10 +220,11 @@ KEY_DOCS: dict[str, str] = {
     "synthetic.config": "Per-pattern overrides; refused when given (each pattern has one "
                         "fixed shape).",
     # ---------------------------------------------------------------- expected
-    "expected": "What a run of the Play should show; checked after a backtest.",
+    "expected": "What a backtest of the Play should show; `trade play test` checks it.",
     "expected.min_trades": "At least this many trades.",
     "expected.max_trades": "At most this many trades.",
-    "expected.pnl_direction": "The sign the net PnL should have (`any`: not checked).",
+    "expected.pnl_direction": "The sign the net PnL should have (`any`: not checked; a run "
+                              "without trades meets neither sign).",
     "expected.min_win_rate_pct": "Lowest acceptable win rate, percent of trades.",
     "expected.max_drawdown_pct": "Highest acceptable maximum drawdown, percent.",
 }
