@@ -14,7 +14,8 @@ import click
 @click.option("--symbol", default="BTCUSDT", show_default=True)
 @click.option("--speed", type=float, default=60.0, show_default=True,
               help="Market minutes replayed per real minute (1 = real time).")
-@click.option("--port", type=int, default=8099, show_default=True, help="0 = any free port.")
+@click.option("--port", type=int, default=8099, show_default=True,
+              help="0 = any free port.")
 @click.option("--start", "start_ms", type=int, default=None,
               help="Replay start (ms UTC); default: the first stored bar.")
 @click.option("--faults", "faults_file", type=click.Path(path_type=Path, exists=True),
@@ -42,9 +43,12 @@ def exchange_sim(
     bracket_grace_s: float,
 ) -> None:
     """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
+    from trade.core import InputError
     from trade.exchange_sim import ExchangeSimServer, FaultConfig, load_bars
     from trade.sim.config import SimConfig
 
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port must be in 0..65535 (0: any free port), got {port}")
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     if not 0 <= bracket_grace_s <= 10:

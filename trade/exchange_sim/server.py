@@ -110,6 +110,9 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InputError(f"port must be an integer in 0..65535 (0: any free port), "
+                             f"got {port!r}")
         self.symbol = symbol
         config = sim_config or SimConfig(symbol=symbol)
         if config.symbol != symbol:
@@ -214,7 +217,12 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         if self._start_error is not None:
             self._thread.join(timeout=10)
             self._thread = None
-            raise RuntimeError(f"exchange simulator failed to start: {self._start_error}")
+            err = self._start_error
+            if isinstance(err, OSError):  # busy port, address not available: the user's to fix
+                reason = err.strerror or str(err)
+                raise InputError(f"exchange simulator cannot listen on {self.host}:"
+                                 f"{self._requested_port}: {reason}") from None
+            raise RuntimeError(f"exchange simulator failed to start: {err!r}") from err
         if not self._ready.is_set():
             raise RuntimeError("exchange simulator did not start within 30 s")
         return self
@@ -246,7 +254,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._startup())
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._start_error = exc
             self._ready.set()
             loop.close()
@@ -272,7 +280,11 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()  # nothing half-started stays behind
+            raise
         self._runner = runner
         server = site._server
         assert server is not None
