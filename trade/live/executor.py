@@ -1,6 +1,6 @@
 """The order executor: submit returns a handle at once; REST runs on worker threads.
 
-Threading: `submit`, `cancel`, `amend`, `trading_stop`, `reconcile` and `apply_brackets` are
+Threading: `submit`, `cancel`, `amend`, `trading_stop`, `protect` and `reconcile` are
 called by the engine thread only; they put the order in the book (status Created) and hand
 the REST call to a worker: mutations go, in submission order, to one FIFO worker
 ("live-rest-orders"); reads (reconciliation, lookups) to a small pool ("live-rest-*").
@@ -12,8 +12,9 @@ only if that takes longer than `poll_after_s`, asks for a REST lookup of that on
 timed fallback.
 
 Brackets: the fill-relative brackets of an entry (`stop_loss_offset`, `take_profit_offset`,
-`trailing_offset`) are sent with trading-stop once the entry has filled (`bracket_prices`,
-`apply_brackets`). A trailing activation (`OrderRequest.trailing_activation`, a fraction of
+`trailing_offset`) are sent with trading-stop once the entry has filled (`bracket_prices`),
+as a `protect` job: sent, then confirmed by reading the position back, retried with backoff
+until a deadline (trade.live.protect, docs/live.md). A trailing activation (`OrderRequest.trailing_activation`, a fraction of
 the fill price, fill_model.md rules 4b/5) goes with the trail as Bybit's `activePrice` =
 fill x (1 + side x activation) on the tick grid. Bybit arms the trail when the last price
 reaches that level, in real time; the kernel (hence the backtest and the exchange
