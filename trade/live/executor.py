@@ -14,9 +14,10 @@ timed fallback.
 Brackets: the fill-relative brackets of an entry (`stop_loss_offset`, `take_profit_offset`,
 `trailing_offset`) are sent with trading-stop once the entry has filled (`bracket_prices`),
 as a `protect` job: sent, then confirmed by reading the position back, retried with backoff
-until a deadline (trade.live.protect, docs/live.md). A trailing activation (`OrderRequest.trailing_activation`, a fraction of
-the fill price, fill_model.md rules 4b/5) goes with the trail as Bybit's `activePrice` =
-fill x (1 + side x activation) on the tick grid. Bybit arms the trail when the last price
+until a deadline (trade.live.protect, docs/live.md). A trailing activation
+(`OrderRequest.trailing_activation`, a fraction of the fill price, fill_model.md rules
+4b/5) goes with the trail as Bybit's `activePrice` = fill x (1 + side x activation) on the
+tick grid. Bybit arms the trail when the last price
 reaches that level, in real time; the kernel (hence the backtest and the exchange
 simulator, whose trading-stop passes `activePrice` on) arms it at a 1m close whose extreme
 reached it, effective from the next bar: the same level, armed at most one bar apart.
