@@ -22,8 +22,9 @@ REGIMES: tuple[str, ...] = ("trending", "ranging", "volatile", "crash", "mixed")
 # 2024-01-01 00:00 UTC (a Monday): the default first bar of synthetic data
 DEFAULT_START_MS = 1_704_067_200_000
 
-# Play `synthetic: {regime}` and the older `validation: {pattern: NAME}` names -> the generator's
-# regime. The one table of these names: trade.play validates against it (see docs/play_reference.md).
+# Play `synthetic: {regime}` and the older `validation: {pattern: NAME}` names -> the
+# generator's regime family. The one table of these names: trade.play validates against it
+# (see docs/play_reference.md); each pattern also has its own shape (PATTERN_SHAPES below).
 _PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
     "trending": (
         "trending", "trend_up", "trend_up_clean", "trend_grinding", "trend_parabolic",
@@ -49,6 +50,97 @@ _PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
 PATTERN_REGIMES: dict[str, str] = {
     name: regime for regime, names in _PATTERNS_BY_REGIME.items() for name in names
 }
+
+
+# Each TRADE pattern name has its own shape: a sequence of segments (share of the run,
+# drift in log-price per day, volatility multiplier, mean-reversion strength per 15-minute
+# block, and the per-day slope of the level it reverts to). Mean reversion pulls toward the
+# price where the segment started, moved by that slope. Our own shorter spellings
+# (trend_up, range, v_top, ...) name the same shapes as their TRADE names.
+Segment = tuple[float, float, float, float, float]
+
+
+def _seg(frac: float, drift: float = 0.0, vol: float = 1.0, kappa: float = 0.0,
+         slope: float = 0.0) -> Segment:
+    return (frac, drift, vol, kappa, slope)
+
+
+def _repeat(parts: tuple[Segment, ...], times: int) -> tuple[Segment, ...]:
+    return tuple((f / times, d, v, k, sl) for _ in range(times) for (f, d, v, k, sl) in parts)
+
+
+_R = 0.012  # reversion per 15-minute block: half-life about 14 hours
+PATTERN_SHAPES: dict[str, tuple[Segment, ...]] = {
+    "trend_up_clean": (_seg(1.0, 0.010, 0.6),),
+    "trend_down_clean": (_seg(1.0, -0.010, 0.6),),
+    "trend_grinding": (_seg(1.0, 0.004, 0.5, 0.006, 0.004),),
+    "trend_parabolic": (_seg(0.4, 0.004, 0.7), _seg(0.3, 0.012, 0.9), _seg(0.3, 0.030, 1.3)),
+    "trend_exhaustion": (_seg(0.6, 0.015, 0.8), _seg(0.2, 0.002, 1.4), _seg(0.2, -0.010, 1.6)),
+    "trend_stairs": _repeat((_seg(0.5, 0.020, 0.7), _seg(0.5, 0.0, 0.5, _R)), 5),
+    "range_tight": (_seg(1.0, 0.0, 0.4, 0.03),),
+    "range_wide": (_seg(1.0, 0.0, 1.4, 0.006),),
+    "range_ascending": (_seg(1.0, 0.0, 0.8, _R, 0.004),),
+    "range_descending": (_seg(1.0, 0.0, 0.8, _R, -0.004),),
+    "range_symmetric": (_seg(1.0, 0.0, 0.9, 0.02),),
+    "reversal_v_bottom": (_seg(0.5, -0.020, 1.1), _seg(0.5, 0.020, 1.1)),
+    "reversal_v_top": (_seg(0.5, 0.020, 1.1), _seg(0.5, -0.020, 1.1)),
+    "reversal_double_bottom": (_seg(0.25, -0.025, 1.0), _seg(0.2, 0.025, 1.0),
+                               _seg(0.2, -0.025, 1.0), _seg(0.35, 0.025, 1.0)),
+    "reversal_double_top": (_seg(0.25, 0.025, 1.0), _seg(0.2, -0.025, 1.0),
+                            _seg(0.2, 0.025, 1.0), _seg(0.35, -0.025, 1.0)),
+    "reversal_rounded": (_seg(0.2, -0.015, 0.7), _seg(0.2, -0.006, 0.6), _seg(0.2, 0.0, 0.5),
+                         _seg(0.2, 0.006, 0.6), _seg(0.2, 0.015, 0.7)),
+    "breakout_clean": (_seg(0.6, 0.0, 0.5, 0.03), _seg(0.4, 0.030, 1.2)),
+    "breakout_false": (_seg(0.5, 0.0, 0.5, 0.03), _seg(0.04, 0.08, 1.5),
+                       _seg(0.04, -0.08, 1.2), _seg(0.42, 0.0, 0.6, 0.03)),
+    "breakout_failed": (_seg(0.5, 0.0, 0.5, 0.03), _seg(0.05, 0.06, 1.5),
+                        _seg(0.45, -0.030, 1.1)),
+    "breakout_retest": (_seg(0.45, 0.0, 0.5, 0.03), _seg(0.1, 0.04, 1.2),
+                        _seg(0.1, -0.02, 0.8), _seg(0.35, 0.025, 1.0)),
+    "vol_squeeze_expand": (_seg(0.6, 0.0, 0.3, 0.03), _seg(0.4, 0.015, 2.0)),
+    "vol_spike_recover": (_seg(0.45, 0.0, 0.6, _R), _seg(0.03, -0.4, 3.0),
+                          _seg(0.52, 0.015, 1.5)),
+    "vol_spike_continue": (_seg(0.45, 0.0, 0.6, _R), _seg(0.03, -0.4, 3.0),
+                           _seg(0.52, -0.015, 1.8)),
+    "vol_decay": (_seg(0.25, 0.0, 2.4, _R), _seg(0.25, 0.0, 1.4, _R), _seg(0.5, 0.0, 0.5, _R)),
+    "liquidity_hunt_lows": _repeat((_seg(0.9, 0.0, 0.6, 0.02), _seg(0.05, -0.12, 1.5),
+                                    _seg(0.05, 0.12, 1.5)), 4),
+    "liquidity_hunt_highs": _repeat((_seg(0.9, 0.0, 0.6, 0.02), _seg(0.05, 0.12, 1.5),
+                                     _seg(0.05, -0.12, 1.5)), 4),
+    "choppy_whipsaw": _repeat((_seg(0.5, 0.06, 1.6, 0.02), _seg(0.5, -0.06, 1.6, 0.02)), 10),
+    "accumulation": (_seg(0.25, -0.02, 0.9), _seg(0.55, 0.0, 0.6, _R, 0.002),
+                     _seg(0.2, 0.02, 0.9)),
+    "distribution": (_seg(0.25, 0.02, 0.9), _seg(0.55, 0.0, 0.6, _R, -0.002),
+                     _seg(0.2, -0.02, 0.9)),
+    "mtf_aligned_bull": _repeat((_seg(0.8, 0.014, 0.6), _seg(0.2, -0.008, 0.6)), 8),
+    "mtf_aligned_bear": _repeat((_seg(0.8, -0.014, 0.6), _seg(0.2, 0.008, 0.6)), 8),
+    "mtf_pullback_bull": _repeat((_seg(0.65, 0.020, 0.7), _seg(0.35, -0.020, 0.9)), 5),
+    "mtf_pullback_bear": _repeat((_seg(0.65, -0.020, 0.7), _seg(0.35, 0.020, 0.9)), 5),
+    "mtf_divergent": _repeat((_seg(0.75, 0.016, 0.7), _seg(0.25, -0.030, 1.0)), 30),
+}
+# our shorter spellings of the same shapes
+PATTERN_SPELLINGS: dict[str, str] = {
+    "trend_up": "trend_up_clean", "trend_down": "trend_down_clean", "range": "range_symmetric",
+    "v_top": "reversal_v_top", "v_bottom": "reversal_v_bottom", "breakout": "breakout_clean",
+    "spike_recover": "vol_spike_recover",
+}
+
+
+def _pattern_schedule(name: str, n: int) -> tuple[F64, F64, F64, F64]:
+    """Drift, volatility, reversion and reversion-target slope per minute of a pattern."""
+    shape = PATTERN_SHAPES[name]
+    mu, vol, kappa, slope = np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n)
+    day = 1440
+    total = sum(f for f, *_ in shape)
+    a = 0
+    for i, (frac, drift, v, k, sl) in enumerate(shape):
+        b = n if i == len(shape) - 1 else min(n, a + round(n * frac / total))
+        mu[a:b] = drift / day
+        vol[a:b] = v
+        kappa[a:b] = k
+        slope[a:b] = sl / day
+        a = b
+    return mu, vol, kappa, slope
 
 
 def regime_for_pattern(name: str) -> str:
@@ -153,7 +245,9 @@ def synth_bars(
         raise InputError(f"days must be positive, got {days}")
     if start_ms % MINUTE_MS:
         raise InputError(f"start_ms {start_ms} is not on a minute boundary")
-    regime = regime_for_pattern(regime)
+    key = regime.strip().lower()
+    family = regime_for_pattern(key)  # the regime family (also checks the name)
+    shape = PATTERN_SPELLINGS.get(key, key)
     n = int(days) * 1440
     rng = np.random.Generator(np.random.PCG64([int(seed), zlib.crc32(symbol.encode())]))
     p0 = float(start_price) if start_price is not None else (30_000.0 if "BTC" in symbol else 100.0)
@@ -161,7 +255,12 @@ def synth_bars(
     tick = 10.0**-decimals
     ts = start_ms + np.arange(n, dtype=np.int64) * MINUTE_MS
 
-    mu, volm, kappa = _schedule(regime, n, rng)
+    if shape in PATTERN_SHAPES:  # a named pattern has its own shape
+        mu, volm, kappa, slope = _pattern_schedule(shape, n)
+    else:
+        mu, volm, kappa = _schedule(family, n, rng)
+        slope = np.zeros(n)
+    regime = family
     alpha, beta = (0.12, 0.86) if regime == "volatile" else (0.07, 0.91)
     block = 15
     m = -(-n // block)
@@ -171,13 +270,18 @@ def synth_bars(
     z = rng.standard_t(4, size=n) / math.sqrt(2.0)  # unit variance, fat tails
     gap = np.where(rng.random(n) < 0.0005, rng.standard_t(3, size=n) * 6.0 * sigma, 0.0)
     r = mu + sigma * z
-    if kappa.any():  # mean reversion of log price to the start level, applied per block
+    if kappa.any():  # mean reversion of log price toward a level, applied per block
         blocks = np.add.reduceat(r + gap, np.arange(0, n, block))
         kap = kappa[::block]
+        slp = slope[::block] * block
         adj = np.zeros(m)
         dev = 0.0
+        level = 0.0
         for i in range(m):
-            pull = -kap[i] * dev
+            if kap[i] > 0 and (i == 0 or kap[i - 1] != kap[i] or slp[i - 1] != slp[i]):
+                level = dev if i > 0 else 0.0  # a reverting segment anchors where it starts
+            level += slp[i]
+            pull = -kap[i] * (dev - level) if kap[i] > 0 else 0.0
             adj[i] = pull
             dev += blocks[i] + pull
         r = r + np.repeat(adj / block, block)[:n]

@@ -147,8 +147,10 @@ def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig
 def _synthetic_regime(play: Play) -> str:
     s = play.synthetic
     assert s is not None
-    # the Play loader has checked the name against the one pattern -> regime table
-    return regime_for_pattern(s.pattern or s.regime)
+    # the Play loader has checked the name against the one pattern -> regime table; the
+    # generator takes the pattern itself (each pattern has its own shape)
+    regime_for_pattern(s.pattern or s.regime)
+    return s.pattern or s.regime
 
 
 def _store_exists(store: Store) -> bool:
