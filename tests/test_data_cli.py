@@ -29,12 +29,16 @@ def test_import_check_repair_info(tmp_path: Path, shared_data: Path,
     code, out, _ = run(capsys, "data", "import", str(shared_data / "es_futures_1m.csv"),
                        "--symbol", "ES", "--data-dir", d)
     assert code == 0 and "0 rows added" in out and "2264 already stored" in out
-    code, out, _ = run(capsys, "data", "check", "ES", "--data-dir", d)
-    assert code == 0 and "37 gaps (428 missing minutes)" in out
+    code, out, err = run(capsys, "data", "check", "ES", "--data-dir", d)
+    # gaps nobody recorded fail the check (exit 1), until `repair` records them
+    assert code == 1 and "37 gaps (428 missing minutes)" in out
+    assert "37 gap(s) not in the gap table" in err
     assert "gap  2013-09-01 18:02 .. 2013-09-01 18:02  (1 min)" in out
     code, out, _ = run(capsys, "data", "repair", "ES", "--data-dir", d)
     assert code == 0 and "37 left as marked gaps" in out
     assert open_store(d).read_gaps("ES").num_rows == 37
+    code, out, _ = run(capsys, "data", "check", "ES", "--data-dir", d)
+    assert code == 0 and "37 gaps (428 missing minutes)" in out
     code, out, _ = run(capsys, "data", "info", "--data-dir", d)
     assert code == 0 and out.startswith("ES: 1 months 2013-09 .. 2013-09")
     code, out, _ = run(capsys, "data", "info", "ES", "--data-dir", d)

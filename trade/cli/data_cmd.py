@@ -24,6 +24,7 @@ from trade.data import (
     repair,
     synth_bars,
 )
+from trade.data.quality import unrecorded_gaps
 from trade.data.synth import DEFAULT_START_MS, PATTERN_REGIMES
 
 if TYPE_CHECKING:
@@ -103,14 +104,25 @@ def import_sample(symbol: str, data_dir: str | None) -> None:
               help="Flag opens this far (fraction) from the previous close, and wider bars.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Lines per section.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--fix", is_flag=True,
+              help="First complete or remove what an interrupted write left (hidden temp files).")
 @_data_dir_option
-def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool,
+def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool, fix: bool,
               data_dir: str | None) -> None:
-    """List gaps (missing minutes, merged into ranges) and suspicious bars of SYMBOL."""
+    """List gaps (missing minutes, merged into ranges) and suspicious bars of SYMBOL.
+
+    Exit status: 0 when every month file is readable and every gap is recorded in the gap
+    table (`trade data repair`); 1 when a month file is corrupt or a gap is unrecorded
+    (suspicious bars are listed but do not fail the check); 2 on bad input."""
     store = _store(data_dir)
+    if fix:
+        removed = store.clean(symbol)
+        click.echo(f"{symbol}: removed {len(removed)} leftover temp file(s) of interrupted "
+                   "writes", err=True)
     if not store.month_files(symbol):
         raise InputError(f"no 1m bars stored for {symbol} in {store.root}")
     report = check(store, symbol, zero_run=zero_run, jump=jump)
+    open_gaps = unrecorded_gaps(store, symbol, report.gaps)
     if as_json:
         click.echo(json.dumps({
             "symbol": symbol,
@@ -119,12 +131,35 @@ def check_cmd(symbol: str, zero_run: int, jump: float, limit: int, as_json: bool
             "last_ts": report.last_ts,
             "gaps": [{"start_ms": g.start_ms, "end_ms": g.end_ms, "missing": g.missing}
                      for g in report.gaps],
+            "unrecorded_gaps": len(open_gaps),
             "suspicious": [{"ts": s.ts, "kind": s.kind, "detail": s.detail}
                            for s in report.suspicious],
             "corrupt_files": report.corrupt_files,
         }, indent=2))
     else:
         click.echo(format_report(report, limit))
+    # exit 1: something a script must act on (an unreadable month, a gap nobody recorded)
+    if report.corrupt_files or open_gaps:
+        if not as_json:
+            why = []
+            if report.corrupt_files:
+                why.append(f"{len(report.corrupt_files)} corrupt month file(s) (re-import "
+                           f"with --overwrite, or `trade data delete-month {symbol} YYYY-MM`)")
+            if open_gaps:
+                why.append(f"{len(open_gaps)} gap(s) not in the gap table (`trade data "
+                           f"repair {symbol}` records them)")
+            click.echo(f"{symbol}: check failed: {'; '.join(why)}", err=True)
+        raise SystemExit(1)
+
+
+@data.command("delete-month")
+@click.argument("symbol", callback=_symbol)
+@click.argument("month", metavar="YYYY-MM")
+@_data_dir_option
+def delete_month_cmd(symbol: str, month: str, data_dir: str | None) -> None:
+    """Remove SYMBOL's month file MONTH (e.g. a corrupt one), then re-import or fetch it."""
+    path = _store(data_dir).delete_month(symbol, month)
+    click.echo(f"{symbol}: removed {path}")
 
 
 @data.command("repair")
@@ -177,8 +212,7 @@ def synth_cmd(symbol: str, days: int, seed: int, regime: str, start: str | None,
             raise InputError(f"--start {start!r} is not a date YYYY-MM-DD") from exc
     store = _store(data_dir)
     table = synth_bars(symbol, days, seed, regime, start_ms=start_ms)
-    report = store.write_bars(symbol, table, overwrite=overwrite)
-    store.record_provenance(symbol, {
+    report = store.write_bars(symbol, table, overwrite=overwrite, provenance={
         "source": "synthetic", "source_interval": "1", "bridged_1m": False, "seed": seed,
         "regime": regime, "days": days, "first_ts": start_ms,
         "last_ts": int(table.column("ts")[-1].as_py()),

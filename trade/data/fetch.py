@@ -596,7 +596,8 @@ class HistoryFetcher:
                 confirmed += [(int(ts[i]) + MINUTE_MS, int(ts[i + 1])) for i in holes]
                 last = int(ts[-1]) + MINUTE_MS
                 pending = last if last < b else None
-                self.store.write_bars(self.symbol, table)  # atomic per month file
+                # atomic, and published together with the provenance entry
+                self.store.write_bars(self.symbol, table, provenance=self._provenance_entry())
                 res.rows_written += table.num_rows
                 res.chunks_written += 1
             elif pending is None:
@@ -621,11 +622,12 @@ class HistoryFetcher:
         res.retries = self.retries
         res.gaps = self._record_gaps(ckpt, start_ms, end)
         if res.rows_written:
-            self.store.record_provenance(self.symbol, {
-                "source": self.source.name, "source_interval": "1", "bridged_1m": False,
-                "seed": None, "fetched": True,
-            })
+            self.store.record_provenance(self.symbol, self._provenance_entry())
         return res
+
+    def _provenance_entry(self) -> dict[str, Any]:
+        return {"source": self.source.name, "source_interval": "1", "bridged_1m": False,
+                "seed": None, "fetched": True}
 
     def _record_gaps(self, ckpt: Checkpoint, start_ms: int, end_ms: int) -> list[Interval]:
         """Merge the confirmed-absent runs after the first stored bar into the gap table."""

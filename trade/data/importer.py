@@ -17,7 +17,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trade.core.clock import WallClock
 from trade.core.errors import InputError
 from trade.data.intervals import MINUTE_MS
 from trade.data.schema import BAR_SCHEMA, WriteReport, validate_bars
@@ -335,7 +335,7 @@ def read_bars_file(path: str | Path, *, ts_format: str | None = None) -> ParsedF
             cols["open"] + cols["high"] + cols["low"] + cols["close"]
         ) / 4.0
     # market data cannot come from the future: a ts beyond tomorrow is a unit or format error
-    horizon = int(time.time() * 1000) + 86_400_000
+    horizon = WallClock().now_ms() + 86_400_000  # the Clock is the one wall-clock reader
     _first_bad(ts > horizon, lines, where, "timestamp is in the future:",
                [_iso_ms(int(t)) for t in ts], p)
     newest_first = len(ts) > 1 and int(ts[0]) > int(ts[-1])
@@ -418,7 +418,6 @@ def import_file(
     else:
         bars = parsed.table
         bridged = False
-    report = store.write_bars(symbol, bars, overwrite=overwrite)
     ts = parsed.table.column("ts")
     entry: dict[str, Any] = {
         "source": source,
@@ -431,6 +430,8 @@ def import_file(
         "seed": seed if bridged else None,
         "turnover_estimated": parsed.turnover_estimated,
     }
-    prov = store.record_provenance(symbol, entry)
+    # the bars and their provenance are published in one commit: together or not at all
+    report = store.write_bars(symbol, bars, overwrite=overwrite, provenance=entry)
+    prov = store.provenance(symbol)
     return ImportResult(symbol, source, parsed.interval_ms, parsed.table.num_rows, bridged,
                         seed if bridged else None, report, prov)

@@ -156,6 +156,15 @@ def check(store: Store, symbol: str, *, zero_run: int = 5, jump: float = 0.2) ->
     return report
 
 
+def unrecorded_gaps(store: Store, symbol: str, gaps: list[Gap]) -> list[Gap]:
+    """The gaps no row of the symbol's gap table covers (`repair` records the gaps it could
+    not fill, a download those missing at the exchange): the ones nobody has accounted for."""
+    table = store.read_gaps(symbol)
+    known = list(zip(table.column("start_ms").to_pylist(), table.column("end_ms").to_pylist(),
+                     strict=True))
+    return [g for g in gaps if not any(a <= g.start_ms and g.end_ms <= b for a, b in known)]
+
+
 @dataclass(slots=True)
 class RepairReport:
     symbol: str

@@ -43,6 +43,8 @@ I64 = npt.NDArray[np.int64]
 
 _SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _MONTH_FILE_RE = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
+_TMP_RE = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")  # a staged temp file (`_tmp_path`)
+_COMMIT_FILE = "_commit.json"  # a multi-file write's renames, until they are all made
 _COMPRESSION = "lz4"  # fastest to read back; zstd is ~30 % smaller, 5x slower to read
 _MAX_DETAILED = 100  # conflicts described row by row in a report (all are counted)
 # one process-wide in-memory filesystem behind every memory:// URI, so that two open_store
@@ -61,6 +63,10 @@ GAP_SCHEMA = pa.schema(
 
 class CorruptFileError(TradeError, OSError):
     """A stored file cannot be read; the message names it. Other files stay readable."""
+
+
+class StoreWriteError(TradeError, OSError):
+    """The filesystem refused a write (read-only folder, disk full...); nothing was changed."""
 
 
 class NoDataError(InputError):
@@ -201,6 +207,17 @@ class Store:
         return sorted(out)
 
     # ------------------------------------------------------------ atomic I/O
+    #
+    # A write stages every file it changes as a hidden temp file beside its target
+    # (`.<name>.tmp-<uuid>`). One file is then renamed over its target. Several files (a
+    # symbol's months and its provenance) are published through a commit record: once every
+    # temp file is complete, `_commit.json` lists the renames and is itself renamed into
+    # place; then the renames are made and the record removed. A crash before the record
+    # leaves the store as it was (the temp files are leftovers); a crash after it is completed
+    # by the next reader or writer (`_settle`): data and provenance become visible together
+    # or not at all. Leftover temp files of a dead write are removed by the next write to the
+    # same folder and by `trade data check --fix` (`clean`).
+
     def _tmp_path(self, final: str) -> str:
         head, _, name = final.rpartition("/")
         return f"{head}/.{name}.tmp-{uuid.uuid4().hex}"
@@ -212,40 +229,142 @@ class Store:
         with contextlib.suppress(FileNotFoundError, OSError):
             self.fs.delete_file(path)  # best effort: a leftover dot-tmp file is ignored anyway
 
-    def _write_table_atomic(self, tables: Mapping[str, pa.Table]) -> list[str]:
-        """Write each table to a hidden temp file beside its target, then rename them all.
+    def _write_failed(self, exc: OSError, what: str) -> StoreWriteError:
+        """One line for a write the filesystem refused (read-only, disk full, ...)."""
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        if exc.errno is None and "errno" in str(exc).lower():
+            # pyarrow folds the errno into its message: "... Detail: [errno 28] No space ..."
+            m = re.search(r"\[errno (\d+)\] ?([^\n]*)", str(exc), re.IGNORECASE)
+            if m:
+                reason = m.group(2) or os.strerror(int(m.group(1)))
+        return StoreWriteError(f"cannot write {what} in the data store {self.root or '/'}: "
+                               f"{reason}; nothing was changed")
 
-        A crash before the renames leaves every target as it was; each rename is atomic
-        on local disks (on object stores a move is copy+delete, still never a torn file)."""
+    def _rel(self, path: str) -> str:
+        """`path` inside the store (for messages)."""
+        return path[len(self.root) + 1:] if self.root and path.startswith(self.root) else path
+
+    def _move(self, src: str, dst: str) -> None:
+        """Every rename of a write goes through here (one seam for fault-injection tests)."""
+        self.fs.move(src, dst)
+
+    def _missing_dirs(self, finals: list[str]) -> list[str]:
+        """The folders (root included) a write of `finals` would create, deepest first."""
+        out: list[str] = []
+        for final in finals:
+            d = final.rpartition("/")[0]
+            while d and d not in out and self.fs.get_file_info(d).type == pafs.FileType.NotFound:
+                out.append(d)
+                d = d.rpartition("/")[0]
+        return sorted(out, key=lambda p: p.count("/"), reverse=True)
+
+    def _write_files(self, files: list[tuple[str, pa.Table | bytes]], commit_dir: str,
+                     what: str) -> None:
+        """Stage each (path, Parquet table or bytes) as a temp file, then publish them all:
+        one by a rename, several through a commit record (see above). Any failure before the
+        commit record exists removes the temp files and the folders the write created, and
+        an OSError becomes a one-line StoreWriteError: the store is exactly as before."""
+        new_dirs = self._missing_dirs([f for f, _ in files])
         staged: list[tuple[str, str]] = []
+        committed = False
         try:
-            for final, table in tables.items():
+            for final, content in files:
                 self._ensure_dir(final)
                 tmp = self._tmp_path(final)
                 staged.append((tmp, final))
-                pq.write_table(table, tmp, filesystem=self.fs, compression=_COMPRESSION,
-                               use_dictionary=False)
-            for tmp, final in staged:
-                self.fs.move(tmp, final)
-        except BaseException:
-            for tmp, _ in staged:
-                if self._exists(tmp):
+                if isinstance(content, bytes):
+                    with self.fs.open_output_stream(tmp) as out:
+                        out.write(content)
+                else:
+                    pq.write_table(content, tmp, filesystem=self.fs, compression=_COMPRESSION,
+                                   use_dictionary=False)
+            if len(staged) == 1:
+                self._move(*staged[0])
+                return
+            marker = f"{commit_dir}/{_COMMIT_FILE}"
+            record = json.dumps({"moves": [list(m) for m in staged]}).encode()
+            tmp = self._tmp_path(marker)
+            staged.append((tmp, marker))
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(record)
+            self._move(tmp, marker)
+            committed = True  # from here on the write completes, now or at the next access
+            self._roll_forward(marker)
+        except BaseException as exc:
+            if not committed:
+                for tmp, _ in staged:
                     self._remove_quietly(tmp)
+                for d in new_dirs:
+                    with contextlib.suppress(OSError):
+                        if not self._listdir(d):
+                            self.fs.delete_dir(d)
+            if isinstance(exc, OSError) and not isinstance(exc, TradeError):
+                raise self._write_failed(exc, what) from None
             raise
-        return [final for _, final in staged]
+
+    def _roll_forward(self, marker: str) -> bool:
+        """Finish the renames a commit record lists (idempotent); False when there is none."""
+        try:
+            with self.fs.open_input_stream(marker) as inp:
+                moves = json.loads(inp.read().decode())["moves"]
+        except FileNotFoundError:
+            return False
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptFileError(f"{marker}: unreadable commit record ({exc})") from exc
+        for tmp, final in moves:
+            if self._exists(tmp):
+                with contextlib.suppress(FileNotFoundError):  # another process finished it
+                    self._move(tmp, final)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(marker)
+        return True
+
+    def _settle(self, symbol: str) -> None:
+        """Complete a committed write of `symbol` that a crash interrupted (readers call this:
+        they never see months without their provenance)."""
+        marker = f"{self.bars_dir(symbol)}/{_COMMIT_FILE}"
+        if not self._exists(marker):
+            return
+        try:
+            self._roll_forward(marker)
+        except OSError as exc:
+            if isinstance(exc, TradeError):
+                raise
+            raise CorruptFileError(
+                f"{marker}: an interrupted write of {symbol} needs completing but the store is "
+                f"not writable ({exc}); run `trade data check {symbol} --fix` with write access"
+            ) from None
+
+    def _leftovers(self, folder: str, prefix: str = "") -> list[str]:
+        """Temp files of dead writes in `folder` (names starting `.<prefix>`)."""
+        return [i.path for i in self._listdir(folder)
+                if i.type == pafs.FileType.File and _TMP_RE.match(i.base_name)
+                and i.base_name.startswith(f".{prefix}")]
+
+    def clean(self, symbol: str) -> list[str]:
+        """Complete an interrupted committed write of `symbol` and remove the temp files dead
+        writes left (its bars folder, and its funding, instrument and gap files). Returns the
+        removed paths. Writes call it first: one writer per symbol, so no temp file found
+        then belongs to a live write."""
+        self._settle(symbol)
+        found = self._leftovers(self.bars_dir(symbol))
+        sym = self._check_symbol(symbol)
+        for folder in ("funding", "instruments", "gaps"):
+            found += self._leftovers(self._p(folder), f"{sym}.")
+        for path in found:
+            self._remove_quietly(path)
+        return found
+
+    def _write_table_atomic(self, tables: Mapping[str, pa.Table]) -> list[str]:
+        """Write tables atomically together (see `_write_files`); returns their paths."""
+        finals = list(tables)
+        self._write_files(list(tables.items()), finals[0].rpartition("/")[0],
+                          self._rel(finals[0]))
+        return finals
 
     def _write_json_atomic(self, final: str, obj: Any) -> None:
-        self._ensure_dir(final)
-        tmp = self._tmp_path(final)
         data = json.dumps(obj, indent=2, sort_keys=True).encode()
-        try:
-            with self.fs.open_output_stream(tmp) as out:
-                out.write(data)
-            self.fs.move(tmp, final)
-        except BaseException:
-            if self._exists(tmp):
-                self._remove_quietly(tmp)
-            raise
+        self._write_files([(final, data)], final.rpartition("/")[0], self._rel(final))
 
     def _read_json(self, path: str) -> Any:
         try:
@@ -289,6 +408,7 @@ class Store:
         each one contiguous chunk (see `bar_arrays`). Opens only the month files that overlap
         the range. Raises NoDataError if nothing is stored for the symbol, CorruptFileError
         naming an unreadable file."""
+        self._settle(symbol)
         files = self.month_files(symbol)
         if not files:
             raise NoDataError(
@@ -314,14 +434,20 @@ class Store:
         """`read_bars` as zero-copy numpy arrays."""
         return bar_arrays(self.read_bars(symbol, start_ms, end_ms))
 
-    def write_bars(self, symbol: str, table: pa.Table, *, overwrite: bool = False) -> WriteReport:
+    def write_bars(self, symbol: str, table: pa.Table, *, overwrite: bool = False,
+                   provenance: Mapping[str, Any] | None = None) -> WriteReport:
         """Merge 1m bars into the store; idempotent, deduplicating, atomic.
 
         Input must be sorted by ts (exact duplicate rows are collapsed). Bad rows (see
         `validate_bars`) refuse the whole write. A ts already stored with different values is
         a conflict: refused by default, replaced with `overwrite=True`. On refusal a
         RefusedWriteError carrying the WriteReport is raised and nothing is changed. Months
-        whose content would not change are not rewritten."""
+        whose content would not change are not rewritten. A stored month file that cannot be
+        read refuses the write (CorruptFileError), except with `overwrite=True`, which
+        replaces it with the new rows of that month.
+
+        `provenance`: an entry merged into the symbol's provenance (`record_provenance`) in
+        the same commit as the bars: both become visible together or neither does."""
         symbol = self._check_symbol(symbol)
         bars = coerce_bars(table)
         report = WriteReport(symbol=symbol, rows_in=bars.num_rows)
@@ -330,8 +456,30 @@ class Store:
             report.refused = True
             raise RefusedWriteError(report)
         bars, report.duplicates_in_input = collapse_duplicates(bars.cast(BAR_SCHEMA))
-        if bars.num_rows == 0:
+        self.clean(symbol)  # the one writer of this symbol: finish or drop a dead write
+        to_write: dict[str, pa.Table] = {}
+        if bars.num_rows:
+            to_write = self._month_tables(symbol, bars, overwrite, report)
+        if report.conflicts:
+            report.refused = True
+            raise RefusedWriteError(report)
+        prov_bytes: bytes | None = None
+        if provenance is not None:
+            prov, changed = self._merged_provenance(symbol, provenance)
+            if changed:
+                prov_bytes = json.dumps(prov, indent=2, sort_keys=True).encode()
+        if not to_write and prov_bytes is None:
             return report
+        files: list[tuple[str, pa.Table | bytes]] = list(to_write.items())
+        if prov_bytes is not None:
+            files.append((self._provenance_path(symbol), prov_bytes))
+        self._write_files(files, self.bars_dir(symbol), f"1m bars of {symbol}")
+        report.files_written = list(to_write)
+        return report
+
+    def _month_tables(self, symbol: str, bars: pa.Table, overwrite: bool,
+                      report: WriteReport) -> dict[str, pa.Table]:
+        """The month files a write changes: {path: merged table}; conflicts go to `report`."""
         ts = bars.column("ts").to_numpy()
         keys = _month_key(ts)
         bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
@@ -343,19 +491,41 @@ class Store:
             key = str(keys[s])
             new = bars.slice(int(s), int(e - s))
             path = existing_files.get(key)
+            if path is not None:
+                try:
+                    old = self._read_file(path)
+                except CorruptFileError as exc:
+                    if not overwrite:
+                        raise CorruptFileError(
+                            f"{path}: the stored month cannot be read; pass --overwrite "
+                            f"(overwrite=True) to replace it with the new bars, or remove it: "
+                            f"trade data delete-month {symbol} {key}") from exc
+                    path = None  # an unreadable month is replaced by the new rows
             if path is None:
                 to_write[self.month_path(symbol, key)] = new
                 report.rows_added += new.num_rows
                 continue
-            merged = self._merge(self._read_file(path), new, int(s), overwrite, report)
+            merged = self._merge(old, new, int(s), overwrite, report)
             if merged is not None:
                 to_write[path] = merged
-        if report.conflicts:
-            report.refused = True
-            raise RefusedWriteError(report)
-        if to_write:
-            report.files_written = self._write_table_atomic(to_write)
-        return report
+        return to_write
+
+    def delete_month(self, symbol: str, month: str) -> str:
+        """Remove one stored month file of `symbol` (`YYYY-MM`), readable or not; returns
+        its path. The provenance and other months are kept."""
+        if not re.fullmatch(r"\d{4}-\d{2}", month):
+            raise InputError(f"month {month!r}: expected YYYY-MM")
+        self.clean(symbol)
+        path = self.month_files(symbol).get(month)
+        if path is None:
+            have = ", ".join(self.month_files(symbol)) or "none"
+            raise InputError(f"no month {month} stored for {symbol} in {self.root or '/'} "
+                             f"(stored months: {have})")
+        try:
+            self.fs.delete_file(path)
+        except OSError as exc:
+            raise self._write_failed(exc, path.rpartition("/")[2]) from None
+        return path
 
     @staticmethod
     def _merge(
@@ -412,6 +582,7 @@ class Store:
         """Where a symbol's bars came from: {} if unrecorded. Keys written by the importers:
         `source` (file name or generator), `source_interval`, `bridged_1m` (bool),
         `seed` (bridge/synth seed or None), `imports` (one entry per import)."""
+        self._settle(symbol)
         path = self._provenance_path(symbol)
         if not self._exists(path):
             return {}
@@ -420,10 +591,9 @@ class Store:
             raise CorruptFileError(f"{path}: expected a JSON object")
         return data
 
-    def record_provenance(self, symbol: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-        """Merge `entry` into the symbol's provenance (top-level keys = latest import) and append
-        it to its `imports` history unless an identical entry is already there."""
-        symbol = self._check_symbol(symbol)
+    def _merged_provenance(self, symbol: str, entry: Mapping[str, Any]
+                           ) -> tuple[dict[str, Any], bool]:
+        """The provenance with `entry` merged in, and whether it changed."""
         prov = self.provenance(symbol)
         before = json.dumps(prov, sort_keys=True)
         history = list(prov.get("imports", []))
@@ -434,9 +604,15 @@ class Store:
         prov["symbol"] = symbol
         prov["imports"] = history
         prov["bridged_1m"] = any(bool(h.get("bridged_1m")) for h in history)
-        if json.dumps(prov, sort_keys=True) == before:
-            return prov  # idempotent: nothing new to record
-        self._write_json_atomic(self._provenance_path(symbol), prov)
+        return prov, json.dumps(prov, sort_keys=True) != before
+
+    def record_provenance(self, symbol: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge `entry` into the symbol's provenance (top-level keys = latest import) and append
+        it to its `imports` history unless an identical entry is already there."""
+        symbol = self._check_symbol(symbol)
+        prov, changed = self._merged_provenance(symbol, entry)
+        if changed:  # idempotent: nothing new, nothing written
+            self._write_json_atomic(self._provenance_path(symbol), prov)
         return prov
 
     # --------------------------------------------------------------- funding
@@ -464,6 +640,7 @@ class Store:
         """Merge funding rates in; same policy as bars (a stored ts with another rate is refused
         unless `overwrite`). Returns the number of rows added or replaced."""
         new = validate_funding(table)
+        self.clean(symbol)
         old = self.read_funding(symbol)
         old_ts = old.column("ts").to_numpy()
         new_ts = new.column("ts").to_numpy()
@@ -510,6 +687,7 @@ class Store:
     def write_gaps(self, symbol: str, gaps: pa.Table) -> str:
         """Store the explicit gap table of a symbol (replacing the previous one)."""
         path = self._gaps_path(symbol)
+        self.clean(symbol)
         self._write_table_atomic({path: gaps.cast(GAP_SCHEMA)})
         return path
 
