@@ -36,7 +36,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from trade.data.synth import PATTERN_REGIMES, REGIMES
+from trade.data.synth import PATTERN_REGIMES, PATTERN_SHAPES, PATTERN_SPELLINGS, REGIMES
 from trade.indicators.aliases import ENUM_VALUES, NAME_ALIASES, OUTPUT_ALIASES, PARAM_ALIASES
 from trade.indicators.spec import IndicatorSpec, ParamSpec
 from trade.play.actions import ACTION_NAMES, EMIT_NAMES
@@ -866,12 +866,18 @@ def _gen_structures() -> str:
 
 def _gen_patterns() -> str:
     regimes = ", ".join(f"`{r}`" for r in REGIMES)
-    by_regime: dict[str, list[str]] = {r: [] for r in REGIMES}
-    for name, regime in PATTERN_REGIMES.items():
-        by_regime.setdefault(regime, []).append(name)
-    rows = [(f"`{r}`", ", ".join(f"`{n}`" for n in sorted(names)))
-            for r, names in by_regime.items()]
-    return f"Regimes: {regimes}.\n\n" + _table(("regime", "names accepted for it"), rows)
+    rows: list[tuple[str, str, str]] = []
+    for name in sorted(PATTERN_REGIMES):
+        if name in REGIMES:
+            continue
+        if name in PATTERN_SPELLINGS:
+            shape = f"the shape of `{PATTERN_SPELLINGS[name]}`"
+        elif name in PATTERN_SHAPES:
+            shape = "its own"
+        else:
+            shape = "the family's generic generator"
+        rows.append((f"`{name}`", f"`{PATTERN_REGIMES[name]}`", shape))
+    return f"Regimes: {regimes}.\n\n" + _table(("pattern", "family", "shape"), rows)
 
 
 GENERATED: dict[str, Callable[[], str]] = {
