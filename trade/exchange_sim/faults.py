@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trade.core import InputError
+from trade.core.safe_yaml import read_yaml_text, safe_load
 
 RestFault = Literal["ok", "http_error", "timeout", "rate_limit"]
 WsAction = Literal["send", "drop", "duplicate", "delay", "reorder"]
@@ -50,11 +51,12 @@ class FaultConfig(BaseModel):
     def from_file(cls, path: Path) -> FaultConfig:
         """Load from YAML or JSON; errors name the file and the field."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+            text = read_yaml_text(path)  # bounded size
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read faults file {path}: {exc}") from exc
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            # bounded nesting and alias expansion (YamlLimitError is an InputError)
+            data = json.loads(text) if path.suffix == ".json" else safe_load(text, str(path))
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise InputError(f"faults file {path} is not valid YAML/JSON: {exc}") from exc
         if data is None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from trade.core.safe_yaml import YamlLimitError, check_yaml, read_yaml_text
+
 # `validation: {pattern}` names -> generator regimes: one table, owned by the data layer
 from trade.data.synth import PATTERN_REGIMES, REGIMES
 from trade.indicators.aliases import output_aliases
@@ -51,7 +53,9 @@ def load_play(
     """Load and fully validate a Play file (raises PlayError listing every problem)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_yaml_text(p)  # bounded: a Play is a few kB
+    except YamlLimitError as exc:
+        raise PlayError([PlayIssue(str(path), exc.line, "", exc.reason)]) from None
     except FileNotFoundError:
         raise PlayError([PlayIssue(str(path), 0, "", "file not found")]) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
@@ -69,6 +73,10 @@ def load_play_text(
     instrument_max_leverage: float = DEFAULT_MAX_LEVERAGE,
 ) -> Play:
     """Like `load_play`, from YAML text; `source` names it in errors."""
+    try:
+        check_yaml(text, source)  # bounded size, nesting and alias expansion (alias bombs)
+    except YamlLimitError as exc:
+        raise PlayError([PlayIssue(source, exc.line, "", exc.reason)]) from None
     raw, smap = load_yaml(text, source)
     return _build(raw, smap, overrides or {}, registry, instrument_max_leverage)
 
