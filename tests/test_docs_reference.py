@@ -6,6 +6,7 @@
   the generator), every grammar keyword the condition/action compilers accept, and every
   indicator and structure in the registry appears in it, each with a meaning;
 * the complete example Plays in the reference load;
+* every file path and `trade.*` name the docs mention exists;
 * no tracked file points outside the repository.
 """
 
@@ -261,3 +262,49 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
                 hits.append(f"{name}:{lineno}: {line.strip()[:100]}")
     assert not hits, "files that refer to something outside the repository:\n" + \
         "\n".join(hits)
+
+
+# ---------------------------------------------------------------- names in the docs exist
+
+OWN_DOCS = ("README.md", "architecture.md", "fill_model.md", "play_reference.md")
+_PATH = re.compile(r"^(?:trade|tests|kernels|docs|plays|benchmarks|tools|\.ci)/[\w./*-]*$")
+_DOTTED = re.compile(r"^trade(?:\.\w+)+$")
+
+
+def _resolve(dotted: str) -> bool:
+    """`trade.a.b.C` names a module or an attribute of one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("doc", OWN_DOCS)
+def test_paths_and_names_in_the_docs_exist(doc: str) -> None:
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    spans = set(re.findall(r"`([^`\n]+)`", text))
+    missing = []
+    for span in sorted(spans):
+        token = span.split()[0].rstrip(",.:;")
+        if _PATH.match(token):
+            if not list(ROOT.glob(token.rstrip("/"))):
+                missing.append(token)
+        elif _DOTTED.match(token) and not _resolve(token):
+            missing.append(token)
+    assert not missing, f"docs/{doc} names files or modules that do not exist: {missing}"
+
+
+def test_the_name_check_can_fail() -> None:
+    assert _resolve("trade.live.session.LiveAdapter")
+    assert not _resolve("trade.core.NoSuchThing")
+    assert not _resolve("trade.no_such_package")
