@@ -1,30 +1,18 @@
 """Cython extension list for trade._kernels (everything else lives in pyproject.toml).
 
-Sources live in kernels/ and compile into the package trade._kernels. So that
-`from trade._kernels.X cimport Y` resolves at build time, the .pxd files are
-mirrored into build/pxd/trade/_kernels before cythonize runs.
+The kernel sources live in trade/_kernels/ beside their .pxd (for `cimport`) and .pyi (for
+type checkers) files, all shipped in the wheel. `kernels/` and `plays/` at the top of the
+repository are links to trade/_kernels and trade/plays, kept for short paths.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 from Cython.Build import cythonize
-from setuptools import Extension, find_packages, setup
+from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
-KERNELS = HERE / "kernels"
-PXD_ROOT = HERE / "build" / "pxd"
-
-
-def _mirror_pxd() -> Path:
-    pkg = PXD_ROOT / "trade" / "_kernels"
-    pkg.mkdir(parents=True, exist_ok=True)
-    (PXD_ROOT / "trade" / "__init__.pxd").touch()
-    (pkg / "__init__.pxd").touch()
-    for pxd in KERNELS.glob("*.pxd"):
-        shutil.copy2(pxd, pkg / pxd.name)
-    return PXD_ROOT
+KERNELS = HERE / "trade" / "_kernels"
 
 
 def _extensions() -> list[Extension]:
@@ -42,16 +30,10 @@ def _extensions() -> list[Extension]:
     ]
 
 
-def _packages() -> list[str]:
-    # the two remapped packages (see pyproject's package-dir) and every package under trade/
-    return [*find_packages(include=["trade", "trade.*"]), "trade._kernels", "trade.plays"]
-
-
 setup(
-    packages=_packages(),
     ext_modules=cythonize(
         _extensions(),
-        include_path=[str(_mirror_pxd())],
+        include_path=[str(HERE)],
         compiler_directives={
             "language_level": 3,
             "embedsignature": True,

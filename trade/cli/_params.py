@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from trade.plays import bundled_plays, find_bundled_play
 
+if TYPE_CHECKING:  # click's ParamType is generic in its stubs only from click 8.3 on
+    _ParamBase = click.ParamType[Path, object]
+else:
+    _ParamBase = click.ParamType
 
-class PlayFileType(click.ParamType):
+
+class PlayFileType(_ParamBase):
     """A Play file: a path that exists, else the name of a bundled Play (`trade play list`)."""
 
     name = "PLAY"

@@ -126,9 +126,17 @@ def _inputs(bars: pa.Table | ValidatedBars, config: SimConfig
     return bars, bar_arrays(bars), True
 
 
-def _bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> list[npt.NDArray[Any] | None]:
-    return [cols[k] for k in ("ts", "open", "high", "low", "close", "volume", "mark_price",
-                              "funding_rate")]
+_BarArgs = tuple[
+    npt.NDArray[Any] | None, npt.NDArray[Any] | None, npt.NDArray[Any] | None,
+    npt.NDArray[Any] | None, npt.NDArray[Any] | None, npt.NDArray[Any] | None,
+    npt.NDArray[Any] | None, npt.NDArray[Any] | None,
+]
+
+
+def _bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> _BarArgs:
+    """The eight bar columns in the kernel's argument order (ts, OHLC, volume, mark, funding)."""
+    return (cols["ts"], cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"],
+            cols["mark_price"], cols["funding_rate"])
 
 
 def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,

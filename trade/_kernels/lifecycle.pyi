@@ -1,0 +1,6 @@
+"""Type stubs of trade._kernels.lifecycle: the order transition table (invariant 2)."""
+
+STATUS_CODES: dict[str, int]
+
+def is_legal_transition(src: int, dst: int) -> bool: ...
+def is_terminal_status(status: int) -> bool: ...

@@ -1,0 +1,123 @@
+"""Type stubs of trade._kernels.sim: the compiled simulation kernel (docs/fill_model.md)."""
+
+from typing import Any
+
+import pyarrow as pa
+from typing_extensions import disjoint_base
+
+from trade._kernels.position import Position
+from trade.core.models import (
+    Balance,
+    FillEvent,
+    Order,
+    OrderRequest,
+    OrderUpdate,
+    PositionUpdate,
+)
+from trade.sim.config import SimConfig
+
+BAR_ERRORS: dict[int, str]
+BAR_MESSAGES: dict[int, str]
+EXIT_REASON_NAMES: tuple[str, ...]
+
+# The batch functions take any C-contiguous buffer (int64 timestamps, float64 prices and
+# outputs) through typed memoryviews; callers pass numpy arrays.
+_F64 = Any
+_I64 = Any
+
+@disjoint_base
+class SimExchange:
+    """The compiled exchange, advanced one 1m bar at a time; one thread owns an instance."""
+
+    config: SimConfig
+    symbol: str
+    def __init__(self, config: SimConfig) -> None: ...
+    def submit(self, request: OrderRequest) -> Order: ...
+    def cancel(self, order_id: str) -> Order: ...
+    def amend(
+        self,
+        order_id: str,
+        *,
+        qty: float | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> Order: ...
+    def set_leverage(self, leverage: float) -> None: ...
+    def set_trading_stop(
+        self,
+        *,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        trailing_distance: float | None = None,
+        trailing_active_price: float | None = None,
+    ) -> None: ...
+    def on_bar(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = ...,
+        mark_price: float = ...,
+        funding_rate: float = ...,
+    ) -> None: ...
+    def on_bar_open(self, ts: int, open: float) -> None: ...
+    def on_bar_rest(
+        self,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = ...,
+        mark_price: float = ...,
+        funding_rate: float = ...,
+    ) -> None: ...
+    def finish(self) -> None: ...
+    def position(self) -> Position: ...
+    def balance(self) -> Balance: ...
+    def open_orders(self) -> list[Order]: ...
+    @property
+    def bars_processed(self) -> int: ...
+    def drain_events(self) -> list[OrderUpdate | FillEvent | PositionUpdate]: ...
+    def trade_log(self) -> pa.Table: ...
+    def equity_curve(self) -> pa.Table: ...
+
+def validate_bar_arrays(
+    ts: _I64, o: _F64, h: _F64, l: _F64, c: _F64, v: Any, mark: Any, fr: Any
+) -> None: ...
+def run_batch_arrays(
+    ts: _I64,
+    o: _F64,
+    h: _F64,
+    l: _F64,
+    c: _F64,
+    volume: Any,
+    mark: Any,
+    fr: Any,
+    signals: Any,
+    config: SimConfig,
+    eq_out: _F64,
+    wallet_out: _F64,
+    qty_out: _F64,
+    validate: bool = True,
+) -> tuple[pa.Table, float]: ...
+def run_batch_summary_arrays(
+    ts: _I64,
+    o: _F64,
+    h: _F64,
+    l: _F64,
+    c: _F64,
+    volume: Any,
+    mark: Any,
+    fr: Any,
+    signals: Any,
+    config: SimConfig,
+    cuts: _I64,
+    g_day: _I64,
+    g_seg: _I64,
+    g_close: _F64,
+    seg: _F64,
+    validate: bool = True,
+) -> tuple[pa.Table, float, int]: ...
