@@ -80,7 +80,10 @@ def render() -> str:
         end = next((j for j in range(i + 1, len(lines)) if _CLASS.match(lines[j])), len(lines))
         body = "\n".join(lines[i + 1:end])
         im = _INIT.search(body)
-        init = f"    def __init__({_params(im.group(1))}) -> None: ..." if im else "    ..."
+        params = _params(im.group(1)) if im else "self"
+        if params == "self":  # Cython compiles a parameterless __init__ as (*args, **kwargs)
+            params = "self, *args: object, **kwargs: object"
+        init = f"    def __init__({params}) -> None: ..."
         chunks.append(f"\n@disjoint_base\nclass {name}({base}):\n{init}\n")
     return "".join(chunks)
 

@@ -158,7 +158,7 @@ class KSqueeze(Kernel):
 
 @disjoint_base
 class KObv(Kernel):
-    def __init__(self) -> None: ...
+    def __init__(self, *args: object, **kwargs: object) -> None: ...
 
 @disjoint_base
 class KCmf(Kernel):
@@ -195,3 +195,15 @@ class KUo(Kernel):
 @disjoint_base
 class KKvo(Kernel):
     def __init__(self, fast: int, slow: int, signal: int) -> None: ...
+
+@disjoint_base
+class KSessionLevels(Kernel):
+    def __init__(self, *args: object, **kwargs: object) -> None: ...
+
+@disjoint_base
+class KAnchoredVwap(Kernel):
+    def __init__(self, source: int, left: int, right: int) -> None: ...
+
+@disjoint_base
+class KVolumeProfile(Kernel):
+    def __init__(self, buckets: int, lookback: int, va_pct: float, anchored: bool = ..., left: int = ..., right: int = ...) -> None: ...

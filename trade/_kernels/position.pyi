@@ -1,4 +1,4 @@
-"""Type stubs of trade._kernels.position: the one Position type (docs/architecture.md, invariant 1)."""
+"""Type stubs of trade._kernels.position: the one Position type (architecture invariant 1)."""
 
 from typing import Any
 

@@ -6,14 +6,7 @@ import pyarrow as pa
 from typing_extensions import disjoint_base
 
 from trade._kernels.position import Position
-from trade.core.models import (
-    Balance,
-    FillEvent,
-    Order,
-    OrderRequest,
-    OrderUpdate,
-    PositionUpdate,
-)
+from trade.core.models import AdapterEvent, Balance, Order, OrderRequest
 from trade.sim.config import SimConfig
 
 BAR_ERRORS: dict[int, str]
@@ -80,7 +73,7 @@ class SimExchange:
     def open_orders(self) -> list[Order]: ...
     @property
     def bars_processed(self) -> int: ...
-    def drain_events(self) -> list[OrderUpdate | FillEvent | PositionUpdate]: ...
+    def drain_events(self) -> list[AdapterEvent]: ...
     def trade_log(self) -> pa.Table: ...
     def equity_curve(self) -> pa.Table: ...
 

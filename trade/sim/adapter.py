@@ -115,7 +115,7 @@ class BacktestAdapter:
         return bal
 
     def drain_events(self) -> list[AdapterEvent]:
-        events: list[AdapterEvent] = list(self.exchange.drain_events())
+        events: list[AdapterEvent] = self.exchange.drain_events()
         return events
 
 
