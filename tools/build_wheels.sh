@@ -4,8 +4,8 @@
 #   tools/build_wheels.sh              # CPython 3.11, 3.12 and 3.13 (all must be found)
 #   tools/build_wheels.sh 3.11 3.13    # just these versions
 #
-# An interpreter is `python3.X` on PATH, or else pyenv's newest 3.X (pyenv shims answer only for
-# the versions pyenv has enabled; TRADE_PYTHON_3_13=/path/to/python names one by hand).
+# Interpreters are found by tools/find_python.sh (python3.X on PATH, else pyenv's, or
+# TRADE_PYTHON_3_13=/path/to/python3.13 by hand).
 #
 # Each wheel is built from the sdist (which proves the sdist builds) with that interpreter's
 # pip, in an isolated build environment (setuptools and Cython from the package index), then
@@ -14,21 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-find_python() {  # $1 = 3.X -> the path of a working interpreter of that version
-    local v=$1 var="TRADE_PYTHON_${1//./_}" cand
-    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
-    if "python$v" -c '' 2>/dev/null; then command -v "python$v"; return; fi
-    if command -v pyenv >/dev/null; then
-        cand=$(ls -d "$(pyenv root)"/versions/"$v".*/bin/"python$v" 2>/dev/null | sort -V | tail -n 1)
-        if [ -n "$cand" ] && "$cand" -c ''; then echo "$cand"; return; fi
-    fi
-    echo "error: no CPython $v found (install it, or set $var)" >&2
-    exit 2
-}
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.11 3.12 3.13)
 pythons=()
-for v in "${versions[@]}"; do pythons+=("$(find_python "$v")"); done
+for v in "${versions[@]}"; do pythons+=("$(tools/find_python.sh "$v")"); done
 command -v auditwheel >/dev/null || { echo "error: auditwheel missing (pip install -e '.[dev]')" >&2; exit 2; }
 
 rm -rf dist
