@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
@@ -41,9 +42,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from trade.core import Clock, WallClock
+from trade.core import Clock, InputError, WallClock
 from trade.exchange_sim.pybit_client import make_http
 from trade.live.errors import (
+    AuthError,
     BybitError,
     DuplicateOrderLinkIdError,
     NetworkError,
@@ -63,6 +65,9 @@ log = logging.getLogger(__name__)
 Mode = Literal["paper", "demo", "live"]
 CATEGORY = "linear"
 RATE_WINDOW_S = 1.5  # the longest wait a rate-limit reset may impose
+# what requests raises for a URL it cannot use: permanent, never retried
+_MALFORMED_URL = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                  requests.exceptions.MissingSchema)
 
 
 class SyncedHTTP(HTTP):  # type: ignore[misc]
@@ -115,7 +120,10 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
                  timestamp_ms: Callable[[], int] | None = None,
                  timeout_s: float = 10.0, recv_window: int = 5000) -> SyncedHTTP:
     """The pybit HTTP session of a `mode` ("paper" reads mainnet market data, "demo" uses
-    Bybit's demo-trading host, "live" mainnet), optionally redirected to `endpoint`."""
+    Bybit's demo-trading host, "live" mainnet), optionally redirected to `endpoint` (an
+    http(s):// URL; anything else is an InputError at once, never a retried request)."""
+    if endpoint is not None:
+        check_endpoint(endpoint)
     session = make_http(
         endpoint,  # None: pybit's own host for the mode; else the one redirect we have
         http_cls=SyncedHTTP,
@@ -133,6 +141,19 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
     session.retry_codes = set()  # pybit's own retries sleep with time.sleep: ours instead
     session.timestamp_ms = timestamp_ms
     return session
+
+
+def check_endpoint(endpoint: str) -> str:
+    """`endpoint` if it is an http(s) URL with a host; InputError naming it otherwise."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"--endpoint {endpoint!r} is not an http(s) URL with a host "
+                         "(e.g. http://127.0.0.1:8099)")
+    try:
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as exc:
+        raise InputError(f"--endpoint {endpoint!r}: {exc}") from None
+    return endpoint
 
 
 def new_link_id(prefix: str = "t") -> str:
@@ -162,6 +183,7 @@ class BybitRest:
                                              jitter=jitter_s)
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "resyncs": 0}
         self._stats_lock = threading.Lock()
+        self._keys_checked = False
 
     # ----------------------------------------------------------------- plumbing
     def _count(self, name: str) -> None:
@@ -225,6 +247,9 @@ class BybitRest:
             reply = self.session._submit_request(
                 method=method, path=f"{self.session.endpoint}{path}",
                 query=dict(params or {}), auth=auth)
+        except _MALFORMED_URL as exc:  # no retry can fix a URL
+            raise PermanentError(f"malformed endpoint URL {self.session.endpoint!r}: "
+                                 f"{type(exc).__name__}: {exc}", path=path) from None
         except (InvalidRequestError, FailedRequestError, requests.RequestException,
                 ValueError) as exc:
             err = classify(exc, path=path)  # a ValueError that is not pybit's re-raises
@@ -257,11 +282,32 @@ class BybitRest:
         return int(result["timeSecond"]) * 1000
 
     def sync_time(self) -> int:
-        """Measure the clock offset now (retried); returns it in ms."""
+        """Measure the clock offset now (retried); returns it in ms. The first sync of a
+        client with API keys also checks the keys (`check_credentials`), so wrong keys fail
+        here, at start, with the exchange's reason."""
+        offset: int | None = None
         for attempt in self.retrying():
             with attempt:
-                return self.timesync.measure().offset_ms
-        raise AssertionError("unreachable")  # pragma: no cover
+                offset = self.timesync.measure().offset_ms
+        assert offset is not None
+        if self.session.api_key and not self._keys_checked:
+            self.check_credentials()
+        return offset
+
+    def check_credentials(self) -> dict[str, Any]:
+        """One signed read of the key's own record (`/v5/user/query-api`). A refused key
+        (retCode 10003/10004/10005 or HTTP 401/403) is permanent: AuthError at once, with
+        the exchange's reason and never the key."""
+        path = "/v5/user/query-api"
+        try:
+            info = self.call("GET", path, {})
+        except PermanentError as exc:
+            if isinstance(exc, AuthError) or exc.code in (401, 403):
+                raise AuthError(f"the API key was refused by {self.session.endpoint}: {exc}",
+                                code=exc.code) from None
+            raise
+        self._keys_checked = True
+        return info
 
     def get(self, path: str, params: Mapping[str, Any], *, auth: bool = True) -> dict[str, Any]:
         return self.call("GET", path, params, auth=auth)

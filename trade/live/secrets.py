@@ -4,8 +4,10 @@ Sources, in order: an explicit file (`--keys FILE`, `BYBIT_KEYS_FILE`), then the
 environment. Demo sessions read `BYBIT_DEMO_API_KEY` / `BYBIT_DEMO_API_SECRET` first
 (falling back to `BYBIT_API_KEY` / `BYBIT_API_SECRET`); live sessions read only
 `BYBIT_API_KEY` / `BYBIT_API_SECRET`. A key file holds two lines `api_key=...` and
-`api_secret=...` (or `key secret` on one line) and must not be readable by group or
-others (mode 0600 or stricter): a looser file is refused.
+`api_secret=...` (or `KEY SECRET` alone on one line), `#` comments and blank lines, and
+must not be readable by group or others (mode 0600 or stricter): a looser file, a folder,
+or any other line (`apikey X`, an unknown name, a repeated name) is refused naming the
+line, never echoing a value.
 
 Every loaded secret is registered with `redact`, which the journal, the log filter and
 every `BybitError` message go through, so neither the key nor the secret is ever written.
@@ -88,28 +90,68 @@ def _check_permissions(path: Path) -> None:
         )
 
 
+_KEY_NAMES = {"api_key": "api_key", "bybit_api_key": "api_key",
+              "api_secret": "api_secret", "bybit_api_secret": "api_secret"}
+# the first word of a `name value` line someone meant as `name=value` (never a real key)
+_NAME_LIKE = {"apikey", "apisecret", "key", "secret", "bybitapikey", "bybitapisecret",
+              "apikeyid", "secretkey"}
+
+
+def _parse_key_lines(path: Path, text: str) -> tuple[str, str]:
+    """(key, secret) from the documented forms only: `api_key=...` and `api_secret=...`
+    lines, or one `KEY SECRET` line. Anything else is refused naming the line (1-based, in
+    the file), never echoing a value."""
+    lines = [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), 1)]
+    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise InputError(f"key file {path} is empty (expected api_key=... and api_secret=...)")
+    if len(lines) == 1 and "=" not in lines[0][1]:
+        i, line = lines[0]
+        words = line.split()
+        if len(words) != 2 or words[0].lower().replace("_", "").replace("-", "") in _NAME_LIKE:
+            raise InputError(f"key file {path}: line {i} is neither `name=value` nor "
+                             "`KEY SECRET` (a name needs `=`, e.g. api_key=...)")
+        return words[0], words[1]
+    values: dict[str, str] = {}
+    for i, line in lines:
+        name, eq, value = line.partition("=")
+        if not eq:
+            raise InputError(f"key file {path}: line {i} has no `=` (expected api_key=... "
+                             "or api_secret=...)")
+        ours = _KEY_NAMES.get(name.strip().lower())
+        if ours is None:
+            raise InputError(f"key file {path}: line {i} names neither api_key nor api_secret")
+        value = value.strip().strip("'\"")
+        if not value or any(c.isspace() for c in value):
+            raise InputError(f"key file {path}: line {i}: the {ours} value is empty or "
+                             "contains spaces")
+        if ours in values:
+            raise InputError(f"key file {path}: line {i} sets {ours} a second time")
+        values[ours] = value
+    missing = [k for k in ("api_key", "api_secret") if k not in values]
+    if missing:
+        raise InputError(f"key file {path} must define api_key and api_secret "
+                         f"({' and '.join(missing)} missing)")
+    return values["api_key"], values["api_secret"]
+
+
 def read_key_file(path: Path) -> Credentials:
-    """Credentials from a 0600 file; refuses looser permissions. Errors never echo values."""
+    """Credentials from a 0600 file; refuses looser permissions and anything but the
+    documented forms (see `_parse_key_lines`). Errors never echo values."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"key file {path} is a folder; --keys takes a file with api_key=... "
+                         "and api_secret=... lines")
     if not path.is_file():
         raise InputError(f"key file {path} does not exist")
     _check_permissions(path)
-    values: dict[str, str] = {}
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    for i, line in enumerate(lines, 1):
-        if "=" in line:
-            name, _, value = line.partition("=")
-            values[name.strip().lower()] = value.strip().strip("'\"")
-        elif len(line.split()) == 2:
-            values["api_key"], values["api_secret"] = line.split()
-        else:
-            raise InputError(f"key file {path}: line {i} is neither `name=value` nor "
-                             "`key secret`")
-    key = values.get("api_key") or values.get("bybit_api_key") or ""
-    secret = values.get("api_secret") or values.get("bybit_api_secret") or ""
-    if not key or not secret:
-        raise InputError(f"key file {path} must define api_key and api_secret")
+    try:
+        text = path.read_bytes()[:65_536].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"key file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"key file {path}: cannot read it ({exc.strerror})") from None
+    key, secret = _parse_key_lines(path, text)
     return Credentials(key, secret, source=str(path))
 
 
