@@ -41,7 +41,7 @@ def test_percent_stops_are_roi_of_margin() -> None:
     assert sl == pytest.approx(0.002, abs=0)  # 2 % ROI at 10x = 0.2 % price
     assert tp == 5 / 100 / 10
     assert tr == 3 / 100 / 10
-    assert p.size_mode is SizeMode.PERCENT_EQUITY and p.size_value == 95.0
+    assert p.size_mode is SizeMode.PERCENT_EQUITY and p.size_value == 10.0  # TRADE default
 
 
 def test_atr_multiple_stop_and_rr_take_profit() -> None:

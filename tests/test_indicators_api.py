@@ -46,6 +46,12 @@ EXPECTED_OUTPUTS = {
     "trix": ("value", "signal"),
     "dm": ("dmp", "dmn"),
     "kvo": ("kvo", "signal"),
+    "session_levels": ("prev_day_high", "prev_day_low", "current_day_high", "current_day_low",
+                       "prev_week_high", "prev_week_low"),
+    "anchored_vwap": ("value", "bars_since_anchor"),
+    "volume_profile": ("poc", "vah", "val", "poc_volume", "above_poc", "in_value_area"),
+    "anchored_volume_profile": ("poc", "vah", "val", "poc_volume", "above_poc",
+                                "in_value_area", "bars_since_anchor"),
 }
 SINGLE = [
     "sma",

@@ -258,6 +258,116 @@ def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = Tru
     return out
 
 
+def ref_session_levels(b: Bars) -> dict[str, np.ndarray]:
+    """Per UTC day (ISO week): running high/low, and the previous one's final high/low."""
+    t = pd.to_datetime(b["ts"], unit="ms", utc=True)
+    day = np.asarray(t.floor("D").asi8)
+    week = np.asarray((t - pd.to_timedelta(t.day_of_week, unit="D")).floor("D").asi8)
+    h, lo = pd.Series(b["high"]), pd.Series(b["low"])
+    out: dict[str, np.ndarray] = {}
+    for key, name in ((day, "day"), (week, "week")):
+        run_h = h.groupby(key).cummax().to_numpy()
+        run_l = lo.groupby(key).cummin().to_numpy()
+        last_h = h.groupby(key).max()
+        last_l = lo.groupby(key).min()
+        keys = list(last_h.index)
+        prev_h = {k: (last_h.iloc[i - 1] if i else np.nan) for i, k in enumerate(keys)}
+        prev_l = {k: (last_l.iloc[i - 1] if i else np.nan) for i, k in enumerate(keys)}
+        out[f"prev_{name}_high"] = np.array([prev_h[k] for k in key])
+        out[f"prev_{name}_low"] = np.array([prev_l[k] for k in key])
+        if name == "day":
+            out["current_day_high"], out["current_day_low"] = run_h, run_l
+    return out
+
+
+def ref_anchored_vwap(b: Bars, source: str, left: int, right: int) -> dict[str, np.ndarray]:
+    sw = ref_swing_all(b, left, right)
+    tp = (b["high"] + b["low"] + b["close"]) / 3
+    val, since = np.full(len(tp), np.nan), np.zeros(len(tp))
+    pv = v = 0.0
+    n = 0
+    for i in range(len(tp)):
+        hv_up = i > 0 and sw[i, 5] > sw[i - 1, 5]
+        lv_up = i > 0 and sw[i, 6] > sw[i - 1, 6]
+        if i == 0:
+            hv_up, lv_up = sw[0, 5] > 0, sw[0, 6] > 0
+        pair_up = sw[i, 12] > (sw[i - 1, 12] if i else 0)
+        reset = {
+            "swing_high": hv_up, "swing_low": lv_up, "swing_any": hv_up or lv_up,
+            "pair_high": pair_up and sw[i, 11] == 1, "pair_low": pair_up and sw[i, 11] == -1,
+            "pair_any": pair_up,
+        }[source]
+        if reset:
+            pv = v = 0.0
+            n = 0
+        n += 1
+        pv += tp[i] * b["volume"][i]
+        v += b["volume"][i]
+        val[i] = pv / v if v > 0 else np.nan
+        since[i] = n
+    return {"value": val, "bars_since_anchor": since}
+
+
+def _profile(h: np.ndarray, lo: np.ndarray, v: np.ndarray, c: float, nb: int,
+             va: float) -> tuple[float, ...]:
+    top, bot = h.max(), lo.min()
+    width = (top - bot) / nb
+    vol = np.zeros(nb)
+    # newest bar first and v * (overlap / range): the kernel's order, so exact ties (equal
+    # buckets) resolve alike
+    for hi_i, lo_i, v_i in zip(h[::-1], lo[::-1], v[::-1], strict=True):
+        if width <= 0:
+            vol[0] += v_i
+            continue
+        lows = bot + np.arange(nb) * width
+        highs = lows + width
+        a = int(min(max((lo_i - bot) // width, 0), nb - 1))
+        z = int(min(max((hi_i - bot) // width, 0), nb - 1))
+        if hi_i <= lo_i or a == z:
+            vol[a] += v_i
+            continue
+        overlap = np.clip(np.minimum(highs, hi_i) - np.maximum(lows, lo_i), 0, None)
+        vol += v_i * (overlap / (hi_i - lo_i))
+    k = int(np.argmax(vol))
+    lo_b = hi_b = k
+    acc = vol[k]
+    total = 0.0
+    for v_i in v[::-1]:
+        total += v_i
+    while acc < va * total and (lo_b > 0 or hi_b < nb - 1):
+        below = vol[lo_b - 1] if lo_b > 0 else -1.0
+        above = vol[hi_b + 1] if hi_b < nb - 1 else -1.0
+        if above >= below:
+            hi_b, acc = hi_b + 1, acc + above
+        else:
+            lo_b, acc = lo_b - 1, acc + below
+    width = max(width, 0.0)
+    poc, vah, val = bot + (k + 0.5) * width, bot + (hi_b + 1) * width, bot + lo_b * width
+    return poc, vah, val, vol[k], float(c > poc), float(val <= c <= vah)
+
+
+def ref_volume_profile(b: Bars, nb: int, lookback: int, va: float,
+                       anchored: bool = False) -> dict[str, np.ndarray]:
+    names = ("poc", "vah", "val", "poc_volume", "above_poc", "in_value_area")
+    out = np.full((len(b["close"]), 7), np.nan)
+    sw = ref_swing_all(b, 5, 5) if anchored else None
+    since = 0
+    for i in range(len(b["close"])):
+        if sw is not None and sw[i, 12] > (sw[i - 1, 12] if i else 0):
+            since = 0
+        since += 1
+        n = min(i + 1, lookback, since) if anchored else lookback
+        if not anchored and i + 1 < lookback:
+            continue
+        s = slice(i + 1 - n, i + 1)
+        out[i, :6] = _profile(b["high"][s], b["low"][s], b["volume"][s], b["close"][i], nb, va)
+        out[i, 6] = since
+    res = {k: out[:, j] for j, k in enumerate(names)}
+    if anchored:
+        res["bars_since_anchor"] = out[:, 6]
+    return res
+
+
 # --------------------------------------------------------------- oracle table
 
 Ref = Callable[[Bars], dict[str, np.ndarray]]
@@ -563,11 +673,27 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
                    "middle": (talib.MAX(b["high"], 20) + talib.MIN(b["low"], 10)) / 2},
     ),
     ("vwap", {"anchor": "4h"}, lambda b: {"value": ref_vwap(b, "4h")}),
+    ("session_levels", {}, ref_session_levels),
+    ("anchored_vwap", {}, lambda b: ref_anchored_vwap(b, "swing_any", 5, 5)),
+    ("anchored_vwap", {"anchor_source": "pair_any"},
+     lambda b: ref_anchored_vwap(b, "pair_any", 5, 5)),
+    ("anchored_vwap", {"anchor_source": "pair_low", "left": 3, "right": 4},
+     lambda b: ref_anchored_vwap(b, "pair_low", 3, 4)),
+    ("anchored_vwap", {"anchor_source": "swing_high"},
+     lambda b: ref_anchored_vwap(b, "swing_high", 5, 5)),
+    ("volume_profile", {}, lambda b: ref_volume_profile(b, 50, 50, 0.7)),
+    ("volume_profile", {"num_buckets": 12, "lookback": 30, "value_area_pct": 0.5},
+     lambda b: ref_volume_profile(b, 12, 30, 0.5)),
+    ("anchored_volume_profile", {}, lambda b: ref_volume_profile(b, 50, 50, 0.7, True)),
 ]
 
 
 #: outputs that carry a value only while on their side (NaN on the other), by definition
-ONE_SIDED = {("supertrend", "long"), ("supertrend", "short"), ("psar", "long"), ("psar", "short")}
+ONE_SIDED = {("supertrend", "long"), ("supertrend", "short"), ("psar", "long"), ("psar", "short"),
+             # previous sessions exist only after the first day / week has passed
+             ("session_levels", "prev_day_high"), ("session_levels", "prev_day_low"),
+             ("session_levels", "prev_week_high"), ("session_levels", "prev_week_low"),
+             ("anchored_vwap", "value")}  # NaN while its window has had no volume
 
 
 def test_every_registered_indicator_has_an_oracle_case() -> None:

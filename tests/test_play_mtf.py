@@ -144,4 +144,5 @@ actions:
       - [close, ">", ema_4h]
       - occurred_within: {bars: 5, expr: [[rsi_14, cross_above, 50]]}
   exit_long: [[close, cross_below, ema_4h]]
+position_policy: {exit_mode: first_hit}  # signal exits count (TRADE's default ignores them)
 """

@@ -1798,3 +1798,213 @@ cdef class KKvo(Kernel):
             return
         out[0] = a - b
         out[1] = ema_update(&self.sig, out[0])
+
+
+cdef long long NO_SESSION = -(1 << 62)
+
+
+cdef class KSessionLevels(Kernel):
+    """Previous and running UTC-day highs/lows and the previous ISO week's (TRADE's
+    session_levels). A bar belongs to the day/week of its open time; on the first bar of a
+    new day the running levels become the previous ones."""
+    cdef long long day, week
+    cdef double dh, dl, pdh, pdl, wh, wl, pwh, pwl
+
+    def __init__(self):
+        self.n_out = 6
+        self.day = NO_SESSION
+        self.week = NO_SESSION
+        self.dh = NAN
+        self.dl = NAN
+        self.pdh = NAN
+        self.pdl = NAN
+        self.wh = NAN
+        self.wl = NAN
+        self.pwh = NAN
+        self.pwl = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef long long d = <long long>floor(ts / 86400000.0)
+        cdef long long w = (d + 3) // 7          # weeks start on Monday (1970-01-01: Thursday)
+        if d != self.day:
+            if self.day != NO_SESSION:
+                self.pdh = self.dh
+                self.pdl = self.dl
+            self.day = d
+            self.dh = h
+            self.dl = l
+        else:
+            self.dh = h if h > self.dh else self.dh
+            self.dl = l if l < self.dl else self.dl
+        if w != self.week:
+            if self.week != NO_SESSION:
+                self.pwh = self.wh
+                self.pwl = self.wl
+            self.week = w
+            self.wh = h
+            self.wl = l
+        else:
+            self.wh = h if h > self.wh else self.wh
+            self.wl = l if l < self.wl else self.wl
+        out[0] = self.pdh
+        out[1] = self.pdl
+        out[2] = self.dh
+        out[3] = self.dl
+        out[4] = self.pwh
+        out[5] = self.pwl
+
+
+cdef class KAnchoredVwap(Kernel):
+    """VWAP of hlc3 restarted on swing events (TRADE's anchored_vwap): source 0 a swing
+    high, 1 a swing low, 2 either, 3 a completed pair ending on a high, 4 on a low, 5 any
+    completed pair. The restart happens on the bar the event is confirmed and includes it;
+    bars_since_anchor counts that bar as 1 (before any event: bars since the first)."""
+    cdef KSwing sw
+    cdef int source
+    cdef long long hv, lv, pv, since
+    cdef double cum_pv, cum_v
+
+    def __init__(self, int source, int left, int right):
+        self.n_out = 2
+        self.source = source
+        self.sw = KSwing(left, right)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef bint reset = False
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        if self.source <= 2:
+            if self.source != 1 and self.sw.high_version > self.hv:
+                reset = True
+            if self.source != 0 and self.sw.low_version > self.lv:
+                reset = True
+        elif self.sw.pair_version > self.pv:
+            if self.source == 5:
+                reset = True
+            elif self.source == 3 and self.sw.pair_direction == 1:
+                reset = True                     # low -> high: the pair ends on a high
+            elif self.source == 4 and self.sw.pair_direction == -1:
+                reset = True
+        self.hv = self.sw.high_version
+        self.lv = self.sw.low_version
+        self.pv = self.sw.pair_version
+        if reset:
+            self.cum_pv = 0.0
+            self.cum_v = 0.0
+            self.since = 0
+        self.since += 1
+        self.cum_pv += ((h + l + c) / 3.0) * v
+        self.cum_v += v
+        out[0] = self.cum_pv / self.cum_v if self.cum_v > 0 else NAN
+        out[1] = <double>self.since
+
+
+cdef class KVolumeProfile(Kernel):
+    """Volume by price over the last `lookback` bars (TRADE's volume_profile): the window's
+    [lowest low, highest high] split into `buckets` equal buckets, each bar's volume spread
+    over the buckets its range covers in proportion to the overlap (a bar with no range puts
+    it in its bucket). poc = centre of the fullest bucket (the lowest on a tie); the value
+    area grows from it, one bucket at a time toward the fuller neighbour (upward on a tie),
+    until it holds `va_pct` of the volume: vah / val are its edges. With `anchored`, the
+    window also restarts on every completed swing pair (TRADE's anchored_volume_profile).
+    O(lookback x buckets) per bar."""
+    cdef Ring rh, rl, rv
+    cdef int lookback, nb
+    cdef double va
+    cdef double* vol
+    cdef bint anchored
+    cdef KSwing sw
+    cdef long long pv, since
+
+    def __init__(self, int buckets, int lookback, double va_pct, bint anchored=False,
+                 int left=5, int right=5):
+        self.n_out = 7 if anchored else 6         # bars_since_anchor only when anchored
+        self.nb = buckets
+        self.lookback = lookback
+        self.va = va_pct
+        self._ring(&self.rh, lookback)
+        self._ring(&self.rl, lookback)
+        self._ring(&self.rv, lookback)
+        self.vol = self._alloc(buckets)
+        self.anchored = anchored
+        self.sw = KSwing(left, right)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef int i, j, k, n, lo_b, hi_b
+        cdef double lo, hi, width, bl, bh, a, b, share, total = 0.0, best = -1.0, acc
+        if self.anchored:
+            self.sw._push(h, l)
+            self.sw.nbar += 1
+            if self.sw.pair_version > self.pv:
+                self.since = 0                   # a completed pair restarts the profile
+            self.pv = self.sw.pair_version
+        self.since += 1
+        ring_push(&self.rh, h)
+        ring_push(&self.rl, l)
+        ring_push(&self.rv, v)
+        n = <int>(self.rh.count if self.rh.count < self.lookback else self.lookback)
+        if self.anchored:
+            if self.since < n:
+                n = <int>self.since
+        elif n < self.lookback:
+            return
+        lo = ring_ago(&self.rl, 0)
+        hi = ring_ago(&self.rh, 0)
+        for k in range(1, n):
+            a = ring_ago(&self.rl, k)
+            b = ring_ago(&self.rh, k)
+            lo = a if a < lo else lo
+            hi = b if b > hi else hi
+        for j in range(self.nb):
+            self.vol[j] = 0.0
+        width = (hi - lo) / self.nb
+        for k in range(n):
+            a = ring_ago(&self.rl, k)
+            b = ring_ago(&self.rh, k)
+            v = ring_ago(&self.rv, k)
+            total += v
+            if width <= 0.0:
+                self.vol[0] += v
+                continue
+            lo_b = <int>floor((a - lo) / width)
+            hi_b = <int>floor((b - lo) / width)
+            lo_b = 0 if lo_b < 0 else (self.nb - 1 if lo_b >= self.nb else lo_b)
+            hi_b = 0 if hi_b < 0 else (self.nb - 1 if hi_b >= self.nb else hi_b)
+            if b <= a or lo_b == hi_b:
+                self.vol[lo_b] += v
+                continue
+            for j in range(lo_b, hi_b + 1):
+                bl = lo + j * width
+                bh = bl + width
+                share = (bh if bh < b else b) - (bl if bl > a else a)
+                if share > 0.0:
+                    self.vol[j] += v * (share / (b - a))
+        k = 0
+        for j in range(self.nb):
+            if self.vol[j] > best:
+                best = self.vol[j]
+                k = j
+        lo_b = k
+        hi_b = k
+        acc = self.vol[k]
+        while acc < self.va * total and (lo_b > 0 or hi_b < self.nb - 1):
+            a = self.vol[lo_b - 1] if lo_b > 0 else -1.0
+            b = self.vol[hi_b + 1] if hi_b < self.nb - 1 else -1.0
+            if b >= a:
+                hi_b += 1
+                acc += b
+            else:
+                lo_b -= 1
+                acc += a
+        width = width if width > 0.0 else 0.0
+        out[0] = lo + (k + 0.5) * width
+        out[1] = lo + (hi_b + 1) * width
+        out[2] = lo + lo_b * width
+        out[3] = best
+        out[4] = 1.0 if c > out[0] else 0.0
+        out[5] = 1.0 if (out[2] <= c <= out[1]) else 0.0
+        if self.anchored:
+            out[6] = <double>self.since

@@ -694,5 +694,73 @@ _add(
     kind="structure",
 )
 
+_add(
+    "session_levels",
+    (),
+    ("ts", "high", "low"),
+    lambda p: _k.KSessionLevels(),
+    _same(6, lambda p: 0),
+    "Previous and running UTC-day high/low and the previous ISO week's (Monday) high/low; a "
+    "bar counts in the day of its open time; previous levels are NaN until a day (week) has "
+    "passed.",
+    outputs=("prev_day_high", "prev_day_low", "current_day_high", "current_day_low",
+             "prev_week_high", "prev_week_low"),
+)
+ANCHOR_SOURCES: tuple[str, ...] = (
+    "swing_high", "swing_low", "swing_any", "pair_high", "pair_low", "pair_any",
+)
+_SWING_OF = (
+    _int("left", 5, doc="swing pivots: bars before (taken from the Play's swing when omitted)"),
+    _int("right", 5, doc="swing pivots: bars after (taken from the Play's swing when omitted)"),
+)
+_add(
+    "anchored_vwap",
+    (
+        ParamSpec("anchor_source", "str", "swing_any", choices=ANCHOR_SOURCES,
+                  doc="the swing event that restarts it"),
+        *_SWING_OF,
+    ),
+    ("high", "low", "close", "volume"),
+    lambda p: _k.KAnchoredVwap(ANCHOR_SOURCES.index(str(p["anchor_source"])), int(p["left"]),
+                               int(p["right"])),
+    _same(2, lambda p: 0),
+    "VWAP of hlc3 restarted on the bar a swing event is confirmed (swing_high / swing_low / "
+    "swing_any pivots; pair_high / pair_low / pair_any completed high-low pairs ending on a "
+    "high / a low / either); bars_since_anchor = 1 on that bar. NaN while no volume.",
+    outputs=("value", "bars_since_anchor"),
+)
+_VP_P = (
+    _int("num_buckets", 50, doc="price buckets"),
+    _int("lookback", 50, doc="bars in the window"),
+    _float("value_area_pct", 0.70, 0.0, 1.0, "share of the volume in the value area"),
+)
+_VP_OUT = ("poc", "vah", "val", "poc_volume", "above_poc", "in_value_area")
+_add(
+    "volume_profile",
+    _VP_P,
+    ("high", "low", "close", "volume"),
+    lambda p: _k.KVolumeProfile(int(p["num_buckets"]), int(p["lookback"]),
+                                float(p["value_area_pct"])),
+    _same(6, lambda p: int(p["lookback"]) - 1),
+    "Volume by price over the last `lookback` bars: poc (centre of the fullest of "
+    "`num_buckets` equal buckets between the window's low and high; each bar's volume spread "
+    "over the buckets its range covers), value area vah/val grown from the poc toward the "
+    "fuller neighbour until it holds value_area_pct of the volume; above_poc / in_value_area "
+    "= 1 when the close is. O(lookback x buckets) per bar.",
+    outputs=_VP_OUT,
+)
+_add(
+    "anchored_volume_profile",
+    (*_VP_P, *_SWING_OF),
+    ("high", "low", "close", "volume"),
+    lambda p: _k.KVolumeProfile(int(p["num_buckets"]), int(p["lookback"]),
+                                float(p["value_area_pct"]), True, int(p["left"]),
+                                int(p["right"])),
+    _same(7, lambda p: 0),
+    "volume_profile over the bars since the last completed swing pair (at most `lookback`); "
+    "bars_since_anchor counts them.",
+    outputs=(*_VP_OUT, "bars_since_anchor"),
+)
+
 ENTRIES: dict[str, Entry] = dict(_ENTRIES)
 REGISTRY: dict[str, IndicatorSpec] = {name: e.spec for name, e in ENTRIES.items()}

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from trade.indicators.aliases import NAME_ALIASES, PARAM_ALIASES
+from trade.play.defaults import DEFAULT_MAX_POSITION_PCT
 from trade.play.errors import PlayIssue, one_of
 from trade.play.timeframes import INTERVAL_MINUTES, ROLES
 from trade.play.yamlsrc import PathKey, SourceMap
@@ -60,14 +61,27 @@ def normalize(data: dict[str, Any], smap: SourceMap, issues: list[PlayIssue]) ->
         for fid, feat in feats.items():
             if isinstance(feat, dict):
                 _indicator(feat, ("features", fid), "indicator", ctx)
+                _swing_params(feat, data.get("structures"))
     structs = data.get("structures")
     if isinstance(structs, dict):
         data["structures"] = _structures(structs, data.get("timeframes"), ctx)
     _risk_limits(data, ctx)
     _order_types(data, ctx)
     _risk_per_trade(data, ctx)
+    _default_sizing(data)
     _synthetic(data)
     return data
+
+
+def _default_sizing(data: dict[str, Any]) -> None:
+    """A Play that states no size trades TRADE's default: 10 % of equity as margin."""
+    rm = data.get("risk_model")
+    if isinstance(rm, dict):
+        if "sizing" not in rm and "risk" not in data:
+            rm["sizing"] = {"model": "percent_equity", "value": DEFAULT_MAX_POSITION_PCT}
+        return
+    if "risk" not in data:
+        data["risk"] = {}  # the shorthand's max_position_pct default applies
 
 
 # ------------------------------------------------------------------ features / structures
@@ -96,6 +110,28 @@ def _indicator(item: dict[str, Any], path: PathKey, name_key: str, ctx: _Ctx) ->
     if given == "kc" and "atr_length" not in params:
         # TRADE's kc averages the true range over the same window as its middle line
         params["atr_length"] = params.get("length", 20)
+
+
+SWING_ANCHORED: tuple[str, ...] = ("anchored_vwap", "anchored_volume_profile")
+
+
+def _swing_params(feat: dict[str, Any], structs: Any) -> None:
+    """A swing-anchored indicator without left/right uses the Play's swing on its timeframe
+    (else its first swing), as TRADE feeds it that swing's events."""
+    if feat.get("indicator") not in SWING_ANCHORED or not isinstance(structs, dict):
+        return
+    params = feat.setdefault("params", {})
+    if not isinstance(params, dict) or ("left" in params and "right" in params):
+        return
+    role = feat.get("tf") or "exec"
+    swings = [(r, st) for r, items in structs.items() if isinstance(items, list)
+              for st in items if isinstance(st, dict) and st.get("type") == "swing"]
+    swings.sort(key=lambda rs: rs[0] != role)
+    if swings and isinstance(swings[0][1].get("params"), dict):
+        for key in ("left", "right"):
+            value = swings[0][1]["params"].get(key)
+            if value is not None:
+                params.setdefault(key, value)
 
 
 def _structures(structs: dict[str, Any], tfs: Any, ctx: _Ctx) -> dict[str, Any]:

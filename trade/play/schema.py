@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from trade.play.defaults import DEFAULT_MAX_POSITION_PCT
+
 Scalar = int | float | str | bool
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -43,6 +45,7 @@ class Account(_Model):
     slippage_bps: NonNegFloat = 2.0
     min_trade_notional_usdt: NonNegFloat = 10.0
     maintenance_margin_rate: Annotated[float, Field(ge=0, lt=1)] = 0.005
+    # no breaker unless set: a deliberate difference from TRADE (trade.play.defaults)
     max_drawdown_pct: Annotated[float, Field(gt=0, le=100)] | None = None
 
 
@@ -79,7 +82,7 @@ class Structure(_Model):
 
 class PositionPolicy(_Model):
     mode: Literal["long_only", "short_only", "long_short"] = "long_only"
-    exit_mode: Literal["sl_tp_only", "signal", "first_hit"] = "first_hit"
+    exit_mode: Literal["sl_tp_only", "signal", "first_hit"] = "sl_tp_only"  # TRADE's default
     max_positions_per_symbol: Annotated[int, Field(ge=1, le=1)] = 1
     allow_flip: bool = False
 
@@ -89,7 +92,8 @@ class RiskShorthand(_Model):
 
     stop_loss_pct: PosFloat | None = None
     take_profit_pct: PosFloat | None = None
-    max_position_pct: Annotated[float, Field(gt=0, le=100)] = 100.0
+    # TRADE's default: 10 % of equity as margin when omitted (trade.play.defaults)
+    max_position_pct: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MAX_POSITION_PCT
     trailing_stop_pct: PosFloat | None = None
 
 
