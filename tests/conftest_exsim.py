@@ -130,3 +130,46 @@ position_policy: {mode: long_short, allow_flip: false}
 def fast_cross_play_yaml(name: str) -> str:
     """A 1m EMA(3/8) cross Play, long and short: a few replayed minutes open a position."""
     return _FAST_CROSS_PLAY.replace("{name}", name)
+
+
+class RawClient:
+    """A raw signed V5 client (requests + HMAC, as Bybit's docs describe), no SDK."""
+
+    def __init__(self, base_url: str, key: str = KEY, secret: str = SECRET,
+                 recv_window: int = 5000) -> None:
+        import requests
+
+        self.base_url = base_url
+        self.key, self.secret = key, secret
+        self.recv_window = str(recv_window)
+        self.shift_ms = 0  # added to the local clock when signing (a client's own offset)
+        self.session = requests.Session()
+
+    def _headers(self, payload: str) -> dict[str, str]:
+        import hashlib
+        import hmac
+        import time
+
+        ts = str(time.time_ns() // 1_000_000 + self.shift_ms)
+        sign = hmac.new(self.secret.encode(), (ts + self.key + self.recv_window + payload).encode(),
+                        hashlib.sha256).hexdigest()
+        return {"X-BAPI-API-KEY": self.key, "X-BAPI-TIMESTAMP": ts, "X-BAPI-SIGN": sign,
+                "X-BAPI-RECV-WINDOW": self.recv_window, "Content-Type": "application/json"}
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        from urllib.parse import urlencode
+
+        query = urlencode(params)
+        r = self.session.get(f"{self.base_url}{path}?{query}", headers=self._headers(query),
+                             timeout=10)
+        out: dict[str, Any] = r.json()
+        return out
+
+    def post(self, path: str, **body: Any) -> dict[str, Any]:
+        import json
+
+        text = json.dumps(body)
+        r = self.session.post(f"{self.base_url}{path}", data=text, headers=self._headers(text),
+                              timeout=10)
+        out: dict[str, Any] = r.json()
+        return out

@@ -1233,6 +1233,24 @@ cdef class SimExchange:
         _emit_position(&self.e)
         _check_err(&self.e)
 
+    def set_leverage(self, double leverage):
+        """Change the leverage, with or without an open position (Bybit's set-leverage).
+
+        An open position's margin becomes entry x size / leverage and its liquidation and
+        bankruptcy prices move with it; resting orders reserve at the new leverage. The
+        caller (the exchange simulator) refuses changes Bybit refuses before calling this.
+        """
+        if not (_math.isfinite(leverage) and leverage >= 1.0):
+            raise ValueError(f"leverage must be a finite number >= 1, got {leverage!r}")
+        self._not_split("set_leverage")
+        self.e.leverage = leverage
+        self.e.pos.leverage = leverage
+        if self.e.pos.side != 0:
+            self.e.pos.margin = self.e.pos.entry_price * self.e.pos.size / leverage
+            _set_liq(&self.e)
+        _emit_position(&self.e)
+        _check_err(&self.e)
+
     # -------------------------------------------------------------------- bars
     def on_bar(self, long long ts, double open, double high, double low, double close,
                double volume=0.0, double mark_price=NAN, double funding_rate=NAN):

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from trade.core import Clock
 from trade.exchange_sim.book import Book, synthetic_book
+from trade.exchange_sim.clock import reports_market_clock
 from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultInjector
 from trade.exchange_sim.market import MarketData
@@ -62,8 +63,15 @@ class ServerBase:
         return self.clock.now_ms()
 
     def server_now_ms(self) -> int:
-        """The clock signatures, rate limits and DCP are checked against."""
+        """The wall clock signatures, rate limits and DCP are checked against."""
         return self.server_clock.now_ms() + self.faults.clock_skew_ms
+
+    def reported_now_ms(self) -> int:
+        """What `/v5/market/time` and the envelope `time` say: the market clock of a
+        replay faster than real time, else the server clock (see clock.py)."""
+        if reports_market_clock(self.clock):
+            return self.clock.now_ms() + self.faults.clock_skew_ms
+        return self.server_now_ms()
 
     # --- what market data and streams both show --------------------------------------------
     def book_at(self, i: int, depth: int) -> Book:

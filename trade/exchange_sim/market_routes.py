@@ -44,7 +44,7 @@ class MarketRoutes(ServerBase):
             raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
 
     async def _market_time(self, params: dict[str, Any], path: str) -> Any:
-        now = self.server_now_ms()
+        now = self.reported_now_ms()
         return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
 
     def _visible(self) -> int:

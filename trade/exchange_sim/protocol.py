@@ -23,6 +23,9 @@ RATE_LIMIT = 10006  # too many visits
 ROUTE_NOT_FOUND = 10017  # route not found
 ORDER_NOT_FOUND = 110001  # order does not exist (or is no longer active)
 INSUFFICIENT_AB = 110007  # available balance not enough for the new order
+WOULD_LIQUIDATE = 110011  # any adjustments made will trigger immediate liquidation
+INSUFFICIENT_BALANCE_LEVERAGE = 110012  # insufficient available balance
+LEVERAGE_RISK_LIMIT = 110013  # cannot set leverage due to risk limit level
 REDUCE_ONLY_RULE = 110017  # reduce-only rule not satisfied
 POSITION_MODE_NOT_MODIFIED = 110025  # position mode is not modified
 MARGIN_MODE_NOT_MODIFIED = 110026  # cross/isolated margin mode is not modified
@@ -40,6 +43,9 @@ MESSAGES: dict[int, str] = {
     ROUTE_NOT_FOUND: "route not found",
     ORDER_NOT_FOUND: "order not exists or too late to cancel",
     INSUFFICIENT_AB: "ab not enough for new order",
+    WOULD_LIQUIDATE: "Any adjustments made will trigger immediate liquidation",
+    INSUFFICIENT_BALANCE_LEVERAGE: "Insufficient available balance.",
+    LEVERAGE_RISK_LIMIT: "Cannot set leverage due to risk limit level.",
     REDUCE_ONLY_RULE: "reduce-only rule not satisfied",
     POSITION_MODE_NOT_MODIFIED: "Position mode is not modified",
     MARGIN_MODE_NOT_MODIFIED: "Cross/isolated margin mode is not modified",

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.clock import timestamp_ok
 from trade.exchange_sim.protocol import ApiError, envelope
 from trade.exchange_sim.ratelimit import LimitStatus
 
@@ -97,7 +98,7 @@ class RestRouter(ServerBase):
 
     def _error(self, err: ApiError, limit: LimitStatus | None = None) -> web.Response:
         return self._json(
-            envelope({}, self.server_now_ms(), err.ret_code, err.message), limit
+            envelope({}, self.reported_now_ms(), err.ret_code, err.message), limit
         )
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
@@ -106,7 +107,7 @@ class RestRouter(ServerBase):
         route = self._routes.get(path)
         if route is None or route.method != request.method:
             return self._json(
-                envelope({}, self.server_now_ms(), p.ROUTE_NOT_FOUND, "route not found"),
+                envelope({}, self.reported_now_ms(), p.ROUTE_NOT_FOUND, "route not found"),
                 status=404,
             )
         fault = self.faults.rest_fault(path)
@@ -139,7 +140,7 @@ class RestRouter(ServerBase):
             result = await route.handler(params, path)
         except ApiError as err:
             return self._error(err, quota)
-        return self._json(envelope(result, self.server_now_ms()), quota)
+        return self._json(envelope(result, self.reported_now_ms()), quota)
 
     async def _hang(self, request: web.Request) -> web.StreamResponse:
         """Timeout fault: hold the request, then drop the connection without an answer."""
@@ -168,8 +169,7 @@ class RestRouter(ServerBase):
         except ValueError:
             raise ApiError(p.PARAM_ERROR, "params error: X-BAPI-TIMESTAMP/RECV-WINDOW") from None
         now = self.server_now_ms()
-        # Bybit's window: server_time - recv_window <= timestamp < server_time + 1000.
-        if not (now - recv_window <= ts < now + 1000):
+        if not timestamp_ok(ts, recv_window, now, self.clock):
             raise ApiError(
                 p.TIMESTAMP_ERROR,
                 f"invalid request, please check your server timestamp or recv_window param. "

@@ -29,13 +29,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import pyarrow as pa
 from aiohttp import web
 
 from trade.core import Clock, InputError, SimulatedClock, WallClock
 from trade.exchange_sim import dcp as d
 from trade.exchange_sim.account import AccountRoutes
-from trade.exchange_sim.clock import ReplayClock
+from trade.exchange_sim.clock import ReplayClock, wall_shift_ms
 from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultConfig, FaultInjector
 from trade.exchange_sim.market import MINUTE_MS, MarketData
@@ -78,6 +79,9 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     dcp_legacy_topic: also accept the deprecated private topic `dcp` (arms every product).
     bracket_grace_s: real seconds a bar waits after a fill at its open for the client's
         trading-stop before the rest of the bar runs (0: whole bars, no grace). See `_feed`.
+    align_to_wall: with the default clock at speed 1, shift every bar by whole minutes so
+        the replay runs on the wall clock (`wall_shift_ms`; see clock.py). `start_ms` is
+        in the history's own time.
     bracket_grace_misses: after this many graces in a row ran out without a trading-stop,
         the client is taken not to send fill-relative brackets: no grace until its next
         trading-stop (so Plays without brackets do not wait 0.5 s on every entry).
@@ -107,6 +111,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         dcp_legacy_topic: bool = False,
         bracket_grace_s: float = 0.5,
         bracket_grace_misses: int = 3,
+        align_to_wall: bool = True,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
@@ -117,6 +122,17 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         config = sim_config or SimConfig(symbol=symbol)
         if config.symbol != symbol:
             raise InputError(f"sim_config.symbol {config.symbol!r} != symbol {symbol!r}")
+        self.wall_shift_ms = 0  # added to every bar's time when laid onto the wall clock
+        if clock is None and speed == 1.0 and align_to_wall and "ts" in bars.column_names \
+                and bars.num_rows:
+            # real time: the replay is laid onto the wall clock (whole minutes, see clock.py)
+            start = int(bars.column("ts")[0].as_py()) if start_ms is None else start_ms
+            wall = (server_clock or WallClock()).now_ms()
+            self.wall_shift_ms = wall_shift_ms(start, wall)
+            shifted = np.asarray(bars.column("ts").to_numpy(zero_copy_only=False),
+                                 dtype=np.int64) + self.wall_shift_ms
+            bars = bars.set_column(bars.column_names.index("ts"), "ts", pa.array(shifted))
+            start_ms = wall  # market now == wall now
         self.market = MarketData(symbol, bars, funding_rate=config.funding_rate)
         self.instrument = instrument or Instrument(
             symbol=symbol,

@@ -22,6 +22,7 @@ from trade.exchange_sim import dcp as d
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.base import ServerBase
 from trade.exchange_sim.book import WS_DEPTHS
+from trade.exchange_sim.clock import expires_ok
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS, bucket_end
 from trade.exchange_sim.protocol import num
 from trade.exchange_sim.routing import DUMPS
@@ -255,7 +256,7 @@ class Streams(ServerBase):
                     reply["req_id"] = req_id
             else:
                 reply = {"req_id": req_id or "", "op": "pong",
-                         "args": [str(self.server_now_ms())], "conn_id": conn.cid}
+                         "args": [str(self.reported_now_ms())], "conn_id": conn.cid}
             self._enqueue(conn, DUMPS(reply), faulty=False)
         elif op == "auth":
             self._enqueue(conn, DUMPS(self._ws_auth(conn, msg.get("args"))), faulty=False)
@@ -282,7 +283,7 @@ class Streams(ServerBase):
             expires_ms = int(expires)
         except (TypeError, ValueError):
             return fail("Params Error")
-        if expires_ms <= self.server_now_ms():
+        if not expires_ok(expires_ms, self.server_now_ms(), self.clock):
             return fail("Params Error: auth expired")  # the signature must not be expired
         if not p.signatures_match(p.ws_auth_signature(secret, expires_ms), str(signature)):
             return fail("Invalid sign")

@@ -533,40 +533,46 @@ class Venue:
         sell = _parse_float(params, "sellLeverage", required=True)
         assert buy is not None and sell is not None
         if buy != sell:
+            # one-way mode: Bybit wants buyLeverage == sellLeverage
             raise ApiError(p.PARAM_ERROR, "params error: buy leverage must equal sell leverage")
-        if not 1 <= buy <= self.instrument.max_leverage:
-            raise ApiError(p.PARAM_ERROR, f"params error: leverage {num(buy)} out of range")
+        if buy < 1 or not _on_step(buy, 0.01):
+            raise ApiError(p.PARAM_ERROR, f"params error: leverage {num(buy)} invalid")
+        if buy > self.instrument.max_leverage:
+            raise ApiError(p.LEVERAGE_RISK_LIMIT)  # above the risk limit's maximum leverage
         if buy == self.leverage:
             raise ApiError(p.LEVERAGE_NOT_MODIFIED)
-        setter = getattr(self.engine, "set_leverage", None)
-        if callable(setter):
-            setter(buy)
-        else:
-            if (
-                self.engine.position().side != 0
-                or self.engine.open_orders()
-                or self.split_bar is not None
-            ):
-                raise ApiError(
-                    p.PARAM_ERROR,
-                    "params error: the simulator changes leverage only without position or orders",
-                )
-            wallet = self.engine.balance().wallet_balance
-            try:
-                config = dataclasses.replace(self.config, leverage=buy, initial_balance=wallet)
-            except ValueError as exc:
-                raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
-            self.engine = self._factory(config)
-            self.config = config
-            if self.last_bar is not None:
-                # Warm the fresh engine with the last closed bar (flat: it only sets prices).
-                ts, o, h, lo, c, v = self.last_bar
-                self.engine.on_bar(ts, o, h, lo, c, v, self.last_mark, math.nan)
-                self.engine.drain_events()
+        if self.split_bar is not None:
+            raise ApiError(p.PARAM_ERROR, "params error: a bar is being processed; retry")
+        self._check_leverage_margin(buy)
+        self.engine.set_leverage(buy)  # same engine: ids, history and PnL carry on
         self.leverage = buy
+        self.config = dataclasses.replace(self.config, leverage=buy)
         pushes = Pushes()
-        pushes.add("position", self.position_row(self.engine.position(), ws=True))
+        self._absorb(self.engine.drain_events(), now_ms, pushes)
+        if not any(topic == "position" for topic, _ in pushes.items):
+            pushes.add("position", self.position_row(self.engine.position(), ws=True))
         return {}, pushes
+
+    def _check_leverage_margin(self, leverage: float) -> None:
+        """Bybit refuses a leverage change the account cannot carry (isolated margin)."""
+        pos = self.engine.position()
+        bal = self.engine.balance()
+        reserved_now = max(bal.used_margin - (float(pos.margin) if pos.side else 0.0), 0.0)
+        reserved_new = reserved_now * self.leverage / leverage  # resting orders re-reserve
+        if pos.side == 0:
+            if reserved_new - reserved_now > bal.available_balance + 1e-9:
+                raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)
+            return
+        entry, size, side = float(pos.entry_price), float(pos.size), int(pos.side)
+        mmr = self.config.maintenance_margin_rate
+        # isolated linear: liq = entry x (1 -/+ 1/lev +/- mmr), as the kernel sets it
+        liq = entry * (1 - 1 / leverage + mmr) if side > 0 else entry * (1 + 1 / leverage - mmr)
+        mark = self.last_mark if math.isfinite(self.last_mark) else self.last_price
+        if math.isfinite(mark) and (mark <= liq if side > 0 else mark >= liq):
+            raise ApiError(p.WOULD_LIQUIDATE)  # the new leverage would liquidate at once
+        extra = entry * size / leverage - float(pos.margin) + (reserved_new - reserved_now)
+        if extra > bal.available_balance + 1e-9:
+            raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)  # more margin than is free
 
     def switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_symbol(params)

@@ -319,6 +319,19 @@ class ReferenceExchange:
                 p.trailing_stop = p.best - trailing_distance * p.side
         self._emit_position()
 
+    def set_leverage(self, leverage: float) -> None:
+        """Change the leverage, also with an open position (as the kernel's set_leverage)."""
+        if not (math.isfinite(leverage) and leverage >= 1.0):
+            raise ValueError(f"leverage must be a finite number >= 1, got {leverage!r}")
+        self._not_split("set_leverage")
+        self.config = replace(self.config, leverage=leverage)
+        p = self.pos
+        p.leverage = leverage
+        if p.side:
+            p.margin = p.entry * p.size / leverage
+            p.liq, p.bust = self._liq_prices(p.entry, p.side)
+        self._emit_position()
+
     def open_orders(self) -> list[Order]:
         return [rec.order for rec in sorted(self.orders.values(), key=lambda r: r.seq)]
 

@@ -40,6 +40,8 @@ class StepEngine(Protocol):
         trailing_active_price: float | None = None,
     ) -> None: ...
 
+    def set_leverage(self, leverage: float) -> None: ...
+
     def on_bar(
         self,
         ts: int,
