@@ -149,3 +149,15 @@ def test_simulated_clock_never_waits_and_never_goes_back() -> None:
 def test_wall_clock_offset_applies() -> None:
     a, b = WallClock(), WallClock(offset_ms=60_000)
     assert 59_000 <= b.now_ms() - a.now_ms() <= 61_000
+
+
+def test_position_is_mutable_and_therefore_unhashable() -> None:
+    p = Position("BTCUSDT", side=1, size=1.0)
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(p)
+    with pytest.raises(TypeError):
+        {p}  # noqa: B018
+    q = p.copy()
+    q.size = 2.0
+    assert p != q and p.size == 1.0
+    assert p == Position("BTCUSDT", side=1, size=1.0)

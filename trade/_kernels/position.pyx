@@ -20,6 +20,10 @@ cdef class Position:
     Built by the simulation kernel from its internal state, and by the live
     position manager from Bybit's `/v5/position/list` rows or `position` pushes.
     `side` is +1 long, -1 short, 0 flat; `size` is always >= 0.
+
+    Mutable (every field has a setter, checked where a value can be wrong) and therefore
+    unhashable, like a list; compare with ==, take a frozen view with `to_dict()` or a
+    snapshot with `copy()`.
     """
 
     def __init__(self, str symbol="", **fields):
@@ -140,8 +144,8 @@ cdef class Position:
             return NotImplemented
         return self.to_dict() == (<Position>other).to_dict()
 
-    def __hash__(self):
-        return hash(tuple(self.to_dict().values()))
+    # mutable, so unhashable: a Position changed while in a set or a dict key would be lost
+    __hash__ = None
 
     def __reduce__(self):
         d = self.to_dict()
