@@ -88,6 +88,23 @@ def _top_table(path: Path, sort: str, top: int, title: str) -> Any:
     return out
 
 
+def _num(v: float | None, fmt: str = ".4g") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _walk_forward_line(wf: dict[str, Any], sort: str) -> str:
+    """The walk-forward summary, rounded (figures to 4 significant digits, returns in %)."""
+    eff = wf.get("efficiency")
+    ann_is, ann_oos = wf.get("annualised_is_return"), wf.get("annualised_oos_return")
+    returns = (f"annualised return in-sample {_num(ann_is and 100 * ann_is, '.1f')} % · "
+               f"out-of-sample {_num(ann_oos and 100 * ann_oos, '.1f')} %")
+    efficiency = (f"efficiency {eff:.2f}" if eff is not None
+                  else f"efficiency - ({wf.get('efficiency_note') or 'undefined'})")
+    return (f"walk-forward ({len(wf['windows'])} windows): mean in-sample {sort} "
+            f"{_num(wf['mean_is'])} · mean out-of-sample {_num(wf['mean_oos'])} · "
+            f"{returns} · {efficiency}")
+
+
 def _short(path: str) -> str:
     """A column label: `features.ema_fast.params.length` -> `ema_fast.length`."""
     parts = path.split(".")
@@ -199,9 +216,7 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
                           f"({summary.get('n_trials', 0)} trials)")
         wf = summary.get("walk_forward")
         if wf:
-            console.print(f"walk-forward ({len(wf['windows'])} windows): mean in-sample {sort} "
-                          f"{wf['mean_is']} · mean out-of-sample {wf['mean_oos']} · "
-                          f"efficiency {wf['efficiency']}")
+            console.print(_walk_forward_line(wf, sort))
         best = summary.get("best")
         if best and f"holdout.metric.{sort}" in best:
             console.print(f"hold-out {sort} of the best: {best[f'holdout.metric.{sort}']}")

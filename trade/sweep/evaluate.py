@@ -486,6 +486,8 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         is_scores: list[float | None] = []
         oos_scores: list[float | None] = []
         is_trades: list[int] = []
+        is_ret: list[float | None] = []
+        oos_ret: list[float | None] = []
         for w in ctx.windows:
             a, b = ctx.rows_of(w.train_start, w.train_end)
             tr = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
@@ -502,12 +504,16 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
             is_scores.append(_num(tr.metrics[s.sort]))
             oos_scores.append(_num(te.metrics[s.sort]))
             is_trades.append(tr.n_trades)
+            is_ret.append(_num(tr.metrics["total_return"]))
+            oos_ret.append(_num(te.metrics["total_return"]))
         for k in names:
             row[f"is.metric.{k}"] = float(np.mean(is_vals[k])) if is_vals[k] else None
             row[f"oos.metric.{k}"] = float(np.mean(oos_vals[k])) if oos_vals[k] else None
         row["wf.is_score"] = is_scores
         row["wf.oos_score"] = oos_scores
         row["wf.is_trades"] = is_trades
+        row["wf.is_return"] = is_ret
+        row["wf.oos_return"] = oos_ret
     if ctx.selection_end is not None:
         ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics,
                             index=ctx.day_index(sel_hi, n_rows))

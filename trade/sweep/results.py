@@ -9,7 +9,8 @@ Columns (trade.report reads these names):
 * `metric.<name>` — over the selection period (all the data minus the hold-out);
 * `daily_returns` — the selection period's daily returns (for the deflated Sharpe / PBO);
 * walk-forward: `is.metric.<name>` / `oos.metric.<name>` (mean over the train / test
-  windows), `wf.is_score`, `wf.oos_score` (the sort metric per window), `wf.is_trades`;
+  windows), `wf.is_score`, `wf.oos_score` (the sort metric per window), `wf.is_trades`,
+  `wf.is_return` / `wf.oos_return` (total return per train / test window);
 * hold-out: `holdout.n_trades`, `holdout.metric.<name>`; without walk-forward,
   `is.metric.<name>` = the selection period and `oos.metric.<name>` = the hold-out.
 
@@ -50,7 +51,9 @@ def results_schema(dims: Sequence[Dimension], mode: MetricsMode, *, walk_forward
     if walk_forward:
         fields += [pa.field("wf.is_score", pa.list_(pa.float64())),
                    pa.field("wf.oos_score", pa.list_(pa.float64())),
-                   pa.field("wf.is_trades", pa.list_(pa.int64()))]
+                   pa.field("wf.is_trades", pa.list_(pa.int64())),
+                   pa.field("wf.is_return", pa.list_(pa.float64())),
+                   pa.field("wf.oos_return", pa.list_(pa.float64()))]
     if holdout:
         fields.append(pa.field("holdout.n_trades", pa.int64()))
         fields += [pa.field(f"holdout.metric.{k}", pa.float64()) for k in names]

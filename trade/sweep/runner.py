@@ -382,7 +382,8 @@ def run_sweep(
                          f"first error: {writer.first_error}")
     writer.close()
     table = read_results(writer.path)
-    summary = summarize(table, ctx.settings.sort, min_trades=ctx.settings.min_trades)
+    summary = summarize(table, ctx.settings.sort, min_trades=ctx.settings.min_trades,
+                        windows=ctx.windows)
     summary["data"] = ctx.data
     summary_path(writer.path).write_text(json.dumps(summary, indent=2, default=str) + "\n",
                                          encoding="utf-8")
