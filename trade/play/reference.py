@@ -48,6 +48,7 @@ from trade.play.conditions import (
     OTHER_OPS,
     WINDOW_KEYS,
 )
+from trade.play.defaults import OUR_DIFFERENCES, TRADE_DEFAULTS
 from trade.play.dialect import ORDER_TYPE_KEYS, RISK_LIMIT_KEYS
 from trade.play.ir import BUILTINS, INTRABAR_BUILTINS
 from trade.play.schema import Play
@@ -751,6 +752,17 @@ def _gen_dialect() -> str:
             f"\n\nOutput names:\n\n{outs}")
 
 
+def _gen_defaults() -> str:
+    def show(v: float | str) -> str:
+        return f"`{_num(v)}`" if isinstance(v, float) else f"`{v}`"
+
+    values = _table(("key", "value when omitted"),
+                    [(f"`{k}`", show(v)) for k, v in TRADE_DEFAULTS.items()])
+    diffs = _table(("what", "how `trade` does it, and why"),
+                   [(f"`{k}`" if "." in k else k, v) for k, v in OUR_DIFFERENCES.items()])
+    return f"{values}\n\nDeliberate differences:\n\n{diffs}"
+
+
 def _gen_actions() -> str:
     rows = [(f"`{a}`", ACTION_DOCS.get(a, ""),
              "action and emit" if a in ACTION_NAMES else "emit only") for a in EMIT_NAMES]
@@ -890,6 +902,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "actions": _gen_actions,
     "enums": _gen_enums,
     "dialect": _gen_dialect,
+    "defaults": _gen_defaults,
     "indicators": _gen_indicators,
     "structures": _gen_structures,
     "patterns": _gen_patterns,
