@@ -29,7 +29,8 @@ WARM, LIVE, MISSED, AFTER = 5, 35, 15, 12  # bars 5..39 live, 40..54 missed, 55.
 @pytest.fixture()
 def play(tmp_path: Path) -> Play:
     path = tmp_path / "fast.yml"
-    path.write_text(fast_cross_play_yaml("catch_up"))
+    path.write_text(fast_cross_play_yaml("catch_up").replace(
+        "allow_flip: false}", "allow_flip: false, exit_mode: first_hit}"))  # signal exits
     return load_play(path)
 
 
@@ -146,3 +147,46 @@ def test_restart_and_reconnect_catch_up_the_same_missed_bars_alike(
     # later entries go again
     after_minutes = {t // 60_000 for t in t0[WARM + LIVE + MISSED:]}
     assert any(not o[3] for o in r_orders if int(o[0].split("-")[1]) in after_minutes)
+
+
+def test_a_failed_reconciliation_holds_new_entries_but_not_exits(
+        play: Play, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine does not stop on a reconciliation that cannot land: the bar is decided
+    on what the session knows, its exit goes and its entry is held until the state is
+    confirmed again (bar 44: exit long + entry short; bar 51: entry long)."""
+    from trade.live import BybitRest, PermanentError
+
+    failing = threading.Event()
+    original = BybitRest.open_orders
+
+    def open_orders(self: BybitRest, symbol: str) -> list[dict[str, Any]]:
+        if failing.is_set():
+            raise PermanentError("open orders unavailable (test)")
+        return original(self, symbol)
+
+    monkeypatch.setattr(BybitRest, "open_orders", open_orders)
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    journal = tmp_path / "j.jsonl"
+    ts = bars.column("ts").to_pylist()
+    with make_server(bars, warm=WARM, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        run = Run(play, sim, journal)
+        try:
+            run.steps(sim, 44 - WARM, 0)  # bars 5..43: long from bar 37
+            assert sim.inspect(lambda v: v.engine.position().side) == 1
+            failing.set()
+            run.steps(sim, 1, 44 - WARM)  # bar 44, decided without a reconciliation
+            failing.clear()
+            run.steps(sim, 8, 45 - WARM)  # bars 45..52
+            run.settle()
+            assert run.runner.error is None
+        finally:
+            run.close()
+        orders, _ = _venue(sim)
+    by_bar = {int(o[0].split("-")[1]) * 60_000: o for o in orders}
+    assert by_bar[ts[44]][3] is True  # the exit went (reduce-only)
+    refused = [r for r in read_journal(journal) if r["kind"] == "order_refused"]
+    assert [r["reason"] for r in refused] == [
+        "entry held: reconciliation failed (REST errors): state not confirmed"]
+    assert by_bar[ts[51]][3] is False  # entries go again once reconciled

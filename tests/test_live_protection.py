@@ -35,7 +35,8 @@ CREDS = Credentials(KEY, SECRET)
 FAST = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
         "backoff_max_s": 0.5}
 BRACKET_YAML = fast_cross_play_yaml("protected_cross").replace(
-    "position_policy:", "risk: {stop_loss_pct: 4.0, take_profit_pct: 8.0}\nposition_policy:")
+    "position_policy:", "risk: {stop_loss_pct: 4.0, take_profit_pct: 8.0}\nposition_policy:"
+).replace("allow_flip: false}", "allow_flip: false, exit_mode: first_hit}")  # signal exits
 SL_OFF, TP_OFF = 0.02, 0.04  # 4 % / 8 % ROI at 2x leverage, as price fractions
 REFUSE_TS = FaultConfig(rest_paths=("/v5/position/trading-stop",), rest_error_rate=1.0)
 

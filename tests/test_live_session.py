@@ -41,7 +41,9 @@ SYM = "BTCUSDT"
 CREDS = Credentials(KEY, SECRET)
 FAST = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
         "backoff_max_s": 0.5}
-PLAY_YAML = fast_cross_play_yaml("live_fast_cross")
+# signal exits as well as brackets (the Play format's default is sl_tp_only)
+PLAY_YAML = fast_cross_play_yaml("live_fast_cross").replace(
+    "allow_flip: false}", "allow_flip: false, exit_mode: first_hit}")
 
 
 @pytest.fixture()
@@ -395,8 +397,8 @@ def test_run_sizes_and_rounds_with_the_venues_instrument(play: Play, tmp_path: P
         10_000.0, 30_000.0, 0.0)
     assert qty == pytest.approx(round(qty / 0.01) * 0.01) and qty > 0
     assert qty != default_qty and abs(qty - default_qty) < 0.01
-    # the venue's min notional (50 USDT) skips an entry the default (5 USDT) would place
-    assert plan.entry_qty(20.0, 30_000.0, 0.0) == 0 < default.entry_qty(20.0, 30_000.0, 0.0)
+    # the venue's min notional (50 USDT) skips an entry the default would place
+    assert plan.entry_qty(200.0, 30_000.0, 0.0) == 0 < default.entry_qty(200.0, 30_000.0, 0.0)
     # a Play whose leverage exceeds the venue's maximum is refused before anything runs
     with make_server(instrument=VenueInstrument(symbol=SYM, max_leverage=1.0)) as sim, \
             pytest.raises(InputError, match="leverage 2 is above"):

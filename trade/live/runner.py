@@ -205,6 +205,7 @@ class LiveRunner:
         self.error: BaseException | None = None
         self.listener = listener  # called on the engine thread after every bar
         self._backfilling = False
+        self._fetchers: list[threading.Thread] = []
         self._waiting: list[KlinePush] = []  # bars that arrived while a back-fill ran
         self._held_run = 0  # consecutive bars decided without entries
         self._last_lag_ms = 0
@@ -311,7 +312,9 @@ class LiveRunner:
             while not self._stop.is_set():
                 session.pump(0.1)
         finally:
-            session.close()
+            session.close()  # stops REST: a missing-bar fetch in flight gives up at once
+            for thread in self._fetchers:
+                thread.join(10)
             session.journal.close()
             self.summary.failures = list(session.failures)
             self.summary.protection = dict(session.protect_stats)
@@ -487,7 +490,9 @@ class LiveRunner:
                 session.post(Failure("backfill", str(exc)))
             session.post(Deferred(lambda: self._backfilled(bars, k)))
 
-        threading.Thread(target=fetch, name="live-backfill", daemon=True).start()
+        thread = threading.Thread(target=fetch, name="live-backfill", daemon=True)
+        self._fetchers = [t for t in self._fetchers if t.is_alive()] + [thread]
+        thread.start()
 
     def _backfilled(self, bars: list[tuple[float, ...]], k: KlinePush | None) -> None:
         self._backfilling = False
@@ -525,7 +530,8 @@ class LiveRunner:
             self._lag(close_ms)
             self._decide(ts, o, h, lo, c, v)
         else:
-            session.barrier()
+            # the engine goes on without reconciled state, holding only new entries
+            unreconciled = session.barrier(strict=False)
             if self._stop.is_set():
                 return  # stopping mid-bar: do not decide on unreconciled state
             session.book.mark(self.config.symbol, c, close_ms)
@@ -538,7 +544,7 @@ class LiveRunner:
             ex.set_bar(ts)
             session.on_bar_close(ts, h, lo, c)  # break-even, as the kernel's rule 5
             lag = self._lag(close_ms)
-            hold = self._hold(lag, missed)
+            hold = self._hold(lag, missed) or unreconciled
             self._held_note(ts, hold)
             # a missed or stale bar never opens a position; its exits still go
             session.entry_hold = hold

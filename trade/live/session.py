@@ -289,24 +289,37 @@ class LiveSession:
         return bool(self.needs_reconcile or self.executor.inflight or pos.side != 0
                     or self.book.open_orders(self.symbol) or self._activity)
 
-    def barrier(self, *, force: bool = False) -> None:
-        """Wait for in-flight REST jobs, then reconcile if anything may have changed."""
+    def barrier(self, *, force: bool = False, strict: bool = True) -> str:
+        """Wait for in-flight REST jobs, then reconcile if anything may have changed.
+
+        Returns "" once the state is reconciled, else why not: the reconciliation failed,
+        or (with `strict=False`) REST did not finish within the sync timeout. Strict, a
+        timeout raises SessionError. The runner decides a bar either way and holds only
+        new entries while the state is not reconciled (exits still go)."""
         ex = self.executor
         if ex is None:
-            return
+            return ""
         if not self.pump_until(lambda: not ex.inflight, self.sync_timeout_s):
             if self.stopping.is_set():
-                return
-            raise SessionError("REST jobs did not finish within the sync timeout")
+                return "stopping"
+            if strict:
+                raise SessionError("REST jobs did not finish within the sync timeout")
+            return "REST jobs did not finish within the sync timeout"
         if not (force or self.dirty()):
-            return
+            return ""
         since = None if self.last_exec_ms is None else self.last_exec_ms - 60_000
+        done_before = self.reconciles
         token = ex.reconcile(self.symbol, since_ms=since, reason="barrier")
         if not self.pump_until(lambda: token not in ex.inflight, self.sync_timeout_s):
             if self.stopping.is_set():
-                return
-            raise SessionError("reconciliation did not finish within the sync timeout")
+                return "stopping"
+            if strict:
+                raise SessionError("reconciliation did not finish within the sync timeout")
+            return "reconciliation did not finish within the sync timeout"
         self.pump_until(lambda: not ex.inflight, self.sync_timeout_s)
+        if self.reconciles == done_before:
+            return "reconciliation failed (REST errors): state not confirmed"
+        return ""
 
     def _closed_bar(self, event: KlinePush) -> None:
         """Hand a closed bar to `on_kline`, one bar at a time, in order."""
@@ -614,7 +627,7 @@ class LiveSession:
                 event = self.queue.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(event, Call | KlinePush):
+            if not isinstance(event, Call | KlinePush | Deferred):
                 self.process(event)
         self.journal.write("stop")
 
