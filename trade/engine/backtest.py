@@ -276,8 +276,9 @@ def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
 # ====================================================================== run
 
 
-def _run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
-               progress: ProgressFn | None) -> BatchResult:
+def run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
+              progress: ProgressFn | None = None) -> BatchResult:
+    """The event path: `PlayEngine` fed bar by bar through `BacktestAdapter`."""
     adapter = BacktestAdapter(config)
     engine = PlayEngine(play, adapter, plan=plan)
     n = bars.num_rows
@@ -353,7 +354,7 @@ def run_backtest(
         if progress is not None:
             progress(bars.num_rows, bars.num_rows)
     else:
-        result = _run_event(play, bars, plan, config, progress)
+        result = run_event(play, bars, plan, config, progress)
     bench = bars.select(["ts", "close"])
     metrics = compute_metrics(result.equity, result.trades, initial_balance=config.initial_balance,
                               benchmark_close=bench)

@@ -52,6 +52,7 @@ from trade.engine import (
     order_plan,
     sim_config,
 )
+from trade.engine.backtest import run_event
 from trade.indicators import compute
 from trade.metrics import METRIC_DOCS, compute_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
@@ -385,11 +386,13 @@ class SweepContext:
     _validated: ValidatedBars | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        if self.play.account.max_drawdown_pct is not None:
-            raise InputError(f"{self.play.source}: account.max_drawdown_pct (a circuit breaker "
-                             "on the running equity) needs the event path, which sweeps do not "
-                             "run; remove it for the sweep")
         self.cache = FrameCache(self.bars)
+
+    @property
+    def needs_event(self) -> bool:
+        """True when variants run on the event path: `account.max_drawdown_pct` (a circuit
+        breaker on the running equity, which a precomputed signal array cannot express)."""
+        return self.play.account.max_drawdown_pct is not None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"play": self.play, "bars": self.bars, "settings": self.settings,
@@ -438,7 +441,15 @@ class SweepContext:
         return play, build_signals(compiled_actions(play), frame, plan), config
 
     def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
-        """Run one variant over all the bars: (its Play, the kernel result, initial balance)."""
+        """Run one variant over all the bars: (its Play, the kernel result, initial balance).
+        A variant with `account.max_drawdown_pct` runs bar by bar on the event path (the same
+        trades as `run_backtest`'s event path; tests/test_plays_parity.py)."""
+        play = self.variant_play(params)
+        if play.account.max_drawdown_pct is not None:
+            plan = order_plan(play, self.instrument)
+            config = sim_config(play, plan, self.instrument)
+            self.validated_bars()  # the same bar checks as the batch path
+            return play, run_event(play, self.bars, plan, config), config.initial_balance
         play, signals, config = self._prepare(params)
         return play, run_batch(self.validated_bars(), signals, config), config.initial_balance
 
@@ -452,7 +463,7 @@ class SweepContext:
         """The hold-out row when a variant can be scored from a run_batch_summary run (fast
         metrics, no walk-forward windows, a non-empty hold-out if any), else None; 0 = no
         hold-out."""
-        if self.settings.metrics != "fast" or self.windows:
+        if self.settings.metrics != "fast" or self.windows or self.needs_event:
             return None
         if self.selection_end is None:
             return 0

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -244,16 +251,39 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+_WORKER_CTX: list[SweepContext] = []  # the context of a worker process (set once)
+
+
+def _init_worker(ctx: SweepContext) -> None:
+    _WORKER_CTX[:] = [ctx]
+
+
+def _worker_eval(batch: list[Params]) -> list[dict[str, Any]]:
+    return [evaluate_safe(_WORKER_CTX[0], p) for p in batch]
+
+
 class LocalExecutor:
-    """Threads over `evaluate` (the kernel releases the GIL)."""
+    """Threads over `evaluate` (the kernel releases the GIL). Event-path sweeps (Plays with
+    `account.max_drawdown_pct`: Python bar by bar, holding the GIL) use worker processes
+    instead, each receiving the context once."""
 
     def __init__(self, ctx: SweepContext, workers: int) -> None:
         self.ctx = ctx
         self.slots = workers
         self.batch = 1
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep")
+        self._processes = ctx.needs_event and workers > 1
+        self._pool: ThreadPoolExecutor | ProcessPoolExecutor
+        if self._processes:
+            # spawn, not fork: a forked pyarrow/thread state is not safe to use in the child
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(ctx,))
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep")
 
     def submit(self, batch: list[Params]) -> Future[list[dict[str, Any]]]:
+        if self._processes:
+            return self._pool.submit(_worker_eval, batch)
         return self._pool.submit(lambda: [evaluate_safe(self.ctx, p) for p in batch])
 
     def close(self) -> None:
