@@ -175,6 +175,9 @@ def test_state_and_event_stream_follow_the_session(run: LiveRun) -> None:
             assert len(state["equity"]) == n0 + k
             assert state["equity"][-1][0] == state["ts"] == int(run.sim.market.ts[i]) + 60_000
             assert state["info"]["close"] == pytest.approx(float(run.sim.market.close[i]))
+            # the bar's close-to-decision lag (bar clock), and whether entries are open
+            assert 0 <= state["info"]["lag_ms"] < 60_000
+            assert state["info"]["entries"] == "open"
             # position and equity: the exchange's own books after the bar
             side, size, equity = _venue(run.sim)
             pos = state["position"]
