@@ -101,9 +101,11 @@ def check_yaml(text: str, source: str, *, max_bytes: int = MAX_YAML_BYTES,
         raise YamlLimitError(source, 0, f"text is larger than {max_bytes:,} bytes")
     loader = yaml.SafeLoader(text)
     try:
-        nodes = []
+        nodes: list[yaml.Node] = []
         while loader.check_node():
-            nodes.append(loader.get_node())
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
     except yaml.YAMLError:
         return
     except RecursionError:  # the composer recurses once per nesting level
