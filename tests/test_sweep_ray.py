@@ -60,7 +60,8 @@ def test_cli_backend_ray(ray_cluster: Any, tmp_path: Path) -> None:
     out = tmp_path / "cli_ray.parquet"
     args = ["sweep", str(PLAY), "--backend", "ray", "--workers", "2", "--no-progress",
             "--param", "features.ema_fast.params.length=values:5,9",
-            "--synthetic", "--data-dir", str(tmp_path / "store"), "--metrics", "fast", "--out", str(out)]
+            "--synthetic", "--data-dir", str(tmp_path / "store"), "--metrics", "fast",
+            "--out", str(out)]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert read_results(out).num_rows == 2
