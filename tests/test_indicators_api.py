@@ -52,6 +52,16 @@ EXPECTED_OUTPUTS = {
     "volume_profile": ("poc", "vah", "val", "poc_volume", "above_poc", "in_value_area"),
     "anchored_volume_profile": ("poc", "vah", "val", "poc_volume", "above_poc",
                                 "in_value_area", "bars_since_anchor"),
+    # fibonacci's levels are outputs too (level[0.618], ...), listed by outputs_for
+    "fibonacci": ("anchor_high", "anchor_low", "range", "anchor_direction",
+                  "anchor_trend_direction"),
+    "premium_discount": ("equilibrium", "premium_level", "discount_level", "zone", "depth_pct",
+                         "version"),
+    "displacement": ("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
+                     "last_direction", "version"),
+    "liquidity_zones": ("new_zone_this_bar", "sweep_this_bar", "sweep_direction", "swept_level",
+                        "nearest_high_level", "nearest_low_level", "nearest_high_touches",
+                        "nearest_low_touches", "version"),
 }
 SINGLE = [
     "sma",
@@ -85,7 +95,8 @@ SINGLE = [
     "uo",
     "rolling_window",
 ]
-STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window"}
+STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window",
+             "fibonacci", "premium_discount", "displacement", "liquidity_zones"}
 
 
 def test_registry_has_every_indicator_with_its_outputs() -> None:

@@ -44,6 +44,9 @@ def _param_strategy(p: ParamSpec) -> st.SearchStrategy[Any]:
         return st.sampled_from(p.choices)
     if p.kind == "bool":
         return st.booleans()
+    if p.kind == "floats":
+        return st.lists(st.sampled_from([-0.272, 0.0, 0.236, 0.382, 0.5, 0.618, 1.0, 1.618]),
+                        min_size=1, max_size=4, unique=True)
     if p.kind == "int":
         lo = int(p.min or 1)
         return st.integers(lo, lo + 9)
@@ -54,7 +57,11 @@ def _param_strategy(p: ParamSpec) -> st.SearchStrategy[Any]:
 
 def params_for(name: str) -> st.SearchStrategy[dict[str, Any]]:
     spec = get_spec(name)
-    return st.fixed_dictionaries({p.name: _param_strategy(p) for p in spec.params})
+    check = spec.check
+    strategy = st.fixed_dictionaries({p.name: _param_strategy(p) for p in spec.params})
+    if check is None:
+        return strategy
+    return strategy.filter(lambda p: check(spec.with_defaults(p)) is None)
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -84,7 +91,7 @@ def test_incremental_equals_batch_bit_for_bit(
     bars = random_bars(seed, n, flat)
     batch = compute(name, params, bars)
     inc = make_incremental(name, params)
-    assert inc.outputs == get_spec(name).outputs
+    assert inc.outputs == get_spec(name).outputs_for(inc.params)
     rows = [inc.update(*(float(bars[f][i]) for f in FIELDS)) for i in range(n)]
     stream = np.array(rows, dtype=np.float64).reshape(n, len(inc.outputs))
     for j, field in enumerate(inc.outputs):

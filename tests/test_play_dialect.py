@@ -151,3 +151,44 @@ def test_synthetic_config_overrides_are_refused() -> None:
     text = BASE + "synthetic: {pattern: trend_up_clean, config: {trend_magnitude: 0.2}}\n"
     assert _errors(text) == ["synthetic.config: pattern overrides are not supported: each "
                              "pattern has one fixed shape; remove 'config'"]
+
+
+def test_trade_structures_load_and_run() -> None:
+    from trade.engine import run_backtest
+    from trade.engine.features import feature_defs
+    from trade.play.ir import Compare
+
+    p = load_play(FIX / "ICT_Structures.yml")
+    st = {s.key: s for s in p.structures["exec"]}
+    assert st["disp"].params["atr_length"] == 21 and "atr_key" not in st["disp"].params
+    assert st["liq"].params["atr_length"] == 21
+    assert "atr_key" not in st["swing"].params  # TRADE's swing reads it for significance only
+    series = compiled_actions(p).series
+    assert "fib.level[0.705]" in series  # `level[0.7050]` names the same output
+    nodes = [n for plan in compiled_actions(p).plans for n in _walk(plan.root)]
+    zone = [n for n in nodes if isinstance(n, Compare) and getattr(n.lhs, "name", "") == "pd.zone"]
+    assert len(zone) == 1 and getattr(zone[0].rhs, "value", None) == -1.0  # "discount"
+    defs = {d.key: d for d in feature_defs(p)}
+    # fibonacci and the anchored VWAP use the swing's left/right
+    assert (defs["fib"].params["left"], defs["fib"].params["right"]) == (4, 3)
+    assert (defs["avwap"].params["left"], defs["avwap"].params["right"]) == (4, 3)
+    assert defs["fib"].outputs[:3] == ("level[0.618]", "level[0.705]", "level[0.786]")
+    res = run_backtest(p, synthetic=True, out_dir=None)
+    assert res.metrics["num_trades"] is not None
+
+
+def test_structure_params_are_checked() -> None:
+    text = BASE.replace("actions:", "structures:\n  exec:\n    - {type: swing, key: sw, params: "
+                        "{left: 2, right: 2}}\n    - {type: fibonacci, key: fib, uses: sw, params: "
+                        "{levels: [0.5], use_trend_anchor: true}}\nactions:")
+    assert _errors(text) == ["structures.exec[1].params: use_trend_anchor and use_paired_anchor "
+                             "exclude each other (set use_paired_anchor: false)"]
+    text = BASE.replace("actions:", "structures:\n  exec:\n    - {type: displacement, key: d, "
+                        "params: {atr_key: atr_9}}\nactions:")
+    assert _errors(text) == ["structures.exec[0].params.atr_key: atr_key 'atr_9' names no atr "
+                             "feature (declare it under features)"]
+    bad = BASE + '    - ["close", ">", "fib.level[0.3]"]\n'
+    bad = bad.replace("actions:", "structures:\n  exec:\n    - {type: swing, key: sw, params: "
+                      "{left: 2, right: 2}}\n    - {type: fibonacci, key: fib, uses: sw, "
+                      "params: {levels: [0.5]}}\nactions:")
+    assert any("'fib' has no field 'level[0.3]'" in e for e in _errors(bad))

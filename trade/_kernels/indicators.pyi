@@ -207,3 +207,19 @@ class KAnchoredVwap(Kernel):
 @disjoint_base
 class KVolumeProfile(Kernel):
     def __init__(self, buckets: int, lookback: int, va_pct: float, anchored: bool = ..., left: int = ..., right: int = ...) -> None: ...
+
+@disjoint_base
+class KFibonacci(Kernel):
+    def __init__(self, levels: object, mode: int, anchor: int, left: int, right: int) -> None: ...
+
+@disjoint_base
+class KPremiumDiscount(Kernel):
+    def __init__(self, left: int, right: int) -> None: ...
+
+@disjoint_base
+class KDisplacement(Kernel):
+    def __init__(self, atr_length: int, body_atr_min: float, wick_ratio_max: float) -> None: ...
+
+@disjoint_base
+class KLiquidityZones(Kernel):
+    def __init__(self, left: int, right: int, atr_length: int, tolerance_atr: float, sweep_atr: float, min_touches: int, max_active: int, history: int) -> None: ...

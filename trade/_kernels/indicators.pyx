@@ -5,13 +5,13 @@
 # Bounds checks are off: every index is into a ring/deque of a size fixed at
 # construction, and the property tests drive windows from empty to full.
 
-from libc.math cimport NAN, fabs, sqrt, exp, log, floor, isnan
+from libc.math cimport NAN, INFINITY, fabs, sqrt, exp, log, floor, isnan
 from libc.stdlib cimport calloc, free
 
 import numpy as np
 
 cdef enum:
-    MAX_OUT = 40
+    MAX_OUT = 64
 
 # source selector codes (trade.indicators maps names to these)
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
@@ -2008,3 +2008,321 @@ cdef class KVolumeProfile(Kernel):
         out[5] = 1.0 if (out[2] <= c <= out[1]) else 0.0
         if self.anchored:
             out[6] = <double>self.since
+
+
+# ================================================= TRADE's structure detectors
+
+cdef class KFibonacci(Kernel):
+    """Fibonacci levels from swing anchors (TRADE's fibonacci). Anchor modes: 0 paired (the
+    latest completed high/low pair, refreshed when a pair completes), 1 unpaired (the latest
+    swing high and low, refreshed when either pivot changes), 2 trend (the latest pair while
+    the trend has a direction, frozen while it is 0; refreshed on a trend or pair change).
+    level = high - ratio * range for mode 0 retracement; 1 extension (a bullish anchor
+    projects above the high: high + ratio * range; a bearish one below the low: low -
+    ratio * range); 2 extension_up (high + ratio * range); 3 extension_down (low - ratio *
+    range). Outputs: one level per ratio, anchor_high, anchor_low, range, anchor_direction
+    (+1 bullish, -1 bearish, 0 none), anchor_trend_direction."""
+    cdef KTrend tr
+    cdef double* ratios
+    cdef int nlev, mode, anchor
+    cdef double hi, lo, adir, tdir
+    cdef long long last_pv, last_tv, last_hi_idx, last_lo_idx
+
+    def __init__(self, levels, int mode, int anchor, int left, int right):
+        self.nlev = len(levels)
+        self.n_out = self.nlev + 5
+        self.ratios = self._alloc(self.nlev)
+        for i, r in enumerate(levels):
+            self.ratios[i] = float(r)
+        self.mode = mode
+        self.anchor = anchor
+        self.tr = KTrend(left, right)
+        self.hi = NAN
+        self.lo = NAN
+        self.last_pv = -1
+        self.last_tv = -1
+        self.last_hi_idx = -2
+        self.last_lo_idx = -2
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double tbuf[10]
+        cdef long long hi_i, lo_i
+        cdef int i
+        cdef double rng, x, r
+        self.tr.step(ts, o, h, l, c, v, tbuf)
+        self.tr.nbar += 1
+        if self.anchor == 0:
+            if self.tr.sw.pair_version != self.last_pv:     # a completed pair re-anchors
+                self.last_pv = self.tr.sw.pair_version
+                self.hi = self.tr.sw.pair_high
+                self.lo = self.tr.sw.pair_low
+                self.adir = <double>self.tr.sw.pair_direction
+        elif self.anchor == 1:
+            hi_i = -1 if isnan(self.tr.sw.last_high_idx) else <long long>self.tr.sw.last_high_idx
+            lo_i = -1 if isnan(self.tr.sw.last_low_idx) else <long long>self.tr.sw.last_low_idx
+            if hi_i != self.last_hi_idx or lo_i != self.last_lo_idx:
+                self.last_hi_idx = hi_i
+                self.last_lo_idx = lo_i
+                self.hi = self.tr.sw.last_high
+                self.lo = self.tr.sw.last_low
+        else:
+            if self.tr.version != self.last_tv or self.tr.sw.pair_version != self.last_pv:
+                self.last_tv = self.tr.version
+                self.last_pv = self.tr.sw.pair_version
+                if self.tr.direction != 0:          # ranging keeps the last anchors
+                    self.hi = self.tr.sw.pair_high
+                    self.lo = self.tr.sw.pair_low
+                    self.adir = <double>self.tr.sw.pair_direction
+                    self.tdir = <double>self.tr.direction
+        rng = self.hi - self.lo
+        for i in range(self.nlev):
+            r = self.ratios[i]
+            if self.mode == 0:
+                x = self.hi - r * rng
+            elif self.mode == 2 or (self.mode == 1 and self.adir >= 0):
+                x = self.hi + r * rng
+            else:
+                x = self.lo - r * rng
+            out[i] = x
+        out[self.nlev] = self.hi
+        out[self.nlev + 1] = self.lo
+        out[self.nlev + 2] = rng
+        out[self.nlev + 3] = self.adir
+        out[self.nlev + 4] = self.tdir
+
+
+cdef class KPremiumDiscount(Kernel):
+    """ICT premium/discount of the close within the latest swing pair (TRADE's
+    premium_discount): equilibrium = the pair's midpoint, premium_level / discount_level =
+    75 % / 25 % of the way up; zone = +1 premium (close >= premium_level), -1 discount
+    (close <= discount_level), 2 equilibrium (between, or a pair with no range), 0 none (no
+    pair yet); depth_pct = (close - low) / range clamped to [0, 1]; version counts zone
+    changes."""
+    cdef KSwing sw
+    cdef int zone
+    cdef long long version
+
+    def __init__(self, int left, int right):
+        self.n_out = 6
+        self.sw = KSwing(left, right)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double hi, lo, span, d
+        cdef int z = 0
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        hi = self.sw.pair_high
+        lo = self.sw.pair_low
+        if not (isnan(hi) or isnan(lo)):
+            span = hi - lo
+            if span <= 0:
+                out[0] = hi
+                out[1] = hi
+                out[2] = lo
+                out[4] = 0.5
+                z = 2
+            else:
+                out[0] = lo + 0.5 * span
+                out[1] = lo + 0.75 * span
+                out[2] = lo + 0.25 * span
+                z = 1 if c >= out[1] else (-1 if c <= out[2] else 2)
+                d = (c - lo) / span
+                out[4] = 0.0 if d < 0.0 else (1.0 if d > 1.0 else d)
+        if z != self.zone:
+            self.version += 1
+            self.zone = z
+        out[3] = <double>z
+        out[5] = <double>self.version
+
+
+cdef class KDisplacement(Kernel):
+    """An impulsive candle (TRADE's displacement): body >= body_atr_min x ATR and wicks <=
+    wick_ratio_max x body. direction +1 up / -1 down on such a bar (else 0); body_atr_ratio
+    and wick_ratio of every bar; last_idx / last_direction of the latest one; version
+    counts them. ATR: Wilder over atr_length (the Play's atr feature)."""
+    cdef KAtr atr
+    cdef double body_min, wick_max, last_idx, last_dir
+    cdef long long version
+
+    def __init__(self, int atr_length, double body_atr_min, double wick_ratio_max):
+        self.n_out = 7
+        self.atr = KAtr(atr_length)
+        self.body_min = body_atr_min
+        self.wick_max = wick_ratio_max
+        self.last_idx = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double body = fabs(c - o)
+        cdef double top = c if c > o else o
+        cdef double bot = o if c > o else c
+        cdef double wicks = (h - top) + (bot - l)
+        cdef bint hit = False
+        out[0] = 0.0
+        out[1] = 0.0
+        if not isnan(a) and a > 0:
+            out[2] = body / a
+        out[3] = wicks / body if body > 0 else NAN
+        if not isnan(a) and a > 0 and body > 0:
+            hit = body / a >= self.body_min and wicks / body <= self.wick_max
+        if hit:
+            out[0] = 1.0
+            out[1] = 1.0 if c > o else -1.0
+            self.last_idx = <double>self.nbar
+            self.last_dir = out[1]
+            self.version += 1
+        out[4] = self.last_idx
+        out[5] = self.last_dir
+        out[6] = <double>self.version
+
+
+cdef class KLiquidityZones(Kernel):
+    """Pools of resting liquidity at clustered swing highs/lows (TRADE's liquidity_zones).
+    Each new swing pivot joins the last `history` pivots of its side; when at least
+    `min_touches` of them (itself included) lie within tolerance_atr x ATR of it, their mean
+    is a zone (an active zone of that side within the tolerance is updated instead; at most
+    `max_active` per side, the oldest dropped). A high zone is swept when a bar's high
+    exceeds it by sweep_atr x ATR (sweep_direction +1: bearish), a low zone when the low
+    undercuts it (-1: bullish); swept zones are removed. Without an ATR nothing forms or
+    sweeps. nearest_* = the active zone of each side closest to the close."""
+    cdef KSwing sw
+    cdef KAtr atr
+    cdef double tol, sweep
+    cdef int min_touches, max_active, hist
+    cdef double* sh         # swing-high history (ring of `hist`)
+    cdef double* sl
+    cdef int nsh, psh, nsl, psl
+    cdef double* zl         # zones: level, touches, side (+1 high / -1 low), age stamp
+    cdef double* zt
+    cdef double* zs
+    cdef double* za
+    cdef int nz
+    cdef double hi_idx, lo_idx, stamp
+    cdef long long version
+
+    def __init__(self, int left, int right, int atr_length, double tolerance_atr,
+                 double sweep_atr, int min_touches, int max_active, int history):
+        self.n_out = 9
+        self.sw = KSwing(left, right)
+        self.atr = KAtr(atr_length)
+        self.tol = tolerance_atr
+        self.sweep = sweep_atr
+        self.min_touches = min_touches
+        self.max_active = max_active
+        self.hist = history
+        self.sh = self._alloc(history)
+        self.sl = self._alloc(history)
+        self.zl = self._alloc(2 * max_active + 2)
+        self.zt = self._alloc(2 * max_active + 2)
+        self.zs = self._alloc(2 * max_active + 2)
+        self.za = self._alloc(2 * max_active + 2)
+        self.hi_idx = NAN
+        self.lo_idx = NAN
+
+    cdef void _drop(self, int i) noexcept nogil:
+        cdef int j
+        for j in range(i, self.nz - 1):
+            self.zl[j] = self.zl[j + 1]
+            self.zt[j] = self.zt[j + 1]
+            self.zs[j] = self.zs[j + 1]
+            self.za[j] = self.za[j + 1]
+        self.nz -= 1
+
+    cdef bint _form(self, double side, double a) noexcept nogil:
+        cdef double* buf = self.sh if side > 0 else self.sl
+        cdef int n = self.nsh if side > 0 else self.nsl
+        cdef int pos = self.psh if side > 0 else self.psl
+        cdef int i, k, cnt = 1, oldest = -1
+        cdef double newest, total, level, tol = self.tol * a
+        if n < self.min_touches:
+            return False
+        newest = buf[(pos - 1 + self.hist) % self.hist]
+        total = newest
+        for k in range(1, n):                    # the other pivots of the history, oldest first
+            i = (pos - 1 - (n - k) + 2 * self.hist) % self.hist
+            if fabs(buf[i] - newest) <= tol:
+                total += buf[i]
+                cnt += 1
+        if cnt < self.min_touches:
+            return False
+        level = total / cnt
+        for i in range(self.nz):
+            if self.zs[i] == side and fabs(self.zl[i] - level) <= tol:
+                self.zl[i] = level               # an existing zone there is refreshed
+                self.zt[i] = cnt
+                return False
+        self.zl[self.nz] = level
+        self.zt[self.nz] = cnt
+        self.zs[self.nz] = side
+        self.za[self.nz] = self.stamp
+        self.stamp += 1
+        self.nz += 1
+        self.version += 1
+        cnt = 0
+        for i in range(self.nz):
+            if self.zs[i] == side:
+                cnt += 1
+        while cnt > self.max_active:
+            for i in range(self.nz):             # the oldest zone of this side goes
+                if self.zs[i] == side:
+                    self._drop(i)
+                    cnt -= 1
+                    break
+        return True
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double dist, best_h = INFINITY, best_l = INFINITY
+        cdef bint new_zone = False
+        cdef int i
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = 0.0
+        out[3] = NAN
+        if not isnan(a) and a > 0:
+            # a pivot not yet recorded (also one confirmed while the ATR was warming up)
+            if not isnan(self.sw.last_high_idx) and self.sw.last_high_idx != self.hi_idx:
+                self.hi_idx = self.sw.last_high_idx
+                self.sh[self.psh] = self.sw.last_high
+                self.psh = (self.psh + 1) % self.hist
+                self.nsh = self.nsh + 1 if self.nsh < self.hist else self.hist
+                new_zone = self._form(1.0, a) or new_zone
+            if not isnan(self.sw.last_low_idx) and self.sw.last_low_idx != self.lo_idx:
+                self.lo_idx = self.sw.last_low_idx
+                self.sl[self.psl] = self.sw.last_low
+                self.psl = (self.psl + 1) % self.hist
+                self.nsl = self.nsl + 1 if self.nsl < self.hist else self.hist
+                new_zone = self._form(-1.0, a) or new_zone
+            i = 0
+            while i < self.nz:
+                if ((self.zs[i] > 0 and h > self.zl[i] + self.sweep * a)
+                        or (self.zs[i] < 0 and l < self.zl[i] - self.sweep * a)):
+                    out[1] = 1.0
+                    out[2] = self.zs[i]          # +1 highs swept (bearish), -1 lows (bullish)
+                    out[3] = self.zl[i]
+                    self.version += 1
+                    self._drop(i)
+                    continue
+                i += 1
+        out[0] = 1.0 if new_zone else 0.0
+        out[4] = NAN
+        out[5] = NAN
+        out[6] = 0.0
+        out[7] = 0.0
+        for i in range(self.nz):
+            dist = fabs(self.zl[i] - c)
+            if self.zs[i] > 0 and dist < best_h:
+                best_h = dist
+                out[4] = self.zl[i]
+                out[6] = self.zt[i]
+            elif self.zs[i] < 0 and dist < best_l:
+                best_l = dist
+                out[5] = self.zl[i]
+                out[7] = self.zt[i]
+        out[8] = <double>self.version

@@ -81,13 +81,14 @@ def feature_defs(play: Play) -> list[FeatureDef]:
                                  f"'{feat.indicator}' takes no source")
             params["source"] = feat.source
         spec = get_spec(feat.indicator)
-        out.append(FeatureDef(fid, spec.name, resolve_params(spec.name, params),
-                              _interval_of(play, feat.tf), spec.outputs))
+        resolved = resolve_params(spec.name, params)
+        out.append(FeatureDef(fid, spec.name, resolved, _interval_of(play, feat.tf),
+                              spec.outputs_for(resolved)))
     by_key: dict[str, dict[str, Any]] = {}
     for role, items in play.structures.items():
         for st in items:
             spec = get_spec(st.type)
-            params = dict(st.params)
+            params = dict[str, Any](st.params)
             accepted = {p.name for p in spec.params}
             for dep in st.uses_list:  # inherit what the used structure was built with
                 for k, v in by_key.get(dep, {}).items():
@@ -96,7 +97,7 @@ def feature_defs(play: Play) -> list[FeatureDef]:
             resolved = resolve_params(spec.name, params)
             by_key[st.key] = resolved
             out.append(FeatureDef(st.key, spec.name, resolved, _interval_of(play, role),
-                                  spec.outputs))
+                                  spec.outputs_for(resolved)))
     return out
 
 

@@ -38,7 +38,10 @@ def get_spec(name: str) -> IndicatorSpec:
     return _entry(name).spec
 
 
-def _check_value(ind: str, p: ParamSpec, value: Any) -> int | float | str | bool:
+ParamValue = int | float | str | bool | tuple[float, ...]
+
+
+def _check_value(ind: str, p: ParamSpec, value: Any) -> ParamValue:
     where = f"indicator '{ind}' param '{p.name}'"
     if p.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -56,6 +59,11 @@ def _check_value(ind: str, p: ParamSpec, value: Any) -> int | float | str | bool
         if not isinstance(value, bool):
             raise InputError(f"{where}: expected true/false, found {value!r}")
         out = value
+    elif p.kind == "floats":
+        if not isinstance(value, list | tuple) or not value or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+            raise InputError(f"{where}: expected a non-empty list of numbers, found {value!r}")
+        return tuple(float(x) for x in value)
     else:
         if not isinstance(value, str):
             raise InputError(f"{where}: expected a string, found {value!r}")
@@ -92,7 +100,15 @@ def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any
             raise InputError(f"indicator '{name}': missing required param '{p.name}'")
         else:
             out[p.name] = p.default
+    problem = spec.check(out) if spec.check is not None else None
+    if problem:
+        raise InputError(f"indicator '{name}': {problem}")
     return out
+
+
+def outputs_for(name: str, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Output names of `name` with these parameters (most indicators: fixed)."""
+    return get_spec(name).outputs_for(resolve_params(name, params))
 
 
 def warmups(name: str, params: Mapping[str, Any] | None = None) -> tuple[int, ...]:
@@ -125,7 +141,7 @@ class Incremental:
         entry = _entry(name)
         self.name = name
         self.params = resolve_params(name, params)
-        self.outputs: tuple[str, ...] = entry.spec.outputs
+        self.outputs: tuple[str, ...] = entry.spec.outputs_for(self.params)
         self.warmup = max(entry.warmups(self.params))
         self._kernel = entry.factory(self.params)
 
@@ -172,7 +188,7 @@ def compute(name: str, params: Mapping[str, Any] | None, bars: Mapping[str, Any]
     cols = [arrays.get(f, nan) for f in BAR_FIELDS]
     kernel = entry.factory(p)
     out: F64 = kernel.run(*cols)
-    return {field: out[j] for j, field in enumerate(entry.spec.outputs)}
+    return {field: out[j] for j, field in enumerate(entry.spec.outputs_for(p))}
 
 
 __all__ = [
@@ -181,6 +197,7 @@ __all__ = [
     "compute",
     "get_spec",
     "make_incremental",
+    "outputs_for",
     "required_inputs",
     "resolve_params",
     "warmup",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,8 @@ def _add(
     doc: str,
     outputs: tuple[str, ...] = ("value",),
     kind: str = "indicator",
+    dynamic_outputs: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None,
+    check: Callable[[Mapping[str, Any]], str | None] | None = None,
 ) -> None:
     spec = IndicatorSpec(
         name=name,
@@ -95,6 +97,8 @@ def _add(
         outputs=outputs,
         kind="structure" if kind == "structure" else "indicator",
         doc=doc,
+        dynamic_outputs=dynamic_outputs,
+        check=check,
     )
     _ENTRIES[name] = Entry(spec, factory, warmups)
 
@@ -760,6 +764,113 @@ _add(
     "volume_profile over the bars since the last completed swing pair (at most `lookback`); "
     "bars_since_anchor counts them.",
     outputs=(*_VP_OUT, "bars_since_anchor"),
+)
+
+# -------------------------------------------- TRADE's structure detectors (uses: swing)
+def _level_name(ratio: float) -> str:
+    """`level[0.618]`: a Fibonacci output, the ratio in its shortest form (1.0 -> `level[1]`)."""
+    return f"level[{ratio:g}]"
+
+
+FIB_MODES: tuple[str, ...] = ("retracement", "extension", "extension_up", "extension_down")
+_FIB_FIXED = ("anchor_high", "anchor_low", "range", "anchor_direction", "anchor_trend_direction")
+
+
+def _fib_outputs(p: Mapping[str, Any]) -> tuple[str, ...]:
+    return (*(_level_name(float(r)) for r in p["levels"]), *_FIB_FIXED)
+
+
+def _fib_check(p: Mapping[str, Any]) -> str | None:
+    if p["use_trend_anchor"] and p["use_paired_anchor"]:
+        return ("use_trend_anchor and use_paired_anchor exclude each other "
+                "(set use_paired_anchor: false)")
+    if p["mode"] == "extension" and not (p["use_paired_anchor"] or p["use_trend_anchor"]):
+        return "mode extension needs a paired or trend anchor (its direction)"
+    names = [_level_name(float(r)) for r in p["levels"]]
+    if len(set(names)) != len(names):
+        return "levels repeat a ratio"
+    return None
+
+
+def _fib_anchor(p: Params) -> int:
+    return 2 if p["use_trend_anchor"] else (0 if p["use_paired_anchor"] else 1)
+
+
+_add(
+    "fibonacci",
+    (
+        ParamSpec("levels", "floats", (0.382, 0.5, 0.618), doc="Fibonacci ratios"),
+        ParamSpec("mode", "str", "retracement", choices=FIB_MODES,
+                  doc="retracement: high - r x range; extension: beyond the anchor in its "
+                  "direction; extension_up / extension_down: above the high / below the low"),
+        ParamSpec("use_paired_anchor", "bool", True,
+                  doc="anchor on the latest completed swing pair (else the latest high and low)"),
+        ParamSpec("use_trend_anchor", "bool", False,
+                  doc="anchor on the latest pair while the trend has a direction"),
+        *_SWING_P,
+    ),
+    _HL,
+    lambda p: _k.KFibonacci(tuple(p["levels"]), FIB_MODES.index(str(p["mode"])), _fib_anchor(p),
+                            int(p["left"]), int(p["right"])),
+    lambda p: (0,) * (len(p["levels"]) + len(_FIB_FIXED)),
+    "Fibonacci levels from swing anchors (TRADE's fibonacci); `fib.level[0.618]` reads a "
+    "level; anchor_direction +1 bullish (low then high) / -1 bearish; NaN until an anchor.",
+    outputs=("anchor_high", "anchor_low", "range", "anchor_direction",
+             "anchor_trend_direction"),
+    kind="structure",
+    dynamic_outputs=_fib_outputs,
+    check=_fib_check,
+)
+_add(
+    "premium_discount",
+    _SWING_P,
+    _HLC,
+    lambda p: _k.KPremiumDiscount(int(p["left"]), int(p["right"])),
+    _same(6, lambda p: 0),
+    "Where the close sits in the latest swing pair: zone +1 premium (>= 75 %), -1 discount "
+    "(<= 25 %), 2 equilibrium, 0 none (string literals premium/discount/equilibrium/none "
+    "compare with it); equilibrium / premium_level / discount_level; depth_pct 0..1.",
+    outputs=("equilibrium", "premium_level", "discount_level", "zone", "depth_pct", "version"),
+    kind="structure",
+)
+_ATR_LEN = _int("atr_length", 14, doc="ATR window (from the Play's atr feature named by atr_key)")
+_add(
+    "displacement",
+    (_ATR_LEN, _float("body_atr_min", 1.5, 0.0, 1000.0, "body at least this many ATRs"),
+     _float("wick_ratio_max", 0.4, 0.0, 1000.0, "wicks at most this share of the body")),
+    ("open", "high", "low", "close"),
+    lambda p: _k.KDisplacement(int(p["atr_length"]), float(p["body_atr_min"]),
+                               float(p["wick_ratio_max"])),
+    lambda p: (0, 0, int(p["atr_length"]), 0, 0, 0, 0),
+    "An impulsive candle: is_displacement / direction (+1 up, -1 down) on it, body_atr_ratio "
+    "and wick_ratio of each bar, last_idx / last_direction of the latest, version.",
+    outputs=("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
+             "last_direction", "version"),
+    kind="structure",
+)
+_add(
+    "liquidity_zones",
+    (
+        *_SWING_P, _ATR_LEN,
+        _float("tolerance_atr", 0.3, 0.0, 1000.0, "cluster width in ATRs"),
+        _float("sweep_atr", 0.1, 0.0, 1000.0, "penetration beyond a zone that sweeps it"),
+        _int("min_touches", 2, doc="pivots that make a zone"),
+        _int("max_active", 5, doc="zones kept per side"),
+        _int("max_swing_history", 20, doc="pivots per side considered for clustering"),
+    ),
+    _HLC,
+    lambda p: _k.KLiquidityZones(int(p["left"]), int(p["right"]), int(p["atr_length"]),
+                                 float(p["tolerance_atr"]), float(p["sweep_atr"]),
+                                 int(p["min_touches"]), int(p["max_active"]),
+                                 int(p["max_swing_history"])),
+    _same(9, lambda p: 0),
+    "Clustered swing highs/lows as liquidity pools, and their sweeps: new_zone_this_bar, "
+    "sweep_this_bar, sweep_direction (+1 highs swept: bearish, -1 lows: bullish), "
+    "swept_level, nearest_high_level / nearest_low_level and their touches, version.",
+    outputs=("new_zone_this_bar", "sweep_this_bar", "sweep_direction", "swept_level",
+             "nearest_high_level", "nearest_low_level", "nearest_high_touches",
+             "nearest_low_touches", "version"),
+    kind="structure",
 )
 
 ENTRIES: dict[str, Entry] = dict(_ENTRIES)

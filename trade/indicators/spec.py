@@ -7,8 +7,9 @@ compiled code to check a Play.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 InputName = Literal["open", "high", "low", "close", "volume", "ts"]
 
@@ -18,8 +19,8 @@ class ParamSpec:
     """One parameter: its type, default, and inclusive bounds (None = unbounded)."""
 
     name: str
-    kind: Literal["int", "float", "str", "bool"]
-    default: int | float | str | bool | None = None
+    kind: Literal["int", "float", "str", "bool", "floats"]  # floats: a non-empty list
+    default: int | float | str | bool | tuple[float, ...] | None = None
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
@@ -47,6 +48,22 @@ class IndicatorSpec:
     kind: Literal["indicator", "structure"] = "indicator"
     doc: str = ""
     aliases: tuple[str, ...] = field(default=())
+    #: outputs that depend on the parameters (fibonacci's `level[0.618]`); None = `outputs`
+    dynamic_outputs: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+    #: a check across parameters: the problem in one line, or None when they are consistent
+    check: Callable[[Mapping[str, Any]], str | None] | None = None
+
+    def outputs_for(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The outputs of an instance with these (resolved) parameters."""
+        if self.dynamic_outputs is None:
+            return self.outputs
+        return self.dynamic_outputs(params)
+
+    def with_defaults(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` with every omitted parameter at its default (no validation)."""
+        out = {p.name: p.default for p in self.params if p.default is not None}
+        out.update(params)
+        return out
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:

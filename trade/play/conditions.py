@@ -58,7 +58,8 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
         "active_bull_count", "active_bear_count", "any_mitigated_this_bar",
         "any_invalidated_this_bar", "sweep_this_bar", "sweep_direction", "new_zone_this_bar",
         "nearest_high_touches", "nearest_low_touches", "anchor_direction", "touched_this_bar",
-        "inside", "touch_count",
+        "inside", "touch_count", "above_poc", "in_value_area", "bars_since_anchor",
+        "anchor_trend_direction",
     }
 )
 
@@ -77,6 +78,22 @@ WINDOW_KEYS = (
 CONDITION_KEYS = ("all", "any", "not", "setup", *WINDOW_KEYS, "lhs")
 
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?(?:\[(\d+)\])?$")
+#: a field with a bracket (`fib.level[0.618]`, `zones.zone[0].state`), then an optional offset
+_BRACKET_REF = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*\[-?[0-9.]+\](?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
+    r"(?:\[(\d+)\])?$")
+
+
+def bracket_field(text: str) -> str:
+    """`level[0.6180]` -> `level[0.618]`: the number in its shortest form, as outputs name it."""
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\[(-?[0-9.]+)\](.*)$", text)
+    if m is None:
+        return text
+    try:
+        num = f"{float(m.group(2)):g}"
+    except ValueError:
+        return text
+    return f"{m.group(1)}[{num}]{m.group(3)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +402,10 @@ class ConditionContext:
         return self._resolve(text, fid, fld, int(off), path)
 
     def _ref_text(self, raw: str, path: PathKey) -> Expr:
+        b = _BRACKET_REF.match(raw.strip())
+        if b is not None:
+            return self._resolve(raw, b.group(1), bracket_field(b.group(2)), int(b.group(3) or 0),
+                                 path)
         m = _REF.match(raw.strip())
         if m is None:
             self.error(path, f"expected a feature, field or builtin, found '{raw}'"

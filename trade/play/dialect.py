@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from trade.indicators.aliases import NAME_ALIASES, PARAM_ALIASES
+from trade.indicators.registry import REGISTRY
 from trade.play.defaults import DEFAULT_MAX_POSITION_PCT
 from trade.play.errors import PlayIssue, one_of
 from trade.play.timeframes import INTERVAL_MINUTES, ROLES
@@ -64,7 +65,7 @@ def normalize(data: dict[str, Any], smap: SourceMap, issues: list[PlayIssue]) ->
                 _swing_params(feat, data.get("structures"))
     structs = data.get("structures")
     if isinstance(structs, dict):
-        data["structures"] = _structures(structs, data.get("timeframes"), ctx)
+        data["structures"] = _structures(structs, data.get("timeframes"), feats, ctx)
     _risk_limits(data, ctx)
     _order_types(data, ctx)
     _risk_per_trade(data, ctx)
@@ -134,7 +135,7 @@ def _swing_params(feat: dict[str, Any], structs: Any) -> None:
                 params.setdefault(key, value)
 
 
-def _structures(structs: dict[str, Any], tfs: Any, ctx: _Ctx) -> dict[str, Any]:
+def _structures(structs: dict[str, Any], tfs: Any, feats: Any, ctx: _Ctx) -> dict[str, Any]:
     """Flatten `role: {interval: [...]}` into `role: [...]` (or `interval: [...]`)."""
     declared: dict[str, str] = {}
     if isinstance(tfs, dict):
@@ -184,7 +185,34 @@ def _structures(structs: dict[str, Any], tfs: Any, ctx: _Ctx) -> dict[str, Any]:
             for i, st in enumerate(items):
                 if isinstance(st, dict):
                     _indicator(st, ("structures", role, i), "type", ctx)
+                    _atr_key(st, ("structures", role, i), feats, ctx)
     return out
+
+
+def _atr_key(st: dict[str, Any], path: PathKey, feats: Any, ctx: _Ctx) -> None:
+    """`atr_key: atr_14` (TRADE reads that feature's ATR) -> our `atr_length` (the detector
+    computes the same Wilder ATR itself, on its own timeframe)."""
+    params = st.get("params")
+    if not isinstance(params, dict) or "atr_key" not in params:
+        return
+    key = params.pop("atr_key")
+    spec = REGISTRY.get(str(st.get("type")))
+    if spec is None:
+        return
+    if "atr_length" not in {p.name for p in spec.params}:
+        if spec.name == "swing":
+            return  # TRADE's swing reads it only for its significance outputs
+        ctx.err((*path, "params", "atr_key"), f"'{spec.name}' takes no atr_key")
+        return
+    feat = feats.get(key) if isinstance(feats, dict) else None
+    if not isinstance(feat, dict) or feat.get("indicator") != "atr":
+        ctx.err((*path, "params", "atr_key"), f"atr_key '{key}' names no atr feature "
+                                              f"(declare it under features)")
+        return
+    fparams = feat.get("params")
+    length = fparams.get("length", 14) if isinstance(fparams, dict) else 14
+    params.setdefault("atr_length", length)
+    ctx.move_line((*path, "params", "atr_key"), (*path, "params", "atr_length"))
 
 
 # ------------------------------------------------------------------ account / risk
@@ -220,6 +248,10 @@ def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
         risk = data.get(block)
         if not isinstance(risk, dict):
             continue
+        if "take_profit_levels" in risk:
+            risk.pop("take_profit_levels")
+            ctx.err((block, "take_profit_levels"), "split take-profits are not supported yet; "
+                    "remove take_profit_levels (take_profit_pct then closes the whole position)")
         for key in ORDER_TYPE_KEYS:
             if key not in risk:
                 continue

@@ -451,6 +451,7 @@ class _Checker:
 
     # -------------------------------------------------------------- features
     def _params(self, spec: IndicatorSpec, params: Mapping[str, Any], path: PathKey) -> None:
+        before = len(self.issues)
         names = [ps.name for ps in spec.params]
         for key, value in params.items():
             sub = (*path, key)
@@ -469,6 +470,10 @@ class _Checker:
                 want = "a number"
             elif ps.kind == "bool":
                 good, want = isinstance(value, bool), "true or false"
+            elif ps.kind == "floats":
+                good = isinstance(value, list) and bool(value) and all(
+                    isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+                want = "a non-empty list of numbers"
             else:
                 good, want = isinstance(value, str), "a string"
             if not good:
@@ -484,6 +489,22 @@ class _Checker:
         for ps in spec.params:
             if ps.required and ps.name not in params:
                 self.err(path, f"missing required parameter '{ps.name}' for '{spec.name}'")
+        if spec.check is not None and len(self.issues) == before:
+            problem = spec.check(spec.with_defaults(params))
+            if problem:
+                self.err(path, problem)
+
+    def _outputs(self, spec: IndicatorSpec, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The outputs of this instance (fibonacci's depend on its levels)."""
+        if spec.dynamic_outputs is None:
+            return tuple(spec.outputs)
+        full = spec.with_defaults(params)
+        if any(ps.required and ps.name not in full for ps in spec.params):
+            return tuple(spec.outputs)
+        try:
+            return spec.outputs_for(full)
+        except (TypeError, ValueError, KeyError):
+            return tuple(spec.outputs)  # a bad parameter, reported by _params
 
     def _lookup(self, name: str, kind: str, path: PathKey) -> IndicatorSpec | None:
         spec = self.specs.get(name)
@@ -549,7 +570,7 @@ class _Checker:
                     self.sources[st.key] = Source(("value",), "structure")
                     continue
                 self._params(spec, st.params, (*path, "params"))
-                self.sources[st.key] = Source(tuple(spec.outputs), "structure",
+                self.sources[st.key] = Source(self._outputs(spec, st.params), "structure",
                                               dict(output_aliases(spec.name)))
 
     # -------------------------------------------------------------- risk

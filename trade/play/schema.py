@@ -70,7 +70,7 @@ class Structure(_Model):
 
     type: str
     key: str
-    params: dict[str, Scalar] = {}
+    params: dict[str, Scalar | list[int | float]] = {}  # lists: fibonacci's levels
     uses: str | list[str] | None = None
 
     @property
