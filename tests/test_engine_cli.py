@@ -91,3 +91,22 @@ def test_batch_refused_for_breaker_play_and_json_output(tmp_path: Path) -> None:
     data = json.loads(proc.stdout)
     assert data["manifest"]["path"] == "batch"
     assert data["metrics"]["num_trades"] == data["manifest"]["n_trades"] > 0
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("backtest", "no-such-play.yml"), "Play file not found"),
+    (("data", "import"), "Missing argument 'FILE'"),
+    (("sweep", str(PLAY), "--bogus"), "No such option '--bogus'"),
+])
+def test_usage_errors_are_one_line(args: tuple[str, ...], needle: str, tmp_path: Path) -> None:
+    proc = trade(*args, cwd=tmp_path)
+    one_line_error(proc, needle)
+    assert proc.returncode == 2 and "--help" in proc.stderr
+
+
+def test_lowercase_symbol_is_the_upper_case_one(sample_store: Path) -> None:
+    proc = trade("backtest", str(QUICK), "--symbol", "btcusdt", "--start", "2018-01-01",
+                 "--end", "2018-01-15", "--json", "--out", str(sample_store / "r3"),
+                 cwd=sample_store)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["manifest"]["symbol"] == "BTCUSDT"
