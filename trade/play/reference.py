@@ -763,6 +763,17 @@ def _gen_defaults() -> str:
     return f"{values}\n\nDeliberate differences:\n\n{diffs}"
 
 
+def _gen_exit_mode_default() -> str:
+    from trade.play.schema import PositionPolicy
+
+    default = PositionPolicy.model_fields["exit_mode"].get_default()
+    text = f"The default `exit_mode` is `{default}`"
+    if default == "sl_tp_only":
+        return (text + ": signal exits are then ignored, so a Play whose exits come from "
+                "its conditions must set `exit_mode: first_hit` (or `signal`).")
+    return text + "."
+
+
 def _gen_actions() -> str:
     rows = [(f"`{a}`", ACTION_DOCS.get(a, ""),
              "action and emit" if a in ACTION_NAMES else "emit only") for a in EMIT_NAMES]
@@ -903,6 +914,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "enums": _gen_enums,
     "dialect": _gen_dialect,
     "defaults": _gen_defaults,
+    "exit_mode_default": _gen_exit_mode_default,
     "indicators": _gen_indicators,
     "structures": _gen_structures,
     "patterns": _gen_patterns,
