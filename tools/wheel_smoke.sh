@@ -42,7 +42,7 @@ with urllib.request.urlopen(f"http://127.0.0.1:{port}/v5/market/time", timeout=1
 assert body["retCode"] == 0, body
 print("exchange-sim ok on port", port)
 PY
-kill -INT "$sim_pid"; wait "$sim_pid" || true; sim_pid=""
+kill -TERM "$sim_pid"; wait "$sim_pid" || true; sim_pid=""  # (a background job ignores SIGINT)
 
 "$work/venv/bin/python" - <<'PY'
 from importlib import resources
