@@ -403,10 +403,13 @@ class ConditionContext:
 
     def _ref_text(self, raw: str, path: PathKey) -> Expr:
         b = _BRACKET_REF.match(raw.strip())
-        if b is not None:
+        m = _REF.match(raw.strip())
+        # `dc.upper[1]` is the previous bar of a field: a bracket belongs to the field's name
+        # only when no such reading applies or the source has that bracketed output
+        if b is not None and (m is None or bracket_field(b.group(2)) in self.sources.get(
+                b.group(1), Source(())).outputs):
             return self._resolve(raw, b.group(1), bracket_field(b.group(2)), int(b.group(3) or 0),
                                  path)
-        m = _REF.match(raw.strip())
         if m is None:
             self.error(path, f"expected a feature, field or builtin, found '{raw}'"
                              f"{suggest(raw, self.operand_names())}")
