@@ -42,6 +42,38 @@ def write_parquet(table: pa.Table, path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def json_bytes(obj: Any) -> bytes:
+    """`write_json`'s bytes: sorted keys, fixed separators, NaN/inf as null."""
+    text = json.dumps(_clean(obj), sort_keys=True, indent=2, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Write a run folder's files all or none: each is staged as a hidden temp file, and
+    only when every one is complete are they renamed into place. A failure (disk full,
+    read-only folder) removes the temp files and a folder it created, and re-raises."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            final = folder / name
+            tmp = final.with_name(f".{name}.tmp")
+            staged.append((tmp, final))
+            tmp.write_bytes(data)
+        for tmp, final in staged:
+            tmp.replace(final)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for p in sorted(created, key=lambda q: len(q.parts), reverse=True):
+            try:
+                p.rmdir()  # only if empty: never a folder that holds anything
+            except OSError:
+                break
+        raise
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:

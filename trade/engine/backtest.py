@@ -53,10 +53,10 @@ from trade.data import (
 from trade.data.schema import Instrument
 from trade.engine.artifacts import (
     file_sha256,
+    json_bytes,
     parquet_bytes,
     table_sha256,
-    write_json,
-    write_parquet,
+    write_files,
 )
 from trade.engine.features import exec_frame
 from trade.engine.orders import DEFAULT_INSTRUMENT, OrderPlan, order_plan
@@ -393,11 +393,14 @@ def run_backtest(
     out: Path | None = None
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        manifest["trade_log_sha256"] = write_parquet(result.trades, out / "trades.parquet")
-        manifest["equity_sha256"] = write_parquet(result.equity, out / "equity.parquet")
-        write_json(metrics, out / "metrics.json")
-        write_json(manifest, out / "manifest.json")
+        trades_bytes = parquet_bytes(result.trades)
+        equity_bytes = parquet_bytes(result.equity)
+        manifest["trade_log_sha256"] = hashlib.sha256(trades_bytes).hexdigest()
+        manifest["equity_sha256"] = hashlib.sha256(equity_bytes).hexdigest()
+        # the four artifacts appear together or not at all (a full disk leaves the old run)
+        write_files(out, {"trades.parquet": trades_bytes, "equity.parquet": equity_bytes,
+                          "metrics.json": json_bytes(metrics),
+                          "manifest.json": json_bytes(manifest)})
     else:
         manifest["trade_log_sha256"] = hashlib.sha256(parquet_bytes(result.trades)).hexdigest()
     return RunResult(chosen, result.trades, result.equity, result.final_balance, metrics,

@@ -21,6 +21,7 @@ an existing `<out>` first (row group by row group) and reports their ids, so the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from trade.core import InputError
 from trade.sweep.evaluate import MetricsMode, metric_names
 from trade.sweep.space import Dimension
 
+log = logging.getLogger(__name__)
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
 
 
@@ -146,9 +148,12 @@ class ResultsWriter:
     def abort(self) -> None:
         """Drop what was written: `path` stays as it was before the writer opened."""
         if not self._closed:
-            self._writer.close()
-            self._tmp.unlink(missing_ok=True)
             self._closed = True
+            try:
+                self._writer.close()
+            except OSError as exc:  # e.g. the disk is full: the partial file goes anyway
+                log.debug("closing the partial results file failed: %s", exc)
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ResultsWriter:
         return self

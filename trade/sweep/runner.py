@@ -400,9 +400,13 @@ def run_sweep(
                 for row in rows:
                     writer.add(row)
                     n_new += 1
+    except KeyboardInterrupt:
+        executor.close()
+        writer.close()  # a Ctrl-C keeps the finished rows (resume carries on)
+        raise
     except BaseException:
         executor.close()
-        writer.close()
+        writer.abort()  # a failed sweep (disk full, a bug) leaves the results as they were
         raise
     executor.close()
     if writer.n_ok == 0 and writer.first_error is not None and not interrupted:
