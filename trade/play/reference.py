@@ -250,6 +250,12 @@ DIALECT_DOCS: dict[str, tuple[str, str]] = {
         "structures keyed by an interval under a role; the interval must be the role's own "
         "or one the Play declares"),
     "synthetic.pattern": ("`synthetic.regime`", "a pattern name given without `regime`"),
+    "structures.<role>[].params.atr_key": (
+        "`params.atr_length`",
+        "names an `atr` feature; the structure computes the same ATR itself with that "
+        "feature's length (a swing without ATR outputs ignores it)"),
+    "risk.take_profit_levels": ("—", "split take-profits: refused with a reason (also under "
+                                     "`risk_model`)"),
 }
 
 #: Canonical condition operators (the values of COMPARE_OPS and OTHER_OPS) -> meaning.
