@@ -289,7 +289,9 @@ class Store:
                 out.write(record)
             self._move(tmp, marker)
             committed = True  # from here on the write completes, now or at the next access
-            self._roll_forward(marker)
+            self._apply_moves(staged[:-1])  # its own list: a reader may be completing it too
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(marker)
         except BaseException as exc:
             if not committed:
                 for tmp, _ in staged:
@@ -311,13 +313,23 @@ class Store:
             return False
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"{marker}: unreadable commit record ({exc})") from exc
+        self._apply_moves(moves)
+        # remove the record only if it is still the one completed (not a newer write's)
+        try:
+            with self.fs.open_input_stream(marker) as inp:
+                same = json.loads(inp.read().decode()).get("moves") == moves
+        except (FileNotFoundError, ValueError):
+            same = False
+        if same:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(marker)
+        return True
+
+    def _apply_moves(self, moves: list[Any]) -> None:
         for tmp, final in moves:
             if self._exists(tmp):
                 with contextlib.suppress(FileNotFoundError):  # another process finished it
                     self._move(tmp, final)
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.delete_file(marker)
-        return True
 
     def _settle(self, symbol: str) -> None:
         """Complete a committed write of `symbol` that a crash interrupted (readers call this:
