@@ -15,13 +15,18 @@ multiple of 60 000), open, high, low, close, volume (base units), turnover (quot
 float64, no nulls, strictly increasing ts, lz4-compressed, one row group.
 
 Write policy (`Store.write_bars`): input rows are validated first and any bad row (NaN/null,
-misaligned or non-increasing ts, high < max(open, close), low > min(open, close), negative
-volume or turnover) refuses the whole write with a report naming the rows. Exact duplicates
-are collapsed; a ts already stored with *different* values is a conflict, refused by default
-(`overwrite=True` / `--overwrite` replaces). Re-writing stored rows changes nothing and
-rewrites no file (idempotent). Every changed month is written to a hidden temp file and then
-renamed over the old one, so a crash leaves the previous data readable (temp files are
-ignored by readers). A range read opens only the month files it overlaps.
+misaligned or non-increasing ts, a ts outside 1970..2099, a price <= 0, high < max(open,
+close), low > min(open, close), negative volume or turnover) refuses the whole write with a
+report naming the rows. Exact duplicates are collapsed; a ts already stored with *different*
+values is a conflict, refused by default (`overwrite=True` / `--overwrite` replaces, and
+also replaces a month file that cannot be read). Re-writing stored rows changes nothing and
+rewrites no file (idempotent). Every changed month, and the provenance entry given with
+them, is staged as a hidden temp file; a commit record (`_commit.json`) then makes them
+visible together: a crash before it leaves the store as it was, a crash after it is
+completed by the next reader or writer. The next write (or `trade data check --fix`)
+removes temp files a dead write left. A write the filesystem refuses (read-only, disk full)
+raises StoreWriteError (one line) and changes nothing. A range read opens only the month
+files it overlaps.
 
 Bars coarser than 1m are never stored as if they were 1m: importing them needs
 `bridge_1m=True, seed=N`, which stores seeded 1m paths constrained to each bar's OHLC, and the
