@@ -59,6 +59,11 @@ EXPECTED_OUTPUTS = {
                          "version"),
     "displacement": ("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
                      "last_direction", "version"),
+    "zone": ("state", "upper", "lower", "anchor_idx", "version"),
+    "fair_value_gap": ("new_this_bar", "new_direction", "new_upper", "new_lower",
+                       "nearest_bull_upper", "nearest_bull_lower", "nearest_bear_upper",
+                       "nearest_bear_lower", "active_bull_count", "active_bear_count",
+                       "any_mitigated_this_bar", "version"),
     "liquidity_zones": ("new_zone_this_bar", "sweep_this_bar", "sweep_direction", "swept_level",
                         "nearest_high_level", "nearest_low_level", "nearest_high_touches",
                         "nearest_low_touches", "version"),
@@ -96,7 +101,8 @@ SINGLE = [
     "rolling_window",
 ]
 STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window",
-             "fibonacci", "premium_discount", "displacement", "liquidity_zones"}
+             "fibonacci", "premium_discount", "displacement", "liquidity_zones", "zone",
+             "fair_value_gap"}
 
 
 def test_registry_has_every_indicator_with_its_outputs() -> None:

@@ -495,6 +495,81 @@ def ref_liquidity_zones(b: Bars, tol_atr: float = 0.3, sweep_atr: float = 0.1,
     return {k: out[:, j] for j, k in enumerate(names)}
 
 
+def ref_zone(b: Bars, supply: bool, width_atr: float) -> dict[str, np.ndarray]:
+    sw = ref_swing_all(b, 5, 5)
+    atr = talib.ATR(b["high"], b["low"], b["close"], 14)
+    out = np.full((len(atr), 5), np.nan)
+    state, version = 0, 0
+    up = lo = anchor = last = np.nan
+    for i in range(len(atr)):
+        idx = sw[i, 2] if supply else sw[i, 3]
+        if not np.isnan(idx) and idx != last:
+            last, anchor = idx, idx
+            level = sw[i, 0] if supply else sw[i, 1]
+            w = 0.0 if np.isnan(atr[i]) else atr[i] * width_atr
+            lo, up = (level, level + w) if supply else (level - w, level)
+            state, version = 1, version + 1
+        c = b["close"][i]
+        if state == 1 and ((not supply and c < lo) or (supply and c > up)):
+            state, version = 2, version + 1
+        out[i] = (state, up, lo, anchor, version)
+    return {k: out[:, j] for j, k in enumerate(("state", "upper", "lower", "anchor_idx",
+                                                   "version"))}
+
+
+def ref_fvg(b: Bars, min_gap_atr: float, cap: int) -> dict[str, np.ndarray]:
+    h, lo, c = b["high"], b["low"], b["close"]
+    atr = talib.ATR(h, lo, c, 14)
+    names = ("new_this_bar", "new_direction", "new_upper", "new_lower", "nearest_bull_upper",
+             "nearest_bull_lower", "nearest_bear_upper", "nearest_bear_lower",
+             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version")
+    out = np.full((len(c), 12), np.nan)
+    gaps: list[dict[str, float]] = []
+    version = 0
+
+    def passes(gap: float, a: float) -> bool:
+        return min_gap_atr <= 0 or (not np.isnan(a) and a > 0 and gap >= min_gap_atr * a)
+
+    for i in range(len(c)):
+        new, d, nu, nl, mit = 0.0, 0.0, np.nan, np.nan, 0.0
+        if i >= 2:
+            if lo[i] > h[i - 2] and passes(lo[i] - h[i - 2], atr[i]):
+                new, d, nu, nl = 1.0, 1.0, lo[i], h[i - 2]
+            elif h[i] < lo[i - 2] and passes(lo[i - 2] - h[i], atr[i]):
+                new, d, nu, nl = 1.0, -1.0, lo[i - 2], h[i]
+            if new:
+                gaps.insert(0, {"d": d, "u": nu, "l": nl, "s": 1, "f": 0.0})
+                version += 1
+        for g in gaps:
+            rng = g["u"] - g["l"]
+            if g["s"] != 1 or rng <= 0:
+                continue
+            if g["d"] > 0:
+                if lo[i] <= g["u"]:
+                    g["f"] = max(g["f"], min((g["u"] - lo[i]) / rng, 1.0))
+                    if g["f"] >= 0.5:
+                        g["s"], mit = 2, 1.0
+                if c[i] < g["l"]:
+                    g["s"] = 3
+            else:
+                if h[i] >= g["l"]:
+                    g["f"] = max(g["f"], min((h[i] - g["l"]) / rng, 1.0))
+                    if g["f"] >= 0.5:
+                        g["s"], mit = 2, 1.0
+                if c[i] > g["u"]:
+                    g["s"] = 3
+        gaps = gaps[:cap]
+        act = [g for g in gaps if g["s"] == 1]
+        bull = min((g for g in act if g["d"] > 0),
+                   key=lambda g: abs(c[i] - (g["u"] + g["l"]) / 2), default=None)
+        bear = min((g for g in act if g["d"] < 0),
+                   key=lambda g: abs(c[i] - (g["u"] + g["l"]) / 2), default=None)
+        out[i] = (new, d, nu, nl, bull["u"] if bull else np.nan, bull["l"] if bull else np.nan,
+                  bear["u"] if bear else np.nan, bear["l"] if bear else np.nan,
+                  sum(g["d"] > 0 for g in act), sum(g["d"] < 0 for g in act), mit, version)
+    return {k: out[:, j] for j, k in enumerate(names)}
+
+
 # --------------------------------------------------------------- oracle table
 
 Ref = Callable[[Bars], dict[str, np.ndarray]]
@@ -826,6 +901,10 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("displacement", {"body_atr_min": 1.0, "wick_ratio_max": 0.6},
      lambda b: ref_displacement(b, 14, 1.0, 0.6)),
     ("liquidity_zones", {}, ref_liquidity_zones),
+    ("zone", {"zone_type": "demand", "width_atr": 1.5}, lambda b: ref_zone(b, False, 1.5)),
+    ("zone", {"zone_type": "supply", "width_atr": 0.5}, lambda b: ref_zone(b, True, 0.5)),
+    ("fair_value_gap", {}, lambda b: ref_fvg(b, 0.0, 5)),
+    ("fair_value_gap", {"min_gap_atr": 0.3, "max_active": 3}, lambda b: ref_fvg(b, 0.3, 3)),
     ("liquidity_zones", {"tolerance_atr": 0.6, "sweep_atr": 0.3, "max_active": 2,
                          "max_swing_history": 8},
      lambda b: ref_liquidity_zones(b, 0.6, 0.3, 2, 2, 8)),
@@ -839,7 +918,8 @@ ONE_SIDED = {("supertrend", "long"), ("supertrend", "short"), ("psar", "long"), 
              ("session_levels", "prev_week_high"), ("session_levels", "prev_week_low"),
              ("anchored_vwap", "value"),  # NaN while its window has had no volume
              ("displacement", "wick_ratio"),  # NaN on a bar with no body
-             ("liquidity_zones", "swept_level")}  # only on a sweep bar
+             ("liquidity_zones", "swept_level"),  # only on a sweep bar
+             ("fair_value_gap", "new_upper"), ("fair_value_gap", "new_lower")}  # only when new
 
 
 def test_every_registered_indicator_has_an_oracle_case() -> None:
@@ -862,7 +942,9 @@ def test_oracle(bars: Bars, name: str, params: dict[str, object], ref: Ref) -> N
         assert np.isnan(out[:w]).all(), f"{name}.{field}: value before its warm-up {w}"
         if spec.kind == "indicator" and (name, field) not in ONE_SIDED:
             assert np.isfinite(out[w:]).all(), f"{name}.{field}: NaN after its warm-up {w}"
-        if (name, field) in ONE_SIDED:  # NaN exactly where the oracle is NaN, else equal
+        # NaN exactly where the oracle is NaN, else equal: one-sided outputs, and structure
+        # outputs (a level exists only while there is a pivot, zone or gap to carry it)
+        if (name, field) in ONE_SIDED or spec.kind == "structure":
             ref = expected[field]
             np.testing.assert_array_equal(np.isnan(out[w:]), np.isnan(ref[w:]))
             m = ~np.isnan(ref) & (np.arange(N_ROWS) >= w)

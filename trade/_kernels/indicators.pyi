@@ -223,3 +223,11 @@ class KDisplacement(Kernel):
 @disjoint_base
 class KLiquidityZones(Kernel):
     def __init__(self, left: int, right: int, atr_length: int, tolerance_atr: float, sweep_atr: float, min_touches: int, max_active: int, history: int) -> None: ...
+
+@disjoint_base
+class KZone(Kernel):
+    def __init__(self, left: int, right: int, supply: bool, width_atr: float, atr_length: int) -> None: ...
+
+@disjoint_base
+class KFairValueGap(Kernel):
+    def __init__(self, atr_length: int, min_gap_atr: float, max_active: int) -> None: ...

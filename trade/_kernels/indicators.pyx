@@ -2326,3 +2326,190 @@ cdef class KLiquidityZones(Kernel):
                 out[5] = self.zl[i]
                 out[7] = self.zt[i]
         out[8] = <double>self.version
+
+
+cdef class KZone(Kernel):
+    """One demand (below a swing low) or supply (above a swing high) zone, width_atr x ATR
+    wide (0 while the ATR warms up) (TRADE's zone). A new pivot of its side opens a new
+    active zone; a close beyond its far edge breaks it. state: 0 none, 1 active, 2 broken;
+    version counts those changes."""
+    cdef KSwing sw
+    cdef KAtr atr
+    cdef bint supply
+    cdef double width, upper, lower, anchor, last_idx
+    cdef int state
+    cdef long long version
+
+    def __init__(self, int left, int right, bint supply, double width_atr, int atr_length):
+        self.n_out = 5
+        self.sw = KSwing(left, right)
+        self.atr = KAtr(atr_length)
+        self.supply = supply
+        self.width = width_atr
+        self.upper = NAN
+        self.lower = NAN
+        self.anchor = NAN
+        self.last_idx = NAN
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double idx, level, w
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        idx = self.sw.last_high_idx if self.supply else self.sw.last_low_idx
+        if not isnan(idx) and idx != self.last_idx:   # a new pivot of its side: a new zone
+            self.last_idx = idx
+            level = self.sw.last_high if self.supply else self.sw.last_low
+            w = 0.0 if isnan(a) else a * self.width
+            if self.supply:
+                self.lower = level
+                self.upper = level + w
+            else:
+                self.lower = level - w
+                self.upper = level
+            self.state = 1
+            self.anchor = idx
+            self.version += 1
+        if self.state == 1 and ((not self.supply and c < self.lower)
+                                or (self.supply and c > self.upper)):
+            self.state = 2                           # closed beyond the far edge: broken
+            self.version += 1
+        out[0] = <double>self.state
+        out[1] = self.upper
+        out[2] = self.lower
+        out[3] = self.anchor
+        out[4] = <double>self.version
+
+
+cdef class KFairValueGap(Kernel):
+    """Three-candle imbalances (TRADE's fair_value_gap): bullish when the third bar's low is
+    above the first's high (gap [high1, low3]), bearish when its high is below the first's
+    low. Gaps under min_gap_atr x ATR are ignored (with min_gap_atr > 0). A gap is mitigated
+    once price has filled half of it, invalidated by a close beyond its far edge; the newest
+    `max_active` gaps are kept. nearest_* = the active gap of each side whose midpoint is
+    closest to the close."""
+    cdef KAtr atr
+    cdef double min_gap
+    cdef int cap, n
+    cdef double* up
+    cdef double* lo
+    cdef double* dr
+    cdef double* st          # 1 active, 2 mitigated, 3 invalidated
+    cdef double* fill
+    cdef double h1, l1, h2, l2
+    cdef long long version
+
+    def __init__(self, int atr_length, double min_gap_atr, int max_active):
+        self.n_out = 12
+        self.atr = KAtr(atr_length)
+        self.min_gap = min_gap_atr
+        self.cap = max_active
+        self.up = self._alloc(max_active + 1)
+        self.lo = self._alloc(max_active + 1)
+        self.dr = self._alloc(max_active + 1)
+        self.st = self._alloc(max_active + 1)
+        self.fill = self._alloc(max_active + 1)
+        self.h1 = NAN
+        self.l1 = NAN
+        self.h2 = NAN
+        self.l2 = NAN
+
+    cdef bint _passes(self, double gap, double a) noexcept nogil:
+        if self.min_gap <= 0:
+            return True
+        return (not isnan(a)) and a > 0 and gap >= self.min_gap * a
+
+    cdef void _new(self, double d, double upper, double lower) noexcept nogil:
+        cdef int j
+        for j in range(self.n, 0, -1):               # newest first
+            self.up[j] = self.up[j - 1]
+            self.lo[j] = self.lo[j - 1]
+            self.dr[j] = self.dr[j - 1]
+            self.st[j] = self.st[j - 1]
+            self.fill[j] = self.fill[j - 1]
+        self.up[0] = upper
+        self.lo[0] = lower
+        self.dr[0] = d
+        self.st[0] = 1.0
+        self.fill[0] = 0.0
+        self.n += 1
+        self.version += 1
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double rng, f, mid, dist, best_b = INFINITY, best_s = INFINITY
+        cdef int j, nb = 0, ns = 0
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = NAN
+        out[3] = NAN
+        out[10] = 0.0
+        if not isnan(self.h1):
+            if l > self.h1 and self._passes(l - self.h1, a):
+                self._new(1.0, l, self.h1)
+                out[0] = 1.0
+                out[1] = 1.0
+                out[2] = l
+                out[3] = self.h1
+            elif h < self.l1 and self._passes(self.l1 - h, a):
+                self._new(-1.0, self.l1, h)
+                out[0] = 1.0
+                out[1] = -1.0
+                out[2] = self.l1
+                out[3] = h
+        self.h1 = self.h2
+        self.l1 = self.l2
+        self.h2 = h
+        self.l2 = l
+        for j in range(self.n):
+            if self.st[j] != 1.0:
+                continue
+            rng = self.up[j] - self.lo[j]
+            if rng <= 0:
+                continue
+            if self.dr[j] > 0:
+                if l <= self.up[j]:
+                    f = (self.up[j] - l) / rng
+                    f = 1.0 if f > 1.0 else f
+                    self.fill[j] = f if f > self.fill[j] else self.fill[j]
+                    if self.fill[j] >= 0.5:
+                        self.st[j] = 2.0
+                        out[10] = 1.0
+                if c < self.lo[j]:
+                    self.st[j] = 3.0
+            else:
+                if h >= self.lo[j]:
+                    f = (h - self.lo[j]) / rng
+                    f = 1.0 if f > 1.0 else f
+                    self.fill[j] = f if f > self.fill[j] else self.fill[j]
+                    if self.fill[j] >= 0.5:
+                        self.st[j] = 2.0
+                        out[10] = 1.0
+                if c > self.up[j]:
+                    self.st[j] = 3.0
+        if self.n > self.cap:
+            self.n = self.cap                        # the oldest beyond max_active go
+        for j in range(4, 8):
+            out[j] = NAN
+        for j in range(self.n):
+            if self.st[j] != 1.0:
+                continue
+            mid = (self.up[j] + self.lo[j]) / 2.0
+            dist = fabs(c - mid)
+            if self.dr[j] > 0:
+                nb += 1
+                if dist < best_b:
+                    best_b = dist
+                    out[4] = self.up[j]
+                    out[5] = self.lo[j]
+            else:
+                ns += 1
+                if dist < best_s:
+                    best_s = dist
+                    out[6] = self.up[j]
+                    out[7] = self.lo[j]
+        out[8] = <double>nb
+        out[9] = <double>ns
+        out[11] = <double>self.version

@@ -873,5 +873,41 @@ _add(
     kind="structure",
 )
 
+_add(
+    "zone",
+    (
+        *_SWING_P,
+        ParamSpec("zone_type", "str", "demand", choices=("demand", "supply"),
+                  doc="demand: below a swing low; supply: above a swing high"),
+        _float("width_atr", 1.0, 0.0, 1000.0, "zone width in ATRs"),
+        _ATR_LEN,
+    ),
+    _HLC,
+    lambda p: _k.KZone(int(p["left"]), int(p["right"]), str(p["zone_type"]) == "supply",
+                       float(p["width_atr"]), int(p["atr_length"])),
+    _same(5, lambda p: 0),
+    "A demand/supply zone from the latest swing low/high, width_atr x ATR wide: state 0 none "
+    "/ 1 active / 2 broken (a close beyond its far edge; the literals none/active/broken "
+    "compare with it), upper, lower, anchor_idx, version.",
+    outputs=("state", "upper", "lower", "anchor_idx", "version"),
+    kind="structure",
+)
+_add(
+    "fair_value_gap",
+    (_ATR_LEN, _float("min_gap_atr", 0.0, 0.0, 1000.0, "smallest gap, in ATRs (0: any)"),
+     _int("max_active", 5, doc="gaps kept")),
+    _HLC,
+    lambda p: _k.KFairValueGap(int(p["atr_length"]), float(p["min_gap_atr"]),
+                               int(p["max_active"])),
+    _same(12, lambda p: 0),
+    "Three-candle imbalances: new_this_bar / new_direction / new_upper / new_lower, the "
+    "nearest active bullish and bearish gaps, active counts, any_mitigated_this_bar (half "
+    "filled), version.",
+    outputs=("new_this_bar", "new_direction", "new_upper", "new_lower", "nearest_bull_upper",
+             "nearest_bull_lower", "nearest_bear_upper", "nearest_bear_lower",
+             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version"),
+    kind="structure",
+)
+
 ENTRIES: dict[str, Entry] = dict(_ENTRIES)
 REGISTRY: dict[str, IndicatorSpec] = {name: e.spec for name, e in ENTRIES.items()}
