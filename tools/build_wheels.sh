@@ -26,10 +26,20 @@ trap 'rm -rf "$raw"' EXIT
 python -m build --sdist --outdir dist . >/dev/null
 sdist=$(ls dist/trade_bybit-*.tar.gz)
 echo "sdist: $sdist"
+# one build per interpreter, side by side (each is one compiler process at a time)
+pids=()
 for i in "${!pythons[@]}"; do
-    py=${pythons[$i]}
-    echo "wheel: CPython ${versions[$i]} ($py)"
-    "$py" -m pip wheel --quiet --no-deps --wheel-dir "$raw/$i" "$sdist"
+    echo "wheel: CPython ${versions[$i]} (${pythons[$i]})"
+    "${pythons[$i]}" -m pip wheel --quiet --no-deps --wheel-dir "$raw/$i" "$sdist" \
+        > "$raw/build-$i.log" 2>&1 &
+    pids+=($!)
+done
+for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+        echo "error: the CPython ${versions[$i]} wheel failed to build:" >&2
+        tail -n 40 "$raw/build-$i.log" >&2
+        exit 1
+    fi
     auditwheel repair --wheel-dir dist "$raw/$i"/*.whl >/dev/null 2>&1
 done
 ls -1 dist
