@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import Browser, Page, distinct_colors, non_background_fraction
+from report_demo import make_demo_run
 
 from trade.report import DashboardServer, write_run_report, write_sweep_report
-from trade.report.demo import make_demo_run
 
 READY = "window.REPORT_READY === true"
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from report_demo import make_demo_run
 
 from trade.cli import main
 from trade.core.errors import InputError
@@ -23,7 +24,6 @@ from trade.data.store import open_store
 from trade.metrics import compute_metrics
 from trade.report import write_run_report
 from trade.report._html import plotly_js
-from trade.report.demo import make_demo_run
 from trade.report.run import OVERVIEW_CANDLES, build_run_payload, load_run
 
 MINUTE = 60_000

@@ -37,8 +37,8 @@ from trade.data.resample import resample
 from trade.data.store import open_store
 from trade.data.synth import synth_bars
 from trade.metrics import GROUPS, METRIC_DOCS, format_value
+from trade.report._assets import asset
 from trade.report._html import b64_f32, b64_f64, b64_u32, page
-from trade.report._run_js import RUN_JS
 from trade.sim.results import EQUITY_SCHEMA, TRADE_LOG_SCHEMA
 
 F64 = npt.NDArray[np.float64]
@@ -482,7 +482,7 @@ def render_run_html(payload: dict[str, Any]) -> str:
         )
         if x
     )
-    return page(f"Run report · {meta['title']}", sub, _BODY, payload, RUN_JS)
+    return page(f"Run report · {meta['title']}", sub, _BODY, payload, asset("run.js"))
 
 
 def _data_source(manifest: dict[str, Any]) -> str | None:

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 from trade.core.errors import InputError
 from trade.metrics import METRIC_DOCS
+from trade.report._assets import asset
 from trade.report._html import page
-from trade.report._sweep_js import SWEEP_JS
 
 PARAM = "param."
 METRIC = "metric."
@@ -238,6 +238,6 @@ def write_sweep_report(
     if source:
         sub += f" · data: {source}"
     target.write_text(
-        page(f"Sweep report · {title}", sub, _BODY, payload, SWEEP_JS), encoding="utf-8"
+        page(f"Sweep report · {title}", sub, _BODY, payload, asset("sweep.js")), encoding="utf-8"
     )
     return target

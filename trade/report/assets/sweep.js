@@ -1,7 +1,3 @@
-# ruff: noqa: E501  (embedded JavaScript/HTML asset: long lines are its own)
-"""The page script of the sweep report (plain JS, no external assets)."""
-
-SWEEP_JS = r"""
 (function(){
 var D=JSON.parse(document.getElementById('report-data').textContent);
 var C=D.cols, N=D.n, state={metric:D.metric,x:D.x,y:D.y,agg:'max'};
@@ -104,4 +100,3 @@ drawAll();
 window.onThemeChange=drawAll;
 window.REPORT_READY=true;
 })();
-"""

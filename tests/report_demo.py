@@ -1,4 +1,4 @@
-"""A synthetic run folder for report tests, benchmarks and demos.
+"""A synthetic run folder for the report tests (test code: it runs the reference oracle).
 
 `make_demo_run` stores synthetic 1m bars in a data store, runs a simple moving-average
 crossover with stop loss and take profit through the reference simulator, and writes the

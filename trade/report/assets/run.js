@@ -1,7 +1,3 @@
-# ruff: noqa: E501  (embedded JavaScript/HTML asset: long lines are its own)
-"""The page script of the run report (plain JS, no external assets)."""
-
-RUN_JS = r"""
 (function(){
 var D=JSON.parse(document.getElementById('report-data').textContent);
 var M=D.meta, T=D.trades, NT=M.n_trades, DEC=M.decimals, P10=Math.pow(10,DEC);
@@ -213,4 +209,3 @@ window.onThemeChange=function(){MARK=null;var r=cur.key.split(':');drawPrice(+r[
   drawEquity();drawMonthly();drawMaeMfe();};
 window.REPORT_READY=true;
 })();
-"""
