@@ -60,6 +60,9 @@ EXPECTED_OUTPUTS = {
     "displacement": ("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
                      "last_direction", "version"),
     "zone": ("state", "upper", "lower", "anchor_idx", "version"),
+    # derived_zone's slots are outputs too (zone[0].state, ...), listed by outputs_for
+    "derived_zone": ("active_count", "any_active", "any_touched", "any_inside",
+                     "first_active_lower", "first_active_upper"),
     "fair_value_gap": ("new_this_bar", "new_direction", "new_upper", "new_lower",
                        "nearest_bull_upper", "nearest_bull_lower", "nearest_bear_upper",
                        "nearest_bear_lower", "active_bull_count", "active_bear_count",
@@ -102,7 +105,7 @@ SINGLE = [
 ]
 STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window",
              "fibonacci", "premium_discount", "displacement", "liquidity_zones", "zone",
-             "fair_value_gap"}
+             "fair_value_gap", "derived_zone"}
 
 
 def test_registry_has_every_indicator_with_its_outputs() -> None:

@@ -570,6 +570,56 @@ def ref_fvg(b: Bars, min_gap_atr: float, cap: int) -> dict[str, np.ndarray]:
     return {k: out[:, j] for j, k in enumerate(names)}
 
 
+def ref_derived_zone(b: Bars, levels: list[float], k: int, width: float, paired: bool,
+                     tol: float = 0.0) -> dict[str, np.ndarray]:
+    """TRADE's derived_zone: zones per ratio on each new anchor, newest first, K slots."""
+    sw = ref_swing_all(b, 5, 5)
+    c = b["close"]
+    n = len(c)
+    fields = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars")
+    out = {f"zone[{j}].{f}": np.full(n, np.nan) for j in range(k) for f in fields}
+    agg = {f: np.full(n, np.nan) for f in ("active_count", "any_active", "any_touched",
+                                          "any_inside", "first_active_lower",
+                                          "first_active_upper")}
+    zones: list[dict[str, float]] = []
+    last = 0.0
+    for i in range(n):
+        ver = sw[i, 12] if paired else sw[i, 4]
+        if ver != last:
+            last = ver
+            hi, lo = (sw[i, 9], sw[i, 10]) if paired else (sw[i, 0], sw[i, 1])
+            if not (np.isnan(hi) or np.isnan(lo)) and hi - lo > 0:
+                for r in levels:
+                    centre = hi - (hi - lo) * r
+                    w = centre * width
+                    zones.insert(0, {"l": centre - w / 2, "u": centre + w / 2, "s": 1, "t": 0,
+                                     "in": 0, "c": 0, "a": i})
+                zones = zones[:k]
+        for z in zones:
+            z["t"] = 0
+            if z["s"] != 1:
+                z["in"] = 0
+                continue
+            inside = z["l"] <= c[i] <= z["u"]
+            z["t"], z["in"], z["c"] = int(inside), int(inside), z["c"] + int(inside)
+            if c[i] < z["l"] * (1 - tol) or c[i] > z["u"] * (1 + tol):
+                z["s"] = 2
+        for j in range(k):
+            vals = ((zones[j]["l"], zones[j]["u"], zones[j]["s"], zones[j]["t"], zones[j]["in"],
+                     zones[j]["c"], i - zones[j]["a"]) if j < len(zones)
+                    else (np.nan, np.nan, 0, 0, 0, 0, -1))
+            for f, x in zip(fields, vals, strict=True):
+                out[f"zone[{j}].{f}"][i] = x
+        act = [z for z in zones if z["s"] == 1]
+        agg["active_count"][i] = len(act)
+        agg["any_active"][i] = float(bool(act))
+        agg["any_touched"][i] = float(any(z["t"] for z in act))
+        agg["any_inside"][i] = float(any(z["in"] for z in act))
+        agg["first_active_lower"][i] = act[0]["l"] if act else np.nan
+        agg["first_active_upper"][i] = act[0]["u"] if act else np.nan
+    return {**out, **agg}
+
+
 # --------------------------------------------------------------- oracle table
 
 Ref = Callable[[Bars], dict[str, np.ndarray]]
@@ -904,6 +954,11 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("zone", {"zone_type": "demand", "width_atr": 1.5}, lambda b: ref_zone(b, False, 1.5)),
     ("zone", {"zone_type": "supply", "width_atr": 0.5}, lambda b: ref_zone(b, True, 0.5)),
     ("fair_value_gap", {}, lambda b: ref_fvg(b, 0.0, 5)),
+    ("derived_zone", {"levels": [0.382, 0.5, 0.618], "max_active": 5, "width_pct": 0.002},
+     lambda b: ref_derived_zone(b, [0.382, 0.5, 0.618], 5, 0.002, True)),
+    ("derived_zone", {"levels": [0.5], "max_active": 2, "width_pct": 0.01,
+                      "use_paired_source": False, "break_tolerance_pct": 0.001},
+     lambda b: ref_derived_zone(b, [0.5], 2, 0.01, False, 0.001)),
     ("fair_value_gap", {"min_gap_atr": 0.3, "max_active": 3}, lambda b: ref_fvg(b, 0.3, 3)),
     ("liquidity_zones", {"tolerance_atr": 0.6, "sweep_atr": 0.3, "max_active": 2,
                          "max_swing_history": 8},

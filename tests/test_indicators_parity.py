@@ -49,7 +49,7 @@ def _param_strategy(p: ParamSpec) -> st.SearchStrategy[Any]:
                         min_size=1, max_size=4, unique=True)
     if p.kind == "int":
         lo = int(p.min or 1)
-        return st.integers(lo, lo + 9)
+        return st.integers(lo, lo + 9 if p.max is None else min(lo + 9, int(p.max)))
     assert p.kind == "float"
     lo, hi = float(p.min or 0.0), float(p.max or 10.0)
     return st.floats(max(lo, 0.01), min(hi, 4.0), allow_nan=False)

@@ -165,6 +165,7 @@ def test_trade_structures_load_and_run() -> None:
     assert "atr_key" not in st["swing"].params  # TRADE's swing reads it for significance only
     series = compiled_actions(p).series
     assert "fib.level[0.705]" in series  # `level[0.7050]` names the same output
+    assert {"zones.zone[0].state", "zones.any_inside", "demand.state"} <= series
     nodes = [n for plan in compiled_actions(p).plans for n in _walk(plan.root)]
     zone = [n for n in nodes if isinstance(n, Compare) and getattr(n.lhs, "name", "") == "pd.zone"]
     assert len(zone) == 1 and getattr(zone[0].rhs, "value", None) == -1.0  # "discount"

@@ -231,3 +231,7 @@ class KZone(Kernel):
 @disjoint_base
 class KFairValueGap(Kernel):
     def __init__(self, atr_length: int, min_gap_atr: float, max_active: int) -> None: ...
+
+@disjoint_base
+class KDerivedZone(Kernel):
+    def __init__(self, levels: object, mode: int, max_active: int, width_pct: float, paired: bool, break_tol: float, left: int, right: int) -> None: ...

@@ -2513,3 +2513,137 @@ cdef class KFairValueGap(Kernel):
         out[8] = <double>nb
         out[9] = <double>ns
         out[11] = <double>self.version
+
+
+cdef class KDerivedZone(Kernel):
+    """Zones around Fibonacci levels of the latest swing anchors, in K slots, newest first
+    (TRADE's derived_zone). When the source swing changes (a completed pair with
+    use_paired_source, else any pivot) one zone per ratio is created: centre = high - r x
+    range (retracement) or high + r x range (extension), width_pct x centre wide; the newest
+    `max_active` are kept. Each bar an active zone is `inside` (and touched, counted) when the
+    close is within it, and broken when the close leaves it by more than break_tolerance_pct.
+    Per slot: lower, upper, state (0 none, 1 active, 2 broken), touched_this_bar, inside,
+    touch_count, age_bars; then active_count, any_active, any_touched, any_inside,
+    first_active_lower, first_active_upper."""
+    cdef KSwing sw
+    cdef double* ratios
+    cdef int nlev, k, n, mode
+    cdef bint paired
+    cdef double width, tol
+    cdef double* zl
+    cdef double* zu
+    cdef double* zs
+    cdef double* zt
+    cdef double* zi
+    cdef double* zc
+    cdef double* za
+    cdef long long last_ver
+
+    def __init__(self, levels, int mode, int max_active, double width_pct, bint paired,
+                 double break_tol, int left, int right):
+        self.nlev = len(levels)
+        self.ratios = self._alloc(self.nlev)
+        for i, r in enumerate(levels):
+            self.ratios[i] = float(r)
+        self.k = max_active
+        self.n_out = 7 * max_active + 6
+        self.mode = mode
+        self.paired = paired
+        self.width = width_pct
+        self.tol = break_tol
+        self.sw = KSwing(left, right)
+        cap = max_active + self.nlev
+        self.zl = self._alloc(cap)
+        self.zu = self._alloc(cap)
+        self.zs = self._alloc(cap)
+        self.zt = self._alloc(cap)
+        self.zi = self._alloc(cap)
+        self.zc = self._alloc(cap)
+        self.za = self._alloc(cap)
+
+    cdef void _push_zone(self, double lower, double upper) noexcept nogil:
+        cdef int j
+        for j in range(self.n, 0, -1):               # newest first
+            self.zl[j] = self.zl[j - 1]
+            self.zu[j] = self.zu[j - 1]
+            self.zs[j] = self.zs[j - 1]
+            self.zt[j] = self.zt[j - 1]
+            self.zi[j] = self.zi[j - 1]
+            self.zc[j] = self.zc[j - 1]
+            self.za[j] = self.za[j - 1]
+        self.zl[0] = lower
+        self.zu[0] = upper
+        self.zs[0] = 1.0
+        self.zt[0] = 0.0
+        self.zi[0] = 0.0
+        self.zc[0] = 0.0
+        self.za[0] = <double>self.nbar
+        self.n += 1
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef long long ver
+        cdef double hi, lo, rng, centre, w
+        cdef int i, j, base, active = 0
+        cdef bint any_t = False, any_i = False, first = True
+        self.sw._push(h, l)
+        self.sw.nbar += 1
+        ver = self.sw.pair_version if self.paired else self.sw.version
+        if ver != self.last_ver:
+            self.last_ver = ver
+            hi = self.sw.pair_high if self.paired else self.sw.last_high
+            lo = self.sw.pair_low if self.paired else self.sw.last_low
+            rng = hi - lo
+            if not (isnan(hi) or isnan(lo)) and rng > 0:
+                for i in range(self.nlev):
+                    centre = hi - rng * self.ratios[i] if self.mode == 0 else \
+                        hi + rng * self.ratios[i]
+                    w = centre * self.width
+                    self._push_zone(centre - w / 2.0, centre + w / 2.0)
+                if self.n > self.k:
+                    self.n = self.k                  # the oldest beyond max_active go
+        for j in range(self.n):
+            self.zt[j] = 0.0
+            if self.zs[j] != 1.0:
+                self.zi[j] = 0.0
+                continue
+            if self.zl[j] <= c <= self.zu[j]:        # inside: touched this bar
+                self.zt[j] = 1.0
+                self.zc[j] += 1.0
+                self.zi[j] = 1.0
+            else:
+                self.zi[j] = 0.0
+            if c < self.zl[j] * (1.0 - self.tol) or c > self.zu[j] * (1.0 + self.tol):
+                self.zs[j] = 2.0                     # closed beyond it: broken
+        for j in range(self.k):
+            base = 7 * j
+            if j < self.n:
+                out[base] = self.zl[j]
+                out[base + 1] = self.zu[j]
+                out[base + 2] = self.zs[j]
+                out[base + 3] = self.zt[j]
+                out[base + 4] = self.zi[j]
+                out[base + 5] = self.zc[j]
+                out[base + 6] = <double>self.nbar - self.za[j]
+            else:
+                out[base + 2] = 0.0
+                out[base + 3] = 0.0
+                out[base + 4] = 0.0
+                out[base + 5] = 0.0
+                out[base + 6] = -1.0
+        base = 7 * self.k
+        out[base + 4] = NAN
+        out[base + 5] = NAN
+        for j in range(self.n):
+            if self.zs[j] == 1.0:
+                active += 1
+                any_t = any_t or self.zt[j] == 1.0
+                any_i = any_i or self.zi[j] == 1.0
+                if first:
+                    out[base + 4] = self.zl[j]
+                    out[base + 5] = self.zu[j]
+                    first = False
+        out[base] = <double>active
+        out[base + 1] = 1.0 if active > 0 else 0.0
+        out[base + 2] = 1.0 if any_t else 0.0
+        out[base + 3] = 1.0 if any_i else 0.0

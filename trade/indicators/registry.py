@@ -909,5 +909,43 @@ _add(
     kind="structure",
 )
 
+_DZ_SLOT = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars")
+_DZ_AGG = ("active_count", "any_active", "any_touched", "any_inside", "first_active_lower",
+           "first_active_upper")
+
+
+def _dz_outputs(p: Mapping[str, Any]) -> tuple[str, ...]:
+    slots = (f"zone[{i}].{f}" for i in range(int(p["max_active"])) for f in _DZ_SLOT)
+    return (*slots, *_DZ_AGG)
+
+
+_add(
+    "derived_zone",
+    (
+        ParamSpec("levels", "floats", (0.382, 0.5, 0.618), doc="Fibonacci ratios"),
+        ParamSpec("mode", "str", "retracement", choices=("retracement", "extension"),
+                  doc="centre = high - r x range, or high + r x range"),
+        ParamSpec("max_active", "int", 5, 1.0, 8.0, doc="zone slots (at most 8)"),
+        _float("width_pct", 0.002, 0.0, 1.0, "zone width as a fraction of its centre"),
+        ParamSpec("use_paired_source", "bool", True,
+                  doc="anchor on completed swing pairs (else the latest high and low)"),
+        _float("break_tolerance_pct", 0.0, 0.0, 1.0, "how far beyond a zone the close breaks it"),
+        *_SWING_P,
+    ),
+    _HLC,
+    lambda p: _k.KDerivedZone(tuple(p["levels"]), 0 if p["mode"] == "retracement" else 1,
+                              int(p["max_active"]), float(p["width_pct"]),
+                              bool(p["use_paired_source"]), float(p["break_tolerance_pct"]),
+                              int(p["left"]), int(p["right"])),
+    lambda p: (0,) * (7 * int(p["max_active"]) + len(_DZ_AGG)),
+    "Zones around Fibonacci levels of each new swing anchor, newest first in `max_active` "
+    "slots: `zones.zone[0].state` (0 none, 1 active, 2 broken; literals compare), lower, "
+    "upper, touched_this_bar, inside, touch_count, age_bars; aggregates active_count, "
+    "any_active, any_touched, any_inside, first_active_lower/upper.",
+    outputs=_DZ_AGG,
+    kind="structure",
+    dynamic_outputs=_dz_outputs,
+)
+
 ENTRIES: dict[str, Entry] = dict(_ENTRIES)
 REGISTRY: dict[str, IndicatorSpec] = {name: e.spec for name, e in ENTRIES.items()}

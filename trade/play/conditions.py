@@ -444,7 +444,8 @@ class ConditionContext:
                                 f", expected {one_of(src.outputs)}"))
             return Const(math.nan)
         series = name if src.outputs == ("value",) else f"{name}.{fld}"
-        return Ref(series, off, discrete=fld in DISCRETE_OUTPUTS)
+        # a slot field (`zone[0].state`) is discrete when its last part is
+        return Ref(series, off, discrete=fld.rsplit(".", 1)[-1] in DISCRETE_OUTPUTS)
 
 
 def _is_int(v: Any) -> bool:
