@@ -60,6 +60,16 @@ EXPECTED_OUTPUTS = {
     "displacement": ("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
                      "last_direction", "version"),
     "zone": ("state", "upper", "lower", "anchor_idx", "version"),
+    "order_block": ("new_this_bar", "new_direction", "new_upper", "new_lower",
+                    "nearest_bull_upper", "nearest_bull_lower", "nearest_bear_upper",
+                    "nearest_bear_lower", "active_bull_count", "active_bear_count",
+                    "any_mitigated_this_bar", "any_invalidated_this_bar",
+                    "last_invalidated_direction", "last_invalidated_upper",
+                    "last_invalidated_lower", "version"),
+    "breaker_block": ("new_this_bar", "new_direction", "new_upper", "new_lower",
+                      "nearest_bull_upper", "nearest_bull_lower", "nearest_bear_upper",
+                      "nearest_bear_lower", "active_bull_count", "active_bear_count",
+                      "any_mitigated_this_bar", "version"),
     # derived_zone's slots are outputs too (zone[0].state, ...), listed by outputs_for
     "derived_zone": ("active_count", "any_active", "any_touched", "any_inside",
                      "first_active_lower", "first_active_upper"),
@@ -105,7 +115,7 @@ SINGLE = [
 ]
 STRUCTURE = {"swing", "trend", "market_structure", "rolling_min", "rolling_max", "rolling_window",
              "fibonacci", "premium_discount", "displacement", "liquidity_zones", "zone",
-             "fair_value_gap", "derived_zone"}
+             "fair_value_gap", "derived_zone", "order_block", "breaker_block"}
 
 
 def test_registry_has_every_indicator_with_its_outputs() -> None:

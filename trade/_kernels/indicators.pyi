@@ -235,3 +235,11 @@ class KFairValueGap(Kernel):
 @disjoint_base
 class KDerivedZone(Kernel):
     def __init__(self, levels: object, mode: int, max_active: int, width_pct: float, paired: bool, break_tol: float, left: int, right: int) -> None: ...
+
+@disjoint_base
+class KOrderBlock(Kernel):
+    def __init__(self, atr_length: int, use_body: bool, body_atr_min: float, wick_ratio_max: float, max_active: int, lookback: int) -> None: ...
+
+@disjoint_base
+class KBreakerBlock(Kernel):
+    def __init__(self, atr_length: int, use_body: bool, body_atr_min: float, wick_ratio_max: float, lookback: int, max_active: int, left: int, right: int, close_break: bool) -> None: ...

@@ -2647,3 +2647,266 @@ cdef class KDerivedZone(Kernel):
         out[base + 1] = 1.0 if active > 0 else 0.0
         out[base + 2] = 1.0 if any_t else 0.0
         out[base + 3] = 1.0 if any_i else 0.0
+
+
+cdef class KOrderBlock(Kernel):
+    """The last opposing candle before a displacement (TRADE's order_block): on a bullish
+    displacement (body >= body_atr_min x ATR, wicks <= wick_ratio_max x body) the latest
+    bearish candle among the previous lookback + 2 becomes a bullish block (its body, or its
+    whole range without use_body), mirror for bearish. From the next bar a block is
+    invalidated by a close beyond its far edge, else mitigated when price returns into it;
+    the newest `max_active` blocks are kept. Outputs as fair_value_gap's, plus
+    any_invalidated_this_bar and the last invalidated block's direction and edges.
+    `breaker` (used by KBreakerBlock) receives every invalidated block."""
+    cdef KAtr atr
+    cdef bint use_body
+    cdef double body_min, wick_max
+    cdef int cap, n, hist, nh, ph
+    cdef double* ho
+    cdef double* hc
+    cdef double* hh
+    cdef double* hl
+    cdef double* up
+    cdef double* lo
+    cdef double* dr
+    cdef double* st          # 1 active, 2 mitigated, 3 invalidated
+    cdef double* an
+    cdef long long version
+    cdef int inv_n           # blocks invalidated on this bar (for the breaker)
+    cdef double* inv_up
+    cdef double* inv_lo
+    cdef double* inv_dr
+
+    def __init__(self, int atr_length, bint use_body, double body_atr_min,
+                 double wick_ratio_max, int max_active, int lookback):
+        self.n_out = 16
+        self.atr = KAtr(atr_length)
+        self.use_body = use_body
+        self.body_min = body_atr_min
+        self.wick_max = wick_ratio_max
+        self.cap = max_active
+        self.hist = lookback + 2
+        self.ho = self._alloc(self.hist)
+        self.hc = self._alloc(self.hist)
+        self.hh = self._alloc(self.hist)
+        self.hl = self._alloc(self.hist)
+        self.up = self._alloc(max_active + 1)
+        self.lo = self._alloc(max_active + 1)
+        self.dr = self._alloc(max_active + 1)
+        self.st = self._alloc(max_active + 1)
+        self.an = self._alloc(max_active + 1)
+        self.inv_up = self._alloc(max_active + 1)
+        self.inv_lo = self._alloc(max_active + 1)
+        self.inv_dr = self._alloc(max_active + 1)
+
+    cdef void _new(self, double d, double upper, double lower) noexcept nogil:
+        cdef int j
+        for j in range(self.n, 0, -1):               # newest first
+            self.up[j] = self.up[j - 1]
+            self.lo[j] = self.lo[j - 1]
+            self.dr[j] = self.dr[j - 1]
+            self.st[j] = self.st[j - 1]
+            self.an[j] = self.an[j - 1]
+        self.up[0] = upper
+        self.lo[0] = lower
+        self.dr[0] = d
+        self.st[0] = 1.0
+        self.an[0] = <double>self.nbar
+        self.n += 1
+        self.version += 1
+
+    cdef void _push(self, double o, double h, double l, double c, double* out) noexcept nogil:
+        cdef double a = self.atr._push(h, l, c)
+        cdef double body = fabs(c - o)
+        cdef double top = c if c > o else o
+        cdef double bot = o if c > o else c
+        cdef double d = 0.0, upper, lower, mid, dist, best_b = INFINITY, best_s = INFINITY
+        cdef int i, k, j, nb = 0, ns = 0
+        for j in range(16):
+            out[j] = NAN
+        out[0] = 0.0
+        out[1] = 0.0
+        out[10] = 0.0
+        out[11] = 0.0
+        out[12] = 0.0
+        self.inv_n = 0
+        if not isnan(a) and a > 0 and body > 0:      # is this bar a displacement?
+            if body / a >= self.body_min and ((h - top) + (bot - l)) / body <= self.wick_max:
+                d = 1.0 if c > o else -1.0
+        if d != 0.0:
+            for k in range(self.nh):                 # the latest opposing candle
+                i = (self.ph - 1 - k + self.hist) % self.hist
+                if (d > 0 and self.hc[i] < self.ho[i]) or (d < 0 and self.hc[i] > self.ho[i]):
+                    if self.use_body:
+                        lower = self.hc[i] if self.hc[i] < self.ho[i] else self.ho[i]
+                        upper = self.hc[i] if self.hc[i] > self.ho[i] else self.ho[i]
+                    else:
+                        lower = self.hl[i]
+                        upper = self.hh[i]
+                    if upper > lower:                # a doji makes no block
+                        self._new(d, upper, lower)
+                        out[0] = 1.0
+                        out[1] = d
+                        out[2] = upper
+                        out[3] = lower
+                    break
+        self.ho[self.ph] = o
+        self.hc[self.ph] = c
+        self.hh[self.ph] = h
+        self.hl[self.ph] = l
+        self.ph = (self.ph + 1) % self.hist
+        self.nh = self.nh + 1 if self.nh < self.hist else self.hist
+        for j in range(self.n):
+            if self.st[j] != 1.0 or self.an[j] == <double>self.nbar:
+                continue                             # not on its own bar
+            if self.dr[j] > 0:
+                if c < self.lo[j]:
+                    self.st[j] = 3.0
+                elif l <= self.up[j]:
+                    self.st[j] = 2.0
+                    out[10] = 1.0
+            else:
+                if c > self.up[j]:
+                    self.st[j] = 3.0
+                elif h >= self.lo[j]:
+                    self.st[j] = 2.0
+                    out[10] = 1.0
+            if self.st[j] == 3.0:
+                out[11] = 1.0
+                out[12] = self.dr[j]
+                out[13] = self.up[j]
+                out[14] = self.lo[j]
+                self.inv_up[self.inv_n] = self.up[j]
+                self.inv_lo[self.inv_n] = self.lo[j]
+                self.inv_dr[self.inv_n] = self.dr[j]
+                self.inv_n += 1
+        if self.n > self.cap:
+            self.n = self.cap                        # the oldest beyond max_active go
+        for j in range(self.n):
+            if self.st[j] != 1.0:
+                continue
+            mid = (self.up[j] + self.lo[j]) / 2.0
+            dist = fabs(c - mid)
+            if self.dr[j] > 0:
+                nb += 1
+                if dist < best_b:
+                    best_b = dist
+                    out[4] = self.up[j]
+                    out[5] = self.lo[j]
+            else:
+                ns += 1
+                if dist < best_s:
+                    best_s = dist
+                    out[6] = self.up[j]
+                    out[7] = self.lo[j]
+        out[8] = <double>nb
+        out[9] = <double>ns
+        out[15] = <double>self.version
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        self._push(o, h, l, c, out)
+
+
+cdef class KBreakerBlock(Kernel):
+    """Order blocks that failed, flipped (TRADE's breaker_block): on a bar where an order
+    block is invalidated and the market structure makes a CHoCH, the last block invalidated
+    there becomes a breaker of the opposite direction (a bullish block turns into bearish
+    resistance). Breakers are then invalidated / mitigated like order blocks; the newest
+    `max_active` are kept. Outputs as fair_value_gap's."""
+    cdef KOrderBlock ob
+    cdef KMarketStructure ms
+    cdef int cap, n
+    cdef double* up
+    cdef double* lo
+    cdef double* dr
+    cdef double* st
+    cdef double* an
+    cdef long long version
+
+    def __init__(self, int atr_length, bint use_body, double body_atr_min,
+                 double wick_ratio_max, int lookback, int max_active, int left, int right,
+                 bint close_break):
+        self.n_out = 12
+        self.ob = KOrderBlock(atr_length, use_body, body_atr_min, wick_ratio_max, max_active,
+                              lookback)
+        self.ms = KMarketStructure(left, right, close_break)
+        self.cap = max_active
+        self.up = self._alloc(max_active + 1)
+        self.lo = self._alloc(max_active + 1)
+        self.dr = self._alloc(max_active + 1)
+        self.st = self._alloc(max_active + 1)
+        self.an = self._alloc(max_active + 1)
+
+    cdef void step(self, double ts, double o, double h, double l, double c, double v,
+                   double* out) noexcept nogil:
+        cdef double ob_out[16]
+        cdef double ms_out[15]
+        cdef double d, mid, dist, best_b = INFINITY, best_s = INFINITY
+        cdef int j, nb = 0, ns = 0
+        self.ob._push(o, h, l, c, ob_out)
+        self.ob.nbar += 1
+        self.ms.step(ts, o, h, l, c, v, ms_out)
+        self.ms.nbar += 1
+        for j in range(12):
+            out[j] = NAN
+        out[0] = 0.0
+        out[1] = 0.0
+        out[10] = 0.0
+        if ob_out[11] == 1.0 and ms_out[5] == 1.0 and ob_out[12] != 0.0:
+            d = -ob_out[12]                          # the failed block flips polarity
+            if ob_out[13] > ob_out[14]:
+                for j in range(self.n, 0, -1):
+                    self.up[j] = self.up[j - 1]
+                    self.lo[j] = self.lo[j - 1]
+                    self.dr[j] = self.dr[j - 1]
+                    self.st[j] = self.st[j - 1]
+                    self.an[j] = self.an[j - 1]
+                self.up[0] = ob_out[13]
+                self.lo[0] = ob_out[14]
+                self.dr[0] = d
+                self.st[0] = 1.0
+                self.an[0] = <double>self.nbar
+                self.n += 1
+                self.version += 1
+                out[0] = 1.0
+                out[1] = d
+                out[2] = ob_out[13]
+                out[3] = ob_out[14]
+        for j in range(self.n):
+            if self.st[j] != 1.0 or self.an[j] == <double>self.nbar:
+                continue
+            if self.dr[j] > 0:
+                if c < self.lo[j]:
+                    self.st[j] = 3.0
+                elif l <= self.up[j]:
+                    self.st[j] = 2.0
+                    out[10] = 1.0
+            else:
+                if c > self.up[j]:
+                    self.st[j] = 3.0
+                elif h >= self.lo[j]:
+                    self.st[j] = 2.0
+                    out[10] = 1.0
+        if self.n > self.cap:
+            self.n = self.cap
+        for j in range(self.n):
+            if self.st[j] != 1.0:
+                continue
+            mid = (self.up[j] + self.lo[j]) / 2.0
+            dist = fabs(c - mid)
+            if self.dr[j] > 0:
+                nb += 1
+                if dist < best_b:
+                    best_b = dist
+                    out[4] = self.up[j]
+                    out[5] = self.lo[j]
+            else:
+                ns += 1
+                if dist < best_s:
+                    best_s = dist
+                    out[6] = self.up[j]
+                    out[7] = self.lo[j]
+        out[8] = <double>nb
+        out[9] = <double>ns
+        out[11] = <double>self.version

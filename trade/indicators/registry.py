@@ -947,5 +947,58 @@ _add(
     dynamic_outputs=_dz_outputs,
 )
 
+_OB_P = (
+    _ATR_LEN,
+    ParamSpec("use_body", "bool", True, doc="the block is the candle's body (else its range)"),
+    _float("body_atr_min", 1.5, 0.0, 1000.0, "displacement: body at least this many ATRs"),
+    _float("wick_ratio_max", 0.4, 0.0, 1000.0, "displacement: wicks at most this share of body"),
+    _int("lookback", 3, doc="bars searched (plus 2) for the opposing candle"),
+    _int("max_active", 5, doc="blocks kept"),
+)
+_ZONE_OUT = ("new_this_bar", "new_direction", "new_upper", "new_lower", "nearest_bull_upper",
+             "nearest_bull_lower", "nearest_bear_upper", "nearest_bear_lower",
+             "active_bull_count", "active_bear_count", "any_mitigated_this_bar")
+
+
+def _ob_check(p: Mapping[str, Any]) -> str | None:
+    if not p.get("require_displacement", True):
+        return "require_displacement: false is not supported (a block needs a displacement)"
+    return None
+
+
+_add(
+    "order_block",
+    (*_OB_P, ParamSpec("require_displacement", "bool", True,
+                       doc="must be true: a block is made by a displacement")),
+    ("open", "high", "low", "close"),
+    lambda p: _k.KOrderBlock(int(p["atr_length"]), bool(p["use_body"]), float(p["body_atr_min"]),
+                             float(p["wick_ratio_max"]), int(p["max_active"]),
+                             int(p["lookback"])),
+    _same(16, lambda p: 0),
+    "The last opposing candle before a displacement, kept until price returns into it "
+    "(mitigated) or closes beyond it (invalidated): new_* on a new block, nearest active "
+    "bullish / bearish blocks, active counts, any_mitigated_this_bar, "
+    "any_invalidated_this_bar, last_invalidated_direction/upper/lower, version.",
+    outputs=(*_ZONE_OUT, "any_invalidated_this_bar", "last_invalidated_direction",
+             "last_invalidated_upper", "last_invalidated_lower", "version"),
+    kind="structure",
+    check=_ob_check,
+)
+_add(
+    "breaker_block",
+    (*_OB_P, *_SWING_P, ParamSpec("confirmation_close", "bool", True,
+                                  doc="the market structure's: a close must break")),
+    ("open", "high", "low", "close"),
+    lambda p: _k.KBreakerBlock(int(p["atr_length"]), bool(p["use_body"]),
+                               float(p["body_atr_min"]), float(p["wick_ratio_max"]),
+                               int(p["lookback"]), int(p["max_active"]), int(p["left"]),
+                               int(p["right"]), bool(p["confirmation_close"])),
+    _same(12, lambda p: 0),
+    "Order blocks invalidated on a CHoCH bar, flipped (bullish block -> bearish breaker): "
+    "outputs as fair_value_gap's. Uses the order_block's and market_structure's parameters.",
+    outputs=(*_ZONE_OUT, "version"),
+    kind="structure",
+)
+
 ENTRIES: dict[str, Entry] = dict(_ENTRIES)
 REGISTRY: dict[str, IndicatorSpec] = {name: e.spec for name, e in ENTRIES.items()}
