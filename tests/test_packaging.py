@@ -28,7 +28,9 @@ def test_no_foreign_trade_distribution_shadows_the_package() -> None:
         foreign = metadata.distribution("trade")
     except metadata.PackageNotFoundError:
         return
-    raise AssertionError(f"the unrelated distribution 'trade' {foreign.version} is installed")
+    raise AssertionError(f"a distribution named 'trade' ({foreign.version}) is installed too: "
+                         "an unrelated project, or this one under its old name; "
+                         "`pip uninstall trade` and reinstall trade-bybit")
 
 
 def test_the_package_carries_its_run_time_files() -> None:
@@ -39,7 +41,8 @@ def test_the_package_carries_its_run_time_files() -> None:
     assert (resources.files("trade") / "py.typed").is_file()
     assert (resources.files("trade.engine") / "quickstart_play.yml").is_file()
     assert (resources.files("trade") / "datasets" / "coinbase_btcusd_1h.csv.gz").is_file()
-    assert len([p for p in resources.files("trade.plays").iterdir() if p.name.endswith(".yml")]) >= 10
+    plays = [p for p in resources.files("trade.plays").iterdir() if p.name.endswith(".yml")]
+    assert len(plays) >= 10
     data = PYPROJECT["tool"]["setuptools"]["package-data"]
     assert set(data["trade._kernels"]) >= {"*.pxd", "*.pyi", "py.typed"}
     assert "datasets/*" in data["trade"] and "*.yml" in data["trade.plays"]
