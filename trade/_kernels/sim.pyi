@@ -10,6 +10,7 @@ from trade.core.models import AdapterEvent, Balance, Order, OrderRequest
 from trade.sim.config import SimConfig
 
 BAR_ERRORS: dict[int, str]
+REJECT_CODES: dict[str, int]
 BAR_MESSAGES: dict[int, str]
 EXIT_REASON_NAMES: tuple[str, ...]
 
@@ -36,6 +37,7 @@ class SimExchange:
         trigger_price: float | None = None,
     ) -> Order: ...
     def set_leverage(self, leverage: float) -> None: ...
+    def reject_code(self, order_id: str) -> int: ...
     def set_trading_stop(
         self,
         *,

@@ -958,6 +958,12 @@ cdef int check_bar(long long prev_ts, long long ts, double o, double h, double l
     return 0
 
 
+# the RJ_* enum of sim.pxd by name (trade.sim.rejects.RejectCode mirrors it; a test checks)
+REJECT_CODES = {"NONE": RJ_NONE, "FINISHED": RJ_FINISHED, "NO_PRICE": RJ_NO_PRICE,
+                "MIN_QTY": RJ_MIN_QTY, "POST_ONLY": RJ_POST_ONLY, "RO_FLAT": RJ_RO_FLAT,
+                "RO_INCREASE": RJ_RO_INCREASE, "MIN_NOTIONAL": RJ_MIN_NOTIONAL,
+                "BALANCE": RJ_BALANCE, "RO_CANCEL": RJ_RO_CANCEL}
+
 BAR_ERRORS = {
     1: "ts",
     2: "open",
@@ -1232,6 +1238,12 @@ cdef class SimExchange:
                 p.trailing_stop = self.e.best - trailing_distance * p.side
         _emit_position(&self.e)
         _check_err(&self.e)
+
+    def reject_code(self, str order_id) -> int:
+        """Why an order was refused (or a reduce-only order cancelled): a RJ_* number, the
+        values of trade.sim.rejects.RejectCode (0 = not refused); the text stays in the
+        order's reject_reason for people."""
+        return self.e.orders[self._index(order_id)].reason
 
     def set_leverage(self, double leverage):
         """Change the leverage, with or without an open position (Bybit's set-leverage).

@@ -7,12 +7,54 @@ from __future__ import annotations
 
 from typing import Any
 
+from trade.core.instrument import Instrument
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.account import CATEGORIES
 from trade.exchange_sim.base import ServerBase
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS
 from trade.exchange_sim.protocol import ApiError, num
 from trade.exchange_sim.routing import Route, int_param, limit_param
+
+
+def instrument_info(inst: Instrument) -> dict[str, Any]:
+    """An instruments-info row (linear perpetual) for `inst`."""
+    return {
+        "symbol": inst.symbol,
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": inst.base_coin,
+        "quoteCoin": inst.quote_coin,
+        "launchTime": str(inst.launch_time),
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": str(inst.price_scale),
+        "leverageFilter": {
+            "minLeverage": "1",
+            "maxLeverage": num(inst.max_leverage),
+            "leverageStep": "0.01",
+        },
+        "priceFilter": {
+            "minPrice": num(inst.tick_size),
+            "maxPrice": "1999999.8",
+            "tickSize": num(inst.tick_size),
+        },
+        "lotSizeFilter": {
+            "maxOrderQty": num(inst.max_qty),
+            "minOrderQty": num(inst.min_qty),
+            "qtyStep": num(inst.qty_step),
+            "postOnlyMaxOrderQty": num(inst.max_qty),
+            "maxMktOrderQty": num(inst.max_mkt_qty),
+            "minNotionalValue": num(inst.min_notional),
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "settleCoin": inst.quote_coin,
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": False,
+        "preListingInfo": None,
+    }
 
 
 class MarketRoutes(ServerBase):
@@ -96,7 +138,7 @@ class MarketRoutes(ServerBase):
         if category != "linear":
             return {"category": category, "list": [], "nextPageCursor": ""}
         symbol = params.get("symbol")
-        rows = [self.instrument.info()] if symbol in (None, self.symbol) else []
+        rows = [instrument_info(self.instrument)] if symbol in (None, self.symbol) else []
         return {"category": "linear", "list": rows, "nextPageCursor": ""}
 
     async def _funding(self, params: dict[str, Any], path: str) -> Any:

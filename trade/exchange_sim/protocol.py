@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from trade.sim.rejects import RejectCode
+
 # --- retCodes (Bybit V5) -------------------------------------------------------------
 OK = 0
 PARAM_ERROR = 10001  # request parameter error (also: unknown symbol, qty below minimum)
@@ -23,10 +25,12 @@ RATE_LIMIT = 10006  # too many visits
 ROUTE_NOT_FOUND = 10017  # route not found
 ORDER_NOT_FOUND = 110001  # order does not exist (or is no longer active)
 INSUFFICIENT_AB = 110007  # available balance not enough for the new order
+TOO_MANY_STOP_ORDERS = 110009  # the number of stop orders exceeds maximum limit allowed
 WOULD_LIQUIDATE = 110011  # any adjustments made will trigger immediate liquidation
 INSUFFICIENT_BALANCE_LEVERAGE = 110012  # insufficient available balance
 LEVERAGE_RISK_LIMIT = 110013  # cannot set leverage due to risk limit level
 REDUCE_ONLY_RULE = 110017  # reduce-only rule not satisfied
+TOO_MANY_ACTIVE_ORDERS = 110020  # cannot have more than 500 active orders
 POSITION_MODE_NOT_MODIFIED = 110025  # position mode is not modified
 MARGIN_MODE_NOT_MODIFIED = 110026  # cross/isolated margin mode is not modified
 LEVERAGE_NOT_MODIFIED = 110043  # set leverage not modified
@@ -47,11 +51,30 @@ MESSAGES: dict[int, str] = {
     INSUFFICIENT_BALANCE_LEVERAGE: "Insufficient available balance.",
     LEVERAGE_RISK_LIMIT: "Cannot set leverage due to risk limit level.",
     REDUCE_ONLY_RULE: "reduce-only rule not satisfied",
+    TOO_MANY_STOP_ORDERS: "The number of stop orders exceeds maximum limit allowed",
+    TOO_MANY_ACTIVE_ORDERS: "Cannot have more than 500 active orders.",
     POSITION_MODE_NOT_MODIFIED: "Position mode is not modified",
     MARGIN_MODE_NOT_MODIFIED: "Cross/isolated margin mode is not modified",
     LEVERAGE_NOT_MODIFIED: "leverage not modified",
     DUPLICATE_ORDER_LINK_ID: "OrderLinkedID is duplicate",
     BELOW_MIN_NOTIONAL: "The order value must exceed the minimum order value",
+}
+
+
+# The one table from the kernel's rejection (trade.sim.rejects.RejectCode) to Bybit: the
+# retCode a refused create answers with (None: accepted, then pushed as Rejected, as Bybit
+# does with a crossing post-only), and the order's rejectReason enum value.
+BYBIT_REJECT: dict[RejectCode, tuple[int | None, str]] = {
+    RejectCode.NONE: (None, "EC_NoError"),
+    RejectCode.FINISHED: (PARAM_ERROR, "EC_InvalidSymbolStatus"),
+    RejectCode.NO_PRICE: (PARAM_ERROR, "EC_InvalidSymbolStatus"),
+    RejectCode.MIN_QTY: (PARAM_ERROR, "EC_Others"),
+    RejectCode.POST_ONLY: (None, "EC_PostOnlyWillTakeLiquidity"),
+    RejectCode.RO_FLAT: (REDUCE_ONLY_RULE, "EC_Others"),
+    RejectCode.RO_INCREASE: (REDUCE_ONLY_RULE, "EC_Others"),
+    RejectCode.MIN_NOTIONAL: (BELOW_MIN_NOTIONAL, "EC_Others"),
+    RejectCode.BALANCE: (INSUFFICIENT_AB, "EC_Others"),
+    RejectCode.RO_CANCEL: (None, "EC_Others"),
 }
 
 
@@ -64,13 +87,24 @@ class ApiError(Exception):
         super().__init__(f"{ret_code}: {self.message}")
 
 
+class WithExtInfo:
+    """A handler's result that also fills the envelope's `retExtInfo` (batch endpoints)."""
+
+    def __init__(self, result: Any, ext_info: dict[str, Any]) -> None:
+        self.result = result
+        self.ext_info = ext_info
+
+
 def envelope(result: Any, now_ms: int, ret_code: int = OK, ret_msg: str = "OK") -> dict[str, Any]:
     """Bybit's V5 response envelope."""
+    ext: dict[str, Any] = {}
+    if isinstance(result, WithExtInfo):
+        result, ext = result.result, result.ext_info
     return {
         "retCode": ret_code,
         "retMsg": ret_msg,
         "result": result if result is not None else {},
-        "retExtInfo": {},
+        "retExtInfo": ext,
         "time": now_ms,
     }
 

@@ -12,9 +12,11 @@ from typing import Any
 from trade.exchange_sim import dcp as d
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.base import ServerBase
-from trade.exchange_sim.protocol import ApiError
+from trade.exchange_sim.protocol import ApiError, WithExtInfo
 from trade.exchange_sim.routing import Handler, Route, int_param, limit_param, page
 from trade.exchange_sim.venue import OrderRecord
+
+BATCH_MAX = 10  # Bybit: linear orders per batch request
 
 
 class TradingRoutes(ServerBase):
@@ -31,7 +33,49 @@ class TradingRoutes(ServerBase):
             "/v5/position/set-leverage": Route("POST", self._mutate("set_leverage"), True),
             "/v5/position/trading-stop": Route("POST", self._mutate("trading_stop"), True),
             "/v5/execution/list": Route("GET", self._executions, True),
+            "/v5/order/create-batch": Route("POST", self._batch("create"), True),
+            "/v5/order/amend-batch": Route("POST", self._batch("amend"), True),
+            "/v5/order/cancel-batch": Route("POST", self._batch("cancel"), True),
         }
+
+    def _batch(self, name: str) -> Handler:
+        """Batch place/amend/cancel: each item is its own request, answered in order; the
+        item's outcome is in `retExtInfo.list` (Bybit: at most 10 linear orders a batch)."""
+
+        async def handler(params: dict[str, Any], path: str) -> Any:
+            category = params.get("category")
+            if category != "linear":
+                raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
+            items = params.get("request")
+            if not isinstance(items, list) or not items or \
+                    not all(isinstance(i, dict) for i in items):
+                raise ApiError(p.PARAM_ERROR, "params error: request must be a list of orders")
+            if len(items) > BATCH_MAX:
+                raise ApiError(p.PARAM_ERROR, f"params error: at most {BATCH_MAX} orders a batch")
+            method = getattr(self.venue, name)
+            rows: list[dict[str, Any]] = []
+            codes: list[dict[str, Any]] = []
+            assert self._state is not None
+            async with self._state:
+                for item in items:
+                    now = self.market_now_ms()
+                    row = {"category": "linear", "symbol": str(item.get("symbol", "")),
+                           "orderId": "", "orderLinkId": str(item.get("orderLinkId") or "")}
+                    try:
+                        result, pushes = method({**item, "category": "linear"}, now)
+                    except ApiError as err:
+                        codes.append({"code": err.ret_code, "msg": err.message})
+                    else:
+                        self._publish_private(pushes, now)
+                        row.update(orderId=result["orderId"], orderLinkId=result["orderLinkId"])
+                        codes.append({"code": 0, "msg": "OK"})
+                    if name == "create":
+                        row["createAt"] = str(now) if row["orderId"] else ""
+                    rows.append(row)
+                await self._flush()
+            return WithExtInfo({"list": rows}, {"list": codes})
+
+        return handler
 
     def _mutate(self, name: str) -> Handler:
         async def apply(params: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +36,11 @@ from trade.core import (
     Side,
     TimeInForce,
 )
+from trade.core.instrument import Instrument as Instrument  # re-exported: the one type
 from trade.exchange_sim import protocol as p
-from trade.exchange_sim.protocol import ApiError, num, price_or_zero
+from trade.exchange_sim.protocol import ApiError, grid_text, num, step_decimals
 from trade.sim.config import SimConfig
+from trade.sim.rejects import RejectCode
 from trade.sim.step import StepEngine
 
 # the simulator drives any step engine; the default is the backtest kernel itself
@@ -52,67 +55,6 @@ def default_engine_factory(config: SimConfig) -> SimEngine:
 
     engine: SimEngine = SimExchange(config)
     return engine
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    """What `/v5/market/instruments-info` reports and order validation enforces."""
-
-    symbol: str = "BTCUSDT"
-    base_coin: str = "BTC"
-    quote_coin: str = "USDT"
-    tick_size: float = 0.1
-    qty_step: float = 0.001
-    min_qty: float = 0.001
-    max_qty: float = 1190.0
-    max_mkt_qty: float = 119.0
-    min_notional: float = 5.0
-    max_leverage: float = 100.0
-    launch_time: int = 1584230400000
-
-    @property
-    def price_scale(self) -> int:
-        text = num(self.tick_size)
-        return len(text.split(".")[1]) if "." in text else 0
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "contractType": "LinearPerpetual",
-            "status": "Trading",
-            "baseCoin": self.base_coin,
-            "quoteCoin": self.quote_coin,
-            "launchTime": str(self.launch_time),
-            "deliveryTime": "0",
-            "deliveryFeeRate": "",
-            "priceScale": str(self.price_scale),
-            "leverageFilter": {
-                "minLeverage": "1",
-                "maxLeverage": num(self.max_leverage),
-                "leverageStep": "0.01",
-            },
-            "priceFilter": {
-                "minPrice": num(self.tick_size),
-                "maxPrice": "1999999.8",
-                "tickSize": num(self.tick_size),
-            },
-            "lotSizeFilter": {
-                "maxOrderQty": num(self.max_qty),
-                "minOrderQty": num(self.min_qty),
-                "qtyStep": num(self.qty_step),
-                "postOnlyMaxOrderQty": num(self.max_qty),
-                "maxMktOrderQty": num(self.max_mkt_qty),
-                "minNotionalValue": num(self.min_notional),
-            },
-            "unifiedMarginTrade": True,
-            "fundingInterval": 480,
-            "settleCoin": self.quote_coin,
-            "copyTrading": "both",
-            "upperFundingRate": "0.005",
-            "lowerFundingRate": "-0.005",
-            "isPreListing": False,
-            "preListingInfo": None,
-        }
 
 
 @dataclass(slots=True)
@@ -168,18 +110,41 @@ def _on_step(value: float, step: float) -> bool:
     return abs(ratio - round(ratio)) < 1e-6
 
 
-def _reject_code(reason: str) -> int | None:
-    """Rejections Bybit answers synchronously with an error instead of creating an order."""
-    text = reason.lower()
-    if "reduce" in text:
-        return p.REDUCE_ONLY_RULE
-    if "insufficient" in text or "balance" in text or "margin" in text:
-        return p.INSUFFICIENT_AB
-    if "min" in text and "notional" in text:
-        return p.BELOW_MIN_NOTIONAL
-    if "qty" in text or "quantity" in text:
-        return p.PARAM_ERROR
-    return None  # e.g. post-only crossing: accepted, then pushed as Rejected
+_LINK_ID = re.compile(r"[0-9A-Za-z_-]{1,36}")
+MAX_ACTIVE_ORDERS = 500  # Bybit: active orders per symbol (110020)
+MAX_CONDITIONAL_ORDERS = 10  # Bybit: conditional orders per symbol (110009)
+_TRIGGER_BY = ("triggerBy", "tpTriggerBy", "slTriggerBy")
+
+
+def _check_order_options(params: dict[str, Any]) -> None:
+    """Options Bybit accepts that the simulator does not model are refused (10001), never
+    silently ignored: hedge-mode position indexes, partial TP/SL, limit TP/SL, triggers on
+    the mark or index price."""
+    idx = params.get("positionIdx", 0)
+    if idx not in (0, "0"):
+        # one-way mode: positionIdx 0 only (1/2 are hedge-mode buy/sell sides)
+        raise ApiError(p.PARAM_ERROR, f"params error: position idx not match position mode "
+                                      f"({idx!r}; the simulator is in one-way mode)")
+    mode = params.get("tpslMode")
+    if mode not in (None, "", "Full"):
+        raise ApiError(p.PARAM_ERROR, f"params error: tpslMode {mode!r} not supported "
+                                      f"(the simulator applies Full TP/SL only)")
+    for name in ("tpOrderType", "slOrderType"):
+        kind = params.get(name)
+        if kind not in (None, "", "Market"):
+            raise ApiError(p.PARAM_ERROR, f"params error: {name} {kind!r} not supported "
+                                          f"(limit TP/SL needs tpslMode Partial)")
+    for name in ("tpLimitPrice", "slLimitPrice"):
+        if params.get(name) not in (None, "", "0", 0):
+            raise ApiError(p.PARAM_ERROR, f"params error: {name} needs tpslMode Partial")
+    for name in _TRIGGER_BY:
+        by = params.get(name)
+        if by not in (None, "", "LastPrice"):
+            raise ApiError(p.PARAM_ERROR, f"params error: {name} {by!r} not supported "
+                                          f"(the simulator triggers on the last price)")
+    smp = params.get("smpType")
+    if smp not in (None, "", "None"):
+        raise ApiError(p.PARAM_ERROR, f"params error: smpType {smp!r} not supported")
 
 
 class Venue:
@@ -211,6 +176,7 @@ class Venue:
         self.last_mark = math.nan
         self._seq = 0
         self._filled: dict[str, float] = {}  # order id -> qty executed so far
+        self._price_decimals = step_decimals(instrument.tick_size)
         self.initial_wallet = config.initial_balance  # cumRealisedPnl counts from here, always
         self.ledger: list[dict[str, Any]] = []  # /v5/account/transaction-log, oldest first
         self.closed_pnl: list[dict[str, Any]] = []  # /v5/position/closed-pnl, oldest first
@@ -235,6 +201,47 @@ class Venue:
             return
         if symbol != self.instrument.symbol:
             raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+
+    # --- numbers as Bybit writes them: prices at the tick's decimals, quantities on the
+    # quantity step, USDT amounts at 8 decimals (never 9999.722918050002) -------------
+    def _p(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return ""
+        return num(round(value, self._price_decimals))
+
+    @staticmethod
+    def _x(value: float) -> str:
+        """A fill or average price: exact, without binary noise (30014.9, not
+        30014.899999999998); a slipped fill keeps its decimals (docs/exchange_sim.md)."""
+        return num(round(value, 10)) if math.isfinite(value) else ""
+
+    def _pz(self, value: float | None) -> str:
+        """Optional prices (TP/SL/trigger/liquidation) Bybit reports as "0" when unset."""
+        if value is None or value == 0 or not math.isfinite(value):
+            return "0"
+        return self._p(value)
+
+    def _q(self, value: float) -> str:
+        return grid_text(value, self.instrument.qty_step)
+
+    @staticmethod
+    def _m(value: float) -> str:
+        return num(round(value, 8)) if math.isfinite(value) else ""
+
+    def _reject_enum(self, order: Order) -> str:
+        """Bybit's rejectReason enum for an order (EC_NoError unless refused/cancelled)."""
+        if order.status is not OrderStatus.REJECTED and not order.reject_reason:
+            return "EC_NoError"
+        code = RejectCode(self.engine.reject_code(order.order_id))
+        return p.BYBIT_REJECT[code][1]
+
+    def _check_active_limits(self, conditional: bool) -> None:
+        active = [o for o in self.engine.open_orders() if not o.status.is_terminal]
+        stops = sum(1 for o in active if o.request.order_type.is_conditional)
+        if conditional and stops >= MAX_CONDITIONAL_ORDERS:
+            raise ApiError(p.TOO_MANY_STOP_ORDERS)
+        if not conditional and len(active) - stops >= MAX_ACTIVE_ORDERS:
+            raise ApiError(p.TOO_MANY_ACTIVE_ORDERS)
 
     def find(self, params: dict[str, Any]) -> OrderRecord:
         order_id = params.get("orderId") or ""
@@ -275,10 +282,10 @@ class Venue:
         self._cash += change
         self.ledger.append({
             "symbol": fill.symbol, "category": "linear", "side": fill.side.bybit,
-            "transactionTime": str(fill.ts), "type": "TRADE", "qty": num(fill.qty),
-            "size": num(fill.qty), "currency": "USDT", "tradePrice": num(fill.price),
-            "funding": "", "fee": num(fill.fee), "cashFlow": num(fill.closed_pnl),
-            "change": num(change), "cashBalance": num(self._cash),
+            "transactionTime": str(fill.ts), "type": "TRADE", "qty": self._q(fill.qty),
+            "size": self._q(fill.qty), "currency": "USDT", "tradePrice": self._x(fill.price),
+            "funding": "", "fee": self._m(fill.fee), "cashFlow": self._m(fill.closed_pnl),
+            "change": self._m(change), "cashBalance": self._m(self._cash),
             "feeRate": row["feeRate"], "bonusChange": "", "tradeId": fill.exec_id,
             "orderId": fill.order_id, "orderLinkId": row["orderLinkId"], "id": fill.exec_id,
         })
@@ -290,14 +297,14 @@ class Venue:
         req = rec.order.request if rec is not None else None
         self.closed_pnl.append({
             "symbol": fill.symbol, "orderId": fill.order_id, "side": fill.side.bybit,
-            "qty": num(req.qty if req is not None else fill.qty),
-            "orderPrice": num(req.price) if req is not None and req.price else "0",
+            "qty": self._q(req.qty if req is not None else fill.qty),
+            "orderPrice": self._p(req.price) if req is not None and req.price else "0",
             "orderType": req.order_type.bybit if req is not None else "Market",
-            "execType": fill.exec_type.bybit, "closedSize": num(fill.qty),
-            "cumEntryValue": num(entry * fill.qty), "avgEntryPrice": num(entry),
-            "cumExitValue": num(fill.price * fill.qty), "avgExitPrice": num(fill.price),
-            "closedPnl": num(fill.closed_pnl - fill.fee), "fillCount": "1",
-            "leverage": num(self.leverage), "openFee": "", "closeFee": num(fill.fee),
+            "execType": fill.exec_type.bybit, "closedSize": self._q(fill.qty),
+            "cumEntryValue": self._m(entry * fill.qty), "avgEntryPrice": self._x(entry),
+            "cumExitValue": self._m(fill.price * fill.qty), "avgExitPrice": self._x(fill.price),
+            "closedPnl": self._m(fill.closed_pnl - fill.fee), "fillCount": "1",
+            "leverage": num(self.leverage), "openFee": "", "closeFee": self._m(fill.fee),
             "createdTime": str(fill.ts), "updatedTime": str(fill.ts),
         })
 
@@ -313,9 +320,9 @@ class Venue:
             "symbol": self.instrument.symbol, "category": "linear",
             "side": {1: "Buy", -1: "Sell"}.get(int(pos.side), "None"),
             "transactionTime": str(now_ms), "type": "SETTLEMENT",
-            "qty": num(float(pos.size)), "size": num(float(pos.size)), "currency": "USDT",
-            "tradePrice": num(self.last_mark), "funding": num(-change), "fee": "0",
-            "cashFlow": "0", "change": num(change), "cashBalance": num(wallet),
+            "qty": self._q(float(pos.size)), "size": self._q(float(pos.size)), "currency": "USDT",
+            "tradePrice": self._x(self.last_mark), "funding": self._m(-change), "fee": "0",
+            "cashFlow": "0", "change": self._m(change), "cashBalance": self._m(wallet),
             "feeRate": "", "bonusChange": "", "tradeId": "", "orderId": "", "orderLinkId": "",
             "id": f"settle-{now_ms}",
         })
@@ -351,11 +358,20 @@ class Venue:
         kind = params.get("orderType")
         if kind not in ("Market", "Limit"):
             raise ApiError(p.PARAM_ERROR, f"params error: orderType invalid ({kind!r})")
+        _check_order_options(params)
         qty = _parse_float(params, "qty", required=True)
         assert qty is not None
         price = _parse_float(params, "price")
         trigger = _parse_float(params, "triggerPrice")
         inst = self.instrument
+        pos_now = self.engine.position()
+        closing = _parse_bool(params, "reduceOnly") or _parse_bool(params, "closeOnTrigger")
+        if qty == 0 and closing:
+            # Bybit (linear): a closing order with qty "0" closes the whole position
+            if pos_now.side == 0:
+                raise ApiError(p.REDUCE_ONLY_RULE)
+            qty = float(pos_now.size)
+        self._check_active_limits(trigger is not None and trigger > 0)
         if qty <= 0 or qty < inst.min_qty - 1e-12:
             raise ApiError(p.PARAM_ERROR, f"params error: qty {num(qty)} below min {inst.min_qty}")
         if qty > (inst.max_mkt_qty if kind == "Market" else inst.max_qty):
@@ -373,6 +389,9 @@ class Venue:
         link = str(params.get("orderLinkId") or "")
         if len(link) > 36:
             raise ApiError(p.PARAM_ERROR, "params error: orderLinkId longer than 36 characters")
+        if link and not _LINK_ID.fullmatch(link):
+            # Bybit: numbers, letters (upper and lower case), dashes and underscores
+            raise ApiError(p.PARAM_ERROR, f"params error: orderLinkId invalid ({link!r})")
         if link and link in self.link_ids:
             raise ApiError(p.DUPLICATE_ORDER_LINK_ID)
         tif_text = str(params.get("timeInForce") or "GTC")
@@ -423,7 +442,7 @@ class Venue:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
         events = self.engine.drain_events()
         if order.status is OrderStatus.REJECTED:
-            code = _reject_code(order.reject_reason)
+            code = p.BYBIT_REJECT[RejectCode(self.engine.reject_code(order.order_id))][0]
             if code is not None:
                 # Bybit refuses these synchronously: the order never exists.
                 raise ApiError(code, p.MESSAGES[code] + f" ({order.reject_reason})")
@@ -438,6 +457,7 @@ class Venue:
 
     def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         self._check_symbol(params)
+        _check_order_options(params)
         rec = self.find(params)
         if rec.order.status.is_terminal:
             raise ApiError(p.ORDER_NOT_FOUND)
@@ -506,6 +526,7 @@ class Venue:
 
     def trading_stop(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         self._check_symbol(params)
+        _check_order_options(params)
         if self.engine.position().side == 0:
             raise ApiError(p.PARAM_ERROR, "can not set tp/sl/ts for zero position")
         tp = _parse_float(params, "takeProfit")
@@ -652,29 +673,29 @@ class Venue:
             "positionIdx": 0,
             "orderStatus": o.status.bybit,
             "cancelType": rec.cancel_type if o.status.is_terminal else "UNKNOWN",
-            "rejectReason": o.reject_reason or "EC_NoError",
+            "rejectReason": self._reject_enum(o),
             "timeInForce": "IOC" if is_market else req.time_in_force.bybit,
             "isLeverage": "",
-            "price": num(price),
-            "qty": num(req.qty),
-            "avgPrice": num(o.avg_fill_price) if o.filled_qty > 0 else "",
-            "leavesQty": num(leaves),
-            "leavesValue": num(leaves * price),
-            "cumExecQty": num(o.filled_qty),
-            "cumExecValue": num(o.filled_qty * o.avg_fill_price),
-            "cumExecFee": num(o.cum_fee),
+            "price": self._p(price),
+            "qty": self._q(req.qty),
+            "avgPrice": self._x(o.avg_fill_price) if o.filled_qty > 0 else "",
+            "leavesQty": self._q(leaves),
+            "leavesValue": self._m(leaves * price),
+            "cumExecQty": self._q(o.filled_qty),
+            "cumExecValue": self._m(o.filled_qty * o.avg_fill_price),
+            "cumExecFee": self._m(o.cum_fee),
             "orderType": req.order_type.bybit,
             "stopOrderType": "Stop" if req.order_type.is_conditional else "",
             "orderIv": "",
-            "triggerPrice": price_or_zero(req.trigger_price),
-            "takeProfit": price_or_zero(req.take_profit),
-            "stopLoss": price_or_zero(req.stop_loss),
+            "triggerPrice": self._pz(req.trigger_price),
+            "takeProfit": self._pz(req.take_profit),
+            "stopLoss": self._pz(req.stop_loss),
             "triggerBy": "LastPrice" if req.order_type.is_conditional else "",
             "tpTriggerBy": "LastPrice" if req.take_profit else "",
             "slTriggerBy": "LastPrice" if req.stop_loss else "",
             "triggerDirection": req.trigger_direction,
             "placeType": "",
-            "lastPriceOnCreated": num(rec.last_price_on_created),
+            "lastPriceOnCreated": self._p(rec.last_price_on_created),
             "closeOnTrigger": req.close_on_trigger,
             "reduceOnly": req.reduce_only,
             "smpGroup": 0,
@@ -713,29 +734,30 @@ class Venue:
             "orderId": fill.order_id,
             "orderLinkId": link,
             "side": fill.side.bybit,
-            "orderPrice": num(req.price) if req is not None and req.price else "0",
-            "orderQty": num(req.qty) if req is not None else num(fill.qty),
-            "leavesQty": num(round(leaves, 12)),
+            "orderPrice": self._p(req.price) if req is not None and req.price else "0",
+            "orderQty": self._q(req.qty) if req is not None else self._q(fill.qty),
+            "leavesQty": self._q(round(leaves, 12)),
             "createType": create_type,
             "orderType": req.order_type.bybit if req is not None else "Market",
             "stopOrderType": stop_type,
-            "execFee": num(fill.fee),
+            "execFee": self._m(fill.fee),
             "execId": fill.exec_id,
-            "execPrice": num(fill.price),
-            "execQty": num(fill.qty),
+            "execPrice": self._x(fill.price),
+            "execQty": self._q(fill.qty),
             "execType": fill.exec_type.bybit,
-            "execValue": num(value),
+            "execValue": self._m(value),
             "execTime": str(fill.ts),
             "isMaker": fill.is_maker,
             "feeRate": num(round(fill.fee / value, 8)) if value else "0",
             "tradeIv": "",
             "markIv": "",
-            "markPrice": num(self.last_mark if math.isfinite(self.last_mark) else fill.price),
-            "indexPrice": num(self.last_price if math.isfinite(self.last_price) else fill.price),
+            "markPrice": self._p(self.last_mark if math.isfinite(self.last_mark) else fill.price),
+            "indexPrice": self._p(
+                self.last_price if math.isfinite(self.last_price) else fill.price),
             "underlyingPrice": "",
             "blockTradeId": "",
-            "closedSize": num(fill.qty) if fill.closed_pnl else "0",
-            "closedPnl": num(fill.closed_pnl),
+            "closedSize": self._q(fill.qty) if fill.closed_pnl else "0",
+            "closedPnl": self._m(fill.closed_pnl),
             "seq": self._next_seq(),
         }
 
@@ -754,27 +776,27 @@ class Venue:
             "riskId": 1,
             "riskLimitValue": "2000000",
             "side": side,
-            "size": num(size),
-            "positionValue": num(size * entry),
+            "size": self._q(size),
+            "positionValue": self._m(size * entry),
             "tradeMode": 1,
             "autoAddMargin": 0,
             "positionStatus": "Normal",
             "leverage": num(self.leverage),
-            "markPrice": num(mark) if math.isfinite(mark) else "0",
-            "liqPrice": price_or_zero(float(pos.liq_price) if pos.side else 0.0),
-            "bustPrice": price_or_zero(float(pos.bust_price) if pos.side else 0.0),
-            "positionIM": num(float(pos.margin) if pos.side else 0.0),
-            "positionMM": num(size * (mark if math.isfinite(mark) else 0.0) * mmr),
-            "positionBalance": num(float(pos.margin) if pos.side else 0.0),
-            "takeProfit": price_or_zero(float(pos.take_profit) if pos.side else 0.0),
-            "stopLoss": price_or_zero(float(pos.stop_loss) if pos.side else 0.0),
-            "trailingStop": price_or_zero(float(pos.trailing_distance) if pos.side else 0.0),
+            "markPrice": self._p(mark) if math.isfinite(mark) else "0",
+            "liqPrice": self._pz(float(pos.liq_price) if pos.side else 0.0),
+            "bustPrice": self._pz(float(pos.bust_price) if pos.side else 0.0),
+            "positionIM": self._m(float(pos.margin) if pos.side else 0.0),
+            "positionMM": self._m(size * (mark if math.isfinite(mark) else 0.0) * mmr),
+            "positionBalance": self._m(float(pos.margin) if pos.side else 0.0),
+            "takeProfit": self._pz(float(pos.take_profit) if pos.side else 0.0),
+            "stopLoss": self._pz(float(pos.stop_loss) if pos.side else 0.0),
+            "trailingStop": self._pz(float(pos.trailing_distance) if pos.side else 0.0),
             "sessionAvgPrice": "",
-            "unrealisedPnl": num(float(pos.unrealized_pnl) if pos.side else 0.0),
-            "curRealisedPnl": num(
+            "unrealisedPnl": self._m(float(pos.unrealized_pnl) if pos.side else 0.0),
+            "curRealisedPnl": self._m(
                 float(pos.realized_pnl) - float(pos.fees_paid) - float(pos.funding_paid)
             ),
-            "cumRealisedPnl": num(wallet - self.initial_wallet),
+            "cumRealisedPnl": self._m(wallet - self.initial_wallet),
             "adlRankIndicator": 2 if pos.side else 0,
             "isReduceOnly": False,
             "mmrSysUpdatedTime": "",
@@ -785,9 +807,9 @@ class Venue:
             "seq": self._next_seq(),
         }
         if ws:
-            row["entryPrice"] = num(entry)
+            row["entryPrice"] = self._x(entry)
         else:
-            row["avgPrice"] = num(entry)
+            row["avgPrice"] = self._x(entry)
         return row
 
     def wallet_row(self, bal: Balance | None = None) -> dict[str, Any]:
@@ -804,31 +826,31 @@ class Venue:
             "accountIMRate": num(round(bal.used_margin / equity, 6)) if equity > 0 else "0",
             "accountMMRate": num(round(mm / equity, 6)) if equity > 0 else "0",
             "accountLTV": "0",
-            "totalEquity": num(equity),
-            "totalWalletBalance": num(bal.wallet_balance),
-            "totalMarginBalance": num(equity),
-            "totalAvailableBalance": num(bal.available_balance),
-            "totalPerpUPL": num(upl),
-            "totalInitialMargin": num(bal.used_margin),
-            "totalMaintenanceMargin": num(mm),
+            "totalEquity": self._m(equity),
+            "totalWalletBalance": self._m(bal.wallet_balance),
+            "totalMarginBalance": self._m(equity),
+            "totalAvailableBalance": self._m(bal.available_balance),
+            "totalPerpUPL": self._m(upl),
+            "totalInitialMargin": self._m(bal.used_margin),
+            "totalMaintenanceMargin": self._m(mm),
             "coin": [
                 {
                     "coin": "USDT",
-                    "equity": num(equity),
-                    "usdValue": num(equity),
-                    "walletBalance": num(bal.wallet_balance),
+                    "equity": self._m(equity),
+                    "usdValue": self._m(equity),
+                    "walletBalance": self._m(bal.wallet_balance),
                     "free": "",
                     "locked": "0",
                     "spotHedgingQty": "0",
                     "borrowAmount": "0",
                     "availableToBorrow": "",
-                    "availableToWithdraw": num(bal.available_balance),
+                    "availableToWithdraw": self._m(bal.available_balance),
                     "accruedInterest": "0",
-                    "totalOrderIM": num(order_im),
-                    "totalPositionIM": num(pos_im),
-                    "totalPositionMM": num(mm),
-                    "unrealisedPnl": num(upl),
-                    "cumRealisedPnl": num(bal.wallet_balance - self.initial_wallet),
+                    "totalOrderIM": self._m(order_im),
+                    "totalPositionIM": self._m(pos_im),
+                    "totalPositionMM": self._m(mm),
+                    "unrealisedPnl": self._m(upl),
+                    "cumRealisedPnl": self._m(bal.wallet_balance - self.initial_wallet),
                     "bonus": "0",
                     "collateralSwitch": True,
                     "marginCollateral": True,

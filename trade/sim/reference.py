@@ -25,6 +25,7 @@ from trade.core.models import (
     PositionUpdate,
 )
 from trade.sim.config import Intrabar, SimConfig, round_to_tick
+from trade.sim.rejects import RejectCode
 from trade.sim.results import EQUITY_SCHEMA, trades_table
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
@@ -102,6 +103,7 @@ class ReferenceExchange:
     bar_index: int = -1
     _order_seq: int = 0
     _exec_seq: int = 0
+    _reject_codes: dict[str, RejectCode] = field(default_factory=dict)
     _trade_seq: int = 0
     _finished: bool = False
     _split: tuple[int, float] | None = None  # (ts, open) of a bar awaiting on_bar_rest
@@ -156,8 +158,9 @@ class ReferenceExchange:
         self._order_seq += 1
         oid = f"o-{self._order_seq}"
         order = Order(oid, request, OrderStatus.CREATED, self._now, self._now)
-        reason = self._rejection(request)
-        if reason:
+        code, reason = self._rejection(request)
+        self._reject_codes[oid] = code
+        if code:
             order = order.moved_to(OrderStatus.REJECTED, self._now, reject_reason=reason)
             self._emit_order(order)
             return order
@@ -176,14 +179,14 @@ class ReferenceExchange:
         self._emit_order(rec.order)
         return rec.order
 
-    def _rejection(self, req: OrderRequest) -> str:
+    def _rejection(self, req: OrderRequest) -> tuple[RejectCode, str]:
         cfg = self.config
         if self._finished:
-            return "exchange finished"
+            return RejectCode.FINISHED, "exchange finished"
         if math.isnan(self.last_close):
-            return "no market price yet"
+            return RejectCode.NO_PRICE, "no market price yet"
         if req.qty < cfg.min_qty:
-            return f"qty {req.qty} below minimum {cfg.min_qty}"
+            return RejectCode.MIN_QTY, f"qty {req.qty} below minimum {cfg.min_qty}"
         if req.time_in_force is TimeInForce.POST_ONLY:
             assert req.price is not None
             crosses = (
@@ -192,25 +195,31 @@ class ReferenceExchange:
                 else req.price <= self.last_close
             )
             if crosses:  # post-only that would cross at placement is rejected
-                return "post-only order would cross"
+                return RejectCode.POST_ONLY, "post-only order would cross"
         p = self.pos
         if req.reduce_only:
             if p.side == 0:
-                return "reduce-only order with no position"
+                return RejectCode.RO_FLAT, "reduce-only order with no position"
             if int(req.side) == p.side:
-                return "reduce-only order would increase the position"
-            return ""
+                return RejectCode.RO_INCREASE, "reduce-only order would increase the position"
+            return RejectCode.NONE, ""
         ref = self._ref_price(req)
         opening_qty = req.qty
         if p.side and int(req.side) != p.side:
             opening_qty = max(req.qty - p.size, 0.0)
         if opening_qty > 0 and req.qty * ref < cfg.min_notional:
-            return f"order notional below minimum {cfg.min_notional}"
+            return RejectCode.MIN_NOTIONAL, f"order notional below minimum {cfg.min_notional}"
         need = opening_qty * ref / cfg.leverage + opening_qty * ref * cfg.taker_fee
         available = self.wallet - self._used_margin()
         if need > available + 1e-12:
-            return "insufficient available balance"
-        return ""
+            return RejectCode.BALANCE, "insufficient available balance"
+        return RejectCode.NONE, ""
+
+    def reject_code(self, order_id: str) -> int:
+        """Why an order was refused or cancelled (trade.sim.rejects.RejectCode; 0 = not)."""
+        if order_id not in self._reject_codes:
+            raise ValueError(f"order {order_id!r} not found")
+        return int(self._reject_codes[order_id])
 
     def _ref_price(self, req: OrderRequest) -> float:
         if req.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
@@ -550,6 +559,7 @@ class ReferenceExchange:
         side = int(req.side)
         if req.reduce_only:
             if p.side == 0 or p.side == side:
+                self._reject_codes[rec.order.order_id] = RejectCode.RO_CANCEL
                 self._move(rec, OrderStatus.CANCELLED, reject_reason="reduce-only: no position")
                 return
             qty = min(qty, p.size)  # reduce-only is clipped to the position: it never flips

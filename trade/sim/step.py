@@ -42,6 +42,8 @@ class StepEngine(Protocol):
 
     def set_leverage(self, leverage: float) -> None: ...
 
+    def reject_code(self, order_id: str) -> int: ...
+
     def on_bar(
         self,
         ts: int,
