@@ -160,8 +160,11 @@ def _run(play: Play, sim: ExchangeSimServer, n_bars: int, tmp: Path,
             sim.step()
             if faults is None:
                 assert runner.wait_bars(i, 20), (i, runner.error)
-            else:  # a dropped kline is back-filled when the next one arrives
-                runner.wait_bars(i, 1.0)
+            else:  # a dropped kline is back-filled when the next one arrives; a bar
+                # whose reconciliation is still retrying when the next step comes is
+                # decided with entries held (the engine never waits on REST), so the
+                # replay gives REST faults time to clear, as a real minute would
+                runner.wait_bars(i, 3.0)
         sim.configure_faults(FaultConfig())
         if faults is not None:
             sim.step()
@@ -558,8 +561,11 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
     assert decided == ts[5:5 + n]  # every bar once, in order
     held = {r["bar"] for r in bar_recs if r.get("held")}
     fresh = {r["bar"] for r in bar_recs if not r.get("held")}
-    # a backlog formed: bars older than one bar when decided, and they were held
-    assert held and all(r["lag_ms"] > 60_000 for r in bar_recs if r["bar"] in held)
+    # a backlog formed: bars older than one bar when decided, and they were held; so were
+    # bars decided while REST was still in flight (the engine does not wait for it)
+    assert held and all(r["lag_ms"] > 60_000 or "in flight" in r["hold"]
+                        for r in bar_recs if r["bar"] in held)
+    assert any(r["lag_ms"] > 60_000 for r in bar_recs if r["bar"] in held)
     assert all(r["lag_ms"] <= 60_000 for r in bar_recs if r["bar"] in fresh)
     assert any(r["kind"] == "catch_up" for r in records)
     # no entry from a stale bar: every opening order was signalled on a fresh bar
@@ -569,7 +575,9 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
         bar = minute_of[link.rsplit("-", 1)[0] + "-"]
         assert bar in fresh, (link, bar)
     refused = [r for r in records if r["kind"] == "order_refused"]
-    assert refused and all("stale bar" in r["reason"] for r in refused)
+    assert refused and all("stale bar" in r["reason"] or "in flight" in r["reason"]
+                           for r in refused)
+    assert any("stale bar" in r["reason"] for r in refused)
     assert runner.summary.held_bars == len(held)
 
 

@@ -103,12 +103,15 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
 @click.option("--max-bar-age", type=float, default=None,
               help="Seconds: a bar older than this when decided opens no position "
               "(default: one exec bar of the Play).")
+@click.option("--settle-timeout", type=float, default=5.0, show_default=True,
+              help="Seconds a bar may wait for its reconciliation (the engine keeps "
+              "consuming events meanwhile) before it is decided with new entries held.")
 def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | None,
         dashboard: str | None, confirm_live: bool, key_file: Path | None, symbol: str | None,
         history_bars: int, max_order_notional: float | None,
         max_symbol_notional: float | None, daily_loss_pct: float | None,
         data_dir: str | None, protect_margin: float, protect_deadline: float,
-        unknown_position: str, max_bar_age: float | None) -> None:
+        unknown_position: str, max_bar_age: float | None, settle_timeout: float) -> None:
     """Run PLAY_FILE on live bars: paper (simulated fills), demo (Bybit demo) or live."""
     from trade.core import InputError
     from trade.engine import PlayEngine, sim_config
@@ -140,6 +143,8 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     if max_bar_age is not None and max_bar_age <= 0:
         raise click.BadParameter(f"--max-bar-age must be > 0 s, got {max_bar_age:g}")
     max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
+    if settle_timeout <= 0:
+        raise click.BadParameter(f"--settle-timeout must be > 0 s, got {settle_timeout:g}")
     creds = None
     if mode == "live":
         _confirm_live(sym, confirm_live)
@@ -170,6 +175,7 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
         risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
         tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
+        settle_s=settle_timeout,
     )
     board: Any = None
     listener = None
@@ -217,7 +223,8 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     if lag:
         click.echo(f"bar close to decision: p50 {lag['p50'] / 1000:.2f} s, p95 "
                    f"{lag['p95'] / 1000:.2f} s, max {lag['max'] / 1000:.2f} s; "
-                   f"{summary.held_bars} bars decided without entries (missed or stale)")
+                   f"{summary.held_bars} bars decided without entries (missed, stale or "
+                   f"unsettled; {summary.unsettled_bars} while REST was in flight)")
     prot = summary.protection
     if prot.get("requested"):
         click.echo(f"protection: {prot['requested']} requested, {prot['confirmed']} confirmed, "

@@ -12,12 +12,24 @@ Start-up, on the calling thread (which becomes the engine thread):
    `NullAdapter` (indicators fill, nothing is sent), then the engine's adapter is swapped
    for the real one (PaperAdapter fed by the live bars, or LiveAdapter);
 4. then every closed 1m kline from the stream (gaps are back-filled over REST, duplicates
-   and late old bars ignored) is one `on_bar`: in demo/live after `barrier()` (in-flight
-   REST done, state reconciled), the position marked to the close, the risk breakers fed;
-   after the engine acted the runner waits for the creates to be acknowledged. Before the
-   engine decides, the session applies break-even (trade.live.breakeven), as the kernel
-   does at the bar's close. A "signal" journal record lists the orders the bar placed and
-   the engine's raw decision (`last_decision`, when the engine exposes one).
+   and late old bars ignored) is one `on_bar`: in demo/live once the state is settled (see
+   "Settling"), the position marked to the close, the risk breakers fed. Before the engine
+   decides, the session applies break-even (trade.live.breakeven), as the kernel does at
+   the bar's close. A "signal" journal record lists the orders the bar placed and the
+   engine's raw decision (`last_decision`, when the engine exposes one).
+
+Settling (demo/live): the engine thread never waits on REST. A closed bar joins a queue.
+The bar at its head, when no REST job is in flight and something may have changed on the
+exchange (`LiveSession.dirty`), starts a reconciliation on a REST worker and the thread
+goes back to consuming events; the bar is decided when the reconciliation lands (entries
+allowed if it succeeded). It is decided at once, on the engine's current state with new
+entries held (exits and protective actions go, reduce-only), when REST is still in flight
+and a later live bar has arrived, when `settle_s` has passed, or when an earlier bar was
+already decided that way and REST has not finished since. The held state is journaled
+(`catch_up` / `order_refused` with the reason) and counted (`RunSummary.held_bars`,
+`unsettled_bars`). A bar counts as done (`bars_done`, the `bar` journal record, the
+listener) once the REST jobs its decision started have landed; `bars_decided` counts
+decisions.
 
 Resume: the journal's last processed bar is skipped on restart, and orderLinkIds are
 deterministic per decision bar, so a restart never places an order twice. An open
@@ -33,7 +45,8 @@ whose close is older than `max_bar_age_ms` when the engine decides it (a backlog
 the same way. The close-to-decision lag of every bar is measured on the exchange's bar clock
 (`LiveSession.market_now_ms`) and reported in the journal (`bar.lag_ms`), the dashboard
 state and the run summary. Missing-bar fetches run on a worker thread; the engine thread
-keeps consuming events and queues later bars until the fetch lands.
+keeps consuming events and queues later bars until the fetch lands. Paper mode holds
+entries by the same rules (missed and stale bars), in its own simulated exchange.
 Stop: `stop()` (any thread; the CLI calls it from SIGINT/SIGTERM) ends the loop within
 ~0.1 s; the session then closes streams and workers. Orders and TP/SL stay on the exchange.
 """
@@ -44,6 +57,7 @@ import dataclasses
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +83,7 @@ from trade.live.protect import ProtectionPolicy
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.secrets import Credentials
 from trade.live.session import LiveAdapter, LiveSession
-from trade.sim import Bar, PaperAdapter, SimConfig
+from trade.sim import Bar, SimConfig
 
 log = logging.getLogger(__name__)
 MINUTE = 60_000
@@ -152,6 +166,7 @@ class RunConfig:
     rest_timeout_s: float = 5.0
     protection: ProtectionPolicy = field(default_factory=ProtectionPolicy)
     max_bar_age_ms: int = MINUTE  # older at decision: no entry (default: one exec bar)
+    settle_s: float = 5.0  # longest a bar waits for its reconciliation (then: entries held)
 
 
 @dataclass(slots=True)
@@ -162,7 +177,8 @@ class RunSummary:
     fills: int = 0
     backfilled: int = 0
     failures: list[str] = field(default_factory=list)
-    held_bars: int = 0  # decided without entries: missed (caught up) or stale
+    held_bars: int = 0  # decided without entries: missed (caught up), stale or unsettled
+    unsettled_bars: int = 0  # decided while REST (a reconciliation, a job) was in flight
     lag_ms: list[int] = field(default_factory=list)  # close-to-decision, per live bar
     protection: dict[str, int] = field(default_factory=dict)
     paused: str = ""
@@ -209,6 +225,15 @@ class LiveRunner:
         self._waiting: list[KlinePush] = []  # bars that arrived while a back-fill ran
         self._held_run = 0  # consecutive bars decided without entries
         self._last_lag_ms = 0
+        self.bars_decided = 0
+        self._replaying = False  # bars queued now come from a back-fill (they force nothing)
+        self._queue: deque[_PendingBar] = deque()  # closed bars not decided yet, in order
+        self._sync_for: _PendingBar | None = None  # the bar whose reconciliation runs ...
+        self._sync_token: int | None = None  # ... its job token ...
+        self._sync_before = 0  # ... and the session's reconcile count when it started
+        self._unsettled = False  # a bar was decided while REST was in flight, still is
+        self._done: deque[_Decided] = deque()  # decided bars whose REST jobs are in flight
+        self._advancing = False
 
     # ------------------------------------------------------------ any thread
     def stop(self) -> None:
@@ -219,9 +244,16 @@ class LiveRunner:
             session.rest.stop.set()
 
     def wait_bars(self, n: int, timeout_s: float) -> bool:
+        """Wait until `n` bars are done (decided and their REST jobs landed)."""
         with self._cond:
             return self._cond.wait_for(lambda: self.bars_done >= n or self.error is not None,
                                        timeout_s)
+
+    def wait_decided(self, n: int, timeout_s: float) -> bool:
+        """Wait until `n` bars are decided (their REST jobs may still be in flight)."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self.bars_decided >= n or self.error is not None, timeout_s)
 
     # ------------------------------------------------------------ engine thread
     def _build(self) -> LiveSession:
@@ -304,6 +336,7 @@ class LiveRunner:
                 # decision's barrier waits for this job
                 session.repair(earlier)
             session.on_kline = self._on_kline
+            session.after_event = self._advance
             session.journal.write("ready", mode=cfg.mode, symbol=cfg.symbol,
                                   last_bar=self.last_bar_ts, missed=len(missed))
             self.ready.set()
@@ -311,6 +344,7 @@ class LiveRunner:
                 self._catch_up(missed)
             while not self._stop.is_set():
                 session.pump(0.1)
+                self._advance()  # a bar whose settle time ran out is decided now
         finally:
             session.close()  # stops REST: a missing-bar fetch in flight gives up at once
             for thread in self._fetchers:
@@ -497,14 +531,18 @@ class LiveRunner:
     def _backfilled(self, bars: list[tuple[float, ...]], k: KlinePush | None) -> None:
         self._backfilling = False
         last = self.last_bar_ts
-        for ts, o, h, lo, c, v in bars:
-            if (last is None or ts > last) and (k is None or ts < k.start):
-                self.summary.backfilled += 1
-                self._bar(int(ts), o, h, lo, c, v, missed=True)
-                last = int(ts)
-        waiting, self._waiting = self._waiting, []
-        for push in ([k] if k is not None else []) + waiting:
-            self._on_kline(push)
+        self._replaying = True  # one batch: its bars settle one by one, none forces another
+        try:
+            for ts, o, h, lo, c, v in bars:
+                if (last is None or ts > last) and (k is None or ts < k.start):
+                    self.summary.backfilled += 1
+                    self._bar(int(ts), o, h, lo, c, v, missed=True)
+                    last = int(ts)
+            waiting, self._waiting = self._waiting, []
+            for push in ([k] if k is not None else []) + waiting:
+                self._on_kline(push)
+        finally:
+            self._replaying = False
 
     def _hold(self, lag_ms: int, missed: bool) -> str:
         """Why this bar may not enter ("" = it may): the catch-up and stale-bar rules."""
@@ -517,48 +555,163 @@ class LiveRunner:
 
     def _bar(self, ts: int, o: float, h: float, lo: float, c: float, v: float, *,
              missed: bool = False) -> None:
+        """A closed bar: decided now (paper) or queued to be decided once settled."""
         session = self.session
         engine = self.engine
         assert session is not None and engine is not None
         if self._stop.is_set():
             return
-        close_ms = ts + MINUTE
+        self.last_bar_ts = ts
+        bar = _PendingBar(ts, o, h, lo, c, v, missed, WallClock().monotonic(),
+                          forces=not missed and not self._replaying)
         if self.config.mode == "paper":
-            assert isinstance(self.adapter, PaperAdapter)
+            assert isinstance(self.adapter, JournaledPaperAdapter)
             self.adapter.step(Bar(ts, o, h, lo, c, v))
             session.last_price = c
-            self._lag(close_ms)
-            self._decide(ts, o, h, lo, c, v)
-        else:
-            # the engine goes on without reconciled state, holding only new entries
-            unreconciled = session.barrier(strict=False)
-            if self._stop.is_set():
-                return  # stopping mid-bar: do not decide on unreconciled state
-            session.book.mark(self.config.symbol, c, close_ms)
-            session.last_price = c
-            tripped = session.risk.update_equity(session.book.balance.equity, close_ms)
-            if tripped:
-                session.journal.write("halt", reason=tripped)
-            ex = session.executor
-            assert ex is not None
-            ex.set_bar(ts)
-            session.on_bar_close(ts, h, lo, c)  # break-even, as the kernel's rule 5
-            lag = self._lag(close_ms)
-            hold = self._hold(lag, missed) or unreconciled
+            lag = self._lag(ts + MINUTE)
+            hold = self._hold(lag, missed)
             self._held_note(ts, hold)
             # a missed or stale bar never opens a position; its exits still go
-            session.entry_hold = hold
+            self.adapter.entry_hold = hold
             try:
                 self._decide(ts, o, h, lo, c, v)
             finally:
-                session.entry_hold = ""
-            session.pump_until(lambda: not ex.inflight, session.sync_timeout_s)
-        self.last_bar_ts = ts
-        session.journal.write("bar", bar=ts, close=c, lag_ms=self._last_lag_ms,
-                              **({"held": True} if self._held_run else {}))
-        if self.listener is not None:
-            self.listener(self.state(ts, c))
+                self.adapter.entry_hold = ""
+            self._decided(bar, frozenset(), hold)
+            self._complete()
+            return
+        self._queue.append(bar)
+        self._advance()
+
+    def _advance(self) -> None:
+        """Decide the queued bars that may be decided now (engine thread, never waits):
+        see "Settling" in the module docstring. Called after every event and every pump."""
+        session = self.session
+        if self._advancing or session is None or session.executor is None:
+            return
+        ex = session.executor
+        self._advancing = True
+        try:
+            if self._unsettled and not ex.inflight:
+                self._unsettled = False  # REST caught up: the next bar settles again
+                self._sync_for = self._sync_token = None
+            while self._queue and not self._stop.is_set():
+                head = self._queue[0]
+                if self._unsettled:
+                    self._decide_queued(head, "REST still in flight: state not confirmed")
+                    continue
+                settled = self._settle(head)
+                if settled is not None:
+                    self._decide_queued(head, settled)
+                    continue
+                later_live = any(b.forces for b in list(self._queue)[1:])
+                if later_live or WallClock().monotonic() - head.queued > self.config.settle_s:
+                    # REST in flight: decide now on what the engine knows, entries held
+                    self._unsettled = True
+                    self._decide_queued(head, "reconciliation in flight: state not confirmed")
+                    continue
+                break
+            self._complete()
+        finally:
+            self._advancing = False
+
+    def _settle(self, head: _PendingBar) -> str | None:
+        """Advance `head`'s settling without waiting: None while REST is in flight, ""
+        once the state is reconciled (or nothing could have changed), else why not."""
+        session = self.session
+        assert session is not None and session.executor is not None
+        ex = session.executor
+        if self._sync_for is not head:
+            if ex.inflight:
+                return None  # jobs first: the reconciliation must see what they did
+            if not session.dirty():
+                return ""
+            self._sync_for = head
+            self._sync_before = session.reconciles
+            self._sync_token = session.start_reconcile()
+            return None
+        if ex.inflight:
+            return None  # the reconciliation, or jobs its events started (protection)
+        self._sync_for = self._sync_token = None
+        if session.reconciles == self._sync_before:
+            return "reconciliation failed (REST errors): state not confirmed"
+        return ""
+
+    def _decide_queued(self, bar: _PendingBar, unreconciled: str) -> None:
+        """Decide the queue's head (demo/live) on the session's current state."""
+        self._queue.popleft()
+        if self._sync_for is bar and not self._unsettled:
+            self._sync_for = self._sync_token = None
+        session = self.session
+        assert session is not None and session.executor is not None
+        ex = session.executor
+        ts, c = bar.ts, bar.c
+        close_ms = ts + MINUTE
+        session.book.mark(self.config.symbol, c, close_ms)
+        session.last_price = c
+        tripped = session.risk.update_equity(session.book.balance.equity, close_ms)
+        if tripped:
+            session.journal.write("halt", reason=tripped)
+        ex.set_bar(ts)
+        before = set(ex.inflight)
+        session.on_bar_close(ts, bar.h, bar.lo, c)  # break-even, as the kernel's rule 5
+        lag = self._lag(close_ms)
+        hold = self._hold(lag, bar.missed) or unreconciled
+        if unreconciled and self._unsettled:
+            self.summary.unsettled_bars += 1
+        self._held_note(ts, hold)
+        # a missed, stale or unsettled bar never opens a position; its exits still go
+        session.entry_hold = hold
+        try:
+            self._decide(ts, bar.o, bar.h, bar.lo, c, bar.v)
+        finally:
+            session.entry_hold = ""
+        self._decided(bar, frozenset(ex.inflight - before), hold)
+
+    def _decided(self, bar: _PendingBar, jobs: frozenset[int], hold: str) -> None:
+        self._done.append(_Decided(bar.ts, bar.c, jobs, self._last_lag_ms, hold))
         with self._cond:
-            self.bars_done += 1
-            self.summary.bars = self.bars_done
+            self.bars_decided += 1
             self._cond.notify_all()
+
+    def _complete(self) -> None:
+        """Bars whose decision's REST jobs have all landed are done, in order."""
+        session = self.session
+        assert session is not None
+        inflight = session.executor.inflight if session.executor is not None else set()
+        while self._done and not (self._done[0].jobs & inflight):
+            d = self._done.popleft()
+            session.journal.write("bar", bar=d.ts, close=d.close, lag_ms=d.lag_ms,
+                                  **({"held": True, "hold": d.hold} if d.hold else {}))
+            if self.listener is not None:
+                self.listener(self.state(d.ts, d.close))
+            with self._cond:
+                self.bars_done += 1
+                self.summary.bars = self.bars_done
+                self._cond.notify_all()
+
+
+@dataclass(slots=True)
+class _PendingBar:
+    """A closed bar waiting for its decision."""
+
+    ts: int
+    o: float
+    h: float
+    lo: float
+    c: float
+    v: float
+    missed: bool
+    queued: float  # local monotonic time it joined the queue
+    forces: bool  # a live bar: REST still in flight for the bars before it does not hold them
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A decided bar, done once the REST jobs its decision started have landed."""
+
+    ts: int
+    close: float
+    jobs: frozenset[int]
+    lag_ms: int
+    hold: str  # why it was decided without entries ("" = it was not)

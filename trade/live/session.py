@@ -7,11 +7,13 @@ workers and the stream supervisors only `post()` typed events onto one queue. Th
 (through `AccountBook`). `post()` may be called from any thread.
 
 After every private-stream reconnect (and at start) the session reconciles orders,
-executions, position and balance over REST; `barrier()` makes the engine wait for that
-(and for every in-flight REST job) before it decides on a bar, so trading resumes only on
-reconciled state. `barrier()` also reconciles when anything could have changed on the
-exchange since the last bar (open orders, an open position, or jobs sent), because the
-public and private streams are not ordered with respect to each other.
+executions, position and balance over REST, and again before a bar's decision when anything
+could have changed on the exchange since the last bar (open orders, an open position, or
+jobs sent: `dirty()`), because the public and private streams are not ordered with respect
+to each other. The engine thread never waits for that: the runner starts the reconcile
+(`start_reconcile`), keeps consuming events, and decides the bar when it lands, or at once
+with new entries held when REST is still in flight (trade.live.runner, "Settling").
+`barrier()`, which pumps until REST is done, is only for start-up, tests and tools.
 
 Brackets Bybit lacks or spells differently: fill-relative brackets go out with
 trading-stop once the entry filled (a trailing activation as `activePrice`, see
@@ -25,8 +27,9 @@ then `protection_confirmed` (or `protection_failed`: the position is closed redu
 and the session is paused, i.e. it refuses new entries until restarted; exits still go).
 
 Entry holds: `LiveAdapter.submit` refuses a new entry (exits still go) while the session is
-paused, while the runner holds entries (a stale or caught-up bar: `entry_hold`), and
-trims a flip to its closing part then.
+paused, while the runner holds entries (a stale, caught-up or unreconciled bar:
+`entry_hold`); an order against the book's position is then sent reduce-only, sized to at
+most that position, so it can close but never open or flip one.
 
 Bar clock: `market_now_ms()` is the exchange's bar time as the public stream has shown it
 (the newest kline seen, forming or closed, when it arrived, plus the real time since). It
@@ -184,6 +187,7 @@ class LiveSession:
         self._clock_lock = threading.Lock()
         self._bar_ms = 0  # newest exchange bar time seen on the stream ...
         self._bar_mono = 0.0  # ... and when (local monotonic)
+        self.after_event: Callable[[], None] | None = None  # the runner's settle step
 
     # ------------------------------------------------------------ any thread
     def post(self, event: LiveEvent) -> None:
@@ -209,6 +213,8 @@ class LiveSession:
 
     def call(self, fn: Callable[[], Any], timeout_s: float = 10.0) -> Any:
         """Run `fn` on the engine thread and return its result (tests, tools)."""
+        if threading.current_thread() is self._engine_thread:
+            raise RuntimeError("call() from the engine thread would wait on itself")
         fut: Future[Any] = Future()
         self.post(Call(fn, fut))
         return fut.result(timeout_s)
@@ -289,13 +295,23 @@ class LiveSession:
         return bool(self.needs_reconcile or self.executor.inflight or pos.side != 0
                     or self.book.open_orders(self.symbol) or self._activity)
 
+    def start_reconcile(self) -> int:
+        """Start a reconciliation on a REST worker (never waits); returns its job token.
+        It has landed once the token left `executor.inflight`; it succeeded if
+        `reconciles` grew meanwhile."""
+        ex = self.executor
+        assert ex is not None
+        since = None if self.last_exec_ms is None else self.last_exec_ms - 60_000
+        return ex.reconcile(self.symbol, since_ms=since, reason="barrier")
+
     def barrier(self, *, force: bool = False, strict: bool = True) -> str:
-        """Wait for in-flight REST jobs, then reconcile if anything may have changed.
+        """Pump events until in-flight REST jobs are done, then reconcile if anything may
+        have changed, and pump until it lands. Start-up, tests and tools only: the runner
+        never calls it for a bar (it settles without waiting, trade.live.runner).
 
         Returns "" once the state is reconciled, else why not: the reconciliation failed,
         or (with `strict=False`) REST did not finish within the sync timeout. Strict, a
-        timeout raises SessionError. The runner decides a bar either way and holds only
-        new entries while the state is not reconciled (exits still go)."""
+        timeout raises SessionError."""
         ex = self.executor
         if ex is None:
             return ""
@@ -307,9 +323,8 @@ class LiveSession:
             return "REST jobs did not finish within the sync timeout"
         if not (force or self.dirty()):
             return ""
-        since = None if self.last_exec_ms is None else self.last_exec_ms - 60_000
         done_before = self.reconciles
-        token = ex.reconcile(self.symbol, since_ms=since, reason="barrier")
+        token = self.start_reconcile()
         if not self.pump_until(lambda: token not in ex.inflight, self.sync_timeout_s):
             if self.stopping.is_set():
                 return "stopping"
@@ -384,6 +399,8 @@ class LiveSession:
         elif isinstance(event, Stop):
             pass
         self._after()
+        if self.after_event is not None:
+            self.after_event()
 
     def _after(self) -> None:
         book = self.book
@@ -659,11 +676,16 @@ class LiveAdapter:
         # reduce-only; a flip is one order for the position and the new size)
         opens = not request.reduce_only
         held = s.entries_blocked() if opens else ""
-        if held and pos.side == -direction and request.qty > pos.size > 0:
-            # a flip while entries are held: its closing part goes, the new position not
+        # what is left to close: the position less the reduce-only orders already closing it
+        room = pos.size - sum(o.leaves_qty for o in s.book.open_orders(request.symbol)
+                              if o.request.reduce_only and o.request.side is request.side)
+        if held and pos.side == -direction and room > 0:
+            # entries held: an order against the book's position goes reduce-only, at most
+            # what is left of that position, so it can close it but never open or flip one
+            size = min(request.qty, room)
             s.journal.write("order_trimmed", reason=held, side=request.side.bybit,
-                            qty=request.qty, to=pos.size)
-            request = OrderRequest(request.symbol, request.side, pos.size, reduce_only=True,
+                            qty=request.qty, to=size)
+            request = OrderRequest(request.symbol, request.side, size, reduce_only=True,
                                    order_link_id=request.order_link_id)
             held = ""
         elif not held and opens:

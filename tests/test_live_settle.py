@@ -1,0 +1,194 @@
+"""The engine thread never waits on REST (docs/live.md, "Settling"): a reconciliation that
+hangs does not delay the decisions of the next bars; meanwhile new entries are held and
+exits go (reduce-only, sized from the engine's own view of the position); once the
+reconciliation lands, entries go again. Counted in bars and events, never in seconds."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
+from trade.core import ExchangeAdapter, OrderRequest, OrderStatus, Side
+from trade.exchange_sim import ExchangeSimServer
+from trade.live import BybitRest, Credentials, LiveRunner, RiskLimits, RunConfig, read_journal
+
+SYM = "BTCUSDT"
+CREDS = Credentials(KEY, SECRET)
+FAST = {"ping_interval_s": 2.0, "stale_after_s": 6.0, "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.5}
+WARM = 5  # bars 0..4 are history; each step closes the next one (5, 6, ...)
+
+
+class Script:
+    """A bar engine that does what the test scripts for a bar (by its open time), and
+    records the order each live decision returned."""
+
+    def __init__(self, adapter: ExchangeAdapter, actions: dict[int, str]) -> None:
+        self.adapter: Any = adapter
+        self.actions = actions
+        self.returned: dict[int, list[tuple[str, float, bool, OrderStatus]]] = {}
+
+    def on_bar(self, ts: int, open: float, high: float, low: float, close: float,
+               volume: float = 0.0, mark_price: float = float("nan")) -> None:
+        action = self.actions.get(ts)
+        if action is None:
+            return
+        if action == "buy":  # an entry (adds to a long, opens from flat)
+            request = OrderRequest(SYM, Side.BUY, 0.01)
+        elif action == "flip":  # sell three times the long: would open a short
+            request = OrderRequest(SYM, Side.SELL, 0.03)
+        else:
+            raise AssertionError(action)
+        order = self.adapter.submit(request)
+        self.returned.setdefault(ts, []).append(
+            (order.request.side.bybit, order.request.qty, order.request.reduce_only,
+             order.status))
+
+    def finish(self) -> None:
+        return None
+
+
+def _venue_orders(sim: ExchangeSimServer) -> dict[int, tuple[str, float, bool]]:
+    rows = sim.inspect(lambda v: [(r.order.order_link_id, r.order.request.side.bybit,
+                                   round(r.order.request.qty, 9), r.order.request.reduce_only)
+                                  for r in v.orders.values()])
+    return {int(link.split("-")[1]) * 60_000: (side, qty, ro) for link, side, qty, ro in rows}
+
+
+def test_a_hanging_reconciliation_never_delays_decisions_and_holds_only_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bars = synthetic_bars(n=60, seed=5)
+    ts = bars.column("ts").to_pylist()
+    # bar 5 enters long; while the reconciliation hangs, bar 7's entry is held, bar 8's
+    # flip goes as a reduce-only close of the long, bar 9's entry is held; after it
+    # lands, bar 10's entry goes
+    actions = {ts[5]: "buy", ts[7]: "buy", ts[8]: "flip", ts[9]: "buy", ts[10]: "buy"}
+    hang, release = threading.Event(), threading.Event()
+    hung = threading.Event()
+    original = BybitRest.wallet
+
+    def wallet(self: BybitRest) -> dict[str, Any]:
+        if hang.is_set():  # the reconciliation's last read hangs until the test says so
+            hung.set()
+            release.wait(60)
+        return original(self)
+
+    monkeypatch.setattr(BybitRest, "wallet", wallet)
+    journal = tmp_path / "j.jsonl"
+    engines: list[Script] = []
+
+    def factory(adapter: ExchangeAdapter) -> Script:
+        engines.append(Script(adapter, actions))
+        return engines[-1]
+
+    with make_server(bars, warm=WARM) as sim:
+        cfg = RunConfig(symbol=SYM, mode="demo", endpoint=sim.base_url, credentials=CREDS,
+                        journal_path=journal, stream_options=FAST, rest_timeout_s=0.5,
+                        tag="st", risk_limits=RiskLimits(max_orders_per_minute=None),
+                        settle_s=600.0)  # only a later bar may cut a bar's settling short
+        runner = LiveRunner(cfg, factory)
+        thread = threading.Thread(target=runner.run, name="live-engine-settle")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            session = runner.session
+            assert session is not None
+            for n in (1, 2):  # bar 5 enters, bar 6 fills it: REST healthy
+                sim.step()
+                assert runner.wait_bars(n, 20), (n, runner.error)
+            assert sim.inspect(lambda v: v.engine.position().size) == pytest.approx(0.01)
+            hang.set()
+            sim.step()  # bar 7: its reconciliation starts and hangs
+            assert hung.wait(20)
+            sim.step()  # bar 8 arrives: bar 7 is decided at once, then bar 8
+            assert runner.wait_bars(4, 20), (runner.bars_done, runner.error)
+            sim.step()  # bar 9: the reconciliation still hangs, decided at once
+            assert runner.wait_bars(5, 20), (runner.bars_done, runner.error)
+            assert not release.is_set()  # all of that while the REST call was blocked
+            assert runner.summary.unsettled_bars == 3  # bars 7, 8 and 9
+            assert sim.inspect(lambda v: v.engine.position().side) == 0  # the exit went
+            hang.clear()
+            release.set()
+            # the reconciliation lands (an event on the engine thread): entries go again
+            pause = threading.Event()  # never set: a short pause between looks
+            landed = False
+            for _ in range(400):
+                if session.call(lambda: not runner._unsettled and not runner._queue):
+                    landed = True
+                    break
+                pause.wait(0.05)
+            assert landed
+            sim.step()  # bar 10
+            assert runner.wait_bars(6, 20), (runner.bars_done, runner.error)
+            assert runner.error is None
+        finally:
+            release.set()
+            runner.stop()
+            thread.join(15)
+        assert not thread.is_alive()
+        venue = _venue_orders(sim)
+    engine = engines[-1]
+    held = OrderStatus.REJECTED
+    assert engine.returned[ts[7]] == [("Buy", 0.01, False, held)]
+    # the flip is sized from the engine's view of the long: a reduce-only close, no short
+    assert engine.returned[ts[8]][0][:3] == ("Sell", pytest.approx(0.01), True)
+    assert engine.returned[ts[9]] == [("Buy", 0.01, False, held)]
+    assert engine.returned[ts[10]][0][:3] == ("Buy", 0.01, False)
+    assert engine.returned[ts[10]][0][3] is not held
+    assert venue == {ts[5]: ("Buy", 0.01, False), ts[8]: ("Sell", 0.01, True),
+                     ts[10]: ("Buy", 0.01, False)}
+    records = read_journal(journal)
+    refused = [r for r in records if r["kind"] == "order_refused"]
+    assert len(refused) == 2
+    assert all(r["reason"].startswith("entry held: ") and "in flight" in r["reason"]
+               for r in refused)
+    trimmed = [r for r in records if r["kind"] == "order_trimmed"]
+    assert [(r["qty"], r["to"]) for r in trimmed] == [(0.03, pytest.approx(0.01))]
+    held_bars = [r["bar"] for r in records if r["kind"] == "bar" and r.get("held")]
+    assert held_bars == [ts[7], ts[8], ts[9]]
+    catch_up = [r for r in records if r["kind"] in ("catch_up", "caught_up")]
+    assert [(r["kind"], r["bar"]) for r in catch_up] == [("catch_up", ts[7]),
+                                                       ("caught_up", ts[10])]
+    assert runner.summary.held_bars == 3
+
+
+def test_paper_mode_holds_entries_like_demo(tmp_path: Path) -> None:
+    """Paper mode's entry hold (a missed or stale bar): an entry is refused, an order
+    against the position goes reduce-only at most its size, so nothing opens or flips."""
+    from trade.core import WallClock
+    from trade.live import Journal
+    from trade.live.paper import JournaledPaperAdapter
+    from trade.sim import Bar, SimConfig
+
+    path = tmp_path / "paper.jsonl"
+    journal = Journal(path, WallClock())
+    adapter = JournaledPaperAdapter(SimConfig(symbol=SYM, initial_balance=10_000.0), journal)
+    t = 1_700_000_000_000
+    prices = [30_000.0, 30_010.0, 30_020.0, 30_030.0]
+    adapter.step(Bar(t, prices[0], prices[0] + 5, prices[0] - 5, prices[0], 1.0))
+    assert adapter.submit(OrderRequest(SYM, Side.BUY, 0.01)).status is not OrderStatus.REJECTED
+    adapter.step(Bar(t + 60_000, prices[1], prices[1] + 5, prices[1] - 5, prices[1], 1.0))
+    assert (adapter.position(SYM).side, adapter.position(SYM).size) == (1, 0.01)
+    adapter.entry_hold = "stale bar (test)"
+    added = adapter.submit(OrderRequest(SYM, Side.BUY, 0.01))
+    assert added.status is OrderStatus.REJECTED
+    flip = adapter.submit(OrderRequest(SYM, Side.SELL, 0.05))
+    assert flip.status is not OrderStatus.REJECTED
+    assert (flip.request.qty, flip.request.reduce_only) == (pytest.approx(0.01), True)
+    again = adapter.submit(OrderRequest(SYM, Side.SELL, 0.01))  # the long is already closing
+    assert again.status is OrderStatus.REJECTED
+    adapter.entry_hold = ""
+    adapter.step(Bar(t + 120_000, prices[2], prices[2] + 5, prices[2] - 5, prices[2], 1.0))
+    adapter.drain_events()
+    assert adapter.position(SYM).side == 0  # closed, not flipped
+    journal.close()
+    records = read_journal(path)
+    refused = [r["reason"] for r in records if r["kind"] == "order_refused"]
+    assert refused == ["entry held: stale bar (test)"] * 2
+    assert [(r["qty"], r["to"]) for r in records if r["kind"] == "order_trimmed"] == [
+        (0.05, pytest.approx(0.01))]
+    assert len(adapter.placed) == 2  # the entry and the reduce-only close
