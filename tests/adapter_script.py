@@ -10,7 +10,7 @@ different transport (synchronous kernel calls vs REST + WebSocket pushes) compar
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from trade.core import (
 from trade.live import BybitRest, Credentials, LiveAdapter, LiveSession, make_session
 from trade.live.journal import Journal
 from trade.live.paper import JournaledPaperAdapter
+from trade.notify import NotifyingAdapter
 from trade.sim import BacktestAdapter, Bar, PaperAdapter, SimConfig
 
 SYM = "BTCUSDT"
@@ -82,6 +83,16 @@ class Trace:
                     self.positions.append((p.side, p.size))
 
 
+class RecordingSink:
+    """A NotifyingAdapter's sink that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[AdapterEvent] = []
+
+    def on_events(self, events: Iterable[AdapterEvent]) -> None:
+        self.events.extend(events)
+
+
 class Driver:
     """An adapter, how its bars close, and how its asynchronous calls land."""
 
@@ -117,13 +128,15 @@ class Driver:
 class SimDriver(Driver):
     """BacktestAdapter and its subclasses: the compiled kernel, stepped bar by bar."""
 
-    def __init__(self, bars: pa.Table, adapter: BacktestAdapter, name: str) -> None:
+    def __init__(self, bars: pa.Table, adapter: BacktestAdapter, name: str,
+                 wrapped: ExchangeAdapter | None = None) -> None:
         super().__init__(bars)
-        self.adapter = self.sim = adapter
+        self.sim = adapter
+        self.adapter = adapter if wrapped is None else wrapped
         self.name = name
         for _ in range(WARM):
             self.step()
-        adapter.drain_events()
+        self.adapter.drain_events()
 
     def step(self) -> None:
         self.sim.step(self.bar(self.fed))
@@ -174,6 +187,10 @@ def make_driver(name: str, bars: pa.Table) -> Driver:
     if name == "paper_journaled":
         return SimDriver(bars, JournaledPaperAdapter(CONFIG, Journal(None, SimulatedClock())),
                          name)
+    if name == "notifying":
+        inner = BacktestAdapter(CONFIG)
+        sink = RecordingSink()
+        return SimDriver(bars, inner, name, NotifyingAdapter(inner, sink))
     if name == "live":
         return LiveDriver(bars)
     raise ValueError(name)

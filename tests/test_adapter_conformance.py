@@ -27,27 +27,40 @@ from tests.adapter_script import (
     run_script,
 )
 from tests.conftest_exsim import synthetic_bars
-from trade.core import ExchangeAdapter, OrderRequest, OrderStatus, Side
+from trade.core import ExchangeAdapter, OrderRequest, OrderStatus, OrderUpdate, Side
 from trade.live import LiveAdapter
 from trade.live.paper import JournaledPaperAdapter
 from trade.live.runner import NullAdapter
+from trade.notify import NotifyingAdapter
 from trade.sim import BacktestAdapter, PaperAdapter
 
-ALL = [BacktestAdapter, PaperAdapter, JournaledPaperAdapter, LiveAdapter, NullAdapter]
+ALL = [BacktestAdapter, PaperAdapter, JournaledPaperAdapter, LiveAdapter, NullAdapter,
+       NotifyingAdapter]
 # the Bybit wire format: prices and quantities as decimal strings of ~15 significant
 # digits, amounts (fee, wallet) with 8 decimals; the kernel works in doubles
 PRICE_REL = 1e-12
 AMOUNT_ABS = 1e-8 + 1e-12
 
 
+told: dict[str, Trace] = {}  # what the NotifyingAdapter's sink received, recorded
+told_rejections: list[str] = []  # the links of every rejection the sink received
+
+
 @pytest.fixture(scope="module")
 def traces() -> Iterator[dict[str, Trace]]:
     bars = synthetic_bars()
     out: dict[str, Trace] = {}
-    for name in ("backtest", "paper", "paper_journaled", "live"):
+    for name in ("backtest", "paper", "paper_journaled", "notifying", "live"):
         driver = make_driver(name, bars)
         try:
             out[name] = run_script(driver)
+            if name == "notifying":
+                sink = driver.adapter.sink  # type: ignore[attr-defined]
+                told[name] = Trace()
+                told[name].record(sink.events, driver.link_of)
+                told_rejections.extend(
+                    driver.link_of(ev.order) for ev in sink.events
+                    if isinstance(ev, OrderUpdate) and ev.order.status is OrderStatus.REJECTED)
         finally:
             driver.close()
     yield out
@@ -108,7 +121,7 @@ def test_the_reference_trace_is_what_the_script_means(traces: dict[str, Trace]) 
         "ro_flat": "reduceonly", "post_cross": "postonly"}
 
 
-@pytest.mark.parametrize("name", ["paper", "paper_journaled", "live"])
+@pytest.mark.parametrize("name", ["paper", "paper_journaled", "notifying", "live"])
 def test_every_adapter_emits_the_backtests_event_stream(traces: dict[str, Trace],
                                                         name: str) -> None:
     ref, t = traces["backtest"], traces[name]
@@ -133,6 +146,17 @@ def test_sim_adapters_agree_bit_for_bit(traces: dict[str, Trace]) -> None:
     """The backtest and paper adapters share the kernel in-process: no tolerance at all."""
     assert traces["paper"] == traces["backtest"]
     assert traces["paper_journaled"] == traces["backtest"]
+    assert traces["notifying"] == traces["backtest"]
+
+
+def test_the_notifying_wrapper_tells_its_sink_each_event_once(
+        traces: dict[str, Trace]) -> None:
+    # the rejections come back from submit() at once *and* as events: told once each
+    sink = told["notifying"]
+    ref = traces["backtest"]
+    assert sink.statuses == ref.statuses and sink.fills == ref.fills
+    assert sink.positions == ref.positions
+    assert told_rejections == ["ro_flat", "post_cross"]  # each once, not twice
 
 
 def test_what_submit_returns_differs_by_transport_only(traces: dict[str, Trace]) -> None:
@@ -142,7 +166,7 @@ def test_what_submit_returns_differs_by_transport_only(traces: dict[str, Trace])
     # the streams above are compared with Created left out.
     sync = {"entry": "NEW", "rest": "NEW", "close": "NEW", "ro_flat": "REJECTED",
             "post_cross": "REJECTED"}
-    for name in ("backtest", "paper", "paper_journaled"):
+    for name in ("backtest", "paper", "paper_journaled", "notifying"):
         assert traces[name].returned == sync
     assert traces["live"].returned == dict.fromkeys(sync, "CREATED")
 

@@ -273,3 +273,32 @@ def test_env_urls_and_unknown_urls_are_refused_without_their_secret() -> None:
     assert "TOPSECRET1" not in str(err.value) and "host.example" in str(err.value)
     assert redact_url("discord://webhook_id/webhook_token") == "discord://***/***"
     assert redact_url("json://u:p@127.0.0.1:8080/x?token=1") == "json://127.0.0.1:8080/***"
+
+
+def test_a_wrapped_adapters_fills_and_rejections_reach_the_receiver(receiver: Receiver) -> None:
+    from trade.sim import BacktestAdapter, Bar, SimConfig
+
+    sim = BacktestAdapter(SimConfig(symbol="BTCUSDT", initial_balance=10_000.0))
+    with Notifier([receiver.url], clock=SimulatedClock()) as n:
+        a = n.wrap(sim)
+        sim.step(Bar(0, 30_000, 30_010, 29_990, 30_000))
+        a.submit(OrderRequest("BTCUSDT", Side.BUY, 0.01))
+        a.submit(OrderRequest("BTCUSDT", Side.SELL, 0.5, reduce_only=True))  # nothing to reduce
+        sim.step(Bar(60_000, 30_005, 30_020, 29_995, 30_010))
+        events = a.drain_events()
+        assert receiver.wait_for(2)
+    assert any(isinstance(e, FillEvent) for e in events)  # the engine still gets every event
+    assert receiver.titles() == ["trade: rejection", "trade: fill"]  # refused at submit: first
+    assert "side: Buy" in receiver.messages()[1] and "qty: 0.01" in receiver.messages()[1]
+
+
+def test_chain_listeners_calls_each_in_turn() -> None:
+    from trade.notify import chain_listeners
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    both = chain_listeners(lambda s: seen.append(("a", s)), None,
+                           lambda s: seen.append(("b", s)))
+    assert both is not None
+    both({"x": 1})
+    assert seen == [("a", {"x": 1}), ("b", {"x": 1})]
+    assert chain_listeners(None, None) is None

@@ -31,8 +31,9 @@ from typing import Any
 
 import apprise
 
-from trade.core import AdapterEvent, FillEvent, OrderStatus, OrderUpdate
+from trade.core import AdapterEvent, ExchangeAdapter, FillEvent, OrderStatus, OrderUpdate
 from trade.core.clock import Clock, WallClock
+from trade.notify.adapter import NotifyingAdapter
 from trade.notify.config import NotifyConfigError, redact_url
 from trade.notify.ratelimit import KindLimiter, RateLimit
 from trade.notify.scrub import Scrubber, url_secrets
@@ -201,6 +202,10 @@ class Notifier:
         self._worker.join(timeout_s)
         return not self._worker.is_alive()
 
+    def wrap(self, adapter: ExchangeAdapter) -> NotifyingAdapter:
+        """`adapter` with its fills and rejections sent here (see NotifyingAdapter)."""
+        return NotifyingAdapter(adapter, self)
+
     def __enter__(self) -> Notifier:
         return self
 
@@ -245,6 +250,22 @@ def _day_text(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
+def chain_listeners(*listeners: Callable[[dict[str, Any]], None] | None
+                    ) -> Callable[[dict[str, Any]], None] | None:
+    """One LiveRunner listener calling each given one in turn (None ones skipped)."""
+    given = [f for f in listeners if f is not None]
+    if not given:
+        return None
+    if len(given) == 1:
+        return given[0]
+
+    def both(state: dict[str, Any]) -> None:
+        for f in given:
+            f(state)
+
+    return both
+
+
 def notifier_from_env(*, clock: Clock | None = None, path: Any = None,
                       secrets: Iterable[str] = (),
                       redact: Callable[[str], str] | None = None) -> Notifier | None:
@@ -258,4 +279,4 @@ def notifier_from_env(*, clock: Clock | None = None, path: Any = None,
     return Notifier(urls, clock=clock, secrets=secrets, redact=redact)
 
 
-__all__ = ["CATEGORY", "Message", "Notifier", "notifier_from_env"]
+__all__ = ["CATEGORY", "Message", "Notifier", "chain_listeners", "notifier_from_env"]
