@@ -193,3 +193,26 @@ def test_structure_params_are_checked() -> None:
                       "{left: 2, right: 2}}\n    - {type: fibonacci, key: fib, uses: sw, "
                       "params: {levels: [0.5]}}\nactions:")
     assert any("'fib' has no field 'level[0.3]'" in e for e in _errors(bad))
+
+
+def test_trigger_sources_atr_defaults_and_unavailable_builtins() -> None:
+    text = BASE + "risk: {stop_loss_pct: 2, tp_trigger_by: MarkPrice, sl_trigger_by: LastPrice}\n"
+    assert _errors(text) == ["risk.tp_trigger_by: brackets trigger on the last price only; "
+                             "'MarkPrice' triggers are not supported yet (remove 'tp_trigger_by' "
+                             "or set it to LastPrice)"]
+    sw = ("structures:\n  exec:\n    - {type: swing, key: sw, params: {left: 2, right: 2}}\n"
+          "    - {type: %s, key: z, uses: sw, params: {%s}}\nactions:")
+    # no atr_key and no feature named atr: TRADE's zone has no width
+    p = load_play_text(BASE.replace("actions:", sw % ("zone", "zone_type: supply, width_atr: 2")))
+    assert p.structures["exec"][1].params["width_atr"] == 0.0
+    # ... and a feature named atr is the one TRADE reads
+    with_atr = BASE.replace("features:", "features:\n  atr: {indicator: atr, params: {length: 9}}")
+    p = load_play_text(with_atr.replace("actions:", sw % ("liquidity_zones", "min_touches: 2")))
+    assert p.structures["exec"][1].params["atr_length"] == 9
+    errs = _errors(BASE.replace("actions:", sw % ("liquidity_zones", "min_touches: 2")))
+    assert errs == ["structures.exec[1].type: 'liquidity_zones' reads an ATR: give atr_key naming "
+                    "an atr feature (TRADE reads a feature named 'atr', and this Play declares "
+                    "none)"]
+    errs = _errors(BASE + '    - ["open_interest", ">", 0]\n')
+    assert errs == ["actions.entry_long[1][0]: 'open_interest' is not available in conditions yet "
+                    "(open interest is not stored or served yet; remove the condition)"]

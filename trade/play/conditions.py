@@ -63,6 +63,11 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
     }
 )
 
+#: TRADE builtins a condition cannot read yet, and what to do instead
+NOT_YET_BUILTINS: dict[str, str] = {
+    "open_interest": "open interest is not stored or served yet; remove the condition",
+}
+
 COMPARE_OPS: dict[str, CompareOp] = {
     ">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!=",
     "gt": ">", "lt": "<", "gte": ">=", "ge": ">=", "lte": "<=", "le": "<=",
@@ -424,6 +429,10 @@ class ConditionContext:
                 return Const(math.nan)
             return Ref(name, off, discrete=False)
         src = self.sources.get(name)
+        if src is None and name in NOT_YET_BUILTINS:
+            self.error(path, f"'{name}' is not available in conditions yet "
+                             f"({NOT_YET_BUILTINS[name]})")
+            return Const(math.nan)
         if src is None:
             names = self.operand_names()
             hint = suggest(text, names) or suggest(name, names)

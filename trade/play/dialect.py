@@ -34,6 +34,7 @@ from trade.play.yamlsrc import PathKey, SourceMap
 
 RISK_LIMIT_KEYS: tuple[str, ...] = ("max_drawdown_pct", "max_leverage")
 ORDER_TYPE_KEYS: tuple[str, ...] = ("tp_order_type", "sl_order_type")
+TRIGGER_KEYS: tuple[str, ...] = ("tp_trigger_by", "sl_trigger_by")
 #: TRADE's default percent of equity at risk per trade (its config/defaults.yml)
 DEFAULT_RISK_PER_TRADE_PCT = 1.0
 
@@ -193,12 +194,28 @@ def _atr_key(st: dict[str, Any], path: PathKey, feats: Any, ctx: _Ctx) -> None:
     """`atr_key: atr_14` (TRADE reads that feature's ATR) -> our `atr_length` (the detector
     computes the same Wilder ATR itself, on its own timeframe)."""
     params = st.get("params")
-    if not isinstance(params, dict) or "atr_key" not in params:
-        return
-    key = params.pop("atr_key")
     spec = REGISTRY.get(str(st.get("type")))
-    if spec is None:
+    if spec is None or not isinstance(params, dict):
         return
+    if "atr_key" not in params:
+        if "atr_length" not in {p.name for p in spec.params} or "atr_length" in params:
+            return
+        # TRADE reads the feature named "atr" when atr_key is omitted
+        if isinstance(feats, dict) and isinstance(feats.get("atr"), dict):
+            params["atr_key"] = "atr"
+        elif spec.name == "zone":
+            params["width_atr"] = 0.0  # no ATR: TRADE's zone is the swing level itself
+            return
+        elif spec.name == "breaker_block" and st.get("uses"):
+            return  # it takes the ATR of the order block it uses
+        elif spec.name != "fair_value_gap" or params.get("min_gap_atr", 0) != 0:
+            ctx.err((*path, "type"), f"'{spec.name}' reads an ATR: give atr_key naming an atr "
+                                     f"feature (TRADE reads a feature named 'atr', and this Play "
+                                     f"declares none)")
+            return
+        else:
+            return
+    key = params.pop("atr_key")
     if "atr_length" not in {p.name for p in spec.params}:
         if spec.name == "swing":
             return  # TRADE's swing reads it only for its significance outputs
@@ -248,6 +265,15 @@ def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
         risk = data.get(block)
         if not isinstance(risk, dict):
             continue
+        for key in TRIGGER_KEYS:
+            if key not in risk:
+                continue
+            value = risk.pop(key)
+            if isinstance(value, str) and value.lower() == "lastprice":
+                continue  # brackets trigger on the last price: what the engine does
+            ctx.err((block, key), f"brackets trigger on the last price only; {value!r} "
+                                  f"triggers are not supported yet (remove '{key}' or set "
+                                  f"it to LastPrice)")
         if "take_profit_levels" in risk:
             risk.pop("take_profit_levels")
             ctx.err((block, "take_profit_levels"), "split take-profits are not supported yet; "
