@@ -55,6 +55,7 @@ class Trace:
     positions: list[tuple[int, float]] = field(default_factory=lambda: [(0, 0.0)])
     # step -> the open orders after it: (link, qty, limit price)
     open_after: dict[str, list[tuple[str, float, float | None]]] = field(default_factory=dict)
+    stop_after: float = 0.0  # the position's stop loss once set_trading_stop landed
     final_position: tuple[int, float, float] = (0, 0.0, 0.0)
     final_wallet: float = 0.0
     final_equity: float = 0.0
@@ -206,6 +207,8 @@ def run_script(d: Driver) -> Trace:
     5. reduce-only market sell 0.02                  -> closes the position
     6. reduce-only sell 0.01 with no position        -> rejected
     7. post-only limit buy 1% above the market       -> rejected (it would take liquidity)
+    8. market buy 0.01, then a trading stop 9 USDT below the close -> the next bar's low
+       (synthetic_bars' seed 7: bar 13) goes through it: a StopLoss fill closes the position
     """
     a, t = d.adapter, Trace()
 
@@ -241,6 +244,12 @@ def run_script(d: Driver) -> Trace:
                         price=round(d.last_close() * 1.01, 1),
                         time_in_force=TimeInForce.POST_ONLY, order_link_id="post_cross"))
     step("post_cross")
+    submit(OrderRequest(SYM, Side.BUY, 0.01, order_link_id="entry2"))
+    step("entry2")
+    a.set_trading_stop(SYM, stop_loss=round(d.last_close() - 9.0, 1))
+    d.settle()
+    t.stop_after = a.position(SYM).stop_loss
+    step("stop")
     pos, bal = a.position(SYM), a.balance()
     t.final_position = (pos.side, pos.size, pos.entry_price)
     t.final_wallet, t.final_equity = bal.wallet_balance, bal.equity

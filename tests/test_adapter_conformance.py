@@ -104,18 +104,22 @@ def test_the_reference_trace_is_what_the_script_means(traces: dict[str, Trace]) 
     t = traces["backtest"]
     assert t.statuses == {"entry": ["NEW", "FILLED"], "rest": ["NEW", "CANCELLED"],
                           "close": ["NEW", "FILLED"], "ro_flat": ["REJECTED"],
-                          "post_cross": ["REJECTED"]}
+                          "post_cross": ["REJECTED"], "entry2": ["NEW", "FILLED"]}
     (rest,), (amended,) = t.open_after["rest"], t.open_after["amend"]
     assert rest[:2] == ("rest", 0.01) and amended[:2] == ("rest", 0.015)
     assert rest[2] is not None and amended[2] == pytest.approx(rest[2] + 10)  # the amend took
     assert {k: v for k, v in t.open_after.items() if k not in ("rest", "amend")} == \
-        {key: [] for key in ("entry", "cancel", "close", "ro_flat", "post_cross")}
-    assert [(f[0], f[1], f[2], f[5]) for f in t.fills] == [
-        ("entry", "BUY", 0.02, "TRADE"), ("close", "SELL", 0.02, "TRADE")]
-    assert t.positions == [(0, 0.0), (1, 0.02), (0, 0.0)]
+        {key: [] for key in ("entry", "cancel", "close", "ro_flat", "post_cross", "entry2",
+                             "stop")}
+    assert [(f[1], f[2], f[5]) for f in t.fills] == [
+        ("BUY", 0.02, "TRADE"), ("SELL", 0.02, "TRADE"), ("BUY", 0.01, "TRADE"),
+        ("SELL", 0.01, "STOP_LOSS")]
+    assert [f[0] for f in t.fills[:3]] == ["entry", "close", "entry2"]
+    assert t.stop_after > 0 and t.fills[3][3] <= t.stop_after  # filled at or through it
+    assert t.positions == [(0, 0.0), (1, 0.02), (0, 0.0), (1, 0.01), (0, 0.0)]
     assert t.final_position == (0, 0.0, 0.0)
     fees = sum(f[4] for f in t.fills)
-    pnl = (t.fills[1][3] - t.fills[0][3]) * 0.02
+    pnl = (t.fills[1][3] - t.fills[0][3]) * 0.02 + (t.fills[3][3] - t.fills[2][3]) * 0.01
     assert t.final_wallet == pytest.approx(10_000.0 + pnl - fees, abs=1e-9)
     assert {k: reason_class(v) for k, v in t.reasons.items()} == {
         "ro_flat": "reduceonly", "post_cross": "postonly"}
@@ -129,6 +133,7 @@ def test_every_adapter_emits_the_backtests_event_stream(traces: dict[str, Trace]
     assert t.open_after == ref.open_after
     assert t.positions == ref.positions
     assert t.final_position == ref.final_position
+    assert t.stop_after == pytest.approx(ref.stop_after, rel=PRICE_REL)
     assert {k: reason_class(v) for k, v in t.reasons.items()} == \
         {k: reason_class(v) for k, v in ref.reasons.items()}
     assert len(t.fills) == len(ref.fills)
@@ -165,7 +170,7 @@ def test_what_submit_returns_differs_by_transport_only(traces: dict[str, Trace])
     # the venue's answer, including a rejection, arrives later as an event — which is why
     # the streams above are compared with Created left out.
     sync = {"entry": "NEW", "rest": "NEW", "close": "NEW", "ro_flat": "REJECTED",
-            "post_cross": "REJECTED"}
+            "post_cross": "REJECTED", "entry2": "NEW"}
     for name in ("backtest", "paper", "paper_journaled", "notifying"):
         assert traces[name].returned == sync
     assert traces["live"].returned == dict.fromkeys(sync, "CREATED")
