@@ -13,6 +13,7 @@ The script and the normalisation live in tests/adapter_script.py.
 from __future__ import annotations
 
 import inspect
+import threading
 import typing
 from collections.abc import Iterator
 
@@ -49,6 +50,7 @@ told_rejections: list[str] = []  # the links of every rejection the sink receive
 @pytest.fixture(scope="module")
 def traces() -> Iterator[dict[str, Trace]]:
     bars = synthetic_bars()
+    before = {t.name for t in threading.enumerate()}
     out: dict[str, Trace] = {}
     for name in ("backtest", "paper", "paper_journaled", "notifying", "live"):
         driver = make_driver(name, bars)
@@ -63,6 +65,8 @@ def traces() -> Iterator[dict[str, Trace]]:
                     if isinstance(ev, OrderUpdate) and ev.order.status is OrderStatus.REJECTED)
         finally:
             driver.close()
+    # the live driver's session and simulator leave no thread behind
+    assert {t.name for t in threading.enumerate() if t.name.startswith("live-")} <= before
     yield out
 
 
