@@ -27,6 +27,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import apprise
@@ -266,7 +267,7 @@ def chain_listeners(*listeners: Callable[[dict[str, Any]], None] | None
     return both
 
 
-def notifier_from_env(*, clock: Clock | None = None, path: Any = None,
+def notifier_from_env(*, clock: Clock | None = None, path: Path | None = None,
                       secrets: Iterable[str] = (),
                       redact: Callable[[str], str] | None = None) -> Notifier | None:
     """A Notifier from `path` / `TRADE_NOTIFY_FILE` / `TRADE_NOTIFY_URLS`, or None when
