@@ -133,3 +133,33 @@ def test_one_instrument_type_from_the_store_to_instruments_info() -> None:
         book = raw.get("/v5/market/orderbook", category="linear", symbol="ETHUSDT",
                        limit=5)["result"]
         assert all(len(px.partition(".")[2]) <= 2 for px, _ in book["b"] + book["a"])
+
+
+def test_open_interest_from_the_bars_column() -> None:
+    import pyarrow as pa
+
+    bars = synthetic_bars(n=120)
+    oi = pa.array([1_000.0 + k for k in range(120)])
+    bars = bars.append_column("open_interest", oi)
+    with make_server(bars, warm=61) as sim:
+        raw = RawClient(sim.base_url)
+        body = raw.get("/v5/market/open-interest", category="linear", symbol=S,
+                       intervalTime="15min", limit=3)
+        rows = body["result"]["list"]
+        first = int(sim.market.ts[0])
+        # marks every 15 min up to the last close (bar 60 closes at first + 61 min)
+        marks = [t for t in range(first + 60_000, first + 61 * 60_000 + 1, 60_000)
+                 if t % 900_000 == 0]
+        want = sorted(marks, reverse=True)[:3]
+        assert [int(r["timestamp"]) for r in rows] == want
+        for r in rows:
+            k = (int(r["timestamp"]) - 60_000 - first) // 60_000
+            assert r["openInterest"] == str(int(1_000 + k))
+        assert body["result"]["nextPageCursor"]  # more marks before
+        bad = raw.get("/v5/market/open-interest", category="linear", symbol=S,
+                      intervalTime="2min")
+        assert bad["retCode"] == 10001
+    with make_server(synthetic_bars(n=30), warm=5) as sim:
+        body = RawClient(sim.base_url).get("/v5/market/open-interest", category="linear",
+                                           symbol=S, intervalTime="5min")
+        assert body["retCode"] == 0 and body["result"]["list"] == []  # no such column

@@ -50,6 +50,7 @@ class ServerBase:
     bracket_grace_misses: int
     grace_misses: int
     graces: dict[str, int]
+    _routes: dict[str, Any]  # path -> routing.Route
     _state: asyncio.Lock | None
     _grace: asyncio.Event | None
     _hanging: set[asyncio.Task[Any]]

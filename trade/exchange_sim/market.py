@@ -104,6 +104,7 @@ class MarketData:
         self.turnover: F64 = turnover if turnover is not None else self.volume * self.close
         self.mark: F64 | None = _column(bars, "mark_price")
         self.funding: F64 | None = _column(bars, "funding_rate")
+        self.open_interest: F64 | None = _column(bars, "open_interest")
         self.funding_rate = float(funding_rate)
         self._validate()
 

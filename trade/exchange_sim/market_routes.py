@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from trade.core.instrument import Instrument
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.account import CATEGORIES
 from trade.exchange_sim.base import ServerBase
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS
 from trade.exchange_sim.protocol import ApiError, num
-from trade.exchange_sim.routing import Route, int_param, limit_param
+from trade.exchange_sim.routing import Route, int_param, limit_param, page
 
 
 def instrument_info(inst: Instrument) -> dict[str, Any]:
@@ -57,6 +59,10 @@ def instrument_info(inst: Instrument) -> dict[str, Any]:
     }
 
 
+OI_INTERVALS = {"5min": 5 * MINUTE_MS, "15min": 15 * MINUTE_MS, "30min": 30 * MINUTE_MS,
+                "1h": 60 * MINUTE_MS, "4h": 240 * MINUTE_MS, "1d": 1440 * MINUTE_MS}
+
+
 class MarketRoutes(ServerBase):
     def _market_routes(self) -> dict[str, Route]:
         return {
@@ -68,6 +74,7 @@ class MarketRoutes(ServerBase):
             "/v5/market/funding/history": Route("GET", self._funding, False),
             "/v5/market/orderbook": Route("GET", self._orderbook, False),
             "/v5/market/recent-trade": Route("GET", self._recent_trades, False),
+            "/v5/market/open-interest": Route("GET", self._open_interest, False),
         }
 
     def _category(self, params: dict[str, Any]) -> str:
@@ -183,3 +190,32 @@ class MarketRoutes(ServerBase):
                 "isBlockTrade": False, "isRPITrade": False,
             })
         return {"category": "linear", "list": rows}
+
+    async def _open_interest(self, params: dict[str, Any], path: str) -> Any:
+        """Open interest at each `intervalTime` mark, from the bars' `open_interest` column
+        (the value at the close of the 1m bar ending on the mark); without that column
+        the replay has no open interest and the list is empty."""
+        self._check_market(params)
+        interval = str(params.get("intervalTime", ""))
+        step = OI_INTERVALS.get(interval)
+        if step is None:
+            raise ApiError(p.PARAM_ERROR, f"params error: intervalTime invalid ({interval!r})")
+        limit = limit_param(params, 50, 200)
+        start = int_param(params, "startTime")
+        end = int_param(params, "endTime")
+        rows: list[dict[str, str]] = []
+        oi = self.market.open_interest
+        if oi is not None and self.fed > 0:
+            last_close = int(self.market.ts[self.fed - 1]) + MINUTE_MS
+            t = last_close - last_close % step if end is None else min(end, last_close)
+            t -= t % step
+            while t >= self.market.first_ts + MINUTE_MS and len(rows) < 10_000:
+                if start is not None and t < start:
+                    break
+                i = int(np.searchsorted(self.market.ts, t - MINUTE_MS, side="left"))
+                if i < self.fed and int(self.market.ts[i]) == t - MINUTE_MS \
+                        and np.isfinite(oi[i]):
+                    rows.append({"openInterest": num(float(oi[i])), "timestamp": str(t)})
+                t -= step
+        out = page(rows, params, limit, category="linear")
+        return {**out, "symbol": self.symbol}

@@ -83,8 +83,6 @@ def page(rows: list[dict[str, Any]], params: dict[str, Any], limit: int,
 class RestRouter(ServerBase):
     """Dispatches `/v5/...` requests to the route tables of the concern modules."""
 
-    _routes: dict[str, Route]
-
     def _build_routes(self) -> dict[str, Route]:
         return {**self._market_routes(), **self._trading_routes(), **self._account_routes()}
 

@@ -44,7 +44,6 @@ from trade.exchange_sim.market_routes import MarketRoutes
 from trade.exchange_sim.ratelimit import RateLimiter
 from trade.exchange_sim.replay import ReplayDriver
 from trade.exchange_sim.routing import RestRouter
-from trade.exchange_sim.streams import Streams
 from trade.exchange_sim.trading import TradingRoutes
 from trade.exchange_sim.venue import (
     EngineFactory,
@@ -52,6 +51,7 @@ from trade.exchange_sim.venue import (
     Venue,
     default_engine_factory,
 )
+from trade.exchange_sim.ws_trade import WsTrade
 from trade.sim.config import SimConfig
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, Streams,
+class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, WsTrade,
                          ReplayDriver):
     """A local Bybit V5 exchange replaying 1m bars, filling orders with the backtest kernel.
 
@@ -223,6 +223,10 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     def ws_private_url(self) -> str:
         return f"{self.ws_base}/v5/private"
 
+    @property
+    def ws_trade_url(self) -> str:
+        return f"{self.ws_base}/v5/trade"
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ExchangeSimServer:
         if self._thread is not None:
@@ -292,6 +296,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         app = web.Application()
         app.router.add_get("/v5/public/linear", self._ws_public)
         app.router.add_get("/v5/private", self._ws_private)
+        app.router.add_get("/v5/trade", self._ws_trade)
         app.router.add_route("*", "/{tail:.*}", self._http)
         runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False, access_log=None)
         await runner.setup()
@@ -369,7 +374,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
 
     def close_connections(
         self,
-        kind: Literal["all", "public", "private"] = "all",
+        kind: Literal["all", "public", "private", "trade"] = "all",
         *,
         abort: bool = True,
         topic: str | None = None,
@@ -414,7 +419,8 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         """
         return self._call(self._check_dcp())
 
-    def connection_count(self, kind: Literal["all", "public", "private"] = "all") -> int:
+    def connection_count(
+            self, kind: Literal["all", "public", "private", "trade"] = "all") -> int:
         return sum(1 for c in list(self._conns.values()) if kind in ("all", c.kind))
 
     def inspect(self, fn: Callable[[Venue], T]) -> T:

@@ -38,7 +38,7 @@ class Conn:
     """One WebSocket connection and its outgoing queue (written by its writer task)."""
 
     cid: str
-    kind: Literal["public", "private"]
+    kind: Literal["public", "private", "trade"]
     ws: web.WebSocketResponse
     request: web.Request
     queue: asyncio.Queue[tuple[str, bool]] = field(default_factory=asyncio.Queue)
