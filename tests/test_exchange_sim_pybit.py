@@ -14,6 +14,7 @@ from tests.conftest_exsim import (
     close_ws,
     es_bars,
     make_server,
+    synthetic_bars,
     ws_kwargs,
 )
 from trade.core import OrderRequest, OrderType, Side
@@ -178,3 +179,55 @@ def test_public_streams_follow_the_replay(sim: ExchangeSimServer) -> None:
         assert not math.isnan(float(tick["fundingRate"]))
     finally:
         close_ws(ws)
+
+
+def test_pybit_session_over_the_account_endpoints() -> None:
+    """pybit's own methods for every endpoint added for ccxt: one session, one wallet."""
+    from pybit.exceptions import InvalidRequestError
+
+    with make_server(synthetic_bars(n=600), warm=490,
+                     sim_config=SimConfig(symbol="BTCUSDT", initial_balance=10_000.0)) as sim:
+        http = make_http(sim.base_url, api_key=KEY, api_secret=SECRET)
+        s = "BTCUSDT"
+        assert http.get_api_key_information()["result"]["uta"] == 1
+        assert http.get_account_info()["result"]["marginMode"] == "ISOLATED_MARGIN"
+        assert [r["coin"] for r in http.get_coin_info()["result"]["rows"]] == ["USDT", "BTC"]
+        fees = http.get_fee_rates(category="linear", symbol=s)["result"]["list"][0]
+        assert (fees["takerFeeRate"], fees["makerFeeRate"]) == ("0.00055", "0.0002")
+        book = http.get_orderbook(category="linear", symbol=s, limit=50)["result"]
+        assert len(book["b"]) == len(book["a"]) == 50
+        trades = http.get_public_trade_history(category="linear", symbol=s, limit=3)
+        assert len(trades["result"]["list"]) == 3
+        assert http.set_margin_mode(setMarginMode="ISOLATED_MARGIN")["retCode"] == 0
+        with pytest.raises(InvalidRequestError) as err:
+            http.switch_position_mode(category="linear", symbol=s, mode=0)
+        assert err.value.status_code == 110025
+        assert http.set_tp_sl_mode(category="linear", symbol=s, tpSlMode="Full")["retCode"] == 0
+        http.set_leverage(category="linear", symbol=s, buyLeverage="2", sellLeverage="2")
+        batch = http.place_batch_order(category="linear", request=[
+            {"symbol": s, "side": "Buy", "orderType": "Market", "qty": "0.05"},
+            {"symbol": s, "side": "Buy", "orderType": "Limit", "qty": "0.01",
+             "price": "1000", "orderLinkId": "far-1"}])
+        assert [c["code"] for c in batch["retExtInfo"]["list"]] == [0, 0]
+        sim.step()
+        # leverage with the position open
+        http.set_leverage(category="linear", symbol=s, buyLeverage="4", sellLeverage="4")
+        pos = http.get_positions(category="linear", symbol=s)["result"]["list"][0]
+        assert (pos["size"], pos["leverage"]) == ("0.05", "4")
+        amend = http.amend_batch_order(category="linear", request=[
+            {"symbol": s, "orderLinkId": "far-1", "price": "1100"}])
+        assert amend["retExtInfo"]["list"][0]["code"] == 0
+        cancel = http.cancel_batch_order(category="linear", request=[
+            {"symbol": s, "orderLinkId": "far-1"}])
+        assert cancel["retExtInfo"]["list"][0]["code"] == 0
+        http.place_order(category="linear", symbol=s, side="Sell", orderType="Market",
+                         qty="0", reduceOnly=True, closeOnTrigger=True)
+        sim.step()
+        closed = http.get_closed_pnl(category="linear", symbol=s)["result"]["list"]
+        assert len(closed) == 1 and closed[0]["closedSize"] == "0.05"
+        log = http.get_transaction_log(accountType="UNIFIED", category="linear",
+                                       currency="USDT")["result"]["list"]
+        assert [r["type"] for r in log] == ["TRADE", "TRADE"]
+        wallet = http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
+        assert float(log[0]["cashBalance"]) == pytest.approx(
+            float(wallet["totalWalletBalance"]), abs=1e-8)
