@@ -205,9 +205,13 @@ def test_swing_pivot_is_reported_exactly_right_bars_later() -> None:
     assert seen[6][0] == 9.0 and seen[6][2] == 3.0
     out = compute("swing", {"left": 2, "right": 3}, bars)
     assert np.isnan(out["high"][:6]).all() and (out["high"][6:] == 9.0).all()
-    # a plateau's first bar is the pivot; the equal bar after it is not
+    # a plateau: TRADE's rule (strictly beyond every bar) makes neither bar a pivot;
+    # with equal_right the plateau's first bar is the pivot and the equal bar after it is not
     flat = np.array([1, 2, 5, 5, 1, 1, 1, 1], dtype=float)
     out = compute("swing", {"left": 2, "right": 2}, {"high": flat, "low": flat - 10})
+    assert np.isnan(out["high_idx"]).all()
+    out = compute("swing", {"left": 2, "right": 2, "equal_right": True},
+                  {"high": flat, "low": flat - 10})
     assert out["high_idx"][4] == 2.0
 
 

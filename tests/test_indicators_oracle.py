@@ -146,28 +146,30 @@ def ref_cmf(b: Bars, n: int) -> np.ndarray:
     return (pd.Series(mfv).rolling(n).sum() / pd.Series(v).rolling(n).sum()).to_numpy()
 
 
-def ref_swing(b: Bars, left: int, right: int) -> np.ndarray:
-    """Pivot high: strictly above the `left` highs before, >= the `right` highs after;
-    reported at p+right and carried forward (mirror for lows). O(n*w) on purpose."""
+def ref_swing(b: Bars, left: int, right: int, equal_right: bool = False) -> np.ndarray:
+    """Pivot high: strictly above the `left` highs before and the `right` highs after (with
+    equal_right: >= those after); reported at p+right and carried forward (mirror for lows).
+    O(n*w) on purpose."""
     h, lo = b["high"], b["low"]
     out = np.full((len(h), 4), np.nan)
     cur = [np.nan] * 4
     for i in range(len(h)):
         p = i - right
         if p - left >= 0:
-            if h[p] > h[p - left : p].max() and h[p] >= h[p + 1 : i + 1].max():
+            rh, rl = h[p + 1 : i + 1].max(), lo[p + 1 : i + 1].min()
+            if h[p] > h[p - left : p].max() and (h[p] > rh or (equal_right and h[p] == rh)):
                 cur[0], cur[2] = h[p], float(p)
-            if lo[p] < lo[p - left : p].min() and lo[p] <= lo[p + 1 : i + 1].min():
+            if lo[p] < lo[p - left : p].min() and (lo[p] < rl or (equal_right and lo[p] == rl)):
                 cur[1], cur[3] = lo[p], float(p)
         out[i] = cur
     return out
 
 
-def ref_swing_all(b: Bars, left: int, right: int) -> np.ndarray:
+def ref_swing_all(b: Bars, left: int, right: int, equal_right: bool = False) -> np.ndarray:
     """The four level columns of ref_swing plus the counters, flags and the high/low pair:
     a pivot of the other kind than the previous one completes a pair (+1 when the low came
     first, -1 when the high did); highs are taken before lows on the same bar."""
-    base = ref_swing(b, left, right)
+    base = ref_swing(b, left, right, equal_right)
     out = np.full((len(base), 14), np.nan)
     out[:, :4] = base
     ver = hv = lv = pv = last = pdir = 0
@@ -964,6 +966,11 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
         "swing",
         {"left": 3, "right": 8},
         lambda b: _cols(ref_swing_all(b, 3, 8), get_spec("swing").outputs),
+    ),
+    (
+        "swing",
+        {"left": 2, "right": 2, "equal_right": True},
+        lambda b: _cols(ref_swing_all(b, 2, 2, True), get_spec("swing").outputs),
     ),
     (
         "trend",

@@ -1430,11 +1430,13 @@ cdef class KSwing(Kernel):
     cdef long long version, high_version, low_version, pair_version
     cdef int last_type, pair_direction
     cdef double pair_high, pair_low
+    cdef bint equal_right
 
-    def __init__(self, int left, int right):
+    def __init__(self, int left, int right, bint equal_right=False):
         self.n_out = 14
         self.left = left
         self.right = right
+        self.equal_right = equal_right
         self._ring(&self.rh, right + 2)
         self._ring(&self.rl, right + 2)
         self._mm(&self.lh, left, True)
@@ -1477,13 +1479,15 @@ cdef class KSwing(Kernel):
             return
         ch = ring_ago(&self.rh, self.right)       # candidate bar p = i - right
         cl = ring_ago(&self.rl, self.right)
-        if ch > lmax and ch >= rmax:              # strictly above the left, not below the right
+        # TRADE's rule: strictly beyond every bar of the window; with equal_right a later
+        # equal high (a double top) still leaves the first one a pivot
+        if ch > lmax and (ch > rmax or (self.equal_right and ch == rmax)):
             self.last_high = ch
             self.last_high_idx = <double>(i - self.right)
             self.new_high = True
             self.high_version += 1
             self._pivot(1)
-        if cl < lmin and cl <= rmin:
+        if cl < lmin and (cl < rmin or (self.equal_right and cl == rmin)):
             self.last_low = cl
             self.last_low_idx = <double>(i - self.right)
             self.new_low = True
@@ -1522,9 +1526,9 @@ cdef class KTrend(Kernel):
     cdef int hdir, ldir, run, direction, wave_dir
     cdef long long since, version
 
-    def __init__(self, int left, int right):
+    def __init__(self, int left, int right, bint equal_right=False):
         self.n_out = 10
-        self.sw = KSwing(left, right)
+        self.sw = KSwing(left, right, equal_right)
         self.ph = NAN
         self.pl = NAN
 
@@ -1590,9 +1594,9 @@ cdef class KMarketStructure(Kernel):
     cdef bint close_break
     cdef long long version
 
-    def __init__(self, int left, int right, bint close_break=True):
+    def __init__(self, int left, int right, bint close_break=True, bint equal_right=False):
         self.n_out = 15
-        self.sw = KSwing(left, right)
+        self.sw = KSwing(left, right, equal_right)
         self.close_break = close_break
         self.hi = NAN
         self.lo = NAN

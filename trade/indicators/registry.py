@@ -584,16 +584,22 @@ _SWING_P = (
     _int("left", 5, doc="bars before the pivot it must exceed"),
     _int("right", 5, doc="bars after the pivot; it is reported only once they closed"),
 )
+_EQUAL_RIGHT = ParamSpec(
+    "equal_right", "bool", False,
+    doc="also a pivot when a later bar equals it (a double top); TRADE's default: strictly "
+    "beyond every bar",
+)
 _add(
     "swing",
-    _SWING_P,
+    (*_SWING_P, _EQUAL_RIGHT),
     _HL,
-    lambda p: _k.KSwing(int(p["left"]), int(p["right"])),
+    lambda p: _k.KSwing(int(p["left"]), int(p["right"]), bool(p["equal_right"])),
     lambda p: tuple(  # counters and flags start at 0 on the first bar; levels wait for a pivot
         int(p["left"]) + int(p["right"]) if o in _SWING_LEVELS else 0 for o in SWING_OUTPUTS
     ),
-    "Pivot highs/lows: high strictly above the `left` highs before and not below the `right` "
-    "highs after (mirror for lows), reported `right` bars later. Outputs carry the latest "
+    "Pivot highs/lows: high strictly above the `left` highs before and the `right` highs "
+    "after (TRADE's rule; with equal_right, not below them), mirror for lows, reported "
+    "`right` bars later. Outputs carry the latest "
     "confirmed pivot price and its bar index (from the first bar fed; NaN until one exists), "
     "version / high_version / low_version (confirmed pivots so far), high_accepted / "
     "low_accepted (1 on the bar a pivot is confirmed), the latest completed high/low pair "
@@ -604,9 +610,9 @@ _add(
 )
 _add(
     "trend",
-    _SWING_P,
+    (*_SWING_P, _EQUAL_RIGHT),
     _HL,
-    lambda p: _k.KTrend(int(p["left"]), int(p["right"])),
+    lambda p: _k.KTrend(int(p["left"]), int(p["right"]), bool(p["equal_right"])),
     _same(len(TREND_OUTPUTS), lambda p: 0),
     "Direction from successive swing pivots: +1 after a higher high and a higher low, -1 "
     "after a lower high and lower low, else 0; strength = consecutive agreeing pivots "
@@ -620,10 +626,11 @@ _add(
 _add(
     "market_structure",
     (*_SWING_P, ParamSpec("confirmation_close", "bool", True,
-                          doc="true: the close must break the level; false: the high/low")),
+                          doc="true: the close must break the level; false: the high/low"),
+     _EQUAL_RIGHT),
     _HLC,
     lambda p: _k.KMarketStructure(int(p["left"]), int(p["right"]),
-                                  bool(p["confirmation_close"])),
+                                  bool(p["confirmation_close"]), bool(p["equal_right"])),
     lambda p: (0,) * len(MS_OUTPUTS),
     "Close (or high/low) breaking the latest unbroken swing high/low: bos (+1/-1) when in "
     "the direction of the current bias (or no bias yet), choch (+1/-1) when against it; "
