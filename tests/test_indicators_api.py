@@ -139,7 +139,8 @@ def test_unknown_indicator_suggests_the_near_miss() -> None:
 
 
 def test_param_validation_names_the_problem() -> None:
-    assert resolve_params("bbands", {"length": 10}) == {"length": 10, "std": 2.0, "source": "close"}
+    assert resolve_params("bbands", {"length": 10}) == {"length": 10, "std": 2.0, "source": "close",
+                                                        "ddof": 0, "bandwidth_pct": False}
     with pytest.raises(InputError, match="unknown param 'lenght' — did you mean 'length'"):
         resolve_params("ema", {"lenght": 3})
     with pytest.raises(InputError, match="must be >= 1"):

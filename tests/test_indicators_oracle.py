@@ -753,6 +753,16 @@ def _bbands(b: Bars) -> dict[str, np.ndarray]:
     }
 
 
+def _bbands_pandas_ta(b: Bars) -> dict[str, np.ndarray]:
+    """pandas-ta's form (TRADE's): sample deviation, bandwidth in percent."""
+    c = pd.Series(b["close"])
+    m = c.rolling(20).mean().to_numpy()
+    sd = c.rolling(20).std(ddof=1).to_numpy()
+    u, lo = m + 2.0 * sd, m - 2.0 * sd
+    return {"upper": u, "middle": m, "lower": lo, "bandwidth": 100 * (u - lo) / m,
+            "percent_b": (b["close"] - lo) / (u - lo)}
+
+
 def _keltner(b: Bars) -> dict[str, np.ndarray]:
     m = talib.EMA(b["close"], 20)
     a = talib.ATR(b["high"], b["low"], b["close"], 10)
@@ -948,6 +958,7 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("atr", {"length": 14}, _tl(talib.ATR, "high", "low", "close", timeperiod=14)),
     ("natr", {"length": 14}, _tl(talib.NATR, "high", "low", "close", timeperiod=14)),
     ("bbands", {}, _bbands),
+    ("bbands", {"ddof": 1, "bandwidth_pct": True}, _bbands_pandas_ta),
     ("keltner", {}, _keltner),
     ("donchian", {}, _donchian),
     ("squeeze", {}, _squeeze),

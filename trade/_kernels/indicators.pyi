@@ -142,7 +142,7 @@ class KVortex(Kernel):
 
 @disjoint_base
 class KBbands(Kernel):
-    def __init__(self, length: int, mult: float, src: int = ...) -> None: ...
+    def __init__(self, length: int, mult: float, src: int = ..., sample: bool = ..., pct: bool = ...) -> None: ...
 
 @disjoint_base
 class KKeltner(Kernel):

@@ -1227,11 +1227,15 @@ cdef class KBbands(Kernel):
     cdef Sma ma
     cdef Ring sq
     cdef double sum2, mult
+    cdef bint sample, pct
 
-    def __init__(self, int length, double mult, int src=0):
+    def __init__(self, int length, double mult, int src=0, bint sample=False, bint pct=False):
         self.n_out = 5
         self.src = src
         self.mult = mult
+        # pandas-ta's (TRADE's) form: sample deviation, bandwidth in percent
+        self.sample = sample and length > 1
+        self.pct = pct
         self._sma(&self.ma, length)
         self._ring(&self.sq, length)
         self.sum2 = 0.0
@@ -1247,6 +1251,8 @@ cdef class KBbands(Kernel):
         cdef double mean2 = self.sum2 / n
         self.sum2 -= ring_ago(&self.sq, n - 1)
         mean2 -= mean * mean
+        if self.sample:
+            mean2 = mean2 * n / (n - 1.0)        # sample variance (ddof 1)
         return sqrt(mean2) if mean2 >= 0.00000000000001 else 0.0   # TA-Lib: <= 0 (or ~0) -> 0
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
@@ -1261,6 +1267,8 @@ cdef class KBbands(Kernel):
         out[1] = m
         out[2] = m - d
         out[3] = (out[0] - out[2]) / m if m != 0.0 else 0.0
+        if self.pct:
+            out[3] *= 100.0
         # zero width means every close in the window equals the middle: 0.5
         out[4] = (x - out[2]) / (out[0] - out[2]) if out[0] != out[2] else 0.5
 

@@ -469,9 +469,17 @@ _add(
 )
 _add(
     "bbands",
-    (_length(20), _float("std", 2.0, 0.0, 1000.0, "band width in population stddevs"), _src()),
+    (
+        _length(20), _float("std", 2.0, 0.0, 1000.0, "band width in standard deviations"),
+        _src(),
+        ParamSpec("ddof", "int", 0, 0.0, 1.0,
+                  doc="0: population deviation (TA-Lib); 1: sample deviation (pandas-ta, TRADE)"),
+        ParamSpec("bandwidth_pct", "bool", False,
+                  doc="bandwidth in percent (pandas-ta, TRADE) instead of a fraction"),
+    ),
     _C,
-    lambda p: _k.KBbands(_n(p), float(p["std"]), _s(p)),
+    lambda p: _k.KBbands(_n(p), float(p["std"]), _s(p), int(p["ddof"]) == 1,
+                         bool(p["bandwidth_pct"])),
     _same(5, lambda p: _n(p) - 1),
     "Bollinger bands (TA-Lib BBANDS, SMA); bandwidth=(upper-lower)/middle, "
     "percent_b=(x-lower)/(upper-lower).",
