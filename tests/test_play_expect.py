@@ -65,3 +65,15 @@ def test_play_test_reports_invalid_plays_and_empty_folders(tmp_path: Path) -> No
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(play_test, [str(empty)]).exit_code == 2
+
+
+def test_backtest_summary_lines() -> None:
+    from trade.play.expect import expectation_lines
+
+    m = {"num_trades": 2, "net_pnl": 5.0, "win_rate": 0.5, "max_drawdown": 0.01}
+    assert expectation_lines(None, m) == []
+    assert expectation_lines(Expected(), m) == []
+    assert expectation_lines(Expected(min_trades=3), m) == [
+        "expected: MISSED", "  MISS min_trades: wanted >= 3, got 2"]
+    assert expectation_lines(Expected(min_trades=1, pnl_direction="positive"), m)[0] == \
+        "expected: met"

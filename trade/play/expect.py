@@ -62,3 +62,16 @@ def check_expected(expected: Expected, metrics: Mapping[str, float | int | None]
 
 def all_met(checks: list[Check]) -> bool:
     return all(c.ok for c in checks)
+
+
+def expectation_lines(expected: Expected | None,
+                      metrics: Mapping[str, float | int | None]) -> list[str]:
+    """What `trade backtest` prints after its summary for a Play with an `expected:` block:
+    one line per expectation and a verdict (empty when the Play states none)."""
+    if expected is None:
+        return []
+    checks = check_expected(expected, metrics)
+    if not checks:
+        return []
+    verdict = "met" if all_met(checks) else "MISSED"
+    return [f"expected: {verdict}", *(f"  {c}" for c in checks)]
