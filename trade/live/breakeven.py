@@ -19,7 +19,7 @@ Where the configuration comes from (`OrderRequest.break_even_activation` /
   break-even settings replaces them and re-arms the rule (the kernel's `be_done = False`);
 * a flat position (or one whose side no longer matches) forgets everything.
 
-Threading: engine thread only (the session calls it after `barrier()`).
+Threading: engine thread only (the session calls it once the bar has settled).
 
 Restart: `restore` rebuilds the state of a position an earlier run opened from that run's
 journal (its `order`, `fill` and `break_even` records, replayed as above) and the 1m bars

@@ -532,9 +532,9 @@ class LiveSession:
         return out
 
     def on_bar_close(self, ts: int, high: float, low: float, close: float) -> None:
-        """Break-even at the close of the 1m bar `ts` (engine thread, after `barrier()`,
-        before the engine decides): see trade.live.breakeven. The new stop goes out with
-        trading-stop, ahead of any order the engine sends on this bar, so it is effective
+        """Break-even at the close of the 1m bar `ts` (engine thread, once the bar has
+        settled, before the engine decides): see trade.live.breakeven. The new stop goes
+        out with trading-stop, ahead of any order the engine sends on this bar, so it is effective
         from the next bar as in the kernel. When the bar already closed beyond the level
         (Bybit refuses a stop on the wrong side of the price) the position is closed with a
         reduce-only market order, which fills where the kernel's gapped stop would: at the
