@@ -77,3 +77,19 @@ def test_backtest_summary_lines() -> None:
         "expected: MISSED", "  MISS min_trades: wanted >= 3, got 2"]
     assert expectation_lines(Expected(min_trades=1, pnl_direction="positive"), m)[0] == \
         "expected: met"
+
+
+def test_trade_backtest_reports_the_plays_expectations(tmp_path: Path) -> None:
+    from trade.cli import cli
+
+    play = tmp_path / "miss.yml"
+    play.write_text(PLAY.format(n=100_000))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["backtest", str(play), "--synthetic", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "expected: MISSED" in res.output and "min_trades: wanted >= 100000" in res.output
+    res = runner.invoke(cli, ["backtest", str(play), "--synthetic", "--json",
+                              "--out", str(tmp_path / "j")])
+    out = __import__("json").loads(res.output)
+    assert [(c["name"], c["ok"]) for c in out["expected"]] == [("min_trades", False)]
+    assert runner.invoke(cli, ["play", "test", str(play)]).exit_code == 1

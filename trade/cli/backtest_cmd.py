@@ -14,6 +14,7 @@ import click
 from trade.cli._params import PLAY_FILE
 from trade.core import TradeError
 from trade.play import PlayError
+from trade.play.expect import check_expected, expectation_lines
 
 
 def fail(message: str) -> None:
@@ -103,12 +104,17 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
         except (TradeError, ValueError, KeyError, OSError) as exc:
             fail(f"the run finished but its report failed: {exc}")
             return
+    checks = check_expected(play.expected, result.metrics) if play.expected is not None else []
     if as_json:
+        expected = [{"name": c.name, "wanted": c.wanted, "got": c.got, "ok": c.ok} for c in checks]
         click.echo(json.dumps({"metrics": result.metrics, "manifest": result.manifest,
-                               "report": str(report_path) if report_path else None},
+                               "report": str(report_path) if report_path else None,
+                               "expected": expected},
                               sort_keys=True, default=str))
     else:
         print_summary(result, f"{play.name} on {result.manifest['symbol']}")
+        for line in expectation_lines(play.expected, result.metrics):
+            click.echo(line)
         if report_path is not None:
             click.echo(f"report: {report_path}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from trade.cli._params import PLAY_FILE
+from trade.cli.play_test_cmd import play_test
 from trade.play import PlayError, load_play
 from trade.plays import bundled_plays
 
@@ -45,3 +46,6 @@ def list_bundled() -> None:
     """List the Plays shipped with trade (usable by name in every command)."""
     for path in bundled_plays():
         click.echo(path.stem)
+
+
+play.add_command(play_test)
