@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -58,14 +59,18 @@ def test_market_order_fills_at_next_open_like_the_backtest_kernel(sim: ExchangeS
         fill = priv.rows("execution")[0]
 
         # The same order through the backtest kernel directly: identical fill.
-        ref = SimExchange(CONFIG)
+        ref = SimExchange(replace(CONFIG, tick_size=sim.instrument.tick_size))
         for i in range(WARM):
             ref.on_bar(*sim.market.bar(i))
         ref.submit(OrderRequest(SYMBOL, Side.BUY, 0.5, OrderType.MARKET))
         ref.on_bar(*sim.market.bar(WARM))
         ref_fill = next(e.fill for e in ref.drain_events() if hasattr(e, "fill"))
         assert float(fill["execPrice"]) == pytest.approx(ref_fill.price, rel=1e-12)
-        assert float(fill["execPrice"]) == pytest.approx(sim.market.open[WARM] * 1.0002)
+        # the open moved 2 bps against the buyer, then up onto the 0.1 tick grid
+        tick = sim.instrument.tick_size
+        expected = math.ceil(sim.market.open[WARM] * 1.0002 / tick - 1e-9) * tick
+        assert float(fill["execPrice"]) == pytest.approx(expected, abs=1e-9)
+        assert round(float(fill["execPrice"]) / tick, 9).is_integer()
         assert fill["execFee"] == f"{ref_fill.fee:.8f}".rstrip("0")  # USDT at 8 decimals, as Bybit
         assert fill["execQty"] == "0.5" and fill["side"] == "Buy" and fill["isMaker"] is False
         assert int(fill["execTime"]) == int(sim.market.ts[WARM])

@@ -286,7 +286,8 @@ def test_live_break_even_against_the_simulator_equals_the_kernel(kind: str,
     # same entry, and the exit at the break-even price (or the gapped open) on the same bar
     for live, ref in zip(live_fills, ref_fills, strict=True):
         assert live[:2] == ref[:2] and live[3] == ref[3]
-        assert live[2] == pytest.approx(ref[2], abs=TICK / 2)
+        # a slipped fill is on the venue's tick grid, rounded against the trader (< 1 tick)
+        assert live[2] == pytest.approx(ref[2], abs=TICK)
     assert ref_fills[1][4] == "STOP_LOSS"
     assert live_fills[1][4] == ("TRADE" if kind == "through" else "STOP_LOSS")
     records = [r for r in read_journal(journal) if r["kind"] == "break_even"]

@@ -174,3 +174,46 @@ def test_trading_stop_active_price_keeps_the_trail_unarmed_until_reached(
     # an activation price the best price already reached arms at once
     ex.set_trading_stop(trailing_distance=0.5, trailing_active_price=100.0 + 1.0 * sign)
     assert ex.position().trailing_stop == pytest.approx(100.0 + 2.5 * sign)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tick=st.sampled_from(TICKS), slip=st.sampled_from([0.0001, 0.0002, 0.00037]),
+       seed=st.integers(min_value=0, max_value=10_000))
+def test_slipped_fills_land_on_the_grid_against_the_trader(tick: float, slip: float,
+                                                           seed: int) -> None:
+    """Market fills with slippage (opening and closing): on the tick grid, rounded
+    against the trader (buy up, sell down), by less than one tick; kernel == reference."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    cfg = SimConfig(symbol="BTCUSDT", initial_balance=1e6, slippage=slip, tick_size=tick)
+    fills: dict[str, list[tuple[float, float, int]]] = {}
+    start = 100.0 + float(rng.uniform(0, 50))
+    for make in (SimExchange, ReferenceExchange):
+        eng = make(cfg)
+        out: list[tuple[float, float, int]] = []
+        price = start
+        opens: dict[int, float] = {}
+        for k in range(40):
+            o = round(price + float(np.sin(k + seed)) * 0.37, 6)
+            h, lo = o + 0.9, o - 0.9
+            c = round(o + float(np.cos(k * seed)) * 0.5, 6)
+            opens[k] = o
+            eng.on_bar(k * 60_000, o, h, lo, c, 1.0, math.nan, math.nan)
+            for ev in eng.drain_events():
+                fill = getattr(ev, "fill", None)
+                if fill is not None:
+                    out.append((fill.price, opens[k], int(fill.side)))
+            if k % 4 == 0:
+                side = Side.BUY if k % 8 == 0 else Side.SELL
+                eng.submit(OrderRequest(symbol="BTCUSDT", side=side, qty=1.0,
+                                        order_type=OrderType.MARKET))
+            price = c
+        fills[make.__name__] = out
+    assert fills["SimExchange"] == fills["ReferenceExchange"]
+    units, decimals = tick_grid(tick)
+    assert fills["SimExchange"]
+    for px, open_, side in fills["SimExchange"]:
+        assert round(px / tick) * units / 10**decimals == px  # exactly on the grid
+        moved = open_ * (1 + slip * side)
+        assert 0 <= (px - moved) * side < tick + 1e-9  # rounded against the trader

@@ -9,7 +9,7 @@ The arithmetic mirrors trade/sim/reference.py operation by operation so that bot
 same floating-point results; keep them in step.
 """
 
-from libc.math cimport floor, rint, isnan, isfinite, NAN, INFINITY
+from libc.math cimport ceil, floor, rint, isnan, isfinite, NAN, INFINITY
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 
@@ -147,6 +147,20 @@ cdef inline double _round_tick(Engine* e, double level) noexcept nogil:
     if e.tick <= 0.0:
         return level
     return rint(level / e.tick) * e.tick_units / e.tick_scale
+
+
+cdef inline double _slipped(Engine* e, double px, int side) noexcept nogil:
+    # a taker fill moved against the trader by slippage lands on the tick grid, rounded
+    # against the trader too (buy: up, sell: down); without slippage the price is untouched
+    cdef double moved
+    if e.slip == 0.0:
+        return px
+    moved = px * (1 + e.slip) if side > 0 else px * (1 - e.slip)
+    if e.tick <= 0.0:
+        return moved
+    if side > 0:
+        return ceil(moved / e.tick - 1e-9) * e.tick_units / e.tick_scale
+    return floor(moved / e.tick + 1e-9) * e.tick_units / e.tick_scale
 
 
 cdef void _set_tick(Engine* e, double tick) noexcept:
@@ -554,7 +568,7 @@ cdef void _rule1_market(Engine* e, double o_) noexcept nogil:
         if o.otype != OT_MARKET or is_terminal(o.status) or o.active_from_bar > e.bar_index:
             continue
         # market orders fill at the next 1m open, moved against the trader by slippage
-        _execute(e, oi, o_ * (1 + e.slip) if o.side > 0 else o_ * (1 - e.slip), False)
+        _execute(e, oi, _slipped(e, o_, o.side), False)
 
 
 cdef void _rule2_stops(Engine* e, double o_, double h, double l) noexcept nogil:
@@ -579,17 +593,16 @@ cdef void _rule2_stops(Engine* e, double o_, double h, double l) noexcept nogil:
         _move(e, oi, ST_TRIGGERED)
         if o.otype == OT_STOP_MARKET:
             # stop-market: trigger price (or the gapped open) plus slippage, taker
-            _execute(e, oi, trig_px * (1 + e.slip) if o.side > 0 else trig_px * (1 - e.slip), False)
+            _execute(e, oi, _slipped(e, trig_px, o.side), False)
             continue
         marketable = o.price >= trig_px if o.side > 0 else o.price <= trig_px
         if marketable:
             # a marketable stop-limit fills at once, capped at its limit, taker
+            px = _slipped(e, trig_px, o.side)
             if o.side > 0:
-                px = trig_px * (1 + e.slip)
                 if o.price < px:
                     px = o.price
             else:
-                px = trig_px * (1 - e.slip)
                 if o.price > px:
                     px = o.price
             _execute(e, oi, px, False)
@@ -618,12 +631,11 @@ cdef void _rule3_limits(Engine* e, double o_, double h, double l) noexcept nogil
             open_inside = o_ <= price if buy else o_ >= price
             if open_inside:
                 # a limit marketable at placement fills at the open with slippage, capped, taker
+                px = _slipped(e, o_, o.side)
                 if buy:
-                    px = o_ * (1 + e.slip)
                     if price < px:
                         px = price
                 else:
-                    px = o_ * (1 - e.slip)
                     if price > px:
                         px = price
                 _execute(e, oi, px, False)
@@ -659,7 +671,7 @@ cdef void _exit_at(Engine* e, int kind, double level, double start) noexcept nog
         return
     beyond = start <= level if long_ else start >= level
     px = start if beyond else level  # a gap through the stop fills at the open
-    px = px * (1 - e.slip) if long_ else px * (1 + e.slip)
+    px = _slipped(e, px, close_side)  # the closing side pays the slippage
     _close(e, p.size, px, e.last_ts, e.taker, kind,
            X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, close_side, False)
 

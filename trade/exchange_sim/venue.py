@@ -212,7 +212,7 @@ class Venue:
     @staticmethod
     def _x(value: float) -> str:
         """A fill or average price: exact, without binary noise (30014.9, not
-        30014.899999999998); a slipped fill keeps its decimals (docs/exchange_sim.md)."""
+        30014.899999999998); see docs/exchange_sim.md."""
         return num(round(value, 10)) if math.isfinite(value) else ""
 
     def _pz(self, value: float | None) -> str:

@@ -24,7 +24,7 @@ from trade.core.models import (
     OrderUpdate,
     PositionUpdate,
 )
-from trade.sim.config import Intrabar, SimConfig, round_to_tick
+from trade.sim.config import Intrabar, SimConfig, round_to_tick, tick_grid
 from trade.sim.rejects import RejectCode
 from trade.sim.results import EQUITY_SCHEMA, trades_table
 
@@ -140,6 +140,20 @@ class ReferenceExchange:
 
     def _used_margin(self) -> float:
         return self.pos.margin + self._reserved_margin()
+
+    def _slipped(self, px: float, side: int) -> float:
+        """A taker fill moved against the trader by slippage, on the tick grid rounded against
+        the trader too (buy: up, sell: down); without slippage the price is untouched."""
+        slip = self.config.slippage
+        if slip == 0.0:
+            return px
+        moved = px * (1 + slip) if side > 0 else px * (1 - slip)
+        units, decimals = tick_grid(self.config.tick_size)
+        if units == 0:
+            return moved
+        tick = self.config.tick_size
+        n = math.ceil(moved / tick - 1e-9) if side > 0 else math.floor(moved / tick + 1e-9)
+        return float(n * units) / float(10**decimals)
 
     def _upnl(self, price: float) -> float:
         p = self.pos
@@ -474,17 +488,15 @@ class ReferenceExchange:
         ]
 
     def _fill_market_orders(self, bar: _BarCtx) -> None:
-        slip = self.config.slippage
         for rec in self._active(bar):
             if rec.order.request.order_type is not OrderType.MARKET:
                 continue
             side = rec.order.request.side
             # market orders fill at the next 1m open, moved against the trader by slippage
-            price = bar.o * (1 + slip) if side is Side.BUY else bar.o * (1 - slip)
+            price = self._slipped(bar.o, int(side))
             self._execute(rec, price, bar, maker=False)
 
     def _trigger_stops(self, bar: _BarCtx) -> None:
-        slip = self.config.slippage
         for rec in self._active(bar):
             req = rec.order.request
             if not req.order_type.is_conditional or rec.order.status is not OrderStatus.UNTRIGGERED:
@@ -502,7 +514,7 @@ class ReferenceExchange:
                 continue
             self._move(rec, OrderStatus.TRIGGERED)
             if req.order_type is OrderType.STOP_MARKET:
-                px = trig_px * (1 + slip) if req.side is Side.BUY else trig_px * (1 - slip)
+                px = self._slipped(trig_px, int(req.side))
                 self._execute(rec, px, bar, maker=False)
                 continue
             limit = req.price
@@ -510,9 +522,9 @@ class ReferenceExchange:
             marketable = limit >= trig_px if req.side is Side.BUY else limit <= trig_px
             if marketable:
                 if req.side is Side.BUY:
-                    px = min(trig_px * (1 + slip), limit)
+                    px = min(self._slipped(trig_px, 1), limit)
                 else:
-                    px = max(trig_px * (1 - slip), limit)
+                    px = max(self._slipped(trig_px, -1), limit)
                 self._execute(rec, px, bar, maker=False)
             else:
                 rec.limit_after_trigger = True
@@ -520,7 +532,6 @@ class ReferenceExchange:
                 self._move(rec, OrderStatus.NEW)
 
     def _fill_limits(self, bar: _BarCtx) -> None:
-        slip = self.config.slippage
         for rec in self._active(bar):
             req = rec.order.request
             is_limit = req.order_type is OrderType.LIMIT or rec.limit_after_trigger
@@ -537,7 +548,8 @@ class ReferenceExchange:
                 open_inside = bar.o <= price if buy else bar.o >= price
                 if open_inside:
                     # a marketable limit fills at the open (with slippage) capped at its price
-                    px = min(bar.o * (1 + slip), price) if buy else max(bar.o * (1 - slip), price)
+                    px = (min(self._slipped(bar.o, 1), price) if buy
+                          else max(self._slipped(bar.o, -1), price))
                     self._execute(rec, px, bar, maker=False)
                     continue
             if buy:
@@ -845,7 +857,6 @@ class ReferenceExchange:
                 p.size, p.bust, bar.ts, 0.0, "liquidation", ExecType.BUST_TRADE, "", close_side
             )
             return
-        slip = self.config.slippage
         if kind == "take_profit":
             beyond = start >= level if long else start <= level
             px = start if beyond else level
@@ -862,7 +873,7 @@ class ReferenceExchange:
             return
         beyond = start <= level if long else start >= level
         px = start if beyond else level  # a gap through the stop fills at the open
-        px = px * (1 - slip) if long else px * (1 + slip)
+        px = self._slipped(px, -1 if long else 1)  # the closing side pays the slippage
         exec_type = ExecType.TRAILING_STOP if kind == "trailing_stop" else ExecType.STOP_LOSS
         self._close(p.size, px, bar.ts, self.config.taker_fee, kind, exec_type, "", close_side)
 
