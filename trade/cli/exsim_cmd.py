@@ -72,8 +72,12 @@ def exchange_sim(
         click.echo(f"exchange-sim: REST {server.base_url}  WS {server.ws_base}/v5/public/linear "
                    f"and {server.ws_base}/v5/private  ({len(server.market)} bars of {symbol}, "
                    f"x{speed:g})")
+        if server.wall_shift_ms:
+            click.echo(f"real time: the replay runs on the wall clock (bars shifted by "
+                       f"{server.wall_shift_ms // 60_000} min)")
         click.echo(f"api key {api_key!r}; point pybit at it with "
-                   f"trade.exchange_sim.make_http / make_websocket. Ctrl-C stops.")
+                   f"trade.exchange_sim.make_http / make_websocket, ccxt as docs/exchange_sim.md "
+                   f"shows. Ctrl-C stops.")
         announced = False
         try:
             while not stop.wait(0.5):
