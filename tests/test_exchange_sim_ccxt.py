@@ -84,6 +84,12 @@ def test_ccxt_default_path_whole_session(sim: ExchangeSimServer) -> None:
     assert len(positions) == 1 and positions[0]["side"] == "long"
     assert positions[0]["contracts"] == 0.02
     assert positions[0]["takeProfitPrice"] == round(last_close * 1.5, 1)
+    # leverage with the position open: allowed when the margin suffices, as on Bybit
+    ex.set_leverage(5, SYM)
+    assert ex.fetch_leverage(SYM)["longLeverage"] == 5
+    after = ex.fetch_positions([SYM])[0]
+    assert after["contracts"] == 0.02 and after["entryPrice"] == positions[0]["entryPrice"]
+    assert after["initialMargin"] == pytest.approx(positions[0]["initialMargin"] * 3 / 5)
 
     limit = ex.create_order(SYM, "limit", "buy", 0.01, round(last_close * 0.8, 1))
     cond = ex.create_order(SYM, "market", "buy", 0.01, None,
