@@ -180,6 +180,7 @@ class OrderExecutor:
         self._ordered = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-rest-orders")
         self._tokens = itertools.count(1)
         self.inflight: set[int] = set()
+        self.reads: set[int] = set()  # reconciliation jobs in flight (they change nothing)
         self._bar_minute = 0
         self._seq = 0
         self._engine_thread: threading.Thread | None = None
@@ -216,8 +217,13 @@ class OrderExecutor:
             (self._ordered if ordered else self._pool).submit(run)
         return token
 
-    def job_done(self, token: int) -> None:
+    def job_done(self, token: int) -> bool:
+        """Forget a finished job; True if it could have changed the exchange (not a read)."""
         self.inflight.discard(token)
+        if token in self.reads:
+            self.reads.discard(token)
+            return False
+        return True
 
     def submit(self, request: OrderRequest) -> OrderHandle:
         link = request.order_link_id or self.link_id()
@@ -386,7 +392,9 @@ class OrderExecutor:
             self.post(Snapshot(tuple(open_rows), tuple(looked), tuple(missing),
                                tuple(reversed(execs)), tuple(positions), wallet, reason))
 
-        return self._job(read, ordered=False)
+        token = next(self._tokens)
+        self.reads.add(token)
+        return self._job(read, ordered=False, token=token)
 
     def _find(self, symbol: str, key: str) -> dict[str, Any] | None:
         order = self.book.orders.get(key)

@@ -373,9 +373,9 @@ class LiveSession:
         elif isinstance(event, Snapshot):
             self._snapshot(event)
         elif isinstance(event, JobDone):
-            self._activity = True
-            if self.executor is not None:
-                self.executor.job_done(event.token)
+            # a finished reconciliation is no activity: it would make every bar dirty
+            if self.executor is None or self.executor.job_done(event.token):
+                self._activity = True
         elif isinstance(event, StreamState):
             self._stream_state(event)
         elif isinstance(event, Failure):
