@@ -192,3 +192,31 @@ def test_paper_mode_holds_entries_like_demo(tmp_path: Path) -> None:
     assert [(r["qty"], r["to"]) for r in records if r["kind"] == "order_trimmed"] == [
         (0.05, pytest.approx(0.01))]
     assert len(adapter.placed) == 2  # the entry and the reduce-only close
+
+
+def test_a_flat_quiet_account_decides_without_a_reconciliation() -> None:
+    """A finished reconciliation is not itself a change on the exchange: a flat account
+    with no orders and no pushes since needs none before its next bar (else every bar
+    would wait for REST); an order sent makes the next bar reconcile again."""
+    from trade.live import LiveSession, make_session
+
+    with make_server() as sim:
+        rest = BybitRest(make_session("demo", endpoint=sim.base_url, credentials=CREDS,
+                                      timeout_s=1.0))
+        s = LiveSession(rest, SYM, credentials=CREDS, ws_base=sim.ws_base,
+                        stream_options=FAST)
+        try:
+            s.open()  # reconciles once at start
+            assert s.reconciles == 1
+            assert not s.dirty()
+            s.barrier()  # nothing to reconcile: no REST
+            assert s.reconciles == 1
+            s.last_price = 30_000.0
+            from trade.live import LiveAdapter
+
+            LiveAdapter(s).submit(OrderRequest(SYM, Side.BUY, 0.01))
+            assert s.dirty()
+            s.barrier()
+            assert s.reconciles == 2
+        finally:
+            s.close()
