@@ -117,6 +117,18 @@ def _check_not_folder(path: Path) -> None:
                          f"{path / 'journal.jsonl'})")
 
 
+def _looks_like_text(chunk: bytes) -> bool:
+    """A journal line, even a torn one: a JSON object's start, UTF-8, no NUL bytes."""
+    if b"\x00" in chunk or not chunk.lstrip().startswith(b"{"):
+        return False
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a torn write may split a multi-byte character at the very end; elsewhere it is binary
+        return exc.start >= len(chunk) - 3
+    return True
+
+
 def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int | None, int]:
     """(records, 1-based line of a torn tail or None, byte offset where that tail starts)."""
     out: list[dict[str, Any]] = []
@@ -132,6 +144,10 @@ def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int | None, i
             try:
                 rec = orjson.loads(chunk)
             except orjson.JSONDecodeError:
+                if n == 1 and not _looks_like_text(chunk):
+                    # never "repair" a file that is no journal at all (a Parquet file, an image)
+                    raise InputError(f"journal {path}: not a journal (line 1 is no JSON record)"
+                                     ) from None
                 if last or not data[end + 1:].strip():
                     return out, n, pos  # torn final line from a crash
                 raise InputError(f"journal {path}: line {n} is not JSON") from None
