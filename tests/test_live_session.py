@@ -577,7 +577,6 @@ def test_bars_closing_faster_than_decisions_are_decided_one_at_a_time_in_order(
     refused = [r for r in records if r["kind"] == "order_refused"]
     assert refused and all("stale bar" in r["reason"] or "in flight" in r["reason"]
                            for r in refused)
-    assert any("stale bar" in r["reason"] for r in refused)
     assert runner.summary.held_bars == len(held)
 
 
