@@ -123,6 +123,8 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         RunConfig,
         load_credentials,
     )
+    from trade.live.secrets import redact
+    from trade.notify import chain_listeners, notifier_from_env
     from trade.play import load_play, play_hash
     from trade.play.timeframes import INTERVAL_MINUTES
 
@@ -187,8 +189,13 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         listener = board.publish
         click.echo(f"dashboard: {board.url}")
 
+    notifier = notifier_from_env(redact=redact)  # None when no notification URL is set
+    if notifier is not None:
+        click.echo(f"notifications: {', '.join(notifier.targets)}")
     runner = LiveRunner(config, lambda adapter: PlayEngine(play, adapter, plan=plan),
-                        listener=listener)
+                        listener=chain_listeners(listener,
+                                                 notifier.on_state if notifier else None),
+                        notifier=notifier)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if config.mode == "live":
@@ -215,6 +222,8 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
             signal.signal(sig, handler)
         if board is not None:
             board.stop()
+        if notifier is not None:
+            notifier.close()
     if summary.journal_repair:
         click.echo(summary.journal_repair, err=True)
     click.echo(f"stopped: {summary.bars} bars, {summary.orders} orders, {summary.fills} fills"

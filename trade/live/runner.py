@@ -83,6 +83,7 @@ from trade.live.protect import ProtectionPolicy
 from trade.live.risk import RiskLimits, RiskManager
 from trade.live.secrets import Credentials
 from trade.live.session import LiveAdapter, LiveSession
+from trade.notify import Notifier
 from trade.sim import Bar, SimConfig
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,8 @@ class LiveRunner:
     def __init__(self, config: RunConfig,
                  engine_factory: Callable[[ExchangeAdapter], BarEngine], *,
                  clock: Clock | None = None,
-                 listener: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 listener: Callable[[dict[str, Any]], None] | None = None,
+                 notifier: Notifier | None = None) -> None:
         if config.mode != "paper" and config.credentials is None:
             raise ValueError(f"{config.mode} mode needs API credentials")
         if config.mode == "paper" and config.sim_config is None:
@@ -220,6 +222,8 @@ class LiveRunner:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.listener = listener  # called on the engine thread after every bar
+        # fills, rejections, pauses and errors also go out as notifications (never blocking)
+        self.notifier = notifier
         self._backfilling = False
         self._fetchers: list[threading.Thread] = []
         self._waiting: list[KlinePush] = []  # bars that arrived while a back-fill ran
@@ -298,6 +302,8 @@ class LiveRunner:
         earlier, repaired = self.read_journal()  # before the journal is opened for append
         session = self._build()
         self.session = session
+        if self.notifier is not None:
+            session.on_notify = self.notifier
         listener = self.listener
 
         def on_stream(ev: StreamState) -> None:
@@ -398,7 +404,8 @@ class LiveRunner:
         if resume_after is not None and (self.last_bar_ts is None
                                          or resume_after > self.last_bar_ts):
             self.last_bar_ts = resume_after
-        engine.adapter = self.adapter
+        engine.adapter = (self.adapter if self.notifier is None
+                          else self.notifier.wrap(self.adapter))
         self.engine = engine
         if warm:
             session.last_price = warm[-1][4]
