@@ -1,10 +1,15 @@
-"""Client-side, endpoint-aware rate limiting: token buckets fed by Bybit's limit headers.
+"""Client-side, endpoint-aware rate limiting: rolling one-second windows fed by Bybit's
+limit headers.
 
-Each REST path has a bucket (Bybit's default per-second limits; market data shares one
-per-IP bucket). `acquire(path)` takes a token, waiting through the injected `Clock` when
-the bucket is empty. `observe(path, headers)` reads `X-Bapi-Limit`, `X-Bapi-Limit-Status`
-(remaining) and `X-Bapi-Limit-Reset-Timestamp`: the bucket is resized to the server's
-limit and, when the server says nothing remains, it is emptied until the reset time.
+Each REST path has a window (Bybit's default per-second limits; market data shares one
+per-IP window). `acquire(path)` records a request when fewer than the limit were sent in the
+last second, else waits through the injected `Clock` until the oldest leaves the window.
+Bybit counts in a rolling window too, so this never sends more than it allows (a token
+bucket of the same rate lets up to twice the limit through in one second: a full bucket
+spent at once, then the refill). `observe(path, headers)` reads `X-Bapi-Limit`,
+`X-Bapi-Limit-Status` (remaining) and `X-Bapi-Limit-Reset-Timestamp`: the window takes the
+server's limit, counts at least what the server has counted, and, when the server says
+nothing remains, holds every request until the reset time.
 
 Thread-safety: any thread may call `acquire`/`observe`; a lock guards the buckets.
 """
@@ -12,8 +17,9 @@ Thread-safety: any thread may call `acquire`/`observe`; a lock guards the bucket
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trade.core import Clock
 from trade.core.bybit_limits import BYBIT_RATE_LIMITS
@@ -25,11 +31,17 @@ PUBLIC_LIMIT = 100.0  # Bybit: 600 requests per 5 s per IP for market data; stay
 
 
 @dataclass(slots=True)
-class _Bucket:
-    rate: float  # tokens per second (= capacity)
-    tokens: float
-    stamp: float  # monotonic seconds of the last refill
+class _Window:
+    rate: float  # requests allowed in any one-second window
+    sent: deque[float] = field(default_factory=deque)  # monotonic seconds of recent requests
     blocked_until_server_ms: int = 0
+
+    def trim(self, now: float) -> None:
+        while self.sent and self.sent[0] <= now - _WINDOW_S:
+            self.sent.popleft()
+
+
+_WINDOW_S = 1.0
 
 
 class RateLimiter:
@@ -43,37 +55,36 @@ class RateLimiter:
         self._server_now = server_now_ms or clock.now_ms
         self._stop = stop or threading.Event()
         self._lock = threading.Lock()
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, _Window] = {}
         self.waits = 0  # how many acquisitions had to wait (for tests and stats)
 
     @staticmethod
     def key(path: str) -> str:
         return PUBLIC_KEY if path.startswith("/v5/market/") else path
 
-    def _bucket(self, key: str, now: float) -> _Bucket:
+    def _bucket(self, key: str, now: float) -> _Window:
         b = self._buckets.get(key)
         if b is None:
-            rate = float(self.limits.get(key, PUBLIC_LIMIT))
-            b = _Bucket(rate, rate, now)
+            b = _Window(float(self.limits.get(key, PUBLIC_LIMIT)))
             self._buckets[key] = b
+        b.trim(now)
         return b
 
     def _delay(self, key: str) -> float:
-        """Take a token (returns 0) or say how long to wait (seconds)."""
+        """Record a request (returns 0) or say how long to wait (seconds)."""
         now = self.clock.monotonic()
         with self._lock:
             b = self._bucket(key, now)
-            b.tokens = min(b.rate, b.tokens + (now - b.stamp) * b.rate)
-            b.stamp = now
             if b.blocked_until_server_ms:
                 wait_ms = b.blocked_until_server_ms - self._server_now()
                 if wait_ms > 0:
                     return wait_ms / 1000.0
                 b.blocked_until_server_ms = 0
-            if b.tokens >= 1.0:
-                b.tokens -= 1.0
+            if len(b.sent) < b.rate:
+                b.sent.append(now)
                 return 0.0
-            return (1.0 - b.tokens) / b.rate
+            # full: wait until the oldest request leaves the one-second window
+            return b.sent[0] + _WINDOW_S - now
 
     def acquire(self, path: str, timeout_s: float = 30.0) -> None:
         """Block (through the clock) until a request to `path` is allowed."""
@@ -112,7 +123,13 @@ class RateLimiter:
             if limit_v and limit_v > 0 and key != PUBLIC_KEY:
                 b.rate = limit_v  # the server's limit for this UID wins over the defaults
             if status_v is not None:
-                b.tokens = min(b.tokens, status_v)  # never believe we have more than it says
+                # never believe fewer were sent than the server counted in its window
+                counted = int(b.rate - max(status_v, 0.0))
+                # the server's window frees at its reset time: date the padding to leave then
+                at = now if reset_v is None else min(
+                    now, now + (reset_v - self._server_now()) / 1000.0 - _WINDOW_S)
+                while len(b.sent) < min(counted, int(b.rate)):
+                    b.sent.appendleft(at)
                 if status_v <= 0 and reset_v is not None:
                     b.blocked_until_server_ms = max(b.blocked_until_server_ms, reset_v)
 
@@ -120,5 +137,4 @@ class RateLimiter:
         """After a 10006 reply: no request to `path` before the server's reset time."""
         with self._lock:
             b = self._bucket(self.key(path), self.clock.monotonic())
-            b.tokens = 0.0
             b.blocked_until_server_ms = max(b.blocked_until_server_ms, reset_server_ms)
