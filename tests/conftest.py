@@ -33,7 +33,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-#: The real price files the tests use, each with the sha256 of its unpacked CSV (tests/data/README.md).
+#: The real price files the tests use, each with the sha256 of its unpacked CSV
+#: (tests/data/README.md).
 REAL_FILES: dict[str, tuple[Path, str]] = {
     "coinbase_btcusd_1h.csv": (
         REPO / "trade" / "datasets" / "coinbase_btcusd_1h.csv.gz",

@@ -1,7 +1,8 @@
 """trade.metrics against empyrical and quantstats on real BTC prices (Coinbase, hourly).
 
-Two equity curves are built here from the package's real sample (coinbase_btcusd_1h.csv): buy and hold
-of BTC, and a long/short moving-average crossover with a taker fee. The daily returns are
+Two equity curves are built here from the package's real sample
+(coinbase_btcusd_1h.csv): buy and hold of BTC, and a long/short moving-average crossover
+with a taker fee. The daily returns are
 derived independently with pandas (resample to UTC days, last value, first day against the
 initial balance) and handed to the oracles with the same annualisation factor (365) and the
 same per-day risk-free rate. Agreement is required to 1e-9 relative unless a comment

@@ -1,4 +1,6 @@
-"""The one adapter interface (docs/architecture.md, invariant 3). PlayEngine only sees this protocol."""
+"""The one adapter interface (docs/architecture.md, invariant 3).
+
+PlayEngine only sees this protocol."""
 
 from __future__ import annotations
 

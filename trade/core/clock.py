@@ -1,4 +1,6 @@
-"""Injectable time (docs/architecture.md, invariant 8): nothing else reads the wall clock or sleeps."""
+"""Injectable time (docs/architecture.md, invariant 8).
+
+Nothing else reads the wall clock or sleeps."""
 
 from __future__ import annotations
 
