@@ -46,3 +46,8 @@ def test_the_package_carries_its_run_time_files() -> None:
     data = PYPROJECT["tool"]["setuptools"]["package-data"]
     assert set(data["trade._kernels"]) >= {"*.pxd", "*.pyi", "py.typed"}
     assert "datasets/*" in data["trade"] and "*.yml" in data["trade.plays"]
+    # the Play reference's prose and the report pages' assets are read at run time
+    assert "reference_parts/*.md" in data["trade.play"] and "assets/*" in data["trade.report"]
+    assert any(p.name.endswith(".md")
+               for p in (resources.files("trade.play") / "reference_parts").iterdir())
+    assert (resources.files("trade.report") / "assets" / "run.js").is_file()
