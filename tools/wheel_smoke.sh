@@ -19,8 +19,11 @@ t="$work/venv/bin/trade"
 
 "$t" quickstart > quickstart.txt
 grep -q "1,206,660 1m bars" quickstart.txt
-"$t" play list | grep -q 01_ema_cross_basics
-"$work/venv/bin/python" -m trade.play.reference | grep -q "^# "   # the Play reference renders
+# (outputs go to files first: `cmd | grep -q` fails under pipefail when grep stops early)
+"$t" play list > plays.txt
+grep -q 01_ema_cross_basics plays.txt
+"$work/venv/bin/python" -m trade.play.reference > reference.md   # the Play reference renders
+grep -q "^# Play reference" reference.md
 "$t" backtest 02_mtf_trend_pullback --data-dir data --out runs/bt --json > bt.json
 "$t" sweep 01_ema_cross_basics --data-dir data --start 2018-01-01 --end 2018-03-01 \
     --param features.ema_fast.params.length=values:5,9 --no-progress --out sweeps/s.parquet > sweep.txt
