@@ -172,3 +172,23 @@ def test_filled_entries_are_reported_once_with_their_first_fill_time() -> None:
     funding = {**_exec_row("E1", "X1", "f1", 0.0, 60_000), "execType": "Funding"}
     book.apply_execution_row(funding)
     assert book.first_fill_ts("E1") == 120_500
+
+
+def test_an_amend_the_request_cannot_hold_is_logged_and_asks_for_a_reconcile(
+        caplog: Any) -> None:
+    book = AccountBook()
+    req = OrderRequest(SYM, Side.BUY, 1.0, OrderType.LIMIT, price=100.0, order_link_id="L1")
+    book.add_pending(OrderHandle("L1", req), 0)
+    row = _order_row("L1", "X1", "New", 0.0, 1.0, 5)
+    row.update(orderType="Limit", price="100", side="Buy")
+    book.apply_order_row(row)
+    assert not book.needs_reconcile
+    # the exchange reports a price no OrderRequest can hold (negative): keep ours, say so
+    book.apply_order_row({**row, "price": "-5", "updatedTime": "6"})
+    assert book.orders["L1"].request.price == 100.0
+    assert book.needs_reconcile and len(book.invalid_rows) == 1
+    assert "L1" in book.invalid_rows[0] or "L1" in caplog.text
+    assert "not a valid request" in caplog.text and "-5" in caplog.text
+    # a valid amend is taken as before
+    book.apply_order_row({**row, "price": "101", "updatedTime": "7"})
+    assert book.orders["L1"].request.price == 101.0

@@ -21,7 +21,6 @@ then arrive in any order, any number of times:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections import deque
@@ -233,6 +232,10 @@ class AccountBook:
         self.brackets_due: list[Order] = []
         self.entries_filled: list[Order] = []  # non reduce-only orders that ended filled
         self.stale_rows = 0
+        # set when a row could not be applied as the exchange sent it; the session journals
+        # `invalid_rows` and reconciles, then clears both
+        self.needs_reconcile = False
+        self.invalid_rows: list[str] = []
 
     # ------------------------------------------------------------------ reads
     def drain(self) -> list[AdapterEvent]:
@@ -354,10 +357,20 @@ class AccountBook:
             trig = fnum(row, "triggerPrice") if req.trigger_price is not None else None
             if (qty > 0 and qty != req.qty) or (price and price != req.price) or (
                     trig and trig != req.trigger_price):
-                with contextlib.suppress(ValueError):  # keep the old request if invalid
+                try:
                     changes["request"] = replace(req, qty=qty if qty > 0 else req.qty,
                                                  price=price or req.price,
                                                  trigger_price=trig or req.trigger_price)
+                except ValueError as exc:
+                    # the exchange reports an order we cannot represent: keep the request we
+                    # sent, say so, and let a reconciliation read the truth back
+                    log.warning("order %s (%s): the exchange reports qty %s price %s trigger %s, "
+                                "which is not a valid request (%s); keeping qty %s price %s "
+                                "trigger %s until the next reconciliation", key,
+                                order.request.order_link_id, qty, price, trig, exc, req.qty,
+                                req.price, req.trigger_price)
+                    self.needs_reconcile = True
+                    self.invalid_rows.append(f"order {key}: {exc}")
         self._row_ts[key] = ts
         if (status == order.status and filled == order.filled_qty
                 and changes.get("request") is None and not changes.get("reject_reason")):

@@ -570,6 +570,20 @@ class LiveSession:
                 book.apply_wallet_row(row, ev.creation_ms)
             elif ev.topic.startswith("dcp"):
                 log.info("dcp status: %s", row)
+        self._take_invalid_rows()
+
+    def _take_invalid_rows(self, *, reconcile: bool = True) -> None:
+        """Rows the book could not apply as sent: journal them, and reconcile unless this
+        is the reconciliation's own snapshot (reading the same rows again would not help)."""
+        book = self.book
+        if not book.needs_reconcile:
+            return
+        for message in book.invalid_rows:
+            self.journal.write("error", where="order_row", message=message)
+        book.invalid_rows.clear()
+        book.needs_reconcile = False
+        if reconcile:
+            self.needs_reconcile = True
 
     def _fill_row(self, row: dict[str, Any]) -> None:
         fill = self.book.apply_execution_row(row)
@@ -596,6 +610,7 @@ class LiveSession:
             book.apply_order_row(row)
         for row in snap.looked_up:
             book.apply_order_row(row)
+        self._take_invalid_rows(reconcile=False)
         for row in snap.executions:
             self._fill_row(row)
         for key in snap.missing_keys:
