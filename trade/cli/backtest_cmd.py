@@ -15,6 +15,7 @@ from trade.cli._params import PLAY_FILE
 from trade.core import TradeError
 from trade.play import PlayError
 from trade.play.expect import check_expected, expectation_lines
+from trade.play.notes import play_notes
 
 
 def fail(message: str) -> None:
@@ -82,6 +83,8 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
         if not play_file.is_file():
             fail(f"Play file not found: {play_file}")
         play = load_play(play_file)
+        for note in play_notes(play):
+            click.echo(f"note: {note}", err=True)
         if out is None:
             out = Path("runs") / play.name
         with progress_bar(not as_json and sys.stderr.isatty()) as progress:

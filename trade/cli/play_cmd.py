@@ -10,6 +10,7 @@ import click
 from trade.cli._params import PLAY_FILE
 from trade.cli.play_test_cmd import play_test
 from trade.play import PlayError, load_play
+from trade.play.notes import play_notes
 from trade.plays import bundled_plays
 
 
@@ -36,6 +37,8 @@ def validate(plays: tuple[Path, ...], max_leverage: float, quiet: bool) -> None:
             continue
         if not quiet:
             click.echo(f"{path}: ok ({loaded.name}, {loaded.symbol}, exec {loaded.exec_tf})")
+        for note in play_notes(loaded):
+            click.echo(f"{path}: note: {note}", err=True)
     if failed:
         click.echo(f"{failed} of {len(plays)} Play(s) failed validation", err=True)
         sys.exit(1)
