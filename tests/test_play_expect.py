@@ -90,6 +90,6 @@ def test_trade_backtest_reports_the_plays_expectations(tmp_path: Path) -> None:
     assert "expected: MISSED" in res.output and "min_trades: wanted >= 100000" in res.output
     res = runner.invoke(cli, ["backtest", str(play), "--synthetic", "--json",
                               "--out", str(tmp_path / "j")])
-    out = __import__("json").loads(res.output)
+    out = __import__("json").loads(res.stdout)  # notes go to stderr
     assert [(c["name"], c["ok"]) for c in out["expected"]] == [("min_trades", False)]
     assert runner.invoke(cli, ["play", "test", str(play)]).exit_code == 1
