@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -211,6 +212,10 @@ def test_stop_leaves_no_threads_or_sockets() -> None:
     ws.close()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
@@ -222,6 +227,9 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
         [sys.executable, "-m", "trade", "exchange-sim", "--data-dir", str(bars),
          "--port", "0", "--speed", "600", "--faults", str(faults)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as a terminal delivers it: a process started with SIGINT ignored (as
+        # anything the test process started may have left it) would never see it
+        preexec_fn=_default_sigint,
     )
     try:
         assert proc.stdout is not None
