@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -79,10 +81,27 @@ def exchange_sim(
                    f"trade.exchange_sim.make_http / make_websocket, ccxt as docs/exchange_sim.md "
                    f"shows. Ctrl-C stops.")
         announced = False
+        # SIGINT and SIGTERM stop it cleanly, also when it was started in the background
+        # (where a shell starts it with SIGINT ignored and Python's Ctrl-C handler is absent)
+        previous = _on_stop_signals(stop)
         try:
             while not stop.wait(0.5):
                 if not announced and server.fed >= len(server.market):
                     announced = True
                     click.echo("exchange-sim: end of history reached; still serving")
         except KeyboardInterrupt:
-            click.echo("exchange-sim: stopping")
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        click.echo("exchange-sim: stopping")
+
+
+def _on_stop_signals(stop: threading.Event) -> dict[signal.Signals, Any]:
+    """Make SIGINT and SIGTERM set `stop` (main thread only); returns the old handlers."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    return previous
