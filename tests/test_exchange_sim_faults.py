@@ -242,7 +242,12 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     finally:
         proc.send_signal(2)
         # read both pipes while waiting: a child blocked on a full pipe never exits
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a hung server behind
+            proc.communicate()
+            raise
     assert proc.returncode in (0, 130), out + err
 
 
