@@ -2394,6 +2394,35 @@ cdef class KZone(Kernel):
         out[4] = <double>self.version
 
 
+cdef inline void _nearest_active_zones(const double* st, const double* up, const double* lo,
+                                       const double* dr, int n, double c,
+                                       double* out) noexcept nogil:
+    """Of the active zones (st == 1), the bullish (dr > 0) and bearish ones whose midpoint is
+    nearest the close: out[4], out[5] = bullish upper, lower; out[6], out[7] = bearish;
+    out[8], out[9] = how many of each are active (shared by FVG, order and breaker blocks)."""
+    cdef double mid, dist, best_b = INFINITY, best_s = INFINITY
+    cdef int j, nb = 0, ns = 0
+    for j in range(n):
+        if st[j] != 1.0:
+            continue
+        mid = (up[j] + lo[j]) / 2.0
+        dist = fabs(c - mid)
+        if dr[j] > 0:
+            nb += 1
+            if dist < best_b:  # strictly nearer: of two equally near, the older one stays
+                best_b = dist
+                out[4] = up[j]
+                out[5] = lo[j]
+        else:
+            ns += 1
+            if dist < best_s:
+                best_s = dist
+                out[6] = up[j]
+                out[7] = lo[j]
+    out[8] = <double>nb
+    out[9] = <double>ns
+
+
 cdef class KFairValueGap(Kernel):
     """Three-candle imbalances (TRADE's fair_value_gap): bullish when the third bar's low is
     above the first's high (gap [high1, low3]), bearish when its high is below the first's
@@ -2505,25 +2534,7 @@ cdef class KFairValueGap(Kernel):
             self.n = self.cap                        # the oldest beyond max_active go
         for j in range(4, 8):
             out[j] = NAN
-        for j in range(self.n):
-            if self.st[j] != 1.0:
-                continue
-            mid = (self.up[j] + self.lo[j]) / 2.0
-            dist = fabs(c - mid)
-            if self.dr[j] > 0:
-                nb += 1
-                if dist < best_b:
-                    best_b = dist
-                    out[4] = self.up[j]
-                    out[5] = self.lo[j]
-            else:
-                ns += 1
-                if dist < best_s:
-                    best_s = dist
-                    out[6] = self.up[j]
-                    out[7] = self.lo[j]
-        out[8] = <double>nb
-        out[9] = <double>ns
+        _nearest_active_zones(self.st, self.up, self.lo, self.dr, self.n, c, out)
         out[11] = <double>self.version
 
 
@@ -2794,25 +2805,7 @@ cdef class KOrderBlock(Kernel):
                 self.inv_n += 1
         if self.n > self.cap:
             self.n = self.cap                        # the oldest beyond max_active go
-        for j in range(self.n):
-            if self.st[j] != 1.0:
-                continue
-            mid = (self.up[j] + self.lo[j]) / 2.0
-            dist = fabs(c - mid)
-            if self.dr[j] > 0:
-                nb += 1
-                if dist < best_b:
-                    best_b = dist
-                    out[4] = self.up[j]
-                    out[5] = self.lo[j]
-            else:
-                ns += 1
-                if dist < best_s:
-                    best_s = dist
-                    out[6] = self.up[j]
-                    out[7] = self.lo[j]
-        out[8] = <double>nb
-        out[9] = <double>ns
+        _nearest_active_zones(self.st, self.up, self.lo, self.dr, self.n, c, out)
         out[15] = <double>self.version
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
@@ -2902,23 +2895,5 @@ cdef class KBreakerBlock(Kernel):
                     out[10] = 1.0
         if self.n > self.cap:
             self.n = self.cap
-        for j in range(self.n):
-            if self.st[j] != 1.0:
-                continue
-            mid = (self.up[j] + self.lo[j]) / 2.0
-            dist = fabs(c - mid)
-            if self.dr[j] > 0:
-                nb += 1
-                if dist < best_b:
-                    best_b = dist
-                    out[4] = self.up[j]
-                    out[5] = self.lo[j]
-            else:
-                ns += 1
-                if dist < best_s:
-                    best_s = dist
-                    out[6] = self.up[j]
-                    out[7] = self.lo[j]
-        out[8] = <double>nb
-        out[9] = <double>ns
+        _nearest_active_zones(self.st, self.up, self.lo, self.dr, self.n, c, out)
         out[11] = <double>self.version
