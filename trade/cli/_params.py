@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from trade.plays import bundled_plays, find_bundled_play
 
-if TYPE_CHECKING:  # click's ParamType is generic in its stubs only from click 8.3 on
-    _ParamBase = click.ParamType[Path, object]
-else:
-    _ParamBase = click.ParamType
 
-
-class PlayFileType(_ParamBase):
+# click's ParamType takes no type argument up to 8.3, one in 8.4 and two in 8.5; leaving it
+# bare fits all three, and the ignore covers the versions whose stubs call that incomplete.
+class PlayFileType(click.ParamType):  # type: ignore[type-arg, unused-ignore]
     """A Play file: a path that exists, else the name of a bundled Play (`trade play list`)."""
 
     name = "PLAY"
