@@ -12,16 +12,10 @@ from typing import Any
 import click
 
 from trade.cli._params import PLAY_FILE
-from trade.core import TradeError
+from trade.cli.errors import EXPECTED_ERRORS, fail
 from trade.play import PlayError
 from trade.play.expect import check_expected, expectation_lines
 from trade.play.notes import play_notes
-
-
-def fail(message: str) -> None:
-    """Exit 2 with one line on stderr (bad input never shows a traceback)."""
-    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
-    sys.exit(2)
 
 
 def play_error_line(exc: PlayError) -> str:
@@ -93,20 +87,17 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
                                   path=path,  # type: ignore[arg-type]
                                   seed=seed, progress=progress, synthetic=synthetic)
     except PlayError as exc:
-        fail(play_error_line(exc))
-        return
-    except (TradeError, ValueError, KeyError, OSError) as exc:
-        fail(str(exc) or type(exc).__name__)
-        return
+        fail(play_error_line(exc), exc)
+    except EXPECTED_ERRORS as exc:  # anything else is a bug, reported by trade.cli.main
+        fail(str(exc) or type(exc).__name__, exc)
     report_path: Path | None = None
     if report and result.out_dir is not None:
         from trade.report import write_run_report
 
         try:
             report_path = write_run_report(result.out_dir, data_dir=data_dir)
-        except (TradeError, ValueError, KeyError, OSError) as exc:
-            fail(f"the run finished but its report failed: {exc}")
-            return
+        except EXPECTED_ERRORS as exc:
+            fail(f"the run finished but its report failed: {exc}", exc)
     checks = check_expected(play.expected, result.metrics) if play.expected is not None else []
     if as_json:
         expected = [{"name": c.name, "wanted": c.wanted, "got": c.got, "ok": c.ok} for c in checks]

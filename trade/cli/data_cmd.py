@@ -266,8 +266,9 @@ def _bybit_source(symbol: str, endpoint: str | None, testnet: bool, category: st
         raise InputError("--endpoint and --testnet exclude each other")
     if endpoint is not None:
         from trade.exchange_sim.pybit_client import make_http
+        from trade.live.client import check_endpoint
 
-        session = make_http(endpoint, timeout=timeout)
+        session = make_http(check_endpoint(endpoint), timeout=timeout)
     else:
         from pybit.unified_trading import HTTP
 

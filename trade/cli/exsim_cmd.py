@@ -57,6 +57,10 @@ def exchange_sim(
         raise click.BadParameter("must be between 0 and 10 seconds",
                                  param_hint="--bracket-grace")
     faults = FaultConfig.from_file(faults_file) if faults_file is not None else None
+    try:
+        sim_config = SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage)
+    except ValueError as exc:  # SimConfig validates with ValueError; here it is the options
+        raise InputError(f"--balance {balance:g} / --leverage {leverage:g}: {exc}") from None
     bars = load_bars(data_dir, symbol)
     server = ExchangeSimServer(
         bars,
@@ -66,7 +70,7 @@ def exchange_sim(
         start_ms=start_ms,
         port=port,
         faults=faults,
-        sim_config=SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage),
+        sim_config=sim_config,
         bracket_grace_s=bracket_grace_s,
     )
     stop = threading.Event()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from trade.cli.backtest_cmd import fail, run_and_report
+from trade.cli.backtest_cmd import run_and_report
+from trade.cli.errors import EXPECTED_ERRORS, fail
 
 
 @click.command("quickstart")
@@ -19,7 +20,6 @@ from trade.cli.backtest_cmd import fail, run_and_report
 def quickstart(data_dir: str | None, out: Path, as_json: bool, report: bool) -> None:
     """Import the packaged Coinbase BTC hourly sample (bridged to 1m, seed 7) into the store and
     run the packaged quick-start Play on it, printing its metrics."""
-    from trade.core import TradeError
     from trade.data import ensure_sample_data, open_store
     from trade.engine import quickstart_play_path
 
@@ -29,9 +29,8 @@ def quickstart(data_dir: str | None, out: Path, as_json: bool, report: bool) -> 
             click.echo(f"importing the shipped BTC sample into {store.root} (first run only) ...",
                        err=True)
         symbol = ensure_sample_data(store)
-    except (TradeError, ValueError, OSError) as exc:
-        fail(str(exc))
-        return
+    except EXPECTED_ERRORS as exc:
+        fail(str(exc), exc)
     run_and_report(quickstart_play_path(), symbol=symbol, start=None, end=None,
                    data_dir=data_dir, out=out, path="auto", as_json=as_json, seed=None,
                    store=store, report=report)

@@ -135,12 +135,10 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     if journal_path.is_dir():
         raise InputError(f"--journal {journal_path} is a folder: give a file path (e.g. "
                          f"{journal_path / 'journal.jsonl'})")
-    try:
-        protection = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
-                                      unknown_position=unknown_position,  # type: ignore[arg-type]
-                                      )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    # InputError for a --protect-margin / --protect-deadline out of range
+    protection = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
+                                  unknown_position=unknown_position,  # type: ignore[arg-type]
+                                  )
     exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
     if max_bar_age is not None and max_bar_age <= 0:
         raise click.BadParameter(f"--max-bar-age must be > 0 s, got {max_bar_age:g}")

@@ -12,13 +12,9 @@ from typing import Any
 import click
 
 from trade.cli._params import PLAY_FILE
+from trade.cli.errors import EXPECTED_ERRORS, USER_ERROR_EXIT, debug_enabled, fail, print_traceback
 from trade.core import TradeError
 from trade.play import PlayError
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
-    sys.exit(2)
 
 
 @contextmanager
@@ -164,7 +160,7 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
     from trade.sweep.data import sweep_context_for
 
     if not play_file.is_file():
-        _fail(f"Play file not found: {play_file}")
+        fail(f"Play file not found: {play_file}")
     try:
         play = load_play(play_file)
         from trade.sweep.space import Constraint, parse_dimension
@@ -188,12 +184,13 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
                                 progress=progress)
     except PlayError as exc:
         # reported as `trade play validate` does: one line per issue
+        if debug_enabled():
+            print_traceback(exc)
         for issue in exc.issues:
             click.echo(f"error: invalid Play: {issue}", err=True)
-        sys.exit(2)
-    except (TradeError, ValueError, OSError) as exc:
-        _fail(str(exc) or type(exc).__name__)
-        return
+        sys.exit(USER_ERROR_EXIT)
+    except EXPECTED_ERRORS as exc:  # anything else is a bug, reported by trade.cli.main
+        fail(str(exc) or type(exc).__name__, exc)
     summary = outcome.summary
     if as_json:
         click.echo(json.dumps({"results": str(outcome.path), "new": outcome.n_new,

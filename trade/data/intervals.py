@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from trade.core.errors import InputError
+
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
@@ -48,7 +50,7 @@ def normalize_interval(interval: str | int) -> str:
     key = text if text == "M" else text.lower()
     if key in _ALIASES:
         return _ALIASES[key]
-    raise ValueError(
+    raise InputError(
         f"unknown interval {interval!r}: use one of {', '.join(INTERVALS)} "
         "or an alias 1m/3m/5m/15m/30m/1h/2h/4h/6h/12h/1d"
     )

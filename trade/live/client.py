@@ -112,7 +112,7 @@ def ws_base_of(endpoint: str) -> str:
         return "ws://" + endpoint.removeprefix("http://")
     if endpoint.startswith(("ws://", "wss://")):
         return endpoint
-    raise ValueError(f"--endpoint must be an http(s):// URL, got {endpoint!r}")
+    raise InputError(f"--endpoint must be an http(s):// URL, got {endpoint!r}")
 
 
 def make_session(mode: Mode, *, endpoint: str | None = None,

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from trade.core import OrderRequest, OrderType, Side
+from trade.core import InputError, OrderRequest, OrderType, Side
 from trade.sim.config import round_to_tick
 
 UnknownPolicy = Literal["attach", "close", "report"]
@@ -51,9 +51,9 @@ class ProtectionPolicy:
 
     def __post_init__(self) -> None:
         if not 0 <= self.margin < 0.5:
-            raise ValueError(f"protection margin is a fraction in [0, 0.5), got {self.margin}")
+            raise InputError(f"--protect-margin is a fraction in [0, 0.5), got {self.margin}")
         if self.deadline_s <= 0:
-            raise ValueError(f"protection deadline must be > 0 s, got {self.deadline_s}")
+            raise InputError(f"--protect-deadline must be > 0 s, got {self.deadline_s}")
 
 
 def decision_price(request: OrderRequest, last_price: float) -> float:

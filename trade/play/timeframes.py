@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from trade.core.errors import InputError
+
 MINUTE_MS = 60_000
 
 #: Valid Bybit intervals, in minutes (M is counted as 30 days for ordering only).
@@ -30,11 +32,11 @@ _DURATION_UNIT_MIN = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 
 
 def interval_ms(interval: str) -> int:
-    """Milliseconds of one bar of `interval` (ValueError if it is not a Bybit interval)."""
+    """Milliseconds of one bar of `interval` (InputError if it is not a Bybit interval)."""
     try:
         return INTERVAL_MINUTES[interval] * MINUTE_MS
     except KeyError:
-        raise ValueError(f"unknown interval {interval!r}") from None
+        raise InputError(f"unknown interval {interval!r}") from None
 
 
 def parse_duration_ms(text: str) -> int:
@@ -43,5 +45,5 @@ def parse_duration_ms(text: str) -> int:
         return interval_ms(text)
     m = _DURATION.match(text)
     if m is None or int(m.group(1)) <= 0:
-        raise ValueError(f"invalid duration {text!r}, expected e.g. '30m', '4h', '1d'")
+        raise InputError(f"invalid duration {text!r}, expected e.g. '30m', '4h', '1d'")
     return int(m.group(1)) * _DURATION_UNIT_MIN[m.group(2).lower()] * MINUTE_MS
