@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -31,6 +31,11 @@ import click
               help="Real seconds a bar waits, after a fill at its open, for the client's "
                    "trading-stop (fill-relative TP/SL act on the entry bar); 0 = none. "
                    "Given up after 3 unused graces in a row, until a trading-stop comes.")
+@click.option("--fills", type=click.Choice(["auto", "intrabar", "bar"]), default="auto",
+              show_default=True,
+              help="intrabar: orders fill inside the forming minute on its price path (a "
+                   "market order at once); bar: the backtest's 1m rules (next bar's open); "
+                   "auto: intrabar at --speed 1, else bar.")
 def exchange_sim(
     data_dir: Path,
     symbol: str,
@@ -43,6 +48,7 @@ def exchange_sim(
     balance: float,
     leverage: float,
     bracket_grace_s: float,
+    fills: Literal["auto", "intrabar", "bar"],
 ) -> None:
     """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
     from trade.core import InputError
@@ -72,12 +78,15 @@ def exchange_sim(
         faults=faults,
         sim_config=sim_config,
         bracket_grace_s=bracket_grace_s,
+        fills=fills,
     )
     stop = threading.Event()
     with server:
         click.echo(f"exchange-sim: REST {server.base_url}  WS {server.ws_base}/v5/public/linear "
                    f"and {server.ws_base}/v5/private  ({len(server.market)} bars of {symbol}, "
                    f"x{speed:g})")
+        click.echo("fills: " + ("intrabar (inside the forming minute, on its price path)"
+                                if server.intrabar else "bar (the backtest's 1m rules)"))
         if server.wall_shift_ms:
             click.echo(f"real time: the replay runs on the wall clock (bars shifted by "
                        f"{server.wall_shift_ms // 60_000} min)")

@@ -47,6 +47,7 @@ class ServerBase:
     dcp_legacy_topic: bool
     dcp_triggers: list[DcpTrigger]
     bracket_grace_s: float
+    intrabar: bool  # fills inside the forming minute (real time); else whole 1m bars
     bracket_grace_misses: int
     grace_misses: int
     graces: dict[str, int]
@@ -109,4 +110,8 @@ class ServerBase:
         raise NotImplementedError
 
     async def _flush(self) -> None:
+        raise NotImplementedError
+
+    # --- implemented by replay.py -------------------------------------------------------
+    async def _catch_up(self) -> None:
         raise NotImplementedError

@@ -1,5 +1,7 @@
-"""The bar driver: feeds the engine every 1m bar the market clock has closed, and the
-bracket grace (a fill at a bar's open waits for the client's trading-stop).
+"""The bar driver: feeds the engine every 1m bar the market clock has closed, walks the
+forming minute's price path at real time (intrabar fills, see intrabar.py), and the
+bracket grace of the stepped replay (a fill at a bar's open waits for the client's
+trading-stop).
 
 The driver task runs on the server loop every `poll_interval_s`; `sync()`/`step()` run the
 same code on demand. The caller of `_feed` holds `_state`, so no request sees a
@@ -50,14 +52,45 @@ class ReplayDriver(ServerBase):
     async def _sync(self) -> int:
         assert self._state is not None
         async with self._state:
-            target = self.market.closed_count(self.clock.now_ms())
+            now = self.clock.now_ms()
+            target = self.market.closed_count(now)
             count = 0
             while self.fed < target:
                 await self._feed(self.fed)
                 count += 1
-            if count:
+            moved = False
+            if self.intrabar:
+                pushes = self._advance_path(now, force=False)
+                self._publish_private(pushes, now)
+                moved = bool(pushes.items)
+            if count or moved:
                 await self._flush()
             return count
+
+    def _advance_path(self, now: int, *, force: bool) -> Pushes:
+        """Walk the forming minute's path up to `now` (the caller holds `_state` and has
+        fed every closed bar)."""
+        i = self.fed
+        if i >= len(self.market) or int(self.market.ts[i]) > now:
+            self.venue.path_gap()
+            return Pushes()
+        funding = math.nan
+        if self.market.funding is not None:
+            funding = float(self.market.funding[i])
+        return self.venue.path_to(self.market.bar(i), now - int(self.market.ts[i]),
+                                  self.market.mark_price(i), funding, now, force=force)
+
+    async def _catch_up(self) -> None:
+        """Before a request changes the account (the caller holds `_state`): with intrabar
+        fills, feed the bars closed by now and walk the forming one's path to now, so the
+        request meets the market where it is (a market order then fills at once)."""
+        if not self.intrabar:
+            return
+        now = self.clock.now_ms()
+        target = self.market.closed_count(now)
+        while self.fed < target:
+            await self._feed(self.fed)
+        self._publish_private(self._advance_path(now, force=True), now)
 
     async def _feed(self, i: int) -> None:
         """Feed bar `i` (the caller holds `_state`); a fill at its open earns a grace.
@@ -71,6 +104,12 @@ class ReplayDriver(ServerBase):
         request sees the half-processed bar; only trading-stop is let through (see
         `_mutate`). Bars without a fill at the open cost nothing, and so do fills once
         `bracket_grace_misses` graces in a row ran out unused (until a trading-stop comes).
+
+        The grace belongs to the stepped replay (bar fills), which keeps the backtest's 1m
+        semantics exactly: there a market order can only fill at the next bar's open, so
+        without the grace the entry's own bar would run before any trading-stop could
+        arrive. With intrabar fills the order fills when it is placed and a trading-stop
+        sent after the acknowledgement applies from that moment on, as on Bybit: no grace.
         """
         bar = self.market.bar(i)
         mark = self.market.mark_price(i)
@@ -78,7 +117,7 @@ class ReplayDriver(ServerBase):
         if self.market.funding is not None:
             funding = float(self.market.funding[i])
         now = max(self.clock.now_ms(), bar[0] + MINUTE_MS)
-        if self.bracket_grace_s <= 0:
+        if self.bracket_grace_s <= 0 or self.intrabar:
             pushes = self.venue.on_bar(bar, mark, funding, now)
         else:
             pushes, opened = self.venue.on_bar_open(bar, now)

@@ -85,6 +85,11 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     bracket_grace_misses: after this many graces in a row ran out without a trading-stop,
         the client is taken not to send fill-relative brackets: no grace until its next
         trading-stop (so Plays without brackets do not wait 0.5 s on every entry).
+    fills: "intrabar" fills orders inside the forming minute, on its documented price path
+        (a market order at once, triggers when the path crosses them; see intrabar.py);
+        "bar" keeps the backtest's 1m semantics (a market order fills at the next bar's
+        open; what the stepped parity tests use). "auto" (default): "intrabar" at real
+        time (the default clock at speed 1), else "bar".
     """
 
     def __init__(
@@ -112,6 +117,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         bracket_grace_s: float = 0.5,
         bracket_grace_misses: int = 3,
         align_to_wall: bool = True,
+        fills: Literal["auto", "intrabar", "bar"] = "auto",
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise InputError(f"the exchange simulator binds loopback only, not {host!r}")
@@ -147,6 +153,11 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         if clock is None:
             clock = ReplayClock(self.market.first_ts if start_ms is None else start_ms, speed)
         self.clock: Clock = clock
+        if fills not in ("auto", "intrabar", "bar"):
+            raise InputError(f"fills must be 'auto', 'intrabar' or 'bar', got {fills!r}")
+        self.intrabar = fills == "intrabar" or (
+            fills == "auto" and isinstance(clock, ReplayClock) and clock.speed == 1.0)
+        self.venue.intrabar = self.intrabar
         self.server_clock: Clock = server_clock or WallClock()
         self.faults = FaultInjector(faults)
         self.limiter = RateLimiter(rate_limits)

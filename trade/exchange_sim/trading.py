@@ -58,6 +58,7 @@ class TradingRoutes(ServerBase):
             assert self._state is not None
             async with self._state:
                 for item in items:
+                    await self._catch_up()
                     now = self.market_now_ms()
                     row = {"category": "linear", "symbol": str(item.get("symbol", "")),
                            "orderId": "", "orderLinkId": str(item.get("orderLinkId") or "")}
@@ -79,6 +80,7 @@ class TradingRoutes(ServerBase):
 
     def _mutate(self, name: str) -> Handler:
         async def apply(params: dict[str, Any]) -> Any:
+            await self._catch_up()
             method = getattr(self.venue, name)
             result, pushes = method(params, self.market_now_ms())
             self._publish_private(pushes, self.market_now_ms())

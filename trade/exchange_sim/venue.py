@@ -38,6 +38,7 @@ from trade.core import (
 )
 from trade.core.instrument import Instrument as Instrument  # re-exported: the one type
 from trade.exchange_sim import protocol as p
+from trade.exchange_sim.intrabar import PricePath, walk_book
 from trade.exchange_sim.protocol import ApiError, grid_text, num, step_decimals
 from trade.sim.config import SimConfig
 from trade.sim.rejects import RejectCode
@@ -110,6 +111,7 @@ def _on_step(value: float, step: float) -> bool:
     return abs(ratio - round(ratio)) < 1e-6
 
 
+MINUTE_MS = 60_000
 _LINK_ID = re.compile(r"[0-9A-Za-z_-]{1,36}")
 MAX_ACTIVE_ORDERS = 500  # Bybit: active orders per symbol (110020)
 MAX_CONDITIONAL_ORDERS = 10  # Bybit: conditional orders per symbol (110009)
@@ -182,11 +184,30 @@ class Venue:
         self.closed_pnl: list[dict[str, Any]] = []  # /v5/position/closed-pnl, oldest first
         self._cash = config.initial_balance  # wallet as the ledger has explained it so far
         self.split_bar: tuple[int, float, float, float, float, float] | None = None
+        # intrabar fills (real time, see intrabar.py): the kernel gets the path of the
+        # forming minute in sub-bars; a sub-bar ending `y` ms into the minute opening at T
+        # carries ts T - 60 s + y, so the minute's last one is T (funding at its close, as
+        # in the backtest) and a kernel time plus 60 s is the moment it happened
+        self.intrabar = False
+        self.intrabar_step_ms = 250  # path steps while orders rest or a position is open
+        self._path: PricePath | None = None
+        self._path_bar: tuple[int, float, float, float, float, float] | None = None
+        self._path_ms = 0  # how far into the forming minute the kernel has been fed
+        self._path_live = False  # a forming minute exists now (else orders queue)
+        self._path_mark = math.nan
+        self._path_funding = math.nan
+        self.path_price = math.nan
 
     # --- helpers ---------------------------------------------------------------------
     @property
     def last_price(self) -> float:
+        if self.intrabar and self._path_live and math.isfinite(self.path_price):
+            return self.path_price
         return self.last_bar[4] if self.last_bar else math.nan
+
+    def _kernel_ms(self, ts: int) -> int:
+        """A kernel time as the market time it stands for (see `intrabar` above)."""
+        return ts + MINUTE_MS if self.intrabar and ts else ts
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -267,10 +288,13 @@ class Venue:
             if isinstance(ev, OrderUpdate):
                 self._absorb_order(ev.order, now_ms, pushes)
             elif isinstance(ev, FillEvent):
-                row = self.execution_row(ev.fill)
+                fill = ev.fill
+                if self.intrabar:
+                    fill = dataclasses.replace(fill, ts=self._kernel_ms(fill.ts))
+                row = self.execution_row(fill)
                 pushes.add("execution", row)
                 self.executions.append(row)
-                self._book_fill(ev.fill, row)
+                self._book_fill(fill, row)
             elif isinstance(ev, PositionUpdate):
                 pushes.add("position", self.position_row(ev.position, ws=True))
             elif isinstance(ev, BalanceUpdate):
@@ -453,6 +477,13 @@ class Venue:
         rec = self.orders[order.order_id]
         rec.created_ms = now_ms
         rec.last_price_on_created = self.last_price
+        if (self.intrabar and self._path_live and self._path_ms < MINUTE_MS
+                and otype in (OrderType.MARKET, OrderType.LIMIT)
+                and tif is not TimeInForce.POST_ONLY and not rec.order.status.is_terminal):
+            # Bybit matches at once: a market order (and a marketable limit) takes the book
+            # at the path's price now; an IOC/FOK limit that cannot fill is cancelled now
+            px = self._taker_price(qty, side is Side.BUY)
+            self._path_kernel_bar(self._path_ms + 1, px, px, px, px, now_ms, pushes)
         return {"orderId": order.order_id, "orderLinkId": link}, pushes
 
     def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
@@ -604,6 +635,64 @@ class Venue:
             raise ApiError(p.PARAM_ERROR, "params error: the simulator trades isolated margin only")
         raise ApiError(p.PARAM_ERROR, f"params error: tradeMode invalid ({mode!r})")
 
+    # --- the intrabar path (real-time fills; intrabar.py) ------------------------------
+    def path_to(
+        self,
+        bar: tuple[int, float, float, float, float, float],
+        offset_ms: int,
+        mark: float,
+        funding_rate: float,
+        now_ms: int,
+        *,
+        force: bool,
+    ) -> Pushes:
+        """`bar` is forming and `offset_ms` (< 60 s) of it have passed: walk its path that
+        far into the kernel. `force` (a request is about to change the account) walks it
+        always; otherwise only while something could fill, in steps of `intrabar_step_ms`."""
+        pushes = Pushes()
+        if self._path_bar is None or self._path_bar[0] != bar[0]:
+            self._path_bar = bar
+            self._path = PricePath.of(bar[1], bar[2], bar[3], bar[4], self.instrument.tick_size)
+            self._path_ms = 0
+        self._path_mark, self._path_funding = mark, funding_rate
+        self._path_live = True
+        assert self._path is not None
+        offset_ms = min(max(offset_ms, 0), MINUTE_MS - 1)
+        if offset_ms > self._path_ms and (force or (
+                offset_ms - self._path_ms >= self.intrabar_step_ms and self._has_work())):
+            o, h, lo, c = self._path.segment(self._path_ms / MINUTE_MS, offset_ms / MINUTE_MS)
+            self._path_kernel_bar(offset_ms, o, h, lo, c, now_ms, pushes)
+        self.path_price = self._path.price(max(offset_ms, self._path_ms) / MINUTE_MS)
+        return pushes
+
+    def path_gap(self) -> None:
+        """No minute is forming now (a gap in the history, or its end): orders queue."""
+        self._path_live = False
+
+    def _has_work(self) -> bool:
+        return self.engine.position().side != 0 or any(
+            not o.status.is_terminal for o in self.engine.open_orders())
+
+    def _taker_price(self, qty: float, buy: bool) -> float:
+        inst = self.instrument
+        volume = self.last_bar[5] if self.last_bar else (self._path_bar or (0,) * 6)[5]
+        return walk_book(self.path_price, qty, buy, volume, tick=inst.tick_size,
+                         qty_step=inst.qty_step, min_qty=inst.min_qty)
+
+    def _path_kernel_bar(self, y: int, o: float, h: float, lo: float, c: float, now_ms: int,
+                         pushes: Pushes) -> None:
+        """One sub-bar of the forming minute, from `_path_ms` to `y` ms into it."""
+        bar = self._path_bar
+        assert bar is not None
+        final = y >= MINUTE_MS  # the minute's close: its mark and funding apply
+        self.engine.on_bar(bar[0] - MINUTE_MS + y, o, h, lo, c,
+                           bar[5] * (y - self._path_ms) / MINUTE_MS,
+                           self._path_mark if final else math.nan,
+                           self._path_funding if final else math.nan)
+        self._path_ms = y
+        self.last_mark = self._path_mark if final and math.isfinite(self._path_mark) else c
+        self._drain(now_ms, pushes)
+
     def on_bar(
         self,
         bar: tuple[int, float, float, float, float, float],
@@ -611,8 +700,20 @@ class Venue:
         funding_rate: float,
         now_ms: int,
     ) -> Pushes:
-        """One whole 1m bar (rules 1-7) in a single step."""
+        """One whole 1m bar (rules 1-7) in a single step; with an intrabar path begun on
+        it, the rest of its path."""
         ts, o, h, lo, c, v = bar
+        if self.intrabar and self._path_bar is not None and self._path_bar[0] == ts:
+            pushes = Pushes()
+            self._path_mark, self._path_funding = mark, funding_rate
+            if self._path_ms < MINUTE_MS:
+                assert self._path is not None
+                o2, h2, lo2, c2 = self._path.segment(self._path_ms / MINUTE_MS, 1.0)
+                self._path_kernel_bar(MINUTE_MS, o2, h2, lo2, c2, now_ms, pushes)
+            self._path_bar, self._path, self._path_live = None, None, False
+            self.path_price = math.nan
+            pushes.items.extend(self._bar_done(bar, mark, now_ms).items)
+            return pushes
         self.engine.on_bar(ts, o, h, lo, c, v, mark, funding_rate)
         return self._bar_done(bar, mark, now_ms)
 
@@ -768,7 +869,7 @@ class Venue:
         mark = float(pos.mark_price) if pos.mark_price else self.last_mark
         wallet = self.engine.balance().wallet_balance
         mmr = self.config.maintenance_margin_rate
-        updated = int(pos.updated_ts) if pos.updated_ts else 0
+        updated = self._kernel_ms(int(pos.updated_ts)) if pos.updated_ts else 0
         row: dict[str, Any] = {
             "category": "linear",
             "symbol": self.instrument.symbol,
@@ -801,7 +902,7 @@ class Venue:
             "isReduceOnly": False,
             "mmrSysUpdatedTime": "",
             "leverageSysUpdatedTime": "",
-            "createdTime": str(int(pos.opened_ts) if pos.side else 0),
+            "createdTime": str(self._kernel_ms(int(pos.opened_ts)) if pos.side else 0),
             "updatedTime": str(updated),
             "tpslMode": "Full",
             "seq": self._next_seq(),
