@@ -141,6 +141,25 @@ cdef struct Engine:
     long long err_a, err_b, err_c
 
 
+cdef struct RowIn:
+    # one signal row against the venue's state (the input of the row rules)
+    int held                  # position side: +1, -1, 0
+    double size               # position size
+    bint resting              # the runner's entry limit rests
+    long long bar, placed_bar, expire_bars
+    bint entry_long, entry_short, exit_long, exit_short
+    double exit_pct
+    bint allow_flip
+    double qty_step
+
+cdef struct RowOut:
+    # what the row does: cancel the entry limit, a reduce-only exit, an entry (and its flip)
+    bint cancel_entry
+    double exit_qty           # 0 = no exit order
+    int direction             # 0 = no entry
+    double flip_qty           # the opposite position the entry order also closes
+
+
 cdef class SimExchange:
     cdef Engine e
     cdef readonly object config

@@ -141,12 +141,17 @@ cdef inline double _floor_step(double qty, double step) noexcept nogil:
     return floor(qty / step + 1e-9) * step
 
 
+cdef inline double _grid(double level, double tick, double units, double scale) noexcept nogil:
+    # a level on the tick grid, nearest (rint = half-even): exactly float(fmt_step(level, tick))
+    if tick <= 0.0:
+        return level
+    return rint(level / tick) * units / scale
+
+
 cdef inline double _round_tick(Engine* e, double level) noexcept nogil:
     # bracket levels set from offsets are on the tick grid, nearest (rint = half-even), exactly
     # float(fmt_step(level, tick)): the integer n * tick_units over the power of ten tick_scale
-    if e.tick <= 0.0:
-        return level
-    return rint(level / e.tick) * e.tick_units / e.tick_scale
+    return _grid(level, e.tick, e.tick_units, e.tick_scale)
 
 
 cdef inline double _slipped(Engine* e, double px, int side) noexcept nogil:
@@ -1482,22 +1487,22 @@ cdef object _trades_to_table(CTrade* trades, long long n, str symbol):
 # the same engine functions the step API uses (included by sim.pyx). Signal rules: the module
 # docstring of trade/sim/signals.py, mirrored from trade/sim/driver.py.
 
+cdef struct FCol:
+    # a float signal column: step 1 = one value per row, step 0 = the same value on every row
+    const double* p
+    long long step
+
+cdef struct BCol:
+    # a 0/1 signal column (any non-zero byte is set), stepped like FCol
+    const unsigned char* p
+    long long step
+
 cdef struct Signals:
     const long long* idx
     long long n
-    const unsigned char* entry_long
-    const unsigned char* entry_short
-    const unsigned char* exit_long
-    const unsigned char* exit_short
-    const double* size_value
-    const double* sl_pct
-    const double* tp_pct
-    const double* trail_pct
-    const double* be_activation
-    const double* be_offset
-    const double* exit_pct
-    const double* limit_offset
-    const double* trail_activation
+    BCol entry_long, entry_short, exit_long, exit_short
+    FCol size_value, sl_pct, tp_pct, trail_pct, be_activation, be_offset, exit_pct
+    FCol limit_offset, trail_activation
     int size_mode
     int entry_tif
     bint allow_flip
@@ -1509,99 +1514,235 @@ cdef inline double _nz(double x) noexcept nogil:
     return 0.0 if isnan(x) else x
 
 
+cdef inline double _fv(FCol c, long long j) noexcept nogil:
+    return c.p[j * c.step]
+
+
+cdef inline bint _bv(BCol c, long long j) noexcept nogil:
+    return c.p[j * c.step] != 0
+
+
+# ----------------------------------------------------------------------------- row rules
+# Steps 1-3 of the signal-row rules (trade/sim/signals.py), written once: the batch loop acts
+# on an Engine with them (_act), the event path (trade.sim.rowact, for PlayEngine over any
+# adapter, and the reference driver) through the Python entries row_orders / entry_qty /
+# entry_order below.
+
+cdef inline void row_orders_c(RowIn* r, RowOut* o) noexcept nogil:
+    cdef double pct, qty
+    cdef int held = r.held
+    cdef double remaining = r.size
+    o.cancel_entry = False
+    o.exit_qty = 0.0
+    o.direction = 0
+    o.flip_qty = 0.0
+    # 1. a resting entry limit past its expiry (expire_bars 1m bars after placement) is cancelled
+    if r.resting and r.expire_bars > 0 and r.bar - r.placed_bar >= r.expire_bars:
+        o.cancel_entry = True
+    # 2. exits: a reduce-only market order for exit_pct of the position (100 = all, unrounded)
+    if held != 0 and ((held > 0 and r.exit_long) or (held < 0 and r.exit_short)):
+        pct = _nz(r.exit_pct)
+        qty = r.size if pct >= 100 else _floor_step(r.size * pct / 100, r.qty_step)
+        if qty > 0:
+            o.exit_qty = qty
+            remaining = r.size - qty
+    # 3. entries see the position net of this row's exit: a full exit leaves it flat
+    if remaining <= 0.0:
+        held = 0
+    if r.entry_long == r.entry_short or (r.resting and not o.cancel_entry):
+        return  # both set is ambiguous; one entry order at a time
+    if held == (1 if r.entry_long else -1):
+        return  # one position per symbol
+    if held != 0:
+        if not r.allow_flip:
+            return
+        o.flip_qty = remaining  # the entry also closes the opposite position (a flip)
+    o.direction = 1 if r.entry_long else -1
+
+
+cdef inline double entry_qty_c(int size_mode, double value, double equity, double ref, double sl,
+                               double leverage, double taker, double qty_step, double min_qty,
+                               double min_notional) noexcept nogil:
+    """Quantity of a new entry at reference price `ref` (0 = skip the entry)."""
+    cdef double notional, cap, qty
+    if size_mode == 0:
+        notional = value  # FIXED_USDT
+    elif size_mode == 1:
+        notional = equity * value / 100 * leverage  # PERCENT_EQUITY
+    else:
+        if sl <= 0:
+            return 0.0  # risk-based sizing needs a stop
+        notional = equity * value / 100 / sl
+    # notional is capped so that its margin plus the opening taker fee fit in equity
+    cap = equity * leverage / (1.0 + leverage * taker)
+    if cap < notional:
+        notional = cap
+    qty = _floor_step(notional / ref, qty_step)
+    if qty <= 0 or qty < min_qty or qty * ref < min_notional:
+        return 0.0
+    return qty
+
+
+cdef inline void entry_order_c(int direction, double qty, double flip_qty, double ref,
+                               double limit_offset, double tick, double units, double scale,
+                               int* otype, double* order_qty, double* price) noexcept nogil:
+    # a limit entry at ref -/+ offset (on the tick grid, as the exchange requires and live
+    # sends it) when there is an offset and no flip; else one market order for the new size
+    # plus the opposite position (a flip)
+    if limit_offset > 0 and flip_qty == 0:
+        otype[0] = OT_LIMIT
+        order_qty[0] = qty
+        price[0] = _grid(ref * (1 - limit_offset) if direction > 0 else
+                         ref * (1 + limit_offset), tick, units, scale)
+    else:
+        otype[0] = OT_MARKET
+        order_qty[0] = qty + flip_qty
+        price[0] = 0.0
+
+
+def row_orders(int held, double size, bint resting, long long bar, long long placed_bar,
+               long long expire_bars, bint entry_long, bint entry_short, bint exit_long,
+               bint exit_short, double exit_pct, bint allow_flip, double qty_step):
+    """Steps 1-3 of one signal row (trade/sim/signals.py) against the venue's state:
+    (cancel the resting entry?, reduce-only exit qty (0 = none), entry direction (0 = none),
+    qty of the opposite position the entry also closes)."""
+    cdef RowIn r
+    cdef RowOut o
+    r.held = held
+    r.size = size
+    r.resting = resting
+    r.bar = bar
+    r.placed_bar = placed_bar
+    r.expire_bars = expire_bars
+    r.entry_long = entry_long
+    r.entry_short = entry_short
+    r.exit_long = exit_long
+    r.exit_short = exit_short
+    r.exit_pct = exit_pct
+    r.allow_flip = allow_flip
+    r.qty_step = qty_step
+    row_orders_c(&r, &o)
+    return o.cancel_entry, o.exit_qty, o.direction, o.flip_qty
+
+
+def entry_qty(int size_mode, double value, double equity, double ref, double sl,
+              double leverage, double taker_fee, double qty_step, double min_qty,
+              double min_notional) -> float:
+    """Quantity of a new entry at `ref` (0 = skip): the sizing of trade/sim/signals.py step 3."""
+    return entry_qty_c(size_mode, value, equity, ref, sl, leverage, taker_fee, qty_step,
+                       min_qty, min_notional)
+
+
+def entry_order(int direction, double qty, double flip_qty, double ref, double limit_offset,
+                double tick):
+    """(is a limit?, order qty, limit price or 0) of an entry of `qty` (see entry_order_c)."""
+    cdef int otype = OT_MARKET
+    cdef double oq = 0.0, px = 0.0
+    from trade.sim.config import tick_grid
+    units, decimals = tick_grid(tick)
+    entry_order_c(direction, qty, flip_qty, ref, limit_offset, tick if units > 0 else 0.0,
+                  units, 10.0 ** decimals, &otype, &oq, &px)
+    return otype == OT_LIMIT, oq, px
+
+
+cdef inline bint _resting(Engine* e, long long entry_oi) noexcept nogil:
+    # the runner's entry limit is still open (not yet filled, cancelled or rejected)
+    cdef int st
+    if entry_oi < 0:
+        return False
+    st = e.orders[entry_oi].status
+    return not is_terminal(st) and st != ST_CREATED
+
+
 cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
                long long* entry_oi, long long* entry_bar) noexcept nogil:
     """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
     cdef PositionState* p = &e.pos
     cdef COrder t
     cdef long long oi
-    cdef int st, direction
-    cdef bint resting = False, want_long, want_short
-    cdef double pct, qty, flip_qty, equity, sl, value, notional, offset, cap
-    cdef double remaining = p.size
-    cdef int held = p.side
-    if entry_oi[0] >= 0:
-        st = e.orders[entry_oi[0]].status
-        resting = not is_terminal(st) and st != ST_CREATED
-    # 1. a resting entry limit past its expiry (expire_bars 1m bars after placement) is cancelled
-    if resting and s.expire_bars > 0 and i - entry_bar[0] >= s.expire_bars:
+    cdef RowIn r
+    cdef RowOut o
+    cdef int otype
+    cdef double qty, sl, oq, px
+    r.held = p.side
+    r.size = p.size
+    r.resting = _resting(e, entry_oi[0])
+    r.bar = i
+    r.placed_bar = entry_bar[0]
+    r.expire_bars = s.expire_bars
+    r.entry_long = _bv(s.entry_long, j)
+    r.entry_short = _bv(s.entry_short, j)
+    r.exit_long = _bv(s.exit_long, j)
+    r.exit_short = _bv(s.exit_short, j)
+    r.exit_pct = _fv(s.exit_pct, j)
+    r.allow_flip = s.allow_flip
+    r.qty_step = e.qty_step
+    row_orders_c(&r, &o)
+    if o.cancel_entry:
         engine_cancel(e, entry_oi[0])
-        resting = False
-    # 2. exits: a reduce-only market order for exit_pct of the position (100 = all, unrounded)
-    if p.side != 0 and ((p.side > 0 and s.exit_long[j]) or (p.side < 0 and s.exit_short[j])):
-        pct = _nz(s.exit_pct[j])
-        qty = p.size if pct >= 100 else _floor_step(p.size * pct / 100, e.qty_step)
-        if qty > 0:
-            memset(&t, 0, sizeof(COrder))
-            t.side = -p.side
-            t.otype = OT_MARKET
-            t.tif = TIF_GTC
-            t.trig_dir = 1 if t.side > 0 else 2
-            t.reduce_only = True
-            t.qty = qty
-            engine_submit(e, &t)
-            remaining = p.size - qty
-    # 3. entries see the position net of this row's exit: a full exit leaves it flat
-    if remaining <= 0.0:
-        held = 0
-    want_long = s.entry_long[j] != 0
-    want_short = s.entry_short[j] != 0
-    if want_long == want_short or resting:
-        return  # both set is ambiguous; one entry order at a time
-    direction = 1 if want_long else -1
-    flip_qty = 0.0
-    if held == direction:
-        return  # one position per symbol
-    if held == -direction:
-        if not s.allow_flip:
-            return
-        flip_qty = remaining
-    equity = _equity(e)
-    sl = _nz(s.sl_pct[j])
-    value = s.size_value[j]
-    if s.size_mode == 0:
-        notional = value  # FIXED_USDT
-    elif s.size_mode == 1:
-        notional = equity * value / 100 * e.leverage  # PERCENT_EQUITY
-    else:
-        if sl <= 0:
-            return  # risk-based sizing needs a stop
-        notional = equity * value / 100 / sl
-    # notional is capped so that its margin plus the opening taker fee fit in equity
-    cap = equity * e.leverage / (1.0 + e.leverage * e.taker)
-    if cap < notional:
-        notional = cap
-    qty = _floor_step(notional / ref, e.qty_step)
-    if qty <= 0 or qty < e.min_qty or qty * ref < e.min_notional:
+    if o.exit_qty > 0:
+        memset(&t, 0, sizeof(COrder))
+        t.side = -p.side
+        t.otype = OT_MARKET
+        t.tif = TIF_GTC
+        t.trig_dir = 1 if t.side > 0 else 2
+        t.reduce_only = True
+        t.qty = o.exit_qty
+        engine_submit(e, &t)
+    if o.direction == 0:
         return
-    offset = _nz(s.limit_offset[j])
+    sl = _nz(_fv(s.sl_pct, j))
+    qty = entry_qty_c(s.size_mode, _fv(s.size_value, j), _equity(e), ref, sl, e.leverage,
+                      e.taker, e.qty_step, e.min_qty, e.min_notional)
+    if qty <= 0:
+        return
     memset(&t, 0, sizeof(COrder))
-    t.side = direction
+    t.side = o.direction
     t.tif = TIF_GTC
-    t.trig_dir = 1 if direction > 0 else 2
+    t.trig_dir = 1 if o.direction > 0 else 2
     t.sl_off = sl if sl > 0 else 0.0
-    t.tp_off = _nz(s.tp_pct[j])
-    t.trail_off = _nz(s.trail_pct[j])
-    t.be_act = _nz(s.be_activation[j])
-    t.be_off = _nz(s.be_offset[j])
-    t.trail_act = _nz(s.trail_activation[j]) if t.trail_off > 0 else 0.0
-    if offset > 0 and flip_qty == 0:
+    t.tp_off = _nz(_fv(s.tp_pct, j))
+    t.trail_off = _nz(_fv(s.trail_pct, j))
+    t.be_act = _nz(_fv(s.be_activation, j))
+    t.be_off = _nz(_fv(s.be_offset, j))
+    # the activation only means something with a trail
+    t.trail_act = _nz(_fv(s.trail_activation, j)) if t.trail_off > 0 else 0.0
+    entry_order_c(o.direction, qty, o.flip_qty, ref, _nz(_fv(s.limit_offset, j)), e.tick,
+                  e.tick_units, e.tick_scale, &otype, &oq, &px)
+    t.otype = otype
+    t.qty = oq
+    t.price = px
+    if otype == OT_LIMIT:
         # a limit entry carries the run's entry TIF (IOC/FOK: cancelled when not filled on its
         # first eligible bar; PostOnly: rejected when it would cross, and not retried)
-        t.otype = OT_LIMIT
         t.tif = s.entry_tif
-        # the limit price is on the tick grid, as the exchange requires and live sends it
-        t.price = _round_tick(e, ref * (1 - offset) if direction > 0 else ref * (1 + offset))
-        t.qty = qty
         oi = engine_submit(e, &t)
         if oi >= 0 and not is_terminal(e.orders[oi].status):
             entry_oi[0] = oi
             entry_bar[0] = i
         return
-    # flat: open; opposite (allow_flip): one market order for position size + new size (GTC)
-    t.otype = OT_MARKET
-    t.qty = qty + flip_qty
+    # market orders are GTC (the entry TIF is for limit entries only)
     engine_submit(e, &t)
+
+
+cdef inline long long _next_row(Signals* s, long long j) noexcept nogil:
+    # the first row >= j that can act when no entry limit rests: a row with no flag set does
+    # nothing (no exit, no entry, and expiry only concerns a resting entry)
+    cdef const unsigned char* el = s.entry_long.p
+    cdef const unsigned char* es = s.entry_short.p
+    cdef const unsigned char* xl = s.exit_long.p
+    cdef const unsigned char* xs = s.exit_short.p
+    cdef long long a = s.entry_long.step, b = s.entry_short.step
+    cdef long long c = s.exit_long.step, d = s.exit_short.step
+    if j >= s.n:
+        return s.n
+    if a == 0 and b == 0 and c == 0 and d == 0:
+        return j if (el[0] | es[0] | xl[0] | xs[0]) else s.n
+    while j < s.n:
+        if el[j * a] | es[j * b] | xl[j * c] | xs[j * d]:
+            return j
+        j += 1
+    return s.n
 
 
 cdef inline int _bad_rows(const long long* ts, const double* o, const double* h,
@@ -1740,6 +1881,27 @@ cdef inline void _dd_point(Out* out, double eq) noexcept nogil:
         out.dd_nan = True  # numpy's max propagates NaN (a zero peak)
 
 
+cdef inline void _dd_track(double eq, double* peak, double* trough, double* dd,
+                          bint* dnan) noexcept nogil:
+    # the running peak, trough and max drawdown (1 - equity / peak) after one more point:
+    # with a positive peak the drawdown only grows at a new low (1 - x / peak is monotone)
+    cdef double d
+    if eq > peak[0]:
+        peak[0] = eq
+        trough[0] = eq
+        if eq > 0.0:
+            return
+    elif eq < trough[0]:
+        trough[0] = eq
+    elif peak[0] > 0.0:
+        return
+    d = 1.0 - eq / peak[0]
+    if d > dd[0]:
+        dd[0] = d
+    elif d != d:
+        dnan[0] = True  # numpy's max propagates NaN (a zero peak)
+
+
 cdef inline void _seg_start(Out* out, double base) noexcept nogil:
     # the running peak starts at the base (initial balance, or the equity before the segment)
     out.peak = base
@@ -1783,16 +1945,7 @@ cdef inline void _rec_summary(Out* out, long long k, long long t, double eq,
         _push_group(out)
         out.cur_day = t / DAY_MS  # ts >= 0 (validated), so this is the floor
         out.day_end = (out.cur_day + 1) * DAY_MS
-    if eq > out.peak:
-        out.peak = eq
-        out.trough = eq
-        if out.peak <= 0.0:
-            _dd_point(out, eq)
-    elif eq < out.trough or out.peak <= 0.0:
-        # with a positive peak the drawdown only grows at a new low (1 - x / peak is monotone)
-        if eq < out.trough:
-            out.trough = eq
-        _dd_point(out, eq)
+    _dd_track(eq, &out.peak, &out.trough, &out.dd, &out.dd_nan)
     if q != 0.0:
         out.exposed += 1
     out.last_eq = eq
@@ -1884,7 +2037,7 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     cdef int side = p.side
     cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
     cdef double wallet = e.wallet
-    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, d, arm
+    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, arm
     cdef double hmax = -INFINITY, lmin = INFINITY
     cdef long long fund_lim = e.next_fund - BAR_MS, k = i, t, lim = end
     cdef const double* mark = b.mark
@@ -1949,24 +2102,7 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
                 out.cur_day = t / DAY_MS
                 day_end = (out.cur_day + 1) * DAY_MS
                 out.day_end = day_end
-            # as _rec_summary: the drawdown only grows at a new low under a positive peak
-            if eq > peak:
-                peak = eq
-                trough = eq
-                if peak <= 0.0:
-                    d = 1.0 - eq / peak
-                    if d > dd:
-                        dd = d
-                    elif d != d:
-                        dnan = True
-            elif eq < trough or peak <= 0.0:
-                if eq < trough:
-                    trough = eq
-                d = 1.0 - eq / peak
-                if d > dd:
-                    dd = d
-                elif d != d:
-                    dnan = True
+            _dd_track(eq, &peak, &trough, &dd, &dnan)  # as _rec_summary
             last = eq
         else:
             eq_out[k] = eq
@@ -2009,8 +2145,9 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
     """The batch loop over all bars; returns the first bad bar row (code in `code`) or -1."""
     cdef long long blk = 0, stop, bad = -1, i, k, j = 0, next_sig = -1, end
     cdef long long entry_oi = -1, entry_bar = -1
-    if s.n:
-        next_sig = s.idx[0]
+    j = _next_row(s, 0)
+    if j < s.n:
+        next_sig = s.idx[j]
     while blk < b.n and e.err == ERR_NONE:
         if validate:
             # bars are validated block by block just ahead of their simulation (still in cache)
@@ -2041,52 +2178,78 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
             if i - 1 == next_sig:
                 # after the last 1m bar of exec bar j has closed, act on signal row j
                 _act(e, s, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
-                j += 1
+                # while an entry limit rests every row is visited (its expiry is counted at
+                # rows); otherwise straight on to the next row that can act
+                j = j + 1 if _resting(e, entry_oi) else _next_row(s, j + 1)
                 next_sig = s.idx[j] if j < s.n else -1
         blk = stop
     return -1
 
 
+cdef object _fcol(FCol* c, const double[:] v, str name, long long n):
+    if v.shape[0] != n:
+        raise ValueError(f"signal array {name} has {v.shape[0]} rows, expected {n}")
+    c.p = NULL
+    c.step = 0
+    if n == 0:
+        return None
+    if v.strides[0] == sizeof(double):
+        c.step = 1
+    elif v.strides[0] != 0:
+        raise ValueError(f"signal array {name} must be contiguous (or one value broadcast "
+                         "to every row)")
+    c.p = &v[0]
+    return None
+
+
+cdef object _bcol(BCol* c, const unsigned char[:] v, str name, long long n):
+    if v.shape[0] != n:
+        raise ValueError(f"signal array {name} has {v.shape[0]} rows, expected {n}")
+    c.p = NULL
+    c.step = 0
+    if n == 0:
+        return None
+    if v.strides[0] == 1:
+        c.step = 1
+    elif v.strides[0] != 0:
+        raise ValueError(f"signal array {name} must be contiguous (or one value broadcast "
+                         "to every row)")
+    c.p = &v[0]
+    return None
+
+
 cdef object _signals_into(object signals, Signals* s, long long n):
-    """Point `s` at the arrays of (prepared) SignalArrays; checks shapes and the index range."""
+    """Point `s` at the arrays of (prepared) SignalArrays; checks shapes and the index range.
+    A column may be one value broadcast to every row (stride 0: read as a scalar)."""
     cdef const long long[::1] idx_v = signals.exec_close_idx
-    cdef const unsigned char[::1] el = signals.entry_long, es = signals.entry_short
-    cdef const unsigned char[::1] xl = signals.exit_long, xs = signals.exit_short
-    cdef const double[::1] sv = signals.size_value, slp = signals.sl_pct, tpp = signals.tp_pct
-    cdef const double[::1] trp = signals.trail_pct, bea = signals.be_activation
-    cdef const double[::1] beo = signals.be_offset, xp = signals.exit_pct
-    cdef const double[::1] lo = signals.entry_limit_offset
-    cdef const double[::1] tra = signals.trail_activation
     cdef long long j
     memset(s, 0, sizeof(Signals))
     s.n = idx_v.shape[0]
-    for name, arr in (("entry_long", el), ("entry_short", es), ("exit_long", xl),
-                      ("exit_short", xs), ("size_value", sv), ("sl_pct", slp), ("tp_pct", tpp),
-                      ("trail_pct", trp), ("be_activation", bea), ("be_offset", beo),
-                      ("exit_pct", xp), ("entry_limit_offset", lo),
-                      ("trail_activation", tra)):
-        if arr.shape[0] != s.n:
-            raise ValueError(f"signal array {name} has {arr.shape[0]} rows, expected {s.n}")
+    _bcol(&s.entry_long, signals.entry_long, "entry_long", s.n)
+    _bcol(&s.entry_short, signals.entry_short, "entry_short", s.n)
+    _bcol(&s.exit_long, signals.exit_long, "exit_long", s.n)
+    _bcol(&s.exit_short, signals.exit_short, "exit_short", s.n)
+    _fcol(&s.size_value, signals.size_value, "size_value", s.n)
+    _fcol(&s.sl_pct, signals.sl_pct, "sl_pct", s.n)
+    _fcol(&s.tp_pct, signals.tp_pct, "tp_pct", s.n)
+    _fcol(&s.trail_pct, signals.trail_pct, "trail_pct", s.n)
+    _fcol(&s.be_activation, signals.be_activation, "be_activation", s.n)
+    _fcol(&s.be_offset, signals.be_offset, "be_offset", s.n)
+    _fcol(&s.exit_pct, signals.exit_pct, "exit_pct", s.n)
+    _fcol(&s.limit_offset, signals.entry_limit_offset, "entry_limit_offset", s.n)
+    _fcol(&s.trail_activation, signals.trail_activation, "trail_activation", s.n)
     if s.n and (idx_v[0] < 0 or idx_v[s.n - 1] >= n):
         raise ValueError(f"exec_close_idx out of range [0, {n})")
-    for j in range(1, s.n):
-        if idx_v[j] <= idx_v[j - 1]:
-            raise ValueError(f"exec_close_idx not strictly increasing at row {j}")
+    with nogil:
+        for j in range(1, s.n):
+            if idx_v[j] <= idx_v[j - 1]:
+                break
+        else:
+            j = 0
+    if j:
+        raise ValueError(f"exec_close_idx not strictly increasing at row {j}")
     if s.n:
         s.idx = &idx_v[0]
-        s.entry_long = &el[0]
-        s.entry_short = &es[0]
-        s.exit_long = &xl[0]
-        s.exit_short = &xs[0]
-        s.size_value = &sv[0]
-        s.sl_pct = &slp[0]
-        s.tp_pct = &tpp[0]
-        s.trail_pct = &trp[0]
-        s.be_activation = &bea[0]
-        s.be_offset = &beo[0]
-        s.exit_pct = &xp[0]
-        s.limit_offset = &lo[0]
-        s.trail_activation = &tra[0]
     s.size_mode = int(signals.size_mode)
     s.allow_flip = bool(signals.allow_flip)
     s.expire_bars = int(signals.expire_bars)

@@ -350,7 +350,7 @@ def run_backtest(
     if chosen == "batch":
         frame = exec_frame(play, bars)
         signals = build_signals(compiled_actions(play), frame, plan)
-        result = run_batch(bars, signals, config)
+        result = run_batch(bars, signals, config, checked=True)  # engine-built: valid
         if progress is not None:
             progress(bars.num_rows, bars.num_rows)
     else:

@@ -56,6 +56,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from trade.core import (
     Balance,
     ExchangeAdapter,
@@ -76,6 +79,8 @@ from trade.sim.rowact import (
     act_on_row,
     entry_qty,
 )
+
+F64 = npt.NDArray[np.float64]
 
 #: Margin percent of the default sizing: a 100 % margin order cannot also pay its taker fee
 #: and is rejected for insufficient balance, so the default leaves 5 % for fees and slippage.
@@ -165,6 +170,58 @@ class OrderPlan:
         sl = sl if sl < 1 else 0.0
         trail = trail if trail < 1 else 0.0
         return sl, tp, trail
+
+    def _distance_at(self, rule: StopRule, direction: npt.NDArray[np.int8], ref: F64,
+                     series: Mapping[str, F64], rows: npt.NDArray[np.intp]) -> F64 | float:
+        """`_distance` on the rows `rows` at once (a float when it is the same on every row)."""
+        if rule.kind == "none":
+            return 0.0
+        if rule.kind == "roi":
+            return rule.value / 100.0 / self.leverage
+        r = ref[rows]
+        ok = (r > 0) & np.isfinite(r)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if rule.kind == "points":
+                return np.where(ok, rule.value / r, 0.0)
+            x = np.asarray(series[rule.series or ""], dtype=np.float64)[rows]
+            ok &= np.isfinite(x)  # indicator still warming up: no bracket on that row
+            if rule.kind == "atr":
+                return np.where(ok, rule.value * x / r, 0.0)
+            # structure level: must lie on the protective side of ref
+            d = np.where(direction[rows] > 0, (r - x) / r, (x - r) / r)
+            return np.where(ok & (d > 0), d, 0.0)
+
+    def bracket_columns(self, direction: npt.NDArray[np.int8], ref: F64,
+                        series: Mapping[str, F64]) -> tuple[F64 | float, F64 | float,
+                                                            F64 | float]:
+        """`brackets` of every row at once (direction 0 = no entry: 0 there): three columns,
+        each a float when it is the same on every entry row (stop rules that read no price
+        or feature), else one value per row."""
+        rows = np.flatnonzero(direction)
+        sl = self._distance_at(self.stop, direction, ref, series, rows)
+        trail = self._distance_at(self.trail, direction, ref, series, rows)
+        tp: F64 | float
+        if isinstance(sl, float) and isinstance(trail, float):
+            if trail > 0 and sl == 0:
+                sl = trail  # a trailing stop starts where its first stop would be
+        else:
+            sl = np.where((np.asarray(trail) > 0) & (np.asarray(sl) == 0), trail, sl)
+        if self.tp_rr > 0:
+            tp = self.tp_rr * sl
+        else:
+            tp = self._distance_at(self.take_profit, direction, ref, series, rows)
+        sl = (sl if sl < 1 else 0.0) if isinstance(sl, float) else np.where(sl < 1, sl, 0.0)
+        trail = ((trail if trail < 1 else 0.0) if isinstance(trail, float)
+                 else np.where(trail < 1, trail, 0.0))
+
+        def column(v: F64 | float) -> F64 | float:
+            if isinstance(v, float):
+                return v
+            out = np.zeros(len(direction), dtype=np.float64)
+            out[rows] = v
+            return out
+
+        return column(sl), column(tp), column(trail)
 
     def entry_qty(self, equity: float, ref: float, sl: float) -> float:
         """Quantity of a new entry (0 = skip), the rules of trade.sim.signals step 3."""

@@ -22,7 +22,7 @@ from trade.engine.features import ExecFrame, peek_values
 from trade.engine.orders import OrderPlan
 from trade.engine.play_engine import intrabar_actions, to_decision
 from trade.play import ActionEvaluator, ActionSignals, CompiledActions, evaluate_actions
-from trade.sim.signals import SignalArrays
+from trade.sim.signals import SignalArrays, constant
 
 
 def _exit_pct(s: ActionSignals) -> npt.NDArray[np.float64]:
@@ -32,36 +32,75 @@ def _exit_pct(s: ActionSignals) -> npt.NDArray[np.float64]:
     return np.where(pct > 0, pct, 100.0).astype(np.float64)
 
 
+def _exit_pct_column(s: ActionSignals, n: int) -> npt.NDArray[np.float64]:
+    """exit_pct of every row. Only rows with an exit set are ever read (the kernel reads it
+    for an exit of the held side), so it is computed on those rows alone, and is one
+    broadcast 100 when every exit there closes all."""
+    rows = np.flatnonzero(s.exit_long | s.exit_short)
+    if len(rows) == 0:
+        return constant(n, 100.0)
+    el, es = s.exit_long[rows], s.exit_short[rows]
+    lp, sp = s.exit_long_pct[rows], s.exit_short_pct[rows]
+    pct = np.where(el, lp, sp)
+    pct = np.where(el & es, np.maximum(lp, sp), pct)
+    pct = np.where(pct > 0, pct, 100.0)
+    if bool(np.all(pct == 100.0)):
+        return constant(n, 100.0)
+    out = np.full(n, 100.0)
+    out[rows] = pct
+    return out
+
+
+def _flag(a: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """A 0/1 column as a uint8 view of the evaluator's bool array (no copy)."""
+    return np.ascontiguousarray(a, dtype=np.bool_).view(np.uint8)
+
+
+def _float_column(v: npt.NDArray[np.float64] | float, n: int) -> npt.NDArray[np.float64]:
+    return constant(n, v) if isinstance(v, float) else v
+
+
 def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) -> SignalArrays:
-    """The batch inputs of a run (see the module docstring)."""
+    """The batch inputs of a run (see the module docstring). Whole-array work only: a column
+    that is the same on every row (the plan's sizing, break-even, limit offset, ROI brackets)
+    is one broadcast value, not an array (`trade.sim.signals.constant`). The result is valid
+    by construction: run it with `run_batch(..., checked=True)`."""
     n_exec = len(frame)
     acts = evaluate_actions(compiled, frame.series, n=n_exec)
     if compiled.intrabar:
         return _intrabar_signals(compiled, frame, plan, acts)
-    sig = SignalArrays.empty(frame.close_idx, size_mode=plan.size_mode,
-                             allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
-                             entry_tif=plan.entry_tif)
-    sig.entry_long[:] = acts.entry_long
-    sig.entry_short[:] = acts.entry_short
-    sig.exit_long[:] = acts.exit_long
-    sig.exit_short[:] = acts.exit_short
-    sig.exit_pct[:] = _exit_pct(acts)
-    _fill_orders(sig, plan)
     direction = acts.entry_long.astype(np.int8) - acts.entry_short.astype(np.int8)
-    names = plan.series_names()
-    for j in np.flatnonzero(direction):
-        ref = float(frame.close_1m[frame.close_idx[j]])
-        sl, tp, tr = plan.brackets(int(direction[j]), ref, frame.row(int(j), names))
-        sig.sl_pct[j], sig.tp_pct[j], sig.trail_pct[j] = sl, tp, tr
-    return sig
+    ref = frame.series["last_price"]  # the close of each exec bar's closing 1m bar
+    sl, tp, tr = plan.bracket_columns(direction, ref, frame.series)
+    return SignalArrays(
+        exec_close_idx=frame.close_idx,
+        entry_long=_flag(acts.entry_long),
+        entry_short=_flag(acts.entry_short),
+        exit_long=_flag(acts.exit_long),
+        exit_short=_flag(acts.exit_short),
+        size_value=constant(n_exec, plan.size_value),
+        sl_pct=_float_column(sl, n_exec),
+        tp_pct=_float_column(tp, n_exec),
+        trail_pct=_float_column(tr, n_exec),
+        be_activation=constant(n_exec, plan.be_activation),
+        be_offset=constant(n_exec, plan.be_offset),
+        exit_pct=_exit_pct_column(acts, n_exec),
+        entry_limit_offset=constant(n_exec, plan.limit_offset),
+        trail_activation=constant(n_exec, plan.trail_activation),
+        size_mode=plan.size_mode,
+        allow_flip=plan.allow_flip,
+        expire_bars=plan.expire_bars_1m,
+        entry_tif=plan.entry_tif,
+    )
 
 
 def _fill_orders(sig: SignalArrays, plan: OrderPlan) -> None:
-    sig.size_value[:] = plan.size_value
-    sig.be_activation[:] = plan.be_activation
-    sig.be_offset[:] = plan.be_offset
-    sig.entry_limit_offset[:] = plan.limit_offset
-    sig.trail_activation[:] = plan.trail_activation
+    n = len(sig)
+    sig.size_value = constant(n, plan.size_value)
+    sig.be_activation = constant(n, plan.be_activation)
+    sig.be_offset = constant(n, plan.be_offset)
+    sig.entry_limit_offset = constant(n, plan.limit_offset)
+    sig.trail_activation = constant(n, plan.trail_activation)
 
 
 def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan,

@@ -48,28 +48,57 @@ def bar_arrays(bars: pa.Table) -> dict[str, npt.NDArray[Any] | None]:
     return out
 
 
-def _prepare_signals(signals: SignalArrays, n_bars: int) -> SignalArrays:
+def _float_column(arr: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A float64 column as the kernel reads it: contiguous, or one value broadcast to every
+    row (stride 0, read as a scalar and checked once)."""
+    a = np.asarray(arr)
+    if a.ndim == 1 and a.dtype == np.float64 and a.strides[0] in (0, 8):
+        return a
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _flag_column(arr: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    flag = np.asarray(arr)
+    if flag.dtype == np.bool_:
+        flag = flag.view(np.uint8)  # no copy: the kernel reads any non-zero byte as set
+    elif flag.dtype != np.uint8:
+        flag = (flag != 0).view(np.uint8)
+    if flag.ndim == 1 and flag.strides[0] in (0, 1):
+        return flag
+    return np.ascontiguousarray(flag)
+
+
+def _distinct(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The rows to check: one for a column broadcast from one value, else all."""
+    return arr[:1] if arr.ndim == 1 and arr.strides[0] == 0 else arr
+
+
+def _prepare_signals(signals: SignalArrays, n_bars: int, *, checked: bool = False
+                     ) -> SignalArrays:
+    """The signals as the kernel reads them. `checked`: built by the engine
+    (trade.engine.build_signals), valid by construction, so only their layout is made right;
+    otherwise every row is validated (ValueError naming the field and row)."""
     if not isinstance(signals, SignalArrays):
         raise ValueError(f"signals must be SignalArrays, got {type(signals).__name__}")
-    signals.validate(n_bars)
+    if not checked:
+        signals.validate(n_bars)
     fields: dict[str, Any] = {
         "exec_close_idx": np.ascontiguousarray(signals.exec_close_idx, dtype=np.int64)
     }
     for name in FLAG_FIELDS:
-        flag = np.asarray(getattr(signals, name))
-        if flag.dtype != np.uint8:  # the kernel reads any non-zero byte as set
-            flag = flag != 0
-        fields[name] = np.ascontiguousarray(flag, dtype=np.uint8)
+        fields[name] = _flag_column(getattr(signals, name))
     for name in FLOAT_FIELDS:
-        arr = np.ascontiguousarray(getattr(signals, name), dtype=np.float64)
-        bad = np.flatnonzero(np.isinf(arr))
-        if len(bad):
-            raise ValueError(f"signal array {name} is infinite at row {int(bad[0])}")
-        fields[name] = arr
-    for name in ("sl_pct", "entry_limit_offset"):
-        bad = np.flatnonzero(fields[name] >= 1)
-        if len(bad):
-            raise ValueError(f"signal array {name} must be a fraction < 1, row {int(bad[0])}")
+        fields[name] = _float_column(getattr(signals, name))
+    if not checked:
+        for name in FLOAT_FIELDS:
+            bad = np.flatnonzero(np.isinf(_distinct(fields[name])))
+            if len(bad):
+                raise ValueError(f"signal array {name} is infinite at row {int(bad[0])}")
+        for name in ("sl_pct", "entry_limit_offset"):
+            bad = np.flatnonzero(_distinct(fields[name]) >= 1)
+            if len(bad):
+                raise ValueError(f"signal array {name} must be a fraction < 1, "
+                                 f"row {int(bad[0])}")
     return SignalArrays(
         **fields,
         size_mode=signals.size_mode,
@@ -140,16 +169,17 @@ def _bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> _BarArgs:
 
 
 def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
-              config: SimConfig) -> BatchResult:
+              config: SimConfig, *, checked: bool = False) -> BatchResult:
     """Backtest `signals` over 1m `bars` (docs/fill_model.md, trade/sim/signals.py).
 
     Every input is validated (ValueError naming the row or field) before any result exists:
     signals up front, bars block by block just ahead of the nogil loop that simulates them
-    (not again when `bars` are ValidatedBars).
+    (not again when `bars` are ValidatedBars). `checked=True` is for signals built by
+    `trade.engine.build_signals`, valid by construction: they are not validated again.
     """
     table, cols, validate = _inputs(bars, config)
     n = table.num_rows
-    sig = _prepare_signals(signals, n)
+    sig = _prepare_signals(signals, n, checked=checked)
     out = np.empty((3, n), dtype=np.float64)  # equity, wallet balance, position qty
     equity, wallet, qty = out[0], out[1], out[2]
     trades, final_wallet = _sim.run_batch_arrays(
@@ -162,19 +192,19 @@ def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
 
 
 def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, config: SimConfig,
-                      *, cuts: Sequence[int] = ()) -> BatchSummary:
+                      *, cuts: Sequence[int] = (), checked: bool = False) -> BatchSummary:
     """`run_batch` recording a summary of the equity curve instead of the curve (sweeps).
 
     The 1m rows are cut into segments at `cuts` (strictly increasing rows in (0, n)); each
     segment's `SegmentSummary` holds its max drawdown, exposed bars, final equity and UTC-day
     closing equities: the same values as computed from run_batch's equity table over those
-    rows. The trade log and final balance are run_batch's.
+    rows. The trade log and final balance are run_batch's (`checked` as there).
     """
     table, cols, validate = _inputs(bars, config)
     n = table.num_rows
     if n == 0:
         raise ValueError("bars table has no rows")
-    sig = _prepare_signals(signals, n)
+    sig = _prepare_signals(signals, n, checked=checked)
     cut_arr = np.ascontiguousarray(np.asarray(cuts, dtype=np.int64))
     if cut_arr.ndim != 1:
         raise ValueError("cuts must be a sequence of row indices")

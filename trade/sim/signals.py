@@ -46,7 +46,9 @@ of these arrays and acts, in this order:
    (fractions; activation 0 = none).
 
 Every array has one row per exec bar (length `n_exec`); NaN in a float array
-means 0 (none); a NaN or negative size is an error.
+means 0 (none); a NaN or negative size is an error. A column that is the same on every row
+may be one value broadcast to all of them (`constant(n, value)`, a stride-0 view): it costs
+no memory and the kernel reads it as a scalar.
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ FLOAT_FIELDS: tuple[str, ...] = (
     "entry_limit_offset",
     "trail_activation",
 )
+
+
+def _distinct(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The rows to check: one for a column broadcast from one value (stride 0), else all."""
+    return arr[:1] if arr.ndim == 1 and arr.strides[0] == 0 else arr
+
+
+def constant(n: int, value: float) -> F64:
+    """A float column of `n` rows all `value`, stored once (a read-only stride-0 view): the
+    kernel reads it as a scalar and validation checks it once."""
+    return np.broadcast_to(np.float64(value), (n,))
 
 
 def _f64(n: int, value: float = 0.0) -> F64:
@@ -151,11 +164,12 @@ class SignalArrays:
             if len(bad):
                 raise ValueError(f"exec_close_idx not strictly increasing at row {int(bad[0]) + 1}")
         for name in FLOAT_FIELDS:
-            arr = getattr(self, name)
+            arr = _distinct(np.asarray(getattr(self, name), dtype=np.float64))
             neg = np.flatnonzero(arr < 0)
             if len(neg):
                 raise ValueError(f"signal array {name} is negative at row {int(neg[0])}")
-        bad_size = np.flatnonzero(np.isnan(self.size_value))
+        size = _distinct(np.asarray(self.size_value, dtype=np.float64))
+        bad_size = np.flatnonzero(np.isnan(size))
         if len(bad_size):
             raise ValueError(f"signal array size_value is NaN at row {int(bad_size[0])}")
         if not isinstance(self.entry_tif, TimeInForce):

@@ -451,13 +451,15 @@ class SweepContext:
             self.validated_bars()  # the same bar checks as the batch path
             return play, run_event(play, self.bars, plan, config), config.initial_balance
         play, signals, config = self._prepare(params)
-        return play, run_batch(self.validated_bars(), signals, config), config.initial_balance
+        return play, run_batch(self.validated_bars(), signals, config, checked=True), \
+            config.initial_balance
 
     def simulate_summary(self, params: Mapping[str, Any], cuts: Sequence[int] = ()
                          ) -> tuple[Play, BatchSummary]:
         """`simulate` recording only the equity summary of the rows cut at `cuts`."""
         play, signals, config = self._prepare(params)
-        return play, run_batch_summary(self.validated_bars(), signals, config, cuts=cuts)
+        return play, run_batch_summary(self.validated_bars(), signals, config, cuts=cuts,
+                                       checked=True)  # engine-built signals: valid
 
     def summary_cut(self) -> int | None:
         """The hold-out row when a variant can be scored from a run_batch_summary run (fast
