@@ -116,3 +116,36 @@ def run_batch_summary_arrays(
     seg: _F64,
     validate: bool = True,
 ) -> tuple[pa.Table, float, int]: ...
+
+# The signal-row rules (trade/sim/signals.py steps 1-3), written once in the kernel; the event
+# path (trade.sim.rowact) asks them and turns the answer into orders.
+def row_orders(
+    held: int,
+    size: float,
+    resting: bool,
+    bar: int,
+    placed_bar: int,
+    expire_bars: int,
+    entry_long: bool,
+    entry_short: bool,
+    exit_long: bool,
+    exit_short: bool,
+    exit_pct: float,
+    allow_flip: bool,
+    qty_step: float,
+) -> tuple[bool, float, int, float]: ...
+def entry_qty(
+    size_mode: int,
+    value: float,
+    equity: float,
+    ref: float,
+    sl: float,
+    leverage: float,
+    taker_fee: float,
+    qty_step: float,
+    min_qty: float,
+    min_notional: float,
+) -> float: ...
+def entry_order(
+    direction: int, qty: float, flip_qty: float, ref: float, limit_offset: float, tick: float
+) -> tuple[bool, float, float]: ...

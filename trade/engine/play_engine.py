@@ -22,8 +22,9 @@ Per closed 1m bar (`on_bar`), after the exchange has processed that bar:
    and brackets from the Play's `OrderPlan`, through `ExchangeAdapter.submit/cancel` only.
 
 It never touches a simulator: the runner wires an adapter in (BacktestAdapter for backtests,
-PaperAdapter or LiveAdapter live). From trade.sim it uses only the pure row rules
-(trade.sim.rowact), the same code the reference batch driver acts through.
+PaperAdapter or LiveAdapter live). From trade.sim it uses only the row rules
+(trade.sim.rowact over the kernel's compiled `row_orders` / `entry_qty` / `entry_order`), the
+same rules the batch kernel and the reference batch driver act with.
 """
 
 from __future__ import annotations

@@ -1,21 +1,24 @@
-"""One row of signals -> orders: steps 1-3 of the rules in trade/sim/signals.py, written once.
+"""One row of signals -> orders through a venue: steps 1-3 of the rules in trade/sim/signals.py.
 
+The rules themselves are written once, in the compiled kernel (trade/_kernels/sim.pyx:
+`row_orders`, `entry_qty`, `entry_order`, the very functions its batch loop acts with); this
+module only reads the venue's state, asks them, and turns their answer into OrderRequests.
 The reference batch driver (over a step engine) and PlayEngine (over any ExchangeAdapter,
-live included) both act through `act_on_row`; the compiled batch loop in kernels/sim.pyx is
-the only other copy, and the differential and parity tests hold the three together.
+live included) act through `act_on_row`; the differential and parity tests hold the paths
+together.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from trade._kernels import sim as _sim
 from trade._kernels.position import Position
 from trade.core.enums import OrderType, Side, TimeInForce
 from trade.core.models import Balance, Order, OrderRequest
-from trade.sim.config import SizeMode, round_to_tick
+from trade.sim.config import SizeMode
 
 
 class OrderVenue(Protocol):
@@ -65,13 +68,6 @@ class EntryState:
     placed_bar: int = -1
 
 
-def floor_step(qty: float, step: float) -> float:
-    """Round a quantity down to the instrument's step (0 = no rounding)."""
-    if step <= 0:
-        return qty
-    return math.floor(qty / step + 1e-9) * step
-
-
 def entry_qty(
     mode: SizeMode,
     value: float,
@@ -85,21 +81,9 @@ def entry_qty(
     min_qty: float,
     min_notional: float,
 ) -> float:
-    """Quantity of a new entry at reference price `ref` (0 = skip the entry)."""
-    if mode is SizeMode.FIXED_USDT:
-        notional = value
-    elif mode is SizeMode.PERCENT_EQUITY:
-        notional = equity * value / 100 * leverage
-    else:
-        if sl <= 0:
-            return 0.0  # risk-based sizing needs a stop
-        notional = equity * value / 100 / sl
-    # capped so that the margin plus the opening taker fee fit in equity
-    notional = min(notional, equity * leverage / (1 + leverage * taker_fee))
-    qty = floor_step(notional / ref, qty_step)
-    if qty <= 0 or qty < min_qty or qty * ref < min_notional:
-        return 0.0
-    return qty
+    """Quantity of a new entry at reference price `ref` (0 = skip the entry): the kernel's."""
+    return _sim.entry_qty(int(mode), value, equity, ref, sl, leverage, taker_fee, qty_step,
+                          min_qty, min_notional)
 
 
 def act_on_row(
@@ -125,60 +109,40 @@ def act_on_row(
     (IOC/FOK) or rejects (PostOnly crossing) is not retried.
     """
     resting = bool(state.order_id) and state.order_id in {o.order_id for o in venue.open_orders()}
-    # 1. an entry limit past its expiry is cancelled
-    if resting and expire_bars > 0 and bar - state.placed_bar >= expire_bars:
-        venue.cancel(state.order_id)
-        resting = False
-    # 2. exits: a reduce-only market order for exit_pct of the position (100 = all, unrounded)
     pos = venue.position()
-    held, remaining = pos.side, pos.size
-    if pos.side != 0 and ((pos.side > 0 and intent.exit_long) or
-                          (pos.side < 0 and intent.exit_short)):
-        pct = 0.0 if math.isnan(intent.exit_pct) else intent.exit_pct
-        qty = pos.size if pct >= 100 else floor_step(pos.size * pct / 100, qty_step)
-        if qty > 0:
-            side = Side.SELL if pos.side > 0 else Side.BUY
-            venue.submit(OrderRequest(symbol, side, qty, reduce_only=True))
-            remaining = pos.size - qty
-    # entries see the position net of this row's exit: a full exit leaves it flat
-    if remaining <= 0:
-        held = 0
-    # 3. entries: both or neither set, or an entry limit resting -> nothing
-    if intent.entry_long == intent.entry_short or resting:
+    cancel, exit_qty, direction, flip_qty = _sim.row_orders(
+        pos.side, pos.size, resting, bar, state.placed_bar, expire_bars, intent.entry_long,
+        intent.entry_short, intent.exit_long, intent.exit_short, intent.exit_pct, allow_flip,
+        qty_step)
+    if cancel:
+        venue.cancel(state.order_id)
+    if exit_qty > 0:
+        side = Side.SELL if pos.side > 0 else Side.BUY
+        venue.submit(OrderRequest(symbol, side, exit_qty, reduce_only=True))
+    if direction == 0:
         return
-    direction = 1 if intent.entry_long else -1
-    flip_qty = 0.0
-    if held == direction:
-        return  # one position per symbol
-    if held == -direction:
-        if not allow_flip:
-            return
-        flip_qty = remaining
     spec = entry_for(direction, venue.balance().equity)
     if spec is None or spec.qty <= 0:
         return
+    is_limit, qty, price = _sim.entry_order(direction, spec.qty, flip_qty, ref,
+                                            spec.limit_offset, tick)
     side = Side.BUY if direction > 0 else Side.SELL
     brackets = {
         "stop_loss_offset": spec.sl if spec.sl > 0 else None,
         "take_profit_offset": spec.tp if spec.tp > 0 else None,
         "trailing_offset": spec.trail if spec.trail > 0 else None,
-        # the activation only means something with a trail
         "trailing_activation": (spec.trail_activation
                                 if spec.trail > 0 and spec.trail_activation > 0 else None),
         "break_even_activation": spec.be_activation if spec.be_activation > 0 else None,
         "break_even_offset": spec.be_offset,
     }
-    if spec.limit_offset > 0 and flip_qty == 0:
-        off = spec.limit_offset
-        # the limit price is on the tick grid, as the exchange requires and live sends it
-        price = round_to_tick(ref * (1 - off) if direction > 0 else ref * (1 + off), tick)
+    if is_limit:
         order = venue.submit(OrderRequest(
-            symbol, side, spec.qty, OrderType.LIMIT, price=price,
+            symbol, side, qty, OrderType.LIMIT, price=price,
             time_in_force=entry_tif, **brackets,  # type: ignore[arg-type]
         ))
         if order.is_open:
             state.order_id, state.placed_bar = order.order_id, bar
         return
-    # flat: open; opposite (allow_flip): one market order for the rest of the position + new size
-    # (market orders are GTC: the entry TIF is for limit entries only)
-    venue.submit(OrderRequest(symbol, side, spec.qty + flip_qty, **brackets))  # type: ignore[arg-type]
+    # market orders are GTC: the entry TIF is for limit entries only
+    venue.submit(OrderRequest(symbol, side, qty, **brackets))  # type: ignore[arg-type]
