@@ -137,7 +137,7 @@ def check(store: Store, symbol: str, *, zero_run: int = 5, jump: float = 0.2) ->
     prev_close: float | None = None
     for _key, path in store.month_files(symbol).items():
         try:
-            table = store._read_file(path)
+            table = store.read_month_file(path)
         except CorruptFileError:
             report.corrupt_files.append(path)
             prev_ts = prev_close = None  # do not report the unreadable month as a gap

@@ -386,7 +386,14 @@ class Store:
             raise CorruptFileError(f"{path}: not valid JSON ({exc})") from exc
 
     # ----------------------------------------------------------------- bars
-    def _read_file(self, path: str) -> pa.Table:
+    def read_month_file(self, path: str) -> pa.Table:
+        """One stored month file (a path from `month_files`) as a bars table.
+
+        Raises
+        ------
+        CorruptFileError
+            The file cannot be read as Parquet or has other columns than the bars schema.
+        """
         try:
             table = pq.read_table(path, filesystem=self.fs)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -402,14 +409,14 @@ class Store:
         if not paths:
             return BAR_SCHEMA.empty_table()
         if len(paths) == 1:
-            return self._read_file(paths[0])
+            return self.read_month_file(paths[0])
         try:
             # one multi-threaded scan over the month files, in file (= time) order
             dataset = pads.dataset(paths, schema=BAR_SCHEMA, format="parquet", filesystem=self.fs)
             return dataset.to_table()
         except (pa.ArrowInvalid, OSError):
             # find and name the unreadable file
-            return pa.concat_tables([self._read_file(p) for p in paths])
+            return pa.concat_tables([self.read_month_file(p) for p in paths])
 
     def read_bars(
         self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
@@ -505,7 +512,7 @@ class Store:
             path = existing_files.get(key)
             if path is not None:
                 try:
-                    old = self._read_file(path)
+                    old = self.read_month_file(path)
                 except CorruptFileError as exc:
                     if not overwrite:
                         raise CorruptFileError(
@@ -712,4 +719,4 @@ class Store:
     def iter_months(self, symbol: str) -> Iterator[tuple[str, pa.Table]]:
         """(month, table) for each stored month, oldest first (bounded memory)."""
         for key, path in self.month_files(symbol).items():
-            yield key, self._read_file(path)
+            yield key, self.read_month_file(path)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from trade.play.conditions import ConditionContext, _show
+from trade.play.conditions import ConditionContext, shown
 from trade.play.errors import one_of, suggest
 from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
 from trade.play.ir import INTRABAR_BUILTINS, ConditionPlan
@@ -164,18 +164,18 @@ def compile_actions(
             ctx.error(path, "no actions declared")
         for i, block in enumerate(raw):
             if not isinstance(block, dict):
-                ctx.error((*path, i), f"expected a mapping with 'cases', found {_show(block)}")
+                ctx.error((*path, i), f"expected a mapping with 'cases', found {shown(block)}")
                 continue
             blocks.append(_block(block, ctx, (*path, i), str(block.get("id", i))))
     else:
         ctx.error(path, f"expected a mapping of actions or a list of case blocks, "
-                        f"found {_show(raw)}")
+                        f"found {shown(raw)}")
     return CompiledActions(tuple(blocks), mode, exit_mode)
 
 
 def _percent(v: Any, action: str, ctx: ConditionContext, path: PathKey) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 100:
-        ctx.error(path, f"expected a percent in (0, 100], found {_show(v)}")
+        ctx.error(path, f"expected a percent in (0, 100], found {shown(v)}")
         return 100.0
     if not action.startswith("exit"):
         ctx.error(path, f"only exits take 'percent', not '{action}'")
@@ -190,7 +190,7 @@ def _emits(raw: Any, ctx: ConditionContext, path: PathKey) -> tuple[Emit, ...]:
         if isinstance(item, str):
             item = {"action": item}
         if not isinstance(item, dict) or "action" not in item:
-            ctx.error(sub, f"expected {{action: NAME}}, found {_show(item)}")
+            ctx.error(sub, f"expected {{action: NAME}}, found {shown(item)}")
             continue
         for k in item:
             if k not in ("action", "percent", "metadata"):
@@ -198,14 +198,14 @@ def _emits(raw: Any, ctx: ConditionContext, path: PathKey) -> tuple[Emit, ...]:
                           f"{suggest(str(k), ('action', 'percent', 'metadata'))}")
         action = item["action"]
         if action not in EMIT_NAMES:
-            ctx.error((*sub, "action"), f"unknown action {_show(action)}"
+            ctx.error((*sub, "action"), f"unknown action {shown(action)}"
                       f"{suggest(str(action), EMIT_NAMES)}")
             continue
         pct = _percent(item["percent"], action, ctx, (*sub, "percent")) if "percent" in item \
             else 100.0
         meta = item.get("metadata") or {}
         if not isinstance(meta, dict):
-            ctx.error((*sub, "metadata"), f"expected a mapping, found {_show(meta)}")
+            ctx.error((*sub, "metadata"), f"expected a mapping, found {shown(meta)}")
             meta = {}
         out.append(Emit(action, pct, tuple(sorted((str(k), v) for k, v in meta.items()))))
     return tuple(out)
@@ -218,7 +218,7 @@ def _block(raw: dict[str, Any], ctx: ConditionContext, path: PathKey, bid: str) 
     cases_raw = raw.get("cases")
     if not isinstance(cases_raw, list) or not cases_raw:
         ctx.error((*path, "cases"), f"expected a non-empty list of cases, found "
-                                    f"{_show(cases_raw)}")
+                                    f"{shown(cases_raw)}")
         cases_raw = []
     cases: list[Case] = []
     for i, c in enumerate(cases_raw):

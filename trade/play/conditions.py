@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -125,6 +125,8 @@ class ConditionContext:
     setups: Mapping[str, Any] = field(default_factory=dict)
     setups_path: PathKey = ("setups",)
     issues: list[PlayIssue] = field(default_factory=list)
+    #: series that count as discrete besides the outputs in DISCRETE_OUTPUTS (tests, tools)
+    discrete_series: frozenset[str] = frozenset()
     _compiled_setups: dict[str, Node] = field(default_factory=dict)
     _stack: list[str] = field(default_factory=list)
 
@@ -155,7 +157,7 @@ class ConditionContext:
         return self.error(
             path,
             f"expected a condition ([lhs, op, rhs], all/any/not, setup, window), "
-            f"found {_show(raw)}",
+            f"found {shown(raw)}",
         )
 
     def _compile_dict(self, raw: dict[str, Any], path: PathKey) -> Node:
@@ -168,7 +170,7 @@ class ConditionContext:
                 if k not in raw:
                     return self.error(path, f"missing '{k}' in comparison")
             if not isinstance(raw["op"], str):
-                return self.error((*path, "op"), f"expected an operator, found {_show(raw['op'])}")
+                return self.error((*path, "op"), f"expected an operator, found {shown(raw['op'])}")
             return self._comparison(raw["lhs"], raw["op"], raw["rhs"], raw.get("tolerance"), path,
                                     None)
         if len(raw) != 1:
@@ -185,16 +187,18 @@ class ConditionContext:
         if key == "not":
             return Not(self.compile(value, sub))
         if key == "setup":
-            return self._setup(value, sub)
+            return self.compile_setup(value, sub)
         if key in WINDOW_KEYS:
             return self._window(key, value, sub)
         return self.error(
             (*path, key), f"unknown condition '{key}'{suggest(str(key), CONDITION_KEYS)}"
         )
 
-    def _setup(self, name: Any, path: PathKey) -> Node:
+    def compile_setup(self, name: Any, path: PathKey) -> Node:
+        """The setup `name` (referenced at `path`), compiled once and reused; an error node
+        for an unknown name or a circular reference."""
         if not isinstance(name, str):
-            return self.error(path, f"expected a setup name, found {_show(name)}")
+            return self.error(path, f"expected a setup name, found {shown(name)}")
         if name not in self.setups:
             hint = suggest(name, self.setups) or (
                 f", expected {one_of(self.setups)}" if self.setups else ", no setups are declared"
@@ -219,7 +223,7 @@ class ConditionContext:
         allowed = {span, "expr"} | ({"min_true"} if base == "count_true" else set())
         if not isinstance(spec, dict):
             return self.error(path,
-                              f"expected a mapping with {one_of(allowed)}, found {_show(spec)}")
+                              f"expected a mapping with {one_of(allowed)}, found {shown(spec)}")
         bad = False
         for k in spec:
             if k not in allowed:
@@ -236,7 +240,7 @@ class ConditionContext:
             text = spec["duration"]
             if not isinstance(text, str):
                 return self.error((*path, "duration"),
-                                  f"expected a duration such as '4h', found {_show(text)}")
+                                  f"expected a duration such as '4h', found {shown(text)}")
             try:
                 duration_ms = parse_duration_ms(text)
             except ValueError as exc:
@@ -249,14 +253,14 @@ class ConditionContext:
             bars_raw = spec["bars"]
             if not _is_int(bars_raw) or bars_raw < 1:
                 return self.error((*path, "bars"),
-                                  f"expected a whole number of bars >= 1, found {_show(bars_raw)}")
+                                  f"expected a whole number of bars >= 1, found {shown(bars_raw)}")
             bars = int(bars_raw)
         min_true = 1
         if base == "count_true":
             mt = spec["min_true"]
             if not _is_int(mt) or not 1 <= mt <= bars:
                 return self.error((*path, "min_true"),
-                                  f"expected a whole number in [1, {bars}], found {_show(mt)}")
+                                  f"expected a whole number in [1, {bars}], found {shown(mt)}")
             min_true = int(mt)
         child = self.compile(spec["expr"], (*path, "expr"))
         kind = {"holds_for": "holds", "occurred_within": "occurred", "count_true": "count"}[base]
@@ -283,7 +287,7 @@ class ConditionContext:
         if op == "between":
             if not (isinstance(rhs_raw, list) and len(rhs_raw) == 2):
                 return self.error(at(2, "rhs"), f"'between' expects [low, high], found "
-                                                f"{_show(rhs_raw)}")
+                                                f"{shown(rhs_raw)}")
             lo = self.operand(rhs_raw[0], (*at(2, "rhs"), 0))
             hi = self.operand(rhs_raw[1], (*at(2, "rhs"), 1))
             if isinstance(lo, Const) and isinstance(hi, Const) and lo.value > hi.value:
@@ -293,7 +297,7 @@ class ConditionContext:
         if op == "in":
             if not isinstance(rhs_raw, list) or not rhs_raw:
                 return self.error(at(2, "rhs"), f"'in' expects a list of integers, found "
-                                                f"{_show(rhs_raw)}")
+                                                f"{shown(rhs_raw)}")
             values: list[float] = []
             for i, v in enumerate(rhs_raw):
                 code = self._enum_code(lhs, v)
@@ -303,7 +307,7 @@ class ConditionContext:
                 if not _is_integral(v):
                     return self.error((*at(2, "rhs"), i),
                                       f"'in' compares discrete values; expected an integer, "
-                                      f"found {_show(v)}")
+                                      f"found {shown(v)}")
                 values.append(float(v))
             self._check_discrete(lhs, "in", at(0, "lhs"))
             return In(lhs, tuple(values))
@@ -356,7 +360,7 @@ class ConditionContext:
         if isinstance(raw, bool):
             return Const(1.0 if raw else 0.0)  # true/false compare with 1/0 flags
         if raw is None:
-            self.error(path, f"expected a number or feature, found {_show(raw)}")
+            self.error(path, f"expected a number or feature, found {shown(raw)}")
             return Const(math.nan)
         if isinstance(raw, int | float):
             return Const(float(raw))
@@ -367,7 +371,7 @@ class ConditionContext:
                 return Arith(raw[1], self.operand(raw[0], (*path, 0)),
                              self.operand(raw[2], (*path, 2)))
             self.error(path, f"expected arithmetic [a, op, b] with op {one_of(ARITH_OPS)}, "
-                             f"found {_show(raw)}")
+                             f"found {shown(raw)}")
             return Const(math.nan)
         if isinstance(raw, dict):
             if "feature_id" in raw:
@@ -378,12 +382,12 @@ class ConditionContext:
                     return Arith(cast(ArithOp, k), self.operand(v[0], (*path, k, 0)),
                                  self.operand(v[1], (*path, k, 1)))
                 if k in ARITH_OPS:
-                    self.error((*path, k), f"expected two operands [a, b], found {_show(v)}")
+                    self.error((*path, k), f"expected two operands [a, b], found {shown(v)}")
                     return Const(math.nan)
             self.error(path, f"expected {{feature_id: ..}} or {{op: [a, b]}} with op "
-                             f"{one_of(ARITH_OPS)}, found {_show(raw)}")
+                             f"{one_of(ARITH_OPS)}, found {shown(raw)}")
             return Const(math.nan)
-        self.error(path, f"expected a number or feature, found {_show(raw)}")
+        self.error(path, f"expected a number or feature, found {shown(raw)}")
         return Const(math.nan)
 
     def _ref_dict(self, raw: dict[str, Any], path: PathKey) -> Expr:
@@ -394,14 +398,14 @@ class ConditionContext:
                 return Const(math.nan)
         fid, fld, off = raw["feature_id"], raw.get("field"), raw.get("offset", 0)
         if not isinstance(fid, str):
-            self.error((*path, "feature_id"), f"expected a feature id, found {_show(fid)}")
+            self.error((*path, "feature_id"), f"expected a feature id, found {shown(fid)}")
             return Const(math.nan)
         if fld is not None and not isinstance(fld, str):
-            self.error((*path, "field"), f"expected a field name, found {_show(fld)}")
+            self.error((*path, "field"), f"expected a field name, found {shown(fld)}")
             return Const(math.nan)
         if not _is_int(off) or off < 0:
             self.error((*path, "offset"), f"expected a whole number of bars >= 0, found "
-                                          f"{_show(off)}")
+                                          f"{shown(off)}")
             return Const(math.nan)
         text = fid if fld is None else f"{fid}.{fld}"
         return self._resolve(text, fid, fld, int(off), path)
@@ -423,6 +427,12 @@ class ConditionContext:
         return self._resolve(raw, name, fld, off, path)
 
     def _resolve(self, text: str, name: str, fld: str | None, off: int, path: PathKey) -> Expr:
+        out = self._lookup(text, name, fld, off, path)
+        if isinstance(out, Ref) and not out.discrete and out.name in self.discrete_series:
+            return Ref(out.name, out.offset, discrete=True)
+        return out
+
+    def _lookup(self, text: str, name: str, fld: str | None, off: int, path: PathKey) -> Expr:
         if name in BUILTINS:
             if fld is not None:
                 self.error(path, f"builtin '{name}' has no field '{fld}'")
@@ -465,7 +475,9 @@ def _is_integral(v: Any) -> bool:
     return (_is_int(v)) or (isinstance(v, float) and v.is_integer())
 
 
-def _show(v: Any) -> str:
+def shown(v: Any) -> str:
+    """How an error message quotes a value found in a Play: `'text'`, `a mapping`,
+    `a list of 3`, `nothing`, else its repr."""
     if isinstance(v, str):
         return f"'{v}'"
     if isinstance(v, dict):
@@ -492,25 +504,10 @@ def simple_context(
     for n in names:
         base, _, fld = n.partition(".")
         outputs.setdefault(base, []).append(fld or "value")
-    disc = set(discrete)
-    ctx = ConditionContext(
+    return ConditionContext(
         sources={k: Source(tuple(v)) for k, v in outputs.items()},
         smap=SourceMap("<condition>"),
         exec_interval_ms=exec_interval_ms,
         setups=setups or {},
+        discrete_series=frozenset(discrete),
     )
-    if disc:
-        _mark_discrete(ctx, disc)
-    return ctx
-
-
-def _mark_discrete(ctx: ConditionContext, names: set[str]) -> None:
-    original: Callable[[str, str, str | None, int, PathKey], Expr] = ctx._resolve
-
-    def resolve(text: str, name: str, fld: str | None, off: int, path: PathKey) -> Expr:
-        out = original(text, name, fld, off, path)
-        if isinstance(out, Ref) and out.name in names:
-            return Ref(out.name, out.offset, discrete=True)
-        return out
-
-    ctx._resolve = resolve  # type: ignore[method-assign]

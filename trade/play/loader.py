@@ -22,7 +22,7 @@ from trade.data.synth import PATTERN_REGIMES, REGIMES
 from trade.indicators.aliases import output_aliases
 from trade.indicators.spec import IndicatorSpec
 from trade.play.actions import CompiledActions, compile_actions
-from trade.play.conditions import ConditionContext, Source, _show
+from trade.play.conditions import ConditionContext, Source, shown
 from trade.play.dialect import normalize
 from trade.play.errors import PlayError, PlayIssue, one_of, suggest
 from trade.play.ir import BUILTINS
@@ -89,7 +89,7 @@ def apply_overrides(
     instrument_max_leverage: float = DEFAULT_MAX_LEVERAGE,
 ) -> Play:
     """A new Play with dotted paths replaced (`features.ema_21.params.length`), re-validated."""
-    smap = play._smap if isinstance(play._smap, SourceMap) else SourceMap(play.source)
+    smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
     return _build(copy.deepcopy(play.raw), smap, dict(overrides), registry,
                   instrument_max_leverage)
 
@@ -103,7 +103,7 @@ def play_hash(play: Play) -> str:
 
 def compiled_actions(play: Play) -> CompiledActions:
     """The actions compiled at load time."""
-    compiled = play._compiled
+    compiled = play.compiled
     if not isinstance(compiled, CompiledActions):
         raise ValueError("Play was not built by load_play/load_play_text")
     return compiled
@@ -120,7 +120,7 @@ def _build(
     max_lev: float,
 ) -> Play:
     if not isinstance(raw, dict):
-        raise PlayError([smap.issue((), f"expected a YAML mapping at the top, found {_show(raw)}")])
+        raise PlayError([smap.issue((), f"expected a YAML mapping at the top, found {shown(raw)}")])
     issues: list[PlayIssue] = []
     for key, value in overrides.items():
         _set_path(raw, key, value, smap, issues)
@@ -141,10 +141,8 @@ def _build(
     play = checker.run()
     if checker.issues:
         raise PlayError(checker.issues)
-    play._source = smap.file
-    play._raw = original_with_overrides
-    play._compiled = checker.compiled
-    play._smap = smap
+    play.bind_origin(source=smap.file, raw=original_with_overrides,
+                     compiled=checker.compiled, source_map=smap)
     return play
 
 
@@ -322,14 +320,14 @@ def _message(path: PathKey, errs: list[dict[str, Any]]) -> str:
         return "required field is missing"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-        return f"unknown value {_show(found)}{_hint(str(found), choices)}"
+        return f"unknown value {shown(found)}{_hint(str(found), choices)}"
     if kind == "string_pattern_mismatch":
         field = path[-1] if path else ""
         if field == "name":
-            return f"expected a name of letters, digits and _, found {_show(found)}"
+            return f"expected a name of letters, digits and _, found {shown(found)}"
         if field == "symbol":
-            return f"expected a USDT perpetual symbol such as 'BTCUSDT', found {_show(found)}"
-        return f"{err['msg']}, found {_show(found)}"
+            return f"expected a USDT perpetual symbol such as 'BTCUSDT', found {shown(found)}"
+        return f"{err['msg']}, found {shown(found)}"
     if len(errs) > 1 or kind in _EXPECT:
         kinds = []
         for e in errs:
@@ -337,11 +335,11 @@ def _message(path: PathKey, errs: list[dict[str, Any]]) -> str:
             if k not in kinds:
                 kinds.append(k)
         expected = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
-        return f"expected {expected}, found {_show(found)}"
+        return f"expected {expected}, found {shown(found)}"
     msg = str(err["msg"])
     if msg.startswith("Input should be "):
-        return f"expected a value {msg.removeprefix('Input should be ')}, found {_show(found)}"
-    return f"{msg}, found {_show(found)}"
+        return f"expected a value {msg.removeprefix('Input should be ')}, found {shown(found)}"
+    return f"{msg}, found {shown(found)}"
 
 
 # ------------------------------------------------------------------ semantic checks
@@ -370,7 +368,7 @@ class _Checker:
     def run(self) -> Play:
         p = self.play
         if not re.fullmatch(r"3(\.\d+){0,2}", p.version):
-            self.err(("version",), f"unsupported version {_show(p.version)}, expected '3.x.y'")
+            self.err(("version",), f"unsupported version {shown(p.version)}, expected '3.x.y'")
         tf_ok = self._timeframes()
         self._account()
         self._features(tf_ok)
@@ -379,8 +377,8 @@ class _Checker:
         ctx = ConditionContext(self.sources, self.smap, exec_ms, setups=p.setups)
         for name in p.setups:  # compile every setup, used or not, to report its errors
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                self.err(("setups", name), f"expected an identifier, found {_show(name)}")
-            ctx._setup(name, ("setups", name))
+                self.err(("setups", name), f"expected an identifier, found {shown(name)}")
+            ctx.compile_setup(name, ("setups", name))
         self.compiled = compile_actions(p.actions, ctx, mode=p.position_policy.mode,
                                         exit_mode=p.position_policy.exit_mode)
         self._risk(ctx)
@@ -396,14 +394,14 @@ class _Checker:
             value = getattr(tfs, role)
             if value is not None and value not in INTERVAL_MINUTES:
                 self.err(("timeframes", role),
-                         f"unknown interval {_show(value)}{_hint(value, INTERVAL_MINUTES)}")
+                         f"unknown interval {shown(value)}{_hint(value, INTERVAL_MINUTES)}")
                 ok = False
         if tfs.exec not in ROLES:
             hint = ""
             for role in ROLES:
                 if getattr(tfs, role) == tfs.exec:
                     hint = f" — did you mean '{role}'?"
-            self.err(("timeframes", "exec"), f"exec must name a role, found {_show(tfs.exec)}"
+            self.err(("timeframes", "exec"), f"exec must name a role, found {shown(tfs.exec)}"
                      f"{hint or _hint(tfs.exec, ROLES)}")
             ok = False
         elif getattr(tfs, tfs.exec) is None:
@@ -430,7 +428,7 @@ class _Checker:
         declared = [getattr(self.play.timeframes, r) for r in ROLES]
         if tf in declared:
             return
-        self.err(path, f"unknown timeframe {_show(tf)}" + (
+        self.err(path, f"unknown timeframe {shown(tf)}" + (
             suggest(tf, roles) or f", expected a role ({', '.join(roles)}) or a declared interval"))
 
     # -------------------------------------------------------------- account
@@ -477,7 +475,7 @@ class _Checker:
             else:
                 good, want = isinstance(value, str), "a string"
             if not good:
-                self.err(sub, f"expected {want}, found {_show(value)}")
+                self.err(sub, f"expected {want}, found {shown(value)}")
                 continue
             if ps.kind in ("int", "float"):
                 if ps.min is not None and value < ps.min:
@@ -485,7 +483,7 @@ class _Checker:
                 if ps.max is not None and value > ps.max:
                     self.err(sub, f"must be <= {ps.max:g}, found {value!r}")
             if ps.choices and value not in ps.choices:
-                self.err(sub, f"unknown value {_show(value)}{_hint(str(value), ps.choices)}")
+                self.err(sub, f"unknown value {shown(value)}{_hint(str(value), ps.choices)}")
         for ps in spec.params:
             if ps.required and ps.name not in params:
                 self.err(path, f"missing required parameter '{ps.name}' for '{spec.name}'")
@@ -516,7 +514,7 @@ class _Checker:
         if spec is not None:
             extra = f" ('{name}' is a {spec.kind}, declare it under "
             extra += "structures)" if spec.kind == "structure" else "features)"
-        self.err(path, f"unknown {what} {_show(name)}{extra or _hint(name, names)}")
+        self.err(path, f"unknown {what} {shown(name)}{extra or _hint(name, names)}")
         return None
 
     def _features(self, tf_ok: bool) -> None:
@@ -524,7 +522,7 @@ class _Checker:
             path: PathKey = ("features", fid)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", fid):
                 self.err(path, f"feature id must be an identifier (letters, digits, _), "
-                               f"found {_show(fid)}")
+                               f"found {shown(fid)}")
                 continue
             if fid in BUILTINS:
                 self.err(path, f"'{fid}' is a builtin and cannot be redeclared")
@@ -552,7 +550,7 @@ class _Checker:
         for role, items in self.play.structures.items():
             rpath: PathKey = ("structures", role)
             if role not in roles and role not in declared:
-                self.err(rpath, f"unknown timeframe role {_show(role)}{_hint(role, roles)}")
+                self.err(rpath, f"unknown timeframe role {shown(role)}{_hint(role, roles)}")
                 continue
             self._role_of(role, rpath, tf_ok)
             for i, st in enumerate(items):
@@ -600,7 +598,7 @@ class _Checker:
                     ctx.operand(sl.level, (*base, "level"))
             elif sl.value is None or sl.value <= 0:
                 self.err((*base, "value"), f"stop_loss type {sl.type} needs a value > 0, found "
-                                           f"{_show(sl.value)}")
+                                           f"{shown(sl.value)}")
         if rm.take_profit is not None and rm.take_profit.type == "atr_multiple":
             self._feature_ref(rm.take_profit.atr_feature_id,
                               ("risk_model", "take_profit", "atr_feature_id"),
@@ -665,7 +663,7 @@ class _Checker:
         if p.validation is None:
             if p.synthetic is not None and p.synthetic.regime not in PATTERN_REGIMES:
                 given = p.synthetic.regime
-                self.err(("synthetic", "regime"), f"unknown regime {_show(given)} (expected "
+                self.err(("synthetic", "regime"), f"unknown regime {shown(given)} (expected "
                          f"one of {', '.join(REGIMES)} or a pattern name)"
                          f"{suggest(given, PATTERN_REGIMES)}")
             return p
@@ -676,7 +674,7 @@ class _Checker:
         pattern = p.validation.pattern
         regime = PATTERN_REGIMES.get(pattern)
         if regime is None:
-            self.err(("validation", "pattern"), f"unknown pattern {_show(pattern)}"
+            self.err(("validation", "pattern"), f"unknown pattern {shown(pattern)}"
                      f"{suggest(pattern, PATTERN_REGIMES)}")
             return p
         v = p.validation

@@ -251,6 +251,37 @@ class Play(_Model):
         """The document as written (before `$variable` substitution); overrides edit this."""
         return self._raw
 
+    @property
+    def compiled(self) -> object:
+        """The actions compiled at load time (`trade.play.compiled_actions` gives them typed);
+        None for a Play not built by the loader."""
+        return self._compiled
+
+    @property
+    def source_map(self) -> object:
+        """The loader's map from dotted paths to file lines (None when not loaded)."""
+        return self._smap
+
+    def bind_origin(self, *, source: str, raw: dict[str, Any], compiled: object,
+                    source_map: object) -> None:
+        """Record where this Play came from. The loader calls it once, after validation.
+
+        Parameters
+        ----------
+        source : str
+            The file (or `<string>`) it was read from.
+        raw : dict
+            The document as written, with overrides applied, before variable substitution.
+        compiled : object
+            The compiled actions (`trade.play.actions.CompiledActions`).
+        source_map : object
+            The `trade.play.yamlsrc.SourceMap` of the document.
+        """
+        self._source = source
+        self._raw = raw
+        self._compiled = compiled
+        self._smap = source_map
+
     def tf_of_role(self, role: str) -> str:
         """Interval of a role name (`exec` resolves through `timeframes.exec`)."""
         if role == "exec":
