@@ -129,6 +129,30 @@ class ExecFrame:
         return {n: float(self.series[n][j]) for n in names}
 
 
+def exec_bars(bars_1m: pa.Table, exec_tf: str, ts_1m: I64
+              ) -> tuple[I64, I64, dict[str, F64]]:
+    """(open time of each closed exec bar, index of its closing 1m bar, its bar arrays).
+
+    The exec bars are the closed buckets of `exec_tf` (a last bucket that the data ends inside
+    is dropped); a bucket whose closing minute is missing closes on the next 1m bar. On a 1m
+    exec timeframe over minute-aligned bars every 1m bar is its own exec bar: the 1m columns
+    are used as they are (no resampling, no copy)."""
+    if interval_ms(exec_tf) == 60_000 and not np.any(ts_1m % 60_000):
+        arr = _arrays(bars_1m)
+        return ts_1m, np.arange(len(ts_1m), dtype=np.int64), arr
+    ex = resample(bars_1m, exec_tf)
+    ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
+    closed = ends <= ts_1m[-1] + 60_000  # the bucket closed within the data
+    ex = ex.filter(pa.array(closed))
+    ends = ends[closed]
+    exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
+    close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
+    # a bucket whose last minute is missing closes on the next 1m bar, as it does in streaming
+    late = ts_1m[close_idx] + 60_000 < ends
+    close_idx[late] += 1
+    return exec_ts, close_idx, _arrays(ex)
+
+
 def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     """Resample, compute and align every feature of `play` over `bars_1m` (batch form).
 
@@ -148,20 +172,11 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
         mark_1m = np.asarray(bars_1m.column("mark_price").to_numpy(), dtype=np.float64)
     else:
         mark_1m = close_1m
-    ex = resample(bars_1m, exec_tf)
-    ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
-    closed = ends <= ts_1m[-1] + 60_000  # the bucket closed within the data
-    ex = ex.filter(pa.array(closed))
-    ends = ends[closed]
-    exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
-    close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
-    # a bucket whose last minute is missing closes on the next 1m bar, as it does in streaming
-    late = ts_1m[close_idx] + 60_000 < ends
-    close_idx[late] += 1
-    ex_arr = _arrays(ex)
+    exec_ts, close_idx, ex_arr = exec_bars(bars_1m, exec_tf, ts_1m)
     series: dict[str, F64] = {k: ex_arr[k] for k in BAR_BUILTINS}
-    series["last_price"] = close_1m[close_idx]
-    series["mark_price"] = mark_1m[close_idx]
+    identity = len(close_idx) == len(ts_1m)  # every 1m bar closes an exec bar (1m exec)
+    series["last_price"] = close_1m if identity else close_1m[close_idx]
+    series["mark_price"] = mark_1m if identity else mark_1m[close_idx]
     defs = feature_defs(play)
     tf_cache: dict[str, dict[str, F64]] = {exec_tf: ex_arr}
     for d in defs:

@@ -17,6 +17,7 @@ from trade.metrics.inputs import (
     BenchmarkLike,
     EquityArrays,
     FloatArray,
+    IntArray,
     TableLike,
     TradeArrays,
     benchmark_arrays,
@@ -31,6 +32,7 @@ from trade.metrics.series import (
     daily_closes,
     drawdown,
     episodes,
+    max_drawdown,
     monthly_returns,
     simple_returns,
 )
@@ -155,12 +157,11 @@ def _risk_metrics(
     # Bar-level curve with the initial balance as the first point (at the first bar's open);
     # each bar's equity is stamped at its close.
     values = np.concatenate(([initial], eq.equity))
-    times = np.concatenate(([eq.ts[0]], eq.ts + BAR_MS))
     dd = drawdown(values)
-    peak = np.maximum.accumulate(values)
     max_dd = float(dd.max())
-    eps = episodes(values)
-    durations = (times[eps.end] - times[eps.peak]) / DAY_MS
+    eps = episodes(values, dd)
+    # point k of the curve is stamped at the first bar's open (k = 0), else at bar k-1's close
+    durations = (_point_time(eq.ts, eps.end) - _point_time(eq.ts, eps.peak)) / DAY_MS
     if eps.peak.shape[0]:
         deepest = int(np.argmax(dd))
         k = int(np.searchsorted(eps.peak, deepest)) - 1  # the episode whose peak precedes it
@@ -173,6 +174,11 @@ def _risk_metrics(
     daily_dd = drawdown(np.concatenate(([initial], d.close)))[1:]
     ulcer = math.sqrt(float(np.mean(daily_dd**2)))
     total_return = float(eq.equity[-1]) / initial - 1.0
+    time_in_dd = float(np.count_nonzero(dd[1:] > 0.0)) / (dd.shape[0] - 1)
+    # peak - value = peak x drawdown is not bit-exact: rebuild the running peak for it
+    peak = np.maximum.accumulate(values, out=dd)
+    np.subtract(peak, values, out=peak)
+    max_dd_usdt = float(peak.max())
     return {
         "volatility": None if std_r is None else _f(std_r * sqrt_p),
         "downside_deviation": _f(downside * sqrt_p),
@@ -180,17 +186,22 @@ def _risk_metrics(
         "sortino": sortino,
         "calmar": _div(cagr, max_dd),
         "max_drawdown": max_dd,
-        "max_drawdown_usdt": float((peak - values).max()),
+        "max_drawdown_usdt": max_dd_usdt,
         "max_drawdown_duration_days": max_dd_days,
         "longest_drawdown_days": longest,
         "avg_drawdown": _mean(eps.depth),
         "avg_drawdown_days": _mean(durations),
         "drawdown_count": int(eps.peak.shape[0]),
-        "time_in_drawdown": float(np.mean(dd[1:] > 0.0)),
+        "time_in_drawdown": time_in_dd,
         "ulcer_index": ulcer,
         "martin_ratio": None if cagr is None else _div(cagr - risk_free, ulcer),
         "recovery_factor": _div(total_return, max_dd),
     }
+
+
+def _point_time(ts: IntArray, k: IntArray) -> IntArray:
+    """Times of curve points k (point 0: the first bar's open; point k: bar k-1's close)."""
+    return np.where(k == 0, ts[0], ts[np.maximum(k - 1, 0)] + BAR_MS)
 
 
 def _distribution_metrics(d: Daily, rf: float) -> Metrics:
@@ -353,16 +364,22 @@ def _benchmark_window(
     first close inside the span; days before the benchmark's first day hold the start price,
     days without a close carry the previous one.
     """
-    inside = (bench.ts >= eq.ts[0]) & (bench.ts <= eq.ts[-1])
-    if not inside.any():
+    # bench.ts is strictly increasing (benchmark_arrays checks it): the rows inside the span
+    # are one slice, found by binary search (views, no per-bar temporaries)
+    lo = int(np.searchsorted(bench.ts, eq.ts[0], side="left"))
+    hi = int(np.searchsorted(bench.ts, eq.ts[-1], side="right"))
+    if hi <= lo:
         raise InputError(
             f"benchmark_close: no rows between the equity curve's first ts {int(eq.ts[0])} "
             f"and last ts {int(eq.ts[-1])}"
         )
-    before = bench.ts < eq.ts[0]
-    closes = bench.close[inside]
-    base = float(bench.close[before][-1]) if before.any() else float(closes[0])
-    bdays, bclose = daily_closes(bench.ts[inside], closes)
+    closes = bench.close[lo:hi]
+    base = float(bench.close[lo - 1]) if lo > 0 else float(closes[0])
+    b_ts = bench.ts[lo:hi]
+    if b_ts.shape[0] == eq.ts.shape[0] and (b_ts is eq.ts or np.array_equal(b_ts, eq.ts)):
+        bdays, bclose = d.day, closes[d.rows]  # the same bars as the equity curve
+    else:
+        bdays, bclose = daily_closes(b_ts, closes)
     pos = np.searchsorted(bdays, d.day, side="right") - 1
     aligned = np.where(pos >= 0, bclose[np.maximum(pos, 0)], base)
     return base, np.asarray(aligned, dtype=np.float64), closes
@@ -389,7 +406,7 @@ def _benchmark_metrics(
     out["buy_and_hold_return"] = bh_return
     out["excess_return"] = _f(float(eq.equity[-1]) / initial - 1.0 - bh_return)
     out["buy_and_hold_cagr"] = _annual_growth(float(aligned[-1]) / base, n, ppy)
-    out["buy_and_hold_max_drawdown"] = float(drawdown(np.concatenate(([base], closes))).max())
+    out["buy_and_hold_max_drawdown"] = max_drawdown(closes, base)
     if n < 2:
         return out
     sqrt_p = math.sqrt(ppy)

@@ -19,6 +19,17 @@ class Daily:
     day: IntArray  # days since the epoch (UTC)
     close: FloatArray  # last equity of each day (carried over days without bars)
     returns: FloatArray  # close / previous close - 1; the first against `base`
+    rows: IntArray  # the row of each day's close in the series it was taken from
+
+
+def day_rows(ts: IntArray) -> tuple[IntArray, IntArray]:
+    """(every UTC day from the first bar's to the last's, the row of its last bar): a day
+    without any bar takes the row of the previous day's last bar. `ts` is strictly
+    increasing; found by binary search per day, with no per-bar temporary."""
+    first, last = int(ts[0]) // DAY_MS, int(ts[-1]) // DAY_MS
+    full = np.arange(first, last + 1, dtype=np.int64)
+    rows = np.searchsorted(ts, (full + 1) * DAY_MS, side="left") - 1
+    return full, rows.astype(np.int64, copy=False)
 
 
 def daily_closes(ts: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
@@ -26,13 +37,8 @@ def daily_closes(ts: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray
 
     A calendar day without any bar carries the previous day's value (nothing changed).
     """
-    day = ts // DAY_MS
-    last = np.flatnonzero(np.diff(day) != 0)
-    last = np.append(last, day.shape[0] - 1)
-    days = day[last]
-    full = np.arange(days[0], days[-1] + 1, dtype=np.int64)
-    pos = np.searchsorted(days, full, side="right") - 1
-    return full, values[last][pos]
+    full, rows = day_rows(ts)
+    return full, values[rows]
 
 
 def simple_returns(closes: FloatArray, base: float) -> FloatArray:
@@ -49,8 +55,9 @@ def simple_returns(closes: FloatArray, base: float) -> FloatArray:
 
 
 def daily(ts: IntArray, values: FloatArray, base: float) -> Daily:
-    days, closes = daily_closes(ts, values)
-    return Daily(day=days, close=closes, returns=simple_returns(closes, base))
+    days, rows = day_rows(ts)
+    closes = values[rows]
+    return Daily(day=days, close=closes, returns=simple_returns(closes, base), rows=rows)
 
 
 def monthly_returns(days: IntArray, daily_returns: FloatArray) -> FloatArray:
@@ -63,8 +70,25 @@ def monthly_returns(days: IntArray, daily_returns: FloatArray) -> FloatArray:
 
 def drawdown(values: FloatArray) -> FloatArray:
     """1 - value / running peak (the first value is the initial peak, which is > 0)."""
-    peak = np.maximum.accumulate(values)
-    return np.asarray(1.0 - values / peak, dtype=np.float64)
+    dd = np.maximum.accumulate(values)
+    np.divide(values, dd, out=dd)
+    np.subtract(1.0, dd, out=dd)  # in place: one array of the curve's length, not three
+    return dd
+
+
+def max_drawdown(values: FloatArray, base: float) -> float:
+    """max(drawdown([base, *values])) without building that curve: 1 - value / peak is
+    largest where value / peak is smallest (and fl(1 - x) is monotone in x, so the two
+    agree to the bit); the base point itself is at its peak (0)."""
+    if values.shape[0] == 0:
+        return 0.0
+    ratio = np.maximum.accumulate(values)
+    np.maximum(ratio, base, out=ratio)
+    np.divide(values, ratio, out=ratio)
+    lowest = float(ratio.min())
+    if lowest != lowest:
+        return lowest  # NaN propagates as numpy's max would
+    return max(0.0, 1.0 - lowest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +104,13 @@ class Episodes:
     depth: FloatArray
 
 
-def episodes(values: FloatArray) -> Episodes:
-    """Split a curve (first point = initial peak) into drawdown episodes."""
-    dd = drawdown(values)
-    under = np.concatenate(([False], dd > 0.0, [False])).astype(np.int8)
+def episodes(values: FloatArray, dd: FloatArray | None = None) -> Episodes:
+    """Split a curve (first point = initial peak) into drawdown episodes (`dd`: its
+    `drawdown`, when the caller has it already)."""
+    if dd is None:
+        dd = drawdown(values)
+    under = np.zeros(dd.shape[0] + 2, dtype=np.int8)
+    np.greater(dd, 0.0, out=under[1:-1].view(np.bool_))
     edges = np.diff(under)
     first_under = np.flatnonzero(edges == 1)  # first point below the peak
     recovery = np.flatnonzero(edges == -1)  # first point back at the peak (may be len)

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trade.core import InputError
-from trade.data import bucket_end, resample
+from trade.data import resample
 from trade.data.schema import Instrument
 from trade.engine import (
     DEFAULT_INSTRUMENT,
@@ -53,6 +53,7 @@ from trade.engine import (
     sim_config,
 )
 from trade.engine.backtest import run_event
+from trade.engine.features import exec_bars
 from trade.indicators import compute
 from trade.metrics import METRIC_DOCS, compute_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
@@ -144,20 +145,11 @@ class FrameCache:
         return self._once(("skeleton", exec_tf), lambda: self._make_skeleton(exec_tf))  # type: ignore[no-any-return]
 
     def _make_skeleton(self, exec_tf: str) -> _Skeleton:
-        ts_1m = self.ts_1m
-        ex = resample(self.bars, exec_tf)
-        ends = bucket_end(np.asarray(ex.column("ts").to_numpy(), dtype=np.int64), exec_tf)
-        closed = ends <= ts_1m[-1] + 60_000  # a bucket the data ends inside never closed
-        ex = ex.filter(pa.array(closed))
-        ends = ends[closed]
-        exec_ts = np.asarray(ex.column("ts").to_numpy(), dtype=np.int64)
-        close_idx = (np.searchsorted(ts_1m, ends, side="left") - 1).astype(np.int64)
-        late = ts_1m[close_idx] + 60_000 < ends  # closing minute missing: closes on the next bar
-        close_idx[late] += 1
-        arr = _arrays(ex)
+        exec_ts, close_idx, arr = exec_bars(self.bars, exec_tf, self.ts_1m)  # as exec_frame
         series: dict[str, F64] = {k: arr[k] for k in BAR_BUILTINS}
-        series["last_price"] = self.close_1m[close_idx]
-        series["mark_price"] = self.mark_1m[close_idx]
+        identity = len(close_idx) == len(self.ts_1m)
+        series["last_price"] = self.close_1m if identity else self.close_1m[close_idx]
+        series["mark_price"] = self.mark_1m if identity else self.mark_1m[close_idx]
         return _Skeleton(exec_ts, close_idx, series, arr)
 
     def indicator(self, d: FeatureDef, exec_tf: str) -> dict[str, F64]:
