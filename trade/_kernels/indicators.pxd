@@ -2,8 +2,10 @@
 # O(length): their definitions need the whole window each bar).
 #
 # Every indicator is a subclass of Kernel whose `step` consumes one closed bar
-# and writes `n_out` doubles; the batch runner (`run_batch`) and the
-# incremental `update` call the very same `step`, so both agree bit for bit.
+# and writes `n_out` doubles. `update` calls `step`; `run` (batch) calls `batch`,
+# a typed loop over whole arrays that indicators override with one reading only
+# their inputs, built from the same inline per-bar functions as their `step` (so
+# both agree bit for bit); the default `batch` declines and `run` calls `step`.
 
 # The last `n` values of a series (ring buffer).
 cdef struct Ring:
@@ -17,20 +19,22 @@ cdef struct Sma:
     Ring r
     double sum         # sum of the newest n-1 values (TA-Lib keeps the total this way)
 
-# Exponential average, TA-Lib seeding: SMA of the first n values, then k-weighted.
-cdef struct Ema:
-    double k
+# The "seed with an SMA, then smooth" machine shared by every EMA and Wilder average:
+# NaN until n values, then the mean of the first n, then each value smoothed in,
+# EMA form ((x - prev)*k + prev) or Wilder form ((prev*(n-1) + x)/n), TA-Lib's orders.
+cdef struct Smooth:
     int n
     long long count
     double sum
     double value
+    double k           # EMA weight
+    double nm1         # n - 1 (Wilder)
+    bint wilder
 
-# Wilder smoothing (RSI/ATR): SMA seed, then (prev*(n-1) + x)/n.
-cdef struct Wilder:
-    int n
-    long long count
-    double sum
-    double value
+# True range over a series of bars (the previous close is kept) smoothed by Wilder (ATR).
+cdef struct Atr:
+    Smooth w
+    double pc          # previous close (NaN before the first bar)
 
 # TA-Lib-ordered weighted moving average (weights 1..n, newest heaviest).
 cdef struct Wma:
@@ -64,3 +68,6 @@ cdef class Kernel:
     cdef void _mm(self, MinMax* m, int n, bint is_max) except *
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil

@@ -6,7 +6,7 @@
 # construction, and the property tests drive windows from empty to full.
 
 from libc.math cimport NAN, INFINITY, fabs, sqrt, exp, log, floor, isnan
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 
 import numpy as np
 
@@ -36,6 +36,29 @@ cdef inline double pick(int src, double o, double h, double l, double c, double 
     if src == 6:
         return (h + l + c) / 3.0
     return (o + h + l + c) / 4.0
+
+cdef const double* series(int src, Py_ssize_t n, const double* o, const double* h,
+                          const double* l, const double* c, const double* v,
+                          double** tmp) noexcept nogil:
+    """`pick` over whole arrays: a bar field itself, or the derived price written to a
+    new *tmp (the caller frees it); NULL when that allocation fails."""
+    cdef Py_ssize_t i
+    if src == 0:
+        return c
+    if src == 1:
+        return o
+    if src == 2:
+        return h
+    if src == 3:
+        return l
+    if src == 4:
+        return v
+    tmp[0] = <double*>malloc(n * sizeof(double))
+    if tmp[0] == NULL:
+        return NULL
+    for i in range(n):
+        tmp[0][i] = pick(src, o[i], h[i], l[i], c[i], v[i])
+    return tmp[0]
 
 # ---------------------------------------------------------------- ring buffer
 
@@ -75,52 +98,79 @@ cdef inline double sma_update(Sma* s, double x) noexcept nogil:
     s.sum -= ring_ago(&s.r, s.r.n - 1)   # TA-Lib order: add newest, emit, drop the window's oldest
     return out
 
-# ---------------------------------------------------------------------- EMA
+# ------------------------------------------------ EMA / Wilder (one smoother)
 
-cdef inline void ema_init(Ema* e, int n, double k) noexcept nogil:
-    e.n = n
-    e.k = k
-    e.count = 0
-    e.sum = 0.0
-    e.value = NAN
+cdef inline void smooth_init(Smooth* s, int n, double k, bint wilder) noexcept nogil:
+    s.n = n
+    s.k = k
+    s.nm1 = n - 1
+    s.wilder = wilder
+    s.count = 0
+    s.sum = 0.0
+    s.value = NAN
 
-cdef inline double ema_update(Ema* e, double x) noexcept nogil:
+cdef inline void ema_init(Smooth* s, int n) noexcept nogil:
+    smooth_init(s, n, 2.0 / (n + 1.0), False)
+
+cdef inline void wilder_init(Smooth* s, int n) noexcept nogil:
+    smooth_init(s, n, 0.0, True)
+
+cdef inline double smooth_update(Smooth* s, double x) noexcept nogil:
+    # NaN input (an upstream warm-up) leaves the state untouched
     if isnan(x):
         return NAN
-    e.count += 1
-    if e.count < e.n:
-        e.sum += x
+    s.count += 1
+    if s.count < s.n:
+        s.sum += x
         return NAN
-    if e.count == e.n:
-        e.sum += x
-        e.value = e.sum / e.n          # seed: SMA of the first n values (TA-Lib)
-        return e.value
-    e.value = ((x - e.value) * e.k) + e.value
-    return e.value
+    if s.count == s.n:
+        s.sum += x
+        s.value = s.sum / s.n          # seed: SMA of the first n values (TA-Lib)
+        return s.value
+    if s.wilder:
+        s.value = wilder_next(s.value, x, s.nm1, s.n)
+    else:
+        s.value = ema_next(s.value, x, s.k)
+    return s.value
 
-# ------------------------------------------------------------------- Wilder
+cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
+    return ((x - prev) * k) + prev
 
-cdef inline void wilder_init(Wilder* w, int n) noexcept nogil:
-    w.n = n
-    w.count = 0
-    w.sum = 0.0
-    w.value = NAN
+cdef inline double wilder_next(double prev, double x, double nm1, double n) noexcept nogil:
+    prev *= nm1                        # Wilder: (prev*(n-1) + x) / n, TA-Lib's operation order
+    prev += x
+    return prev / n
 
-cdef inline double wilder_update(Wilder* w, double x) noexcept nogil:
-    if isnan(x):
-        return NAN
-    w.count += 1
-    if w.count < w.n:
-        w.sum += x
-        return NAN
-    if w.count == w.n:
-        w.sum += x
-        w.value = w.sum / w.n          # seed: SMA of the first n values
-        return w.value
-    w.value *= (w.n - 1)               # Wilder: (prev*(n-1) + x) / n, TA-Lib's operation order
-    w.value += x
-    w.value /= w.n
-    return w.value
+cdef inline void smooth_run(Smooth* s, const double* x, double* out,
+                            Py_ssize_t n) noexcept nogil:
+    """out[i] = smooth_update(s, x[i]) for every i: the seed bar by bar, then one tight
+    loop per form with the value in a register."""
+    cdef Py_ssize_t i = 0
+    while i < n and s.count < s.n:
+        out[i] = smooth_update(s, x[i])
+        i += 1
+    cdef double val = s.value, k = s.k, nm1 = s.nm1, dn = s.n, xi
+    cdef long long cnt = s.count
+    if s.wilder:
+        for i in range(i, n):
+            xi = x[i]
+            if isnan(xi):
+                out[i] = NAN
+            else:
+                val = wilder_next(val, xi, nm1, dn)
+                cnt += 1
+                out[i] = val
+    else:
+        for i in range(i, n):
+            xi = x[i]
+            if isnan(xi):
+                out[i] = NAN
+            else:
+                val = ema_next(val, xi, k)
+                cnt += 1
+                out[i] = val
+    s.value = val
+    s.count = cnt
 
 # ---------------------------------------------------------------------- WMA
 
@@ -211,24 +261,39 @@ cdef class Kernel:
 
     def run(self, const double[::1] ts, const double[::1] o, const double[::1] h,
             const double[::1] l, const double[::1] c, const double[::1] v):
-        """Batch form: the same step over whole arrays; returns (n_out, n) float64."""
+        """Batch form over whole arrays; returns (n_out, n) float64, equal bit for bit
+        to `update` over the same bars (the indicator's `batch` loop, else `step`)."""
         cdef Py_ssize_t n = c.shape[0], i
         cdef int j, m = self.n_out
         cdef double buf[MAX_OUT]
+        cdef bint done = False
         if not (ts.shape[0] == n and o.shape[0] == n and h.shape[0] == n
                 and l.shape[0] == n and v.shape[0] == n):
             raise ValueError("all bar arrays must have the same length")
         out_arr = np.empty((m, n), dtype=np.float64)
+        if n == 0:
+            return out_arr
         cdef double[:, ::1] out = out_arr
         with nogil:
-            for i in range(n):
-                for j in range(m):
-                    buf[j] = NAN
-                self.step(ts[i], o[i], h[i], l[i], c[i], v[i], buf)
-                self.nbar += 1
-                for j in range(m):
-                    out[j, i] = buf[j]
+            done = self.batch(n, &ts[0], &o[0], &h[0], &l[0], &c[0], &v[0], &out[0, 0])
+            if done:
+                self.nbar += n
+            else:
+                for i in range(n):
+                    for j in range(m):
+                        buf[j] = NAN
+                    self.step(ts[i], o[i], h[i], l[i], c[i], v[i], buf)
+                    self.nbar += 1
+                    for j in range(m):
+                        out[j, i] = buf[j]
         return out_arr
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        """Fill out[j*n + i] (every output, every bar) and advance the state as n calls
+        of `step` would; False (nothing done) when the indicator has no own loop."""
+        return False
 
     cdef void _ring(self, Ring* r, int n) except *:
         r.buf = self._alloc(n)
@@ -271,18 +336,45 @@ cdef class KSma(Kernel):
                    double* out) noexcept nogil:
         out[0] = sma_update(&self.s, pick(self.src, o, h, l, c, v))
 
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Sma s = self.s                  # state in registers for the loop
+        for i in range(n):
+            out[i] = sma_update(&s, x[i])
+        self.s = s
+        free(tmp)
+        return True
+
 
 cdef class KEma(Kernel):
-    cdef Ema e
+    cdef Smooth e
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
         self.src = src
-        ema_init(&self.e, length, 2.0 / (length + 1.0))
+        ema_init(&self.e, length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = ema_update(&self.e, pick(self.src, o, h, l, c, v))
+        out[0] = smooth_update(&self.e, pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        smooth_run(&self.e, x, out, n)
+        free(tmp)
+        return True
 
 
 cdef class KWma(Kernel):
@@ -297,39 +389,95 @@ cdef class KWma(Kernel):
                    double* out) noexcept nogil:
         out[0] = wma_update(&self.w, pick(self.src, o, h, l, c, v))
 
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Wma w = self.w
+        for i in range(n):
+            out[i] = wma_update(&w, x[i])
+        self.w = w
+        free(tmp)
+        return True
+
+
+cdef inline double dema_bar(Smooth* e1, Smooth* e2, double x) noexcept nogil:
+    cdef double a = smooth_update(e1, x)
+    cdef double b = smooth_update(e2, a)      # EMA of the EMA, seeded once the first is valid
+    return (2.0 * a) - b
+
 
 cdef class KDema(Kernel):
-    cdef Ema e1, e2
+    cdef Smooth e1, e2
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
         self.src = src
-        ema_init(&self.e1, length, 2.0 / (length + 1.0))
-        ema_init(&self.e2, length, 2.0 / (length + 1.0))
+        ema_init(&self.e1, length)
+        ema_init(&self.e2, length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double a = ema_update(&self.e1, pick(self.src, o, h, l, c, v))
-        cdef double b = ema_update(&self.e2, a)      # EMA of the EMA, seeded once the first is valid
-        out[0] = (2.0 * a) - b
+        out[0] = dema_bar(&self.e1, &self.e2, pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Smooth e1 = self.e1, e2 = self.e2
+        for i in range(n):
+            out[i] = dema_bar(&e1, &e2, x[i])
+        self.e1 = e1
+        self.e2 = e2
+        free(tmp)
+        return True
+
+
+cdef inline double tema_bar(Smooth* e1, Smooth* e2, Smooth* e3, double x) noexcept nogil:
+    cdef double a = smooth_update(e1, x)
+    cdef double b = smooth_update(e2, a)
+    cdef double d = smooth_update(e3, b)
+    return d + ((3.0 * a) - (3.0 * b))       # TA-Lib: e3 + 3*e1 - 3*e2
 
 
 cdef class KTema(Kernel):
-    cdef Ema e1, e2, e3
+    cdef Smooth e1, e2, e3
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
         self.src = src
-        ema_init(&self.e1, length, 2.0 / (length + 1.0))
-        ema_init(&self.e2, length, 2.0 / (length + 1.0))
-        ema_init(&self.e3, length, 2.0 / (length + 1.0))
+        ema_init(&self.e1, length)
+        ema_init(&self.e2, length)
+        ema_init(&self.e3, length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double a = ema_update(&self.e1, pick(self.src, o, h, l, c, v))
-        cdef double b = ema_update(&self.e2, a)
-        cdef double d = ema_update(&self.e3, b)
-        out[0] = d + ((3.0 * a) - (3.0 * b))       # TA-Lib: e3 + 3*e1 - 3*e2
+        out[0] = tema_bar(&self.e1, &self.e2, &self.e3, pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Smooth e1 = self.e1, e2 = self.e2, e3 = self.e3
+        for i in range(n):
+            out[i] = tema_bar(&e1, &e2, &e3, x[i])
+        self.e1 = e1
+        self.e2 = e2
+        self.e3 = e3
+        free(tmp)
+        return True
 
 
 cdef class KTrima(Kernel):
@@ -351,6 +499,22 @@ cdef class KTrima(Kernel):
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         out[0] = sma_update(&self.s2, sma_update(&self.s1, pick(self.src, o, h, l, c, v)))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Sma s1 = self.s1, s2 = self.s2
+        for i in range(n):
+            out[i] = sma_update(&s2, sma_update(&s1, x[i]))
+        self.s1 = s1
+        self.s2 = s2
+        free(tmp)
+        return True
 
 
 cdef class KKama(Kernel):
@@ -428,14 +592,14 @@ cdef class KAlma(Kernel):
 cdef class KZlma(Kernel):
     cdef Ring r
     cdef int lag
-    cdef Ema e
+    cdef Smooth e
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
         self.src = src
         self.lag = (length - 1) // 2
         self._ring(&self.r, self.lag + 1)
-        ema_init(&self.e, length, 2.0 / (length + 1.0))
+        ema_init(&self.e, length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
@@ -444,7 +608,7 @@ cdef class KZlma(Kernel):
         if not ring_full(&self.r):
             return
         # de-lagged input x + (x - x[lag]), then an EMA of it
-        out[0] = ema_update(&self.e, x + (x - ring_ago(&self.r, self.lag)))
+        out[0] = smooth_update(&self.e, x + (x - ring_ago(&self.r, self.lag)))
 
 
 cdef class KHma(Kernel):
@@ -555,8 +719,30 @@ cdef class KVwap(Kernel):
 
 # ============================================================== oscillators
 
+cdef inline double rsi_bar(Smooth* gain, Smooth* loss, double* prev, bint cmo,
+                           double x) noexcept nogil:
+    """RSI (or CMO) of one more value; prev holds the previous value."""
+    if isnan(x):
+        return NAN
+    if isnan(prev[0]):
+        prev[0] = x
+        return NAN
+    cdef double d = x - prev[0]
+    prev[0] = x
+    cdef double g = smooth_update(gain, d if d > 0 else 0.0)
+    cdef double lo = smooth_update(loss, -d if d < 0 else 0.0)
+    if isnan(g):
+        return NAN
+    cdef double tot = g + lo
+    if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib reports 0
+        return 0.0
+    if cmo:
+        return 100.0 * ((g - lo) / tot)
+    return 100.0 * (g / tot)
+
+
 cdef class KRsi(Kernel):
-    cdef Wilder gain, loss
+    cdef Smooth gain, loss
     cdef double prev
     cdef int cmo      # 1: Chande momentum oscillator (same smoothing, other ratio)
 
@@ -569,27 +755,30 @@ cdef class KRsi(Kernel):
         self.prev = NAN
 
     cdef double _push(self, double x) noexcept nogil:
-        if isnan(x):
-            return NAN
-        if isnan(self.prev):
-            self.prev = x
-            return NAN
-        cdef double d = x - self.prev
-        self.prev = x
-        cdef double g = wilder_update(&self.gain, d if d > 0 else 0.0)
-        cdef double lo = wilder_update(&self.loss, -d if d < 0 else 0.0)
-        if isnan(g):
-            return NAN
-        cdef double tot = g + lo
-        if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib reports 0
-            return 0.0
-        if self.cmo:
-            return 100.0 * ((g - lo) / tot)
-        return 100.0 * (g / tot)
+        return rsi_bar(&self.gain, &self.loss, &self.prev, self.cmo, x)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         out[0] = self._push(pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Smooth gain = self.gain, loss = self.loss
+        cdef double prev = self.prev
+        cdef bint cmo = self.cmo
+        for i in range(n):
+            out[i] = rsi_bar(&gain, &loss, &prev, cmo, x[i])
+        self.gain = gain
+        self.loss = loss
+        self.prev = prev
+        free(tmp)
+        return True
 
 
 cdef inline double stoch_k(double x, double hi, double lo) noexcept nogil:
@@ -754,11 +943,33 @@ cdef class KRoc(Kernel):
             out[0] = ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
 
 
+cdef inline void macd_bar(Smooth* fast, Smooth* slow, Smooth* sig, bint fast_on, bint ppo,
+                          double x, double* out, Py_ssize_t stride) noexcept nogil:
+    """MACD/PPO of one more value into out[0], out[stride], out[2*stride] (NaN in warm-up)."""
+    cdef double s = smooth_update(slow, x)
+    cdef double f = NAN
+    if fast_on:                           # MACD: fast EMA starts `slow - fast` bars late (TA-Lib)
+        f = smooth_update(fast, x)
+    if isnan(s):
+        out[0] = NAN
+        out[stride] = NAN
+        out[2 * stride] = NAN
+        return
+    cdef double m
+    if ppo:
+        m = ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
+    else:
+        m = f - s
+    out[0] = m
+    out[stride] = smooth_update(sig, m)
+    out[2 * stride] = m - out[stride]
+
+
 cdef class KMacd(Kernel):
     """MACD/PPO. TA-Lib's MACD aligns the fast EMA with the slow one: it is seeded with
     the SMA of the `fast` values that end where the slow EMA's seed ends. TA-Lib's PPO
     (matype EMA) does not: its fast EMA is seeded from the first bar."""
-    cdef Ema fast, slow, sig
+    cdef Smooth fast, slow, sig
     cdef int offset, ppo
 
     def __init__(self, int fast, int slow, int signal, int ppo=0, int src=0):
@@ -768,67 +979,73 @@ cdef class KMacd(Kernel):
         if slow < fast:                       # TA-Lib swaps them
             fast, slow = slow, fast
         self.offset = 0 if ppo else slow - fast
-        ema_init(&self.fast, fast, 2.0 / (fast + 1.0))
-        ema_init(&self.slow, slow, 2.0 / (slow + 1.0))
-        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+        ema_init(&self.fast, fast)
+        ema_init(&self.slow, slow)
+        ema_init(&self.sig, signal)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double x = pick(self.src, o, h, l, c, v)
-        cdef double s = ema_update(&self.slow, x)
-        cdef double f = NAN
-        if self.nbar >= self.offset:          # MACD: fast EMA starts `slow - fast` bars late (TA-Lib)
-            f = ema_update(&self.fast, x)
-        if isnan(s):
-            return
-        cdef double m
-        if self.ppo:
-            m = ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
-        else:
-            m = f - s
-        out[0] = m
-        out[1] = ema_update(&self.sig, m)
-        out[2] = m - out[1]
+        macd_bar(&self.fast, &self.slow, &self.sig, self.nbar >= self.offset, self.ppo,
+                 pick(self.src, o, h, l, c, v), out, 1)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Smooth fast = self.fast, slow = self.slow, sig = self.sig
+        cdef long long start = self.offset - self.nbar      # first bar of the fast EMA
+        cdef bint ppo = self.ppo
+        for i in range(n):
+            macd_bar(&fast, &slow, &sig, i >= start, ppo, x[i], out + i, n)
+        self.fast = fast
+        self.slow = slow
+        self.sig = sig
+        free(tmp)
+        return True
 
 
 cdef class KTrix(Kernel):
-    cdef Ema e1, e2, e3, sig
+    cdef Smooth e1, e2, e3, sig
     cdef double prev
 
     def __init__(self, int length, int src=0, int signal=9):
         self.n_out = 2
         self.src = src
-        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
-        ema_init(&self.e1, length, 2.0 / (length + 1.0))
-        ema_init(&self.e2, length, 2.0 / (length + 1.0))
-        ema_init(&self.e3, length, 2.0 / (length + 1.0))
+        ema_init(&self.sig, signal)
+        ema_init(&self.e1, length)
+        ema_init(&self.e2, length)
+        ema_init(&self.e3, length)
         self.prev = NAN
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double x = ema_update(&self.e3, ema_update(&self.e2, ema_update(
+        cdef double x = smooth_update(&self.e3, smooth_update(&self.e2, smooth_update(
             &self.e1, pick(self.src, o, h, l, c, v))))
         if isnan(x):
             return
         if not isnan(self.prev):
             # one-bar rate of change of the triple EMA, in percent
             out[0] = ((x / self.prev) - 1.0) * 100.0 if self.prev != 0.0 else 0.0
-            out[1] = ema_update(&self.sig, out[0])   # signal: EMA of TRIX (pandas-ta)
+            out[1] = smooth_update(&self.sig, out[0])   # signal: EMA of TRIX (pandas-ta)
         self.prev = x
 
 
 cdef class KTsi(Kernel):
-    cdef Ema m1, m2, a1, a2, sig
+    cdef Smooth m1, m2, a1, a2, sig
     cdef double prev, last
 
     def __init__(self, int long_length, int short_length, int signal, int src=0):
         self.n_out = 2
         self.src = src
-        ema_init(&self.m1, long_length, 2.0 / (long_length + 1.0))
-        ema_init(&self.a1, long_length, 2.0 / (long_length + 1.0))
-        ema_init(&self.m2, short_length, 2.0 / (short_length + 1.0))
-        ema_init(&self.a2, short_length, 2.0 / (short_length + 1.0))
-        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+        ema_init(&self.m1, long_length)
+        ema_init(&self.a1, long_length)
+        ema_init(&self.m2, short_length)
+        ema_init(&self.a2, short_length)
+        ema_init(&self.sig, signal)
         self.prev = NAN
         self.last = NAN
 
@@ -840,15 +1057,15 @@ cdef class KTsi(Kernel):
             return
         cdef double d = x - self.prev
         self.prev = x
-        cdef double num = ema_update(&self.m2, ema_update(&self.m1, d))
-        cdef double den = ema_update(&self.a2, ema_update(&self.a1, fabs(d)))
+        cdef double num = smooth_update(&self.m2, smooth_update(&self.m1, d))
+        cdef double den = smooth_update(&self.a2, smooth_update(&self.a1, fabs(d)))
         if isnan(num):
             return
         if den != 0.0:
             self.last = 100.0 * (num / den)
         # den == 0 (no movement over the window): keep the previous value (talipp)
         out[0] = self.last
-        out[1] = ema_update(&self.sig, self.last)
+        out[1] = smooth_update(&self.sig, self.last)
 
 
 cdef class KFisher(Kernel):
@@ -898,30 +1115,49 @@ cdef inline double true_range(double h, double l, double pc) noexcept nogil:
     return tr
 
 
+cdef inline double atr_push(Atr* a, double h, double l, double c) noexcept nogil:
+    # the first bar has no previous close: no true range (TA-Lib TRANGE)
+    cdef double tr = NAN if isnan(a.pc) else true_range(h, l, a.pc)
+    a.pc = c
+    return smooth_update(&a.w, tr)
+
+cdef inline double natr_of(double a, double c) noexcept nogil:
+    return (a / c) * 100.0 if not TA_IS_ZERO(c) else 0.0     # ATR in percent of the close
+
+
 cdef class KAtr(Kernel):
-    cdef Wilder w
-    cdef double pc
+    cdef Atr a
     cdef int normalized
 
     def __init__(self, int length, int normalized=0):
         self.n_out = 1
         self.normalized = normalized
-        wilder_init(&self.w, length)
-        self.pc = NAN
+        wilder_init(&self.a.w, length)
+        self.a.pc = NAN
 
     cdef double _push(self, double h, double l, double c) noexcept nogil:
-        # the first bar has no previous close: no true range (TA-Lib TRANGE)
-        cdef double tr = NAN if isnan(self.pc) else true_range(h, l, self.pc)
-        self.pc = c
-        return wilder_update(&self.w, tr)
+        return atr_push(&self.a, h, l, c)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double a = self._push(h, l, c)
-        if self.normalized and not isnan(a):
-            out[0] = (a / c) * 100.0 if not TA_IS_ZERO(c) else 0.0
+        out[0] = natr_of(a, c) if self.normalized and not isnan(a) else a
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef Atr a = self.a
+        cdef double x
+        cdef Py_ssize_t i
+        if self.normalized:
+            for i in range(n):
+                x = atr_push(&a, h[i], l[i], c[i])
+                out[i] = natr_of(x, c[i]) if not isnan(x) else x
         else:
-            out[0] = a
+            for i in range(n):
+                out[i] = atr_push(&a, h[i], l[i], c[i])
+        self.a = a
+        return True
 
 
 cdef class KAdx(Kernel):
@@ -1023,50 +1259,78 @@ cdef class KAroon(Kernel):
         out[2] = self.factor * (hi_i - lo_i)             # TA-Lib AROONOSC's form
 
 
+cdef struct St:
+    double mult
+    double upper
+    double lower
+    double pc
+    int direction
+
+cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double* out,
+                        Py_ssize_t stride) noexcept nogil:
+    """Supertrend of one more bar into out[k*stride], k = value, direction, long, short."""
+    cdef double a = atr_push(atr, h, l, c)
+    cdef double pc = s.pc
+    s.pc = c
+    out[0] = NAN
+    out[stride] = NAN
+    out[2 * stride] = NAN
+    out[3 * stride] = NAN
+    if isnan(a):
+        return
+    cdef double mid = (h + l) / 2.0
+    cdef double bu = mid + s.mult * a
+    cdef double bl = mid - s.mult * a
+    if s.direction == 0:                  # first valid bar: bands as computed, long bias
+        s.upper = bu
+        s.lower = bl
+        s.direction = 1
+    else:
+        # a band only tightens, unless the previous close was already beyond it
+        if bu < s.upper or pc > s.upper:
+            s.upper = bu
+        if bl > s.lower or pc < s.lower:
+            s.lower = bl
+        if s.direction == -1 and c > s.upper:
+            s.direction = 1               # close above the upper band flips to long
+        elif s.direction == 1 and c < s.lower:
+            s.direction = -1              # close below the lower band flips to short
+    out[0] = s.lower if s.direction == 1 else s.upper
+    out[stride] = s.direction
+    if s.direction == 1:                  # long: the trailing line while long, else NaN
+        out[2 * stride] = s.lower
+    else:
+        out[3 * stride] = s.upper
+
+
 cdef class KSupertrend(Kernel):
     cdef KAtr atr
-    cdef double mult, upper, lower, pc
-    cdef int direction
+    cdef St s
 
     def __init__(self, int length, double mult):
         self.n_out = 4
         self.atr = KAtr(length)
-        self.mult = mult
-        self.upper = NAN
-        self.lower = NAN
-        self.pc = NAN
-        self.direction = 0
+        self.s.mult = mult
+        self.s.upper = NAN
+        self.s.lower = NAN
+        self.s.pc = NAN
+        self.s.direction = 0
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double a = self.atr._push(h, l, c)
-        cdef double pc = self.pc
-        self.pc = c
-        if isnan(a):
-            return
-        cdef double mid = (h + l) / 2.0
-        cdef double bu = mid + self.mult * a
-        cdef double bl = mid - self.mult * a
-        if self.direction == 0:                  # first valid bar: bands as computed, long bias
-            self.upper = bu
-            self.lower = bl
-            self.direction = 1
-        else:
-            # a band only tightens, unless the previous close was already beyond it
-            if bu < self.upper or pc > self.upper:
-                self.upper = bu
-            if bl > self.lower or pc < self.lower:
-                self.lower = bl
-            if self.direction == -1 and c > self.upper:
-                self.direction = 1               # close above the upper band flips to long
-            elif self.direction == 1 and c < self.lower:
-                self.direction = -1              # close below the lower band flips to short
-        out[0] = self.lower if self.direction == 1 else self.upper
-        out[1] = self.direction
-        if self.direction == 1:                  # long: the trailing line while long, else NaN
-            out[2] = self.lower
-        else:
-            out[3] = self.upper
+        st_bar(&self.s, &self.atr.a, h, l, c, out, 1)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef St s = self.s
+        cdef Atr a = self.atr.a
+        cdef Py_ssize_t i
+        for i in range(n):
+            st_bar(&s, &a, h[i], l[i], c[i], out + i, n)
+        self.s = s
+        self.atr.a = a
+        return True
 
 
 cdef class KPsar(Kernel):
@@ -1222,71 +1486,101 @@ cdef class KVortex(Kernel):
         out[1] = self.sm / self.st if self.st != 0.0 else 0.0
 
 
+cdef struct Bb:
+    Sma ma
+    Ring sq           # squares of the window's values
+    double sum2
+    double mult
+    bint sample
+    bint pct
+
+cdef inline double bb_std(Bb* b, double x, double mean) noexcept nogil:
+    """Feed x (after the SMA); return the population stddev of the window."""
+    cdef double x2 = x * x
+    ring_push(&b.sq, x2)
+    b.sum2 += x2
+    if isnan(mean):
+        return NAN
+    cdef int n = b.sq.n
+    cdef double mean2 = b.sum2 / n
+    b.sum2 -= ring_ago(&b.sq, n - 1)
+    mean2 -= mean * mean
+    if b.sample:
+        mean2 = mean2 * n / (n - 1.0)        # sample variance (ddof 1)
+    return sqrt(mean2) if mean2 >= 0.00000000000001 else 0.0   # TA-Lib: <= 0 (or ~0) -> 0
+
+cdef inline void bb_bar(Bb* b, double x, double* out, Py_ssize_t stride) noexcept nogil:
+    """Bands of one more value into out[k*stride], k = upper, middle, lower, bandwidth,
+    percent_b (NaN in warm-up)."""
+    cdef double m = sma_update(&b.ma, x)
+    cdef double sd = bb_std(b, x, m)
+    cdef int k
+    if isnan(m):
+        for k in range(5):
+            out[k * stride] = NAN
+        return
+    cdef double d = sd * b.mult
+    cdef double up = m + d, lo = m - d
+    cdef double bw = (up - lo) / m if m != 0.0 else 0.0
+    if b.pct:
+        bw *= 100.0
+    out[0] = up
+    out[stride] = m
+    out[2 * stride] = lo
+    out[3 * stride] = bw
+    # zero width means every close in the window equals the middle: 0.5
+    out[4 * stride] = (x - lo) / (up - lo) if up != lo else 0.5
+
+
 cdef class KBbands(Kernel):
     """TA-Lib BBANDS with an SMA: population stddev from the running sum of squares."""
-    cdef Sma ma
-    cdef Ring sq
-    cdef double sum2, mult
-    cdef bint sample, pct
+    cdef Bb b
 
     def __init__(self, int length, double mult, int src=0, bint sample=False, bint pct=False):
         self.n_out = 5
         self.src = src
-        self.mult = mult
+        self.b.mult = mult
         # pandas-ta's (TRADE's) form: sample deviation, bandwidth in percent
-        self.sample = sample and length > 1
-        self.pct = pct
-        self._sma(&self.ma, length)
-        self._ring(&self.sq, length)
-        self.sum2 = 0.0
-
-    cdef double _std(self, double x, double mean) noexcept nogil:
-        """Feed x (after the SMA); return the population stddev of the window."""
-        cdef double x2 = x * x
-        ring_push(&self.sq, x2)
-        self.sum2 += x2
-        if isnan(mean):
-            return NAN
-        cdef int n = self.sq.n
-        cdef double mean2 = self.sum2 / n
-        self.sum2 -= ring_ago(&self.sq, n - 1)
-        mean2 -= mean * mean
-        if self.sample:
-            mean2 = mean2 * n / (n - 1.0)        # sample variance (ddof 1)
-        return sqrt(mean2) if mean2 >= 0.00000000000001 else 0.0   # TA-Lib: <= 0 (or ~0) -> 0
+        self.b.sample = sample and length > 1
+        self.b.pct = pct
+        self._sma(&self.b.ma, length)
+        self._ring(&self.b.sq, length)
+        self.b.sum2 = 0.0
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double x = pick(self.src, o, h, l, c, v)
-        cdef double m = sma_update(&self.ma, x)
-        cdef double sd = self._std(x, m)
-        if isnan(m):
-            return
-        cdef double d = sd * self.mult
-        out[0] = m + d
-        out[1] = m
-        out[2] = m - d
-        out[3] = (out[0] - out[2]) / m if m != 0.0 else 0.0
-        if self.pct:
-            out[3] *= 100.0
-        # zero width means every close in the window equals the middle: 0.5
-        out[4] = (x - out[2]) / (out[0] - out[2]) if out[0] != out[2] else 0.5
+        bb_bar(&self.b, pick(self.src, o, h, l, c, v), out, 1)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double* out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Bb b = self.b
+        for i in range(n):
+            bb_bar(&b, x[i], out + i, n)
+        self.b = b
+        free(tmp)
+        return True
 
 
 cdef class KKeltner(Kernel):
-    cdef Ema mid
+    cdef Smooth mid
     cdef KAtr atr
     cdef double mult
 
     def __init__(self, int length, double mult, int atr_length):
         self.n_out = 3
         self.mult = mult
-        ema_init(&self.mid, length, 2.0 / (length + 1.0))
+        ema_init(&self.mid, length)
         self.atr = KAtr(atr_length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double m = ema_update(&self.mid, c)
+        cdef double m = smooth_update(&self.mid, c)
         cdef double a = self.atr._push(h, l, c)
         if isnan(m) or isnan(a):
             return
@@ -1787,14 +2081,14 @@ cdef class KKvo(Kernel):
     """Klinger volume oscillator in pandas-ta's form: signed volume = volume times the
     sign of the hlc3 change (the first bar counts as up); kvo = EMA(fast) - EMA(slow) of
     it, signal = EMA(signal) of kvo; EMAs seeded with the SMA of their first values."""
-    cdef Ema f, s, sig
+    cdef Smooth f, s, sig
     cdef double prev
 
     def __init__(self, int fast, int slow, int signal):
         self.n_out = 2
-        ema_init(&self.f, fast, 2.0 / (fast + 1.0))
-        ema_init(&self.s, slow, 2.0 / (slow + 1.0))
-        ema_init(&self.sig, signal, 2.0 / (signal + 1.0))
+        ema_init(&self.f, fast)
+        ema_init(&self.s, slow)
+        ema_init(&self.sig, signal)
         self.prev = NAN
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
@@ -1804,12 +2098,12 @@ cdef class KKvo(Kernel):
         if not isnan(self.prev):
             sgn = 1.0 if x > self.prev else (-1.0 if x < self.prev else 0.0)
         self.prev = x
-        cdef double a = ema_update(&self.f, sgn * v)
-        cdef double b = ema_update(&self.s, sgn * v)
+        cdef double a = smooth_update(&self.f, sgn * v)
+        cdef double b = smooth_update(&self.s, sgn * v)
         if isnan(a) or isnan(b):
             return
         out[0] = a - b
-        out[1] = ema_update(&self.sig, out[0])
+        out[1] = smooth_update(&self.sig, out[0])
 
 
 cdef long long NO_SESSION = -(1 << 62)

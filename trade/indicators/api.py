@@ -1,7 +1,8 @@
 """The indicator facade: look up, validate parameters, compute in batch or one bar at a time.
 
-Both forms run the same compiled `step` of trade._kernels.indicators, so a stream of
-`Incremental.update` calls gives bit-identical values to `compute` over the same bars.
+`Incremental.update` runs an indicator's compiled `step` one bar at a time; `compute` runs
+its batch loop, built from the same per-bar functions, so a stream of `update` calls gives
+bit-identical values to `compute` over the same bars.
 """
 
 from __future__ import annotations
@@ -184,8 +185,12 @@ def compute(name: str, params: Mapping[str, Any] | None, bars: Mapping[str, Any]
         arrays[field] = arr
     if n is None:
         raise InputError(f"indicator '{name}': no bar arrays given")
-    nan = np.full(n, np.nan)
-    cols = [arrays.get(f, nan) for f in BAR_FIELDS]
+    # a field the indicator does not read may be absent: the kernel gets NaN there
+    if len(arrays) < len(BAR_FIELDS):
+        nan = np.full(n, np.nan)
+        cols = [arrays.get(f, nan) for f in BAR_FIELDS]
+    else:
+        cols = [arrays[f] for f in BAR_FIELDS]
     kernel = entry.factory(p)
     out: F64 = kernel.run(*cols)
     return {field: out[j] for j, field in enumerate(entry.spec.outputs_for(p))}
