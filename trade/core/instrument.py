@@ -4,6 +4,11 @@ The one `Instrument` type for the store, the exchange simulator and the live sta
 (the simulator serves it, live reads it back from instruments-info, the store keeps it
 beside the bars). `Instrument.from_rules` converts any object with the same attributes
 (e.g. the store's pydantic model) while those move over.
+
+Display: every price and quantity a person reads (reports, journals' summaries, CLI
+tables) is written at the instrument's precision: `Instrument.price_text` /
+`qty_text` (or `price_text(value, tick)` / `qty_text(value, step)` without an
+instrument): `2255.45`, not `2,255.45100000` or `2255.4500000000003`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,33 @@ def step_decimals(step: float) -> int:
     """Decimals of a grid step as Bybit writes it (0.1 -> 1, 0.001 -> 3, 5 -> 0)."""
     text = f"{step:.12f}".rstrip("0").rstrip(".")
     return len(text.partition(".")[2])
+
+
+def step_text(value: float | None, step: float, *, grouped: bool = False,
+              missing: str = "") -> str:
+    """`value` written with the decimals of the grid `step` (rounded to them, half to even
+    on the decimal; not moved onto the grid): 2255.451 at step 0.01 -> "2255.45";
+    `grouped` adds thousands separators ("2,255.45"); None, NaN and inf give `missing`.
+    A step <= 0 (unknown grid) writes the shortest exact form instead."""
+    if value is None or not math.isfinite(value):
+        return missing
+    if not step > 0:
+        return format(float(value), ",.15g" if grouped else ".15g")
+    decimals = step_decimals(step)
+    text = f"{value:,.{decimals}f}" if grouped else f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text.replace(",", "")) == 0 else text  # never "-0.00"
+
+
+def price_text(value: float | None, tick: float, *, grouped: bool = False,
+               missing: str = "") -> str:
+    """A price at the tick's decimals (see `step_text`)."""
+    return step_text(value, tick, grouped=grouped, missing=missing)
+
+
+def qty_text(value: float | None, step: float, *, grouped: bool = False,
+             missing: str = "") -> str:
+    """A quantity at the quantity step's decimals (see `step_text`)."""
+    return step_text(value, step, grouped=grouped, missing=missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +93,39 @@ class Instrument:
 
     @property
     def qty_scale(self) -> int:
+        """Decimals of the quantity step."""
         return step_decimals(self.qty_step)
+
+    # --- display (what a person reads: reports, journals' summaries, CLI tables) ------
+    def price_text(self, value: float | None, *, grouped: bool = False,
+                   missing: str = "") -> str:
+        """A price at the tick's decimals: 2255.451 -> "2255.45" at tick 0.01."""
+        return step_text(value, self.tick_size, grouped=grouped, missing=missing)
+
+    def qty_text(self, value: float | None, *, grouped: bool = False,
+                 missing: str = "") -> str:
+        """A quantity at the quantity step's decimals: 0.30000000000000004 -> "0.300"."""
+        return step_text(value, self.qty_step, grouped=grouped, missing=missing)
+
+    def round_price(self, value: float) -> float:
+        """`value` at the tick's decimals, as a float without binary noise (for records
+        that keep numbers, e.g. JSON journals: 2255.4500000000003 -> 2255.45)."""
+        return round(value, self.price_scale) if math.isfinite(value) else value
+
+    def round_qty(self, value: float) -> float:
+        """`value` at the quantity step's decimals, as a float without binary noise."""
+        return round(value, self.qty_scale) if math.isfinite(value) else value
+
+    @classmethod
+    def from_mapping(cls, values: Any, **overrides: Any) -> Instrument:
+        """From a mapping (e.g. a run manifest's `instrument`); unknown keys are ignored,
+        missing ones keep the defaults."""
+        names = {f.name for f in fields(cls)}
+        picked = {k: v for k, v in dict(values).items() if k in names}
+        if "base_coin" not in picked and "symbol" in picked:
+            picked["base_coin"] = str(picked["symbol"]).removesuffix("USDT") or picked["symbol"]
+        picked.update(overrides)
+        return cls(**picked)
 
     @classmethod
     def from_rules(cls, rules: Any, **overrides: Any) -> Instrument:

@@ -19,6 +19,9 @@ An update is a dict; recognised keys (others are shown under "info"):
 * `connection`: dict of named health values (e.g. {"public_ws": "connected",
   "last_message_age_s": 0.4}) - merged;
 * `ts`: ms UTC of the update; without it the injected Clock's time is used.
+
+With an `instrument`, prices and quantities in the position, orders and fills are shown at
+its precision (`Instrument.price_text` / `qty_text`: tick and quantity-step decimals).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from trade.core.clock import Clock
 from trade.core.errors import InputError
+from trade.core.instrument import Instrument
 from trade.report._dashboard_page import DASHBOARD_HTML
 
 MAX_FILLS = 50
@@ -57,6 +61,32 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, number
 
 
+PRICE_KEYS = frozenset({
+    "price", "entry_price", "exit_price", "mark_price", "liq_price", "bust_price",
+    "avg_price", "trigger", "trigger_price", "take_profit", "stop_loss", "tp", "sl",
+    "exec_price", "fill_price",
+})
+QTY_KEYS = frozenset({"size", "qty", "filled", "filled_qty", "leaves_qty", "exec_qty",
+                      "cum_exec_qty"})
+
+
+def display_row(row: Any, instrument: Instrument | None) -> Any:
+    """A position, order or fill as shown: its prices and quantities written at the
+    instrument's precision (strings); zero sizes stay 0 (flat), everything else as is."""
+    if instrument is None or not isinstance(row, Mapping):
+        return row
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        num = isinstance(value, int | float) and not isinstance(value, bool)
+        if num and key in PRICE_KEYS and value:
+            out[key] = instrument.price_text(float(value), missing="–")
+        elif num and key in QTY_KEYS and value:
+            out[key] = instrument.qty_text(float(value), missing="–")
+        else:
+            out[key] = value
+    return out
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -76,8 +106,10 @@ def _jsonable(obj: Any) -> Any:
 class DashboardServer:
     """Serves the dashboard page at `/`, the state at `/state` and a stream at `/events`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None,
+                 instrument: Instrument | None = None) -> None:
         self.host = host
+        self.instrument = instrument
         self.port = port
         self._clock = clock
         self._cond = threading.Condition()
@@ -107,13 +139,13 @@ class DashboardServer:
         with self._cond:
             if "position" in upd:
                 pos = upd["position"]
-                self._position = None if pos is None else _jsonable(pos)
+                self._position = None if pos is None else self._shown(pos)
             if "open_orders" in upd:
-                self._orders = _jsonable(list(upd["open_orders"] or []))
+                self._orders = [self._shown(o) for o in upd["open_orders"] or []]
             if upd.get("fill") is not None:
-                self._fills.append(_jsonable(upd["fill"]))
+                self._fills.append(self._shown(upd["fill"]))
             for fill in upd.get("fills") or []:
-                self._fills.append(_jsonable(fill))
+                self._fills.append(self._shown(fill))
             eq = upd.get("equity")
             if isinstance(eq, Mapping):
                 self._equity.append((eq.get("ts", ts), float(eq["equity"])))
@@ -129,6 +161,9 @@ class DashboardServer:
             self._version += 1
             self._dirty = True
             self._cond.notify_all()
+
+    def _shown(self, row: Any) -> Any:
+        return display_row(_jsonable(row), self.instrument)
 
     def _render(self) -> str:
         """The JSON snapshot, rebuilt only after a change (caller holds the lock)."""

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trade.core.errors import InputError
+from trade.core.instrument import Instrument
 from trade.data.intervals import (
     MINUTE_INTERVALS,
     MINUTE_MS,
@@ -161,6 +162,18 @@ def _label(interval: str) -> str:
         return "1w"
     minutes = int(interval)
     return f"{minutes // 60}h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes}m"
+
+
+def _instrument(manifest: dict[str, Any]) -> Instrument | None:
+    """The run's instrument (its manifest's `instrument`: tick and quantity step), so
+    prices and quantities are shown at its precision; None when the run does not say."""
+    rules = manifest.get("instrument")
+    if not isinstance(rules, dict) or "tick_size" not in rules:
+        return None
+    try:
+        return Instrument.from_mapping(rules)
+    except (InputError, TypeError, ValueError):
+        return None
 
 
 def _decimals(prices: F64) -> int:
@@ -401,14 +414,16 @@ def build_run_payload(run: RunFolder, bars: pa.Table | None) -> dict[str, Any]:
 
     levels: list[dict[str, Any]] = []
     fine: dict[str, Any] | None = None
-    decimals = 2
+    instrument = _instrument(manifest)
+    decimals = instrument.price_scale if instrument is not None else 2
     bars_ts = np.zeros(0, np.int64)
     b_open = b_close = np.zeros(0)
     if bars is not None and bars.num_rows:
         bars_ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
         b_open = np.asarray(bars.column("open").to_numpy(), dtype=np.float64)
         b_close = np.asarray(bars.column("close").to_numpy(), dtype=np.float64)
-        decimals = _decimals(b_close)
+        if instrument is None:
+            decimals = _decimals(b_close)
         span = int(bars_ts[-1] - bars_ts[0]) + MINUTE_MS
         levels = [_level(bars, iv) for iv in _pyramid_intervals(span, exec_iv)]
         exec_ms = interval_ms(exec_iv) if exec_iv else MINUTE_MS
@@ -423,7 +438,8 @@ def build_run_payload(run: RunFolder, bars: pa.Table | None) -> dict[str, Any]:
             "symbol": symbol,
             "exec": _label(exec_iv) if exec_iv else None,
             "initial_balance": initial,
-            "decimals": decimals,
+            "decimals": decimals,  # prices at the tick's decimals (else the bars')
+            "qty_decimals": instrument.qty_scale if instrument is not None else None,
             "start": int(eq_ts[0]),
             "end": int(eq_ts[-1]) + MINUTE_MS,
             "n_trades": run.trades.num_rows,

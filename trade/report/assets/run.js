@@ -1,6 +1,6 @@
 (function(){
 var D=JSON.parse(document.getElementById('report-data').textContent);
-var M=D.meta, T=D.trades, NT=M.n_trades, DEC=M.decimals, P10=Math.pow(10,DEC);
+var M=D.meta, T=D.trades, NT=M.n_trades, DEC=M.decimals, P10=Math.pow(10,DEC), QDEC=M.qty_decimals;
 var MAXV=1800;  // at most this many candles drawn at once
 function rp(v){return Math.round(v*P10)/P10;}
 function decodeLevel(L){if(!L)return null;
@@ -170,7 +170,7 @@ function cell(c,i){var v=T[c[0]]?T[c[0]][i]:null;
   if(c[2]===-1)return '<td class="l">'+esc(String(v).replace(/_/g,' '))+'</td>';
   if(c[2]===-2)return '<td class="l">'+fmtTs(v)+'</td>';
   if(c[2]===-3)return '<td>'+dur(v)+'</td>';
-  if(c[2]===-4)return '<td>'+(+Number(v).toPrecision(8))+'</td>';
+  if(c[2]===-4)return '<td>'+(QDEC===null||QDEC===undefined?(+Number(v).toPrecision(8)):Number(v).toFixed(QDEC))+'</td>';
   if(c[2]===-5)return '<td class="'+(v>0?'pos':v<0?'neg':'')+'">'+(v*100).toFixed(2)+'%</td>';
   var cls=(c[0]==='net_pnl')?(v>0?'pos':v<0?'neg':''):'';
   return '<td class="'+cls+'">'+(v===null?'–':fmtNum(v,c[2]))+'</td>';}
