@@ -123,3 +123,21 @@ def test_every_result_records_its_data_source(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(pq.read_schema(out2).metadata[b"trade.data"])["kind"] == "store"
     assert "1m bars from unit-test" in res.stdout
+
+
+def test_bars_in_memory_run_as_the_same_bars_from_the_store(tmp_path: Path) -> None:
+    """run_backtest(bars=table) runs on the table: the trades, equity, metrics and bar digest
+    of the same bars read from a store; the manifest says where they came from."""
+    root = _store_with(tmp_path / "store", "BTCUSDT")
+    st = open_store(root)
+    play = load_play(PLAY)
+    stored = run_backtest(play, store=st, synthetic=False, start="2024-01-01T12:00")
+    table = st.read_bars("BTCUSDT", None, None)
+    mem = run_backtest(play, store=st, bars=table, start="2024-01-01T12:00")
+    assert mem.trades.equals(stored.trades) and mem.equity.equals(stored.equity)
+    assert mem.metrics == stored.metrics
+    assert mem.manifest["data"]["bars_sha256"] == stored.manifest["data"]["bars_sha256"]
+    assert mem.manifest["data"]["n_bars_1m"] == stored.manifest["data"]["n_bars_1m"]
+    assert mem.manifest["data"]["kind"] == "table"
+    with pytest.raises(InputError, match="in memory"):
+        run_backtest(play, store=st, bars=table, synthetic=True)

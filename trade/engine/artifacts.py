@@ -88,7 +88,8 @@ def table_sha256(table: pa.Table, columns: tuple[str, ...]) -> str:
     for name in columns:
         arr = np.ascontiguousarray(table.column(name).to_numpy())
         h.update(name.encode())
-        h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+        # the buffer itself (no copy; hashlib releases the GIL while it hashes it)
+        h.update(np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False)).data)
     return h.hexdigest()
 
 

@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -302,6 +303,41 @@ def run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
     return BatchResult(ex.trade_log(), ex.equity_curve(), adapter.balance().wallet_balance)
 
 
+def _table_bars(bars: pa.Table, symbol: str, start_ms: int | None, end_ms: int | None,
+                synthetic: bool | None, seed: int | None) -> tuple[pa.Table, dict[str, Any]]:
+    """In-memory bars of a run (`run_backtest(bars=...)`), cut to [start, end)."""
+    if not isinstance(bars, pa.Table):
+        raise InputError(f"bars must be a pyarrow Table, got {type(bars).__name__}")
+    if synthetic or seed is not None:
+        raise InputError("bars were passed in memory: synthetic data and a seed do not apply")
+    if start_ms is not None or end_ms is not None:
+        ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+        lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms))
+        hi = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms))
+        bars = bars.slice(lo, max(hi - lo, 0))
+    if bars.num_rows == 0:
+        raise InputError(f"no 1m bars for {symbol} in the range passed")
+    return bars, {"kind": "table", "description": f"1m bars of {symbol} passed in memory"}
+
+
+def _simulate(play: Play, store: Store, symbol: str, bars: pa.Table, data_info: dict[str, Any],
+              chosen: str, plan: OrderPlan, config: SimConfig, progress: ProgressFn | None
+              ) -> tuple[BatchResult, int, pa.Table]:
+    """(the run's result, funding settlements, the bars it ran on: with funding if stored)."""
+    n_funding = 0
+    if data_info["kind"] == "store":
+        bars, n_funding = with_funding(bars, store, symbol)
+    if chosen == "batch":
+        frame = exec_frame(play, bars)
+        signals = build_signals(compiled_actions(play), frame, plan)
+        result = run_batch(bars, signals, config, checked=True)  # engine-built: valid
+        if progress is not None:
+            progress(bars.num_rows, bars.num_rows)
+    else:
+        result = run_event(play, bars, plan, config, progress)
+    return result, n_funding, bars
+
+
 def run_backtest(
     play: Play | str | Path,
     *,
@@ -315,13 +351,19 @@ def run_backtest(
     seed: int | None = None,
     progress: ProgressFn | None = None,
     synthetic: bool | None = None,
+    bars: pa.Table | None = None,
 ) -> RunResult:
     """Backtest `play` (a Play or a Play file) and write its artifacts to `out_dir`.
 
     `start`/`end` (YYYY-MM-DD, ISO date-time or ms; end exclusive) default to the Play's
     `backtest.start/end`, else all stored data. `seed` replaces the synthetic block's seed.
     `progress(done, total)` is called every ~0.5 % of an event run. `synthetic`: see
-    `load_run_bars` (True = the Play's synthetic block, False = stored data only)."""
+    `load_run_bars` (True = the Play's synthetic block, False = stored data only). `bars`: 1m
+    bars already in memory (a pyarrow Table in the store's layout) to run on instead of the
+    store or synthetic data (start/end still cut them); the manifest's data kind is `table`.
+
+    The sha256 of the bars (for the manifest) is computed in a worker thread while the run
+    proceeds (hashlib releases the GIL)."""
     play_file: Path | None = None
     if not isinstance(play, Play):
         play_file = Path(play)
@@ -341,20 +383,17 @@ def run_backtest(
         update={"symbol": sym}))
     plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
     config = sim_config(play, plan, instrument)
-    bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed,
-                                    synthetic=synthetic)
-    bars_hash = table_sha256(bars, BAR_HASH_COLUMNS)
-    n_funding = 0
-    if data_info["kind"] == "store":
-        bars, n_funding = with_funding(bars, st, sym)
-    if chosen == "batch":
-        frame = exec_frame(play, bars)
-        signals = build_signals(compiled_actions(play), frame, plan)
-        result = run_batch(bars, signals, config, checked=True)  # engine-built: valid
-        if progress is not None:
-            progress(bars.num_rows, bars.num_rows)
+    if bars is not None:
+        bars, data_info = _table_bars(bars, sym, start_ms, end_ms, synthetic, seed)
     else:
-        result = run_event(play, bars, plan, config, progress)
+        bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed,
+                                        synthetic=synthetic)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bars-sha256") as pool:
+        hashing = pool.submit(table_sha256, bars, BAR_HASH_COLUMNS)
+        result, n_funding, chosen_bars = _simulate(play, st, sym, bars, data_info, chosen,
+                                                   plan, config, progress)
+        bars_hash = hashing.result()
+    bars = chosen_bars
     bench = bars.select(["ts", "close"])
     metrics = compute_metrics(result.equity, result.trades, initial_balance=config.initial_balance,
                               benchmark_close=bench)
