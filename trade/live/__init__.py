@@ -16,8 +16,9 @@ Public API:
 * credentials: `load_credentials(mode, key_file=None)`, `Credentials`, `redact`.
 """
 
+from trade.exchange_sim.pybit_client import SyncedHTTP
 from trade.live.book import AccountBook, OrderHandle, position_from_row
-from trade.live.client import BybitRest, SyncedHTTP, make_session, new_link_id, ws_base_of
+from trade.live.client import BybitRest, make_session, new_link_id, ws_base_of
 from trade.live.errors import (
     AuthError,
     BybitError,

@@ -1,10 +1,10 @@
 """The Bybit client: pybit HTTP underneath, our retry/rate-limit/time-sync layer on top.
 
 Factory: `make_session(mode, endpoint=..., credentials=..., timestamp_ms=...)` builds the
-pybit `HTTP` session through `trade.exchange_sim.pybit_client.make_http` (the one place
-that redirects pybit to another host: `endpoint` assigned after construction), and the
-session class `SyncedHTTP` signs with `timestamp_ms()` (our corrected clock)
-instead of pybit's `_helpers.generate_timestamp()` (the raw system clock). pybit's own
+pybit `HTTP` session through `trade.exchange_sim.pybit_client` (the one module that
+touches pybit's private API: the redirect to another host, and the session class
+`SyncedHTTP` that signs with `timestamp_ms()` (our corrected clock) instead of pybit's raw
+system clock). pybit's own
 retry loop is switched off (`max_retries=1`, no retry codes): it sleeps with `time.sleep`,
 never retries non-200 statuses, and can sleep a negative time on a past rate-limit reset.
 
@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 
 import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
-from pybit.unified_trading import HTTP
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -43,7 +42,12 @@ from tenacity import (
 )
 
 from trade.core import Clock, InputError, WallClock
-from trade.exchange_sim.pybit_client import make_http
+from trade.exchange_sim.pybit_client import (  # the one home of pybit's private hooks
+    SyncedHTTP,
+    make_http,
+    no_pybit_retries,
+    send_request,
+)
 from trade.live.errors import (
     AuthError,
     BybitError,
@@ -68,39 +72,6 @@ RATE_WINDOW_S = 1.5  # the longest wait a rate-limit reset may impose
 # what requests raises for a URL it cannot use: permanent, never retried
 _MALFORMED_URL = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                   requests.exceptions.MissingSchema)
-
-
-class SyncedHTTP(HTTP):  # type: ignore[misc]
-    """pybit's HTTP session, signing requests with a corrected timestamp.
-
-    pybit computes the signing timestamp in `_prepare_headers` from the system clock;
-    this override takes it from `timestamp_ms` (set by the factory) and otherwise builds
-    the very same headers through pybit's own `_auth`."""
-
-    timestamp_ms: Callable[[], int] | None = None
-
-    def _prepare_headers(self, payload: Any, recv_window: int,
-                         content_type: str = "application/json") -> dict[str, str]:
-        source = self.timestamp_ms
-        if source is None:
-            headers: dict[str, str] = super()._prepare_headers(payload, recv_window,
-                                                               content_type)
-            return headers
-        timestamp = int(source())
-        if isinstance(payload, bytes):
-            signature = self._auth_binary(payload=payload, recv_window=recv_window,
-                                          timestamp=timestamp)
-        else:
-            signature = self._auth(payload=payload, recv_window=recv_window,
-                                   timestamp=timestamp)
-        return {
-            "Content-Type": content_type,
-            "X-BAPI-API-KEY": self.api_key,
-            "X-BAPI-SIGN": signature,
-            "X-BAPI-SIGN-TYPE": "2",
-            "X-BAPI-TIMESTAMP": str(timestamp),
-            "X-BAPI-RECV-WINDOW": str(recv_window),
-        }
 
 
 def ws_base_of(endpoint: str) -> str:
@@ -138,7 +109,7 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
         logging_level=logging.WARNING,
     )
     assert isinstance(session, SyncedHTTP)
-    session.retry_codes = set()  # pybit's own retries sleep with time.sleep: ours instead
+    no_pybit_retries(session)  # pybit's own retries sleep with time.sleep: ours instead
     session.timestamp_ms = timestamp_ms
     return session
 
@@ -244,9 +215,7 @@ class BybitRest:
                 log.debug("periodic server-time sync failed: %s", exc)
         self._count("requests")
         try:
-            reply = self.session._submit_request(
-                method=method, path=f"{self.session.endpoint}{path}",
-                query=dict(params or {}), auth=auth)
+            reply = send_request(self.session, method, path, params or {}, auth=auth)
         except _MALFORMED_URL as exc:  # no retry can fix a URL
             raise PermanentError(f"malformed endpoint URL {self.session.endpoint!r}: "
                                  f"{type(exc).__name__}: {exc}", path=path) from None

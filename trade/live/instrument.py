@@ -15,6 +15,7 @@ from __future__ import annotations
 from trade.core import Clock, InputError
 from trade.data.fetch import SourceError, parse_instrument
 from trade.data.schema import Instrument
+from trade.exchange_sim.pybit_client import close_http
 from trade.live.client import BybitRest, Mode, make_session
 
 
@@ -42,7 +43,7 @@ def fetch_instrument(mode: Mode, symbol: str, *, endpoint: str | None = None,
         return venue_instrument(rest, symbol, base)
     finally:
         rest.stop.set()
-        rest.session.client.close()  # pybit's requests.Session: release its connections
+        close_http(rest.session)  # release pybit's pooled connections
 
 
 __all__ = ["fetch_instrument", "venue_instrument"]

@@ -1,7 +1,9 @@
 """WebSocket streams with explicit state, a health monitor and our own reconnection.
 
 pybit's `WebSocket` still speaks the protocol (connect, its auth message, websocket-client
-threads), but everything that makes it fragile is overridden in `_ManagedMixin`:
+threads), but everything that makes it fragile is overridden, through
+`trade.exchange_sim.pybit_client.CallbackWebSocket` (the one home of pybit's private hooks),
+by callbacks of this manager:
 
 * every incoming message goes to `StreamManager._on_raw`, which parses it and only enqueues
   typed events (trade.live.events) through the sink; it never raises (an exception in a
@@ -35,10 +37,17 @@ from typing import Any
 
 import orjson
 import websocket
-from pybit.unified_trading import WebSocket
 
 from trade.core import Clock, WallClock
-from trade.exchange_sim.pybit_client import RedirectedWebSocket
+from trade.exchange_sim.pybit_client import (
+    CallbackRedirectedWebSocket,
+    CallbackWebSocket,
+    SocketCallbacks,
+    close_socket,
+    join_socket,
+    send_text,
+    ws_auth_signature,
+)
 from trade.live.events import ConnState, Failure, KlinePush, LiveEvent, PrivatePush, StreamState
 from trade.live.secrets import Credentials, redact
 
@@ -50,54 +59,6 @@ def _dumps(value: Any) -> str:
 
 log = logging.getLogger(__name__)
 Sink = Callable[[LiveEvent], None]
-
-
-class _ManagedMixin:
-    """Overrides of pybit's `_WebSocketManager` hooks (see the module docstring)."""
-
-    _owner: StreamManager
-
-    def _on_message(self, message: str) -> None:
-        self._owner._on_raw(message)
-
-    def _on_error(self, error: Exception) -> None:
-        self._owner._on_socket_error(error)
-
-    def _on_close(self) -> None:
-        self._owner._on_socket_closed()
-
-    def _on_open(self) -> None:
-        self._owner._on_socket_open()
-
-    def _on_pong(self) -> None:
-        self._owner._on_pong()
-
-    def _send_initial_ping(self) -> None:
-        """The manager sends Bybit's text pings itself."""
-
-    def _auth(self) -> None:
-        owner = self._owner
-        creds = owner.credentials
-        assert creds is not None
-        expires = owner.timestamp_ms() + 10_000
-        from pybit._http_manager import generate_signature
-
-        signature = generate_signature(False, creds.api_secret, f"GET/realtime{expires}")
-        owner._set_state(ConnState.AUTHENTICATING)
-        self.ws.send(_dumps({"op": "auth", "args": [creds.api_key, expires, signature]}))  # type: ignore[attr-defined]
-
-
-class _ManagedWebSocket(_ManagedMixin, WebSocket):  # type: ignore[misc]
-    def __init__(self, channel_type: str, *, owner: StreamManager, **kwargs: Any) -> None:
-        self._owner = owner
-        super().__init__(channel_type, **kwargs)
-
-
-class _ManagedRedirectedWebSocket(_ManagedMixin, RedirectedWebSocket):
-    def __init__(self, channel_type: str, *, owner: StreamManager, ws_base: str,
-                 **kwargs: Any) -> None:
-        self._owner = owner
-        super().__init__(channel_type, ws_base=ws_base, **kwargs)
 
 
 class StreamManager:
@@ -260,6 +221,16 @@ class StreamManager:
     def _on_pong(self) -> None:
         self._last_pong = self._last_msg = self.clock.monotonic()
 
+    def _auth_frame(self) -> str:
+        """The auth frame, its expiry on the time-synced clock (pybit's is the raw one)."""
+        creds = self.credentials
+        assert creds is not None
+        expires = self.timestamp_ms() + 10_000
+        self._set_state(ConnState.AUTHENTICATING)
+        return _dumps({"op": "auth",
+                       "args": [creds.api_key, expires, ws_auth_signature(creds.api_secret,
+                                                                          expires)]})
+
     def _on_raw(self, raw: str) -> None:
         """Every message: parse, classify, enqueue. Never raises."""
         try:
@@ -349,7 +320,10 @@ class StreamManager:
         self._authed.clear()
         self._auth_failed.clear()
         kwargs: dict[str, Any] = {
-            "owner": self,
+            "callbacks": SocketCallbacks(
+                on_message=self._on_raw, on_error=self._on_socket_error,
+                on_close=self._on_socket_closed, on_open=self._on_socket_open,
+                on_pong=self._on_pong, auth_frame=self._auth_frame),
             "ping_interval": max(int(self.ping_interval_s), 2),
             "ping_timeout": 1,
             "retries": 2,  # pybit: one attempt (it raises once its counter reaches zero)
@@ -361,10 +335,10 @@ class StreamManager:
         try:
             self.connects += 1
             if self.ws_base is not None:
-                ws: Any = _ManagedRedirectedWebSocket(self.channel, ws_base=self.ws_base,
+                ws: Any = CallbackRedirectedWebSocket(self.channel, ws_base=self.ws_base,
                                                       testnet=False, **kwargs)
             else:
-                ws = _ManagedWebSocket(self.channel, testnet=False,
+                ws = CallbackWebSocket(self.channel, testnet=False,
                                        demo=self.demo and self.channel == "private", **kwargs)
         except (websocket.WebSocketException, OSError) as exc:
             self.failures.append(redact(f"connect: {exc}"))
@@ -401,7 +375,7 @@ class StreamManager:
         with self._lock:
             self._pending_acks[req_id] = ""
         try:
-            ws.ws.send(_dumps({"op": "subscribe", "req_id": req_id, "args": self.topics}))
+            send_text(ws, _dumps({"op": "subscribe", "req_id": req_id, "args": self.topics}))
         except (websocket.WebSocketException, OSError) as exc:
             self.failures.append(redact(f"subscribe send: {exc}"))
             return False
@@ -434,23 +408,17 @@ class StreamManager:
             if now - self._last_ping >= self.ping_interval_s:
                 self._last_ping = now
                 try:
-                    self._ws.ws.send(_dumps({"op": "ping", "req_id": uuid.uuid4().hex}))
+                    send_text(self._ws, _dumps({"op": "ping", "req_id": uuid.uuid4().hex}))
                 except (websocket.WebSocketException, OSError):
                     return "ping failed"
         return "stopping"
 
     def _close_socket(self, ws: Any) -> None:
         """Close one pybit connection and join its reader thread (a condition, not a sleep)."""
-        ws.exited = True
-        app = getattr(ws, "ws", None)
-        if app is not None:
-            try:
-                app.close()
-            except (websocket.WebSocketException, OSError) as exc:
-                log.debug("stream %s close: %s", self.name, exc)
-        thread = getattr(ws, "wst", None)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
-            if thread.is_alive():
-                log.warning("stream %s: socket thread still running after close", self.name)
+        try:
+            close_socket(ws)
+        except (websocket.WebSocketException, OSError) as exc:
+            log.debug("stream %s close: %s", self.name, exc)
+        if not join_socket(ws, 5.0):
+            log.warning("stream %s: socket thread still running after close", self.name)
         self._connected = False
