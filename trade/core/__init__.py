@@ -3,7 +3,15 @@
 from trade._kernels.position import Position
 from trade.core.adapter import ExchangeAdapter
 from trade.core.clock import Clock, SimulatedClock, WallClock
-from trade.core.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
+from trade.core.enums import (
+    EXIT_REASONS,
+    ExecType,
+    ExitReason,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from trade.core.errors import InputError, TradeError
 from trade.core.lifecycle import (
     IllegalTransitionError,
@@ -25,6 +33,7 @@ from trade.core.models import (
 )
 
 __all__ = [
+    "EXIT_REASONS",
     "AdapterEvent",
     "Balance",
     "BalanceUpdate",
@@ -32,6 +41,7 @@ __all__ = [
     "EventLog",
     "ExchangeAdapter",
     "ExecType",
+    "ExitReason",
     "Fill",
     "FillEvent",
     "IllegalTransitionError",

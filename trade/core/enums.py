@@ -1,4 +1,21 @@
-"""Enumerations shared by every layer. Values are the wire/kernel codes."""
+"""Enumerations shared by every layer: the one Python home of the kernel's codes.
+
+Each enum's values are the integer codes of the compiled kernels, which declare them as C
+constants in `trade/_kernels/sim.pxd` and `trade/_kernels/lifecycle.pxd`:
+
+=================  ===============  ==========================================
+enum               kernel constant  meaning
+=================  ===============  ==========================================
+`OrderType`        ``OT_*``         market, limit, stop-market, stop-limit
+`TimeInForce`      ``TIF_*``        GTC, IOC, FOK, PostOnly
+`OrderStatus`      ``ST_*``         Bybit's order lifecycle
+`ExecType`         ``X_*``          why a fill happened
+`ExitReason`       ``R_*``          why a trade closed (the trade log's ``exit_reason``)
+=================  ===============  ==========================================
+
+Python code names these codes only through the enums (never a bare integer or a second
+list of names); tests/test_code_tables.py checks every member against the kernel.
+"""
 
 from __future__ import annotations
 
@@ -126,3 +143,40 @@ class ExecType(IntEnum):
         return {0: "Trade", 1: "Funding", 2: "BustTrade", 3: "Trade", 4: "Trade", 5: "Trade"}[
             int(self)
         ]
+
+
+class ExitReason(IntEnum):
+    """Why a trade closed. Codes equal the kernel's ``R_*`` constants (trade/_kernels/sim.pxd);
+    the trade log's ``exit_reason`` column holds the `label` (``"stop_loss"``)."""
+
+    SIGNAL = 0  # an exit action of the Play
+    STOP_LOSS = 1
+    TAKE_PROFIT = 2
+    TRAILING_STOP = 3
+    LIQUIDATION = 4
+    FLIP = 5  # closed by an entry into the opposite side
+    END_OF_DATA = 6  # still open when the data ended: closed at the last close
+
+    @property
+    def label(self) -> str:
+        """The name written in trade logs and metric keys: ``"trailing_stop"``."""
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, text: str) -> ExitReason:
+        """The reason whose `label` is `text`.
+
+        Raises
+        ------
+        ValueError
+            `text` is not a label of any reason.
+        """
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise ValueError(f"unknown exit reason {text!r} (expected one of "
+                             f"{', '.join(EXIT_REASONS)})") from None
+
+
+#: the trade log's exit reasons, in code order (`ExitReason.label` of each code)
+EXIT_REASONS: tuple[str, ...] = tuple(r.label for r in ExitReason)

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trade.core.enums import EXIT_REASONS
+
 Group = Literal["returns", "risk", "distribution", "trades", "costs", "exposure", "benchmark"]
 Unit = Literal[
     "fraction",  # shown as a percentage
@@ -775,15 +777,6 @@ METRIC_DOCS: dict[str, MetricDoc] = {d.name: d for d in _DOCS}
 if len(METRIC_DOCS) != len(_DOCS):  # pragma: no cover - guards edits of the table above
     raise RuntimeError("duplicate metric name in METRIC_DOCS")
 
-EXIT_REASON_KEYS: dict[str, str] = {
-    reason: f"exits_{reason}"
-    for reason in (
-        "signal",
-        "stop_loss",
-        "take_profit",
-        "trailing_stop",
-        "liquidation",
-        "flip",
-        "end_of_data",
-    )
-}
+#: trade-log exit reason -> the metric counting it; the reasons come from their one home,
+#: `trade.core.enums.ExitReason` (tests/test_code_tables.py checks each has its MetricDoc)
+EXIT_REASON_KEYS: dict[str, str] = {reason: f"exits_{reason}" for reason in EXIT_REASONS}
