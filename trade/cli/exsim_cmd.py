@@ -13,7 +13,9 @@ import click
 @click.command("exchange-sim")
 @click.option("--data-dir", type=click.Path(path_type=Path), required=True,
               help="Data store directory (or a .parquet/.csv file of 1m bars).")
-@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--symbol", "symbols", multiple=True,
+              help="A symbol to list (repeat for several, one wallet across them); default: "
+                   "every symbol in the data store (BTCUSDT for a single file).")
 @click.option("--speed", type=float, default=60.0, show_default=True,
               help="Market minutes replayed per real minute (1 = real time).")
 @click.option("--port", type=int, default=8099, show_default=True,
@@ -38,7 +40,7 @@ import click
                    "auto: intrabar at --speed 1, else bar.")
 def exchange_sim(
     data_dir: Path,
-    symbol: str,
+    symbols: tuple[str, ...],
     speed: float,
     port: int,
     start_ms: int | None,
@@ -52,7 +54,13 @@ def exchange_sim(
 ) -> None:
     """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
     from trade.core import InputError
-    from trade.exchange_sim import ExchangeSimServer, FaultConfig, load_bars
+    from trade.exchange_sim import (
+        ExchangeSimServer,
+        FaultConfig,
+        load_bars,
+        store_instrument,
+        store_symbols,
+    )
     from trade.sim.config import SimConfig
 
     if not 0 <= port <= 65535:
@@ -63,14 +71,25 @@ def exchange_sim(
         raise click.BadParameter("must be between 0 and 10 seconds",
                                  param_hint="--bracket-grace")
     faults = FaultConfig.from_file(faults_file) if faults_file is not None else None
+    if not symbols:
+        symbols = tuple(store_symbols(data_dir)) if data_dir.is_dir() else ("BTCUSDT",)
+    if data_dir.is_file() and len(symbols) > 1:
+        raise InputError(f"{data_dir} holds the bars of one symbol; give a data store "
+                         f"directory to list several")
+    symbols = tuple(dict.fromkeys(symbols))  # each once, in the order given
+    symbol = symbols[0]
     try:
         sim_config = SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage)
     except ValueError as exc:  # SimConfig validates with ValueError; here it is the options
         raise InputError(f"--balance {balance:g} / --leverage {leverage:g}: {exc}") from None
-    bars = load_bars(data_dir, symbol)
+    bars = {s: load_bars(data_dir, s) for s in symbols}
+    found = {s: store_instrument(data_dir, s) for s in symbols}
+    instruments = {s: i for s, i in found.items() if i is not None}
     server = ExchangeSimServer(
         bars,
         symbol=symbol,
+        instrument=instruments.get(symbol),
+        instruments=instruments,
         api_keys={api_key: api_secret},
         speed=speed,
         start_ms=start_ms,
@@ -83,8 +102,10 @@ def exchange_sim(
     stop = threading.Event()
     with server:
         click.echo(f"exchange-sim: REST {server.base_url}  WS {server.ws_base}/v5/public/linear "
-                   f"and {server.ws_base}/v5/private  ({len(server.market)} bars of {symbol}, "
-                   f"x{speed:g})")
+                   f"and {server.ws_base}/v5/private  ("
+                   + ", ".join(f"{len(lst.market)} bars of {s}"
+                               for s, lst in server.listings.items())
+                   + f", x{speed:g}; one USDT wallet)")
         click.echo("fills: " + ("intrabar (inside the forming minute, on its price path)"
                                 if server.intrabar else "bar (the backtest's 1m rules)"))
         if server.wall_shift_ms:
@@ -99,7 +120,8 @@ def exchange_sim(
         previous = _on_stop_signals(stop)
         try:
             while not stop.wait(0.5):
-                if not announced and server.fed >= len(server.market):
+                if not announced and all(lst.fed >= len(lst.market)
+                                         for lst in server.listings.values()):
                     announced = True
                     click.echo("exchange-sim: end of history reached; still serving")
         except KeyboardInterrupt:

@@ -18,7 +18,12 @@ from trade.exchange_sim.market import MarketData
 from trade.exchange_sim.protocol import ApiError
 from trade.exchange_sim.pybit_client import RedirectedWebSocket, make_http, make_websocket
 from trade.exchange_sim.ratelimit import DEFAULT_LIMITS, RateLimiter
-from trade.exchange_sim.server import ExchangeSimServer, load_bars
+from trade.exchange_sim.server import (
+    ExchangeSimServer,
+    load_bars,
+    store_instrument,
+    store_symbols,
+)
 from trade.exchange_sim.venue import (
     EngineFactory,
     Instrument,
@@ -47,4 +52,6 @@ __all__ = [
     "load_bars",
     "make_http",
     "make_websocket",
+    "store_instrument",
+    "store_symbols",
 ]

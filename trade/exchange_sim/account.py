@@ -48,7 +48,11 @@ class AccountRoutes(ServerBase):
     def _symbol_filter(self, params: dict[str, Any]) -> bool:
         """False when the request names a symbol this server does not list (empty answer)."""
         symbol = params.get("symbol")
-        return symbol is None or symbol == self.symbol
+        return symbol is None or symbol in self.listings
+
+    def _wanted(self, params: dict[str, Any], row: dict[str, Any]) -> bool:
+        symbol = params.get("symbol")
+        return symbol is None or row.get("symbol") == symbol
 
     # --- user / asset ---------------------------------------------------------------------
     async def _query_api(self, params: dict[str, Any], path: str) -> Any:
@@ -68,8 +72,9 @@ class AccountRoutes(ServerBase):
 
     async def _coin_info(self, params: dict[str, Any], path: str) -> Any:
         coins = [self.instrument.quote_coin]
-        if self.instrument.base_coin not in coins:
-            coins.append(self.instrument.base_coin)
+        for lst in self.listings.values():
+            if lst.instrument.base_coin not in coins:
+                coins.append(lst.instrument.base_coin)
         want = params.get("coin")
         rows = [
             {"name": coin, "coin": coin, "remainAmount": "0", "chains": []}
@@ -99,9 +104,11 @@ class AccountRoutes(ServerBase):
         category = category_of(params)
         rows: list[dict[str, Any]] = []
         if category == "linear" and self._symbol_filter(params):
-            rows.append({"symbol": self.symbol,
-                         "takerFeeRate": num(self.venue.config.taker_fee),
-                         "makerFeeRate": num(self.venue.config.maker_fee)})
+            rows = [{"symbol": lst.symbol,
+                     "takerFeeRate": num(lst.venue.config.taker_fee),
+                     "makerFeeRate": num(lst.venue.config.maker_fee)}
+                    for lst in self.listings.values()]
+            rows = [r for r in rows if self._wanted(params, r)]
         return {"list": rows}
 
     async def _transaction_log(self, params: dict[str, Any], path: str) -> Any:
@@ -117,11 +124,11 @@ class AccountRoutes(ServerBase):
         end = int_param(params, "endTime")
         assert self._state is not None
         async with self._state:
-            rows = list(reversed(self.venue.ledger))  # newest first
+            rows = list(reversed(self.venue.wallet.ledger))  # newest first, every symbol
         rows = [
             r for r in rows
             if category in (None, "linear") and currency in (None, "", "USDT")
-            and kind in (None, "", r["type"]) and self._symbol_filter(params)
+            and kind in (None, "", r["type"]) and self._wanted(params, r)
             and (start is None or int(r["transactionTime"]) >= start)
             and (end is None or int(r["transactionTime"]) <= end)
         ]
@@ -152,7 +159,9 @@ class AccountRoutes(ServerBase):
                 and params.get("settleCoin") in (None, "USDT"):
             assert self._state is not None
             async with self._state:
-                rows.append(self.venue.position_row(self.venue.engine.position()))
+                rows = [lst.venue.position_row(lst.venue.engine.position())
+                        for lst in self.listings.values()]
+                rows = [r for r in rows if self._wanted(params, r)]
         return {"category": category, "list": rows, "nextPageCursor": ""}
 
     async def _closed_pnl(self, params: dict[str, Any], path: str) -> Any:
@@ -161,17 +170,17 @@ class AccountRoutes(ServerBase):
         end = int_param(params, "endTime")
         assert self._state is not None
         async with self._state:
-            rows = list(reversed(self.venue.closed_pnl))
+            rows = list(reversed(self.venue.wallet.closed_pnl))
         rows = [
             r for r in rows
-            if category == "linear" and self._symbol_filter(params)
+            if category == "linear" and self._wanted(params, r)
             and (start is None or int(r["createdTime"]) >= start)
             and (end is None or int(r["createdTime"]) <= end)
         ]
         return page(rows, params, limit_param(params, 50, 200), category=category)
 
     async def _switch_isolated(self, params: dict[str, Any], path: str) -> Any:
-        return self.venue.switch_isolated(params)
+        return self.listing(params.get("symbol")).venue.switch_isolated(params)
 
     async def _switch_mode(self, params: dict[str, Any], path: str) -> Any:
         """Position mode: 0 one-way (the simulator's only mode), 3 hedge (refused)."""
@@ -185,7 +194,7 @@ class AccountRoutes(ServerBase):
 
     async def _set_tpsl_mode(self, params: dict[str, Any], path: str) -> Any:
         """TP/SL mode: Full is what the simulator applies; Partial is refused."""
-        self.venue._check_symbol(params)
+        self.listing(params.get("symbol")).venue._check_symbol(params)
         mode = params.get("tpSlMode")
         if mode == "Full":
             return {"tpSlMode": "Full"}

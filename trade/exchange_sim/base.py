@@ -9,28 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from trade.core import Clock
+from trade.exchange_sim import protocol as p
 from trade.exchange_sim.book import Book, synthetic_book
 from trade.exchange_sim.clock import reports_market_clock
 from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultInjector
 from trade.exchange_sim.market import MarketData
-from trade.exchange_sim.protocol import num
+from trade.exchange_sim.protocol import ApiError, num
 from trade.exchange_sim.ratelimit import RateLimiter
 from trade.exchange_sim.venue import Instrument, Pushes, Venue
 
 
-class ServerBase:
-    """State shared by the server's parts (set by `ExchangeSimServer.__init__`)."""
+@dataclass(slots=True)
+class Listing:
+    """One symbol the server lists: its replayed bars, instrument and account side (every
+    listing's venue shares one wallet, see venue.SharedWallet)."""
 
     symbol: str
     market: MarketData
     instrument: Instrument
     venue: Venue
+    fed: int = 0  # bars fed to its engine so far
+
+
+class ServerBase:
+    """State shared by the server's parts (set by `ExchangeSimServer.__init__`).
+
+    `symbol`, `market`, `instrument` and `venue` are those of the first listed symbol;
+    `listings` holds every symbol (in the order given)."""
+
+    symbol: str
+    market: MarketData
+    instrument: Instrument
+    venue: Venue
+    listings: dict[str, Listing]
     api_keys: dict[str, str]
     clock: Clock
     server_clock: Clock
@@ -40,7 +58,6 @@ class ServerBase:
     port: int
     poll_interval_s: float
     ws_ack_delay_s: float
-    fed: int
     requests_seen: int
     dcp_clock: Clock
     dcp: DcpMonitor
@@ -59,6 +76,18 @@ class ServerBase:
     _thread: threading.Thread | None
     _runner: web.AppRunner | None
 
+    @property
+    def fed(self) -> int:
+        """Bars of the first symbol fed to its engine so far."""
+        return self.listings[self.symbol].fed
+
+    def listing(self, symbol: object) -> Listing:
+        """The listing a request names (10001 for a symbol this server does not list)."""
+        found = self.listings.get(symbol) if isinstance(symbol, str) else None
+        if found is None:
+            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+        return found
+
     # --- time (see clock.py for how the two clocks relate) ----------------------------
     def market_now_ms(self) -> int:
         """The replay's clock: bars, orders and executions carry this time."""
@@ -76,17 +105,17 @@ class ServerBase:
         return self.server_now_ms()
 
     # --- what market data and streams both show --------------------------------------------
-    def book_at(self, i: int, depth: int) -> Book:
+    def book_at(self, lst: Listing, i: int, depth: int) -> Book:
         """The synthetic book after bar `i` closed (see book.py)."""
-        inst = self.instrument
-        return synthetic_book(float(self.market.close[i]), float(self.market.volume[i]),
+        inst = lst.instrument
+        return synthetic_book(float(lst.market.close[i]), float(lst.market.volume[i]),
                               tick=inst.tick_size, qty_step=inst.qty_step,
                               min_qty=inst.min_qty, depth=depth)
 
-    def ticker_at(self, i: int, now_ms: int) -> dict[str, Any]:
+    def ticker_at(self, lst: Listing, i: int, now_ms: int) -> dict[str, Any]:
         """The ticker after bar `i`, its best bid/ask from the synthetic book."""
-        row = self.market.ticker(i, now_ms, self.instrument.tick_size)
-        book = self.book_at(i, 1)
+        row = lst.market.ticker(i, now_ms, lst.instrument.tick_size)
+        book = self.book_at(lst, i, 1)
         (bid, bid_qty), (ask, ask_qty) = book.bids[0], book.asks[0]
         row.update(bid1Price=num(bid), bid1Size=num(bid_qty), ask1Price=num(ask),
                    ask1Size=num(ask_qty))
@@ -106,7 +135,7 @@ class ServerBase:
     def _publish_private(self, pushes: Pushes, now_ms: int) -> None:
         raise NotImplementedError
 
-    def _publish_public(self, i: int, now_ms: int) -> None:
+    def _publish_public(self, lst: Listing, i: int, now_ms: int) -> None:
         raise NotImplementedError
 
     async def _flush(self) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from trade.core.instrument import Instrument
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.account import CATEGORIES
-from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.base import Listing, ServerBase
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS
 from trade.exchange_sim.protocol import ApiError, num
 from trade.exchange_sim.routing import Route, int_param, limit_param, page
@@ -84,20 +84,15 @@ class MarketRoutes(ServerBase):
             raise ApiError(p.PARAM_ERROR, f"params error: category invalid ({category!r})")
         return str(category)
 
-    def _check_market(self, params: dict[str, Any]) -> None:
+    def _check_market(self, params: dict[str, Any]) -> Listing:
         category = params.get("category", "linear")
         if category != "linear":
             raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
-        symbol = params.get("symbol")
-        if symbol != self.symbol:
-            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+        return self.listing(params.get("symbol"))
 
     async def _market_time(self, params: dict[str, Any], path: str) -> Any:
         now = self.reported_now_ms()
         return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
-
-    def _visible(self) -> int:
-        return self.fed
 
     async def _kline(self, params: dict[str, Any], path: str) -> Any:
         return self._kline_rows(params, mark=False)
@@ -106,13 +101,13 @@ class MarketRoutes(ServerBase):
         return self._kline_rows(params, mark=True)
 
     def _kline_rows(self, params: dict[str, Any], *, mark: bool) -> dict[str, Any]:
-        self._check_market(params)
+        lst = self._check_market(params)
         interval = str(params.get("interval", ""))
         if interval not in INTERVALS:
             raise ApiError(p.PARAM_ERROR, f"params error: interval invalid ({interval!r})")
-        rows = self.market.klines(
+        rows = lst.market.klines(
             interval,
-            visible=self._visible(),
+            visible=lst.fed,
             start=int_param(params, "start"),
             end=int_param(params, "end"),
             limit=limit_param(params, 200, 1000),
@@ -126,18 +121,16 @@ class MarketRoutes(ServerBase):
                  num(r.turnover)]
                 for r in rows
             ]
-        return {"category": "linear", "symbol": self.symbol, "list": out}
+        return {"category": "linear", "symbol": lst.symbol, "list": out}
 
     async def _tickers(self, params: dict[str, Any], path: str) -> Any:
         category = self._category(params)
         if category != "linear":
             return {"category": category, "list": []}
         symbol = params.get("symbol")
-        if symbol is not None and symbol != self.symbol:
-            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
-        rows = []
-        if self.fed > 0:
-            rows.append(self.ticker_at(self.fed - 1, self.market_now_ms()))
+        listed = list(self.listings.values()) if symbol is None else [self.listing(symbol)]
+        rows = [self.ticker_at(lst, lst.fed - 1, self.market_now_ms())
+                for lst in listed if lst.fed > 0]
         return {"category": "linear", "list": rows}
 
     async def _instruments(self, params: dict[str, Any], path: str) -> Any:
@@ -145,47 +138,48 @@ class MarketRoutes(ServerBase):
         if category != "linear":
             return {"category": category, "list": [], "nextPageCursor": ""}
         symbol = params.get("symbol")
-        rows = [instrument_info(self.instrument)] if symbol in (None, self.symbol) else []
+        rows = [instrument_info(lst.instrument) for lst in self.listings.values()
+                if symbol in (None, lst.symbol)]
         return {"category": "linear", "list": rows, "nextPageCursor": ""}
 
     async def _funding(self, params: dict[str, Any], path: str) -> Any:
-        self._check_market(params)
+        lst = self._check_market(params)
         start = int_param(params, "startTime")
         end = int_param(params, "endTime")
         if start is not None and end is None:
             raise ApiError(p.PARAM_ERROR, "params error: endTime is required with startTime")
-        rows = self.market.funding_history(
+        rows = lst.market.funding_history(
             now_ms=self.market_now_ms(), start=start, end=end, limit=limit_param(params, 200, 200)
         )
         return {
             "category": "linear",
             "list": [
-                {"symbol": self.symbol, "fundingRate": num(rate) if rate else "0",
+                {"symbol": lst.symbol, "fundingRate": num(rate) if rate else "0",
                  "fundingRateTimestamp": str(t)}
                 for t, rate in rows
             ],
         }
 
     async def _orderbook(self, params: dict[str, Any], path: str) -> Any:
-        self._check_market(params)
+        lst = self._check_market(params)
         depth = limit_param(params, 25, 500)
         now = self.market_now_ms()
-        if self.fed == 0:
-            return {"s": self.symbol, "b": [], "a": [], "ts": now, "u": 0, "seq": 0, "cts": now}
-        bids, asks = self.book_at(self.fed - 1, depth).rows()
-        return {"s": self.symbol, "b": bids, "a": asks, "ts": now, "u": self.fed,
-                "seq": self.fed, "cts": now}
+        if lst.fed == 0:
+            return {"s": lst.symbol, "b": [], "a": [], "ts": now, "u": 0, "seq": 0, "cts": now}
+        bids, asks = self.book_at(lst, lst.fed - 1, depth).rows()
+        return {"s": lst.symbol, "b": bids, "a": asks, "ts": now, "u": lst.fed,
+                "seq": lst.fed, "cts": now}
 
     async def _recent_trades(self, params: dict[str, Any], path: str) -> Any:
         """Public trades: the replay has one synthetic trade per closed 1m bar (as on the
         `publicTrade` stream): at its close, for its volume, taker side by the bar's direction."""
-        self._check_market(params)
+        lst = self._check_market(params)
         limit = limit_param(params, 500, 1000)
         rows = []
-        for i in range(self.fed - 1, max(self.fed - 1 - limit, -1), -1):
-            ts, o, _h, _lo, c, v = self.market.bar(i)
+        for i in range(lst.fed - 1, max(lst.fed - 1 - limit, -1), -1):
+            ts, o, _h, _lo, c, v = lst.market.bar(i)
             rows.append({
-                "execId": f"sim-{ts}", "symbol": self.symbol, "price": num(c), "size": num(v),
+                "execId": f"sim-{ts}", "symbol": lst.symbol, "price": num(c), "size": num(v),
                 "side": "Buy" if c >= o else "Sell", "time": str(ts + MINUTE_MS - 1),
                 "isBlockTrade": False, "isRPITrade": False,
             })
@@ -195,7 +189,8 @@ class MarketRoutes(ServerBase):
         """Open interest at each `intervalTime` mark, from the bars' `open_interest` column
         (the value at the close of the 1m bar ending on the mark); without that column
         the replay has no open interest and the list is empty."""
-        self._check_market(params)
+        lst = self._check_market(params)
+        market = lst.market
         interval = str(params.get("intervalTime", ""))
         step = OI_INTERVALS.get(interval)
         if step is None:
@@ -204,18 +199,18 @@ class MarketRoutes(ServerBase):
         start = int_param(params, "startTime")
         end = int_param(params, "endTime")
         rows: list[dict[str, str]] = []
-        oi = self.market.open_interest
-        if oi is not None and self.fed > 0:
-            last_close = int(self.market.ts[self.fed - 1]) + MINUTE_MS
+        oi = market.open_interest
+        if oi is not None and lst.fed > 0:
+            last_close = int(market.ts[lst.fed - 1]) + MINUTE_MS
             t = last_close - last_close % step if end is None else min(end, last_close)
             t -= t % step
-            while t >= self.market.first_ts + MINUTE_MS and len(rows) < 10_000:
+            while t >= market.first_ts + MINUTE_MS and len(rows) < 10_000:
                 if start is not None and t < start:
                     break
-                i = int(np.searchsorted(self.market.ts, t - MINUTE_MS, side="left"))
-                if i < self.fed and int(self.market.ts[i]) == t - MINUTE_MS \
+                i = int(np.searchsorted(market.ts, t - MINUTE_MS, side="left"))
+                if i < lst.fed and int(market.ts[i]) == t - MINUTE_MS \
                         and np.isfinite(oi[i]):
                     rows.append({"openInterest": num(float(oi[i])), "timestamp": str(t)})
                 t -= step
         out = page(rows, params, limit, category="linear")
-        return {**out, "symbol": self.symbol}
+        return {**out, "symbol": lst.symbol}

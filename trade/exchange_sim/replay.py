@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 
-from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.base import Listing, ServerBase
 from trade.exchange_sim.dcp import DcpTrigger
 from trade.exchange_sim.market import MINUTE_MS
 from trade.exchange_sim.venue import Pushes
@@ -39,8 +39,10 @@ class ReplayDriver(ServerBase):
                 now = self.market_now_ms()
                 ids: list[str] = []
                 if product == "DERIVATIVES":  # the simulator's only product: USDT perpetuals
-                    ids, pushes = self.venue.dcp_cancel(now)
-                    self._publish_private(pushes, now)
+                    for lst in self.listings.values():
+                        done, pushes = lst.venue.dcp_cancel(now)
+                        ids.extend(done)
+                        self._publish_private(pushes, now)
                 trigger = DcpTrigger(product, now, tuple(ids))
                 log.info("DCP fired for %s: cancelled %d order(s)", product, len(ids))
                 self.dcp_triggers.append(trigger)
@@ -53,32 +55,41 @@ class ReplayDriver(ServerBase):
         assert self._state is not None
         async with self._state:
             now = self.clock.now_ms()
-            target = self.market.closed_count(now)
-            count = 0
-            while self.fed < target:
-                await self._feed(self.fed)
-                count += 1
+            count = await self._feed_closed(now)
             moved = False
             if self.intrabar:
-                pushes = self._advance_path(now, force=False)
-                self._publish_private(pushes, now)
-                moved = bool(pushes.items)
+                for lst in self.listings.values():
+                    pushes = self._advance_path(lst, now, force=False)
+                    self._publish_private(pushes, now)
+                    moved = moved or bool(pushes.items)
             if count or moved:
                 await self._flush()
             return count
 
-    def _advance_path(self, now: int, *, force: bool) -> Pushes:
-        """Walk the forming minute's path up to `now` (the caller holds `_state` and has
+    async def _feed_closed(self, now: int) -> int:
+        """Feed every bar closed by `now`, of every symbol, in the order they closed."""
+        count = 0
+        while True:
+            due = [(int(lst.market.ts[lst.fed]), k, lst)
+                   for k, lst in enumerate(self.listings.values())
+                   if lst.fed < lst.market.closed_count(now)]
+            if not due:
+                return count
+            await self._feed(min(due, key=lambda d: d[:2])[2])
+            count += 1
+
+    def _advance_path(self, lst: Listing, now: int, *, force: bool) -> Pushes:
+        """Walk a symbol's forming minute up to `now` (the caller holds `_state` and has
         fed every closed bar)."""
-        i = self.fed
-        if i >= len(self.market) or int(self.market.ts[i]) > now:
-            self.venue.path_gap()
+        i, market = lst.fed, lst.market
+        if i >= len(market) or int(market.ts[i]) > now:
+            lst.venue.path_gap()
             return Pushes()
         funding = math.nan
-        if self.market.funding is not None:
-            funding = float(self.market.funding[i])
-        return self.venue.path_to(self.market.bar(i), now - int(self.market.ts[i]),
-                                  self.market.mark_price(i), funding, now, force=force)
+        if market.funding is not None:
+            funding = float(market.funding[i])
+        return lst.venue.path_to(market.bar(i), now - int(market.ts[i]),
+                                 market.mark_price(i), funding, now, force=force)
 
     async def _catch_up(self) -> None:
         """Before a request changes the account (the caller holds `_state`): with intrabar
@@ -87,13 +98,13 @@ class ReplayDriver(ServerBase):
         if not self.intrabar:
             return
         now = self.clock.now_ms()
-        target = self.market.closed_count(now)
-        while self.fed < target:
-            await self._feed(self.fed)
-        self._publish_private(self._advance_path(now, force=True), now)
+        await self._feed_closed(now)
+        for lst in self.listings.values():
+            self._publish_private(self._advance_path(lst, now, force=True), now)
 
-    async def _feed(self, i: int) -> None:
-        """Feed bar `i` (the caller holds `_state`); a fill at its open earns a grace.
+    async def _feed(self, lst: Listing) -> None:
+        """Feed a symbol's next bar (the caller holds `_state`); a fill at its open earns
+        a grace.
 
         On Bybit a client attaches fill-relative TP/SL with trading-stop milliseconds after
         its entry fills, so the entry's own bar already runs against them, as in the
@@ -111,16 +122,17 @@ class ReplayDriver(ServerBase):
         arrive. With intrabar fills the order fills when it is placed and a trading-stop
         sent after the acknowledgement applies from that moment on, as on Bybit: no grace.
         """
-        bar = self.market.bar(i)
-        mark = self.market.mark_price(i)
+        i, venue = lst.fed, lst.venue
+        bar = lst.market.bar(i)
+        mark = lst.market.mark_price(i)
         funding = math.nan
-        if self.market.funding is not None:
-            funding = float(self.market.funding[i])
+        if lst.market.funding is not None:
+            funding = float(lst.market.funding[i])
         now = max(self.clock.now_ms(), bar[0] + MINUTE_MS)
         if self.bracket_grace_s <= 0 or self.intrabar:
-            pushes = self.venue.on_bar(bar, mark, funding, now)
+            pushes = venue.on_bar(bar, mark, funding, now)
         else:
-            pushes, opened = self.venue.on_bar_open(bar, now)
+            pushes, opened = venue.on_bar_open(bar, now)
             if opened and self.grace_misses < self.bracket_grace_misses:
                 self._publish_private(pushes, now)
                 await self._flush()
@@ -129,11 +141,11 @@ class ReplayDriver(ServerBase):
                 self.graces["granted"] += 1
                 self.graces["used"] += used
                 pushes = Pushes()
-            rest = self.venue.on_bar_rest(bar, mark, funding, now)
+            rest = venue.on_bar_rest(bar, mark, funding, now)
             pushes.items.extend(rest.items)
-        self.fed += 1
+        lst.fed += 1
         self._publish_private(pushes, now)
-        self._publish_public(i, now)
+        self._publish_public(lst, i, now)
 
     async def _bracket_grace(self) -> bool:
         """Wait, `_state` held, until a trading-stop is applied (True) or the grace runs

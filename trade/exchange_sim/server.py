@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -36,6 +37,7 @@ from aiohttp import web
 from trade.core import Clock, InputError, SimulatedClock, WallClock
 from trade.exchange_sim import dcp as d
 from trade.exchange_sim.account import AccountRoutes
+from trade.exchange_sim.base import Listing
 from trade.exchange_sim.clock import ReplayClock, wall_shift_ms
 from trade.exchange_sim.dcp import DcpMonitor, DcpTrigger
 from trade.exchange_sim.faults import FaultConfig, FaultInjector
@@ -48,6 +50,7 @@ from trade.exchange_sim.trading import TradingRoutes
 from trade.exchange_sim.venue import (
     EngineFactory,
     Instrument,
+    SharedWallet,
     Venue,
     default_engine_factory,
 )
@@ -66,7 +69,11 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     Parameters
     ----------
     bars: a pyarrow Table with ts/open/high/low/close[/volume/turnover/mark_price/
-        funding_rate] 1m bars of `symbol` (or use `from_store`).
+        funding_rate] 1m bars of `symbol` (or use `from_store`), or a mapping
+        {symbol: table} to list several symbols on one server (the first is `symbol`'s
+        place: `symbol` is then ignored); every symbol trades from one USDT wallet.
+    instruments: {symbol: Instrument} for symbols other than the first (default: built
+        from `sim_config`'s steps, as for the first).
     clock: the market clock. A `SimulatedClock` lets a test step the replay (`step()`,
         `sync()`); default is a `ReplayClock` at `speed` x real time from `start_ms`
         (default: the first bar's open).
@@ -94,7 +101,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
 
     def __init__(
         self,
-        bars: pa.Table,
+        bars: pa.Table | Mapping[str, pa.Table],
         *,
         symbol: str = "BTCUSDT",
         api_keys: dict[str, str] | None = None,
@@ -105,6 +112,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         port: int = 0,
         sim_config: SimConfig | None = None,
         instrument: Instrument | None = None,
+        instruments: Mapping[str, Instrument] | None = None,
         faults: FaultConfig | None = None,
         rate_limits: dict[str, int] | None = None,
         engine_factory: EngineFactory = default_engine_factory,
@@ -124,31 +132,49 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise InputError(f"port must be an integer in 0..65535 (0: any free port), "
                              f"got {port!r}")
+        tables = dict(bars) if isinstance(bars, Mapping) else {symbol: bars}
+        if not tables:
+            raise InputError("the exchange simulator needs the bars of at least one symbol")
+        symbol = next(iter(tables))
         self.symbol = symbol
         config = sim_config or SimConfig(symbol=symbol)
         if config.symbol != symbol:
             raise InputError(f"sim_config.symbol {config.symbol!r} != symbol {symbol!r}")
         self.wall_shift_ms = 0  # added to every bar's time when laid onto the wall clock
-        if clock is None and speed == 1.0 and align_to_wall and "ts" in bars.column_names \
-                and bars.num_rows:
-            # real time: the replay is laid onto the wall clock (whole minutes, see clock.py)
-            start = int(bars.column("ts")[0].as_py()) if start_ms is None else start_ms
+        first = tables[symbol]
+        if clock is None and speed == 1.0 and align_to_wall and "ts" in first.column_names \
+                and first.num_rows:
+            # real time: the replay is laid onto the wall clock (whole minutes, see clock.py);
+            # every symbol moves by the same minutes, so they stay aligned with each other
+            start = int(first.column("ts")[0].as_py()) if start_ms is None else start_ms
             wall = (server_clock or WallClock()).now_ms()
             self.wall_shift_ms = wall_shift_ms(start, wall)
-            shifted = np.asarray(bars.column("ts").to_numpy(zero_copy_only=False),
-                                 dtype=np.int64) + self.wall_shift_ms
-            bars = bars.set_column(bars.column_names.index("ts"), "ts", pa.array(shifted))
+            tables = {s: _shift(t, self.wall_shift_ms) for s, t in tables.items()}
             start_ms = wall  # market now == wall now
-        self.market = MarketData(symbol, bars, funding_rate=config.funding_rate)
-        self.instrument = instrument or Instrument(
-            symbol=symbol,
-            base_coin=symbol.removesuffix("USDT") or symbol,
-            qty_step=config.qty_step or 0.001,
-            min_qty=config.min_qty or 0.001,
-            min_notional=config.min_notional or 5.0,
-            tick_size=config.tick_size or 0.1,
-        )
-        self.venue = Venue(config, self.instrument, engine_factory)
+        self.listings = {}
+        wallet: SharedWallet | None = None
+        for k, (sym, table) in enumerate(tables.items()):
+            cfg = config if k == 0 else dataclasses.replace(config, symbol=sym)
+            inst = instrument if k == 0 else (instruments or {}).get(sym)
+            inst = inst or Instrument(
+                symbol=sym,
+                base_coin=sym.removesuffix("USDT") or sym,
+                qty_step=config.qty_step or 0.001,
+                min_qty=config.min_qty or 0.001,
+                min_notional=config.min_notional or 5.0,
+                tick_size=config.tick_size or 0.1,
+            )
+            venue = Venue(cfg, inst, engine_factory)
+            if wallet is None:
+                wallet = venue.wallet
+            else:
+                venue.id_prefix = f"{sym.lower()}-"  # order and execution ids never repeat
+                wallet.join(venue)
+            self.listings[sym] = Listing(
+                sym, MarketData(sym, table, funding_rate=cfg.funding_rate), inst, venue)
+        primary = self.listings[symbol]
+        self.market, self.instrument, self.venue = primary.market, primary.instrument, \
+            primary.venue
         self.api_keys = dict(api_keys or {})
         if clock is None:
             clock = ReplayClock(self.market.first_ts if start_ms is None else start_ms, speed)
@@ -157,7 +183,8 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
             raise InputError(f"fills must be 'auto', 'intrabar' or 'bar', got {fills!r}")
         self.intrabar = fills == "intrabar" or (
             fills == "auto" and isinstance(clock, ReplayClock) and clock.speed == 1.0)
-        self.venue.intrabar = self.intrabar
+        for lst in self.listings.values():
+            lst.venue.intrabar = self.intrabar
         self.server_clock: Clock = server_clock or WallClock()
         self.faults = FaultInjector(faults)
         self.limiter = RateLimiter(rate_limits)
@@ -166,7 +193,6 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         self.port = 0
         self.poll_interval_s = poll_interval_s
         self.ws_ack_delay_s = ws_ack_delay_s
-        self.fed = 0  # bars fed to the engine so far
         self._conns = {}
         self._conn_ids = itertools.count(1)
         self._msg_ids = itertools.count(1)
@@ -207,15 +233,17 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     def from_store(
         cls,
         data_dir: Path,
-        symbol: str,
+        symbol: str | Sequence[str],
         *,
         start_ms: int | None = None,
         end_ms: int | None = None,
         **kwargs: Any,
     ) -> ExchangeSimServer:
-        """Replay bars from the data store (`trade.data.open_store(dir).read_bars`)."""
-        table = load_bars(data_dir, symbol, start_ms=start_ms, end_ms=end_ms)
-        return cls(table, symbol=symbol, **kwargs)
+        """Replay bars from the data store (`trade.data.open_store(dir).read_bars`) of one
+        symbol or several (one wallet)."""
+        symbols = [symbol] if isinstance(symbol, str) else list(symbol)
+        tables = {s: load_bars(data_dir, s, start_ms=start_ms, end_ms=end_ms) for s in symbols}
+        return cls(tables, **kwargs)
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -443,6 +471,41 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
                 return fn(self.venue)
 
         return self._call(run())
+
+
+def _shift(table: pa.Table, shift_ms: int) -> pa.Table:
+    if "ts" not in table.column_names:
+        return table
+    shifted = np.asarray(table.column("ts").to_numpy(zero_copy_only=False),
+                         dtype=np.int64) + shift_ms
+    return table.set_column(table.column_names.index("ts"), "ts", pa.array(shifted))
+
+
+def store_instrument(data_dir: Path, symbol: str) -> Instrument | None:
+    """The instrument the data store keeps for `symbol` (None: a file, or none stored)."""
+    path = Path(data_dir)
+    if not path.is_dir():
+        return None
+    from trade.data import NoDataError, open_store
+
+    try:
+        rules = open_store(path).read_instrument(symbol)
+    except NoDataError:
+        return None
+    return Instrument.from_rules(rules)
+
+
+def store_symbols(data_dir: Path) -> list[str]:
+    """Every symbol the data store at `data_dir` holds bars of (sorted)."""
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise InputError(f"data directory {path} does not exist")
+    from trade.data import open_store
+
+    symbols = sorted(open_store(path).symbols())
+    if not symbols:
+        raise InputError(f"the data store at {path} holds no symbol")
+    return symbols
 
 
 def load_bars(

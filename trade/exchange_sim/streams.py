@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from trade.exchange_sim import dcp as d
 from trade.exchange_sim import protocol as p
-from trade.exchange_sim.base import ServerBase
+from trade.exchange_sim.base import Listing, ServerBase
 from trade.exchange_sim.book import WS_DEPTHS
 from trade.exchange_sim.clock import expires_ok
 from trade.exchange_sim.market import INTERVALS, MINUTE_MS, bucket_end
@@ -74,32 +74,34 @@ class Streams(ServerBase):
                 if conn.kind == "private" and conn.authed and topic in conn.topics:
                     self._enqueue(conn, message, faulty=True)
 
-    def _publish_public(self, i: int, now_ms: int) -> None:
+    def _publish_public(self, lst: Listing, i: int, now_ms: int) -> None:
         cache: dict[str, str] = {}
         for conn in list(self._conns.values()):
             if conn.kind != "public":
                 continue
             for topic in sorted(conn.topics):
+                if _topic_symbol(topic) != lst.symbol:
+                    continue  # another symbol's bar
                 if topic.startswith("tickers."):
-                    self._send_ticker(conn, topic, i, now_ms)
+                    self._send_ticker(conn, topic, lst, i, now_ms)
                     continue
                 if topic not in cache:
-                    cache[topic] = self._public_message(topic, i, now_ms)
+                    cache[topic] = self._public_message(topic, lst, i, now_ms)
                 self._enqueue(conn, cache[topic], faulty=True)
 
-    def _public_message(self, topic: str, i: int, now_ms: int) -> str:
+    def _public_message(self, topic: str, lst: Listing, i: int, now_ms: int) -> str:
         kind, _, rest = topic.partition(".")
-        ts, o, _h, _lo, c, v = self.market.bar(i)
+        ts, o, _h, _lo, c, v = lst.market.bar(i)
         if kind == "orderbook":
             # each closed bar redraws the book: a snapshot, which a client must take whole
             depth = int(rest.partition(".")[0])
-            bids, asks = self.book_at(i, depth).rows()
-            data = {"s": self.symbol, "b": bids, "a": asks, "u": i + 1, "seq": i + 1}
+            bids, asks = self.book_at(lst, i, depth).rows()
+            data = {"s": lst.symbol, "b": bids, "a": asks, "u": i + 1, "seq": i + 1}
             return DUMPS({"topic": topic, "type": "snapshot", "ts": now_ms, "data": data,
                           "cts": now_ms})
         if kind == "kline":
             interval = rest.partition(".")[0]
-            rows = self.market.klines(
+            rows = lst.market.klines(
                 interval, visible=i + 1, start=None, end=None, limit=1
             )
             row = rows[0]
@@ -121,7 +123,7 @@ class Streams(ServerBase):
         # publicTrade: one synthetic trade per 1m bar, at its close, for its volume.
         trade = {
             "T": ts + MINUTE_MS - 1,
-            "s": self.symbol,
+            "s": lst.symbol,
             "S": "Buy" if c >= o else "Sell",
             "v": num(v),
             "p": num(c),
@@ -131,8 +133,8 @@ class Streams(ServerBase):
         }
         return DUMPS({"topic": topic, "type": "snapshot", "ts": now_ms, "data": [trade]})
 
-    def _send_ticker(self, conn: Conn, topic: str, i: int, now_ms: int) -> None:
-        data = self.ticker_at(i, now_ms)
+    def _send_ticker(self, conn: Conn, topic: str, lst: Listing, i: int, now_ms: int) -> None:
+        data = self.ticker_at(lst, i, now_ms)
         kind = "delta" if topic in conn.snapshot_sent else "snapshot"
         conn.snapshot_sent.add(topic)
         message = {"topic": topic, "type": kind, "data": data, "cs": i + 1, "ts": now_ms}
@@ -295,12 +297,12 @@ class Streams(ServerBase):
             return topic in PRIVATE_TOPICS or self._dcp_products(topic) is not None
         m = re.fullmatch(r"kline\.([0-9A-Z]+)\.([A-Z0-9]+)", topic)
         if m:
-            return m.group(1) in INTERVALS and m.group(2) == self.symbol
+            return m.group(1) in INTERVALS and m.group(2) in self.listings
         m = re.fullmatch(r"orderbook\.([0-9]+)\.([A-Z0-9]+)", topic)
         if m:
-            return int(m.group(1)) in WS_DEPTHS and m.group(2) == self.symbol
+            return int(m.group(1)) in WS_DEPTHS and m.group(2) in self.listings
         m = re.fullmatch(r"(tickers|publicTrade)\.([A-Z0-9]+)", topic)
-        return bool(m) and m is not None and m.group(2) == self.symbol
+        return bool(m) and m is not None and m.group(2) in self.listings
 
     def _dcp_products(self, topic: str) -> tuple[str, ...] | None:
         if topic == d.LEGACY_TOPIC and self.dcp_legacy_topic:
@@ -340,15 +342,24 @@ class Streams(ServerBase):
             conn.topics.update(topics)
             if conn.kind == "private":
                 self.dcp.subscribed(conn.cid, dcp_products)
-            if conn.kind == "public" and self.fed > 0:
+            if conn.kind == "public":
                 for topic in topics:
+                    lst = self.listings[_topic_symbol(topic)]
+                    if lst.fed == 0:
+                        continue
                     if topic.startswith("tickers."):
-                        self._send_ticker(conn, topic, self.fed - 1, self.market_now_ms())
+                        self._send_ticker(conn, topic, lst, lst.fed - 1, self.market_now_ms())
                     elif topic.startswith("orderbook."):  # Bybit starts a book with a snapshot
-                        book = self._public_message(topic, self.fed - 1, self.market_now_ms())
+                        book = self._public_message(topic, lst, lst.fed - 1,
+                                                    self.market_now_ms())
                         self._enqueue(conn, book, faulty=False)
 
         if self.ws_ack_delay_s > 0:
             loop.call_later(self.ws_ack_delay_s, activate)
         else:
             activate()
+
+
+def _topic_symbol(topic: str) -> str:
+    """The symbol a public topic names: its last dot-separated part."""
+    return topic.rpartition(".")[2]

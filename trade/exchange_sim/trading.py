@@ -14,7 +14,7 @@ from trade.exchange_sim import protocol as p
 from trade.exchange_sim.base import ServerBase
 from trade.exchange_sim.protocol import ApiError, WithExtInfo
 from trade.exchange_sim.routing import Handler, Route, int_param, limit_param, page
-from trade.exchange_sim.venue import OrderRecord
+from trade.exchange_sim.venue import OrderRecord, Venue
 
 BATCH_MAX = 10  # Bybit: linear orders per batch request
 
@@ -52,7 +52,6 @@ class TradingRoutes(ServerBase):
                 raise ApiError(p.PARAM_ERROR, "params error: request must be a list of orders")
             if len(items) > BATCH_MAX:
                 raise ApiError(p.PARAM_ERROR, f"params error: at most {BATCH_MAX} orders a batch")
-            method = getattr(self.venue, name)
             rows: list[dict[str, Any]] = []
             codes: list[dict[str, Any]] = []
             assert self._state is not None
@@ -63,6 +62,7 @@ class TradingRoutes(ServerBase):
                     row = {"category": "linear", "symbol": str(item.get("symbol", "")),
                            "orderId": "", "orderLinkId": str(item.get("orderLinkId") or "")}
                     try:
+                        method = getattr(self.listing(item.get("symbol")).venue, name)
                         result, pushes = method({**item, "category": "linear"}, now)
                     except ApiError as err:
                         codes.append({"code": err.ret_code, "msg": err.message})
@@ -81,7 +81,9 @@ class TradingRoutes(ServerBase):
     def _mutate(self, name: str) -> Handler:
         async def apply(params: dict[str, Any]) -> Any:
             await self._catch_up()
-            method = getattr(self.venue, name)
+            if name == "cancel_all" and params.get("symbol") is None:
+                return self._cancel_everywhere(params)
+            method = getattr(self.listing(params.get("symbol")).venue, name)
             result, pushes = method(params, self.market_now_ms())
             self._publish_private(pushes, self.market_now_ms())
             await self._flush()  # the stream hears of a change before REST answers
@@ -102,6 +104,15 @@ class TradingRoutes(ServerBase):
                 return await apply(params)
 
         return handler
+
+    def _cancel_everywhere(self, params: dict[str, Any]) -> dict[str, Any]:
+        """cancel-all without a symbol (Bybit: by settleCoin USDT): every symbol's orders."""
+        done: list[dict[str, str]] = []
+        for lst in self.listings.values():
+            result, pushes = lst.venue.cancel_all(params, self.market_now_ms())
+            self._publish_private(pushes, self.market_now_ms())
+            done.extend(result["list"])
+        return {"list": done, "success": "1"}
 
     async def _set_dcp(self, params: dict[str, Any], path: str) -> Any:
         product = params.get("product", d.DEFAULT_PRODUCT)
@@ -129,8 +140,14 @@ class TradingRoutes(ServerBase):
         if category != "linear":
             raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
         symbol = params.get("symbol")
-        if symbol is not None and symbol != self.symbol:
-            raise ApiError(p.PARAM_ERROR, f"params error: symbol invalid ({symbol!r})")
+        if symbol is not None:
+            self.listing(symbol)
+
+    def _venues(self, params: dict[str, Any]) -> list[Venue]:
+        symbol = params.get("symbol")
+        if symbol is not None:
+            return [self.listing(symbol).venue]
+        return [lst.venue for lst in self.listings.values()]
 
     async def _realtime(self, params: dict[str, Any], path: str) -> Any:
         self._check_account(params)
@@ -139,8 +156,8 @@ class TradingRoutes(ServerBase):
             records = self._select_orders(params)
             open_only = str(params.get("openOnly", "0"))
             if not (params.get("orderId") or params.get("orderLinkId")) and open_only != "2":
-                records = [r for r in records if not r.order.status.is_terminal]
-            rows = [self.venue.order_row(r) for r in records]
+                records = [(v, r) for v, r in records if not r.order.status.is_terminal]
+            rows = [v.order_row(r) for v, r in records]
         return page(rows, params, limit_param(params, 20, 50))
 
     async def _history(self, params: dict[str, Any], path: str) -> Any:
@@ -150,28 +167,32 @@ class TradingRoutes(ServerBase):
             records = self._select_orders(params)
             status = params.get("orderStatus")
             if status:
-                records = [r for r in records if r.order.status.bybit == status]
-            rows = [self.venue.order_row(r) for r in records]
+                records = [(v, r) for v, r in records if r.order.status.bybit == status]
+            rows = [v.order_row(r) for v, r in records]
         return page(rows, params, limit_param(params, 20, 50))
 
-    def _select_orders(self, params: dict[str, Any]) -> list[OrderRecord]:
+    def _select_orders(self, params: dict[str, Any]) -> list[tuple[Venue, OrderRecord]]:
         records = sorted(
-            self.venue.orders.values(), key=lambda r: (r.created_ms, r.order.order_id),
+            ((v, r) for v in self._venues(params) for r in v.orders.values()),
+            key=lambda vr: (vr[1].created_ms, vr[0].oid(vr[1].order.order_id)),
             reverse=True,
         )
         oid = params.get("orderId")
         link = params.get("orderLinkId")
         if oid:
-            records = [r for r in records if r.order.order_id == oid]
+            records = [(v, r) for v, r in records if v.oid(r.order.order_id) == oid]
         if link:
-            records = [r for r in records if r.order.order_link_id == link]
+            records = [(v, r) for v, r in records if r.order.order_link_id == link]
         return records
 
     async def _executions(self, params: dict[str, Any], path: str) -> Any:
         self._check_account(params)
         assert self._state is not None
         async with self._state:
-            rows: Iterable[dict[str, Any]] = reversed(self.venue.executions)
+            venues = self._venues(params)
+            # newest first; without a symbol, every symbol's in the order they happened
+            rows: Iterable[dict[str, Any]] = reversed(
+                venues[0].executions if len(venues) == 1 else venues[0].wallet.executions)
             for key in ("orderId", "orderLinkId", "execType"):
                 want = params.get(key)
                 if want:

@@ -149,6 +149,45 @@ def _check_order_options(params: dict[str, Any]) -> None:
         raise ApiError(p.PARAM_ERROR, f"params error: smpType {smp!r} not supported")
 
 
+class SharedWallet:
+    """One USDT wallet for every symbol of a server (one unified account).
+
+    Each symbol's engine keeps its own ledger from the same starting balance; with
+    isolated margin a position's margin and liquidation depend on that position alone, so
+    the wallet is the start plus every engine's change, its used margin their sum.
+    """
+
+    def __init__(self, first: Venue) -> None:
+        self.initial = first.initial_wallet
+        self.venues: list[Venue] = [first]
+        # every symbol's records in the order they were booked (newest last)
+        self.executions: list[dict[str, Any]] = []
+        self.ledger: list[dict[str, Any]] = []
+        self.closed_pnl: list[dict[str, Any]] = []
+
+    def join(self, venue: Venue) -> None:
+        if venue.initial_wallet != self.initial:
+            raise ValueError("every symbol of one wallet starts from the same balance")
+        venue.wallet = self
+        self.venues.append(venue)
+
+    def balance(self) -> Balance:
+        bals = [v.engine.balance() for v in self.venues]
+        if len(bals) == 1:
+            return bals[0]
+        wallet = self.initial + sum(b.wallet_balance - self.initial for b in bals)
+        upl = sum(b.equity - b.wallet_balance for b in bals)
+        used = sum(b.used_margin for b in bals)
+        return Balance(wallet_balance=wallet, equity=wallet + upl, used_margin=used,
+                       available_balance=wallet - used, ts=max(b.ts for b in bals))
+
+    def cash(self) -> float:
+        """The wallet as the ledgers have explained it so far."""
+        if len(self.venues) == 1:
+            return self.venues[0]._cash
+        return self.initial + sum(v._cash - self.initial for v in self.venues)
+
+
 class Venue:
     """The exchange side of one account trading one symbol."""
 
@@ -183,6 +222,8 @@ class Venue:
         self.ledger: list[dict[str, Any]] = []  # /v5/account/transaction-log, oldest first
         self.closed_pnl: list[dict[str, Any]] = []  # /v5/position/closed-pnl, oldest first
         self._cash = config.initial_balance  # wallet as the ledger has explained it so far
+        self.id_prefix = ""  # before engine ids, so ids never repeat across symbols
+        self.wallet = SharedWallet(self)
         self.split_bar: tuple[int, float, float, float, float, float] | None = None
         # intrabar fills (real time, see intrabar.py): the kernel gets the path of the
         # forming minute in sub-bars; a sub-bar ending `y` ms into the minute opening at T
@@ -204,6 +245,10 @@ class Venue:
         if self.intrabar and self._path_live and math.isfinite(self.path_price):
             return self.path_price
         return self.last_bar[4] if self.last_bar else math.nan
+
+    def oid(self, engine_id: str) -> str:
+        """An order id as clients see it (unique across the server's symbols)."""
+        return self.id_prefix + engine_id
 
     def _kernel_ms(self, ts: int) -> int:
         """A kernel time as the market time it stands for (see `intrabar` above)."""
@@ -265,8 +310,12 @@ class Venue:
             raise ApiError(p.TOO_MANY_ACTIVE_ORDERS)
 
     def find(self, params: dict[str, Any]) -> OrderRecord:
-        order_id = params.get("orderId") or ""
+        order_id = str(params.get("orderId") or "")
         link = params.get("orderLinkId") or ""
+        if order_id:
+            if not order_id.startswith(self.id_prefix):
+                raise ApiError(p.ORDER_NOT_FOUND)
+            order_id = order_id[len(self.id_prefix):]  # the engine's own id
         if not order_id and not link:
             raise ApiError(p.PARAM_ERROR, "params error: orderId or orderLinkId is required")
         if not order_id:
@@ -294,24 +343,33 @@ class Venue:
                 row = self.execution_row(fill)
                 pushes.add("execution", row)
                 self.executions.append(row)
+                self.wallet.executions.append(row)
                 self._book_fill(fill, row)
             elif isinstance(ev, PositionUpdate):
                 pushes.add("position", self.position_row(ev.position, ws=True))
             elif isinstance(ev, BalanceUpdate):
                 pushes.add("wallet", self.wallet_row(ev.balance))
 
+    @staticmethod
+    def _book(own: list[dict[str, Any]], shared: list[dict[str, Any]],
+              row: dict[str, Any]) -> None:
+        """A record in this symbol's list and the wallet's (every symbol, booking order)."""
+        own.append(row)
+        if shared is not own:
+            shared.append(row)
+
     def _book_fill(self, fill: Fill, row: dict[str, Any]) -> None:
         """A fill's ledger entry (TRADE) and, when it closed size, its closed-PnL record."""
         change = fill.closed_pnl - fill.fee  # the kernel's wallet moves by gross PnL - fee
         self._cash += change
-        self.ledger.append({
+        self._book(self.ledger, self.wallet.ledger, {
             "symbol": fill.symbol, "category": "linear", "side": fill.side.bybit,
             "transactionTime": str(fill.ts), "type": "TRADE", "qty": self._q(fill.qty),
             "size": self._q(fill.qty), "currency": "USDT", "tradePrice": self._x(fill.price),
             "funding": "", "fee": self._m(fill.fee), "cashFlow": self._m(fill.closed_pnl),
-            "change": self._m(change), "cashBalance": self._m(self._cash),
-            "feeRate": row["feeRate"], "bonusChange": "", "tradeId": fill.exec_id,
-            "orderId": fill.order_id, "orderLinkId": row["orderLinkId"], "id": fill.exec_id,
+            "change": self._m(change), "cashBalance": self._m(self.wallet.cash()),
+            "feeRate": row["feeRate"], "bonusChange": "", "tradeId": row["execId"],
+            "orderId": row["orderId"], "orderLinkId": row["orderLinkId"], "id": row["execId"],
         })
         if fill.closed_pnl == 0.0 or fill.qty <= 0:
             return
@@ -319,8 +377,8 @@ class Venue:
         entry = fill.price + fill.closed_pnl / (fill.qty * int(fill.side))
         rec = self.orders.get(fill.order_id)
         req = rec.order.request if rec is not None else None
-        self.closed_pnl.append({
-            "symbol": fill.symbol, "orderId": fill.order_id, "side": fill.side.bybit,
+        self._book(self.closed_pnl, self.wallet.closed_pnl, {
+            "symbol": fill.symbol, "orderId": row["orderId"], "side": fill.side.bybit,
             "qty": self._q(req.qty if req is not None else fill.qty),
             "orderPrice": self._p(req.price) if req is not None and req.price else "0",
             "orderType": req.order_type.bybit if req is not None else "Market",
@@ -340,13 +398,14 @@ class Venue:
             return
         self._cash = wallet
         pos = self.engine.position()
-        self.ledger.append({
+        self._book(self.ledger, self.wallet.ledger, {
             "symbol": self.instrument.symbol, "category": "linear",
             "side": {1: "Buy", -1: "Sell"}.get(int(pos.side), "None"),
             "transactionTime": str(now_ms), "type": "SETTLEMENT",
             "qty": self._q(float(pos.size)), "size": self._q(float(pos.size)), "currency": "USDT",
             "tradePrice": self._x(self.last_mark), "funding": self._m(-change), "fee": "0",
-            "cashFlow": "0", "change": self._m(change), "cashBalance": self._m(wallet),
+            "cashFlow": "0", "change": self._m(change),
+            "cashBalance": self._m(self.wallet.cash()),
             "feeRate": "", "bonusChange": "", "tradeId": "", "orderId": "", "orderLinkId": "",
             "id": f"settle-{now_ms}",
         })
@@ -430,6 +489,13 @@ class Venue:
         position = self.engine.position()
         if reduce_only and (position.side == 0 or position.side == int(side)):
             raise ApiError(p.REDUCE_ONLY_RULE)  # a reduce-only order would open or increase
+        if len(self.wallet.venues) > 1 and not (reduce_only or close_on_trigger) \
+                and position.side in (0, int(side)) and ref is not None and math.isfinite(ref):
+            # one wallet: an opening order's margin and fee come from what every symbol
+            # leaves available (each engine also checks its own share)
+            need = qty * ref * (1 / self.leverage + self.config.taker_fee)
+            if need > self.wallet.balance().available_balance + 1e-9:
+                raise ApiError(p.INSUFFICIENT_AB)
         direction = 0
         if trigger is not None and trigger > 0:
             raw_dir = params.get("triggerDirection")
@@ -484,7 +550,7 @@ class Venue:
             # at the path's price now; an IOC/FOK limit that cannot fill is cancelled now
             px = self._taker_price(qty, side is Side.BUY)
             self._path_kernel_bar(self._path_ms + 1, px, px, px, px, now_ms, pushes)
-        return {"orderId": order.order_id, "orderLinkId": link}, pushes
+        return {"orderId": self.oid(order.order_id), "orderLinkId": link}, pushes
 
     def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         self._check_symbol(params)
@@ -507,7 +573,8 @@ class Venue:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
         pushes = Pushes()
         self._drain(now_ms, pushes, returned if isinstance(returned, Order) else None)
-        return {"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id}, pushes
+        return {"orderId": self.oid(rec.order.order_id),
+                "orderLinkId": rec.order.order_link_id}, pushes
 
     def cancel(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         self._check_symbol(params)
@@ -516,7 +583,8 @@ class Venue:
             raise ApiError(p.ORDER_NOT_FOUND)
         pushes = Pushes()
         self._cancel_one(rec, now_ms, pushes)
-        return {"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id}, pushes
+        return {"orderId": self.oid(rec.order.order_id),
+                "orderLinkId": rec.order.order_link_id}, pushes
 
     def _cancel_one(
         self, rec: OrderRecord, now_ms: int, pushes: Pushes, cancel_type: str = "CancelByUser"
@@ -541,7 +609,7 @@ class Venue:
             if rec.order.status.is_terminal:
                 continue
             self._cancel_one(rec, now_ms, pushes, cancel_type="CancelByDCP")  # Bybit's enum
-            done.append(rec.order.order_id)
+            done.append(self.oid(rec.order.order_id))
         return done, pushes
 
     def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
@@ -552,7 +620,8 @@ class Venue:
             if rec.order.status.is_terminal:
                 continue
             self._cancel_one(rec, now_ms, pushes)
-            done.append({"orderId": rec.order.order_id, "orderLinkId": rec.order.order_link_id})
+            done.append({"orderId": self.oid(rec.order.order_id),
+                         "orderLinkId": rec.order.order_link_id})
         return {"list": done, "success": "1"}, pushes
 
     def trading_stop(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
@@ -767,7 +836,7 @@ class Venue:
         return {
             "category": "linear",
             "symbol": o.symbol,
-            "orderId": o.order_id,
+            "orderId": self.oid(o.order_id),
             "orderLinkId": o.order_link_id,
             "blockTradeId": "",
             "side": req.side.bybit,
@@ -832,7 +901,7 @@ class Venue:
             "category": "linear",
             "symbol": fill.symbol,
             "isLeverage": "",
-            "orderId": fill.order_id,
+            "orderId": self.oid(fill.order_id),
             "orderLinkId": link,
             "side": fill.side.bybit,
             "orderPrice": self._p(req.price) if req is not None and req.price else "0",
@@ -842,7 +911,7 @@ class Venue:
             "orderType": req.order_type.bybit if req is not None else "Market",
             "stopOrderType": stop_type,
             "execFee": self._m(fill.fee),
-            "execId": fill.exec_id,
+            "execId": self.id_prefix + fill.exec_id,
             "execPrice": self._x(fill.price),
             "execQty": self._q(fill.qty),
             "execType": fill.exec_type.bybit,
@@ -914,13 +983,19 @@ class Venue:
         return row
 
     def wallet_row(self, bal: Balance | None = None) -> dict[str, Any]:
-        bal = bal or self.engine.balance()
-        pos = self.engine.position()
-        upl = float(pos.unrealized_pnl) if pos.side else 0.0
-        pos_im = float(pos.margin) if pos.side else 0.0
+        """The one USDT wallet every symbol trades from (`bal`: this engine's own, which
+        is the wallet when the server lists one symbol)."""
+        venues = self.wallet.venues
+        bal = bal if bal is not None and len(venues) == 1 else self.wallet.balance()
+        upl = pos_im = mm = 0.0
+        for v in venues:
+            pos = v.engine.position()
+            if pos.side:
+                mark = v.last_mark if math.isfinite(v.last_mark) else 0.0
+                upl += float(pos.unrealized_pnl)
+                pos_im += float(pos.margin)
+                mm += float(pos.size) * mark * v.config.maintenance_margin_rate
         order_im = max(bal.used_margin - pos_im, 0.0)
-        mark = self.last_mark if math.isfinite(self.last_mark) else 0.0
-        mm = (float(pos.size) * mark * self.config.maintenance_margin_rate) if pos.side else 0.0
         equity = bal.equity
         return {
             "accountType": "UNIFIED",
@@ -951,7 +1026,7 @@ class Venue:
                     "totalPositionIM": self._m(pos_im),
                     "totalPositionMM": self._m(mm),
                     "unrealisedPnl": self._m(upl),
-                    "cumRealisedPnl": self._m(bal.wallet_balance - self.initial_wallet),
+                    "cumRealisedPnl": self._m(bal.wallet_balance - self.wallet.initial),
                     "bonus": "0",
                     "collateralSwitch": True,
                     "marginCollateral": True,
