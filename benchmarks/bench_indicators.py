@@ -5,13 +5,20 @@ and output arrays included) and `talib` (the TA-Lib call(s) producing the same o
 At the end of the run a table gives each indicator's time ratio trade / talib (of the
 minimum and of the median round; the minimum is the steadier one on a shared machine).
 
+glibc returns freed large blocks to the system or keeps them depending on the sizes freed
+before (its thresholds adapt), so an output array may cost fresh pages or not depending on
+which benchmark ran first. The module fixes both thresholds so neither side pays page
+faults for reused output memory, whatever the order.
+
 Run: python -m pytest benchmarks/bench_indicators.py --benchmark-only -q -p no:randomly
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,6 +30,21 @@ from trade.indicators import compute
 N = 50_000 if os.environ.get("TRADE_BENCH_QUICK") == "1" else 1_000_000
 
 Bars = dict[str, np.ndarray]
+
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _steady_allocator() -> Iterator[None]:
+    path = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(path) if path else None
+    mallopt = getattr(libc, "mallopt", None)  # glibc only
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks below 32 MB from the heap ...
+        mallopt(M_TRIM_THRESHOLD, 1 << 30)  # ... kept for reuse when freed
+    yield
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,9 @@ cdef class Kernel:
     cdef void _mm(self, MinMax* m, int n, bint is_max) except *
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil
+    cdef void _fill(self, const double[::1] ts, const double[::1] o, const double[::1] h,
+                    const double[::1] l, const double[::1] c, const double[::1] v,
+                    double** out) except *
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil
+                    double** out) noexcept nogil

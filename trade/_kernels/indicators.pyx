@@ -17,6 +17,20 @@ cdef enum:
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
            "hl2": 5, "hlc3": 6, "ohlc4": 7}
 
+cdef union Bits:
+    double d
+    unsigned long long u
+
+cdef inline double select(double a, double b, bint cond) noexcept nogil:
+    """cond ? a : b by bit masks, without a jump: a choice that follows the data
+    (which band tightens) mispredicts a branch about half the time."""
+    cdef Bits x, y
+    cdef unsigned long long m = 0ULL - <unsigned long long>cond
+    x.d = a
+    y.d = b
+    x.u = (x.u & m) | (y.u & ~m)
+    return x.d
+
 cdef inline bint TA_IS_ZERO(double x) noexcept nogil:
     return -0.00000000000001 < x < 0.00000000000001
 
@@ -119,6 +133,10 @@ cdef inline double smooth_update(Smooth* s, double x) noexcept nogil:
     # NaN input (an upstream warm-up) leaves the state untouched
     if isnan(x):
         return NAN
+    return smooth_add(s, x)
+
+cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
+    """smooth_update of an x known not to be NaN."""
     s.count += 1
     if s.count < s.n:
         s.sum += x
@@ -263,20 +281,45 @@ cdef class Kernel:
             const double[::1] l, const double[::1] c, const double[::1] v):
         """Batch form over whole arrays; returns (n_out, n) float64, equal bit for bit
         to `update` over the same bars (the indicator's `batch` loop, else `step`)."""
+        out_arr = np.empty((self.n_out, c.shape[0]), dtype=np.float64)
+        cdef double[:, ::1] out = out_arr
+        cdef double* cols[MAX_OUT]
+        cdef int j
+        if c.shape[0] > 0:
+            for j in range(self.n_out):
+                cols[j] = &out[j, 0]
+        self._fill(ts, o, h, l, c, v, cols)
+        return out_arr
+
+    def _run_columns(self, const double[::1] ts, const double[::1] o, const double[::1] h,
+                     const double[::1] l, const double[::1] c, const double[::1] v):
+        """`run` as a tuple of n_out separate 1-D arrays (trade.indicators.compute's form:
+        several arrays of one column each are reused by the allocator, one block of them
+        all is mapped afresh on every call once it is large)."""
+        cols_arr = [np.empty(c.shape[0], dtype=np.float64) for _ in range(self.n_out)]
+        cdef double* cols[MAX_OUT]
+        cdef double[::1] col
+        cdef int j
+        if c.shape[0] > 0:
+            for j in range(self.n_out):
+                col = cols_arr[j]
+                cols[j] = &col[0]
+        self._fill(ts, o, h, l, c, v, cols)
+        return tuple(cols_arr)
+
+    cdef void _fill(self, const double[::1] ts, const double[::1] o, const double[::1] h,
+                    const double[::1] l, const double[::1] c, const double[::1] v,
+                    double** out) except *:
         cdef Py_ssize_t n = c.shape[0], i
         cdef int j, m = self.n_out
         cdef double buf[MAX_OUT]
-        cdef bint done = False
         if not (ts.shape[0] == n and o.shape[0] == n and h.shape[0] == n
                 and l.shape[0] == n and v.shape[0] == n):
             raise ValueError("all bar arrays must have the same length")
-        out_arr = np.empty((m, n), dtype=np.float64)
         if n == 0:
-            return out_arr
-        cdef double[:, ::1] out = out_arr
+            return
         with nogil:
-            done = self.batch(n, &ts[0], &o[0], &h[0], &l[0], &c[0], &v[0], &out[0, 0])
-            if done:
+            if self.batch(n, &ts[0], &o[0], &h[0], &l[0], &c[0], &v[0], out):
                 self.nbar += n
             else:
                 for i in range(n):
@@ -285,13 +328,12 @@ cdef class Kernel:
                     self.step(ts[i], o[i], h[i], l[i], c[i], v[i], buf)
                     self.nbar += 1
                     for j in range(m):
-                        out[j, i] = buf[j]
-        return out_arr
+                        out[j][i] = buf[j]
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
-        """Fill out[j*n + i] (every output, every bar) and advance the state as n calls
+                    double** out) noexcept nogil:
+        """Fill out[j][i] (every output j, every bar i) and advance the state as n calls
         of `step` would; False (nothing done) when the indicator has no own loop."""
         return False
 
@@ -338,7 +380,7 @@ cdef class KSma(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -346,7 +388,7 @@ cdef class KSma(Kernel):
             return False
         cdef Sma s = self.s                  # state in registers for the loop
         for i in range(n):
-            out[i] = sma_update(&s, x[i])
+            out[0][i] = sma_update(&s, x[i])
         self.s = s
         free(tmp)
         return True
@@ -366,13 +408,13 @@ cdef class KEma(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
         if x == NULL:
             return False
-        smooth_run(&self.e, x, out, n)
+        smooth_run(&self.e, x, out[0], n)
         free(tmp)
         return True
 
@@ -391,7 +433,7 @@ cdef class KWma(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -399,7 +441,7 @@ cdef class KWma(Kernel):
             return False
         cdef Wma w = self.w
         for i in range(n):
-            out[i] = wma_update(&w, x[i])
+            out[0][i] = wma_update(&w, x[i])
         self.w = w
         free(tmp)
         return True
@@ -426,7 +468,7 @@ cdef class KDema(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -434,7 +476,7 @@ cdef class KDema(Kernel):
             return False
         cdef Smooth e1 = self.e1, e2 = self.e2
         for i in range(n):
-            out[i] = dema_bar(&e1, &e2, x[i])
+            out[0][i] = dema_bar(&e1, &e2, x[i])
         self.e1 = e1
         self.e2 = e2
         free(tmp)
@@ -464,7 +506,7 @@ cdef class KTema(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -472,7 +514,7 @@ cdef class KTema(Kernel):
             return False
         cdef Smooth e1 = self.e1, e2 = self.e2, e3 = self.e3
         for i in range(n):
-            out[i] = tema_bar(&e1, &e2, &e3, x[i])
+            out[0][i] = tema_bar(&e1, &e2, &e3, x[i])
         self.e1 = e1
         self.e2 = e2
         self.e3 = e3
@@ -502,7 +544,7 @@ cdef class KTrima(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -510,7 +552,7 @@ cdef class KTrima(Kernel):
             return False
         cdef Sma s1 = self.s1, s2 = self.s2
         for i in range(n):
-            out[i] = sma_update(&s2, sma_update(&s1, x[i]))
+            out[0][i] = sma_update(&s2, sma_update(&s1, x[i]))
         self.s1 = s1
         self.s2 = s2
         free(tmp)
@@ -729,8 +771,8 @@ cdef inline double rsi_bar(Smooth* gain, Smooth* loss, double* prev, bint cmo,
         return NAN
     cdef double d = x - prev[0]
     prev[0] = x
-    cdef double g = smooth_update(gain, d if d > 0 else 0.0)
-    cdef double lo = smooth_update(loss, -d if d < 0 else 0.0)
+    cdef double g = smooth_add(gain, d if d > 0 else 0.0)      # never NaN: no check
+    cdef double lo = smooth_add(loss, -d if d < 0 else 0.0)
     if isnan(g):
         return NAN
     cdef double tot = g + lo
@@ -763,7 +805,7 @@ cdef class KRsi(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -773,7 +815,7 @@ cdef class KRsi(Kernel):
         cdef double prev = self.prev
         cdef bint cmo = self.cmo
         for i in range(n):
-            out[i] = rsi_bar(&gain, &loss, &prev, cmo, x[i])
+            out[0][i] = rsi_bar(&gain, &loss, &prev, cmo, x[i])
         self.gain = gain
         self.loss = loss
         self.prev = prev
@@ -944,25 +986,26 @@ cdef class KRoc(Kernel):
 
 
 cdef inline void macd_bar(Smooth* fast, Smooth* slow, Smooth* sig, bint fast_on, bint ppo,
-                          double x, double* out, Py_ssize_t stride) noexcept nogil:
-    """MACD/PPO of one more value into out[0], out[stride], out[2*stride] (NaN in warm-up)."""
+                          double x, double** out, Py_ssize_t i) noexcept nogil:
+    """MACD/PPO of one more value into out[0..2][i] (NaN in warm-up)."""
     cdef double s = smooth_update(slow, x)
     cdef double f = NAN
     if fast_on:                           # MACD: fast EMA starts `slow - fast` bars late (TA-Lib)
         f = smooth_update(fast, x)
     if isnan(s):
-        out[0] = NAN
-        out[stride] = NAN
-        out[2 * stride] = NAN
+        out[0][i] = NAN
+        out[1][i] = NAN
+        out[2][i] = NAN
         return
     cdef double m
     if ppo:
         m = ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
     else:
         m = f - s
-    out[0] = m
-    out[stride] = smooth_update(sig, m)
-    out[2 * stride] = m - out[stride]
+    cdef double sg = smooth_update(sig, m)
+    out[0][i] = m
+    out[1][i] = sg
+    out[2][i] = m - sg
 
 
 cdef class KMacd(Kernel):
@@ -985,12 +1028,16 @@ cdef class KMacd(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
+        cdef double* cols[3]
+        cols[0] = out
+        cols[1] = out + 1
+        cols[2] = out + 2
         macd_bar(&self.fast, &self.slow, &self.sig, self.nbar >= self.offset, self.ppo,
-                 pick(self.src, o, h, l, c, v), out, 1)
+                 pick(self.src, o, h, l, c, v), cols, 0)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -1000,7 +1047,7 @@ cdef class KMacd(Kernel):
         cdef long long start = self.offset - self.nbar      # first bar of the fast EMA
         cdef bint ppo = self.ppo
         for i in range(n):
-            macd_bar(&fast, &slow, &sig, i >= start, ppo, x[i], out + i, n)
+            macd_bar(&fast, &slow, &sig, i >= start, ppo, x[i], out, i)
         self.fast = fast
         self.slow = slow
         self.sig = sig
@@ -1145,17 +1192,17 @@ cdef class KAtr(Kernel):
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef Atr a = self.a
         cdef double x
         cdef Py_ssize_t i
         if self.normalized:
             for i in range(n):
                 x = atr_push(&a, h[i], l[i], c[i])
-                out[i] = natr_of(x, c[i]) if not isnan(x) else x
+                out[0][i] = natr_of(x, c[i]) if not isnan(x) else x
         else:
             for i in range(n):
-                out[i] = atr_push(&a, h[i], l[i], c[i])
+                out[0][i] = atr_push(&a, h[i], l[i], c[i])
         self.a = a
         return True
 
@@ -1266,16 +1313,16 @@ cdef struct St:
     double pc
     int direction
 
-cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double* out,
-                        Py_ssize_t stride) noexcept nogil:
-    """Supertrend of one more bar into out[k*stride], k = value, direction, long, short."""
+cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double** out,
+                        Py_ssize_t i) noexcept nogil:
+    """Supertrend of one more bar into out[k][i], k = value, direction, long, short."""
     cdef double a = atr_push(atr, h, l, c)
     cdef double pc = s.pc
     s.pc = c
-    out[0] = NAN
-    out[stride] = NAN
-    out[2 * stride] = NAN
-    out[3 * stride] = NAN
+    out[0][i] = NAN
+    out[1][i] = NAN
+    out[2][i] = NAN
+    out[3][i] = NAN
     if isnan(a):
         return
     cdef double mid = (h + l) / 2.0
@@ -1287,20 +1334,18 @@ cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double* o
         s.direction = 1
     else:
         # a band only tightens, unless the previous close was already beyond it
-        if bu < s.upper or pc > s.upper:
-            s.upper = bu
-        if bl > s.lower or pc < s.lower:
-            s.lower = bl
+        s.upper = select(bu, s.upper, (bu < s.upper) | (pc > s.upper))
+        s.lower = select(bl, s.lower, (bl > s.lower) | (pc < s.lower))
         if s.direction == -1 and c > s.upper:
             s.direction = 1               # close above the upper band flips to long
         elif s.direction == 1 and c < s.lower:
             s.direction = -1              # close below the lower band flips to short
-    out[0] = s.lower if s.direction == 1 else s.upper
-    out[stride] = s.direction
+    out[0][i] = s.lower if s.direction == 1 else s.upper
+    out[1][i] = s.direction
     if s.direction == 1:                  # long: the trailing line while long, else NaN
-        out[2 * stride] = s.lower
+        out[2][i] = s.lower
     else:
-        out[3 * stride] = s.upper
+        out[3][i] = s.upper
 
 
 cdef class KSupertrend(Kernel):
@@ -1318,16 +1363,20 @@ cdef class KSupertrend(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        st_bar(&self.s, &self.atr.a, h, l, c, out, 1)
+        cdef double* cols[4]
+        cdef int k
+        for k in range(4):
+            cols[k] = out + k
+        st_bar(&self.s, &self.atr.a, h, l, c, cols, 0)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef St s = self.s
         cdef Atr a = self.atr.a
         cdef Py_ssize_t i
         for i in range(n):
-            st_bar(&s, &a, h[i], l[i], c[i], out + i, n)
+            st_bar(&s, &a, h[i], l[i], c[i], out, i)
         self.s = s
         self.atr.a = a
         return True
@@ -1509,27 +1558,27 @@ cdef inline double bb_std(Bb* b, double x, double mean) noexcept nogil:
         mean2 = mean2 * n / (n - 1.0)        # sample variance (ddof 1)
     return sqrt(mean2) if mean2 >= 0.00000000000001 else 0.0   # TA-Lib: <= 0 (or ~0) -> 0
 
-cdef inline void bb_bar(Bb* b, double x, double* out, Py_ssize_t stride) noexcept nogil:
-    """Bands of one more value into out[k*stride], k = upper, middle, lower, bandwidth,
+cdef inline void bb_bar(Bb* b, double x, double** out, Py_ssize_t i) noexcept nogil:
+    """Bands of one more value into out[k][i], k = upper, middle, lower, bandwidth,
     percent_b (NaN in warm-up)."""
     cdef double m = sma_update(&b.ma, x)
     cdef double sd = bb_std(b, x, m)
     cdef int k
     if isnan(m):
         for k in range(5):
-            out[k * stride] = NAN
+            out[k][i] = NAN
         return
     cdef double d = sd * b.mult
     cdef double up = m + d, lo = m - d
     cdef double bw = (up - lo) / m if m != 0.0 else 0.0
     if b.pct:
         bw *= 100.0
-    out[0] = up
-    out[stride] = m
-    out[2 * stride] = lo
-    out[3 * stride] = bw
+    out[0][i] = up
+    out[1][i] = m
+    out[2][i] = lo
+    out[3][i] = bw
     # zero width means every close in the window equals the middle: 0.5
-    out[4 * stride] = (x - lo) / (up - lo) if up != lo else 0.5
+    out[4][i] = (x - lo) / (up - lo) if up != lo else 0.5
 
 
 cdef class KBbands(Kernel):
@@ -1549,11 +1598,15 @@ cdef class KBbands(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        bb_bar(&self.b, pick(self.src, o, h, l, c, v), out, 1)
+        cdef double* cols[5]
+        cdef int k
+        for k in range(5):
+            cols[k] = out + k
+        bb_bar(&self.b, pick(self.src, o, h, l, c, v), cols, 0)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
-                    double* out) noexcept nogil:
+                    double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
         cdef Py_ssize_t i
@@ -1561,7 +1614,7 @@ cdef class KBbands(Kernel):
             return False
         cdef Bb b = self.b
         for i in range(n):
-            bb_bar(&b, x[i], out + i, n)
+            bb_bar(&b, x[i], out, i)
         self.b = b
         free(tmp)
         return True
