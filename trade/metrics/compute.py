@@ -478,7 +478,6 @@ def compute_metrics(
     initial = float(initial_balance)
     eq = equity_arrays(equity)
     tr = trade_arrays(trades)
-    bench = None if benchmark_close is None else benchmark_arrays(benchmark_close)
     rf = (1.0 + float(risk_free)) ** (1.0 / periods_per_year) - 1.0
 
     d = daily(eq.ts, eq.equity, initial)
@@ -490,6 +489,8 @@ def compute_metrics(
     out.update(_distribution_metrics(d, rf))
     out.update(_trade_metrics(tr, span_days))
     out.update(_cost_exposure_metrics(eq, tr))
+    # the benchmark's arrays are made last: the drawdown curves above are freed by then
+    bench = None if benchmark_close is None else benchmark_arrays(benchmark_close)
     out.update(_benchmark_metrics(eq, d, bench, initial, periods_per_year, rf))
     missing = set(METRIC_DOCS) ^ set(out)
     if missing:  # pragma: no cover - the code above and METRIC_DOCS must agree
