@@ -10,12 +10,33 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Milliseconds since the epoch (UTC), and a wait that a simulated clock can skip."""
+    """The time, and waits, for every component that needs them (docs/architecture.md,
+    "The injected clock"): nothing else in `trade` reads the system clock or sleeps.
 
-    def now_ms(self) -> int: ...
+    Implementations: `WallClock` (real time), `SimulatedClock` (moves only when told; a
+    wait advances it and returns at once), `trade.exchange_sim.ReplayClock` (market time
+    N times faster than real time). All are thread-safe.
+    """
+
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch (UTC)."""
+        ...
 
     def wait(self, event: threading.Event, timeout_s: float) -> bool:
-        """Block until `event` is set or `timeout_s` passes; True if the event was set."""
+        """Block until `event` is set or `timeout_s` passes.
+
+        Parameters
+        ----------
+        event : threading.Event
+            What to wait for.
+        timeout_s : float
+            The longest wait in seconds (<= 0: do not wait).
+
+        Returns
+        -------
+        bool
+            True if the event was set.
+        """
         ...
 
     def monotonic(self) -> float:

@@ -45,6 +45,8 @@ class Side(IntEnum):
 
 
 class OrderType(IntEnum):
+    """Order type. Codes equal the kernel's ``OT_*``; conditional types need a trigger price."""
+
     MARKET = 0
     LIMIT = 1
     STOP_MARKET = 2
@@ -61,6 +63,8 @@ class OrderType(IntEnum):
 
 
 class TimeInForce(IntEnum):
+    """Time in force. Codes equal the kernel's ``TIF_*``; `bybit` is Bybit's spelling."""
+
     GTC = 0
     IOC = 1
     FOK = 2

@@ -193,6 +193,7 @@ class FillEvent:
     ts: int
 
 
+#: what `ExchangeAdapter.drain_events` returns: one of the four event types
 AdapterEvent = OrderUpdate | FillEvent | PositionUpdate | BalanceUpdate
 
 

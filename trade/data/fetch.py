@@ -91,14 +91,18 @@ class KlineSource(Protocol):
     `requests` ConnectionError / Timeout are also treated as transient."""
 
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol this source serves (e.g. ``BTCUSDT``)."""
+        ...
 
     @property
     def name(self) -> str:
         """Where the data comes from (recorded in the provenance), e.g. the endpoint URL."""
         ...
 
-    def server_time_ms(self) -> int: ...
+    def server_time_ms(self) -> int:
+        """The exchange's time in ms since the epoch (the end of a download "until now")."""
+        ...
 
     def get_kline(self, start_ms: int, end_ms: int, limit: int) -> list[list[str]]:
         """1m candles opening in [start_ms, end_ms] (both inclusive), newest first, at most

@@ -306,7 +306,28 @@ def _load_frame(path: Path) -> tuple[pd.DataFrame, I64, str, dict[str, str | Non
 
 
 def read_bars_file(path: str | Path, *, ts_format: str | None = None) -> ParsedFile:
-    """Read an OHLCV file into sorted bars; InputError naming the first bad line/row."""
+    """Read an OHLCV file into sorted, validated bars (nothing is stored).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV (optionally gzipped) or Parquet file; columns are found by name (ts/time/date,
+        open, high, low, close, volume) or, without a header, by position.
+    ts_format : str, optional
+        strptime format of the timestamp column when it cannot be inferred.
+
+    Returns
+    -------
+    ParsedFile
+        The bars, sorted by ts, exact duplicate rows collapsed.
+
+    Raises
+    ------
+    FileNotFoundError
+        `path` does not exist.
+    InputError
+        The file has no data rows, no usable columns, or a bad line or row (named).
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file")
@@ -394,12 +415,46 @@ def import_file(
     ts_format: str | None = None,
     source_name: str | None = None,
 ) -> ImportResult:
-    """Import one file as `symbol`'s 1m bars and record provenance.
+    """Import one file as `symbol`'s 1m bars and record its provenance.
 
     Files of 1m bars are stored as they are. Coarser bars (e.g. hourly) are refused unless
     `bridge_1m` and a `seed` are given: then seeded 1m paths constrained to each bar's OHLC
     are stored (`bridge_to_1m`) and the provenance says so. Conflicts with stored bars follow
-    `Store.write_bars` (refused unless `overwrite`)."""
+    `Store.write_bars` (refused unless `overwrite`).
+
+    Parameters
+    ----------
+    store : Store
+    path : str or Path
+        A CSV (optionally gzipped) or Parquet file of OHLCV rows.
+    symbol : str
+    bridge_1m : bool
+        Bridge coarser bars to 1m (needs `seed`).
+    seed : int, optional
+        Seed of the bridge.
+    overwrite : bool
+        Replace stored bars whose values differ.
+    ts_format : str, optional
+        strptime format of the timestamp column when it cannot be inferred.
+    source_name : str, optional
+        The name recorded in the provenance (default: the file name).
+
+    Returns
+    -------
+    ImportResult
+
+    Raises
+    ------
+    FileNotFoundError
+        `path` does not exist.
+    InputError
+        The file cannot be read as bars (naming the first bad line or row), its bars are
+        coarser than 1m without `bridge_1m` and `seed`, or not a whole number of minutes.
+    RefusedWriteError
+        Stored bars differ and `overwrite` is not set (nothing is written).
+    StoreWriteError
+        The store could not be written.
+    """
     parsed = read_bars_file(path, ts_format=ts_format)
     minutes = parsed.interval_ms // MINUTE_MS
     source = source_name or Path(path).name

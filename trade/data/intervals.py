@@ -15,6 +15,7 @@ WEEK_MS = 7 * DAY_MS
 _MONDAY_OFFSET_MS = 4 * DAY_MS
 
 MINUTE_INTERVALS: tuple[str, ...] = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720")
+#: Bybit's kline interval names (minutes, then day, week, month)
 INTERVALS: tuple[str, ...] = (*MINUTE_INTERVALS, "D", "W", "M")
 
 _ALIASES: dict[str, str] = {
@@ -39,10 +40,25 @@ _ALIASES: dict[str, str] = {
 
 
 def normalize_interval(interval: str | int) -> str:
-    """The Bybit name ("1".."720", "D", "W", "M") of an interval or one of its aliases.
+    """The Bybit name of an interval or one of its aliases.
 
     Aliases: 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d (and 1w, 1mo). "M" means month,
     "m" suffixes mean minutes.
+
+    Parameters
+    ----------
+    interval : str or int
+        E.g. ``"15m"``, ``15``, ``"15"``, ``"1d"``, ``"D"``.
+
+    Returns
+    -------
+    str
+        ``"1"`` .. ``"720"``, ``"D"``, ``"W"`` or ``"M"``.
+
+    Raises
+    ------
+    InputError
+        Neither a Bybit interval nor an alias.
     """
     text = str(interval).strip()
     if text in INTERVALS:
@@ -57,8 +73,25 @@ def normalize_interval(interval: str | int) -> str:
 
 
 def interval_ms(interval: str | int) -> int:
-    """Nominal length of one bar in ms. A month counts 30 days here (its true length varies);
-    use `bucket_start`/`bucket_end` for exact month edges."""
+    """Nominal length of one bar in ms.
+
+    A month counts 30 days here (its true length varies); use `bucket_start` /
+    `bucket_end` for exact month edges.
+
+    Parameters
+    ----------
+    interval : str or int
+        A Bybit interval or alias (`normalize_interval`).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        `interval` is not an interval.
+    """
     name = normalize_interval(interval)
     if name == "D":
         return DAY_MS
@@ -74,6 +107,22 @@ def bucket_start(ts_ms: npt.NDArray[np.int64], interval: str | int) -> npt.NDArr
 
     Minute intervals and D align to the epoch (so 4h bars open at 00, 04, ... UTC, as
     Bybit's do); W opens Monday 00:00 UTC; M opens on the 1st of the month 00:00 UTC.
+
+    Parameters
+    ----------
+    ts_ms : numpy.ndarray of int64
+        Timestamps in ms since the epoch.
+    interval : str or int
+        A Bybit interval or alias (`normalize_interval`).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Raises
+    ------
+    InputError
+        `interval` is not an interval.
     """
     name = normalize_interval(interval)
     ts = np.asarray(ts_ms, dtype=np.int64)
@@ -89,7 +138,24 @@ def bucket_start(ts_ms: npt.NDArray[np.int64], interval: str | int) -> npt.NDArr
 
 
 def bucket_end(start_ms: npt.NDArray[np.int64], interval: str | int) -> npt.NDArray[np.int64]:
-    """Close time (exclusive, UTC ms) of bars that open at `start_ms`."""
+    """Close time (exclusive, UTC ms) of bars that open at `start_ms`.
+
+    Parameters
+    ----------
+    start_ms : numpy.ndarray of int64
+        Bar open times (as from `bucket_start`).
+    interval : str or int
+        A Bybit interval or alias (`normalize_interval`); months end on the next 1st.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Raises
+    ------
+    InputError
+        `interval` is not an interval.
+    """
     name = normalize_interval(interval)
     start = np.asarray(start_ms, dtype=np.int64)
     if name == "M":

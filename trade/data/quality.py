@@ -11,7 +11,7 @@ import pyarrow as pa
 from trade.data.intervals import MINUTE_MS
 from trade.data.store import GAP_SCHEMA, CorruptFileError, Store
 
-# fetch(symbol, start_ms, end_ms) -> 1m bars with start_ms <= ts < end_ms (bars schema)
+#: fetch(symbol, start_ms, end_ms) -> 1m bars with start_ms <= ts < end_ms (bars schema)
 Fetcher = Callable[[str, int, int], pa.Table]
 
 
@@ -60,7 +60,18 @@ def _fmt(ts: int) -> str:
 
 
 def format_report(report: CheckReport, limit: int = 50) -> str:
-    """Human-readable text of a check report (used by `trade data check`)."""
+    """Human-readable text of a check report (what `trade data check` prints).
+
+    Parameters
+    ----------
+    report : CheckReport
+    limit : int
+        At most this many lines per section.
+
+    Returns
+    -------
+    str
+    """
     if report.rows == 0 and not report.corrupt_files:
         return f"{report.symbol}: no bars stored"
     span = (
@@ -131,7 +142,23 @@ def find_suspicious(
 
 
 def check(store: Store, symbol: str, *, zero_run: int = 5, jump: float = 0.2) -> CheckReport:
-    """Scan a symbol month by month: gaps, suspicious bars, unreadable month files."""
+    """Scan a symbol's stored bars month by month.
+
+    Parameters
+    ----------
+    store : Store
+    symbol : str
+    zero_run : int
+        Flag runs of at least this many bars with high == low.
+    jump : float
+        Flag opens this far (a fraction) from the previous close, and bars this wide.
+
+    Returns
+    -------
+    CheckReport
+        Gaps (missing minutes, merged into ranges), suspicious bars and the month files that
+        cannot be read (a corrupt month is reported, not raised).
+    """
     report = CheckReport(symbol)
     prev_ts: int | None = None
     prev_close: float | None = None
@@ -191,7 +218,26 @@ def repair(store: Store, symbol: str, fetch: Fetcher | None = None) -> RepairRep
     stored through `write_bars` (same validation; rows outside the gap are ignored); the gap
     table then records each original gap as "filled", "partial" or "unfilled". A gap an
     earlier download confirmed missing at the exchange keeps the status "exchange" and is
-    not asked for again."""
+    not asked for again.
+
+    Parameters
+    ----------
+    store : Store
+    symbol : str
+    fetch : Fetcher, optional
+        ``fetch(symbol, start_ms, end_ms) -> bars table`` (e.g. over Bybit's REST).
+
+    Returns
+    -------
+    RepairReport
+
+    Raises
+    ------
+    RefusedWriteError
+        Fetched bars conflict with stored ones.
+    SourceError
+        `fetch` failed.
+    """
     report = RepairReport(symbol)
     gaps = check(store, symbol).gaps
     report.gaps_found = len(gaps)

@@ -9,12 +9,24 @@ from trade.data.importer import file_sha256, import_file
 from trade.data.store import Store
 
 SAMPLE_FILE = "coinbase_btcusd_1h.csv.gz"
+#: the symbol the shipped sample is stored under
 SAMPLE_SYMBOL = "BTCUSDT"
+#: the seed of the sample's bridge from hourly to 1m bars
 SAMPLE_SEED = 7
 
 
 def sample_path() -> Path:
-    """Path of the shipped Coinbase BTC/USD hourly file (2017-07-01 .. 2019-10-17)."""
+    """Path of the shipped Coinbase BTC/USD hourly file (2017-07-01 .. 2019-10-17).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileNotFoundError
+        The packaged file is missing (a broken install).
+    """
     path = Path(str(resources.files("trade") / "datasets" / SAMPLE_FILE))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the packaged sample data is missing (reinstall trade)")
@@ -22,9 +34,29 @@ def sample_path() -> Path:
 
 
 def ensure_sample_data(store: Store, symbol: str = SAMPLE_SYMBOL) -> str:
-    """Make sure the shipped real hourly BTC data is in `store` as `symbol` 1m bars, bridged to
-    1m with seed 7 (recorded in the provenance). Idempotent and cheap once done. Returns the
-    symbol."""
+    """Make sure the shipped real hourly BTC data is in `store` as 1m bars.
+
+    The hourly bars are bridged to 1m with seed 7 (`bridge_to_1m`, recorded in the
+    provenance). Idempotent and cheap once done.
+
+    Parameters
+    ----------
+    store : Store
+    symbol : str
+        The symbol to store them under.
+
+    Returns
+    -------
+    str
+        `symbol`.
+
+    Raises
+    ------
+    FileNotFoundError
+        The packaged sample file is missing (a broken install).
+    RefusedWriteError
+        Different bars are already stored for `symbol` in those months.
+    """
     path = sample_path()
     sha = file_sha256(path)
     for entry in store.provenance(symbol).get("imports", []):

@@ -16,12 +16,15 @@ from trade.data.intervals import MINUTE_MS
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 FLOAT_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume", "turnover")
+#: the columns of stored 1m bars, in order
 BAR_COLUMNS: tuple[str, ...] = ("ts", *FLOAT_COLUMNS)
 
+#: stored 1m bars: ts (int64 ms, the bar's open) and float64 OHLCV and turnover, no nulls
 BAR_SCHEMA = pa.schema(
     [pa.field("ts", pa.int64(), nullable=False)]
     + [pa.field(name, pa.float64(), nullable=False) for name in FLOAT_COLUMNS]
 )
+#: stored funding rates: ts (int64 ms, the settlement) and rate (float64)
 FUNDING_SCHEMA = pa.schema(
     [pa.field("ts", pa.int64(), nullable=False), pa.field("rate", pa.float64(), nullable=False)]
 )
@@ -134,12 +137,24 @@ def _np_f64(table: pa.Table, name: str) -> F64:
 def validate_bars(
     table: pa.Table, line_numbers: Sequence[int] | npt.NDArray[np.int64] | None = None
 ) -> list[RowProblem]:
-    """Every problem in a coerced bars table, in row order (empty list when all rows are good).
+    """Every problem in a coerced bars table, in row order.
 
     Rules: no nulls or NaN/inf; ts a multiple of 60 000 ms (bar open minute) within
     [MIN_TS_MS, MAX_TS_MS) (1970 .. 2099); ts strictly increasing (an exact duplicate row is
     allowed and later collapsed, a repeated ts with other values is not); open, high, low,
     close > 0; high >= max(open, close); low <= min(open, close); volume, turnover >= 0.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Bars-schema columns (`coerce_bars`).
+    line_numbers : sequence of int, optional
+        The source line of each row, used in the problems instead of the row index.
+
+    Returns
+    -------
+    list of RowProblem
+        Empty when every row is good.
     """
     n = table.num_rows
     if n == 0:

@@ -90,7 +90,18 @@ class BarArrays:
 
 
 def bar_arrays(table: pa.Table) -> BarArrays:
-    """Zero-copy numpy views of a table from `Store.read_bars` (one chunk, no nulls)."""
+    """Zero-copy numpy views of a bars table.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        From `Store.read_bars` (bars schema, one chunk, no nulls).
+
+    Returns
+    -------
+    BarArrays
+        `ts` (int64 ms) and the float64 price and volume columns.
+    """
     cols: dict[str, Any] = {}
     for name in BAR_COLUMNS:
         col = table.column(name)
@@ -134,8 +145,24 @@ def _resolve(
 
 
 def normalize_symbol(symbol: str) -> str:
-    """A stored symbol: checked, and upper-cased (Bybit symbols are upper case, so `btcusdt`
-    and `BTCUSDT` are one symbol, never two folders)."""
+    """A symbol as stored: checked, and upper-cased.
+
+    Bybit symbols are upper case, so `btcusdt` and `BTCUSDT` are one symbol, never two
+    folders.
+
+    Parameters
+    ----------
+    symbol : str
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        The symbol is empty or has characters other than letters, digits, '_', '-', '.'.
+    """
     if not _SYMBOL_RE.match(symbol):
         raise InputError(f"bad symbol {symbol!r}: letters, digits, '_', '-', '.' only")
     return symbol.upper()
@@ -144,12 +171,25 @@ def normalize_symbol(symbol: str) -> str:
 def open_store(
     data_dir: str | Path | None = None, *, filesystem: pafs.FileSystem | None = None
 ) -> Store:
-    """Open (lazily create) a store.
+    """Open (lazily create) a market-data store.
 
-    `data_dir`: a local directory, any pyarrow filesystem URI (`s3://bucket/prefix`,
-    `file:///abs/path`, `mock:///` ...), or `memory://name` (a process-wide in-memory
-    filesystem). None means `$TRADE_DATA_DIR`, else `./data`. With `filesystem=` given,
-    `data_dir` is a path inside that filesystem.
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        A local directory, any pyarrow filesystem URI (`s3://bucket/prefix`,
+        `file:///abs/path`, `mock:///` ...), or `memory://name` (a process-wide in-memory
+        filesystem). None means `$TRADE_DATA_DIR`, else `./data`.
+    filesystem : pyarrow.fs.FileSystem, optional
+        When given, `data_dir` is a path inside it.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    InputError
+        `data_dir` is a URI pyarrow cannot open.
     """
     fs, root = _resolve(data_dir, filesystem)
     return Store(fs, root)

@@ -18,8 +18,9 @@ from trade.data.schema import BAR_SCHEMA
 
 F64 = npt.NDArray[np.float64]
 
+#: the generator's regime families (`synth_bars`)
 REGIMES: tuple[str, ...] = ("trending", "ranging", "volatile", "crash", "mixed")
-# 2024-01-01 00:00 UTC (a Monday): the default first bar of synthetic data
+#: 2024-01-01 00:00 UTC (a Monday): the default first bar of synthetic data
 DEFAULT_START_MS = 1_704_067_200_000
 
 # Play `synthetic: {regime}` and the older `validation: {pattern: NAME}` names -> the
@@ -47,6 +48,7 @@ _PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
     ),
     "mixed": ("mixed",),
 }
+#: every Play pattern or regime name -> its generator regime family
 PATTERN_REGIMES: dict[str, str] = {
     name: regime for regime, names in _PATTERNS_BY_REGIME.items() for name in names
 }
@@ -147,7 +149,22 @@ def regime_for_pattern(name: str) -> str:
     """The generator regime of a Play pattern name (or a regime name itself).
 
     trend_up_clean -> trending, range_wide -> ranging, breakout_false -> ranging (a range whose
-    breakouts fail), spike_recover -> volatile, v_bottom -> crash (a crash then recovery)."""
+    breakouts fail), spike_recover -> volatile, v_bottom -> crash (a crash then recovery).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        One of `REGIMES`.
+
+    Raises
+    ------
+    InputError
+        Neither a regime nor a known pattern.
+    """
     key = name.strip().lower()
     if key not in PATTERN_REGIMES:
         raise InputError(
@@ -234,12 +251,36 @@ def synth_bars(
     start_ms: int = DEFAULT_START_MS,
     start_price: float | None = None,
 ) -> pa.Table:
-    """`days` x 1440 synthetic 1m bars (a bars-schema table), a pure function of the arguments.
+    """`days` x 1440 synthetic 1m bars, a pure function of the arguments.
 
     Properties: GARCH(1,1) volatility clustering, Student-t(4) return tails, intraday and
     weekend seasonality, rare price gaps (open away from the previous close) and rare long
-    wicks; every bar is valid OHLC on a tick grid; no minute is missing. `regime` is one of
-    trending, ranging, volatile, crash, mixed or a Play pattern name (`regime_for_pattern`).
+    wicks; every bar is valid OHLC on a tick grid; no minute is missing.
+
+    Parameters
+    ----------
+    symbol : str
+        Seeds the generator together with `seed`, and sets the default start price.
+    days : int
+        Number of days (> 0).
+    seed : int
+    regime : str
+        trending, ranging, volatile, crash, mixed or a Play pattern name
+        (`regime_for_pattern`).
+    start_ms : int
+        Open time of the first bar, on a minute boundary.
+    start_price : float, optional
+        The first open (default: 30 000 for a BTC symbol, else 100).
+
+    Returns
+    -------
+    pyarrow.Table
+        A bars-schema table.
+
+    Raises
+    ------
+    InputError
+        `days` is not positive, `start_ms` is not on a minute, or `regime` is unknown.
     """
     if days <= 0:
         raise InputError(f"days must be positive, got {days}")
@@ -319,6 +360,26 @@ def bridge_to_1m(bars: pa.Table, source_interval_ms: int, seed: int) -> pa.Table
     Brownian bridge from open to close scaled to the bar's range; volume and turnover are
     spread over the minutes with random weights (their sums equal the source up to float
     rounding). A pure function of (bars, interval, seed).
+
+    Parameters
+    ----------
+    bars : pyarrow.Table
+        Bars-schema rows of the coarser interval, sorted by ts.
+    source_interval_ms : int
+        Their interval, a whole number (> 1) of minutes.
+    seed : int
+        Seed of the paths.
+
+    Returns
+    -------
+    pyarrow.Table
+        Bars-schema 1m rows.
+
+    Raises
+    ------
+    InputError
+        The interval is not a whole number of minutes above one, or a bar's ts is not
+        aligned to it.
     """
     if source_interval_ms % MINUTE_MS or source_interval_ms <= 0:
         raise InputError(f"cannot bridge bars of {source_interval_ms} ms into 1m bars")

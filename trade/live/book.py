@@ -157,7 +157,17 @@ def fill_from_row(row: dict[str, Any]) -> Fill:
 
 
 def position_from_row(row: dict[str, Any]) -> Position:
-    """trade.Position from a /v5/position/list row or a `position` push."""
+    """A `trade.Position` from a ``/v5/position/list`` row or a ``position`` push.
+
+    Parameters
+    ----------
+    row : dict
+        Bybit's fields as strings; missing numbers count as 0, a size of 0 is flat.
+
+    Returns
+    -------
+    Position
+    """
     side = {"Buy": 1, "Sell": -1}.get(str(row.get("side") or ""), 0)
     size = fnum(row, "size")
     if size <= 0:

@@ -75,7 +75,22 @@ _MALFORMED_URL = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSch
 
 
 def ws_base_of(endpoint: str) -> str:
-    """http://host:port -> ws://host:port (https -> wss)."""
+    """The WebSocket base of a REST endpoint: ``http://host:port`` -> ``ws://host:port``
+    (``https`` -> ``wss``; a ws(s) URL is kept).
+
+    Parameters
+    ----------
+    endpoint : str
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        `endpoint` is not an http(s) or ws(s) URL.
+    """
     endpoint = endpoint.rstrip("/")
     if endpoint.startswith("https://"):
         return "wss://" + endpoint.removeprefix("https://")
@@ -90,9 +105,34 @@ def make_session(mode: Mode, *, endpoint: str | None = None,
                  credentials: Credentials | None = None,
                  timestamp_ms: Callable[[], int] | None = None,
                  timeout_s: float = 10.0, recv_window: int = 5000) -> SyncedHTTP:
-    """The pybit HTTP session of a `mode` ("paper" reads mainnet market data, "demo" uses
-    Bybit's demo-trading host, "live" mainnet), optionally redirected to `endpoint` (an
-    http(s):// URL; anything else is an InputError at once, never a retried request)."""
+    """The pybit HTTP session of a mode.
+
+    Parameters
+    ----------
+    mode : {"paper", "demo", "live"}
+        "paper" reads mainnet market data, "demo" uses Bybit's demo-trading host, "live"
+        mainnet.
+    endpoint : str, optional
+        Another Bybit-compatible host (an http(s) URL) instead.
+    credentials : Credentials, optional
+        For signed endpoints.
+    timestamp_ms : callable, optional
+        The signing clock (a `TimeSync`'s); None: the system clock.
+    timeout_s : float
+        Seconds before a request counts as timed out.
+    recv_window : int
+        Bybit's recv_window in ms.
+
+    Returns
+    -------
+    SyncedHTTP
+        With pybit's own retries off (`BybitRest` retries).
+
+    Raises
+    ------
+    InputError
+        `endpoint` is not an http(s) URL with a host (refused at once, never retried).
+    """
     if endpoint is not None:
         check_endpoint(endpoint)
     session = make_http(
@@ -128,7 +168,17 @@ def check_endpoint(endpoint: str) -> str:
 
 
 def new_link_id(prefix: str = "t") -> str:
-    """A fresh orderLinkId (<= 36 chars, Bybit's limit)."""
+    """A fresh, random orderLinkId (at most 36 characters, Bybit's limit).
+
+    Parameters
+    ----------
+    prefix : str
+        Put in front (e.g. ``"panic"``).
+
+    Returns
+    -------
+    str
+    """
     return f"{prefix}-{uuid.uuid4().hex[:30]}"[:36]
 
 

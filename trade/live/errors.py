@@ -77,7 +77,7 @@ class PermanentError(BybitError):
 
 
 class InvalidParamsError(PermanentError):
-    pass
+    """retCode 10001: a parameter is missing or invalid."""
 
 
 class AuthError(PermanentError):
@@ -85,15 +85,15 @@ class AuthError(PermanentError):
 
 
 class InsufficientBalanceError(PermanentError):
-    pass
+    """retCode 110007 (and kin): not enough available balance for the order."""
 
 
 class ReduceOnlyError(PermanentError):
-    pass
+    """retCode 110017 (and kin): a reduce-only order would not reduce the position."""
 
 
 class OrderNotFoundError(PermanentError):
-    pass
+    """retCode 110001: no such order (already filled, cancelled or never placed)."""
 
 
 class DuplicateOrderLinkIdError(PermanentError):
@@ -145,7 +145,27 @@ def from_ret_code(code: int, message: str, *, path: str = "",
 
 
 def classify(exc: BaseException, *, path: str = "") -> BybitError:
-    """Map an exception from pybit / requests / the network into the hierarchy."""
+    """Map an exception from pybit, requests or the network into the `BybitError` hierarchy.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What a REST call raised.
+    path : str
+        The request path, kept on the error.
+
+    Returns
+    -------
+    BybitError
+        `exc` itself when it is one; else a `TransientError` (network, 5xx, rate limit,
+        timestamp) or a `PermanentError` subclass chosen by Bybit's retCode or the HTTP
+        status.
+
+    Raises
+    ------
+    BaseException
+        `exc` itself, re-raised, when it is none of those (a bug is not classified).
+    """
     if isinstance(exc, BybitError):
         return exc
     if isinstance(exc, InvalidRequestError):

@@ -21,8 +21,28 @@ from trade.live.client import BybitRest, Mode, make_session
 
 def venue_instrument(rest: BybitRest, symbol: str, base: Instrument | None = None
                      ) -> Instrument:
-    """`symbol`'s rules from the exchange behind `rest`; the maintenance-margin rate from
-    `base` (default: `Instrument`'s). InputError when the exchange does not list it."""
+    """`symbol`'s trading rules from the exchange behind `rest`.
+
+    Parameters
+    ----------
+    rest : BybitRest
+    symbol : str
+    base : Instrument, optional
+        Supplies the maintenance-margin rate, which instruments-info lacks (default:
+        `Instrument`'s).
+
+    Returns
+    -------
+    Instrument
+        Tick size, quantity step, minimums and maximum leverage as the venue states them.
+
+    Raises
+    ------
+    InputError
+        The exchange does not list `symbol` (category linear) or its entry cannot be read.
+    BybitError
+        The request failed after its retries.
+    """
     row = rest.instrument(symbol)
     if row is None:
         raise InputError(f"{symbol} is not listed by the exchange's "
@@ -36,8 +56,34 @@ def venue_instrument(rest: BybitRest, symbol: str, base: Instrument | None = Non
 def fetch_instrument(mode: Mode, symbol: str, *, endpoint: str | None = None,
                      base: Instrument | None = None, timeout_s: float = 5.0,
                      clock: Clock | None = None) -> Instrument:
-    """`venue_instrument` over a fresh public REST session of `mode` (optionally redirected
-    to `endpoint`): no credentials needed."""
+    """`venue_instrument` over a fresh public REST session (no credentials needed).
+
+    Parameters
+    ----------
+    mode : {"paper", "demo", "live"}
+        Which Bybit host (paper reads mainnet market data).
+    symbol : str
+    endpoint : str, optional
+        Another Bybit-compatible host (e.g. the exchange simulator).
+    base : Instrument, optional
+        Supplies the maintenance-margin rate, which instruments-info lacks.
+    timeout_s : float
+        Seconds before a request counts as timed out (then retried).
+    clock : Clock, optional
+        For the retry waits (default: the wall clock).
+
+    Returns
+    -------
+    Instrument
+
+    Raises
+    ------
+    InputError
+        The exchange does not list `symbol`, its entry cannot be read, or `endpoint` is
+        not an http(s) URL.
+    BybitError
+        The request failed after its retries.
+    """
     rest = BybitRest(make_session(mode, endpoint=endpoint, timeout_s=timeout_s), clock=clock)
     try:
         return venue_instrument(rest, symbol, base)

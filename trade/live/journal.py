@@ -162,7 +162,23 @@ def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int | None, i
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The records of a journal (a torn last line is ignored; other bad lines are errors)."""
+    """The records of a journal, read only.
+
+    Parameters
+    ----------
+    path : Path
+        The JSONL journal (absent: no records).
+
+    Returns
+    -------
+    list of dict
+        A torn last line is ignored.
+
+    Raises
+    ------
+    InputError
+        `path` is a folder, cannot be read, or has a bad line before its last.
+    """
     if not path.exists():
         return []
     _check_not_folder(path)
@@ -174,8 +190,28 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 def open_journal(path: Path) -> tuple[list[dict[str, Any]], JournalRepair | None]:
-    """Read a journal before a run appends to it; cut a torn last line (see the module
-    docstring). Raises InputError, having written nothing, when the file cannot be used."""
+    """Read a journal before a run appends to it, cutting a torn last line.
+
+    See the module docstring for what is repaired; nothing is written when the file cannot
+    be used.
+
+    Parameters
+    ----------
+    path : Path
+        The JSONL journal (absent: a fresh run).
+
+    Returns
+    -------
+    records : list of dict
+        Every whole record, in order.
+    repair : JournalRepair or None
+        What was cut or completed, None when the file was whole.
+
+    Raises
+    ------
+    InputError
+        `path` is a folder, cannot be read, or has a bad line before its last.
+    """
     if not path.exists():
         return [], None
     _check_not_folder(path)

@@ -20,8 +20,22 @@ class PanicReport:
 
 
 def panic(rest: BybitRest, symbol: str | None = None) -> PanicReport:
-    """Cancel all orders (of `symbol`, or every USDT perpetual) and close each open
-    position with a reduce-only market order."""
+    """Cancel all orders and close each open position with a reduce-only market order.
+
+    Failures do not stop it: each is recorded and the rest is still attempted.
+
+    Parameters
+    ----------
+    rest : BybitRest
+        A signed session.
+    symbol : str, optional
+        Only this symbol (default: every USDT perpetual).
+
+    Returns
+    -------
+    PanicReport
+        Orders cancelled, symbols closed and the errors met.
+    """
     report = PanicReport()
     try:
         res = rest.cancel_all(symbol)

@@ -92,12 +92,21 @@ RunMode = Literal["paper", "demo", "live"]
 
 
 class BarEngine(Protocol):
+    """What the runner drives: `engine_factory(adapter)` builds one (the CLI passes
+    `trade.engine.PlayEngine`); the runner swaps `adapter` from the warm-up `NullAdapter`
+    to the real one when history replay ends."""
+
     adapter: Any
 
     def on_bar(self, ts: int, open: float, high: float, low: float, close: float,
-               volume: float = 0.0, mark_price: float = math.nan) -> None: ...
+               volume: float = 0.0, mark_price: float = math.nan) -> None:
+        """One closed 1m bar (`ts` its open time in ms), in time order; the engine decides
+        and acts through `adapter`."""
+        ...
 
-    def finish(self) -> None: ...
+    def finish(self) -> None:
+        """The run ends: no more bars."""
+        ...
 
 
 def decision_fields(decision: object) -> dict[str, Any] | None:

@@ -41,7 +41,18 @@ def register_secret(value: str) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every registered secret replaced by ***."""
+    """`text` with every registered secret replaced by ``***``.
+
+    Every log line, journal record and error message goes through it.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+    """
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
     for s in secrets:
@@ -157,7 +168,29 @@ def read_key_file(path: Path) -> Credentials:
 
 def load_credentials(mode: str, *, key_file: Path | None = None,
                      env: Mapping[str, str] | None = None) -> Credentials:
-    """The key pair for a `demo` or `live` session (see the module docstring)."""
+    """The key pair for a demo or live session (see the module docstring for the order).
+
+    Parameters
+    ----------
+    mode : str
+        ``"demo"`` or ``"live"``.
+    key_file : Path, optional
+        A 0600 file with ``api_key=`` and ``api_secret=`` lines (else `$BYBIT_KEYS_FILE`,
+        else the environment variables).
+    env : Mapping[str, str], optional
+        The environment (default `os.environ`).
+
+    Returns
+    -------
+    Credentials
+        Registered with `redact`.
+
+    Raises
+    ------
+    InputError
+        `mode` is neither demo nor live, no keys are configured, or the key file is
+        missing, readable by others or malformed.
+    """
     env = os.environ if env is None else env
     if mode not in ("demo", "live"):
         raise InputError(f"credentials are for demo or live sessions, not {mode!r}")

@@ -26,7 +26,17 @@ from trade.core import (
 
 
 class EventSink(Protocol):
-    def on_events(self, events: Iterable[AdapterEvent]) -> None: ...
+    """Receives the events a `NotifyingAdapter` drained (a `Notifier` is one)."""
+
+    def on_events(self, events: Iterable[AdapterEvent]) -> None:
+        """Take the adapter's events, in order; must not raise (the engine thread calls it).
+
+        Parameters
+        ----------
+        events : iterable of AdapterEvent
+            What `drain_events` returned, or a rejection seen at `submit`.
+        """
+        ...
 
 
 class NotifyingAdapter:

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 
 from trade.core import InputError
 
+#: environment variable: notification URLs, separated by commas or whitespace
 ENV_URLS = "TRADE_NOTIFY_URLS"
+#: environment variable: a 0600 file of notification URLs (wins over ENV_URLS)
 ENV_FILE = "TRADE_NOTIFY_FILE"
 MASK = "***"
 
@@ -30,10 +32,19 @@ class NotifyConfigError(InputError):
 
 
 def redact_url(url: str) -> str:
-    """`scheme://host[:port]/***`: what may be shown of a notification URL.
+    """``scheme://host[:port]/***``: what may be shown of a notification URL.
 
     Tokens live in the user part, the path (Discord/Telegram/Slack put them there) and the
-    query, so only the scheme, host and port are kept."""
+    query, so only the scheme, host and port are kept.
+
+    Parameters
+    ----------
+    url : str
+
+    Returns
+    -------
+    str
+    """
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or ""
@@ -58,7 +69,22 @@ def split_urls(text: str) -> list[str]:
 
 
 def read_url_file(path: Path) -> list[str]:
-    """The URLs of a 0600 file; refuses a looser file or a folder in one line."""
+    """The URLs of a notification file, one a line (``#`` comments and blank lines skipped).
+
+    Parameters
+    ----------
+    path : Path
+        Must be a file readable by its owner only (0600), like a key file.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    NotifyConfigError
+        The file is missing, a folder, readable by others, or holds a malformed URL.
+    """
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -85,7 +111,26 @@ def read_url_file(path: Path) -> list[str]:
 
 
 def load_urls(path: Path | None = None, env: Mapping[str, str] | None = None) -> list[str]:
-    """URLs from `path`, else `TRADE_NOTIFY_FILE`, else `TRADE_NOTIFY_URLS` ([] = none)."""
+    """The notification URLs: from `path`, else the file `$TRADE_NOTIFY_FILE`, else the list
+    `$TRADE_NOTIFY_URLS`.
+
+    Parameters
+    ----------
+    path : Path, optional
+        A 0600 file of URLs, one a line.
+    env : Mapping[str, str], optional
+        The environment (default `os.environ`).
+
+    Returns
+    -------
+    list of str
+        Empty when nothing is configured.
+
+    Raises
+    ------
+    NotifyConfigError
+        The file is missing, a folder, readable by others, or holds a malformed URL.
+    """
     env = os.environ if env is None else env
     if path is None and env.get(ENV_FILE):
         path = Path(env[ENV_FILE])

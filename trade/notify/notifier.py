@@ -42,7 +42,7 @@ from trade.notify.scrub import Scrubber, url_secrets
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-# the session hook's kinds (LiveSession.notify) and the categories they are limited as
+#: the session hook's kinds (LiveSession.notify) and the categories they are limited as
 CATEGORY: dict[str, str] = {
     "fill": "fill", "rejection": "rejection", "error": "error", "breaker": "breaker",
     "reconnect": "reconnect", "summary": "summary",
@@ -253,7 +253,18 @@ def _day_text(day: int) -> str:
 
 def chain_listeners(*listeners: Callable[[dict[str, Any]], None] | None
                     ) -> Callable[[dict[str, Any]], None] | None:
-    """One LiveRunner listener calling each given one in turn (None ones skipped)."""
+    """One `LiveRunner` listener calling each given one in turn.
+
+    Parameters
+    ----------
+    *listeners : callable or None
+        State listeners; None ones are skipped.
+
+    Returns
+    -------
+    callable or None
+        None when none was given, the one itself when one was.
+    """
     given = [f for f in listeners if f is not None]
     if not given:
         return None
@@ -270,8 +281,29 @@ def chain_listeners(*listeners: Callable[[dict[str, Any]], None] | None
 def notifier_from_env(*, clock: Clock | None = None, path: Path | None = None,
                       secrets: Iterable[str] = (),
                       redact: Callable[[str], str] | None = None) -> Notifier | None:
-    """A Notifier from `path` / `TRADE_NOTIFY_FILE` / `TRADE_NOTIFY_URLS`, or None when
-    none is configured. Raises NotifyConfigError (one line) for a bad file or URL."""
+    """A `Notifier` from `path` / `$TRADE_NOTIFY_FILE` / `$TRADE_NOTIFY_URLS`.
+
+    Parameters
+    ----------
+    clock : Clock, optional
+        For rate limits (default: the wall clock).
+    path : Path, optional
+        A 0600 file of URLs, one a line.
+    secrets : iterable of str
+        More strings to mask in every message.
+    redact : callable, optional
+        Applied to every message (the live stack passes `trade.live.redact`).
+
+    Returns
+    -------
+    Notifier or None
+        None when no URL is configured.
+
+    Raises
+    ------
+    NotifyConfigError
+        A bad file or URL (one line, the secret parts masked).
+    """
     from trade.notify.config import load_urls
 
     urls = load_urls(path)

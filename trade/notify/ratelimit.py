@@ -28,6 +28,7 @@ class RateLimit:
             raise ValueError(f"a rate limit needs burst >= 1 and per_minute > 0, got {self}")
 
 
+#: messages per category: a burst, then so many a minute (the rest summarised later)
 DEFAULT_LIMITS: dict[str, RateLimit] = {
     "fill": RateLimit(burst=10, per_minute=20),
     "rejection": RateLimit(burst=5, per_minute=6),

@@ -28,8 +28,19 @@ _MIN_LEN = 4  # shorter registered values are not secrets but would mask common 
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a notification URL that may be credentials (user, password, path
-    segments, query values) — registered so a message quoting them is masked."""
+    """The parts of a notification URL that may be credentials.
+
+    User, password, path segments and query values, registered so that a message quoting
+    them is masked.
+
+    Parameters
+    ----------
+    url : str
+
+    Returns
+    -------
+    list of str
+    """
     out: list[str] = []
     try:
         parts = urlsplit(url)

@@ -28,6 +28,7 @@ from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
 from trade.play.ir import INTRABAR_BUILTINS, ConditionPlan
 from trade.play.yamlsrc import PathKey
 
+#: the actions a Play may name, in the order they are evaluated
 ACTION_NAMES: tuple[str, ...] = ("entry_long", "entry_short", "exit_long", "exit_short", "exit_all")
 EMIT_NAMES: tuple[str, ...] = (*ACTION_NAMES, "no_action")
 _EXITS = ("exit_long", "exit_short", "exit_all")
@@ -133,7 +134,27 @@ def compile_actions(
     raw: Any, ctx: ConditionContext, *, mode: str = "long_only", exit_mode: str = "first_hit",
     path: PathKey = ("actions",),
 ) -> CompiledActions:
-    """Compile the `actions` section; errors go to `ctx.issues`."""
+    """Compile a Play's `actions` section into entry/exit plans.
+
+    Parameters
+    ----------
+    raw : Any
+        The section as loaded from YAML.
+    ctx : ConditionContext
+        What conditions may reference; every problem found is appended to `ctx.issues`
+        (nothing is raised).
+    mode : str
+        The position policy's mode (``long_only``, ``short_only``, ``long_short``).
+    exit_mode : str
+        The position policy's exit mode (``first_hit``, ...).
+    path : tuple
+        Where the section sits in the document (for error locations).
+
+    Returns
+    -------
+    CompiledActions
+        Valid only when `ctx.issues` stayed empty.
+    """
     blocks: list[CaseBlock] = []
     if isinstance(raw, dict) and "cases" in raw:
         blocks.append(_block(raw, ctx, path, "actions"))
@@ -276,7 +297,28 @@ def _policy_vec(c: CompiledActions, s: ActionSignals) -> ActionSignals:
 def evaluate_actions(
     compiled: CompiledActions, series: Mapping[str, npt.ArrayLike], *, n: int | None = None
 ) -> ActionSignals:
-    """Entry/exit arrays for every exec bar (see module docstring for the rules)."""
+    """Entry and exit signals for every exec bar (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    compiled : CompiledActions
+        From `compiled_actions(play)`.
+    series : Mapping[str, array_like]
+        Every series the actions read (`compiled.series`), one value per exec bar, higher
+        timeframes already aligned (`align_to_exec`).
+    n : int, optional
+        The number of bars; needed only when the actions read no series.
+
+    Returns
+    -------
+    ActionSignals
+
+    Raises
+    ------
+    ValueError
+        The bar count cannot be inferred (no series given and no `n`), or a series is
+        missing or of another length.
+    """
     if n is None:
         lengths = {len(np.asarray(series[k])) for k in compiled.series if k in series}
         if len(lengths) != 1:

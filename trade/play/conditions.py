@@ -496,9 +496,22 @@ def simple_context(
     exec_interval_ms: int = 60_000,
     setups: Mapping[str, Any] | None = None,
 ) -> ConditionContext:
-    """A context for tests and tools: each name is a single-output feature, `a.b` a field of `a`.
+    """A condition context for tests and tools, without a Play.
 
-    Fields listed in `discrete` (e.g. `trend.direction`) count as discrete.
+    Parameters
+    ----------
+    names : iterable of str
+        Each name is a single-output feature; ``a.b`` declares field ``b`` of feature ``a``.
+    discrete : iterable of str
+        Series that count as discrete (e.g. ``trend.direction``), compared exactly.
+    exec_interval_ms : int
+        The exec bar length (for duration windows).
+    setups : Mapping[str, Any], optional
+        Named conditions that `{setup: NAME}` may reference.
+
+    Returns
+    -------
+    ConditionContext
     """
     outputs: dict[str, list[str]] = {}
     for n in names:

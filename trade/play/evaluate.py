@@ -48,9 +48,28 @@ Bool = npt.NDArray[np.bool_]
 def evaluate_vectorized(
     plan: ConditionPlan, series: Mapping[str, npt.ArrayLike], *, n: int | None = None
 ) -> Bool:
-    """Truth of `plan` on every exec bar. `series` maps each name in `plan.series` to an
-    array of one value per exec bar (higher timeframes already aligned). `n` is only
-    needed when the plan reads no series."""
+    """Truth of a compiled condition on every exec bar, over whole arrays.
+
+    Parameters
+    ----------
+    plan : ConditionPlan
+        The compiled condition.
+    series : Mapping[str, array_like]
+        Each name in `plan.series` -> one value per exec bar (higher timeframes already
+        aligned).
+    n : int, optional
+        The number of bars; needed only when the plan reads no series.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Raises
+    ------
+    ValueError
+        A series the plan reads is missing, the series lengths differ, or the plan reads
+        no series and `n` is not given.
+    """
     arrays: dict[str, F64] = {}
     for name in sorted(plan.series):
         if name not in series:

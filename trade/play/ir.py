@@ -16,6 +16,7 @@ ArithOp = Literal["+", "-", "*", "/", "%"]
 
 #: Builtin series; `last_price` / `mark_price` change on every 1m bar.
 BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "last_price", "mark_price")
+#: the builtins that change inside an exec bar: reading one makes an action decide every 1m
 INTRABAR_BUILTINS: frozenset[str] = frozenset({"last_price", "mark_price"})
 
 

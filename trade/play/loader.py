@@ -50,7 +50,31 @@ def load_play(
     registry: Mapping[str, IndicatorSpec] | None = None,
     instrument_max_leverage: float = DEFAULT_MAX_LEVERAGE,
 ) -> Play:
-    """Load and fully validate a Play file (raises PlayError listing every problem)."""
+    """Load and fully validate a Play file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    overrides : dict, optional
+        Dotted path -> value replacements applied before validation (see
+        `apply_overrides`).
+    registry : Mapping[str, IndicatorSpec], optional
+        The indicator registry (default `trade.indicators.REGISTRY`).
+    instrument_max_leverage : float
+        The instrument's maximum leverage, checked against the Play's.
+
+    Returns
+    -------
+    Play
+        Validated, with its actions compiled (`compiled_actions`).
+
+    Raises
+    ------
+    PlayError
+        Every problem found, each with file, line and dotted path; also a missing or
+        unreadable file and one over the YAML reader's size or nesting limits.
+    """
     p = Path(path)
     try:
         text = read_yaml_text(p)  # bounded: a Play is a few kB
@@ -72,7 +96,27 @@ def load_play_text(
     registry: Mapping[str, IndicatorSpec] | None = None,
     instrument_max_leverage: float = DEFAULT_MAX_LEVERAGE,
 ) -> Play:
-    """Like `load_play`, from YAML text; `source` names it in errors."""
+    """Like `load_play`, from YAML text.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    source : str
+        Names the document in error messages (e.g. the file it came from).
+    overrides, registry, instrument_max_leverage
+        As in `load_play`.
+
+    Returns
+    -------
+    Play
+
+    Raises
+    ------
+    PlayError
+        Every problem found, each with source, line and dotted path (also text over the
+        YAML reader's size or nesting limits).
+    """
     try:
         check_yaml(text, source)  # bounded size, nesting and alias expansion (alias bombs)
     except YamlLimitError as exc:
@@ -88,21 +132,69 @@ def apply_overrides(
     registry: Mapping[str, IndicatorSpec] | None = None,
     instrument_max_leverage: float = DEFAULT_MAX_LEVERAGE,
 ) -> Play:
-    """A new Play with dotted paths replaced (`features.ema_21.params.length`), re-validated."""
+    """A new Play with dotted paths replaced, re-validated as a whole.
+
+    Parameters
+    ----------
+    play : Play
+        A Play from `load_play` / `load_play_text` (left unchanged).
+    overrides : Mapping[str, object]
+        Dotted path -> value, e.g. ``{"features.ema_21.params.length": 34}``; paths address
+        the document as written (before `$variable` substitution).
+    registry : Mapping[str, IndicatorSpec], optional
+        The indicator registry (default `trade.indicators.REGISTRY`).
+    instrument_max_leverage : float
+        The instrument's maximum leverage, checked against the Play's.
+
+    Returns
+    -------
+    Play
+
+    Raises
+    ------
+    PlayError
+        A path does not exist or the result is not a valid Play (every problem listed).
+    """
     smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
     return _build(copy.deepcopy(play.raw), smap, dict(overrides), registry,
                   instrument_max_leverage)
 
 
 def play_hash(play: Play) -> str:
-    """sha256 of the Play's canonical JSON form (after variables and overrides)."""
+    """sha256 of the Play's canonical JSON form (after variables and overrides).
+
+    Two Plays that differ only in formatting, comments or key order hash the same.
+
+    Parameters
+    ----------
+    play : Play
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     data = play.model_dump(mode="json")
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def compiled_actions(play: Play) -> CompiledActions:
-    """The actions compiled at load time."""
+    """The actions of `play`, compiled when it was loaded.
+
+    Parameters
+    ----------
+    play : Play
+
+    Returns
+    -------
+    CompiledActions
+
+    Raises
+    ------
+    ValueError
+        `play` was not built by `load_play` / `load_play_text` / `apply_overrides`.
+    """
     compiled = play.compiled
     if not isinstance(compiled, CompiledActions):
         raise ValueError("Play was not built by load_play/load_play_text")

@@ -17,8 +17,32 @@ def align_to_exec(
 
     The higher-timeframe bar [t, t + H) becomes visible on the exec bar whose close
     time (open + E) is >= t + H, and stays (forward-filled) until the next one
-    closes. Exec bars before the first closed higher-timeframe bar get NaN. Both
-    timestamp arrays are bar-open times in ms, strictly increasing.
+    closes. Exec bars before the first closed higher-timeframe bar get NaN
+    (docs/architecture.md, invariant 4: no look-ahead).
+
+    Parameters
+    ----------
+    htf_ts_open : array_like of int
+        Open times (ms) of the higher-timeframe bars, strictly increasing.
+    htf_values : array_like of float
+        One value per higher-timeframe bar.
+    htf_interval_ms : int
+        H, the higher timeframe's bar length in ms.
+    exec_ts_open : array_like of int
+        Open times (ms) of the exec bars, strictly increasing.
+    exec_interval_ms : int
+        E, the exec bar length in ms.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        One value per exec bar.
+
+    Raises
+    ------
+    ValueError
+        An interval is not > 0, the value array's shape differs from the timestamps', or
+        a timestamp array is not strictly increasing.
     """
     h_ts = np.asarray(htf_ts_open, dtype=np.int64)
     vals = np.asarray(htf_values, dtype=np.float64)

@@ -32,7 +32,22 @@ _DURATION_UNIT_MIN = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 
 
 def interval_ms(interval: str) -> int:
-    """Milliseconds of one bar of `interval` (InputError if it is not a Bybit interval)."""
+    """Milliseconds of one bar of a Bybit interval.
+
+    Parameters
+    ----------
+    interval : str
+        A Play interval: ``1m`` ... ``12h``, ``D``, ``W``, ``M`` (M counts 30 days).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        `interval` is not a Bybit interval.
+    """
     try:
         return INTERVAL_MINUTES[interval] * MINUTE_MS
     except KeyError:
@@ -40,7 +55,22 @@ def interval_ms(interval: str) -> int:
 
 
 def parse_duration_ms(text: str) -> int:
-    """`"4h"` -> 14_400_000. Accepts `<n>m`, `<n>h`, `<n>d`, `<n>w` and the intervals D/W."""
+    """A duration in milliseconds: ``"4h"`` -> 14_400_000.
+
+    Parameters
+    ----------
+    text : str
+        ``<n>m``, ``<n>h``, ``<n>d`` or ``<n>w`` with n > 0, or the intervals ``D`` / ``W``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        `text` is not such a duration.
+    """
     if text in ("D", "W"):
         return interval_ms(text)
     m = _DURATION.match(text)

@@ -18,16 +18,27 @@ def _folder() -> Path:
 
 
 def bundled_plays() -> list[Path]:
-    """Every bundled Play file, sorted by name."""
+    """Every Play shipped with `trade`, sorted by name.
+
+    Returns
+    -------
+    list of Path
+        The YAML files inside the installed package.
+    """
     return sorted(_folder().glob("*.yml"))
 
 
 def find_bundled_play(name: str) -> Path | None:
-    """The bundled Play `name` names: `01_ema_cross_basics`, with `.yml`, or `plays/NAME.yml`.
+    """The bundled Play a name names: ``01_ema_cross_basics``, with ``.yml``, or
+    ``plays/NAME.yml``.
+
+    Parameters
+    ----------
+    name : str
 
     Returns
     -------
-    Path | None
+    Path or None
         The file inside the installed package, or None when no bundled Play has that name.
     """
     stem = Path(name).name.removesuffix(".yml").removesuffix(".yaml")

@@ -47,7 +47,22 @@ _KNOWN = {"position", "open_orders", "fill", "fills", "equity", "connection", "t
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """`"127.0.0.1:8050"` -> ("127.0.0.1", 8050); `":8050"` or `"8050"` mean loopback."""
+    """A dashboard address: ``"127.0.0.1:8050"`` -> ``("127.0.0.1", 8050)``.
+
+    Parameters
+    ----------
+    text : str
+        ``HOST:PORT``; ``":8050"`` or ``"8050"`` mean loopback.
+
+    Returns
+    -------
+    tuple of (str, int)
+
+    Raises
+    ------
+    InputError
+        The port is not a number in 0..65535.
+    """
     host, sep, port = text.strip().rpartition(":")
     if not sep:
         host, port = "", text.strip()

@@ -549,10 +549,28 @@ def _load_bars(run: RunFolder, data_dir: str | Path | None) -> pa.Table:
 def write_run_report(
     run_dir: str | Path, out: str | Path | None = None, data_dir: str | Path | None = None
 ) -> Path:
-    """Write the run's HTML report (default `RUN_DIR/report.html`) and return its path.
+    """Write a run folder's self-contained HTML report.
 
-    `data_dir` is the market-data store holding the run's 1m bars (default: the manifest's
-    `data_dir`, else `$TRADE_DATA_DIR`, else `./data`).
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder (`trades.parquet`, `equity.parquet`, `metrics.json`, `manifest.json`).
+    out : str or Path, optional
+        The HTML file (default ``RUN_DIR/report.html``).
+    data_dir : str or Path, optional
+        The market-data store holding the run's 1m bars (default: the manifest's
+        `data_dir`, else `$TRADE_DATA_DIR`, else ``./data``).
+
+    Returns
+    -------
+    Path
+        The report written.
+
+    Raises
+    ------
+    InputError
+        The run folder is missing a file or holds an unreadable one, or the run's bars
+        cannot be found.
     """
     run = load_run(run_dir)
     bars = _load_bars(run, data_dir)

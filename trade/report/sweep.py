@@ -31,7 +31,17 @@ EMBED_CELLS = 3_000_000  # embed every metric column while rows x columns stays 
 
 
 def is_sweep_results(path: str | Path) -> bool:
-    """True when `path` is a Parquet file whose columns look like sweep results."""
+    """Whether `path` is a Parquet file whose columns look like sweep results.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+        False for anything unreadable (never raises).
+    """
     p = Path(path)
     if not p.is_file():
         return False
@@ -216,11 +226,31 @@ def write_sweep_report(
     x: str | None = None,
     y: str | None = None,
 ) -> Path:
-    """Write the sweep's HTML report and return its path.
+    """Write a sweep's self-contained HTML report.
 
-    `out` defaults to `<results stem>.html` beside a results file (required for a table).
-    `metric` is the metric shown first (without or with the `metric.` prefix); `x`/`y` are the
-    heatmap's parameters (with or without `param.`; default: the two with most values).
+    Parameters
+    ----------
+    results : str, Path, pandas.DataFrame or pyarrow.Table
+        Sweep results (a Parquet file or its table).
+    out : str or Path, optional
+        The HTML file (default ``<results stem>.html`` beside a results file; required for
+        a table).
+    metric : str
+        The metric shown first (with or without the ``metric.`` prefix).
+    x, y : str, optional
+        The heatmap's parameters (with or without ``param.``; default: the two with most
+        values).
+
+    Returns
+    -------
+    Path
+        The report written.
+
+    Raises
+    ------
+    InputError
+        The results cannot be read, lack `metric` or a parameter, or `out` is missing for a
+        table.
     """
     df = load_sweep(results)
     if out is None:
