@@ -388,15 +388,20 @@ def run_backtest(
     else:
         bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed,
                                         synthetic=synthetic)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bars-sha256") as pool:
+    # digests and Parquet encodings run in a worker thread (hashlib and pyarrow release the
+    # GIL) while this thread simulates and computes the metrics
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-digests") as pool:
         hashing = pool.submit(table_sha256, bars, BAR_HASH_COLUMNS)
-        result, n_funding, chosen_bars = _simulate(play, st, sym, bars, data_info, chosen,
-                                                   plan, config, progress)
+        result, n_funding, bars = _simulate(play, st, sym, bars, data_info, chosen, plan,
+                                            config, progress)
+        trades_job = pool.submit(parquet_bytes, result.trades)
+        equity_job = pool.submit(parquet_bytes, result.equity) if out_dir is not None else None
+        bench = bars.select(["ts", "close"])
+        metrics = compute_metrics(result.equity, result.trades,
+                                  initial_balance=config.initial_balance, benchmark_close=bench)
         bars_hash = hashing.result()
-    bars = chosen_bars
-    bench = bars.select(["ts", "close"])
-    metrics = compute_metrics(result.equity, result.trades, initial_balance=config.initial_balance,
-                              benchmark_close=bench)
+        trades_bytes = trades_job.result()
+        equity_bytes = equity_job.result() if equity_job is not None else b""
     ts = bars.column("ts")
     manifest: dict[str, Any] = {
         "play": {
@@ -432,8 +437,6 @@ def run_backtest(
     out: Path | None = None
     if out_dir is not None:
         out = Path(out_dir)
-        trades_bytes = parquet_bytes(result.trades)
-        equity_bytes = parquet_bytes(result.equity)
         manifest["trade_log_sha256"] = hashlib.sha256(trades_bytes).hexdigest()
         manifest["equity_sha256"] = hashlib.sha256(equity_bytes).hexdigest()
         # the four artifacts appear together or not at all (a full disk leaves the old run)
@@ -441,6 +444,6 @@ def run_backtest(
                           "metrics.json": json_bytes(metrics),
                           "manifest.json": json_bytes(manifest)})
     else:
-        manifest["trade_log_sha256"] = hashlib.sha256(parquet_bytes(result.trades)).hexdigest()
+        manifest["trade_log_sha256"] = hashlib.sha256(trades_bytes).hexdigest()
     return RunResult(chosen, result.trades, result.equity, result.final_balance, metrics,
                      manifest, out)

@@ -157,7 +157,9 @@ def _risk_metrics(
     # Bar-level curve with the initial balance as the first point (at the first bar's open);
     # each bar's equity is stamped at its close.
     values = np.concatenate(([initial], eq.equity))
-    dd = drawdown(values)
+    peak = np.maximum.accumulate(values)
+    dd = np.divide(values, peak)
+    np.subtract(1.0, dd, out=dd)  # drawdown(values), keeping the running peak
     max_dd = float(dd.max())
     eps = episodes(values, dd)
     # point k of the curve is stamped at the first bar's open (k = 0), else at bar k-1's close
@@ -175,8 +177,6 @@ def _risk_metrics(
     ulcer = math.sqrt(float(np.mean(daily_dd**2)))
     total_return = float(eq.equity[-1]) / initial - 1.0
     time_in_dd = float(np.count_nonzero(dd[1:] > 0.0)) / (dd.shape[0] - 1)
-    # peak - value = peak x drawdown is not bit-exact: rebuild the running peak for it
-    peak = np.maximum.accumulate(values, out=dd)
     np.subtract(peak, values, out=peak)
     max_dd_usdt = float(peak.max())
     return {
@@ -335,9 +335,10 @@ def _cost_exposure_metrics(eq: EquityArrays, tr: TradeArrays) -> Metrics:
         "costs_bps": None
         if traded_notional <= 0.0
         else _f((fees + funding) / traded_notional * 1e4),
-        "exposure": float(np.mean(pos != 0.0)),
-        "long_exposure": float(np.mean(pos > 0.0)),
-        "short_exposure": float(np.mean(pos < 0.0)),
+        # count / n: exactly the mean of the 0/1 flags, without a float temporary
+        "exposure": np.count_nonzero(pos) / pos.shape[0],
+        "long_exposure": np.count_nonzero(pos > 0.0) / pos.shape[0],
+        "short_exposure": np.count_nonzero(pos < 0.0) / pos.shape[0],
         "traded_notional": traded_notional,
         "turnover": _div(traded_notional, mean_equity) if mean_equity > 0.0 else None,
         "avg_leverage": _mean(tr.leverage),
