@@ -154,7 +154,10 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         self.listings = {}
         wallet: SharedWallet | None = None
         for k, (sym, table) in enumerate(tables.items()):
-            cfg = config if k == 0 else dataclasses.replace(config, symbol=sym)
+            cfg = config
+            if len(tables) > 1:  # see venue.SharedWallet: the wallet checks the margin
+                cfg = dataclasses.replace(config, symbol=sym,
+                                          initial_balance=config.initial_balance * len(tables))
             inst = instrument if k == 0 else (instruments or {}).get(sym)
             inst = inst or Instrument(
                 symbol=sym,
@@ -172,6 +175,8 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
                 wallet.join(venue)
             self.listings[sym] = Listing(
                 sym, MarketData(sym, table, funding_rate=cfg.funding_rate), inst, venue)
+        assert wallet is not None
+        wallet.initial = config.initial_balance  # the account's own starting balance
         primary = self.listings[symbol]
         self.market, self.instrument, self.venue = primary.market, primary.instrument, \
             primary.venue

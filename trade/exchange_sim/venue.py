@@ -152,13 +152,17 @@ def _check_order_options(params: dict[str, Any]) -> None:
 class SharedWallet:
     """One USDT wallet for every symbol of a server (one unified account).
 
-    Each symbol's engine keeps its own ledger from the same starting balance; with
-    isolated margin a position's margin and liquidation depend on that position alone, so
-    the wallet is the start plus every engine's change, its used margin their sum.
+    Each symbol's engine keeps its own ledger; with isolated margin a position's margin
+    and liquidation depend on that position alone, so the wallet is `initial` plus every
+    engine's change, its used margin their sum. With several symbols the server starts
+    each engine with the whole wallet times the number of symbols, so that an engine's
+    own margin check does not refuse what the wallet can carry (unless the other symbols
+    gained more than that extra): the venue checks the wallet's available balance
+    (`Venue.create`, leverage changes).
     """
 
     def __init__(self, first: Venue) -> None:
-        self.initial = first.initial_wallet
+        self.initial = first.initial_wallet  # the account's starting balance
         self.venues: list[Venue] = [first]
         # every symbol's records in the order they were booked (newest last)
         self.executions: list[dict[str, Any]] = []
@@ -166,8 +170,6 @@ class SharedWallet:
         self.closed_pnl: list[dict[str, Any]] = []
 
     def join(self, venue: Venue) -> None:
-        if venue.initial_wallet != self.initial:
-            raise ValueError("every symbol of one wallet starts from the same balance")
         venue.wallet = self
         self.venues.append(venue)
 
@@ -175,7 +177,8 @@ class SharedWallet:
         bals = [v.engine.balance() for v in self.venues]
         if len(bals) == 1:
             return bals[0]
-        wallet = self.initial + sum(b.wallet_balance - self.initial for b in bals)
+        wallet = self.initial + sum(b.wallet_balance - v.initial_wallet
+                                    for b, v in zip(bals, self.venues, strict=True))
         upl = sum(b.equity - b.wallet_balance for b in bals)
         used = sum(b.used_margin for b in bals)
         return Balance(wallet_balance=wallet, equity=wallet + upl, used_margin=used,
@@ -185,7 +188,7 @@ class SharedWallet:
         """The wallet as the ledgers have explained it so far."""
         if len(self.venues) == 1:
             return self.venues[0]._cash
-        return self.initial + sum(v._cash - self.initial for v in self.venues)
+        return self.initial + sum(v._cash - v.initial_wallet for v in self.venues)
 
 
 class Venue:
@@ -492,7 +495,7 @@ class Venue:
         if len(self.wallet.venues) > 1 and not (reduce_only or close_on_trigger) \
                 and position.side in (0, int(side)) and ref is not None and math.isfinite(ref):
             # one wallet: an opening order's margin and fee come from what every symbol
-            # leaves available (each engine also checks its own share)
+            # leaves available (see SharedWallet)
             need = qty * ref * (1 / self.leverage + self.config.taker_fee)
             if need > self.wallet.balance().available_balance + 1e-9:
                 raise ApiError(p.INSUFFICIENT_AB)
@@ -678,10 +681,11 @@ class Venue:
         """Bybit refuses a leverage change the account cannot carry (isolated margin)."""
         pos = self.engine.position()
         bal = self.engine.balance()
+        free = self.wallet.balance().available_balance  # what the one wallet has free
         reserved_now = max(bal.used_margin - (float(pos.margin) if pos.side else 0.0), 0.0)
         reserved_new = reserved_now * self.leverage / leverage  # resting orders re-reserve
         if pos.side == 0:
-            if reserved_new - reserved_now > bal.available_balance + 1e-9:
+            if reserved_new - reserved_now > free + 1e-9:
                 raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)
             return
         entry, size, side = float(pos.entry_price), float(pos.size), int(pos.side)
@@ -692,7 +696,7 @@ class Venue:
         if math.isfinite(mark) and (mark <= liq if side > 0 else mark >= liq):
             raise ApiError(p.WOULD_LIQUIDATE)  # the new leverage would liquidate at once
         extra = entry * size / leverage - float(pos.margin) + (reserved_new - reserved_now)
-        if extra > bal.available_balance + 1e-9:
+        if extra > free + 1e-9:
             raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)  # more margin than is free
 
     def switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
