@@ -58,7 +58,8 @@ USER_MISTAKES: list[tuple[tuple[str, ...], str]] = [
     (("data", "check", "NOSUCH"), "no 1m bars stored for NOSUCH"),
     (("data", "delete-month", "BTCUSDT", "2024-13x"), "expected YYYY-MM"),
     (("backtest", str(PLAY), "--start", "2024-01-01"), "no 1m bars"),
-    (("exchange-sim", "--data-dir", ".", "--balance", "-5"), "--balance -5"),
+    (("exchange-sim", "--data-dir", ".", "--symbol", "BTCUSDT", "--balance", "-5"),
+     "--balance -5"),
     (("data", "fetch", "BTCUSDT", "--start", "2024-01-01", "--endpoint", "ftp://x"),
      "not an http(s) URL"),
 ]
