@@ -256,3 +256,26 @@ def test_walking_the_path_keeps_funding_and_marks_of_the_bar(
     assert len(funding[0]) == 1 and len(funding[1]) == 1
     assert funding[0][0][1] == funding[1][0][1]
     assert int(funding[1][0][0]) == int(funding[0][0][0]) + 60_000 == t0 + 15 * 60_000
+
+
+def test_real_time_fills_inside_the_forming_minute() -> None:
+    """At --speed 1 the default is intrabar: the order is Filled in the create's answer
+    window, at a price the forming minute trades (plus the spread), at the moment placed."""
+    bars = synthetic_bars(600)
+    start = int(bars.column("ts")[0].as_py()) + 120 * 60_000
+    with ExchangeSimServer(bars, api_keys={"k": "s"}, speed=1.0, start_ms=start) as sim:
+        assert sim.intrabar
+        raw = RawClient(sim.base_url, key="k", secret="s")
+        before = sim.market_now_ms()
+        res = raw.post("/v5/order/create", category="linear", symbol=SYM, side="Buy",
+                       orderType="Market", qty="0.01")
+        after = sim.market_now_ms()
+        assert res["retCode"] == 0, res
+        rows = raw.get("/v5/order/realtime", category="linear", symbol=SYM,
+                       orderId=res["result"]["orderId"])["result"]["list"]
+        assert rows[0]["orderStatus"] == "Filled"
+        ex = raw.get("/v5/execution/list", category="linear", symbol=SYM)["result"]["list"][0]
+        assert before <= int(ex["execTime"]) <= after + 1
+        i = sim.market.closed_count(int(ex["execTime"]) - 1)  # the minute it filled in
+        lo, hi = float(sim.market.low[i]), float(sim.market.high[i])
+        assert lo <= float(ex["execPrice"]) <= hi + 10 * TICK
