@@ -261,3 +261,62 @@ def test_summary_cuts_are_checked() -> None:
         with pytest.raises(ValueError, match="cuts"):
             run_batch_summary(bars, sig, SimConfig(), cuts=cuts)
     assert isinstance(run_batch_summary(bars, sig, SimConfig(), cuts=[1, 99]), BatchSummary)
+
+
+def _broadcast(s: SignalArrays, rng: np.random.Generator) -> SignalArrays:
+    """The same signals with every column that is one value on all rows passed as that value
+    broadcast (stride 0), the flags as bool arrays, and rows with no flag set spread between
+    (1m rows: the kernel must skip them unless an entry limit rests)."""
+    n = len(s)
+    out = SignalArrays.empty(s.exec_close_idx, size_mode=s.size_mode, allow_flip=s.allow_flip,
+                             expire_bars=s.expire_bars, entry_tif=s.entry_tif)
+    for name in ("entry_long", "entry_short", "exit_long", "exit_short"):
+        setattr(out, name, np.asarray(getattr(s, name)).astype(bool))
+    for name in ("size_value", "sl_pct", "tp_pct", "trail_pct", "be_activation", "be_offset",
+                 "exit_pct", "entry_limit_offset", "trail_activation"):
+        col = np.asarray(getattr(s, name))
+        same = n > 0 and bool(np.all(col == col[0]))
+        setattr(out, name, np.broadcast_to(col[0], (n,)) if same and rng.random() < 0.9
+                else col.copy())
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(), st.integers(0, 2**32 - 1))
+def test_broadcast_columns_and_idle_rows_give_the_same_run(
+        case: tuple[pa.Table, SignalArrays, SimConfig], seed: int) -> None:
+    """A column given as one broadcast value (read as a scalar by the kernel) and the engine's
+    checked=True path give exactly the run of the full per-row arrays."""
+    bars, sig, cfg = case
+    full = run_batch(bars, sig, cfg)
+    b = _broadcast(sig, np.random.default_rng(seed))
+    for checked in (False, True):
+        got = run_batch(bars, b, cfg, checked=checked)
+        assert got.trades.equals(full.trades) and got.equity.equals(full.equity)
+        assert got.final_balance == full.final_balance
+    summary = run_batch_summary(bars, b, cfg, checked=True)
+    assert summary.trades.equals(full.trades)
+
+
+def test_a_strided_signal_column_runs_as_its_contiguous_copy() -> None:
+    """Any other layout than contiguous or one broadcast value is copied contiguous first
+    (checked or not); the kernel entry itself refuses it."""
+    from trade._kernels import sim as _sim
+
+    bars = pa.table({"ts": 60_000 * np.arange(1, 101, dtype=np.int64),
+                     "open": np.full(100, 100.0), "high": np.full(100, 101.0),
+                     "low": np.full(100, 99.0), "close": np.full(100, 100.0)})
+    s = SignalArrays.empty(np.arange(0, 100, 10), size_mode=SizeMode.FIXED_USDT)
+    s.entry_long[::3] = 1
+    s.size_value[:] = 1000.0
+    plain = run_batch(bars, s, SimConfig())
+    s.sl_pct = np.full(20, 0.0)[::2]
+    for checked in (False, True):
+        got = run_batch(bars, s, SimConfig(), checked=checked)
+        assert got.trades.equals(plain.trades) and got.equity.equals(plain.equity)
+    ts, o, h, lo, c = (np.asarray(bars.column(k).to_numpy())
+                       for k in ("ts", "open", "high", "low", "close"))
+    out = np.empty((3, 100))
+    with pytest.raises(ValueError, match="sl_pct must be contiguous"):
+        _sim.run_batch_arrays(ts, o, h, lo, c, None, None, None, s, SimConfig(), out[0], out[1],
+                              out[2])
