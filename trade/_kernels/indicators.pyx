@@ -138,17 +138,16 @@ cdef inline double smooth_update(Smooth* s, double x) noexcept nogil:
 cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
     """smooth_update of an x known not to be NaN."""
     s.count += 1
-    if s.count < s.n:
-        s.sum += x
-        return NAN
-    if s.count == s.n:
-        s.sum += x
-        s.value = s.sum / s.n          # seed: SMA of the first n values (TA-Lib)
+    if s.count > s.n:                  # seeded: smooth x in
+        if s.wilder:
+            s.value = wilder_next(s.value, x, s.nm1, s.n)
+        else:
+            s.value = ema_next(s.value, x, s.k)
         return s.value
-    if s.wilder:
-        s.value = wilder_next(s.value, x, s.nm1, s.n)
-    else:
-        s.value = ema_next(s.value, x, s.k)
+    s.sum += x
+    if s.count < s.n:
+        return NAN
+    s.value = s.sum / s.n              # seed: SMA of the first n values (TA-Lib)
     return s.value
 
 cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
@@ -216,20 +215,96 @@ cdef inline double mm_push(MinMax* m, double x) noexcept nogil:
     cdef int back
     m.t += 1
     # drop the front once it is older than the window (before appending: capacity n)
+    # (slots wrap by one subtraction: head < n and size <= n; no integer division)
     while m.size > 0 and m.idx[m.head] <= m.t - m.n:
-        m.head = (m.head + 1) % m.n
+        m.head += 1
+        if m.head == m.n:
+            m.head = 0
         m.size -= 1
     while m.size > 0:
-        back = (m.head + m.size - 1) % m.n
+        back = m.head + m.size - 1
+        if back >= m.n:
+            back -= m.n
         if (m.is_max and m.val[back] <= x) or ((not m.is_max) and m.val[back] >= x):
             m.size -= 1
         else:
             break
-    back = (m.head + m.size) % m.n
+    back = m.head + m.size
+    if back >= m.n:
+        back -= m.n
     m.val[back] = x
     m.idx[back] = m.t
     m.size += 1
     return m.val[m.head]
+
+cdef inline bint mm_better(double a, double b, bint is_max) noexcept nogil:
+    return a >= b if is_max else a <= b          # ties: the newer value wins, as mm_push
+
+cdef void mm_rebuild(MinMax* m, const double* x, Py_ssize_t e, long long t0) noexcept nogil:
+    """The deque as mm_push leaves it after x[0..e-1] (e >= m.n, no NaN in the window):
+    it depends only on the window's values."""
+    m.head = 0
+    m.size = 0
+    m.t = t0 + e - m.n
+    cdef Py_ssize_t k
+    for k in range(e - m.n, e):
+        mm_push(m, x[k])
+
+cdef inline Py_ssize_t mm_scan(const double* x, double* out, Py_ssize_t n, Py_ssize_t i,
+                               Py_ssize_t w, double best, Py_ssize_t best_i,
+                               bint is_max) noexcept nogil:
+    """mm_run's scan from bar i (window wholly in x, extreme `best` at best_i); returns
+    the first bar it did not do (a NaN's, or n)."""
+    cdef Py_ssize_t j
+    cdef double xi
+    while i < n:
+        xi = x[i]
+        if isnan(xi):
+            break
+        if best_i <= i - w:                     # the extreme left the window: rescan it
+            best_i = i - w + 1
+            best = x[best_i]
+            for j in range(best_i + 1, i + 1):
+                if mm_better(x[j], best, is_max):
+                    best = x[j]
+                    best_i = j
+        elif mm_better(xi, best, is_max):
+            best = xi
+            best_i = i
+        out[i] = best
+        i += 1
+    return i
+
+cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = mm_push(m, x[i]) for every i. Once the window lies wholly in x, TA-Lib's
+    scan (keep the extreme, rescan the window when it leaves) gives the same values
+    without the deque's data-dependent pops; a NaN (whose deque order the scan does not
+    follow) hands the rest back to the deque."""
+    cdef long long t0 = m.t
+    cdef Py_ssize_t w = m.n, i = 0, j, best_i
+    cdef bint is_max = m.is_max
+    cdef double best, xi
+    while i < n and i < w:
+        if isnan(x[i]):
+            break
+        out[i] = mm_push(m, x[i])
+        i += 1
+    if i < w:                                   # short input or a NaN: the deque throughout
+        for i in range(i, n):
+            out[i] = mm_push(m, x[i])
+        return
+    # one loop per direction, so the comparison is a constant after inlining
+    if is_max:
+        i = mm_scan(x, out, n, i, w, m.val[m.head], m.idx[m.head] - t0 - 1, True)
+    else:
+        i = mm_scan(x, out, n, i, w, m.val[m.head], m.idx[m.head] - t0 - 1, False)
+    mm_rebuild(m, x, i, t0)
+    for i in range(i, n):
+        out[i] = mm_push(m, x[i])
+
+cdef inline Py_ssize_t mm_first_full(MinMax* m) noexcept nogil:
+    """Index, in the next batch, of the first bar whose window is full (mm_full)."""
+    return m.n - 2 - m.t
 
 cdef inline long long mm_front_idx(MinMax* m) noexcept nogil:
     return m.idx[m.head]
@@ -851,6 +926,25 @@ cdef class KStoch(Kernel):
         out[0] = sma_update(&self.ks, fk)
         out[1] = sma_update(&self.ds, out[0])
 
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef Sma ks = self.ks, ds = self.ds
+        cdef double* o0 = out[0]
+        cdef double* o1 = out[1]
+        cdef double fk, k
+        cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
+        mm_run(&self.hi, h, o0, n)               # highest high, then lowest low, per bar
+        mm_run(&self.lo, l, o1, n)
+        for i in range(n):
+            fk = stoch_k(c[i], o0[i], o1[i]) if i >= ff else NAN
+            k = sma_update(&ks, fk)
+            o0[i] = k
+            o1[i] = sma_update(&ds, k)
+        self.ks = ks
+        self.ds = ds
+        return True
+
 
 cdef class KStochRsi(Kernel):
     cdef KRsi rsi
@@ -906,6 +1000,17 @@ cdef class KCci(Kernel):
             out[0] = 0.0
 
 
+cdef inline double willr_bar(MinMax* hi, MinMax* lo, double h, double l,
+                             double c) noexcept nogil:
+    cdef double hh = mm_push(hi, h)
+    cdef double ll = mm_push(lo, l)
+    return willr_of(hh, ll, c) if mm_full(hi) else NAN
+
+cdef inline double willr_of(double hh, double ll, double c) noexcept nogil:
+    cdef double diff = (hh - ll) / (-100.0)
+    return (hh - c) / diff if diff != 0.0 else 0.0    # flat window: 0 (TA-Lib)
+
+
 cdef class KWillr(Kernel):
     cdef MinMax hi, lo
 
@@ -916,12 +1021,22 @@ cdef class KWillr(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double hh = mm_push(&self.hi, h)
-        cdef double ll = mm_push(&self.lo, l)
-        if not mm_full(&self.hi):
-            return
-        cdef double diff = (hh - ll) / (-100.0)
-        out[0] = (hh - c) / diff if diff != 0.0 else 0.0    # flat window: 0 (TA-Lib)
+        out[0] = willr_bar(&self.hi, &self.lo, h, l, c)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* hh = <double*>malloc(n * sizeof(double))
+        cdef double* o0 = out[0]
+        cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
+        if hh == NULL:
+            return False
+        mm_run(&self.hi, h, hh, n)
+        mm_run(&self.lo, l, o0, n)
+        for i in range(n):
+            o0[i] = willr_of(hh[i], o0[i], c[i]) if i >= ff else NAN
+        free(hh)
+        return True
 
 
 cdef class KMfi(Kernel):
@@ -962,6 +1077,16 @@ cdef class KMfi(Kernel):
         out[0] = 0.0 if tot < 1.0 else 100.0 * (self.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
 
 
+cdef inline double roc_bar(Ring* r, int mode, double x) noexcept nogil:
+    ring_push(r, x)
+    if not ring_full(r):
+        return NAN
+    cdef double base = ring_ago(r, r.n - 1)
+    if mode == 1:
+        return x - base
+    return ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
+
+
 cdef class KRoc(Kernel):
     cdef Ring r
     cdef int mode     # 0 ROC percent, 1 momentum (difference)
@@ -974,15 +1099,24 @@ cdef class KRoc(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double x = pick(self.src, o, h, l, c, v)
-        ring_push(&self.r, x)
-        if not ring_full(&self.r):
-            return
-        cdef double base = ring_ago(&self.r, self.r.n - 1)
-        if self.mode == 1:
-            out[0] = x - base
-        else:
-            out[0] = ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
+        out[0] = roc_bar(&self.r, self.mode, pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Ring r = self.r
+        cdef int mode = self.mode
+        cdef double* o0 = out[0]
+        for i in range(n):
+            o0[i] = roc_bar(&r, mode, x[i])
+        self.r = r
+        free(tmp)
+        return True
 
 
 cdef inline void macd_bar(Smooth* fast, Smooth* slow, Smooth* sig, bint fast_on, bint ppo,
@@ -1707,6 +1841,17 @@ cdef class KSqueeze(Kernel):
 
 # =================================================================== volume
 
+cdef inline double obv_next(double obv, double prev, double c, double v,
+                            bint first) noexcept nogil:
+    if first:
+        return v                          # TA-Lib starts OBV at the first volume
+    if c > prev:
+        return obv + v
+    if c < prev:
+        return obv - v
+    return obv
+
+
 cdef class KObv(Kernel):
     cdef double obv, prev
 
@@ -1715,14 +1860,23 @@ cdef class KObv(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        if self.nbar == 0:
-            self.obv = v                          # TA-Lib starts OBV at the first volume
-        elif c > self.prev:
-            self.obv += v
-        elif c < self.prev:
-            self.obv -= v
+        self.obv = obv_next(self.obv, self.prev, c, v, self.nbar == 0)
         self.prev = c
         out[0] = self.obv
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double obv = self.obv, prev = self.prev
+        cdef double* o0 = out[0]
+        cdef Py_ssize_t i
+        for i in range(n):
+            obv = obv_next(obv, prev, c[i], v[i], self.nbar + i == 0)
+            prev = c[i]
+            o0[i] = obv
+        self.obv = obv
+        self.prev = prev
+        return True
 
 
 cdef class KCmf(Kernel):
@@ -1767,6 +1921,22 @@ cdef class KRolling(Kernel):
         cdef double x = mm_push(&self.m, pick(self.src, o, h, l, c, v))
         if mm_full(&self.m):
             out[0] = x
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Py_ssize_t ff = mm_first_full(&self.m)
+        cdef double* o0 = out[0]
+        mm_run(&self.m, x, o0, n)
+        for i in range(min(ff, n)):
+            o0[i] = NAN
+        free(tmp)
+        return True
 
 
 # ================================================================ structure
@@ -2019,6 +2189,15 @@ cdef class KMarketStructure(Kernel):
 
 # ======================================================= added for TRADE's dialect
 
+cdef inline double midprice_of(double hh, double ll) noexcept nogil:
+    return (hh + ll) / 2.0
+
+cdef inline double midprice_bar(MinMax* hi, MinMax* lo, double h, double l) noexcept nogil:
+    cdef double hh = mm_push(hi, h)
+    cdef double ll = mm_push(lo, l)
+    return midprice_of(hh, ll) if mm_full(hi) else NAN
+
+
 cdef class KMidprice(Kernel):
     """TA-Lib MIDPRICE: (highest high + lowest low) / 2 over the window."""
     cdef MinMax hi, lo
@@ -2030,10 +2209,22 @@ cdef class KMidprice(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double hh = mm_push(&self.hi, h)
-        cdef double ll = mm_push(&self.lo, l)
-        if mm_full(&self.hi):
-            out[0] = (hh + ll) / 2.0
+        out[0] = midprice_bar(&self.hi, &self.lo, h, l)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* hh = <double*>malloc(n * sizeof(double))
+        cdef double* o0 = out[0]
+        cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
+        if hh == NULL:
+            return False
+        mm_run(&self.hi, h, hh, n)
+        mm_run(&self.lo, l, o0, n)
+        for i in range(n):
+            o0[i] = midprice_of(hh[i], o0[i]) if i >= ff else NAN
+        free(hh)
+        return True
 
 
 cdef class KDm(Kernel):
