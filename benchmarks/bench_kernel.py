@@ -5,7 +5,9 @@ TRADE_BENCH_QUICK=1 pytest benchmarks/bench_kernel.py  # CI: small sizes, never 
 
 Batch path variants: `run_batch` end to end (bars validated in the loop, full equity
 table), on `ValidatedBars` (validated once, as a sweep does), and `run_batch_summary`
-(validated bars, equity summary instead of the per-bar curve: what sweeps run).
+(validated bars, equity summary instead of the per-bar curve: what sweeps run); and a signal
+row on every 1m bar (a Play deciding every 1m) where only one row in 240 asks for anything:
+the kernel goes from one row that can act to the next, so idle rows cost what idle bars do.
 Figures: wall time (best of the rounds) and CPU time of the thread (best of 3), which is
 steadier on a shared machine.
 """
@@ -15,14 +17,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import sizes, tpsl_signals
 
-from trade.sim import SimConfig, SimExchange, run_batch
+from trade.sim import SignalArrays, SimConfig, SimExchange, SizeMode, run_batch
 from trade.sim.batch import run_batch_summary, validate_bars
 from trade.sim.driver import run_signals
 from trade.sim.reference import ReferenceExchange
+from trade.sim.signals import constant
 
 CONFIG = SimConfig(leverage=3.0, slippage=0.0002, funding_rate=0.0001)
 
@@ -75,6 +79,35 @@ def test_batch_kernel_prevalidated(benchmark: object, bars_of: Callable[[int], p
     assert result.n_trades > 0
     cpu = min(_cpu_seconds(lambda: run(bars, signals, CONFIG)) for _ in range(3))
     _report(benchmark, n, result.n_trades, cpu)
+
+
+def idle_row_signals(n: int) -> SignalArrays:
+    """tpsl_signals' orders on 1m rows: one row per 1m bar, an entry every 4 hours."""
+    s = SignalArrays.empty(np.arange(n), size_mode=SizeMode.PERCENT_EQUITY)
+    s.entry_long[::240] = 1
+    s.entry_short[120::240] = 1
+    s.size_value = constant(n, 20.0)
+    s.sl_pct = constant(n, 0.01)
+    s.tp_pct = constant(n, 0.02)
+    return s
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["validated", "engine-built"])
+def test_batch_kernel_1m_rows(benchmark: object, bars_of: Callable[[int], pa.Table],
+                              checked: bool) -> None:
+    """Summary runs over validated bars; the signals validated as a user's (every row), or
+    taken as engine-built (checked=True: what run_backtest and sweeps pass)."""
+    n = sizes()["1y"]
+    bars = validate_bars(bars_of(n))
+    signals = idle_row_signals(n)
+
+    def run() -> object:
+        return run_batch_summary(bars, signals, CONFIG, checked=checked)
+
+    result = benchmark.pedantic(run, rounds=5, iterations=1,  # type: ignore[attr-defined]
+                                warmup_rounds=1)
+    assert result.n_trades > 0  # type: ignore[attr-defined]
+    _report(benchmark, n, result.n_trades, min(_cpu_seconds(run) for _ in range(3)))  # type: ignore[attr-defined]
 
 
 def test_step_path(benchmark: object, bars_of: Callable[[int], pa.Table]) -> None:
