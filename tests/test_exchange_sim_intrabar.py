@@ -279,3 +279,22 @@ def test_real_time_fills_inside_the_forming_minute() -> None:
         i = sim.market.closed_count(int(ex["execTime"]) - 1)  # the minute it filled in
         lo, hi = float(sim.market.low[i]), float(sim.market.high[i])
         assert lo <= float(ex["execPrice"]) <= hi + 10 * TICK
+
+
+def test_rest_ticker_and_book_show_the_paths_price(sim: ExchangeSimServer) -> None:
+    raw = RawClient(sim.base_url)
+    _at(sim, 4, 0.4)
+    sim.sync()
+    i = WARM + 4
+    o, h, lo, c = (float(x[i]) for x in (sim.market.open, sim.market.high, sim.market.low,
+                                          sim.market.close))
+    now = PricePath.of(o, h, lo, c, TICK).price(0.4)
+    ticker = raw.get("/v5/market/tickers", category="linear", symbol=SYM)["result"]["list"][0]
+    assert float(ticker["lastPrice"]) == pytest.approx(now)
+    book = raw.get("/v5/market/orderbook", category="linear", symbol=SYM)["result"]
+    bid = math.floor(now / TICK + 1e-9) * TICK
+    assert float(book["b"][0][0]) == pytest.approx(bid)
+    assert float(book["a"][0][0]) == pytest.approx(bid + TICK)
+    assert float(ticker["ask1Price"]) == float(book["a"][0][0])
+    # what a market buy of the touch's size pays now
+    assert _expected(sim, 4, 0.4, 0.001, True) == pytest.approx(bid + TICK)

@@ -105,17 +105,25 @@ class ServerBase:
         return self.server_now_ms()
 
     # --- what market data and streams both show --------------------------------------------
-    def book_at(self, lst: Listing, i: int, depth: int) -> Book:
-        """The synthetic book after bar `i` closed (see book.py)."""
+    def book_at(self, lst: Listing, i: int, depth: int, *, live: bool = False) -> Book:
+        """The synthetic book after bar `i` closed (see book.py); `live` (REST, intrabar
+        fills): drawn at the forming minute's price now, with bar `i`'s depth."""
         inst = lst.instrument
-        return synthetic_book(float(lst.market.close[i]), float(lst.market.volume[i]),
+        price = lst.venue.live_price if live else None
+        return synthetic_book(float(lst.market.close[i]) if price is None else price,
+                              float(lst.market.volume[i]),
                               tick=inst.tick_size, qty_step=inst.qty_step,
                               min_qty=inst.min_qty, depth=depth)
 
-    def ticker_at(self, lst: Listing, i: int, now_ms: int) -> dict[str, Any]:
-        """The ticker after bar `i`, its best bid/ask from the synthetic book."""
+    def ticker_at(self, lst: Listing, i: int, now_ms: int, *,
+                  live: bool = False) -> dict[str, Any]:
+        """The ticker after bar `i`, its best bid/ask from the synthetic book; `live` as
+        in `book_at` (the last price is then the forming minute's)."""
         row = lst.market.ticker(i, now_ms, lst.instrument.tick_size)
-        book = self.book_at(lst, i, 1)
+        price = lst.venue.live_price if live else None
+        if price is not None:
+            row["lastPrice"] = num(price)
+        book = self.book_at(lst, i, 1, live=live)
         (bid, bid_qty), (ask, ask_qty) = book.bids[0], book.asks[0]
         row.update(bid1Price=num(bid), bid1Size=num(bid_qty), ask1Price=num(ask),
                    ask1Size=num(ask_qty))

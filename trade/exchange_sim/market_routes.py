@@ -129,7 +129,7 @@ class MarketRoutes(ServerBase):
             return {"category": category, "list": []}
         symbol = params.get("symbol")
         listed = list(self.listings.values()) if symbol is None else [self.listing(symbol)]
-        rows = [self.ticker_at(lst, lst.fed - 1, self.market_now_ms())
+        rows = [self.ticker_at(lst, lst.fed - 1, self.market_now_ms(), live=True)
                 for lst in listed if lst.fed > 0]
         return {"category": "linear", "list": rows}
 
@@ -166,7 +166,7 @@ class MarketRoutes(ServerBase):
         now = self.market_now_ms()
         if lst.fed == 0:
             return {"s": lst.symbol, "b": [], "a": [], "ts": now, "u": 0, "seq": 0, "cts": now}
-        bids, asks = self.book_at(lst, lst.fed - 1, depth).rows()
+        bids, asks = self.book_at(lst, lst.fed - 1, depth, live=True).rows()
         return {"s": lst.symbol, "b": bids, "a": asks, "ts": now, "u": lst.fed,
                 "seq": lst.fed, "cts": now}
 

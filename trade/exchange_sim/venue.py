@@ -738,6 +738,13 @@ class Venue:
         self.path_price = self._path.price(max(offset_ms, self._path_ms) / MINUTE_MS)
         return pushes
 
+    @property
+    def live_price(self) -> float | None:
+        """The forming minute's price now (intrabar fills), else None."""
+        if self.intrabar and self._path_live and math.isfinite(self.path_price):
+            return self.path_price
+        return None
+
     def path_gap(self) -> None:
         """No minute is forming now (a gap in the history, or its end): orders queue."""
         self._path_live = False
