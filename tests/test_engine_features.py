@@ -61,3 +61,32 @@ def test_higher_timeframe_value_is_never_seen_before_its_bar_closes() -> None:
     changed = np.flatnonzero((x != y) & ~(np.isnan(x) & np.isnan(y)))
     first_h_close = cut - 30 * 60_000 + 3_600_000
     assert exec_close[changed[0]] == first_h_close
+
+
+def test_a_1m_exec_frame_is_the_1m_bars_and_equals_streaming() -> None:
+    """On a 1m exec timeframe every 1m bar is its own exec bar: the frame takes the 1m
+    columns as they are (no resampling), equal to the resampled bars and to streaming, with
+    gaps and with bars off the minute grid (which take the resampling path)."""
+    text = PLAY.read_text().replace("low_tf: 15m", "low_tf: 1m", 1)
+    from trade.data import resample
+    from trade.play import load_play_text
+
+    play = load_play_text(text, source=str(PLAY))
+    assert play.exec_tf == "1m"
+    bars = synth_bars("BTCUSDT", 2, 3, "mixed")
+    keep = np.ones(bars.num_rows, dtype=bool)
+    keep[700:760] = False
+    bars = bars.filter(pa.array(keep))
+    frame = exec_frame(play, bars)
+    ex = resample(bars, "1m")
+    np.testing.assert_array_equal(frame.exec_ts, ex.column("ts").to_numpy())
+    np.testing.assert_array_equal(frame.close_idx, np.arange(bars.num_rows))
+    for name in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(frame.series[name], ex.column(name).to_numpy())
+    rows = _stream(play, bars)
+    assert len(rows) == len(frame)
+    for name, arr in frame.series.items():
+        np.testing.assert_array_equal(np.array([r[name] for r in rows]), arr, err_msg=name)
+    off = bars.set_column(0, "ts", pa.array(bars.column("ts").to_numpy() + 30_000))
+    shifted = exec_frame(play, off)  # off the grid: resampled into minute buckets
+    np.testing.assert_array_equal(shifted.exec_ts, resample(off, "1m").column("ts").to_numpy())
