@@ -111,8 +111,6 @@ def test_risk_limits_and_risk_per_trade() -> None:
     assert "risk_limits.max_drawdown_pct: risk_limits.max_drawdown_pct (30) contradicts " \
            "account.max_drawdown_pct (20); give it once" in errs
     assert any(e.startswith("risk_limits.max_daily_loss_pct: unknown risk limit") for e in errs)
-    no_stop = BASE.replace("features:", "account: {risk_per_trade_pct: 1.0}\nfeatures:")
-    assert any("needs a stop loss" in e for e in _errors(no_stop))
 
 
 def test_limit_brackets_are_refused_with_a_reason() -> None:
@@ -216,3 +214,57 @@ def test_trigger_sources_atr_defaults_and_unavailable_builtins() -> None:
     errs = _errors(BASE + '    - ["open_interest", ">", 0]\n')
     assert errs == ["actions.entry_long[1][0]: 'open_interest' is not available in conditions yet "
                     "(open interest is not stored or served yet; remove the condition)"]
+
+
+def test_more_parameter_spellings_of_trade_plays() -> None:
+    text = BASE.replace("features:\n", "features:\n"
+                        "  uo_a: {indicator: uo, params: {short: 5, medium: 10, long: 20}}\n"
+                        "  kvo_a: {indicator: kvo, params: {short_length: 30, long_length: 50}}\n"
+                        "  tsi_a: {indicator: tsi, params: {long: 25, short: 13}}\n"
+                        "  kc_a: {indicator: keltner, params: {length: 20, multiplier: 2}}\n")
+    f = load_play_text(text, source="x.yml").features
+    assert dict(f["uo_a"].params) == {"fast": 5, "medium": 10, "slow": 20}
+    assert (f["kvo_a"].params["fast"], f["kvo_a"].params["slow"]) == (30, 50)
+    assert (f["tsi_a"].params["long_length"], f["tsi_a"].params["short_length"]) == (25, 13)
+    assert f["kc_a"].params["mult"] == 2.0
+
+
+def test_a_bare_multi_output_reference_reads_the_primary_output() -> None:
+    from trade.indicators.aliases import PRIMARY_OUTPUTS
+
+    decl = "".join(f"  f_{ind}: {{indicator: {ind}}}\n" for ind in PRIMARY_OUTPUTS)
+    conds = "".join(f'    - [f_{ind}, ">", -1000000000]\n' for ind in PRIMARY_OUTPUTS)
+    text = BASE.replace("features:\n", "features:\n" + decl) + conds
+    series = compiled_actions(load_play_text(text, source="x.yml")).series
+    for ind, out in PRIMARY_OUTPUTS.items():
+        assert f"f_{ind}.{out}" in series, ind
+    # one with a `value` line keeps reading it
+    st = BASE.replace("features:\n", "features:\n  st: {indicator: supertrend}\n") + \
+        '    - [close, ">", st]\n'
+    assert "st.value" in compiled_actions(load_play_text(st, source="x.yml")).series
+
+
+def test_fibonacci_level_underscore_spelling_and_discrete_directions() -> None:
+    structs = ("structures:\n  exec:\n    - {type: swing, key: sw, params: {left: 2, right: 2}}\n"
+               "    - {type: fibonacci, key: fib, uses: sw, params: {levels: [0.5, 0.618]}}\n"
+               "    - {type: order_block, key: ob, uses: sw}\nactions:")
+    text = BASE.replace("actions:", structs) + '    - [close, ">", "fib.level_0.618"]\n' + \
+        '    - ["ob.last_invalidated_direction", "==", "bearish"]\n'
+    series = compiled_actions(load_play_text(text, source="x.yml")).series
+    assert "fib.level[0.618]" in series and "ob.last_invalidated_direction" in series
+    assert ENUM_VALUES["last_invalidated_direction"]["bearish"] == -1
+
+
+def test_risk_per_trade_without_a_stop_is_margin_as_trade_falls_back() -> None:
+    p = load_play_text(BASE.replace("features:", "account: {risk_per_trade_pct: 25}\nfeatures:"),
+                       source="x.yml")
+    assert p.risk_model is not None and p.risk_model.sizing is not None
+    assert (p.risk_model.sizing.model, p.risk_model.sizing.value) == ("percent_equity", 25.0)
+    # under the shorthand risk: block it is the account's setting, risk-based with the stop
+    q = load_play_text(BASE.replace("features:", "risk: {stop_loss_pct: 2, risk_per_trade_pct: "
+                                    "1.5}\nfeatures:"), source="x.yml")
+    assert q.risk_model is not None and q.risk_model.sizing is not None
+    assert (q.risk_model.sizing.model, q.risk_model.sizing.value) == ("risk_based", 1.5)
+    both = BASE.replace("features:", "account: {risk_per_trade_pct: 1}\nrisk: {stop_loss_pct: 2, "
+                        "risk_per_trade_pct: 1.5}\nfeatures:")
+    assert any("give it once" in e for e in _errors(both))

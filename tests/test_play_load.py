@@ -200,13 +200,16 @@ def test_undeclared_feature_reference() -> None:
 
 
 def test_bad_field_of_multi_output_feature() -> None:
-    text = BASE.replace('[close, ">", ema_21]', '[close, ">", bb.uper]\n    - [close, "<", bb]')
-    assert errors(text) == [
-        "plays/x.yml:12 actions.entry_long[0][2]: 'bb' has no field 'uper' — did you mean "
-        "'upper'?",
-        "plays/x.yml:13 actions.entry_long[1][2]: 'bb' has several outputs, expected one of "
-        "'bb.bandwidth', 'bb.lower', 'bb.middle', 'bb.percent_b', 'bb.upper'",
+    text = BASE.replace('[close, ">", ema_21]', '[close, ">", bb.uper]\n    - [close, "<", vp]')
+    text = text.replace("  bb:", "  vp: {indicator: volume_profile}\n  bb:")
+    assert [e.split(": ", 1)[1] for e in errors(text)] == [
+        "'bb' has no field 'uper' — did you mean 'upper'?",
+        "'vp' has several outputs, expected one of 'vp.above_poc', 'vp.in_value_area', "
+        "'vp.poc', 'vp.poc_volume', 'vp.vah', 'vp.val'",
     ]
+    # bands have a primary output (TRADE's): a bare `bb` reads the middle band
+    assert "bb.middle" in compiled_actions(load_play_text(
+        BASE.replace('[close, ">", ema_21]', '[close, ">", bb]'), source="x.yml")).series
 
 
 def test_unknown_top_level_and_nested_fields() -> None:

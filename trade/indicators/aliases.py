@@ -32,8 +32,11 @@ PARAM_ALIASES: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "stochrsi": {"length": "stoch_length", "k": "k_smooth", "d": "d_length"},
     "psar": {"af0": "initial", "af": "accel", "max_af": "maximum"},
     "squeeze": {"bb_std": "bb_mult", "kc_scalar": "kc_mult"},
-    "tsi": {"fast": "short_length", "slow": "long_length"},
-    "keltner": {"scalar": "mult"},
+    "tsi": {"fast": "short_length", "slow": "long_length", "short": "short_length",
+            "long": "long_length"},
+    "keltner": {"scalar": "mult", "multiplier": "mult"},
+    "uo": {"short": "fast", "long": "slow"},  # `medium` is ours too
+    "kvo": {"short_length": "fast", "long_length": "slow"},
     "market_structure": {},
     "swing": {},
 })
@@ -51,6 +54,17 @@ OUTPUT_ALIASES: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "swing": {"high_level": "high", "low_level": "low"},
 })
 
+#: Per indicator with several outputs and no `value` line: the output a bare reference reads.
+#: TRADE lets a condition name such an indicator without a field (`["adx_14", ">", 25]`) and
+#: reads its primary output; these are TRADE's primaries, in our output names. Indicators
+#: with a `value` output (supertrend, psar, trix, ...) read `value` when bare, as before.
+PRIMARY_OUTPUTS: Mapping[str, str] = MappingProxyType({
+    "macd": "macd", "ppo": "ppo", "bbands": "middle", "stoch": "k", "stochrsi": "k",
+    "adx": "adx", "aroon": "osc", "keltner": "middle", "donchian": "middle",
+    "squeeze": "momentum", "vortex": "plus", "dm": "dmp", "fisher": "fisher", "tsi": "tsi",
+    "kvo": "kvo",
+})
+
 _DIRECTION = {"bullish": 1, "bearish": -1, "none": 0, "": 0}
 
 #: Enum outputs: the string literals a condition may compare them with, and their codes.
@@ -62,6 +76,9 @@ ENUM_VALUES: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "last_wave_direction": _DIRECTION,
     "anchor_direction": _DIRECTION,
     "direction": _DIRECTION,
+    "new_direction": _DIRECTION,
+    "last_direction": _DIRECTION,
+    "last_invalidated_direction": _DIRECTION,
     "bias": _DIRECTION,
     "last_confirmed_pivot_type": {"high": 1, "low": -1, "none": 0},
     "state": {"none": 0, "active": 1, "broken": 2},
@@ -82,6 +99,11 @@ def output_aliases(indicator: str) -> Mapping[str, str]:
     return OUTPUT_ALIASES.get(canonical_name(indicator), {})
 
 
+def primary_output(indicator: str) -> str | None:
+    """The output a bare reference to `indicator` reads (TRADE's primary), if it has one."""
+    return PRIMARY_OUTPUTS.get(canonical_name(indicator))
+
+
 def _check() -> None:
     for alias, target in NAME_ALIASES.items():
         if target not in REGISTRY or alias in REGISTRY:
@@ -93,6 +115,10 @@ def _check() -> None:
             for alias, target in mapping.items():
                 if target not in ours or alias in ours:
                     raise RuntimeError(f"bad {kind} alias {ind}.{alias} -> {target}")
+    for ind, out in PRIMARY_OUTPUTS.items():
+        outs = REGISTRY[ind].outputs
+        if out not in outs or "value" in outs:
+            raise RuntimeError(f"bad primary output {ind}.{out}")
 
 
 _check()

@@ -54,7 +54,8 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
         "active_count", "any_active", "any_touched", "any_inside", "signal_direction",
         "bos", "choch", "high_version", "low_version", "high_accepted", "low_accepted",
         "last_confirmed_pivot_type", "last_hh", "last_hl", "last_lh", "last_ll", "zone",
-        "new_this_bar", "new_direction", "is_displacement", "last_direction",
+        "new_this_bar", "new_direction", "is_displacement", "last_direction", "last_idx",
+        "last_invalidated_direction",
         "active_bull_count", "active_bear_count", "any_mitigated_this_bar",
         "any_invalidated_this_bar", "sweep_this_bar", "sweep_direction", "new_zone_this_bar",
         "nearest_high_touches", "nearest_low_touches", "anchor_direction", "touched_this_bar",
@@ -88,6 +89,10 @@ _BRACKET_REF = re.compile(
     r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*\[-?[0-9.]+\](?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
     r"(?:\[(\d+)\])?$")
 
+#: TRADE's spelling of a Fibonacci level, `fib.level_0.618` (optionally with an offset `[1]`)
+_LEVEL_UNDERSCORE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.level_(-?[0-9]+(?:\.[0-9]+)?)"
+                               r"((?:\[\d+\])?)$")
+
 
 def bracket_field(text: str) -> str:
     """`level[0.6180]` -> `level[0.618]`: the number in its shortest form, as outputs name it."""
@@ -108,6 +113,7 @@ class Source:
     outputs: tuple[str, ...]
     kind: str = "indicator"
     aliases: Mapping[str, str] = field(default_factory=dict)  # TRADE's output name -> ours
+    primary: str | None = None  # the output a bare reference reads (TRADE's primary output)
 
 
 @dataclass
@@ -411,7 +417,8 @@ class ConditionContext:
         return self._resolve(text, fid, fld, int(off), path)
 
     def _ref_text(self, raw: str, path: PathKey) -> Expr:
-        b = _BRACKET_REF.match(raw.strip())
+        raw = _LEVEL_UNDERSCORE.sub(r"\1.level[\2]\3", raw.strip())  # TRADE: fib.level_0.618
+        b = _BRACKET_REF.match(raw)
         m = _REF.match(raw.strip())
         # `dc.upper[1]` is the previous bar of a field: a bracket belongs to the field's name
         # only when no such reading applies or the source has that bracketed output
@@ -453,6 +460,8 @@ class ConditionContext:
                 return Ref(name, off, discrete=False)
             if "value" in src.outputs:  # the bare id is the main line (supertrend, trix)
                 return Ref(f"{name}.value", off, discrete=False)
+            if src.primary is not None:  # TRADE reads a bare multi-output id as its primary
+                return Ref(f"{name}.{src.primary}", off, discrete=False)
             opts = [f"{name}.{o}" for o in src.outputs]
             self.error(path, f"'{name}' has several outputs, expected {one_of(opts)}")
             return Const(math.nan)

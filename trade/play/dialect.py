@@ -10,9 +10,11 @@ YAML line so errors still point at what the user wrote. What it accepts, and wha
 * `kc` (Keltner) takes its ATR window from `length` unless `atr_length` is given;
 * structures keyed by interval under a role (`high_tf: {D: [...]}`): the interval must be
   one the Play declares; the items run on it;
-* `account.risk_per_trade_pct`: with no `risk_model.sizing`, sizing is risk-based with this
-  percent of equity at risk per trade (it needs a stop loss); with `sizing: {model:
-  risk_based}` and no value, it is that value;
+* `account.risk_per_trade_pct` (also accepted under the shorthand `risk:`): with no
+  `risk_model.sizing`, sizing is risk-based with this percent of equity at risk per trade
+  when the Play has a stop loss, and without one (as TRADE falls back) this percent of
+  equity is the margin (`percent_equity`); with `sizing: {model: risk_based}` and no value,
+  it is that value;
 * `risk_limits`: `max_drawdown_pct` (the account's circuit breaker) and `max_leverage`
   (a cap on the account's leverage); other keys are refused with the list of known ones;
 * `risk.tp_order_type` / `risk.sl_order_type`: `Market` (what the engine does) is accepted;
@@ -293,7 +295,18 @@ def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
 
 
 def _risk_per_trade(data: dict[str, Any], ctx: _Ctx) -> None:
+    risk = data.get("risk")
     account = data.get("account")
+    if isinstance(risk, dict) and "risk_per_trade_pct" in risk:
+        # TRADE's shorthand `risk:` block may carry it too: it means the account's setting
+        if isinstance(account, dict) and "risk_per_trade_pct" in account:
+            ctx.err(("risk", "risk_per_trade_pct"), "risk_per_trade_pct is given under "
+                                                     "account and under risk; give it once")
+            return
+        if not isinstance(account, dict):
+            account = data["account"] = {}
+        account["risk_per_trade_pct"] = risk.pop("risk_per_trade_pct")
+        ctx.move_line(("risk", "risk_per_trade_pct"), ("account", "risk_per_trade_pct"))
     if not isinstance(account, dict) or "risk_per_trade_pct" not in account:
         return
     pct = account.pop("risk_per_trade_pct")
@@ -302,19 +315,23 @@ def _risk_per_trade(data: dict[str, Any], ctx: _Ctx) -> None:
         ctx.err(path, f"expected a percent in (0, 100], found {pct!r}")
         return
     rm = data.get("risk_model")
+    has_stop = (isinstance(rm, dict) and rm.get("stop_loss") is not None) or (
+        isinstance(risk, dict) and risk.get("stop_loss_pct") is not None)
+    # TRADE sizes by the stop distance when there is a stop; without one its risk-based
+    # sizing falls back to the percent-of-equity formula: this percent of equity as margin
+    model = "risk_based" if has_stop else "percent_equity"
     if isinstance(rm, dict):
         sizing = rm.get("sizing")
         if isinstance(sizing, dict):
             if sizing.get("model") == "risk_based" and "value" not in sizing:
                 sizing["value"] = float(pct)
             return
-        rm["sizing"] = {"model": "risk_based", "value": float(pct)}
+        rm["sizing"] = {"model": model, "value": float(pct)}
         ctx.move_line(path, ("risk_model", "sizing"))
         return
-    risk = data.get("risk")
     if isinstance(risk, dict):
         # the shorthand has no sizing model: express it in the full form
-        new_rm: dict[str, Any] = {"sizing": {"model": "risk_based", "value": float(pct)}}
+        new_rm: dict[str, Any] = {"sizing": {"model": model, "value": float(pct)}}
         if risk.get("stop_loss_pct") is not None:
             new_rm["stop_loss"] = {"type": "percent", "value": risk.pop("stop_loss_pct")}
         if risk.get("take_profit_pct") is not None:
@@ -329,8 +346,8 @@ def _risk_per_trade(data: dict[str, Any], ctx: _Ctx) -> None:
         data.pop("risk")
         data["risk_model"] = new_rm
         return
-    ctx.err(path, "risk_per_trade_pct sizes by the stop distance: the Play needs a stop loss "
-                  "(risk.stop_loss_pct or risk_model.stop_loss)")
+    data["risk_model"] = {"sizing": {"model": model, "value": float(pct)}}
+    ctx.move_line(path, ("risk_model", "sizing"))
 
 
 def _synthetic(data: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from trade.core.safe_yaml import YamlLimitError, check_yaml, read_yaml_text
 
 # `validation: {pattern}` names -> generator regimes: one table, owned by the data layer
 from trade.data.synth import PATTERN_REGIMES, REGIMES
-from trade.indicators.aliases import output_aliases
+from trade.indicators.aliases import output_aliases, primary_output
 from trade.indicators.spec import IndicatorSpec
 from trade.play.actions import CompiledActions, compile_actions
 from trade.play.conditions import ConditionContext, Source, shown
@@ -633,7 +633,7 @@ class _Checker:
                 else:
                     self._params(spec, {"source": feat.source}, path)
             self.sources[fid] = Source(tuple(spec.outputs), "indicator",
-                                       dict(output_aliases(spec.name)))
+                                       dict(output_aliases(spec.name)), primary_output(spec.name))
             self.feature_specs[fid] = spec
 
     def _structures(self, tf_ok: bool) -> None:

@@ -37,7 +37,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from trade.data.synth import PATTERN_REGIMES, PATTERN_SHAPES, PATTERN_SPELLINGS, REGIMES
-from trade.indicators.aliases import ENUM_VALUES, NAME_ALIASES, OUTPUT_ALIASES, PARAM_ALIASES
+from trade.indicators.aliases import (
+    ENUM_VALUES,
+    NAME_ALIASES,
+    OUTPUT_ALIASES,
+    PARAM_ALIASES,
+    PRIMARY_OUTPUTS,
+)
 from trade.indicators.spec import IndicatorSpec, ParamSpec
 from trade.play.actions import ACTION_NAMES, EMIT_NAMES
 from trade.play.conditions import (
@@ -235,9 +241,11 @@ KEY_DOCS: dict[str, str] = {
 #: tables are added from the dialect module's own tuples.
 DIALECT_DOCS: dict[str, tuple[str, str]] = {
     "account.risk_per_trade_pct": (
-        "`risk_model.sizing: {model: risk_based, value: P}`",
-        "percent of equity at risk per trade (needs a stop loss); with a `risk_based` sizing "
-        "that has no value, it is that value"),
+        "`risk_model.sizing: {model: risk_based, value: P}`, or `percent_equity` without a stop",
+        "percent of equity at risk per trade when the Play has a stop loss; without one, as "
+        "TRADE falls back, that percent of equity as margin (notional = margin x leverage); "
+        "with a `risk_based` sizing that has no value, it is that value. Also accepted under "
+        "the shorthand `risk:`"),
     "risk_limits": ("`account.*`", "the limits below, moved into `account`; a value that "
                                    "contradicts the account's own is an error"),
     "risk_limits.max_drawdown_pct": ("`account.max_drawdown_pct`", "the circuit breaker"),
@@ -754,8 +762,17 @@ def _gen_dialect() -> str:
     outs = _table(("indicator", "output names accepted"), [
         (f"`{ind}`", ", ".join(f"`{a}` = `{o}`" for a, o in sorted(m.items())))
         for ind, m in sorted(OUTPUT_ALIASES.items()) if m])
+    primary = _table(("indicator", "a bare reference reads"), [
+        (f"`{ind}`", f"`{out}`") for ind, out in sorted(PRIMARY_OUTPUTS.items())])
     return (f"{keys}\n\nIndicator names:\n\n{names}\n\nParameter names:\n\n{params}"
-            f"\n\nOutput names:\n\n{outs}")
+            f"\n\nOutput names:\n\n{outs}\n\nBare references. A condition may name an "
+            f"indicator with several outputs without a field, as TRADE allows "
+            f"(`[\"adx_14\", \">\", 25]`); it reads the indicator's primary output, TRADE's "
+            f"choice, in our names. An indicator with a `value` output reads `value` when "
+            f"bare; for `psar` that is the SAR on whichever side it is, where TRADE's bare "
+            f"`psar` reads its long side only (NaN while short).\n\n{primary}\n\n"
+            f"Fibonacci levels may be written `fib.level_0.618` (TRADE) as well as "
+            f"`fib.level[0.618]`.")
 
 
 def _gen_defaults() -> str:
