@@ -67,3 +67,44 @@ def test_shapes_move_as_named(seed: int) -> None:
     assert _ret(clean, 0.6, 1) > 0.1 and _ret(failed, 0.6, 1) < 0
     para = _close("trend_parabolic", seed)
     assert _ret(para, 0.7, 1) / 0.3 > 2 * _ret(para, 0, 0.4) / 0.4  # the climb accelerates
+
+
+def _bars15(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t = synth_bars("BTCUSDT", DAYS, seed, name)
+    cols = [np.asarray(t.column(k).to_numpy()) for k in ("open", "high", "low", "close")]
+    n = len(cols[0]) // 15 * 15
+    o, h, lo, c = (x[:n].reshape(-1, 15) for x in cols)
+    return o[:, 0], h.max(1), lo.min(1), c[:, -1]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ict_shapes_make_what_their_detectors_look_for(seed: int) -> None:
+    def big_bodies(name: str) -> float:  # the largest bodies against a typical one
+        o, _, _, c = _bars15(name, seed)
+        body = np.abs(c - o)
+        return float(np.quantile(body, 0.995) / np.median(body))
+
+    def wide_gaps(name: str) -> int:  # three-candle gaps wider than a typical bar's range
+        _, h, lo, _ = _bars15(name, seed)
+        return int(np.sum(lo[2:] - h[:-2] > np.median(h - lo)))
+
+    def bounded(name: str) -> float:  # the whole run's span in typical bar ranges
+        _, h, lo, c = _bars15(name, seed)
+        return float(np.ptp(np.log(c)) / np.median(np.log(h / lo)))
+
+    assert big_bodies("displacement_impulse") > 2 * big_bodies("range_symmetric")
+    assert wide_gaps("trending_with_gaps") > 3 * wide_gaps("trend_up_clean")
+    others = [bounded(n) for n in PATTERN_SHAPES if n != "equal_highs_lows"]
+    assert bounded("equal_highs_lows") < min(others)  # its highs and lows keep being retested
+    # ob_retest: after each impulse up, price comes back into the base it left, then rises
+    c = _close("ob_retest", seed)
+    n = len(c)
+    # two cycles of half the run each: base 30 %, impulse 1 %, retrace 14 %, continuation 55 %
+    # of a cycle, i.e. the base ends at 0.15 n, the impulse at 0.155 n, the retrace at 0.225 n
+    for k in range(2):
+        a = int(n * k / 2)
+        base = c[a + int(n * 0.05):a + int(n * 0.15)]
+        top = c[a + int(n * 0.155)]
+        retrace_low = c[a + int(n * 0.155):a + int(n * 0.225)].min()
+        assert top > base.max(), k
+        assert retrace_low < top - 0.5 * (top - base.mean()), k

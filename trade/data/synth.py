@@ -30,17 +30,18 @@ _PATTERNS_BY_REGIME: dict[str, tuple[str, ...]] = {
     "trending": (
         "trending", "trend_up", "trend_up_clean", "trend_grinding", "trend_parabolic",
         "trend_exhaustion", "trend_stairs", "mtf_aligned_bull", "mtf_pullback_bull",
+        "trending_up", "trending_with_gaps",
     ),
     "ranging": (
         "ranging", "range", "range_wide", "range_tight", "range_ascending", "range_descending",
         "range_symmetric", "breakout_false", "breakout_failed", "vol_decay",
         "liquidity_hunt_lows", "liquidity_hunt_highs", "choppy_whipsaw", "accumulation",
-        "distribution", "mtf_divergent",
+        "distribution", "mtf_divergent", "equal_highs_lows",
     ),
     "volatile": (
         "volatile", "spike_recover", "vol_spike_recover", "vol_spike_continue",
         "vol_squeeze_expand", "breakout", "breakout_clean", "breakout_retest", "v_top",
-        "reversal_v_top", "reversal_double_top",
+        "reversal_v_top", "reversal_double_top", "displacement_impulse", "ob_retest",
     ),
     "crash": (
         "crash", "v_bottom", "reversal_v_bottom", "reversal_double_bottom", "reversal_rounded",
@@ -119,12 +120,23 @@ PATTERN_SHAPES: dict[str, tuple[Segment, ...]] = {
     "mtf_pullback_bull": _repeat((_seg(0.65, 0.020, 0.7), _seg(0.35, -0.020, 0.9)), 5),
     "mtf_pullback_bear": _repeat((_seg(0.65, -0.020, 0.7), _seg(0.35, 0.020, 0.9)), 5),
     "mtf_divergent": _repeat((_seg(0.75, 0.016, 0.7), _seg(0.25, -0.030, 1.0)), 30),
+    # ICT shapes. Displacement: quiet ranges broken by short, strong, low-noise impulses,
+    # alternately up and down (large bodies against the ATR).
+    "displacement_impulse": _repeat((_seg(0.24, 0.0, 0.5, 0.03), _seg(0.005, 1.5, 0.6),
+                                     _seg(0.24, 0.0, 0.5, 0.03), _seg(0.005, -1.5, 0.6)), 4),
+    # an up-trend whose bursts move faster than their noise, leaving three-candle gaps
+    "trending_with_gaps": _repeat((_seg(0.97, 0.006, 0.6), _seg(0.03, 0.8, 0.3)), 6),
+    # a base, an impulse away from it, a retrace into the base (the order block), continuation
+    "ob_retest": _repeat((_seg(0.3, 0.0, 0.5, 0.03), _seg(0.01, 2.0, 0.7),
+                          _seg(0.14, -0.15, 0.7), _seg(0.55, 0.015, 0.8)), 2),
+    # a flat band with strong pull back to its level: highs and lows retested at equal prices
+    "equal_highs_lows": (_seg(1.0, 0.0, 1.0, 0.15),),
 }
 # our shorter spellings of the same shapes
 PATTERN_SPELLINGS: dict[str, str] = {
     "trend_up": "trend_up_clean", "trend_down": "trend_down_clean", "range": "range_symmetric",
     "v_top": "reversal_v_top", "v_bottom": "reversal_v_bottom", "breakout": "breakout_clean",
-    "spike_recover": "vol_spike_recover",
+    "spike_recover": "vol_spike_recover", "trending_up": "trend_up_clean",
 }
 
 
