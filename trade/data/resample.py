@@ -7,7 +7,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from trade.core.errors import InputError
-from trade.data.intervals import MINUTE_MS, bucket_end, bucket_start, normalize_interval
+from trade.data.intervals import (
+    MINUTE_MS,
+    bucket_end,
+    bucket_start,
+    interval_ms,
+    normalize_interval,
+)
 from trade.data.schema import BAR_COLUMNS, FLOAT_COLUMNS
 
 RESAMPLED_SCHEMA = pa.schema(
@@ -38,13 +44,11 @@ def resample(bars: pa.Table, interval: str | int) -> pa.Table:
     if n == 0:
         return RESAMPLED_SCHEMA.empty_table()
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
-    if n > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+    if n > 1 and not _increasing(ts):
         raise InputError("resample: 1m bars must be strictly increasing in ts")
-    bucket = bucket_start(ts, name)
-    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
+    starts, out_ts = _bucket_starts(ts, name)
     ends = np.concatenate([starts[1:], [n]])
     col = {c: np.asarray(bars.column(c).to_numpy(), dtype=np.float64) for c in FLOAT_COLUMNS}
-    out_ts = bucket[starts]
     partial = np.zeros(len(starts), dtype=bool)
     # first bar is partial when the data starts after its bucket opened
     partial[0] |= bool(ts[0] > out_ts[0])
@@ -64,6 +68,37 @@ def resample(bars: pa.Table, interval: str | int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=RESAMPLED_SCHEMA)
 
 
+def _increasing(ts: npt.NDArray[np.int64]) -> bool:
+    """ts strictly increasing (checked in blocks: no per-bar temporary)."""
+    step = 1 << 16
+    for k in range(0, len(ts) - 1, step):
+        a = ts[k:k + step + 1]
+        if not bool(np.all(a[1:] > a[:-1])):
+            return False
+    return True
+
+
+def _bucket_starts(ts: npt.NDArray[np.int64], name: str
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(first row of each non-empty bucket, the bucket's open time) of increasing `ts`.
+
+    Buckets of one fixed length aligned to the epoch (minutes to days) are found by binary
+    search of their boundaries, without a per-bar temporary; weeks and months by labelling
+    every bar."""
+    if name not in ("W", "M"):
+        step = interval_ms(name)
+        first = int(ts[0]) // step * step
+        bounds = np.arange(first, int(ts[-1]) + 1, step, dtype=np.int64)
+        rows = np.searchsorted(ts, bounds, side="left")
+        keep = np.empty(len(rows), dtype=bool)  # a bucket no bar falls in makes no bar
+        keep[:-1] = rows[1:] != rows[:-1]
+        keep[-1] = True  # the last boundary is <= ts[-1]: its bucket holds the last bar
+        return rows[keep].astype(np.int64, copy=False), bounds[keep]
+    bucket = bucket_start(ts, name)
+    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
+    return starts, bucket[starts]
+
+
 def _sum_in_time_order(
     values: npt.NDArray[np.float64], starts: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]:
@@ -71,7 +106,21 @@ def _sum_in_time_order(
     aggregation adds them in, so batch and incremental volume indicators agree bit for bit
     (numpy's add.reduceat sums in another order, which differs in the last bits)."""
     acc = values[starts].copy()
-    for k in range(1, int(counts.max(initial=1))):
+    width = int(counts.max(initial=1))
+    # the buckets between the first and the last, when all complete, are consecutive rows
+    # of `width` bars: summed column by column of that (rows x width) view, in the same order
+    lo, hi = 1, len(counts) - 1
+    if hi - lo >= 8 and bool(np.all(counts[lo:hi] == width)):
+        grid = values[starts[lo]:starts[lo] + (hi - lo) * width].reshape(hi - lo, width)
+        mid = acc[lo:hi]
+        for k in range(1, width):
+            mid += grid[:, k]
+        edges = np.array([0, len(counts) - 1])
+        for k in range(1, width):
+            more = edges[counts[edges] > k]
+            acc[more] += values[starts[more] + k]
+        return acc
+    for k in range(1, width):
         more = counts > k
         acc[more] += values[starts[more] + k]
     return acc
