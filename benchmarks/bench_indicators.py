@@ -77,6 +77,12 @@ def _aroon(b: Bars) -> tuple[Any, ...]:
     return (*talib.AROON(b["high"], b["low"], 14), talib.AROONOSC(b["high"], b["low"], 14))
 
 
+def _bbands(b: Bars) -> tuple[Any, ...]:
+    # TA-Lib gives the three bands; bandwidth and %b (trade's other outputs) from them
+    up, mid, lo = talib.BBANDS(b["close"], 20, 2.0, 2.0, 0)
+    return up, mid, lo, (up - lo) / mid, (b["close"] - lo) / (up - lo)
+
+
 # TA-Lib has no supertrend: time its ATR, the part a talib-based version would share
 CASES: list[tuple[str, dict[str, object], Callable[[Bars], Any]]] = [
     ("sma", {"length": 20}, _c(talib.SMA, timeperiod=20)),
@@ -102,8 +108,7 @@ CASES: list[tuple[str, dict[str, object], Callable[[Bars], Any]]] = [
     ("natr", {"length": 14}, _hlc(talib.NATR, timeperiod=14)),
     ("adx", {"length": 14}, _adx),
     ("aroon", {"length": 14}, _aroon),
-    ("bbands", {"length": 20, "std": 2.0}, _c(talib.BBANDS, timeperiod=20, nbdevup=2.0,
-                                                nbdevdn=2.0, matype=0)),
+    ("bbands", {"length": 20, "std": 2.0}, _bbands),
     ("midprice", {"length": 14}, lambda b: talib.MIDPRICE(b["high"], b["low"], 14)),
     ("obv", {}, lambda b: talib.OBV(b["close"], b["volume"])),
     ("rolling_max", {"length": 20}, lambda b: talib.MAX(b["high"], 20)),

@@ -137,17 +137,22 @@ cdef inline double smooth_update(Smooth* s, double x) noexcept nogil:
 
 cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
     """smooth_update of an x known not to be NaN."""
+    if s.count >= s.n:                 # seeded: smooth x in
+        return smooth_seeded(s, x)
     s.count += 1
-    if s.count > s.n:                  # seeded: smooth x in
-        if s.wilder:
-            s.value = wilder_next(s.value, x, s.nm1, s.n)
-        else:
-            s.value = ema_next(s.value, x, s.k)
-        return s.value
     s.sum += x
     if s.count < s.n:
         return NAN
     s.value = s.sum / s.n              # seed: SMA of the first n values (TA-Lib)
+    return s.value
+
+cdef inline double smooth_seeded(Smooth* s, double x) noexcept nogil:
+    """smooth_add once seeded (count >= n; x not NaN)."""
+    s.count += 1
+    if s.wilder:
+        s.value = wilder_next(s.value, x, s.nm1, s.n)
+    else:
+        s.value = ema_next(s.value, x, s.k)
     return s.value
 
 cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
@@ -634,46 +639,71 @@ cdef class KTrima(Kernel):
         return True
 
 
+cdef struct Kama:
+    Ring r
+    int n
+    double sum_roc1
+    double prev
+    double const_max
+    double const_diff
+
+cdef inline double kama_bar(Kama* k, double x) noexcept nogil:
+    cdef double old = ring_push(&k.r, x)
+    cdef long long cnt = k.r.count
+    cdef double er, sc, period_roc
+    if cnt >= 2:
+        k.sum_roc1 += fabs(x - ring_ago(&k.r, 1))
+    if cnt > k.n + 1:
+        # drop the oldest |diff| of the window (between old and the next value)
+        k.sum_roc1 -= fabs(old - ring_ago(&k.r, k.n))
+    if cnt < k.n + 1:
+        return NAN
+    if cnt == k.n + 1:
+        k.prev = ring_ago(&k.r, 1)      # TA-Lib seeds KAMA with the previous close
+    period_roc = x - ring_ago(&k.r, k.n)
+    # efficiency ratio 1 when the path is no longer than the net move (TA-Lib's guard)
+    if k.sum_roc1 <= period_roc or TA_IS_ZERO(k.sum_roc1):
+        er = 1.0
+    else:
+        er = fabs(period_roc / k.sum_roc1)
+    sc = (er * k.const_diff) + k.const_max
+    sc *= sc
+    k.prev = ((x - k.prev) * sc) + k.prev
+    return k.prev
+
+
 cdef class KKama(Kernel):
-    cdef Ring r
-    cdef int n
-    cdef double sum_roc1, prev, const_max, const_diff
+    cdef Kama k
 
     def __init__(self, int length, int fast=2, int slow=30, int src=0):
         self.n_out = 1
         self.src = src
-        self.n = length
-        self._ring(&self.r, length + 1)
-        self.sum_roc1 = 0.0
-        self.prev = NAN
-        self.const_max = 2.0 / (slow + 1.0)
-        self.const_diff = 2.0 / (fast + 1.0) - self.const_max
+        self.k.n = length
+        self._ring(&self.k.r, length + 1)
+        self.k.sum_roc1 = 0.0
+        self.k.prev = NAN
+        self.k.const_max = 2.0 / (slow + 1.0)
+        self.k.const_diff = 2.0 / (fast + 1.0) - self.k.const_max
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double x = pick(self.src, o, h, l, c, v)
-        cdef double old = ring_push(&self.r, x)
-        cdef long long cnt = self.r.count
-        cdef double er, sc, period_roc
-        if cnt >= 2:
-            self.sum_roc1 += fabs(x - ring_ago(&self.r, 1))
-        if cnt > self.n + 1:
-            # drop the oldest |diff| of the window (between old and the next value)
-            self.sum_roc1 -= fabs(old - ring_ago(&self.r, self.n))
-        if cnt < self.n + 1:
-            return
-        if cnt == self.n + 1:
-            self.prev = ring_ago(&self.r, 1)      # TA-Lib seeds KAMA with the previous close
-        period_roc = x - ring_ago(&self.r, self.n)
-        # efficiency ratio 1 when the path is no longer than the net move (TA-Lib's guard)
-        if self.sum_roc1 <= period_roc or TA_IS_ZERO(self.sum_roc1):
-            er = 1.0
-        else:
-            er = fabs(period_roc / self.sum_roc1)
-        sc = (er * self.const_diff) + self.const_max
-        sc *= sc
-        self.prev = ((x - self.prev) * sc) + self.prev
-        out[0] = self.prev
+        out[0] = kama_bar(&self.k, pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Kama k = self.k
+        cdef double* o0 = out[0]
+        for i in range(n):
+            o0[i] = kama_bar(&k, x[i])
+        self.k = k
+        free(tmp)
+        return True
 
 
 cdef class KAlma(Kernel):
@@ -746,40 +776,66 @@ cdef class KHma(Kernel):
         out[0] = wma_update(&self.root, 2.0 * a - b)   # WMA(2*WMA(n/2) - WMA(n), sqrt n)
 
 
+cdef struct Linreg:
+    Ring r
+    int n
+    double sum_y
+    double sum_xy
+    double sum_x
+    double divisor
+
+cdef inline double linreg_push(Linreg* g, double y) noexcept nogil:
+    # x = age in bars (0 = newest), as TA-Lib; ageing every value adds sum_y to sum_xy
+    cdef double old = ring_push(&g.r, y)
+    if g.r.count > g.n:
+        g.sum_y -= old
+        g.sum_xy -= (g.n - 1) * old      # the leaving value had age n-1
+    g.sum_xy += g.sum_y
+    g.sum_y += y
+    if g.r.count < g.n:
+        return NAN
+    cdef double m = (g.n * g.sum_xy - g.sum_x * g.sum_y) / g.divisor
+    cdef double b = (g.sum_y - m * g.sum_x) / g.n
+    return b + m * (g.n - 1)
+
+
 cdef class KLinreg(Kernel):
     """Least-squares line over the window, value at the newest bar (TA-Lib LINEARREG)."""
-    cdef Ring r
-    cdef int n
-    cdef double sum_y, sum_xy, sum_x, divisor
+    cdef Linreg g
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
         self.src = src
-        self.n = length
-        self._ring(&self.r, length)
-        self.sum_y = 0.0
-        self.sum_xy = 0.0
-        self.sum_x = length * (length - 1) * 0.5
+        self.g.n = length
+        self._ring(&self.g.r, length)
+        self.g.sum_y = 0.0
+        self.g.sum_xy = 0.0
+        self.g.sum_x = length * (length - 1) * 0.5
         cdef double sum_x_sqr = length * (length - 1) * (2.0 * length - 1) / 6.0
-        self.divisor = self.sum_x * self.sum_x - length * sum_x_sqr
+        self.g.divisor = self.g.sum_x * self.g.sum_x - length * sum_x_sqr
 
     cdef double _push(self, double y) noexcept nogil:
-        # x = age in bars (0 = newest), as TA-Lib; ageing every value adds sum_y to sum_xy
-        cdef double old = ring_push(&self.r, y)
-        if self.r.count > self.n:
-            self.sum_y -= old
-            self.sum_xy -= (self.n - 1) * old      # the leaving value had age n-1
-        self.sum_xy += self.sum_y
-        self.sum_y += y
-        if self.r.count < self.n:
-            return NAN
-        cdef double m = (self.n * self.sum_xy - self.sum_x * self.sum_y) / self.divisor
-        cdef double b = (self.sum_y - m * self.sum_x) / self.n
-        return b + m * (self.n - 1)
+        return linreg_push(&self.g, y)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         out[0] = self._push(pick(self.src, o, h, l, c, v))
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef double* tmp = NULL
+        cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
+        cdef Py_ssize_t i
+        if x == NULL:
+            return False
+        cdef Linreg g = self.g
+        cdef double* o0 = out[0]
+        for i in range(n):
+            o0[i] = linreg_push(&g, x[i])
+        self.g = g
+        free(tmp)
+        return True
 
 
 # ----------------------------------------------------------------- VWAP
@@ -1119,6 +1175,11 @@ cdef class KRoc(Kernel):
         return True
 
 
+cdef inline double macd_line(double f, double s, bint ppo) noexcept nogil:
+    if ppo:
+        return ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
+    return f - s
+
 cdef inline void macd_bar(Smooth* fast, Smooth* slow, Smooth* sig, bint fast_on, bint ppo,
                           double x, double** out, Py_ssize_t i) noexcept nogil:
     """MACD/PPO of one more value into out[0..2][i] (NaN in warm-up)."""
@@ -1131,11 +1192,7 @@ cdef inline void macd_bar(Smooth* fast, Smooth* slow, Smooth* sig, bint fast_on,
         out[1][i] = NAN
         out[2][i] = NAN
         return
-    cdef double m
-    if ppo:
-        m = ((f - s) / s) * 100.0 if not TA_IS_ZERO(s) else 0.0
-    else:
-        m = f - s
+    cdef double m = macd_line(f, s, ppo)
     cdef double sg = smooth_update(sig, m)
     out[0][i] = m
     out[1][i] = sg
