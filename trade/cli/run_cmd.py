@@ -180,10 +180,12 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     board: Any = None
     listener = None
     if dashboard:
+        from trade.core.instrument import Instrument
         from trade.report import DashboardServer, parse_address
 
         host, port = parse_address(dashboard)
-        board = DashboardServer(host, port).start()
+        # prices and quantities on the page at the instrument's precision
+        board = DashboardServer(host, port, instrument=Instrument.from_rules(instrument)).start()
         listener = board.publish
         click.echo(f"dashboard: {board.url}")
 
