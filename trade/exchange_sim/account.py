@@ -194,7 +194,7 @@ class AccountRoutes(ServerBase):
 
     async def _set_tpsl_mode(self, params: dict[str, Any], path: str) -> Any:
         """TP/SL mode: Full is what the simulator applies; Partial is refused."""
-        self.listing(params.get("symbol")).venue._check_symbol(params)
+        self.listing(params.get("symbol")).venue.check_symbol(params)
         mode = params.get("tpSlMode")
         if mode == "Full":
             return {"tpSlMode": "Full"}

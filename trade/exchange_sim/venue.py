@@ -261,7 +261,9 @@ class Venue:
         self._seq += 1
         return self._seq
 
-    def _check_symbol(self, params: dict[str, Any], *, required: bool = True) -> None:
+    def check_symbol(self, params: dict[str, Any], *, required: bool = True) -> None:
+        """Refuse a request for another category, or (when `required`) for a missing or
+        different symbol, with Bybit's codes."""
         category = params.get("category")
         if category != "linear":
             raise ApiError(p.PARAM_ERROR, f"params error: category {category!r} not supported")
@@ -435,7 +437,7 @@ class Venue:
 
     # --- requests ---------------------------------------------------------------------
     def create(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         side_text = params.get("side")
         try:
             side = Side.from_bybit(str(side_text))
@@ -556,7 +558,7 @@ class Venue:
         return {"orderId": self.oid(order.order_id), "orderLinkId": link}, pushes
 
     def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         _check_order_options(params)
         rec = self.find(params)
         if rec.order.status.is_terminal:
@@ -580,7 +582,7 @@ class Venue:
                 "orderLinkId": rec.order.order_link_id}, pushes
 
     def cancel(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         rec = self.find(params)
         if rec.order.status.is_terminal:
             raise ApiError(p.ORDER_NOT_FOUND)
@@ -616,7 +618,7 @@ class Venue:
         return done, pushes
 
     def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params, required=False)
+        self.check_symbol(params, required=False)
         pushes = Pushes()
         done: list[dict[str, str]] = []
         for rec in list(self.orders.values()):
@@ -628,7 +630,7 @@ class Venue:
         return {"list": done, "success": "1"}, pushes
 
     def trading_stop(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         _check_order_options(params)
         if self.engine.position().side == 0:
             raise ApiError(p.PARAM_ERROR, "can not set tp/sl/ts for zero position")
@@ -652,7 +654,7 @@ class Venue:
         return {}, pushes
 
     def set_leverage(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         buy = _parse_float(params, "buyLeverage", required=True)
         sell = _parse_float(params, "sellLeverage", required=True)
         assert buy is not None and sell is not None
@@ -700,7 +702,7 @@ class Venue:
             raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)  # more margin than is free
 
     def switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._check_symbol(params)
+        self.check_symbol(params)
         mode = params.get("tradeMode")
         if mode in (1, "1"):
             raise ApiError(p.MARGIN_MODE_NOT_MODIFIED)
