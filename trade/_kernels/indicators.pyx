@@ -95,6 +95,15 @@ cdef inline double ring_ago(Ring* r, int k) noexcept nogil:
         i += r.n
     return r.buf[i]
 
+cdef inline void ring_refill(Ring* r, const double* x, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """The ring as pushing x[a..b-1] would leave it: only the last r.n values matter."""
+    cdef Py_ssize_t k = b - a if b - a < r.n else r.n
+    cdef Py_ssize_t skip = b - a - k, i
+    r.count += skip
+    r.pos = <int>((r.pos + skip) % r.n)
+    for i in range(b - k, b):
+        ring_push(r, x[i])
+
 cdef inline bint ring_full(Ring* r) noexcept nogil:
     return r.count >= r.n
 
@@ -1133,14 +1142,16 @@ cdef class KMfi(Kernel):
         out[0] = 0.0 if tot < 1.0 else 100.0 * (self.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
 
 
+cdef inline double roc_of(double x, double base, int mode) noexcept nogil:
+    if mode == 1:
+        return x - base
+    return ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
+
 cdef inline double roc_bar(Ring* r, int mode, double x) noexcept nogil:
     ring_push(r, x)
     if not ring_full(r):
         return NAN
-    cdef double base = ring_ago(r, r.n - 1)
-    if mode == 1:
-        return x - base
-    return ((x / base) - 1.0) * 100.0 if base != 0.0 else 0.0   # TA-Lib: 0 on a zero base
+    return roc_of(x, ring_ago(r, r.n - 1), mode)
 
 
 cdef class KRoc(Kernel):
@@ -1167,9 +1178,19 @@ cdef class KRoc(Kernel):
             return False
         cdef Ring r = self.r
         cdef int mode = self.mode
+        cdef Py_ssize_t lag = r.n - 1, head = min(lag, n)
         cdef double* o0 = out[0]
-        for i in range(n):
+        for i in range(head):                 # the base may be in the ring (earlier bars)
             o0[i] = roc_bar(&r, mode, x[i])
+        if n > head:
+            # the base lies in x: the same formula, no ring traffic (vectorises)
+            if mode == 1:
+                for i in range(head, n):
+                    o0[i] = roc_of(x[i], x[i - lag], 1)
+            else:
+                for i in range(head, n):
+                    o0[i] = roc_of(x[i], x[i - lag], 0)
+            ring_refill(&r, x, head, n)
         self.r = r
         free(tmp)
         return True
