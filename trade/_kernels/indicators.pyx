@@ -251,9 +251,6 @@ cdef inline double mm_push(MinMax* m, double x) noexcept nogil:
     m.size += 1
     return m.val[m.head]
 
-cdef inline bint mm_better(double a, double b, bint is_max) noexcept nogil:
-    return a >= b if is_max else a <= b          # ties: the newer value wins, as mm_push
-
 cdef void mm_rebuild(MinMax* m, const double* x, Py_ssize_t e, long long t0) noexcept nogil:
     """The deque as mm_push leaves it after x[0..e-1] (e >= m.n, no NaN in the window):
     it depends only on the window's values."""
@@ -264,55 +261,62 @@ cdef void mm_rebuild(MinMax* m, const double* x, Py_ssize_t e, long long t0) noe
     for k in range(e - m.n, e):
         mm_push(m, x[k])
 
-cdef inline Py_ssize_t mm_scan(const double* x, double* out, Py_ssize_t n, Py_ssize_t i,
-                               Py_ssize_t w, double best, Py_ssize_t best_i,
-                               bint is_max) noexcept nogil:
-    """mm_run's scan from bar i (window wholly in x, extreme `best` at best_i); returns
-    the first bar it did not do (a NaN's, or n)."""
-    cdef Py_ssize_t j
-    cdef double xi
-    while i < n:
-        xi = x[i]
-        if isnan(xi):
-            break
-        if best_i <= i - w:                     # the extreme left the window: rescan it
-            best_i = i - w + 1
-            best = x[best_i]
-            for j in range(best_i + 1, i + 1):
-                if mm_better(x[j], best, is_max):
-                    best = x[j]
-                    best_i = j
-        elif mm_better(xi, best, is_max):
-            best = xi
-            best_i = i
-        out[i] = best
-        i += 1
-    return i
+cdef inline double keep_newer(double older, double newer, bint is_max) noexcept nogil:
+    """The extreme of two values, the newer on a tie (as mm_push; one maxsd/minsd)."""
+    if is_max:
+        return older if older > newer else newer
+    return older if older < newer else newer
+
+cdef inline void mm_blocks(const double* x, double* out, double* suf, Py_ssize_t w,
+                           Py_ssize_t a, Py_ssize_t f, bint is_max) noexcept nogil:
+    """out[i] = the extreme of x[i-w+1..i] for a <= i < f (a >= w-1, a multiple of w;
+    no NaN in x[0..f-1]) by van Herk / Gil-Werman: in blocks of w bars, the extreme of
+    the window is that of a block's suffix and the next block's prefix; no jumps."""
+    cdef Py_ssize_t b, e, k, i, s
+    cdef double pre = 0.0
+    b = 0
+    while b < f:                                  # suffix extremes, block by block
+        e = b + w if b + w < f else f
+        suf[e - 1] = x[e - 1]
+        for k in range(e - 2, b - 1, -1):
+            suf[k] = keep_newer(x[k], suf[k + 1], is_max)
+        b = e
+    k = 0                                         # position of i in its block
+    for i in range(a, f):
+        pre = x[i] if k == 0 else keep_newer(pre, x[i], is_max)
+        s = i - w + 1
+        out[i] = pre if k == w - 1 else keep_newer(suf[s], pre, is_max)
+        k += 1
+        if k == w:
+            k = 0
 
 cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept nogil:
-    """out[i] = mm_push(m, x[i]) for every i. Once the window lies wholly in x, TA-Lib's
-    scan (keep the extreme, rescan the window when it leaves) gives the same values
-    without the deque's data-dependent pops; a NaN (whose deque order the scan does not
-    follow) hands the rest back to the deque."""
+    """out[i] = mm_push(m, x[i]) for every i. Once the window lies wholly in x, and up
+    to the first NaN (whose deque order a scan does not follow), mm_blocks gives the
+    same values without the deque's data-dependent pops; the deque, rebuilt from the
+    window, takes the rest."""
     cdef long long t0 = m.t
-    cdef Py_ssize_t w = m.n, i = 0, j, best_i
-    cdef bint is_max = m.is_max
-    cdef double best, xi
+    cdef Py_ssize_t w = m.n, i = 0, f
+    cdef double* suf
     while i < n and i < w:
         if isnan(x[i]):
             break
         out[i] = mm_push(m, x[i])
         i += 1
-    if i < w:                                   # short input or a NaN: the deque throughout
-        for i in range(i, n):
-            out[i] = mm_push(m, x[i])
-        return
-    # one loop per direction, so the comparison is a constant after inlining
-    if is_max:
-        i = mm_scan(x, out, n, i, w, m.val[m.head], m.idx[m.head] - t0 - 1, True)
-    else:
-        i = mm_scan(x, out, n, i, w, m.val[m.head], m.idx[m.head] - t0 - 1, False)
-    mm_rebuild(m, x, i, t0)
+    if i == w and i < n:
+        f = i
+        while f < n and not isnan(x[f]):
+            f += 1
+        suf = <double*>malloc(f * sizeof(double))
+        if suf != NULL:
+            # one loop per direction, so the comparison is a constant after inlining
+            if m.is_max:
+                mm_blocks(x, out, suf, w, w, f, True)
+            else:
+                mm_blocks(x, out, suf, w, w, f, False)
+            free(suf)
+            mm_rebuild(m, x, f, t0)
+            i = f
     for i in range(i, n):
         out[i] = mm_push(m, x[i])
 
