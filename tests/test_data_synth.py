@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trade.core.errors import InputError
 from trade.data import BAR_SCHEMA, REGIMES, regime_for_pattern, synth_bars, validate_bars
 from trade.data.synth import PATTERN_REGIMES
 
@@ -89,3 +91,61 @@ def test_regimes_behave_as_named() -> None:
         assert abs(np.log(rng[-1] / rng[0])) < 0.1
         vol = synth_bars("BTCUSDT", 30, seed, "volatile").column("close").to_numpy()
         assert np.std(np.diff(np.log(vol))) > 1.5 * np.std(np.diff(np.log(rng)))
+
+
+def _minute_returns(t: pa.Table) -> np.ndarray:
+    close, open_ = (np.asarray(t.column(k).to_numpy()) for k in ("close", "open"))
+    return np.log(close / open_)
+
+
+@pytest.mark.parametrize(("rho", "seed"), [(0.3, 1), (0.6, 2), (0.9, 3)])
+def test_portfolio_markets_are_correlated_as_asked(rho: float, seed: int) -> None:
+    from trade.data import synth_portfolio
+
+    tables = synth_portfolio(["BTCUSDT", "ETHUSDT", "SOLUSDT"], 6, seed, rho, "mixed")
+    ts = [t.column("ts") for t in tables.values()]
+    assert all(x.equals(ts[0]) for x in ts)  # the same minutes for every symbol
+    for t in tables.values():
+        validate_bars(t)
+    c = np.corrcoef([_minute_returns(t) for t in tables.values()])
+    pairs = [c[0, 1], c[0, 2], c[1, 2]]
+    # the shocks correlate rho; returns a little less (own volatility paths and gaps)
+    assert all(0.7 * rho - 0.05 < x < rho + 0.05 for x in pairs), pairs
+
+
+def test_portfolio_without_correlation_is_each_symbols_own_market() -> None:
+    from trade.data import synth_portfolio
+
+    tables = synth_portfolio(["BTCUSDT", "ETHUSDT"], 3, 9, 0.0)
+    for sym, t in tables.items():
+        assert t.equals(synth_bars(sym, 3, 9))  # bit for bit the single-symbol generator
+    again = synth_portfolio(["BTCUSDT", "ETHUSDT"], 3, 9, 0.5)
+    assert all(again[s].equals(synth_portfolio(["BTCUSDT", "ETHUSDT"], 3, 9, 0.5)[s])
+               for s in again)
+    c = np.corrcoef([_minute_returns(t) for t in tables.values()])[0, 1]
+    assert abs(c) < 0.05
+    for bad in ({"symbols": [], "rho": 0.5}, {"symbols": ["A", "A"], "rho": 0.5},
+                {"symbols": ["A", "B"], "rho": 1.5}):
+        with pytest.raises(ValueError):
+            synth_portfolio(bad["symbols"], 2, 1, bad["rho"])  # type: ignore[arg-type]
+
+
+def test_cli_synth_several_symbols(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trade.cli import cli
+    from trade.data import open_store
+
+    res = CliRunner().invoke(cli, ["data", "synth", "--symbol", "aaausdt", "--symbol", "BBBUSDT",
+                                   "--days", "2", "--correlation", "0.8", "--data-dir",
+                                   str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    store = open_store(tmp_path)
+    assert store.symbols() == ["AAAUSDT", "BBBUSDT"]
+    assert store.provenance("AAAUSDT")["portfolio"] == {"symbols": ["AAAUSDT", "BBBUSDT"],
+                                                        "correlation": 0.8}
+    a, b = (store.read_bars(s) for s in ("AAAUSDT", "BBBUSDT"))
+    assert np.corrcoef(_minute_returns(a), _minute_returns(b))[0, 1] > 0.5
+    lone = CliRunner().invoke(cli, ["data", "synth", "--symbol", "CCCUSDT", "--days", "1",
+                                    "--correlation", "0.5", "--data-dir", str(tmp_path)])
+    assert isinstance(lone.exception, InputError) and "needs two or more" in str(lone.exception)

@@ -23,6 +23,7 @@ from trade.data import (
     open_store,
     repair,
     synth_bars,
+    synth_portfolio,
 )
 from trade.data.quality import unrecorded_gaps
 from trade.data.synth import DEFAULT_START_MS, PATTERN_REGIMES
@@ -191,18 +192,26 @@ def repair_cmd(symbol: str, endpoint: str | None, online: bool, testnet: bool,
 
 
 @data.command("synth")
-@click.option("--symbol", default="SYNTH", show_default=True, callback=_symbol)
+@click.option("--symbol", "symbols", multiple=True,
+              help="Symbol to generate (repeat for several markets; default SYNTH).")
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--regime", type=click.Choice(sorted(set(REGIMES) | set(PATTERN_REGIMES))),
               default="mixed", show_default=True)
+@click.option("--correlation", type=click.FloatRange(0.0, 1.0), default=None,
+              help="With several --symbol: the correlation of their per-minute shocks "
+                   "(default 0.6).")
 @click.option("--start", default=None,
               help="First bar, UTC date YYYY-MM-DD (default 2024-01-01).")
 @click.option("--overwrite", is_flag=True, help="Replace stored bars that differ.")
 @_data_dir_option
-def synth_cmd(symbol: str, days: int, seed: int, regime: str, start: str | None,
-              overwrite: bool, data_dir: str | None) -> None:
-    """Generate seeded synthetic 1m bars and store them (same seed, same bytes)."""
+def synth_cmd(symbols: tuple[str, ...], days: int, seed: int, regime: str,
+              correlation: float | None, start: str | None, overwrite: bool,
+              data_dir: str | None) -> None:
+    """Generate seeded synthetic 1m bars and store them (same seed, same bytes).
+
+    Several --symbol generate markets whose returns are correlated (--correlation), on the
+    same minutes, for portfolio backtests."""
     if start is None:
         start_ms = DEFAULT_START_MS
     else:
@@ -210,14 +219,28 @@ def synth_cmd(symbol: str, days: int, seed: int, regime: str, start: str | None,
             start_ms = int(np.datetime64(start, "D").astype("datetime64[ms]").astype(np.int64))
         except ValueError as exc:
             raise InputError(f"--start {start!r} is not a date YYYY-MM-DD") from exc
+    names = [normalize_symbol(s) for s in symbols] or ["SYNTH"]
+    if len(names) == 1 and correlation is not None:
+        raise InputError("--correlation needs two or more --symbol")
     store = _store(data_dir)
-    table = synth_bars(symbol, days, seed, regime, start_ms=start_ms)
-    report = store.write_bars(symbol, table, overwrite=overwrite, provenance={
-        "source": "synthetic", "source_interval": "1", "bridged_1m": False, "seed": seed,
-        "regime": regime, "days": days, "first_ts": start_ms,
-        "last_ts": int(table.column("ts")[-1].as_py()),
-    })
-    click.echo(f"{symbol}: {regime} synthetic, {days} days, seed {seed}; {report.summary()}")
+    if len(names) == 1:
+        tables = {names[0]: synth_bars(names[0], days, seed, regime, start_ms=start_ms)}
+    else:
+        rho = 0.6 if correlation is None else correlation
+        tables = synth_portfolio(names, days, seed, rho, regime, start_ms=start_ms)
+    for symbol, table in tables.items():
+        prov: dict[str, object] = {
+            "source": "synthetic", "source_interval": "1", "bridged_1m": False, "seed": seed,
+            "regime": regime, "days": days, "first_ts": start_ms,
+            "last_ts": int(table.column("ts")[-1].as_py()),
+        }
+        if len(tables) > 1:
+            prov["portfolio"] = {"symbols": list(tables), "correlation": rho}
+        report = store.write_bars(symbol, table, overwrite=overwrite, provenance=prov)
+        shared = f", correlation {rho:g} with {len(tables) - 1} other(s)" if len(tables) > 1 \
+            else ""
+        click.echo(f"{symbol}: {regime} synthetic, {days} days, seed {seed}{shared}; "
+                   f"{report.summary()}")
 
 
 @data.command("info")

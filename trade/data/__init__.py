@@ -79,6 +79,7 @@ from trade.data.synth import (
     bridge_to_1m,
     regime_for_pattern,
     synth_bars,
+    synth_portfolio,
 )
 
 __all__ = [
@@ -125,5 +126,6 @@ __all__ = [
     "resample",
     "sample_path",
     "synth_bars",
+    "synth_portfolio",
     "validate_bars",
 ]

@@ -262,6 +262,7 @@ def synth_bars(
     regime: str = "mixed",
     start_ms: int = DEFAULT_START_MS,
     start_price: float | None = None,
+    market: tuple[F64, float] | None = None,
 ) -> pa.Table:
     """`days` x 1440 synthetic 1m bars, a pure function of the arguments.
 
@@ -283,6 +284,12 @@ def synth_bars(
         Open time of the first bar, on a minute boundary.
     start_price : float, optional
         The first open (default: 30 000 for a BTC symbol, else 100).
+    market : (array, float), optional
+        A common market shock per minute (unit variance, `days` x 1440 of them) and this
+        symbol's loading `rho` in [0, 1]: the symbol's shock is
+        `sqrt(rho) * market + sqrt(1 - rho) * own`, so two symbols loading `rho` on the same
+        market have shocks correlated `rho` (`synth_portfolio`). None: own shocks only (the
+        same bars as before this option existed).
 
     Returns
     -------
@@ -292,7 +299,8 @@ def synth_bars(
     Raises
     ------
     InputError
-        `days` is not positive, `start_ms` is not on a minute, or `regime` is unknown.
+        `days` is not positive, `start_ms` is not on a minute, `regime` is unknown, or
+        `market` has the wrong length or a loading outside [0, 1].
     """
     if days <= 0:
         raise InputError(f"days must be positive, got {days}")
@@ -321,6 +329,13 @@ def synth_bars(
     sigma = 0.0006 * garch * _seasonality(ts) * volm
 
     z = rng.standard_t(4, size=n) / math.sqrt(2.0)  # unit variance, fat tails
+    if market is not None:
+        common, rho = market
+        if len(common) != n:
+            raise InputError(f"market shocks: {len(common)} for {n} minutes")
+        if not 0.0 <= rho <= 1.0:
+            raise InputError(f"market loading must be in [0, 1], got {rho}")
+        z = math.sqrt(rho) * np.asarray(common, dtype=np.float64) + math.sqrt(1.0 - rho) * z
     gap = np.where(rng.random(n) < 0.0005, rng.standard_t(3, size=n) * 6.0 * sigma, 0.0)
     r = mu + sigma * z
     if kappa.any():  # mean reversion of log price toward a level, applied per block
@@ -361,6 +376,55 @@ def synth_bars(
     return pa.Table.from_arrays(
         [pa.array(ts), *(pa.array(x) for x in (o, h, lo, c, volume, turnover))], schema=BAR_SCHEMA
     )
+
+
+def synth_portfolio(
+    symbols: list[str] | tuple[str, ...],
+    days: int,
+    seed: int,
+    correlation: float,
+    regime: str = "mixed",
+    start_ms: int = DEFAULT_START_MS,
+) -> dict[str, pa.Table]:
+    """Synthetic 1m bars of several symbols at once whose returns are correlated.
+
+    Every symbol loads `correlation` on one market shock per minute (a seeded Student-t
+    series shared by all), so the per-minute shocks of any two symbols correlate
+    `correlation`; their returns correlate a little less, as each keeps its own volatility
+    clustering, seasonality scale and regime schedule. Same arguments, same bytes.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        Distinct symbols; each seeds its own part of the generator.
+    days, seed, regime, start_ms
+        As for `synth_bars`.
+    correlation : float
+        In [0, 1]: 0 gives independent markets, 1 a common shock for all.
+
+    Returns
+    -------
+    dict
+        Symbol -> bars-schema table, every table on the same minutes.
+
+    Raises
+    ------
+    InputError
+        No symbols, a repeated symbol, or a correlation outside [0, 1] (and as `synth_bars`).
+    """
+    if not symbols:
+        raise InputError("synth_portfolio needs at least one symbol")
+    if len(set(symbols)) != len(symbols):
+        raise InputError(f"symbols repeat: {list(symbols)}")
+    if not 0.0 <= correlation <= 1.0:
+        raise InputError(f"correlation must be in [0, 1], got {correlation}")
+    if days <= 0:
+        raise InputError(f"days must be positive, got {days}")
+    n = int(days) * 1440
+    rng = np.random.Generator(np.random.PCG64([int(seed), zlib.crc32(b"market")]))
+    common = rng.standard_t(4, size=n) / math.sqrt(2.0)
+    return {sym: synth_bars(sym, days, seed, regime, start_ms=start_ms,
+                            market=(common, correlation)) for sym in symbols}
 
 
 def bridge_to_1m(bars: pa.Table, source_interval_ms: int, seed: int) -> pa.Table:
