@@ -103,3 +103,29 @@ def test_journal_lines_are_orjson_and_never_hold_a_secret(tmp_path: Path) -> Non
     rec = orjson.loads(path.read_bytes())
     assert rec["value"] is None and rec["n"] == 3  # NaN is null: the line stays JSON
     assert SECRET not in path.read_text()
+
+
+@settings(max_examples=200, deadline=None)
+@given(ticks=st.integers(1, 10**7), steps=st.integers(1, 10**6),
+       tick=st.sampled_from([0.1, 0.01, 0.5, 0.0001, 1.0]),
+       step=st.sampled_from([0.001, 0.01, 1.0, 0.1]))
+def test_journal_prices_and_quantities_are_written_on_the_grid(
+        tmp_path_factory: pytest.TempPathFactory, ticks: int, steps: int, tick: float,
+        step: float) -> None:
+    path = tmp_path_factory.mktemp("j") / "j.jsonl"
+    j = Journal(path, SimulatedClock(0))
+    price, qty = ticks * tick * (1 + 1e-15), steps * step  # on the grid, with binary noise
+    j.write("fill", price=price, qty=qty, avg_price=price + tick / 2)
+    j.set_grid(tick, step)
+    j.write("fill", price=price, qty=qty, avg_price=price + tick / 2, fee=0.123456789)
+    j.close()
+    before, after = (orjson.loads(line) for line in path.read_bytes().splitlines())
+    assert before["price"] == price  # nothing rounded before the grid is known
+    assert abs(after["price"] - price) < tick * 1e-6 and abs(after["qty"] - qty) < step * 1e-6
+    # written at the grid's decimals: the shortest text of the number has no more of them
+    decimals = {0.1: 1, 0.01: 2, 0.5: 1, 0.0001: 4, 1.0: 0, 0.001: 3}
+    for key, d in (("price", decimals[tick]), ("qty", decimals[step])):
+        text = repr(after[key])
+        assert len(text.partition(".")[2].rstrip("0")) <= d, (key, text)
+    assert after["avg_price"] == price + tick / 2  # an average lies between ticks: kept
+    assert after["fee"] == 0.123456789

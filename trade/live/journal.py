@@ -16,6 +16,7 @@ Threading: `write` may be called from any thread (a lock serialises lines).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from trade.core import Clock, Fill, InputError, Order, OrderRequest
+from trade.core.instrument import step_decimals
 from trade.live.secrets import redact
 
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -77,12 +79,26 @@ class JournalRepair:
                 f"{self.cut_bytes} bytes) left by a crash")
 
 
+#: record fields that are prices on the instrument's tick grid / quantities on its step
+#: (`avg_price` is not: an average of fills lies between ticks, as Bybit's avgPrice does)
+PRICE_FIELDS = frozenset({"price", "trigger", "sl", "tp", "entry_price", "exit_price",
+                          "mark_price", "liq_price"})
+QTY_FIELDS = frozenset({"qty", "filled", "to", "size"})
+
+
 class Journal:
-    """Append-only JSONL file (see the module docstring)."""
+    """Append-only JSONL file (see the module docstring).
+
+    Once `set_grid(tick, qty_step)` is called (the session does when it has read the
+    instrument), prices and quantities are written at the grid's decimals, 2255.45 and not
+    2255.4500000000003: the values stay numbers (restores replay them), only binary noise
+    goes."""
 
     def __init__(self, path: Path | None, clock: Clock) -> None:
         self.path = path
         self.clock = clock
+        self._price_decimals: int | None = None
+        self._qty_decimals: int | None = None
         self._lock = threading.Lock()
         self._fh: BinaryIO | None = None
         self.records = 0
@@ -95,8 +111,24 @@ class Journal:
                 raise InputError(f"journal {path}: cannot open for append: "
                                  f"{exc.strerror or exc}") from None
 
+    def set_grid(self, tick_size: float, qty_step: float) -> None:
+        """Write prices at `tick_size`'s decimals and quantities at `qty_step`'s from now on."""
+        self._price_decimals = step_decimals(tick_size) if tick_size > 0 else None
+        self._qty_decimals = step_decimals(qty_step) if qty_step > 0 else None
+
+    def _on_grid(self, fields: dict[str, Any]) -> dict[str, Any]:
+        out = dict(fields)
+        for key, value in fields.items():
+            if type(value) is not float or not math.isfinite(value):
+                continue
+            if key in PRICE_FIELDS and self._price_decimals is not None:
+                out[key] = round(value, self._price_decimals)
+            elif key in QTY_FIELDS and self._qty_decimals is not None:
+                out[key] = round(value, self._qty_decimals)
+        return out
+
     def write(self, kind: str, **fields: Any) -> None:
-        record = {"ts": self.clock.now_ms(), "kind": kind, **fields}
+        record = {"ts": self.clock.now_ms(), "kind": kind, **self._on_grid(fields)}
         line = redact(dumps(record))
         with self._lock:
             self.records += 1

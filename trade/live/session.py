@@ -228,6 +228,7 @@ class LiveSession:
         if row is not None:
             self.rules = InstrumentRules.from_row(row)
         self.breakeven.tick = self.rules.tick_size
+        self.journal.set_grid(self.rules.tick_size, self.rules.qty_step)
         if self.credentials is not None:
             self.executor = OrderExecutor(self.rest, self.book, self.post, self.clock,
                                           self.rules, tag=self.tag)
