@@ -320,3 +320,15 @@ def test_a_strided_signal_column_runs_as_its_contiguous_copy() -> None:
     with pytest.raises(ValueError, match="sl_pct must be contiguous"):
         _sim.run_batch_arrays(ts, o, h, lo, c, None, None, None, s, SimConfig(), out[0], out[1],
                               out[2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e6), min_size=0, max_size=300), st.floats(1e-3, 1e6))
+def test_max_drawdown_is_numpys_of_the_curve(values: list[float], base: float) -> None:
+    """The kernel's one-pass drawdown rule == numpy's max(1 - value / running peak) of the
+    curve [base, *values], to the bit."""
+    from trade._kernels import sim as _sim
+
+    curve = np.array([base, *values])
+    expected = float(np.max(1.0 - curve / np.maximum.accumulate(curve)))
+    assert _sim.max_drawdown(np.array(values, dtype=np.float64), base) == expected

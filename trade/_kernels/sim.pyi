@@ -149,3 +149,6 @@ def entry_qty(
 def entry_order(
     direction: int, qty: float, flip_qty: float, ref: float, limit_offset: float, tick: float
 ) -> tuple[bool, float, float]: ...
+
+# The drawdown rule of the summary mode over a whole curve (trade.metrics uses it).
+def max_drawdown(values: _F64, base: float) -> float: ...

@@ -11,7 +11,7 @@ same floating-point results; keep them in step.
 
 from libc.math cimport ceil, floor, rint, isnan, isfinite, NAN, INFINITY
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from trade._kernels.position cimport PositionState, position_reset, Position
 from trade._kernels.lifecycle cimport (
@@ -1734,10 +1734,21 @@ cdef inline long long _next_row(Signals* s, long long j) noexcept nogil:
     cdef const unsigned char* xs = s.exit_short.p
     cdef long long a = s.entry_long.step, b = s.entry_short.step
     cdef long long c = s.exit_long.step, d = s.exit_short.step
+    cdef unsigned long long w0, w1, w2, w3
     if j >= s.n:
         return s.n
     if a == 0 and b == 0 and c == 0 and d == 0:
         return j if (el[0] | es[0] | xl[0] | xs[0]) else s.n
+    if a == 1 and b == 1 and c == 1 and d == 1:
+        # eight rows at a time while none is set (the byte loop below finds which one is)
+        while j + 8 <= s.n:
+            memcpy(&w0, el + j, 8)
+            memcpy(&w1, es + j, 8)
+            memcpy(&w2, xl + j, 8)
+            memcpy(&w3, xs + j, 8)
+            if w0 | w1 | w2 | w3:
+                break
+            j += 8
     while j < s.n:
         if el[j * a] | es[j * b] | xl[j * c] | xs[j * d]:
             return j
@@ -1900,6 +1911,26 @@ cdef inline void _dd_track(double eq, double* peak, double* trough, double* dd,
         dd[0] = d
     elif d != d:
         dnan[0] = True  # numpy's max propagates NaN (a zero peak)
+
+
+def max_drawdown(const double[::1] values, double base):
+    """max over the curve [base, *values] of 1 - value / running peak (the base is the first
+    peak): the drawdown rule of the summary mode (_dd_track), in one pass with no temporary.
+    NaN when a ratio is NaN (a zero peak), as numpy's max of the curve would be."""
+    cdef double peak = base, trough = base, dd = 0.0 if base > 0.0 else -1.0e308
+    cdef bint dnan = False
+    cdef long long k, n = values.shape[0]
+    cdef double d
+    if not base > 0.0:
+        d = 1.0 - base / base
+        if d > dd:
+            dd = d
+        elif d != d:
+            dnan = True
+    with nogil:
+        for k in range(n):
+            _dd_track(values[k], &peak, &trough, &dd, &dnan)
+    return NAN if dnan else dd
 
 
 cdef inline void _seg_start(Out* out, double base) noexcept nogil:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trade._kernels import sim as _sim
 from trade.metrics.inputs import FloatArray, IntArray
 
 DAY_MS = 86_400_000
@@ -77,18 +78,9 @@ def drawdown(values: FloatArray) -> FloatArray:
 
 
 def max_drawdown(values: FloatArray, base: float) -> float:
-    """max(drawdown([base, *values])) without building that curve: 1 - value / peak is
-    largest where value / peak is smallest (and fl(1 - x) is monotone in x, so the two
-    agree to the bit); the base point itself is at its peak (0)."""
-    if values.shape[0] == 0:
-        return 0.0
-    ratio = np.maximum.accumulate(values)
-    np.maximum(ratio, base, out=ratio)
-    np.divide(values, ratio, out=ratio)
-    lowest = float(ratio.min())
-    if lowest != lowest:
-        return lowest  # NaN propagates as numpy's max would
-    return max(0.0, 1.0 - lowest)
+    """max(drawdown([base, *values])) without building that curve: one compiled pass of the
+    kernel's own drawdown rule (the same value to the bit)."""
+    return float(_sim.max_drawdown(np.ascontiguousarray(values, dtype=np.float64), base))
 
 
 @dataclass(frozen=True, slots=True)
