@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from trade._kernels import sim as _sim
 from trade.core import InputError
 from trade.data import bucket_end, bucket_start, resample
 from trade.indicators import Incremental, compute, get_spec, make_incremental, resolve_params
@@ -129,12 +130,6 @@ class ExecFrame:
         return {n: float(self.series[n][j]) for n in names}
 
 
-def _minute_aligned(ts: I64) -> bool:
-    """Every timestamp on a whole minute (checked in blocks: no per-bar temporary)."""
-    step = 1 << 16
-    return not any(np.any(ts[k:k + step] % 60_000) for k in range(0, len(ts), step))
-
-
 def exec_bars(bars_1m: pa.Table, exec_tf: str, ts_1m: I64
               ) -> tuple[I64, I64, dict[str, F64]]:
     """(open time of each closed exec bar, index of its closing 1m bar, its bar arrays).
@@ -143,7 +138,7 @@ def exec_bars(bars_1m: pa.Table, exec_tf: str, ts_1m: I64
     is dropped); a bucket whose closing minute is missing closes on the next 1m bar. On a 1m
     exec timeframe over minute-aligned bars every 1m bar is its own exec bar: the 1m columns
     are used as they are (no resampling, no copy)."""
-    if interval_ms(exec_tf) == 60_000 and _minute_aligned(ts_1m):
+    if interval_ms(exec_tf) == 60_000 and _sim.minute_aligned(np.ascontiguousarray(ts_1m)):
         arr = _arrays(bars_1m)
         return ts_1m, np.arange(len(ts_1m), dtype=np.int64), arr
     ex = resample(bars_1m, exec_tf)
