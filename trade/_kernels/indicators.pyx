@@ -17,20 +17,6 @@ cdef enum:
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
            "hl2": 5, "hlc3": 6, "ohlc4": 7}
 
-cdef union Bits:
-    double d
-    unsigned long long u
-
-cdef inline double select(double a, double b, bint cond) noexcept nogil:
-    """cond ? a : b by bit masks, without a jump: a choice that follows the data
-    (which band tightens) mispredicts a branch about half the time."""
-    cdef Bits x, y
-    cdef unsigned long long m = 0ULL - <unsigned long long>cond
-    x.d = a
-    y.d = b
-    x.u = (x.u & m) | (y.u & ~m)
-    return x.d
-
 cdef inline bint TA_IS_ZERO(double x) noexcept nogil:
     return -0.00000000000001 < x < 0.00000000000001
 
@@ -1541,7 +1527,7 @@ cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double** 
     out[3][i] = NAN
     if isnan(a):
         return
-    cdef double mid = (h + l) / 2.0
+    cdef double mid = (h + l) / 2.0, up, lo
     cdef double bu = mid + s.mult * a
     cdef double bl = mid - s.mult * a
     if s.direction == 0:                  # first valid bar: bands as computed, long bias
@@ -1550,8 +1536,11 @@ cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double** 
         s.direction = 1
     else:
         # a band only tightens, unless the previous close was already beyond it
-        s.upper = select(bu, s.upper, (bu < s.upper) | (pc > s.upper))
-        s.lower = select(bl, s.lower, (bl > s.lower) | (pc < s.lower))
+        # (two selects on the old band each, which compile to minsd/maxsd and a mask)
+        up = bu if bu < s.upper else s.upper
+        lo = bl if bl > s.lower else s.lower
+        s.upper = bu if pc > s.upper else up
+        s.lower = bl if pc < s.lower else lo
         if s.direction == -1 and c > s.upper:
             s.direction = 1               # close above the upper band flips to long
         elif s.direction == 1 and c < s.lower:
