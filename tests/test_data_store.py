@@ -358,6 +358,18 @@ def test_instrument_round_trip_and_defaults() -> None:
         Instrument(tick_size=0)
 
 
+def test_a_stored_instrument_is_read_strictly(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.write_instrument(Instrument(symbol="ETHUSDT", tick_size=0.01))
+    path = tmp_path / "instruments" / "ETHUSDT.json"
+    assert path.is_file()
+    for text in ('{"symbol": "ETHUSDT", "tick": 0.1}', '{"symbol": "ETHUSDT", "tick_size": "x"}',
+                 '[1, 2]', '{"symbol": "ETHUSDT", "tick_size": -1}'):
+        path.write_text(text)
+        with pytest.raises(CorruptFileError, match="ETHUSDT.json"):  # a corrupt file, named
+            store.read_instrument("ETHUSDT")
+
+
 def test_provenance_records_and_is_idempotent() -> None:
     store = mem_store()
     store.write_bars("S", synth_bars("S", 1, 3))

@@ -115,9 +115,9 @@ def test_one_instrument_type_from_the_store_to_instruments_info() -> None:
     from trade.core.instrument import Instrument
     from trade.data.schema import Instrument as StoreInstrument
 
-    stored = StoreInstrument(symbol="ETHUSDT", tick_size=0.01, qty_step=0.01, min_qty=0.01,
-                             min_notional=5.0, max_leverage=50.0)
-    inst = Instrument.from_rules(stored)
+    assert StoreInstrument is Instrument  # the store keeps the very type the simulator serves
+    inst = Instrument(symbol="ETHUSDT", tick_size=0.01, qty_step=0.01, min_qty=0.01,
+                      min_notional=5.0, max_leverage=50.0)
     assert (inst.symbol, inst.base_coin, inst.tick_size, inst.price_scale) == \
         ("ETHUSDT", "ETH", 0.01, 2)
     with pytest.raises(InputError, match="tick_size"):

@@ -7,6 +7,8 @@ is the one the exchange reads back, bit for bit (docs/architecture.md, invariant
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from pathlib import Path
 
@@ -122,7 +124,7 @@ def test_backtest_and_venue_carry_the_instruments_tick(tmp_path: Path) -> None:
     path = tmp_path / "p.yml"
     path.write_text(fast_cross_play_yaml("tick_wiring"))
     play = load_play(path)
-    inst = DEFAULT_INSTRUMENT.model_copy(update={"tick_size": 0.01})
+    inst = dataclasses.replace(DEFAULT_INSTRUMENT, tick_size=0.01)
     assert sim_config(play, order_plan(play, inst), inst).tick_size == 0.01
     # the exchange simulator rounds on the grid its instruments-info reports
     venue = Venue(SimConfig(), VenueInstrument(tick_size=0.5))

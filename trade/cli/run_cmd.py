@@ -49,7 +49,7 @@ def venue_plan(play: Play, symbol: str, *, mode: str, endpoint: str | None,
     from trade.engine import DEFAULT_INSTRUMENT, order_plan
     from trade.live import fetch_instrument
 
-    default = DEFAULT_INSTRUMENT.model_copy(update={"symbol": symbol})
+    default = DEFAULT_INSTRUMENT.renamed(symbol)
     base = open_store(data_dir).read_instrument(symbol, default=default)
     instrument = fetch_instrument(mode, symbol, endpoint=endpoint,  # type: ignore[arg-type]
                                   base=base)

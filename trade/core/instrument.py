@@ -1,9 +1,9 @@
 """One USDT-perpetual instrument's trading rules, as Bybit's instruments-info lists them.
 
 The one `Instrument` type for the store, the exchange simulator and the live stack
-(the simulator serves it, live reads it back from instruments-info, the store keeps it
-beside the bars). `Instrument.from_rules` converts any object with the same attributes
-(e.g. the store's pydantic model) while those move over.
+(the simulator serves it, live reads it back from instruments-info and sizes and rounds
+orders with it, the store keeps it beside the bars as JSON: `to_dict` / `from_dict`).
+`Instrument.from_rules` converts any object with the same attributes.
 
 Display: every price and quantity a person reads (reports, journals' summaries, CLI
 tables) is written at the instrument's precision: `Instrument.price_text` /
@@ -14,7 +14,7 @@ instrument): `2255.45`, not `2,255.45100000` or `2255.4500000000003`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from trade.core.errors import InputError
@@ -59,7 +59,7 @@ class Instrument:
     5 USDT, 100x, maintenance margin 0.5 % in the first risk-limit tier)."""
 
     symbol: str = "BTCUSDT"
-    base_coin: str = "BTC"
+    base_coin: str = ""  # "" = the symbol without USDT
     quote_coin: str = "USDT"
     tick_size: float = 0.1
     qty_step: float = 0.001
@@ -72,6 +72,10 @@ class Instrument:
     launch_time: int = 1584230400000
 
     def __post_init__(self) -> None:
+        if not self.symbol:
+            raise InputError("instrument: symbol must not be empty")
+        if not self.base_coin:  # ETHUSDT -> ETH (a frozen dataclass sets it once, here)
+            object.__setattr__(self, "base_coin", self.symbol.removesuffix("USDT") or self.symbol)
         positive = ("tick_size", "qty_step", "max_qty", "max_mkt_qty")
         for name in positive:
             value = getattr(self, name)
@@ -115,6 +119,49 @@ class Instrument:
     def round_qty(self, value: float) -> float:
         """`value` at the quantity step's decimals, as a float without binary noise."""
         return round(value, self.qty_scale) if math.isfinite(value) else value
+
+    def renamed(self, symbol: str) -> Instrument:
+        """These rules under another symbol (its base coin derived from it)."""
+        return replace(self, symbol=symbol, base_coin="")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name (the store's JSON form; `from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Any, *, where: str = "instrument") -> Instrument:
+        """Strictly from a mapping (the store's JSON): unknown keys and values of the wrong
+        type are refused; missing keys keep the defaults.
+
+        Raises
+        ------
+        InputError
+            Not a mapping, an unknown key, a wrong type or an invalid value; the message
+            starts with `where`."""
+        if not isinstance(values, dict):
+            raise InputError(f"{where}: expected a mapping, found {type(values).__name__}")
+        kinds = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(values) - set(kinds))
+        if unknown:
+            raise InputError(f"{where}: unknown field(s) {unknown}, expected some of "
+                             f"{sorted(kinds)}")
+        picked: dict[str, Any] = {}
+        for key, value in values.items():
+            kind = kinds[key]
+            if kind == "str":
+                ok = isinstance(value, str)
+            elif kind == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                value = float(value) if ok else value
+            if not ok:
+                raise InputError(f"{where}: {key} must be a {kind}, found {value!r}")
+            picked[key] = value
+        try:
+            return cls(**picked)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
 
     @classmethod
     def from_mapping(cls, values: Any, **overrides: Any) -> Instrument:

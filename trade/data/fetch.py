@@ -257,15 +257,23 @@ def parse_instrument(info: Mapping[str, Any], symbol: str,
             "min_qty": _num(lot["minOrderQty"], "lotSizeFilter.minOrderQty"),
             "max_leverage": _num(lev["maxLeverage"], "leverageFilter.maxLeverage"),
         }
-        if lot.get("minNotionalValue") not in (None, ""):
-            fields["min_notional"] = _num(lot["minNotionalValue"], "lotSizeFilter.minNotionalValue")
+        optional = (("min_notional", lot, "minNotionalValue"), ("max_qty", lot, "maxOrderQty"),
+                    ("max_mkt_qty", lot, "maxMktOrderQty"))
+        for key, block, name in optional:
+            if block.get(name) not in (None, ""):
+                fields[key] = _num(block[name], f"lotSizeFilter.{name}")
+        for key, name in (("base_coin", "baseCoin"), ("quote_coin", "quoteCoin")):
+            if isinstance(info.get(name), str) and info[name]:
+                fields[key] = info[name]
+        if str(info.get("launchTime") or "").isdigit():
+            fields["launch_time"] = int(info["launchTime"])
     except (KeyError, TypeError) as exc:
         raise SourceError(f"instrument info for {symbol} lacks {exc}") from None
     if base is not None:
         fields["maintenance_margin_rate"] = base.maintenance_margin_rate
     try:
-        return Instrument.model_validate(fields)
-    except ValueError as exc:
+        return Instrument.from_dict(fields)
+    except InputError as exc:
         raise SourceError(f"instrument info for {symbol} is invalid: {exc}") from None
 
 
@@ -692,7 +700,7 @@ class HistoryFetcher:
         self.progress.phase = "instrument"
         self._report()
         info = self.call(self.source.get_instrument)
-        default = Instrument.model_validate({"symbol": self.symbol})
+        default = Instrument(symbol=self.symbol)
         base = self.store.read_instrument(self.symbol, default=default)
         inst = parse_instrument(info, self.symbol, base)
         self.store.write_instrument(inst)

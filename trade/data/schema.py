@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
 
 from trade.core.errors import InputError
+from trade.core.instrument import Instrument as Instrument  # the one instrument type (re-export)
 from trade.data.intervals import MINUTE_MS
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -36,22 +36,6 @@ I64 = npt.NDArray[np.int64]
 #: parsing error (year 2223), never market data
 MIN_TS_MS = 0
 MAX_TS_MS = 4_102_444_800_000
-
-
-class Instrument(BaseModel):
-    """Trading rules of one USDT perpetual. Defaults are Bybit's BTCUSDT linear contract:
-    tick 0.10 USDT, qty step and min qty 0.001 BTC, min notional 5 USDT, max leverage 100x,
-    maintenance-margin rate 0.5 % (the first risk-limit tier)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    symbol: str = "BTCUSDT"
-    tick_size: float = Field(0.1, gt=0)
-    qty_step: float = Field(0.001, gt=0)
-    min_qty: float = Field(0.001, ge=0)
-    min_notional: float = Field(5.0, ge=0)
-    max_leverage: float = Field(100.0, ge=1)
-    maintenance_margin_rate: float = Field(0.005, ge=0, lt=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -727,7 +727,7 @@ class Store:
         return self._p("instruments", f"{self._check_symbol(symbol)}.json")
 
     def write_instrument(self, instrument: Instrument) -> None:
-        self._write_json_atomic(self._instrument_path(instrument.symbol), instrument.model_dump())
+        self._write_json_atomic(self._instrument_path(instrument.symbol), instrument.to_dict())
 
     def read_instrument(self, symbol: str, default: Instrument | None = None) -> Instrument:
         """The stored instrument; `default` (if given) when none is stored, else NoDataError.
@@ -737,7 +737,10 @@ class Store:
             if default is not None:
                 return default
             raise NoDataError(f"no instrument stored for {symbol} in {self.root or '/'}")
-        return Instrument.model_validate(self._read_json(path))
+        try:
+            return Instrument.from_dict(self._read_json(path), where=path)
+        except InputError as exc:
+            raise CorruptFileError(str(exc)) from None
 
     # ------------------------------------------------------------------ gaps
     def _gaps_path(self, symbol: str) -> str:

@@ -379,8 +379,7 @@ def run_backtest(
         raise InputError(f"empty date range: end {_iso(end_ms)} is not after start "
                          f"{_iso(start_ms)}")
     chosen, why = choose_path(play, path)
-    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.model_copy(
-        update={"symbol": sym}))
+    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.renamed(sym))
     plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
     config = sim_config(play, plan, instrument)
     if bars is not None:
@@ -422,7 +421,7 @@ def run_backtest(
             "bars_sha256": bars_hash,
             "funding_settlements": n_funding,
         },
-        "instrument": instrument.model_dump(),
+        "instrument": instrument.to_dict(),
         "sim_config": {k: (int(v) if isinstance(v, Intrabar) else v)
                        for k, v in dataclasses.asdict(config).items()},
         "order_plan": {k: (int(v) if k == "size_mode" else v)

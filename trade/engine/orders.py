@@ -88,7 +88,7 @@ DEFAULT_MARGIN_PCT = 95.0
 
 #: Used when the store has no instrument for the symbol: Bybit BTCUSDT's linear contract
 #: (tick 0.1 USDT, qty step and min qty 0.001, min notional 5 USDT, max leverage 100x).
-DEFAULT_INSTRUMENT = Instrument.model_validate({})
+DEFAULT_INSTRUMENT = Instrument()
 
 
 @dataclass(frozen=True, slots=True)

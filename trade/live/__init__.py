@@ -11,7 +11,7 @@ Public API:
 * `LiveSession` (the engine thread's world) and `LiveAdapter` (trade.core.ExchangeAdapter);
 * `LiveRunner(RunConfig, engine_factory)`; `panic(rest, symbol)`;
 * `venue_instrument(rest, symbol, base=None)` / `fetch_instrument(mode, symbol, endpoint=...,
-  base=...)`: the venue's instrument rules (instruments-info) as a `trade.data.Instrument`;
+  base=...)`: the venue's instrument rules (instruments-info) as a `trade.core.instrument.Instrument`;
 * break-even, which Bybit lacks, is done by the session (trade.live.breakeven);
 * credentials: `load_credentials(mode, key_file=None)`, `Credentials`, `redact`.
 """
@@ -37,7 +37,7 @@ from trade.live.errors import (
     classify,
 )
 from trade.live.events import ConnState
-from trade.live.executor import InstrumentRules, OrderExecutor
+from trade.live.executor import OrderExecutor
 from trade.live.instrument import fetch_instrument, venue_instrument
 from trade.live.journal import Journal, JournalRepair, open_journal, read_journal
 from trade.live.panic import PanicReport, panic
@@ -53,7 +53,7 @@ from trade.live.ws import StreamManager
 
 __all__ = [
     "AccountBook", "AuthError", "BybitError", "BybitRest", "ConnState", "Credentials",
-    "DuplicateOrderLinkIdError", "InstrumentRules", "InsufficientBalanceError",
+    "DuplicateOrderLinkIdError", "InsufficientBalanceError",
     "InvalidParamsError", "Journal", "JournalRepair", "JournaledPaperAdapter", "LiveAdapter",
     "LiveRunner",
     "LiveSession",

@@ -36,10 +36,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from typing import Any
 
 from trade.core import Clock, Order, OrderRequest, OrderType, Side
+from trade.core.instrument import Instrument
 from trade.live.book import AccountBook, OrderHandle
 from trade.live.client import BybitRest
 from trade.live.errors import BybitError, OrderNotFoundError, TransientError
@@ -57,21 +57,6 @@ from trade.sim.config import tick_grid
 log = logging.getLogger(__name__)
 TRADING_STOP = "/v5/position/trading-stop"
 Post = Callable[[LiveEvent], None]
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentRules:
-    symbol: str
-    qty_step: float = 0.001
-    tick_size: float = 0.1
-    min_qty: float = 0.001
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> InstrumentRules:
-        lot = row.get("lotSizeFilter") or {}
-        price = row.get("priceFilter") or {}
-        return cls(str(row["symbol"]), float(lot.get("qtyStep") or 0.001),
-                   float(price.get("tickSize") or 0.1), float(lot.get("minOrderQty") or 0.001))
 
 
 def _decimals(step: float) -> int:
@@ -93,7 +78,7 @@ def fmt_step(value: float, step: float, *, mode: str = "nearest") -> str:
     return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}" if decimals else f"{sign}{digits}"
 
 
-def create_params(request: OrderRequest, rules: InstrumentRules, link_id: str
+def create_params(request: OrderRequest, rules: Instrument, link_id: str
                   ) -> dict[str, Any]:
     """Bybit V5 /v5/order/create parameters of an OrderRequest."""
     p: dict[str, Any] = {
@@ -165,7 +150,7 @@ class OrderExecutor:
     """See the module docstring."""
 
     def __init__(self, rest: BybitRest, book: AccountBook, post: Post, clock: Clock,
-                 rules: InstrumentRules, *, tag: str = "t", workers: int = 4,
+                 rules: Instrument, *, tag: str = "t", workers: int = 4,
                  poll_after_s: float = 2.0) -> None:
         self.rest = rest
         self.book = book
@@ -452,5 +437,5 @@ def _failure(where: str, exc: BybitError) -> Any:
     return Failure(where, str(exc))
 
 
-__all__ = ["Future", "InstrumentRules", "OrderExecutor", "bracket_prices", "create_params",
+__all__ = ["Future", "OrderExecutor", "bracket_prices", "create_params",
            "fmt_step", "trading_stop_levels"]

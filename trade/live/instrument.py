@@ -48,7 +48,7 @@ def venue_instrument(rest: BybitRest, symbol: str, base: Instrument | None = Non
         raise InputError(f"{symbol} is not listed by the exchange's "
                          f"/v5/market/instruments-info (category linear)")
     try:
-        return parse_instrument(row, symbol, base or Instrument.model_validate({"symbol": symbol}))
+        return parse_instrument(row, symbol, base or Instrument(symbol=symbol))
     except SourceError as exc:
         raise InputError(str(exc)) from None
 

@@ -52,6 +52,7 @@ from trade.core import (
     BalanceUpdate,
     Clock,
     FillEvent,
+    InputError,
     Order,
     OrderRequest,
     OrderUpdate,
@@ -60,6 +61,8 @@ from trade.core import (
     Side,
     WallClock,
 )
+from trade.core.instrument import Instrument
+from trade.data.fetch import SourceError, parse_instrument
 from trade.live.book import AccountBook, OrderHandle
 from trade.live.breakeven import BreakEvenTracker
 from trade.live.client import BybitRest
@@ -81,7 +84,6 @@ from trade.live.events import (
     StreamState,
 )
 from trade.live.executor import (
-    InstrumentRules,
     OrderExecutor,
     bracket_prices,
     trading_stop_levels,
@@ -145,7 +147,7 @@ class LiveSession:
         self.book = AccountBook()
         self.risk = risk or RiskManager()
         self.journal = journal or Journal(None, self.clock)
-        self.rules = InstrumentRules(symbol)
+        self.rules = Instrument(symbol=symbol)  # until open() reads the venue's
         self.breakeven = BreakEvenTracker(symbol)
         self.executor: OrderExecutor | None = None
         self.tag = tag
@@ -226,7 +228,10 @@ class LiveSession:
         self.rest.sync_time()
         row = self.rest.instrument(self.symbol)
         if row is not None:
-            self.rules = InstrumentRules.from_row(row)
+            try:  # the venue's rules: every order is rounded and sized on them
+                self.rules = parse_instrument(row, self.symbol, self.rules)
+            except SourceError as exc:
+                raise InputError(f"{self.symbol}: {exc}") from None
         self.breakeven.tick = self.rules.tick_size
         self.journal.set_grid(self.rules.tick_size, self.rules.qty_step)
         if self.credentials is not None:

@@ -39,8 +39,7 @@ def sweep_context_for(
     end_ms = parse_time(end if end is not None else (bt.end if bt else None), "end")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise InputError("empty date range: end is not after start")
-    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.model_copy(
-        update={"symbol": sym}))
+    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.renamed(sym))
     bars, info = load_run_bars(play, st, sym, start_ms, end_ms, seed, synthetic=synthetic)
     if info["kind"] == "store":
         bars, _ = with_funding(bars, st, sym)
