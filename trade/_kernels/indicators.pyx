@@ -143,12 +143,21 @@ cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
 
 cdef inline double smooth_seeded(Smooth* s, double x) noexcept nogil:
     """smooth_add once seeded (count >= n; x not NaN)."""
-    s.count += 1
     if s.wilder:
+        s.count += 1
         s.value = wilder_next(s.value, x, s.nm1, s.n)
-    else:
-        s.value = ema_next(s.value, x, s.k)
+        return s.value
+    return ema_seeded(s, x)
+
+cdef inline double ema_seeded(Smooth* s, double x) noexcept nogil:
+    """smooth_seeded of an EMA (a caller that knows its smoother's form skips the test)."""
+    s.count += 1
+    s.value = ema_next(s.value, x, s.k)
     return s.value
+
+cdef inline double ema_seeded_update(Smooth* s, double x) noexcept nogil:
+    """smooth_update of a seeded EMA."""
+    return NAN if isnan(x) else ema_seeded(s, x)
 
 cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
     return ((x - prev) * k) + prev
@@ -565,7 +574,9 @@ cdef class KDema(Kernel):
 cdef inline double tema_bar(Smooth* e1, Smooth* e2, Smooth* e3, double x) noexcept nogil:
     cdef double a = smooth_update(e1, x)
     cdef double b = smooth_update(e2, a)
-    cdef double d = smooth_update(e3, b)
+    return tema_of(a, b, smooth_update(e3, b))
+
+cdef inline double tema_of(double a, double b, double d) noexcept nogil:
     return d + ((3.0 * a) - (3.0 * b))       # TA-Lib: e3 + 3*e1 - 3*e2
 
 
@@ -592,8 +603,16 @@ cdef class KTema(Kernel):
         if x == NULL:
             return False
         cdef Smooth e1 = self.e1, e2 = self.e2, e3 = self.e3
-        for i in range(n):
-            out[0][i] = tema_bar(&e1, &e2, &e3, x[i])
+        cdef double* o0 = out[0]
+        cdef double a, b
+        i = 0
+        while i < n and e3.count < e3.n:     # until the last EMA is seeded
+            o0[i] = tema_bar(&e1, &e2, &e3, x[i])
+            i += 1
+        for i in range(i, n):                # then tema_bar without seed and form tests
+            a = ema_seeded_update(&e1, x[i])
+            b = ema_seeded_update(&e2, a)
+            o0[i] = tema_of(a, b, ema_seeded_update(&e3, b))
         self.e1 = e1
         self.e2 = e2
         self.e3 = e3
@@ -1247,9 +1266,33 @@ cdef class KMacd(Kernel):
             return False
         cdef Smooth fast = self.fast, slow = self.slow, sig = self.sig
         cdef long long start = self.offset - self.nbar      # first bar of the fast EMA
-        cdef bint ppo = self.ppo
-        for i in range(n):
+        cdef bint ppo = self.ppo, seeded = False
+        cdef double xi, sv, m, sg
+        cdef double* o0 = out[0]
+        cdef double* o1 = out[1]
+        cdef double* o2 = out[2]
+        i = 0
+        while i < n and not seeded:
             macd_bar(&fast, &slow, &sig, i >= start, ppo, x[i], out, i)
+            i += 1
+            seeded = (i >= start and fast.count >= fast.n and slow.count >= slow.n
+                      and sig.count >= sig.n)
+        # all three EMAs seeded: macd_bar without its seed and form tests
+        for i in range(i, n):
+            xi = x[i]
+            sv = NAN
+            if not isnan(xi):
+                sv = ema_seeded(&slow, xi)
+                m = macd_line(ema_seeded(&fast, xi), sv, ppo)
+            if isnan(sv):                    # a NaN input (or inf - inf): no value
+                o0[i] = NAN
+                o1[i] = NAN
+                o2[i] = NAN
+                continue
+            sg = NAN if isnan(m) else ema_seeded(&sig, m)
+            o0[i] = m
+            o1[i] = sg
+            o2[i] = m - sg
         self.fast = fast
         self.slow = slow
         self.sig = sig
