@@ -51,6 +51,14 @@ def _exit_pct_column(s: ActionSignals, n: int) -> npt.NDArray[np.float64]:
     return out
 
 
+def _exits_close_all(compiled: CompiledActions) -> bool:
+    """Every exit the actions can emit closes the whole position (percent >= 100, or 0 which
+    means 100): exit_pct is then 100 wherever it is read, with no row scan."""
+    emits = [e for b in compiled.blocks for es in (*(c.emits for c in b.cases), b.else_emits)
+             for e in es if e.action in ("exit_long", "exit_short", "exit_all")]
+    return all(e.percent >= 100 or e.percent <= 0 for e in emits)
+
+
 def _flag(a: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
     """A 0/1 column as a uint8 view of the evaluator's bool array (no copy)."""
     return np.ascontiguousarray(a, dtype=np.bool_).view(np.uint8)
@@ -69,8 +77,12 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
     acts = evaluate_actions(compiled, frame.series, n=n_exec)
     if compiled.intrabar:
         return _intrabar_signals(compiled, frame, plan, acts)
-    direction = acts.entry_long.astype(np.int8) - acts.entry_short.astype(np.int8)
     ref = frame.series["last_price"]  # the close of each exec bar's closing 1m bar
+    if all(r.kind in ("none", "roi") for r in (plan.stop, plan.take_profit, plan.trail)):
+        # brackets that read no price or feature are the same on every row: no row scan
+        direction = np.zeros(0, dtype=np.int8)
+    else:
+        direction = acts.entry_long.astype(np.int8) - acts.entry_short.astype(np.int8)
     sl, tp, tr = plan.bracket_columns(direction, ref, frame.series)
     return SignalArrays(
         exec_close_idx=frame.close_idx,
@@ -84,7 +96,8 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
         trail_pct=_float_column(tr, n_exec),
         be_activation=constant(n_exec, plan.be_activation),
         be_offset=constant(n_exec, plan.be_offset),
-        exit_pct=_exit_pct_column(acts, n_exec),
+        exit_pct=(constant(n_exec, 100.0) if _exits_close_all(compiled)
+                  else _exit_pct_column(acts, n_exec)),
         entry_limit_offset=constant(n_exec, plan.limit_offset),
         trail_activation=constant(n_exec, plan.trail_activation),
         size_mode=plan.size_mode,
