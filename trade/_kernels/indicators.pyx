@@ -264,26 +264,22 @@ cdef inline double keep_newer(double older, double newer, bint is_max) noexcept 
 
 cdef inline void mm_blocks(const double* x, double* out, double* suf, Py_ssize_t w,
                            Py_ssize_t a, Py_ssize_t f, bint is_max) noexcept nogil:
-    """out[i] = the extreme of x[i-w+1..i] for a <= i < f (a >= w-1, a multiple of w;
-    no NaN in x[0..f-1]) by van Herk / Gil-Werman: in blocks of w bars, the extreme of
-    the window is that of a block's suffix and the next block's prefix; no jumps."""
-    cdef Py_ssize_t b, e, k, i, s
-    cdef double pre = 0.0
-    b = 0
-    while b < f:                                  # suffix extremes, block by block
+    """out[i] = the extreme of x[i-w+1..i] for a <= i < f (a a multiple of w, >= w; no
+    NaN in x[0..f-1]) by van Herk / Gil-Werman: in blocks of w bars, a window's extreme
+    is that of the previous block's suffix (suf, w values) and its own block's prefix."""
+    cdef Py_ssize_t b = a, e, k, i
+    cdef double pre
+    while b < f:
+        suf[w - 1] = x[b - 1]
+        for k in range(w - 2, -1, -1):
+            suf[k] = keep_newer(x[b - w + k], suf[k + 1], is_max)
         e = b + w if b + w < f else f
-        suf[e - 1] = x[e - 1]
-        for k in range(e - 2, b - 1, -1):
-            suf[k] = keep_newer(x[k], suf[k + 1], is_max)
+        pre = x[b]
+        for i in range(b, e):
+            k = i - b                             # window: suf[k+1:] then x[b..i]
+            pre = keep_newer(pre, x[i], is_max) if k > 0 else pre
+            out[i] = pre if k == w - 1 else keep_newer(suf[k + 1], pre, is_max)
         b = e
-    k = 0                                         # position of i in its block
-    for i in range(a, f):
-        pre = x[i] if k == 0 else keep_newer(pre, x[i], is_max)
-        s = i - w + 1
-        out[i] = pre if k == w - 1 else keep_newer(suf[s], pre, is_max)
-        k += 1
-        if k == w:
-            k = 0
 
 cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept nogil:
     """out[i] = mm_push(m, x[i]) for every i. Once the window lies wholly in x, and up
@@ -302,7 +298,7 @@ cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept
         f = i
         while f < n and not isnan(x[f]):
             f += 1
-        suf = <double*>malloc(f * sizeof(double))
+        suf = <double*>malloc(w * sizeof(double))
         if suf != NULL:
             # one loop per direction, so the comparison is a constant after inlining
             if m.is_max:
