@@ -1109,42 +1109,63 @@ cdef class KWillr(Kernel):
         return True
 
 
+cdef struct Mfi:
+    Ring pos
+    Ring neg
+    double pos_sum
+    double neg_sum
+    double prev
+    int n
+
+cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v) noexcept nogil:
+    cdef double tp = (h + l + c) / 3.0
+    if isnan(m.prev):
+        m.prev = tp
+        return NAN
+    cdef double d = tp - m.prev
+    m.prev = tp
+    cdef double money = tp * v
+    cdef double p = money if d > 0 else 0.0      # unchanged price: flow counts nowhere
+    cdef double q = money if d < 0 else 0.0
+    if ring_full(&m.pos):
+        m.pos_sum -= ring_ago(&m.pos, m.n - 1)
+        m.neg_sum -= ring_ago(&m.neg, m.n - 1)
+    ring_push(&m.pos, p)
+    ring_push(&m.neg, q)
+    m.pos_sum += p
+    m.neg_sum += q
+    if not ring_full(&m.pos):
+        return NAN
+    cdef double tot = m.pos_sum + m.neg_sum
+    return 0.0 if tot < 1.0 else 100.0 * (m.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
+
+
 cdef class KMfi(Kernel):
-    cdef Ring pos, neg
-    cdef double pos_sum, neg_sum, prev
-    cdef int n
+    cdef Mfi m
 
     def __init__(self, int length):
         self.n_out = 1
-        self.n = length
-        self._ring(&self.pos, length)
-        self._ring(&self.neg, length)
-        self.pos_sum = 0.0
-        self.neg_sum = 0.0
-        self.prev = NAN
+        self.m.n = length
+        self._ring(&self.m.pos, length)
+        self._ring(&self.m.neg, length)
+        self.m.pos_sum = 0.0
+        self.m.neg_sum = 0.0
+        self.m.prev = NAN
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double tp = (h + l + c) / 3.0
-        if isnan(self.prev):
-            self.prev = tp
-            return
-        cdef double d = tp - self.prev
-        self.prev = tp
-        cdef double money = tp * v
-        cdef double p = money if d > 0 else 0.0      # unchanged price: flow counts nowhere
-        cdef double q = money if d < 0 else 0.0
-        if ring_full(&self.pos):
-            self.pos_sum -= ring_ago(&self.pos, self.n - 1)
-            self.neg_sum -= ring_ago(&self.neg, self.n - 1)
-        ring_push(&self.pos, p)
-        ring_push(&self.neg, q)
-        self.pos_sum += p
-        self.neg_sum += q
-        if not ring_full(&self.pos):
-            return
-        cdef double tot = self.pos_sum + self.neg_sum
-        out[0] = 0.0 if tot < 1.0 else 100.0 * (self.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
+        out[0] = mfi_bar(&self.m, h, l, c, v)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef Mfi m = self.m
+        cdef double* o0 = out[0]
+        cdef Py_ssize_t i
+        for i in range(n):
+            o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i])
+        self.m = m
+        return True
 
 
 cdef inline double roc_of(double x, double base, int mode) noexcept nogil:
@@ -1521,6 +1542,24 @@ cdef class KAdx(Kernel):
                 out[3] = (self.adx + ring_ago(&self.hist, n - 1)) / 2.0
 
 
+cdef inline void aroon_bar(MinMax* hi, MinMax* lo, int n, double factor, double h,
+                           double l, double** out, Py_ssize_t i) noexcept nogil:
+    """Aroon up, down and oscillator of one more bar into out[0..2][i]."""
+    mm_push(hi, h)
+    mm_push(lo, l)
+    if not mm_full(hi):
+        out[0][i] = NAN
+        out[1][i] = NAN
+        out[2][i] = NAN
+        return
+    cdef long long t = hi.t
+    cdef long long hi_i = mm_front_idx(hi)   # ties: the most recent extreme (TA-Lib)
+    cdef long long lo_i = mm_front_idx(lo)
+    out[0][i] = factor * (n - (t - hi_i))
+    out[1][i] = factor * (n - (t - lo_i))
+    out[2][i] = factor * (hi_i - lo_i)             # TA-Lib AROONOSC's form
+
+
 cdef class KAroon(Kernel):
     cdef MinMax hi, lo
     cdef int n
@@ -1535,16 +1574,22 @@ cdef class KAroon(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        mm_push(&self.hi, h)
-        mm_push(&self.lo, l)
-        if not mm_full(&self.hi):
-            return
-        cdef long long t = self.hi.t
-        cdef long long hi_i = mm_front_idx(&self.hi)   # ties: the most recent extreme (TA-Lib)
-        cdef long long lo_i = mm_front_idx(&self.lo)
-        out[0] = self.factor * (self.n - (t - hi_i))
-        out[1] = self.factor * (self.n - (t - lo_i))
-        out[2] = self.factor * (hi_i - lo_i)             # TA-Lib AROONOSC's form
+        cdef double* cols[3]
+        cols[0] = out
+        cols[1] = out + 1
+        cols[2] = out + 2
+        aroon_bar(&self.hi, &self.lo, self.n, self.factor, h, l, cols, 0)
+
+    cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
+                    const double* l, const double* c, const double* v,
+                    double** out) noexcept nogil:
+        cdef MinMax hi = self.hi, lo = self.lo
+        cdef Py_ssize_t i
+        for i in range(n):
+            aroon_bar(&hi, &lo, self.n, self.factor, h[i], l[i], out, i)
+        self.hi = hi
+        self.lo = lo
+        return True
 
 
 cdef struct St:
