@@ -8,7 +8,6 @@ is the one the exchange reads back, bit for bit (docs/architecture.md, invariant
 from __future__ import annotations
 
 import dataclasses
-
 import math
 from pathlib import Path
 
