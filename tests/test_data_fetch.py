@@ -69,11 +69,24 @@ def _exchange_bars() -> pa.Table:
 EXCHANGE_BARS = _exchange_bars()
 
 
+def _oi_at(mark: np.ndarray) -> np.ndarray:
+    """The exchange's open interest stated at each 5-minute mark (a made-up, varying series)."""
+    return np.asarray(50_000.0 + ((mark // (5 * M)) % 97) * 12.5, dtype=np.float64)
+
+
+def _expected_open_interest(lo: int, hi: int) -> dict[int, float]:
+    closes = EXCHANGE_BARS.column("ts").to_numpy() + M
+    marks = closes[(closes % (5 * M) == 0) & (closes >= lo) & (closes < hi)]
+    return dict(zip(marks.tolist(), _oi_at(marks).tolist(), strict=True))
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[ExchangeSimServer]:
     rng = np.random.default_rng(5)
     table = EXCHANGE_BARS.append_column(
         "funding_rate", pa.array(rng.normal(1e-4, 2e-4, EXCHANGE_BARS.num_rows)))
+    closes = EXCHANGE_BARS.column("ts").to_numpy() + M
+    table = table.append_column("open_interest", pa.array(_oi_at(closes - closes % (5 * M))))
     server = ExchangeSimServer(
         table, symbol=SYM, clock=SimulatedClock(END),
         sim_config=SimConfig(symbol=SYM, funding_rate=1e-4),
@@ -151,6 +164,9 @@ class Recording:
 
     def get_funding_history(self, start_ms: int, end_ms: int, limit: int) -> list[dict[str, str]]:
         return list(self._run(self.inner.get_funding_history, start_ms, end_ms, limit))
+
+    def get_open_interest(self, start_ms: int, end_ms: int, limit: int) -> list[dict[str, str]]:
+        return list(self._run(self.inner.get_open_interest, start_ms, end_ms, limit))
 
     def get_instrument(self) -> dict[str, Any]:
         return dict(self._run(self.inner.get_instrument))
@@ -293,6 +309,10 @@ def test_full_fetch_equals_the_exchange_and_records_real_gaps(sim: ExchangeSimSe
     funding = store.read_funding(SYM).to_pydict()
     assert list(zip(funding["ts"], funding["rate"], strict=True)) == _raw_funding(sim, lo, hi)
     assert res.funding_pages >= 5
+    oi = store.read_open_interest(SYM).to_pydict()
+    assert dict(zip(oi["ts"], oi["open_interest"], strict=True)) == \
+        _expected_open_interest(lo, hi)  # every 5-minute mark the exchange states, none else
+    assert res.open_interest_pages >= 4  # 200 a page
     inst = store.read_instrument(SYM)
     assert (inst.tick_size, inst.qty_step, inst.min_qty, inst.min_notional,
             inst.max_leverage) == (0.5, 0.01, 0.02, 10.0, 50.0)

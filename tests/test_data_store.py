@@ -366,7 +366,7 @@ def test_a_stored_instrument_is_read_strictly(tmp_path: Path) -> None:
     for text in ('{"symbol": "ETHUSDT", "tick": 0.1}', '{"symbol": "ETHUSDT", "tick_size": "x"}',
                  '[1, 2]', '{"symbol": "ETHUSDT", "tick_size": -1}'):
         path.write_text(text)
-        with pytest.raises(CorruptFileError, match="ETHUSDT.json"):  # a corrupt file, named
+        with pytest.raises(CorruptFileError, match=r"ETHUSDT\.json"):  # a corrupt file, named
             store.read_instrument("ETHUSDT")
 
 

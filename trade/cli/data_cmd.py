@@ -264,6 +264,8 @@ def info_cmd(symbol: str | None, data_dir: str | None) -> None:
                f"{_fmt_ts(ts[-1].as_py())} UTC, {len(store.month_files(symbol))} month files")
     funding = store.read_funding(symbol)
     click.echo(f"funding: {funding.num_rows} rates stored")
+    oi = store.read_open_interest(symbol)
+    click.echo(f"open interest: {oi.num_rows} values stored")
     click.echo("provenance: " + json.dumps(store.provenance(symbol), indent=2, sort_keys=True))
 
 
@@ -311,6 +313,8 @@ def _bybit_source(symbol: str, endpoint: str | None, testnet: bool, category: st
 @click.option("--testnet", is_flag=True, help="Use Bybit's testnet instead of mainnet.")
 @click.option("--category", default="linear", show_default=True)
 @click.option("--no-funding", is_flag=True, help="Skip the funding history.")
+@click.option("--no-open-interest", is_flag=True,
+              help="Skip the open interest (every 5 minutes; the `open_interest` builtin).")
 @click.option("--no-instrument", is_flag=True, help="Skip the instrument info.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds before a request counts as timed out (then retried).")
@@ -320,9 +324,10 @@ def _bybit_source(symbol: str, endpoint: str | None, testnet: bool, category: st
               help="Show a progress bar on stderr.")
 @_data_dir_option
 def fetch_cmd(symbol: str, start: str, end: str | None, endpoint: str | None, testnet: bool,
-              category: str, no_funding: bool, no_instrument: bool, timeout: float,
-              max_attempts: int, progress: bool, data_dir: str | None) -> None:
-    """Download SYMBOL's 1m klines, funding history and instrument info into the store.
+              category: str, no_funding: bool, no_open_interest: bool, no_instrument: bool,
+              timeout: float, max_attempts: int, progress: bool, data_dir: str | None) -> None:
+    """Download SYMBOL's 1m klines, funding and open-interest history and instrument info
+    into the store.
 
     Resumable: an interrupted download keeps every completed day; run the same command again
     to continue from the first missing minute. Minutes the exchange does not have are
@@ -362,7 +367,8 @@ def fetch_cmd(symbol: str, start: str, end: str | None, endpoint: str | None, te
     try:
         with bar:
             result = fetcher.fetch(start_ms, end_ms, funding=not no_funding,
-                                   instrument=not no_instrument)
+                                   instrument=not no_instrument,
+                                   open_interest=not no_open_interest)
     except (KeyboardInterrupt, FetchInterrupted):
         click.echo(f"{symbol}: interrupted; completed days are stored - run the same command "
                    "again to resume", err=True)

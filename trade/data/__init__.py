@@ -7,6 +7,7 @@ pyarrow filesystem URI such as `s3://bucket/prefix` or `memory://name`)::
     <root>/bars_1m/symbol=<SYM>/_provenance.json    where the bars came from (source file,
                                                     sha256, interval, bridged_1m, seed)
     <root>/funding/<SYM>.parquet                    funding rates: ts int64 ms, rate float64
+    <root>/open_interest/<SYM>.parquet              open interest: ts int64 ms, open_interest
     <root>/instruments/<SYM>.json                   Instrument (tick size, qty step, ...)
     <root>/gaps/<SYM>.parquet                       explicit gap table written by `repair`
 
@@ -57,6 +58,7 @@ from trade.data.schema import (
     BAR_COLUMNS,
     BAR_SCHEMA,
     FUNDING_SCHEMA,
+    OPEN_INTEREST_SCHEMA,
     Instrument,
     RefusedWriteError,
     RowProblem,
@@ -88,6 +90,7 @@ __all__ = [
     "DEFAULT_START_MS",
     "FUNDING_SCHEMA",
     "INTERVALS",
+    "OPEN_INTEREST_SCHEMA",
     "REGIMES",
     "RESAMPLED_SCHEMA",
     "SAMPLE_SEED",

@@ -22,6 +22,7 @@ import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
 from trade.data.fetch import (
+    OPEN_INTEREST_INTERVAL,
     RATE_LIMIT_CODE,
     SERVER_BUSY_CODES,
     TIMESTAMP_CODE,
@@ -156,6 +157,19 @@ class BybitSource:
         rows = result.get("list", [])
         if not isinstance(rows, list):
             raise SourceError(f"funding history {self._symbol}: result.list is not a list")
+        return rows
+
+    def get_open_interest(self, start_ms: int, end_ms: int, limit: int
+                          ) -> list[dict[str, str]]:
+        result = self._request(
+            f"open interest {self._symbol} [{start_ms}, {end_ms}]",
+            self.session.get_open_interest,
+            category=self.category, symbol=self._symbol, intervalTime=OPEN_INTEREST_INTERVAL,
+            startTime=start_ms, endTime=end_ms, limit=limit,
+        )
+        rows = result.get("list", [])
+        if not isinstance(rows, list):
+            raise SourceError(f"open interest {self._symbol}: result.list is not a list")
         return rows
 
     def get_instrument(self) -> dict[str, Any]:

@@ -56,7 +56,13 @@ from tenacity import (
 from trade.core.clock import Clock, WallClock
 from trade.core.errors import InputError, TradeError
 from trade.data.intervals import MINUTE_MS
-from trade.data.schema import BAR_SCHEMA, FUNDING_SCHEMA, Instrument, validate_bars
+from trade.data.schema import (
+    BAR_SCHEMA,
+    FUNDING_SCHEMA,
+    OPEN_INTEREST_SCHEMA,
+    Instrument,
+    validate_bars,
+)
 from trade.data.store import GAP_SCHEMA, NoDataError, Store
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,9 @@ Interval = tuple[int, int]  # [start_ms, end_ms)
 
 KLINE_PAGE_LIMIT = 1000  # Bybit's maximum klines per request
 FUNDING_PAGE_LIMIT = 200  # Bybit's maximum funding records per request
+OPEN_INTEREST_PAGE_LIMIT = 200  # Bybit's maximum open-interest records per request
+#: the open-interest granularity stored (Bybit's finest `intervalTime`)
+OPEN_INTEREST_INTERVAL = "5min"
 RATE_LIMIT_CODE = 10006
 TIMESTAMP_CODE = 10002
 SERVER_BUSY_CODES = frozenset({10000, 10016})
@@ -112,6 +121,12 @@ class KlineSource(Protocol):
     def get_funding_history(self, start_ms: int, end_ms: int, limit: int) -> list[dict[str, str]]:
         """Funding settlements in [start_ms, end_ms], newest first, at most `limit`; dicts with
         `fundingRateTimestamp` and `fundingRate` strings."""
+        ...
+
+    def get_open_interest(self, start_ms: int, end_ms: int, limit: int
+                          ) -> list[dict[str, str]]:
+        """Open interest every 5 minutes in [start_ms, end_ms], newest first, at most
+        `limit`; dicts with `timestamp` and `openInterest` strings."""
         ...
 
     def get_instrument(self) -> dict[str, Any]:
@@ -240,6 +255,25 @@ def parse_funding_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
                                 schema=FUNDING_SCHEMA)
 
 
+def parse_open_interest_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Bybit open-interest records -> (ts, open_interest) table, oldest first."""
+    ts = np.empty(len(rows), dtype=np.int64)
+    value = np.empty(len(rows), dtype=np.float64)
+    for i, row in enumerate(rows):
+        try:
+            ts[i] = int(str(row["timestamp"]))
+            raw = row["openInterest"]
+        except (KeyError, TypeError, ValueError):
+            raise SourceError(f"open-interest row {i}: bad or missing timestamp/openInterest "
+                              f"in {row!r}") from None
+        value[i] = _num(raw, f"open-interest row {i} openInterest")
+        if value[i] < 0:
+            raise SourceError(f"open-interest row {i}: negative openInterest {raw!r}")
+    order = np.argsort(ts, kind="stable")
+    return pa.Table.from_arrays([pa.array(ts[order]), pa.array(value[order])],
+                                schema=OPEN_INTEREST_SCHEMA)
+
+
 def parse_instrument(info: Mapping[str, Any], symbol: str,
                      base: Instrument | None = None) -> Instrument:
     """An `/v5/market/instruments-info` entry -> Instrument. Bybit does not report the
@@ -332,7 +366,7 @@ class FetchProgress:
     """What a progress callback sees (after every page and chunk)."""
 
     symbol: str
-    phase: str  # "klines" | "funding" | "instrument" | "done"
+    phase: str  # "klines" | "funding" | "open_interest" | "instrument" | "done"
     total_minutes: int = 0
     done_minutes: int = 0
     pages: int = 0
@@ -355,6 +389,8 @@ class FetchResult:
     unconfirmed_tail: Interval | None = None  # missing at the end; asked for again next time
     funding_rows: int = 0
     funding_pages: int = 0
+    open_interest_rows: int = 0
+    open_interest_pages: int = 0
     instrument: Instrument | None = None
 
     def summary(self) -> str:
@@ -372,6 +408,9 @@ class FetchResult:
             lines.append(f"no bars yet for the last {(b - a) // MINUTE_MS} minutes "
                          f"(from ts {a}); a later fetch asks again")
         lines.append(f"funding: {self.funding_rows} rates added ({self.funding_pages} pages)")
+        if self.open_interest_pages:
+            lines.append(f"open interest: {self.open_interest_rows} values added "
+                         f"({self.open_interest_pages} pages)")
         if self.instrument is not None:
             i = self.instrument
             lines.append(f"instrument: tick {i.tick_size}, qty step {i.qty_step}, "
@@ -466,6 +505,7 @@ class HistoryFetcher:
         self.retries = 0
         self.progress = FetchProgress(self.symbol, "klines")
         self.funding_page_limit = FUNDING_PAGE_LIMIT
+        self.open_interest_page_limit = OPEN_INTEREST_PAGE_LIMIT
         self._rng = random.Random()  # jitter only; never decides data
 
     # ------------------------------------------------------------------ retries
@@ -665,35 +705,53 @@ class HistoryFetcher:
         self.store.write_gaps(self.symbol, table)
         return [(a, b) for a, b in inside if a < end_ms and b > start_ms]
 
-    # ------------------------------------------------------------------ funding
-    def fetch_funding(self, start_ms: int, end_ms: int) -> tuple[int, int]:
-        """Store the funding settlements in [start_ms, end_ms); returns (rows added, pages).
-        Pages walk backwards from end_ms (Bybit answers newest first)."""
+    # ------------------------------------------------------- funding, open interest
+    def _fetch_series(self, phase: str, start_ms: int, end_ms: int,
+                      get: Callable[[int, int, int], list[dict[str, str]]], limit: int,
+                      parse: Callable[[Sequence[Mapping[str, Any]]], pa.Table],
+                      write: Callable[[str, pa.Table], int]) -> tuple[int, int]:
+        """Page a (ts, value) history in [start_ms, end_ms) backwards from end_ms (Bybit
+        answers newest first) into the store; returns (rows added, pages)."""
         _check_range(start_ms, end_ms)
-        self.progress.phase = "funding"
+        self.progress.phase = phase
         self._report()
         added = pages = 0
         cursor = end_ms - 1  # Bybit's endTime is inclusive
         while cursor >= start_ms:
             hi = cursor
-            rows = self.call(
-                partial(self.source.get_funding_history, start_ms, hi, self.funding_page_limit))
+            rows = self.call(partial(get, start_ms, hi, limit))
             pages += 1
-            table = parse_funding_rows(rows)
+            table = parse(rows)
             ts = np.asarray(table.column("ts").to_numpy(), dtype=np.int64)
             inside = (ts >= start_ms) & (ts <= hi)
             table = table.filter(pa.array(inside))
             if table.num_rows:
-                added += self.store.write_funding(self.symbol, table)
-            if len(rows) < self.funding_page_limit or not inside.any():
+                added += write(self.symbol, table)
+            if len(rows) < limit or not inside.any():
                 break
             oldest = int(table.column("ts")[0].as_py())
             if oldest > hi:
-                raise SourceError(f"funding history did not move back from {hi}")
+                raise SourceError(f"{phase.replace('_', ' ')} history did not move back "
+                                  f"from {hi}")
             cursor = oldest - 1
             self.progress.pages += 1
             self._report()
         return added, pages
+
+    def fetch_funding(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """Store the funding settlements in [start_ms, end_ms); returns (rows added, pages)."""
+        return self._fetch_series("funding", start_ms, end_ms, self.source.get_funding_history,
+                                  self.funding_page_limit, parse_funding_rows,
+                                  self.store.write_funding)
+
+    def fetch_open_interest(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """Store the open interest (every 5 minutes) in [start_ms, end_ms); returns (rows
+        added, pages). Bybit keeps open interest for a limited past only; what it does not
+        answer is simply not stored (the builtin is NaN there)."""
+        return self._fetch_series("open_interest", start_ms, end_ms,
+                                  self.source.get_open_interest,
+                                  self.open_interest_page_limit, parse_open_interest_rows,
+                                  self.store.write_open_interest)
 
     # ------------------------------------------------------------------ instrument
     def fetch_instrument(self) -> Instrument:
@@ -708,8 +766,9 @@ class HistoryFetcher:
 
     # ------------------------------------------------------------------ all
     def fetch(self, start_ms: int, end_ms: int, *, klines: bool = True, funding: bool = True,
-              instrument: bool = True) -> FetchResult:
-        """Instrument info, then 1m klines, then funding history for [start_ms, end_ms)."""
+              instrument: bool = True, open_interest: bool = True) -> FetchResult:
+        """Instrument info, then 1m klines, then funding and open-interest history for
+        [start_ms, end_ms)."""
         _check_range(start_ms, end_ms)
         res = FetchResult(self.symbol, start_ms, end_ms)
         if instrument:
@@ -718,6 +777,9 @@ class HistoryFetcher:
             self.fetch_klines(start_ms, end_ms, res)
         if funding:
             res.funding_rows, res.funding_pages = self.fetch_funding(start_ms, res.end_ms)
+        if open_interest:
+            res.open_interest_rows, res.open_interest_pages = self.fetch_open_interest(
+                start_ms, res.end_ms)
         res.retries = self.retries
         self.progress.phase = "done"
         self._report()
@@ -740,6 +802,8 @@ def fetch_history(store: Store, source: KlineSource, start_ms: int, end_ms: int,
 __all__ = [
     "FUNDING_PAGE_LIMIT",
     "KLINE_PAGE_LIMIT",
+    "OPEN_INTEREST_INTERVAL",
+    "OPEN_INTEREST_PAGE_LIMIT",
     "Checkpoint",
     "FetchInterrupted",
     "FetchProgress",
@@ -756,6 +820,7 @@ __all__ = [
     "parse_funding_rows",
     "parse_instrument",
     "parse_kline_rows",
+    "parse_open_interest_rows",
     "present_runs",
     "subtract_intervals",
 ]

@@ -28,6 +28,12 @@ BAR_SCHEMA = pa.schema(
 FUNDING_SCHEMA = pa.schema(
     [pa.field("ts", pa.int64(), nullable=False), pa.field("rate", pa.float64(), nullable=False)]
 )
+#: stored open interest: ts (int64 ms, the moment Bybit states it: the end of its 5-minute
+#: interval) and open_interest (float64, contracts in the base coin, >= 0)
+OPEN_INTEREST_SCHEMA = pa.schema(
+    [pa.field("ts", pa.int64(), nullable=False),
+     pa.field("open_interest", pa.float64(), nullable=False)]
+)
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -210,29 +216,43 @@ def collapse_duplicates(table: pa.Table) -> tuple[pa.Table, int]:
     return (table.filter(pa.array(keep)) if dropped else table), dropped
 
 
-def validate_funding(table: pa.Table) -> pa.Table:
-    """Funding table as (ts int64, rate float64), sorted, deduplicated; InputError on bad rows."""
-    missing = [c for c in ("ts", "rate") if c not in table.column_names]
+def _validate_series(table: pa.Table, schema: pa.Schema, what: str, *,
+                     non_negative: bool = False) -> pa.Table:
+    """A (ts, value) table in `schema`, sorted and deduplicated; InputError on bad rows."""
+    name = schema.names[1]
+    missing = [c for c in ("ts", name) if c not in table.column_names]
     if missing:
-        raise InputError(f"funding table lacks column(s) {missing}; need ['ts', 'rate']")
+        raise InputError(f"{what} table lacks column(s) {missing}; need ['ts', '{name}']")
     ts_col = table.column("ts")
-    rate_col = table.column("rate")
-    if ts_col.null_count or rate_col.null_count:
-        raise InputError("funding table has missing ts or rate values")
+    val_col = table.column(name)
+    if ts_col.null_count or val_col.null_count:
+        raise InputError(f"{what} table has missing ts or {name} values")
     ts = np.asarray(ts_col.to_numpy(zero_copy_only=False), dtype=np.int64)
-    rate = np.asarray(rate_col.to_numpy(zero_copy_only=False), dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(rate))
+    val = np.asarray(val_col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(val) | ((val < 0) if non_negative else False))
     if len(bad):
-        raise InputError(f"funding row {int(bad[0])} (ts={int(ts[bad[0]])}): rate is not finite")
+        rule = "not finite or negative" if non_negative else "not finite"
+        raise InputError(f"{what} row {int(bad[0])} (ts={int(ts[bad[0]])}): {name} is {rule}")
     order = np.argsort(ts, kind="stable")
-    ts, rate = ts[order], rate[order]
+    ts, val = ts[order], val[order]
     if len(ts) > 1:
         same = np.flatnonzero(ts[1:] == ts[:-1])
-        conflict = same[rate[same + 1] != rate[same]]
+        conflict = same[val[same + 1] != val[same]]
         if len(conflict):
             i = int(conflict[0])
-            raise InputError(f"funding ts {int(ts[i])} appears twice with different rates")
+            raise InputError(f"{what} ts {int(ts[i])} appears twice with different values")
         keep = np.ones(len(ts), dtype=bool)
         keep[1:] = ts[1:] != ts[:-1]
-        ts, rate = ts[keep], rate[keep]
-    return pa.Table.from_arrays([pa.array(ts), pa.array(rate)], schema=FUNDING_SCHEMA)
+        ts, val = ts[keep], val[keep]
+    return pa.Table.from_arrays([pa.array(ts), pa.array(val)], schema=schema)
+
+
+def validate_funding(table: pa.Table) -> pa.Table:
+    """Funding table as (ts int64, rate float64), sorted, deduplicated; InputError on bad rows."""
+    return _validate_series(table, FUNDING_SCHEMA, "funding")
+
+
+def validate_open_interest(table: pa.Table) -> pa.Table:
+    """Open-interest table as (ts int64, open_interest float64 >= 0), sorted, deduplicated;
+    InputError on bad rows."""
+    return _validate_series(table, OPEN_INTEREST_SCHEMA, "open interest", non_negative=True)

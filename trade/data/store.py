@@ -10,10 +10,10 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ from trade.data.schema import (
     BAR_SCHEMA,
     FLOAT_COLUMNS,
     FUNDING_SCHEMA,
+    OPEN_INTEREST_SCHEMA,
     Instrument,
     RefusedWriteError,
     RowProblem,
@@ -36,6 +37,7 @@ from trade.data.schema import (
     collapse_duplicates,
     validate_bars,
     validate_funding,
+    validate_open_interest,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -401,7 +403,7 @@ class Store:
         self._settle(symbol)
         found = self._leftovers(self.bars_dir(symbol))
         sym = self._check_symbol(symbol)
-        for folder in ("funding", "instruments", "gaps"):
+        for folder in ("funding", "open_interest", "instruments", "gaps"):
             found += self._leftovers(self._p(folder), f"{sym}.")
         for path in found:
             self._remove_quietly(path)
@@ -674,42 +676,48 @@ class Store:
             self._write_json_atomic(self._provenance_path(symbol), prov)
         return prov
 
-    # --------------------------------------------------------------- funding
-    def _funding_path(self, symbol: str) -> str:
-        return self._p("funding", f"{self._check_symbol(symbol)}.parquet")
+    # ------------------------------------------------------ funding, open interest
+    # Both are (ts, value) series in one file per symbol, merged on write with the bars'
+    # policy: a stored ts that would get another value is refused unless `overwrite`.
+    _SERIES: ClassVar[dict[str, tuple[pa.Schema, str, Callable[[pa.Table], pa.Table]]]] = {
+        "funding": (FUNDING_SCHEMA, "funding", validate_funding),
+        "open_interest": (OPEN_INTEREST_SCHEMA, "open interest", validate_open_interest),
+    }
 
-    def read_funding(
-        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
-    ) -> pa.Table:
-        """Funding rates (ts int64 ms settlement time, rate float64), sorted; an empty table
-        when none is stored (the engine then uses its constant rate)."""
-        path = self._funding_path(symbol)
+    def _series_path(self, kind: str, symbol: str) -> str:
+        return self._p(kind, f"{self._check_symbol(symbol)}.parquet")
+
+    def _read_series(self, kind: str, symbol: str, start_ms: int | None,
+                     end_ms: int | None) -> pa.Table:
+        schema, what, _ = self._SERIES[kind]
+        path = self._series_path(kind, symbol)
         if not self._exists(path):
-            return FUNDING_SCHEMA.empty_table()
+            return schema.empty_table()
         try:
-            table = pq.read_table(path, filesystem=self.fs).cast(FUNDING_SCHEMA)
+            table = pq.read_table(path, filesystem=self.fs).cast(schema)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptFileError(f"{path}: cannot read funding ({exc})") from exc
+            raise CorruptFileError(f"{path}: cannot read {what} ({exc})") from exc
         ts = table.column("ts").to_numpy()
         lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, side="left"))
         hi = len(ts) if end_ms is None else int(np.searchsorted(ts, end_ms, side="left"))
         return table.slice(lo, max(hi - lo, 0)).combine_chunks()
 
-    def write_funding(self, symbol: str, table: pa.Table, *, overwrite: bool = False) -> int:
-        """Merge funding rates in; same policy as bars (a stored ts with another rate is refused
-        unless `overwrite`). Returns the number of rows added or replaced."""
-        new = validate_funding(table)
+    def _write_series(self, kind: str, symbol: str, table: pa.Table, overwrite: bool) -> int:
+        schema, what, validate = self._SERIES[kind]
+        name = schema.names[1]
+        new = validate(table)
         self.clean(symbol)
-        old = self.read_funding(symbol)
+        old = self._read_series(kind, symbol, None, None)
         old_ts = old.column("ts").to_numpy()
         new_ts = new.column("ts").to_numpy()
         common, i_old, i_new = np.intersect1d(old_ts, new_ts, assume_unique=True,
                                               return_indices=True)
-        diff = old.column("rate").to_numpy()[i_old] != new.column("rate").to_numpy()[i_new]
+        diff = old.column(name).to_numpy()[i_old] != new.column(name).to_numpy()[i_new]
         if diff.any() and not overwrite:
             bad = int(common[np.flatnonzero(diff)[0]])
             raise InputError(
-                f"funding of {symbol}: {int(diff.sum())} stored ts get a different rate "
+                f"{what} of {symbol}: {int(diff.sum())} stored ts get a different "
+                f"{'rate' if kind == 'funding' else 'value'} "
                 f"(first ts={bad}); pass overwrite=True to replace; nothing stored"
             )
         changed = len(new_ts) - len(common) + int(diff.sum())
@@ -719,8 +727,33 @@ class Store:
         keep[i_old] = False
         merged = pa.concat_tables([old.filter(pa.array(keep)), new])
         order = np.argsort(merged.column("ts").to_numpy(), kind="stable")
-        self._write_table_atomic({self._funding_path(symbol): merged.take(pa.array(order))})
+        self._write_table_atomic({self._series_path(kind, symbol): merged.take(pa.array(order))})
         return changed
+
+    def read_funding(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> pa.Table:
+        """Funding rates (ts int64 ms settlement time, rate float64), sorted; an empty table
+        when none is stored (the engine then uses its constant rate)."""
+        return self._read_series("funding", symbol, start_ms, end_ms)
+
+    def write_funding(self, symbol: str, table: pa.Table, *, overwrite: bool = False) -> int:
+        """Merge funding rates in; same policy as bars (a stored ts with another rate is refused
+        unless `overwrite`). Returns the number of rows added or replaced."""
+        return self._write_series("funding", symbol, table, overwrite)
+
+    def read_open_interest(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> pa.Table:
+        """Open interest (ts int64 ms, open_interest float64 in base-coin contracts), sorted;
+        an empty table when none is stored."""
+        return self._read_series("open_interest", symbol, start_ms, end_ms)
+
+    def write_open_interest(self, symbol: str, table: pa.Table, *,
+                            overwrite: bool = False) -> int:
+        """Merge open-interest values in (the funding policy). Returns rows added or
+        replaced."""
+        return self._write_series("open_interest", symbol, table, overwrite)
 
     # ------------------------------------------------------------ instruments
     def _instrument_path(self, symbol: str) -> str:

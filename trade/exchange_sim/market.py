@@ -253,6 +253,13 @@ class MarketData:
             t -= FUNDING_PERIOD_MS
         return out
 
+    def open_interest_at(self, i: int) -> float:
+        """Open interest known at the close of bar `i` (0 where the replay has none)."""
+        oi = self.open_interest
+        if oi is None or not math.isfinite(oi[i]):
+            return 0.0
+        return float(oi[i])
+
     # --- tickers / book ------------------------------------------------------------
     def ticker(self, i: int, now_ms: int, tick: float) -> dict[str, Any]:
         from trade.exchange_sim.protocol import num
@@ -277,8 +284,8 @@ class MarketData:
             "prevPrice1h": num(prev_1h),
             "markPrice": num(self.mark_price(i)),
             "indexPrice": num(last),
-            "openInterest": "0",
-            "openInterestValue": "0",
+            "openInterest": num(self.open_interest_at(i)),
+            "openInterestValue": num(round(self.open_interest_at(i) * last, 4)),
             "turnover24h": num(round(float(np.sum(self.turnover[lo : i + 1])), 4)),
             "volume24h": num(round(float(np.sum(self.volume[lo : i + 1])), 6)),
             "nextFundingTime": str(next_funding),

@@ -516,7 +516,8 @@ def store_symbols(data_dir: Path) -> list[str]:
 def load_bars(
     data_dir: Path, symbol: str, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> pa.Table:
-    """1m bars from the data store, or straight from a .parquet/.csv file path."""
+    """1m bars from the data store (with its funding and open-interest series as columns,
+    `trade.data.series`), or straight from a .parquet/.csv file path."""
     path = Path(data_dir)
     if path.is_file():
         if path.suffix == ".parquet":
@@ -538,7 +539,11 @@ def load_bars(
         from trade.data import open_store
     except ImportError as exc:
         raise InputError(f"the data store (trade.data) is not available: {exc}") from exc
-    table = open_store(path).read_bars(symbol, start_ms, end_ms)
+    from trade.data.series import with_series
+
+    store = open_store(path)
+    table = store.read_bars(symbol, start_ms, end_ms)
     if not isinstance(table, pa.Table):
         raise InputError(f"store at {path} returned no bars for {symbol}")
-    return table
+    # the stored funding rates settle as stored; stored open interest is served
+    return with_series(table, store, symbol)

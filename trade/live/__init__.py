@@ -11,7 +11,8 @@ Public API:
 * `LiveSession` (the engine thread's world) and `LiveAdapter` (trade.core.ExchangeAdapter);
 * `LiveRunner(RunConfig, engine_factory)`; `panic(rest, symbol)`;
 * `venue_instrument(rest, symbol, base=None)` / `fetch_instrument(mode, symbol, endpoint=...,
-  base=...)`: the venue's instrument rules (instruments-info) as a `trade.core.instrument.Instrument`;
+  base=...)`: the venue's instrument rules (instruments-info) as a
+  `trade.core.instrument.Instrument`;
 * break-even, which Bybit lacks, is done by the session (trade.live.breakeven);
 * credentials: `load_credentials(mode, key_file=None)`, `Credentials`, `redact`.
 """
