@@ -16,6 +16,7 @@ from trade.data.intervals import (
 )
 from trade.data.schema import BAR_COLUMNS, FLOAT_COLUMNS
 
+#: resampled bars: the bar columns plus `n_1m` (1m bars that formed it) and `partial`
 RESAMPLED_SCHEMA = pa.schema(
     [pa.field("ts", pa.int64(), nullable=False)]
     + [pa.field(name, pa.float64(), nullable=False) for name in FLOAT_COLUMNS]
@@ -35,6 +36,23 @@ def resample(bars: pa.Table, interval: str | int) -> pa.Table:
     Buckets with no 1m bar produce no output bar. `partial` flags an incomplete edge bar:
     the last bar when the data ends before its bucket closes, the first bar when the data
     starts after its bucket opens. Gaps inside a bar do not make it partial (see `n_1m`).
+
+    Parameters
+    ----------
+    bars : pyarrow.Table
+        1m bars with the store's columns, strictly increasing in `ts`.
+    interval : str or int
+        A bar interval (`15m`, `1h`, `D`, or Bybit's minute counts such as `15`).
+
+    Returns
+    -------
+    pyarrow.Table
+        `RESAMPLED_SCHEMA` rows, one per bucket that holds at least one 1m bar.
+
+    Raises
+    ------
+    InputError
+        An unknown interval, missing columns, or `ts` not strictly increasing.
     """
     name = normalize_interval(interval)
     missing = [c for c in BAR_COLUMNS if c not in bars.column_names]

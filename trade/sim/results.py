@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from trade.core.enums import EXIT_REASONS as _EXIT_REASONS
+
 TRADE_LOG_SCHEMA = pa.schema(
     [
         pa.field("trade_id", pa.int64()),
@@ -40,15 +42,8 @@ EQUITY_SCHEMA = pa.schema(
     ]
 )
 
-EXIT_REASONS: tuple[str, ...] = (
-    "signal",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "liquidation",
-    "flip",
-    "end_of_data",
-)
+#: the trade log's exit reasons, in code order: the one table is `trade.core.enums.ExitReason`
+EXIT_REASONS: tuple[str, ...] = _EXIT_REASONS
 
 
 def trades_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
