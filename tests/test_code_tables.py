@@ -2,9 +2,10 @@
 
 `trade.core.enums` is the Python home of every code the compiled kernels use (order
 types, times in force, order statuses, exec types, exit reasons); here every member is
-checked against the kernel: against the tables the compiled modules export where they
-export one (`STATUS_CODES`, `EXIT_REASON_NAMES`, `REJECT_CODES`), else against the C
-constants of `trade/_kernels/sim.pxd`, the declaration the kernel is compiled from. The
+checked against the kernel: against the tables the compiled modules export (`STATUS_CODES`,
+`ORDER_TYPE_CODES`, `TIME_IN_FORCE_CODES`, `EXEC_TYPE_CODES`, `EXIT_REASON_CODES`,
+`EXIT_REASON_NAMES`, `REJECT_CODES`) and against the C constants of
+`trade/_kernels/sim.pxd`, the declaration the kernel is compiled from. The
 exit-reason metrics and the trade log's reasons come from the same table.
 """
 
@@ -34,13 +35,9 @@ def pxd_constants(pxd: str, prefix: str) -> dict[str, int]:
     return found
 
 
-def kernel_codes(exported: str, pxd: str, prefix: str) -> dict[str, int]:
-    """The kernel's table: exported by the compiled module when it does (`{NAME: code}`),
-    else read from the .pxd it is compiled from."""
-    table = getattr(kernel_sim, exported, None)
-    if table is not None:
-        return {str(k).upper(): int(v) for k, v in dict(table).items()}
-    return pxd_constants(pxd, prefix)
+def kernel_codes(exported: str) -> dict[str, int]:
+    """The table the compiled kernel exports (`{NAME: code}`)."""
+    return {str(k): int(v) for k, v in dict(getattr(kernel_sim, exported)).items()}
 
 
 def members(enum: type[IntEnum]) -> dict[str, int]:
@@ -55,7 +52,8 @@ def members(enum: type[IntEnum]) -> dict[str, int]:
 ], ids=["OT_", "TIF_", "X_", "R_"])
 def test_every_enum_member_is_the_kernels_constant(enum: type[IntEnum], exported: str,
                                                    prefix: str) -> None:
-    assert members(enum) == kernel_codes(exported, "sim.pxd", prefix)
+    # the compiled module's table, and the .pxd declaration it is compiled from
+    assert members(enum) == kernel_codes(exported) == pxd_constants("sim.pxd", prefix)
 
 
 def test_order_statuses_are_the_lifecycle_kernels() -> None:

@@ -11,6 +11,10 @@ from trade.sim.config import SimConfig
 
 BAR_ERRORS: dict[int, str]
 REJECT_CODES: dict[str, int]
+ORDER_TYPE_CODES: dict[str, int]
+TIME_IN_FORCE_CODES: dict[str, int]
+EXEC_TYPE_CODES: dict[str, int]
+EXIT_REASON_CODES: dict[str, int]
 BAR_MESSAGES: dict[int, str]
 EXIT_REASON_NAMES: tuple[str, ...]
 

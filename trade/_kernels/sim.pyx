@@ -981,6 +981,20 @@ REJECT_CODES = {"NONE": RJ_NONE, "FINISHED": RJ_FINISHED, "NO_PRICE": RJ_NO_PRIC
                 "RO_INCREASE": RJ_RO_INCREASE, "MIN_NOTIONAL": RJ_MIN_NOTIONAL,
                 "BALANCE": RJ_BALANCE, "RO_CANCEL": RJ_RO_CANCEL}
 
+# the OT_/TIF_/X_/R_ enums of sim.pxd by name: trade.core.enums.OrderType, TimeInForce,
+# ExecType and ExitReason mirror them member for member (tests/test_code_tables.py)
+ORDER_TYPE_CODES = {"MARKET": OT_MARKET, "LIMIT": OT_LIMIT, "STOP_MARKET": OT_STOP_MARKET,
+                    "STOP_LIMIT": OT_STOP_LIMIT}
+TIME_IN_FORCE_CODES = {"GTC": TIF_GTC, "IOC": TIF_IOC, "FOK": TIF_FOK,
+                       "POST_ONLY": TIF_POST_ONLY}
+EXEC_TYPE_CODES = {"TRADE": X_TRADE, "FUNDING": X_FUNDING, "BUST_TRADE": X_BUST_TRADE,
+                   "STOP_LOSS": X_STOP_LOSS, "TAKE_PROFIT": X_TAKE_PROFIT,
+                   "TRAILING_STOP": X_TRAILING_STOP}
+EXIT_REASON_CODES = {"SIGNAL": R_SIGNAL, "STOP_LOSS": R_STOP_LOSS,
+                     "TAKE_PROFIT": R_TAKE_PROFIT, "TRAILING_STOP": R_TRAILING_STOP,
+                     "LIQUIDATION": R_LIQUIDATION, "FLIP": R_FLIP,
+                     "END_OF_DATA": R_END_OF_DATA}
+
 BAR_ERRORS = {
     1: "ts",
     2: "open",
