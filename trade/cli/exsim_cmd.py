@@ -80,7 +80,7 @@ def exchange_sim(
     symbol = symbols[0]
     try:
         sim_config = SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage)
-    except ValueError as exc:  # SimConfig validates with ValueError; here it is the options
+    except InputError as exc:  # say which options made the settings invalid
         raise InputError(f"--balance {balance:g} / --leverage {leverage:g}: {exc}") from None
     bars = {s: load_bars(data_dir, s) for s in symbols}
     found = {s: store_instrument(data_dir, s) for s in symbols}

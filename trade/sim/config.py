@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
+from trade.core.errors import InputError
+
 
 class Intrabar(IntEnum):
     """How a 1m bar that touches both stop and take-profit is resolved."""
@@ -71,11 +73,11 @@ class SimConfig:
         ]
         for name, value, ok in checks:
             if not math.isfinite(value) or not ok:
-                raise ValueError(f"SimConfig.{name} is invalid: {value!r}")
+                raise InputError(f"SimConfig.{name} is invalid: {value!r}")
         if not math.isfinite(self.funding_rate):
-            raise ValueError(f"SimConfig.funding_rate is invalid: {self.funding_rate!r}")
+            raise InputError(f"SimConfig.funding_rate is invalid: {self.funding_rate!r}")
         if 1.0 / self.leverage <= self.maintenance_margin_rate:
-            raise ValueError(
+            raise InputError(
                 f"leverage {self.leverage} is too high for maintenance margin rate "
                 f"{self.maintenance_margin_rate}: the position would be liquidated at entry"
             )
