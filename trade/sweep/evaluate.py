@@ -80,6 +80,18 @@ FAST_METRICS: tuple[str, ...] = (
 
 
 def metric_names(mode: MetricsMode) -> tuple[str, ...]:
+    """The metric keys a sweep computes and stores in the given metrics mode.
+
+    Parameters
+    ----------
+    mode : {"full", "fast"}
+        "full": every key of `trade.metrics.METRIC_DOCS`, in its order; "fast": `FAST_METRICS`.
+
+    Returns
+    -------
+    tuple[str, ...]
+        The metric names (the `metric.<name>` columns of the results table).
+    """
     return tuple(METRIC_DOCS) if mode == "full" else FAST_METRICS
 
 
@@ -271,7 +283,30 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
                  initial: float, index: DayIndex | None = None
                  ) -> dict[str, float | int | None]:
     """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
-    annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak)."""
+    annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak).
+
+    Parameters
+    ----------
+    ts : ndarray of int64
+        Open times (ms) of the 1m equity rows, ascending; at least one row.
+    equity : ndarray of float64
+        Equity at the close of each row, aligned with `ts`.
+    qty : ndarray of float64
+        Position quantity of each row (exposure is the share of rows where it is non-zero).
+    net_pnl : ndarray of float64
+        Net PnL of each closed trade.
+    fees : ndarray of float64
+        Fees of each closed trade.
+    initial : float
+        Equity before the first row (the base of the first return and the first peak).
+    index : tuple of two int64 arrays, optional
+        A precomputed `day_index(ts)` (the sweep caches it across variants); computed when None.
+
+    Returns
+    -------
+    dict[str, float | int | None]
+        One value per `FAST_METRICS` key; None where a metric is undefined (as trade.metrics).
+    """
     _, r = _daily(ts, equity, initial, index)
     values = np.concatenate(([initial], equity))
     max_dd = float(np.max(1.0 - values / np.maximum.accumulate(values)))
@@ -346,7 +381,11 @@ def segment_metrics(summary: BatchSummary, k: int, ts_1m: I64, *,
 
 @dataclass(frozen=True, slots=True)
 class SweepSettings:
-    """How variants are scored."""
+    """How variants are scored: the metrics mode, the trade count a variant needs to be
+    eligible, the metric results are sorted by, and whether daily returns are stored.
+
+    Immutable. Construction raises `trade.core.InputError` for a negative `min_trades` or a
+    `sort` that is not one of `metric_names(metrics)`."""
 
     metrics: MetricsMode = "full"
     min_trades: int = 0
@@ -364,7 +403,14 @@ class SweepSettings:
 
 @dataclass
 class SweepContext:
-    """What every variant of a sweep shares (built once; shipped once per Ray node)."""
+    """What every variant of a sweep shares (built once; shipped once per Ray node).
+
+    Holds the base Play, the 1m bars, the settings, the instrument, the hold-out boundary
+    (`selection_end`, ms), the walk-forward windows and a `FrameCache` of shared features.
+    One context is read by all worker threads of the threaded path: the cache is
+    thread-safe, and the lazily filled day-index and validated-bars caches may be computed
+    twice by racing threads but always to the same value. Pickling drops the caches (each
+    Ray worker rebuilds its own)."""
 
     play: Play
     bars: pa.Table
@@ -423,6 +469,8 @@ class SweepContext:
         return lo, hi
 
     def variant_play(self, params: Mapping[str, Any]) -> Play:
+        """The base Play with `params` (dotted path -> value) applied, re-validated; the base
+        Play itself when `params` is empty. A bad path or value raises PlayError."""
         return apply_overrides(self.play, dict(params)) if params else self.play
 
     def _prepare(self, params: Mapping[str, Any]) -> tuple[Play, SignalArrays, SimConfig]:
@@ -470,7 +518,36 @@ def _num(v: float | int | None) -> float | None:
 
 
 def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
-    """One results row for `params` (see trade.sweep.results for the columns)."""
+    """Run one variant and score it: one results row (see trade.sweep.results for the
+    columns).
+
+    Fast metrics without walk-forward windows are scored from the kernel's equity summary;
+    otherwise the full run is sliced into the selection period, each walk-forward window and
+    the hold-out.
+
+    Parameters
+    ----------
+    ctx : SweepContext
+        The sweep's shared Play, bars, settings, windows and hold-out boundary.
+    params : Mapping[str, Any]
+        The variant: dotted Play path -> value (empty: the base Play).
+
+    Returns
+    -------
+    dict[str, Any]
+        Column name -> value: the parameters, `n_trades`, `eligible`, `metric.<name>` and,
+        as configured, `daily_returns`, the `is.`/`oos.`/`wf.` walk-forward columns and the
+        `holdout.` columns. `variant_id` and `error` are left for the caller.
+
+    Raises
+    ------
+    InputError
+        The hold-out starts at or before the first bar (no bars left to select on).
+    PlayError
+        From `ctx.variant_play`: a parameter path or value makes an invalid Play.
+    ValueError
+        From `validate_bars`: a bar row is invalid.
+    """
     s = ctx.settings
     cut = ctx.summary_cut()
     if cut is not None:
