@@ -37,7 +37,12 @@ Kind = Literal["discrete", "int", "float"]
 
 @dataclass(frozen=True, slots=True)
 class Dimension:
-    """One swept value of a Play."""
+    """One swept value of a Play: its dotted path and the values it takes.
+
+    `kind` "discrete" takes exactly `values`; "int" and "float" take any value in
+    [`low`, `high`] (log-uniformly when `log`). Immutable; construction raises
+    `trade.core.InputError` for an empty path segment, a discrete dimension without values,
+    non-finite or inverted bounds, or a log scale with `low` <= 0."""
 
     path: str
     kind: Kind
@@ -62,6 +67,7 @@ class Dimension:
 
     @property
     def is_discrete(self) -> bool:
+        """True when the dimension lists its values (usable by grid search)."""
         return self.kind == "discrete"
 
     def arrow_kind(self) -> Literal["int", "float", "bool", "str"]:
@@ -121,7 +127,27 @@ def _range_points(lo: float, hi: float, step: float, where: str) -> tuple[Scalar
 
 
 def parse_dimension(text: str) -> Dimension:
-    """`PATH=SPEC` from the command line (see the module docstring for SPEC)."""
+    """A dimension from a command-line `--param PATH=SPEC` (see the module docstring).
+
+    Parameters
+    ----------
+    text : str
+        ``PATH=SPEC`` with SPEC one of ``range:LO:HI:STEP`` (inclusive; integers when LO, HI
+        and STEP all are), ``values:A,B,C`` (each read as bool, int, float or else string),
+        ``int:LO..HI`` or ``float:LO..HI``, optionally followed by ``:log``.
+
+    Returns
+    -------
+    Dimension
+        Discrete for ``range`` / ``values``, "int" or "float" for the continuous specs.
+
+    Raises
+    ------
+    InputError
+        No ``=``, an unknown spec or flag, a malformed or unreadable number, a range step
+        <= 0 or low above high, no values, non-integer int bounds, or anything the
+        `Dimension` itself refuses.
+    """
     if "=" not in text:
         raise InputError(f"--param {text!r}: expected PATH=SPEC, e.g. "
                          "features.ema_fast.params.length=range:5:50:5")
@@ -162,7 +188,25 @@ def parse_dimension(text: str) -> Dimension:
 
 
 def dimension_from_sweep(path: str, param: Any) -> Dimension:
-    """A Play `sweep:` entry (trade.play.schema.SweepParam) as a Dimension."""
+    """A Play `sweep:` entry (trade.play.schema.SweepParam) as a Dimension.
+
+    Parameters
+    ----------
+    path : str
+        The dotted Play path the entry sweeps (its key in the `sweep:` section).
+    param : SweepParam
+        The entry; anything with a ``points()`` method returning the values in order.
+
+    Returns
+    -------
+    Dimension
+        A discrete dimension over ``param.points()``.
+
+    Raises
+    ------
+    InputError
+        From `Dimension`: the path is not dotted or the entry yields no values.
+    """
     return Dimension(path, "discrete", tuple(param.points()))
 
 
@@ -199,6 +243,9 @@ class Constraint:
 
     @classmethod
     def parse(cls, text: str) -> Constraint:
+        """Read and check a constraint expression; InputError on a syntax error or on any
+        construct other than dotted paths, literals, comparisons, and/or/not and
+        ``+ - * / %``."""
         try:
             tree = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as exc:
@@ -279,7 +326,19 @@ def raw_value(raw: Mapping[str, Any], path: str) -> Any:
 def variant_id(params: Mapping[str, Any]) -> str:
     """A stable id of a parameter set: sha256 of its canonical JSON, 16 hex digits.
 
-    Numbers are canonicalised so `30` and `30.0` give the same id."""
+    Numbers are canonicalised so `30` and `30.0` give the same id.
+
+    Parameters
+    ----------
+    params : Mapping[str, Any]
+        Dotted path -> value; key order does not matter. Values must be JSON-serialisable
+        (a TypeError otherwise).
+
+    Returns
+    -------
+    str
+        16 lowercase hex digits (the `variant_id` column of the results table).
+    """
     canon = {k: (float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
              for k, v in params.items()}
     blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -288,7 +347,12 @@ def variant_id(params: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Space:
-    """Dimensions plus constraints; `base` supplies constraint values that are not swept."""
+    """Dimensions plus constraints; `base` (the Play document as written) supplies the
+    constraint values that are not swept.
+
+    Immutable. Construction raises `trade.core.InputError` when a path is swept twice or a
+    constraint names a path that is neither swept nor in `base`. `grid()` and `random()`
+    enumerate the admissible points as dotted path -> value dicts."""
 
     dims: tuple[Dimension, ...]
     constraints: tuple[Constraint, ...] = ()
@@ -312,10 +376,12 @@ class Space:
 
     @property
     def paths(self) -> tuple[str, ...]:
+        """The swept dotted paths, in dimension order."""
         return tuple(d.path for d in self.dims)
 
     @property
     def discrete(self) -> bool:
+        """True when every dimension is discrete (a grid can be enumerated)."""
         return all(d.is_discrete for d in self.dims)
 
     def grid_size(self) -> int:
