@@ -39,6 +39,27 @@ _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": p
 
 def results_schema(dims: Sequence[Dimension], mode: MetricsMode, *, walk_forward: bool,
                    holdout: bool, keep_daily: bool = True) -> pa.Schema:
+    """The Arrow schema of a sweep's results table (the columns of the module docstring).
+
+    Parameters
+    ----------
+    dims : Sequence[Dimension]
+        The swept dimensions: one `param.<path>` column each, typed by `Dimension.arrow_kind`.
+    mode : {"full", "fast"}
+        The metrics mode: which `metric.<name>` columns exist (`metric_names(mode)`).
+    walk_forward : bool
+        Add the `is.`/`oos.` metric columns and the `wf.` per-window list columns.
+    holdout : bool
+        Add `holdout.n_trades` and `holdout.metric.<name>` (and the `is.`/`oos.` columns).
+    keep_daily : bool
+        Add the `daily_returns` list column.
+
+    Returns
+    -------
+    pyarrow.Schema
+        The columns in a fixed order; two sweeps with the same arguments get equal schemas
+        (which is what `resume` checks).
+    """
     names = metric_names(mode)
     fields = [pa.field("variant_id", pa.string())]
     fields += [pa.field(f"param.{d.path}", _ARROW[d.arrow_kind()]) for d in dims]
@@ -75,7 +96,15 @@ def _coerce(value: Any, typ: pa.DataType) -> Any:
 
 
 class ResultsWriter:
-    """Append rows; they reach the file in row groups of `row_group` rows (bounded memory)."""
+    """Append rows; they reach the file in row groups of `row_group` rows (bounded memory).
+
+    Rows go to `<path>.partial`; `close()` (or leaving the `with` block) moves the finished
+    file over `path`, `abort()` deletes it and leaves `path` untouched. With `resume=True` an
+    existing `path` is copied first and its variant ids are in `done_ids`; InputError when it
+    is unreadable or has a different schema. Counters: `n_written` (rows in the file),
+    `n_ok` / `n_errors` (rows without / with an `error`), `first_error`.
+
+    Not thread-safe: the sweep's coordinating thread is its only user."""
 
     def __init__(self, path: str | Path, schema: pa.Schema, *, resume: bool = False,
                  row_group: int = 128) -> None:
@@ -114,6 +143,8 @@ class ResultsWriter:
         self._closed = False
 
     def add(self, row: Mapping[str, Any]) -> None:
+        """Buffer one results row (missing columns are null); a full buffer is flushed.
+        ValueError when the row has a column the schema lacks."""
         extra = set(row) - set(self.schema.names)
         if extra:
             raise ValueError(f"results row has unknown column(s) {sorted(extra)}")
@@ -128,6 +159,7 @@ class ResultsWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows as one row group (values coerced to the column types)."""
         if not self._rows:
             return
         cols = {f.name: [_coerce(r.get(f.name), f.type) for r in self._rows]
@@ -163,7 +195,23 @@ class ResultsWriter:
 
 
 def read_results(path: str | Path) -> pa.Table:
-    """A results table; InputError naming the file when it cannot be read."""
+    """A results table; InputError naming the file when it cannot be read.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Parquet file written by `ResultsWriter` (or `run_sweep`).
+
+    Returns
+    -------
+    pyarrow.Table
+        Every row and column of the file.
+
+    Raises
+    ------
+    InputError
+        The file is missing or is not readable Parquet.
+    """
     try:
         return pq.read_table(Path(path))
     except (pa.ArrowInvalid, OSError) as exc:

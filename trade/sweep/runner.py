@@ -51,7 +51,23 @@ Params = dict[str, Scalar]
 
 
 def evaluate_safe(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`evaluate`, or an error row when the variant cannot run (bad parameter value...)."""
+    """`evaluate`, or an error row when the variant cannot run (bad parameter value...).
+
+    Parameters
+    ----------
+    ctx : SweepContext
+        The sweep's shared context.
+    params : Mapping[str, Any]
+        The variant: dotted Play path -> value.
+
+    Returns
+    -------
+    dict[str, Any]
+        The row of `evaluate`; when it raised a ValueError (PlayError and InputError are
+        ValueErrors) instead a row with `variant_id`, the `param.` columns, `n_trades` 0,
+        `eligible` False and `error` (the first line of the message, at most 500 characters).
+        Other exceptions propagate.
+    """
     try:
         return evaluate(ctx, params)
     except ValueError as exc:  # PlayError / InputError are ValueErrors: the variant is invalid
@@ -292,7 +308,11 @@ class LocalExecutor:
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did: the results file, counts, and the summary (trade.sweep.analysis)."""
+    """What a sweep did: the results file, counts, and the summary (trade.sweep.analysis).
+
+    `n_new` rows were evaluated by this run, `n_skipped` were already in the file (resume),
+    `interrupted` is True after Ctrl-C or `stop`; `summary` is what `summarize` returned plus
+    `data` (where the bars came from), also written to `<stem>.summary.json`."""
 
     path: Path
     n_new: int
@@ -325,7 +345,55 @@ def run_sweep(
     """Evaluate the variants of `space` and write the results table to `out`.
 
     Errors common to every variant are raised before anything is written (`preflight`); a
-    sweep in which no variant ran leaves `out` as it was and raises InputError."""
+    sweep in which no variant ran leaves `out` as it was and raises InputError.
+
+    Parameters
+    ----------
+    ctx : SweepContext
+        The base Play, bars, settings, windows and hold-out.
+    space : Space
+        The dimensions and constraints to search.
+    out : str or Path
+        The results Parquet file; the summary goes beside it as `<stem>.summary.json`.
+    search : {"grid", "random", "bayes"}
+        How variants are proposed: every grid point, `budget` random points, or Optuna TPE
+        for `budget` trials.
+    budget : int, optional
+        The number of variants; required by random and Bayesian search, caps a grid.
+    seed : int
+        Seed of the random and Bayesian proposers.
+    backend : {"local", "ray"}
+        Threads in this process (processes for event-path Plays) or Ray tasks.
+    address : str, optional
+        The Ray cluster to join (Ray backend only; None starts a local Ray).
+    workers : int, optional
+        Parallel evaluations (default: the CPUs this process may use).
+    resume : bool
+        Keep the rows of an existing `out` and skip their variants.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each finished batch (total None when
+        unknown, e.g. a constrained grid).
+    stop : threading.Event, optional
+        Set it to stop proposing; running variants finish and are written.
+    row_group : int
+        Rows per Parquet row group (bounds the memory of buffered rows).
+
+    Returns
+    -------
+    SweepOutcome
+        The results path, new and skipped row counts, whether it was interrupted, and the
+        summary.
+
+    Raises
+    ------
+    InputError
+        An unknown backend or search, random/Bayesian search without a budget, a `resume`
+        file that does not match, or not one variant could run.
+    PlayError
+        From the pre-flight check: a dimension whose every value makes an invalid Play.
+    KeyboardInterrupt
+        Re-raised after the finished rows are written and the file closed.
+    """
     preflight(ctx, space)
     schema = results_schema(space.dims, ctx.settings.metrics, walk_forward=bool(ctx.windows),
                             holdout=ctx.selection_end is not None,
@@ -432,7 +500,31 @@ def summary_path(results: Path) -> Path:
 def space_for(ctx: SweepContext, params: Sequence[str] = (), constraints: Sequence[str] = (),
               *, use_play_sweep: bool = True) -> Space:
     """The space of a sweep: the Play's `sweep:` section, then `--param` specs (which replace
-    a Play entry of the same path), and constraints."""
+    a Play entry of the same path), and constraints.
+
+    Parameters
+    ----------
+    ctx : SweepContext
+        Supplies the Play (its `sweep:` section and its document, for constraint values).
+    params : Sequence[str]
+        ``PATH=SPEC`` texts (`parse_dimension`).
+    constraints : Sequence[str]
+        Constraint expressions (`Constraint.parse`).
+    use_play_sweep : bool
+        Start from the Play's `sweep:` section (False: only `params`).
+
+    Returns
+    -------
+    Space
+        The dimensions in order (Play entries first), the constraints, and the Play
+        document as the base for unswept constraint values.
+
+    Raises
+    ------
+    InputError
+        Nothing to sweep (no `sweep:` section used and no `params`), or a spec or constraint
+        that `parse_dimension`, `Constraint.parse` or `Space` refuses.
+    """
     from trade.sweep.space import Constraint, dimension_from_sweep, parse_dimension
 
     dims: dict[str, Dimension] = {}
