@@ -49,7 +49,24 @@ def higher_is_better(metric: str) -> bool:
 
 def deflated_sharpe(best_returns: npt.NDArray[np.float64], trial_sharpes: npt.NDArray[np.float64]
                     ) -> float | None:
-    """DSR of the best trial (daily returns) against N trials' per-day Sharpe ratios."""
+    """DSR of the best trial (daily returns) against N trials' per-day Sharpe ratios.
+
+    The formula is in the module docstring; with one trial the benchmark Sharpe SR0 is 0.
+
+    Parameters
+    ----------
+    best_returns : ndarray of float64
+        The best variant's daily returns (T of them).
+    trial_sharpes : ndarray of float64
+        The per-day (not annualised) Sharpe ratio of every trial, the best included;
+        non-finite entries are ignored.
+
+    Returns
+    -------
+    float or None
+        The probability in [0, 1] that the best Sharpe ratio beats SR0; None with fewer than
+        3 returns, no finite trial, flat returns, or a non-positive variance term.
+    """
     r = np.asarray(best_returns, dtype=np.float64)
     t = r.shape[0]
     srs = np.asarray(trial_sharpes, dtype=np.float64)
@@ -77,7 +94,25 @@ def deflated_sharpe(best_returns: npt.NDArray[np.float64], trial_sharpes: npt.ND
 
 
 def pbo_cscv(returns: npt.NDArray[np.float64], n_blocks: int = 16) -> float | None:
-    """Probability of backtest overfitting of a T×N matrix of returns (N >= 2 variants)."""
+    """Probability of backtest overfitting of a T×N matrix of returns (N >= 2 variants).
+
+    Combinatorially symmetric cross-validation (module docstring): the rows are cut into S
+    contiguous blocks, S = `n_blocks` capped at T // 2 and made even; every choice of S/2
+    blocks is one in-sample/out-of-sample split.
+
+    Parameters
+    ----------
+    returns : ndarray of float64, shape (T, N)
+        Daily returns: one row per day, one column per variant.
+    n_blocks : int
+        The wanted number of blocks S (C(S, S/2) splits: 16 gives 12,870).
+
+    Returns
+    -------
+    float or None
+        The share of splits whose in-sample best variant ranks in the lower half out of
+        sample; None with fewer than 2 variants or fewer than 2 blocks.
+    """
     m = np.asarray(returns, dtype=np.float64)
     t, n = m.shape
     s = min(n_blocks, t // 2)
@@ -117,7 +152,29 @@ def _scores(table: pa.Table, col: str) -> npt.NDArray[np.float64]:
 def summarize(table: pa.Table, sort: str, *, min_trades: int = 0,
               windows: Sequence[Window] = ()) -> dict[str, Any]:
     """The sweep's verdict from its results table (see the module docstring); `windows` are
-    the walk-forward windows (their lengths annualise the efficiency's returns)."""
+    the walk-forward windows (their lengths annualise the efficiency's returns).
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        A results table (trade.sweep.results).
+    sort : str
+        The metric that ranks variants (lower is better where `METRIC_DOCS` says so).
+    min_trades : int
+        Train trades a variant needs to be chosen in a walk-forward window (the table's
+        `eligible` column already applies it to the selection period).
+    windows : Sequence[Window]
+        The walk-forward windows the table was made with (empty without walk-forward).
+
+    Returns
+    -------
+    dict[str, Any]
+        Always `n_variants`, `sort`, `min_trades`; with rows, `n_eligible`, `n_errors` and
+        `best` (None when no eligible variant has a finite score; else its `variant_id`,
+        `params` and sort-metric values). When there is a best: `deflated_sharpe`, `pbo`,
+        `n_trials` (with stored daily returns), `walk_forward` (with walk-forward columns),
+        `overfit` and `overfit_reasons`.
+    """
     out: dict[str, Any] = {"n_variants": table.num_rows, "sort": sort, "min_trades": min_trades}
     if table.num_rows == 0:
         return out

@@ -28,6 +28,10 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class WalkForward:
+    """A walk-forward scheme (module docstring): train and test lengths, the step between
+    windows (all in ms), and whether the train windows are anchored at the first bar.
+    `parse` reads the `--walk-forward` text, `windows` lays the windows over a period."""
+
     train_ms: int
     test_ms: int
     step_ms: int
@@ -35,7 +39,9 @@ class WalkForward:
 
     @classmethod
     def parse(cls, text: str) -> WalkForward:
-        """`train=90d,test=30d[,step=15d][,anchored|rolling]`."""
+        """`train=90d,test=30d[,step=15d][,anchored|rolling]` (step defaults to the test
+        length, rolling is the default); InputError on an unknown part, an unreadable or
+        non-positive duration, or a missing train= or test=."""
         fields: dict[str, int] = {}
         anchored = False
         for part in (p.strip() for p in text.split(",") if p.strip()):
@@ -80,7 +86,28 @@ class WalkForward:
 def holdout_start(text: str, start_ms: int, end_ms: int) -> int:
     """The first ms of the hold-out: `20%` of the span, or a duration (`60d`) from the end.
 
-    Aligned down to a whole minute; InputError when it leaves no data on either side."""
+    Aligned down to a whole minute; InputError when it leaves no data on either side.
+
+    Parameters
+    ----------
+    text : str
+        A percentage strictly between 0% and 100%, or a duration such as ``60d``.
+    start_ms : int
+        The first bar's open time (ms).
+    end_ms : int
+        The end of the data (ms, exclusive).
+
+    Returns
+    -------
+    int
+        The hold-out's start: bars at or after it are held out.
+
+    Raises
+    ------
+    InputError
+        The text is neither a percentage nor a duration, the percentage is out of range, or
+        the cut leaves nothing before or after it.
+    """
     t = text.strip()
     try:
         if t.endswith("%"):
