@@ -1,7 +1,7 @@
 """Each indicator's own batch loop (Kernel.batch) against its per-bar `step` (hypothesis).
 
 The parity test compares `compute` with a stream from a fresh kernel. Here the bars are cut
-into random chunks: some chunks go through the batch form (`run` or `_run_columns`), the
+into random chunks: some chunks go through the batch form (`run` or `run_columns`), the
 others bar by bar through `update`, all on ONE kernel, so every batch loop must leave the
 state exactly where the same bars fed one at a time would (ring buffers, the rolling
 max/min deque rebuilt after its scan, smoother seeds), starting from any state. Inputs
@@ -70,7 +70,7 @@ def test_batch_chunks_continue_the_stream_bit_for_bit(
         if how == "run":
             got[a:b] = kernel.run(*part).T
         elif how == "columns":
-            got[a:b] = np.array(kernel._run_columns(*part)).T
+            got[a:b] = np.array(kernel.run_columns(*part)).T
         else:
             got[a:b] = [kernel.update(*(float(c[i]) for c in part)) for i in range(b - a)]
     assert np.array_equal(_bits(got), _bits(stream.reshape(n, -1))), (name, params, cuts)
@@ -105,5 +105,5 @@ def test_rolling_extreme_scan_equals_the_deque(
     cols = [np.ascontiguousarray(bars[f]) for f in BAR_FIELDS]
     ref = _kernel(name, params)
     stream = np.array([ref.update(*(float(c[i]) for c in cols)) for i in range(n)])
-    batch = np.array(_kernel(name, params)._run_columns(*cols)).T
+    batch = np.array(_kernel(name, params).run_columns(*cols)).T
     assert np.array_equal(_bits(batch), _bits(stream.reshape(n, -1))), (name, length)

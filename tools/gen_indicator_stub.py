@@ -51,6 +51,15 @@ class Kernel:
         c: npt.NDArray[np.float64],
         v: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]: ...
+    def run_columns(
+        self,
+        ts: npt.NDArray[np.float64],
+        o: npt.NDArray[np.float64],
+        h: npt.NDArray[np.float64],
+        l: npt.NDArray[np.float64],
+        c: npt.NDArray[np.float64],
+        v: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], ...]: ...
 '''
 
 

@@ -375,7 +375,7 @@ cdef class Kernel:
         self._fill(ts, o, h, l, c, v, cols)
         return out_arr
 
-    def _run_columns(self, const double[::1] ts, const double[::1] o, const double[::1] h,
+    def run_columns(self, const double[::1] ts, const double[::1] o, const double[::1] h,
                      const double[::1] l, const double[::1] c, const double[::1] v):
         """`run` as a tuple of n_out separate 1-D arrays (trade.indicators.compute's form:
         several arrays of one column each are reused by the allocator, one block of them

@@ -193,7 +193,7 @@ def compute(name: str, params: Mapping[str, Any] | None, bars: Mapping[str, Any]
         cols = [arrays[f] for f in BAR_FIELDS]
     kernel = entry.factory(p)
     # one array per output (Kernel.run's single (n_out, n) block costs fresh pages when large)
-    out: tuple[F64, ...] = kernel._run_columns(*cols)
+    out: tuple[F64, ...] = kernel.run_columns(*cols)
     return {field: out[j] for j, field in enumerate(entry.spec.outputs_for(p))}
 
 
