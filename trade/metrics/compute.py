@@ -451,20 +451,37 @@ def compute_metrics(
 ) -> dict[str, float | int | None]:
     """Every statistic of `METRIC_DOCS`, keyed by its snake_case name, in that order.
 
-    equity: one row per 1m bar with `ts` (int64 ms UTC, bar open; strictly increasing),
-        `equity` and signed `position_qty` (a pyarrow Table or pandas DataFrame; `ts` may
-        also be a datetime column).
-    trades: the trade log (TRADE_LOG_SCHEMA columns), or None for no trades.
-    initial_balance: the wallet balance before the first bar (> 0); the first day's return
-        and the drawdown's first peak are taken against it.
-    benchmark_close: the buy-and-hold close series, a (ts, close) table or a Series indexed
-        by ts; None leaves the benchmark metrics None.
-    periods_per_year: annualisation factor of daily returns (365 for crypto).
-    risk_free: the annual risk-free rate; per day (1 + risk_free) ** (1 / P) - 1.
+    Parameters
+    ----------
+    equity : pyarrow.Table or pandas.DataFrame
+        One row per 1m bar with `ts` (int64 ms UTC, bar open; strictly increasing; may also
+        be a datetime column), `equity` and signed `position_qty`; at least one row.
+    trades : pyarrow.Table or pandas.DataFrame, optional
+        The trade log (TRADE_LOG_SCHEMA columns), or None for no trades.
+    initial_balance : float
+        The wallet balance before the first bar (finite, > 0); the first day's return and
+        the drawdown's first peak are taken against it.
+    benchmark_close : table or pandas.Series, optional
+        The buy-and-hold close series, a (ts, close) table or a Series indexed by ts; None
+        leaves the benchmark metrics None.
+    periods_per_year : int
+        Annualisation factor of daily returns (365 for crypto; > 0).
+    risk_free : float
+        The annual risk-free rate (> -1); per day (1 + risk_free) ** (1 / P) - 1.
 
-    Values are int (counts), float, or None where a statistic is undefined for this run
-    (each MetricDoc.undefined_when says when); never NaN or infinity.
-    Raises InputError (a ValueError) naming the table, row and column on bad input.
+    Returns
+    -------
+    dict[str, float | int | None]
+        Int for counts, float otherwise, None where a statistic is undefined for this run
+        (each MetricDoc.undefined_when says when); never NaN or infinity.
+
+    Raises
+    ------
+    InputError
+        A bad argument, or a table with a missing or non-numeric column, no rows, a
+        non-finite value or non-increasing `ts` (naming the table, row and column).
+    RuntimeError
+        The computed keys and `METRIC_DOCS` disagree (a bug in this module, never input).
     """
     if not (isinstance(initial_balance, int | float) and math.isfinite(initial_balance)):
         raise InputError(f"initial_balance must be a finite number, got {initial_balance!r}")
@@ -504,7 +521,26 @@ def compute_metrics(
 
 
 def daily_returns(equity: TableLike, *, initial_balance: float) -> tuple[np.ndarray, FloatArray]:
-    """(UTC day as datetime64[D], daily return) exactly as `compute_metrics` uses them."""
+    """(UTC day as datetime64[D], daily return) exactly as `compute_metrics` uses them.
+
+    Parameters
+    ----------
+    equity : pyarrow.Table or pandas.DataFrame
+        The 1m equity rows, as for `compute_metrics`.
+    initial_balance : float
+        The balance before the first bar (the base of the first day's return).
+
+    Returns
+    -------
+    tuple of (ndarray of datetime64[D], ndarray of float64)
+        Every calendar day from the first bar's to the last bar's (a day without bars
+        repeats the previous close: return 0), and each day's simple return.
+
+    Raises
+    ------
+    InputError
+        From the equity checks: a missing or bad column, no rows, non-increasing `ts`.
+    """
     eq = equity_arrays(equity)
     d = daily(eq.ts, eq.equity, float(initial_balance))
     return d.day.astype("datetime64[D]"), d.returns

@@ -41,6 +41,7 @@ Unit = Literal[
     "multiple",  # shown as "1.23x"
 ]
 
+#: the metric groups in display order (each MetricDoc.group is one of them)
 GROUPS: tuple[Group, ...] = (
     "returns",
     "risk",
@@ -773,6 +774,7 @@ _DOCS: tuple[MetricDoc, ...] = (
     ),
 )
 
+#: every metric `compute_metrics` returns: key -> its MetricDoc, in output order
 METRIC_DOCS: dict[str, MetricDoc] = {d.name: d for d in _DOCS}
 if len(METRIC_DOCS) != len(_DOCS):  # pragma: no cover - guards edits of the table above
     raise RuntimeError("duplicate metric name in METRIC_DOCS")

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from trade.metrics.docs import METRIC_DOCS, MetricDoc
 
+#: the metrics `summary_table` shows by default (the CLI's backtest summary), in order
 DEFAULT_SUMMARY_KEYS: tuple[str, ...] = (
     "total_return",
     "cagr",
@@ -32,7 +33,21 @@ DEFAULT_SUMMARY_KEYS: tuple[str, ...] = (
 
 
 def format_value(doc: MetricDoc, value: float | int | None) -> str:
-    """One value as text in the unit of its MetricDoc; None reads "n/a"."""
+    """One value as text in the unit of its MetricDoc; None reads "n/a".
+
+    Parameters
+    ----------
+    doc : MetricDoc
+        The metric's documentation (its `unit` picks the format).
+    value : float, int or None
+        The value from `compute_metrics`.
+
+    Returns
+    -------
+    str
+        E.g. "12.34%" (fraction), "1,234" (count), "56.78 USDT", "3.0 d", "1.23x"; "n/a"
+        for None.
+    """
     if value is None:
         return "n/a"
     match doc.unit:
@@ -61,7 +76,22 @@ def summary_table(
 ) -> list[tuple[str, str]]:
     """(label, formatted value) rows for `keys` (default: DEFAULT_SUMMARY_KEYS), in order.
 
-    Raises KeyError naming a key that is not a metric or is missing from `metrics`.
+    Parameters
+    ----------
+    metrics : Mapping[str, float | int | None]
+        Values by metric key, as `compute_metrics` returns them.
+    keys : Sequence[str], optional
+        The metrics to show, in order (default `DEFAULT_SUMMARY_KEYS`).
+
+    Returns
+    -------
+    list[tuple[str, str]]
+        (`MetricDoc.label`, `format_value` text) per key.
+
+    Raises
+    ------
+    KeyError
+        A key is not in `METRIC_DOCS`, or is missing from `metrics`.
     """
     rows: list[tuple[str, str]] = []
     for key in DEFAULT_SUMMARY_KEYS if keys is None else keys:
