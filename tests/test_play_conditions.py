@@ -314,3 +314,105 @@ def test_actions_vectorised_equals_incremental(series: dict[str, np.ndarray], mo
     raw = [*CASES, {"cases": [{"when": {"holds_for": {"bars": 2, "expr": [["close", ">", 1]]}},
                                "emit": ["exit_short"]}]}]
     check_actions(actions_of(raw, mode=mode), s)
+
+
+# ---------------------------------------------------------------- wider values, shared work
+
+WIDE = st.sampled_from([NAN, math.inf, -math.inf, -0.0, 0.0, 1.0, -1.0, 2.0, 1e308, -1e308,
+                        5e-324])
+
+
+@st.composite
+def wide_series_st(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    n = draw(st.integers(0, 12))
+    out = {k: np.array(draw(st.lists(WIDE, min_size=n, max_size=n)), dtype=float) for k in CONT}
+    out["trend.direction"] = np.array(draw(st.lists(DISCRETE, min_size=n, max_size=n)),
+                                      dtype=float)
+    return out
+
+
+def wide_nodes() -> st.SearchStrategy[Node]:
+    """Offsets past the history, infinite and overflowing operands, constant-only operands."""
+    e = st.recursive(
+        st.one_of(st.builds(Const, st.sampled_from([NAN, math.inf, -0.0, 1.0, 1e308])),
+                  st.builds(Ref, st.sampled_from(CONT), st.integers(0, 14))),
+        lambda inner: st.builds(Arith, st.sampled_from(["+", "-", "*", "/", "%"]), inner, inner),
+        max_leaves=3,
+    )
+    leaf = st.one_of(
+        st.builds(Compare, st.sampled_from([">", "<", ">=", "<=", "==", "!="]), e, e),
+        st.builds(Cross, st.sampled_from(["above", "below"]), e, e),
+        st.builds(Between, e, e, e),
+        st.builds(Near, st.sampled_from(["pct", "abs"]), e, e, e),
+        st.builds(In, st.builds(Ref, st.just("trend.direction"), st.integers(0, 3)),
+                  st.lists(st.sampled_from([-1.0, 0.0, 1.0]), min_size=1, max_size=2)
+                  .map(tuple)),
+    )
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.builds(All, st.lists(inner, min_size=0, max_size=3).map(tuple)),
+        st.builds(AnyOf, st.lists(inner, min_size=0, max_size=3).map(tuple)),
+        st.builds(Not, inner)), max_leaves=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(node=wide_nodes(), series=wide_series_st())
+def test_vectorised_equals_incremental_wide(node: Node, series: dict[str, np.ndarray]) -> None:
+    """The vectorised evaluator (operands compared on their common bars, crosses from one
+    comparison shifted by a bar) answers as the bar-by-bar one on every bar."""
+    plan = ConditionPlan.of(node)
+    n = len(series["close"])
+    vec = evaluate_vectorized(plan, series, n=n)
+    assert vec.dtype == bool and vec.shape == (n,)
+    assert vec.tolist() == (incremental(plan, series) if n else [])
+
+
+EMITS = st.sampled_from(["entry_long", "entry_short", "exit_long", "exit_short", "exit_all",
+                         "no_action"])
+
+
+@st.composite
+def action_blocks(draw: st.DrawFn) -> list[dict[str, Any]]:
+    conds = st.sampled_from([[["rsi", "<", 1]], [["rsi", ">", 0]],
+                             [["close", "cross_above", "ema"]], [["close", "cross_below", "ema"]],
+                             [["close", ">=", "ema"]]])
+    emit = st.builds(lambda a, p: {"action": a, "percent": p} if a.startswith("exit") else
+                     {"action": a}, EMITS, st.sampled_from([10, 50, 100]))
+    blocks = []
+    for _ in range(draw(st.integers(1, 3))):
+        cases = [{"when": draw(conds), "emit": draw(st.lists(emit, min_size=1, max_size=2))}
+                 for _ in range(draw(st.integers(1, 3)))]
+        block: dict[str, Any] = {"cases": cases}
+        if draw(st.booleans()):
+            block["else"] = {"emit": draw(st.lists(emit, min_size=1, max_size=2))}
+        blocks.append(block)
+    return blocks
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks=action_blocks(), series=series_st(),
+       mode=st.sampled_from(["long_only", "short_only", "long_short"]),
+       exit_mode=st.sampled_from(["signal", "sl_tp_only", "first_hit"]))
+def test_actions_vectorised_equals_incremental_any_blocks(
+        blocks: list[dict[str, Any]], series: dict[str, np.ndarray], mode: str,
+        exit_mode: str) -> None:
+    """Case blocks in any shape (one action hit by several cases, exits with different
+    percents, else branches) under every policy: evaluate_actions == ActionEvaluator, and
+    every signal is an array of its own."""
+    s = {k: series[k] for k in ("close", "ema", "rsi")}
+    sig = check_actions(actions_of(blocks, mode=mode, exit_mode=exit_mode), s)
+    arrays = [sig.entry_long, sig.entry_short, sig.exit_long, sig.exit_short,
+              sig.exit_long_pct, sig.exit_short_pct]
+    assert len({id(a) for a in arrays}) == 6
+    assert all(not np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
+
+
+@pytest.mark.parametrize(("direction", "close"), [("above", [-math.inf, 3.0]),
+                                                  ("below", [math.inf, 1.0]),
+                                                  ("above", [1.0, math.inf]),
+                                                  ("below", [3.0, -math.inf])])
+def test_cross_needs_both_bars_finite(direction: str, close: list[float]) -> None:
+    """An infinite operand on either bar of a cross makes it false (the previous bar's
+    comparison alone would hold)."""
+    plan = ConditionPlan.of(Cross(direction, Ref("close"), Ref("ema")))  # type: ignore[arg-type]
+    s = {"close": np.array(close), "ema": np.array([2.0, 2.0])}
+    assert evaluate_vectorized(plan, s).tolist() == incremental(plan, s) == [False, False]

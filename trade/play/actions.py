@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from trade.play.conditions import ConditionContext, shown
 from trade.play.errors import one_of, suggest
-from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
+from trade.play.evaluate import IncrementalEvaluator, VectorEvaluator
 from trade.play.ir import INTRABAR_BUILTINS, ConditionPlan
 from trade.play.yamlsrc import PathKey
 
@@ -32,6 +32,8 @@ from trade.play.yamlsrc import PathKey
 ACTION_NAMES: tuple[str, ...] = ("entry_long", "entry_short", "exit_long", "exit_short", "exit_all")
 EMIT_NAMES: tuple[str, ...] = (*ACTION_NAMES, "no_action")
 _EXITS = ("exit_long", "exit_short", "exit_all")
+Bool = npt.NDArray[np.bool_]
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +105,47 @@ class CompiledActions:
         return self.series & INTRABAR_BUILTINS
 
 
-@dataclass(slots=True)
 class ActionSignals:
-    """Per-exec-bar decisions. `*_pct` is the percent of the position to close (0 = no exit)."""
+    """Per-exec-bar decisions. `*_pct` is the percent of the position to close (0 = no exit).
 
-    entry_long: npt.NDArray[np.bool_]
-    entry_short: npt.NDArray[np.bool_]
-    exit_long: npt.NDArray[np.bool_]
-    exit_short: npt.NDArray[np.bool_]
-    exit_long_pct: npt.NDArray[np.float64]
-    exit_short_pct: npt.NDArray[np.float64]
+    The percent arrays are built on first read from the exits that fired (a run whose exits
+    all close the whole position never reads them)."""
+
+    __slots__ = ("_pct", "_pct_hits", "entry_long", "entry_short", "exit_long", "exit_short")
+
+    def __init__(self, entry_long: Bool, entry_short: Bool, exit_long: Bool, exit_short: Bool,
+                 exit_long_pct: F64 | None = None, exit_short_pct: F64 | None = None, *,
+                 pct_hits: tuple[list[tuple[Bool, float]], list[tuple[Bool, float]]] | None = None
+                 ) -> None:
+        self.entry_long = entry_long
+        self.entry_short = entry_short
+        self.exit_long = exit_long
+        self.exit_short = exit_short
+        self._pct: list[F64 | None] = [exit_long_pct, exit_short_pct]
+        self._pct_hits = pct_hits if pct_hits is not None else ([], [])
+
+    @property
+    def exit_long_pct(self) -> F64:
+        return self._pct_of(0)
+
+    @property
+    def exit_short_pct(self) -> F64:
+        return self._pct_of(1)
+
+    def _pct_of(self, side: int) -> F64:
+        pct = self._pct[side]
+        if pct is None:
+            pct = np.zeros(len(self.exit_long))
+            for hit, p in self._pct_hits[side]:
+                # several exits on one bar close the largest percent
+                np.maximum(pct, p, out=pct, where=hit)
+            self._pct[side] = pct
+        return pct
+
+    def __repr__(self) -> str:
+        return (f"ActionSignals(entry_long={self.entry_long!r}, entry_short={self.entry_short!r}, "
+                f"exit_long={self.exit_long!r}, exit_short={self.exit_short!r}, "
+                f"exit_long_pct={self.exit_long_pct!r}, exit_short_pct={self.exit_short_pct!r})")
 
 
 @dataclass(slots=True)
@@ -266,32 +299,57 @@ def _block(raw: dict[str, Any], ctx: ConditionContext, path: PathKey, bid: str) 
 # ====================================================================== evaluate
 
 
-def _apply(emits: tuple[Emit, ...], hit: npt.NDArray[np.bool_], s: ActionSignals) -> None:
-    for e in emits:
-        if e.action == "entry_long":
-            s.entry_long |= hit
-        elif e.action == "entry_short":
-            s.entry_short |= hit
-        if e.action in ("exit_long", "exit_all"):
-            s.exit_long |= hit
-            s.exit_long_pct[hit] = np.maximum(s.exit_long_pct[hit], e.percent)
-        if e.action in ("exit_short", "exit_all"):
-            s.exit_short |= hit
-            s.exit_short_pct[hit] = np.maximum(s.exit_short_pct[hit], e.percent)
+class _Collect:
+    """The per-action truth arrays of `evaluate_actions`, ORed as cases fire. A case's truth
+    array is kept as is the first time (no copy); a second hit ORs into a new array."""
 
+    def __init__(self, compiled: CompiledActions) -> None:
+        # position_policy: the dropped actions are never written (their arrays stay false)
+        self.allowed = {"entry_long": compiled.mode != "short_only",
+                        "entry_short": compiled.mode != "long_only"}
+        exits = compiled.exit_mode != "sl_tp_only"  # sl_tp_only: only SL/TP close positions
+        self.allowed.update(exit_long=exits, exit_short=exits)
+        self.arrays: dict[str, Bool] = {}
+        self.owned: set[str] = set()
+        self.pct_hits: tuple[list[tuple[Bool, float]], list[tuple[Bool, float]]] = ([], [])
 
-def _policy_vec(c: CompiledActions, s: ActionSignals) -> ActionSignals:
-    if c.mode == "long_only":
-        s.entry_short[:] = False
-    elif c.mode == "short_only":
-        s.entry_long[:] = False
-    if c.exit_mode == "sl_tp_only":
-        # signal exits are ignored; only SL/TP close positions
-        s.exit_long[:] = False
-        s.exit_short[:] = False
-        s.exit_long_pct[:] = 0.0
-        s.exit_short_pct[:] = 0.0
-    return s
+    def _or(self, name: str, hit: Bool) -> None:
+        if not self.allowed[name]:
+            return
+        cur = self.arrays.get(name)
+        if cur is None:
+            self.arrays[name] = hit
+        elif name in self.owned:
+            cur |= hit
+        else:
+            self.arrays[name] = cur | hit
+            self.owned.add(name)
+
+    def apply(self, emits: tuple[Emit, ...], hit: Bool) -> None:
+        for e in emits:
+            if e.action in ("entry_long", "entry_short"):
+                self._or(e.action, hit)
+            if e.action in ("exit_long", "exit_all"):
+                self._or("exit_long", hit)
+                if self.allowed["exit_long"]:
+                    self.pct_hits[0].append((hit, e.percent))
+            if e.action in ("exit_short", "exit_all"):
+                self._or("exit_short", hit)
+                if self.allowed["exit_short"]:
+                    self.pct_hits[1].append((hit, e.percent))
+
+    def signals(self, n: int) -> ActionSignals:
+        seen: set[int] = set()
+        out: list[Bool] = []
+        for name in ("entry_long", "entry_short", "exit_long", "exit_short"):
+            a = self.arrays.get(name)
+            if a is None:
+                a = np.zeros(n, dtype=bool)
+            elif id(a) in seen:
+                a = a.copy()  # every field its own array
+            seen.add(id(a))
+            out.append(a)
+        return ActionSignals(out[0], out[1], out[2], out[3], pct_hits=self.pct_hits)
 
 
 def evaluate_actions(
@@ -324,23 +382,24 @@ def evaluate_actions(
         if len(lengths) != 1:
             raise ValueError("cannot infer the number of bars; pass n=")
         n = lengths.pop()
-    s = ActionSignals(
-        entry_long=np.zeros(n, dtype=bool),
-        entry_short=np.zeros(n, dtype=bool),
-        exit_long=np.zeros(n, dtype=bool),
-        exit_short=np.zeros(n, dtype=bool),
-        exit_long_pct=np.zeros(n),
-        exit_short_pct=np.zeros(n),
-    )
+    vec = VectorEvaluator(series)  # plans reading the same series share their arrays
+    out = _Collect(compiled)
     for block in compiled.blocks:
-        remaining = np.ones(n, dtype=bool)
-        for case in block.cases:
-            truth = evaluate_vectorized(case.when, series, n=n)
-            hit = truth & remaining  # first matching case wins
-            _apply(case.emits, hit, s)
-            remaining &= ~truth
-        _apply(block.else_emits, remaining, s)
-    return _policy_vec(compiled, s)
+        remaining: Bool | None = None  # bars no earlier case matched (None: every bar)
+        last = len(block.cases) - 1
+        for i, case in enumerate(block.cases):
+            truth = vec.evaluate(case.when, n=n)
+            hit = truth if remaining is None else truth & remaining  # first matching case wins
+            out.apply(case.emits, hit)
+            if i < last or block.else_emits:
+                if remaining is None:
+                    remaining = ~truth
+                else:
+                    remaining &= ~truth
+        if block.else_emits:
+            out.apply(block.else_emits, np.ones(n, dtype=bool) if remaining is None
+                      else remaining)
+    return out.signals(n)
 
 
 class ActionEvaluator:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,28 +71,86 @@ def evaluate_vectorized(
         A series the plan reads is missing, the series lengths differ, or the plan reads
         no series and `n` is not given.
     """
-    arrays: dict[str, F64] = {}
-    for name in sorted(plan.series):
-        if name not in series:
-            raise ValueError(f"condition needs series '{name}', which was not provided")
-        arrays[name] = np.asarray(series[name], dtype=np.float64)
-    lengths = {len(a) for a in arrays.values()}
-    if n is not None:
-        lengths.add(n)
-    if len(lengths) > 1:
-        raise ValueError(f"series lengths differ: {sorted(lengths)}")
-    if not lengths:
-        raise ValueError("condition reads no series; pass n=<number of bars>")
-    return _VecEval(arrays, lengths.pop()).node(plan.root)
+    return VectorEvaluator(series).evaluate(plan, n=n)
 
 
-def _shift(a: F64, k: int) -> F64:
-    if k == 0:
+class VectorEvaluator:
+    """`evaluate_vectorized` of several plans over the same series, sharing the work they
+    have in common (each series' array and its finite mask are computed once)."""
+
+    def __init__(self, series: Mapping[str, npt.ArrayLike]) -> None:
+        self.series = series
+        self._arrays: dict[str, F64] = {}
+        self._finite: dict[str, Bool] = {}
+
+    def array(self, name: str) -> F64:
+        a = self._arrays.get(name)
+        if a is None:
+            a = np.asarray(self.series[name], dtype=np.float64)
+            self._arrays[name] = a
         return a
-    out = np.full(len(a), np.nan)
-    if k < len(a):
-        out[k:] = a[: len(a) - k]
-    return out
+
+    def finite(self, name: str) -> Bool:
+        f = self._finite.get(name)
+        if f is None:
+            f = np.isfinite(self.array(name))
+            self._finite[name] = f
+        return f
+
+    def evaluate(self, plan: ConditionPlan, *, n: int | None = None) -> Bool:
+        """As `evaluate_vectorized(plan, series, n=n)`."""
+        lengths: set[int] = set()
+        for name in sorted(plan.series):
+            if name not in self.series:
+                raise ValueError(f"condition needs series '{name}', which was not provided")
+            lengths.add(len(self.array(name)))
+        if n is not None:
+            lengths.add(n)
+        if len(lengths) > 1:
+            raise ValueError(f"series lengths differ: {sorted(lengths)}")
+        if not lengths:
+            raise ValueError("condition reads no series; pass n=<number of bars>")
+        return _VecEval(self, lengths.pop()).node(plan.root)
+
+
+class _Vals:
+    """An expression's values on the bars [start, n) (before `start` they are missing);
+    a constant is one value (a 1-item array, as np.full would hold it) for every bar."""
+
+    __slots__ = ("const", "fin", "start", "v")
+
+    def __init__(self, start: int, v: npt.NDArray[Any], const: bool = False,
+                 fin: Bool | None = None) -> None:
+        self.start = start
+        self.v = v
+        self.const = const
+        self.fin = fin  # np.isfinite(v), when already known
+
+    def tail(self, s: int) -> npt.NDArray[Any]:
+        """The values on bars [s, n), s >= start (a constant as is: it broadcasts)."""
+        return self.v if self.const or s == self.start else self.v[s - self.start:]
+
+    def finite(self, s: int) -> Bool:
+        if self.fin is None:
+            self.fin = np.isfinite(self.v)
+        return self.fin if self.const or s == self.start else self.fin[s - self.start:]
+
+
+def _start(*vals: _Vals) -> int:
+    return max((x.start for x in vals if not x.const), default=0)
+
+
+def _finite_all(s: int, *vals: _Vals) -> Bool:
+    """Every operand finite on the bars [s, n) (a missing operand makes the node false)."""
+    ok: Bool | None = None
+    for x in vals:
+        f = x.finite(s)
+        if ok is None:
+            ok = f
+        else:
+            ok = np.logical_and(ok, f)
+    assert ok is not None
+    return ok
 
 
 def _rolling_sum(b: Bool, bars: int) -> npt.NDArray[np.int64]:
@@ -101,89 +160,129 @@ def _rolling_sum(b: Bool, bars: int) -> npt.NDArray[np.int64]:
 
 
 class _VecEval:
-    def __init__(self, arrays: dict[str, F64], n: int) -> None:
-        self.arrays = arrays
+    def __init__(self, ctx: VectorEvaluator, n: int) -> None:
+        self.ctx = ctx
         self.n = n
 
-    def expr(self, e: Expr, shift: int) -> F64:
+    def expr(self, e: Expr) -> _Vals:
+        n = self.n
         if isinstance(e, Const):
-            return np.full(self.n, e.value)
+            return _Vals(0, np.full(1, e.value), const=True)
         if isinstance(e, Ref):
-            # value `offset + shift` bars ago; before the first bar it is missing (NaN)
-            return _shift(self.arrays[e.name], e.offset + shift)
-        a = self.expr(e.left, shift)
-        b = self.expr(e.right, shift)
+            # value `offset` bars ago; before the first bar it is missing
+            k = min(e.offset, n)
+            a = self.ctx.array(e.name)
+            return _Vals(k, a[: n - k], fin=self.ctx.finite(e.name)[: n - k])
+        x, y = self.expr(e.left), self.expr(e.right)
+        s = _start(x, y)
+        a, b = x.tail(s), y.tail(s)
         with np.errstate(all="ignore"):
             if e.op == "+":
-                return a + b
-            if e.op == "-":
-                return a - b
-            if e.op == "*":
-                return a * b
-            if e.op == "/":
+                r = a + b
+            elif e.op == "-":
+                r = a - b
+            elif e.op == "*":
+                r = a * b
+            elif e.op == "/":
                 # division by zero makes the value missing, hence the condition false
-                return np.where(b == 0.0, np.nan, a / b)
-            return np.where(b == 0.0, np.nan, np.mod(a, b))
+                r = np.where(b == 0.0, np.nan, a / b)
+            else:
+                r = np.where(b == 0.0, np.nan, np.mod(a, b))
+        return _Vals(s, r, const=x.const and y.const)
+
+    def _place(self, s: int, tail: Bool) -> Bool:
+        """A full-length truth array: false before bar `s`, `tail` from it on."""
+        out = np.empty(self.n, dtype=bool)
+        out[:s] = False
+        out[s:] = tail
+        return out
 
     def node(self, nd: Node) -> Bool:
         n = self.n
         if isinstance(nd, Literal_):
             return np.full(n, nd.value, dtype=bool)
         if isinstance(nd, Compare):
-            a, b = self.expr(nd.lhs, 0), self.expr(nd.rhs, 0)
-            ok = np.isfinite(a) & np.isfinite(b)  # missing operand -> false
-            res: Bool = ok & _CMP[nd.op](a, b)
-            return res
+            x, y = self.expr(nd.lhs), self.expr(nd.rhs)
+            s = _start(x, y)
+            if x.const and y.const:
+                return self._place(s, _finite_all(s, x, y) & _CMP[nd.op](x.v, y.v))
+            out = np.empty(n, dtype=bool)
+            out[:s] = False
+            o = out[s:]
+            _CMP[nd.op](x.tail(s), y.tail(s), out=o)
+            o &= x.finite(s)  # missing operand -> false
+            o &= y.finite(s)
+            return out
         if isinstance(nd, Cross):
-            a, b = self.expr(nd.lhs, 0), self.expr(nd.rhs, 0)
-            pa, pb = self.expr(nd.lhs, 1), self.expr(nd.rhs, 1)
-            ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(pa) & np.isfinite(pb)
-            if nd.direction == "above":
-                return ok & (pa <= pb) & (a > b)
-            return ok & (pa >= pb) & (a < b)
+            x, y = self.expr(nd.lhs), self.expr(nd.rhs)
+            if x.const and y.const:
+                return np.zeros(n, dtype=bool)  # a constant never crosses
+            s = _start(x, y)
+            out = np.zeros(n, dtype=bool)
+            if n - s < 2:
+                return out  # the previous bar is missing
+            fin = _finite_all(s, x, y)
+            # above: lhs <= rhs on the previous bar and lhs > rhs (= not lhs <= rhs, both
+            # finite) on this one; below likewise with >= and <
+            rel = (np.less_equal if nd.direction == "above" else np.greater_equal)(
+                x.tail(s), y.tail(s))
+            o = out[s + 1:]
+            np.greater(rel[:-1], rel[1:], out=o)
+            o &= fin[1:]
+            o &= fin[:-1]
+            return out
         if isinstance(nd, Between):
-            x, lo, hi = self.expr(nd.x, 0), self.expr(nd.lo, 0), self.expr(nd.hi, 0)
-            ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
-            return ok & (lo <= x) & (x <= hi)
+            x, lo, hi = self.expr(nd.x), self.expr(nd.lo), self.expr(nd.hi)
+            s = _start(x, lo, hi)
+            tx, tlo, thi = x.tail(s), lo.tail(s), hi.tail(s)
+            return self._place(s, _finite_all(s, x, lo, hi) & (tlo <= tx) & (tx <= thi))
         if isinstance(nd, Near):
-            a, b, t = self.expr(nd.lhs, 0), self.expr(nd.rhs, 0), self.expr(nd.tol, 0)
-            ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(t)
+            x, y, t = self.expr(nd.lhs), self.expr(nd.rhs), self.expr(nd.tol)
+            s = _start(x, y, t)
+            a, b, tol = x.tail(s), y.tail(s), t.tail(s)
             with np.errstate(all="ignore"):
-                limit = np.abs(b) * (t / 100.0) if nd.kind == "pct" else t
-                near: Bool = ok & (np.abs(a - b) <= limit)
-                return near
+                limit = np.abs(b) * (tol / 100.0) if nd.kind == "pct" else tol
+                near: Bool = _finite_all(s, x, y, t) & (np.abs(a - b) <= limit)
+            return self._place(s, near)
         if isinstance(nd, In):
-            x = self.expr(nd.x, 0)
-            hit = np.zeros(n, dtype=bool)
+            x = self.expr(nd.x)
+            s = _start(x)
+            tx = x.tail(s)
+            hit = np.zeros(len(tx), dtype=bool)
             for v in nd.values:
-                hit |= x == v
-            return hit & np.isfinite(x)
+                hit |= tx == v
+            return self._place(s, hit & x.finite(s))
         if isinstance(nd, All):
-            out = np.ones(n, dtype=bool)
-            for c in nd.children:
+            if not nd.children:
+                return np.ones(n, dtype=bool)
+            out = self.node(nd.children[0])  # each node's result is a fresh array
+            for c in nd.children[1:]:
                 out &= self.node(c)
             return out
         if isinstance(nd, AnyOf):
-            out = np.zeros(n, dtype=bool)
-            for c in nd.children:
+            if not nd.children:
+                return np.zeros(n, dtype=bool)
+            out = self.node(nd.children[0])
+            for c in nd.children[1:]:
                 out |= self.node(c)
             return out
         if isinstance(nd, Not):
-            return ~self.node(nd.child)
+            r = self.node(nd.child)
+            return np.logical_not(r, out=r)
         if isinstance(nd, Setup):
             return self.node(nd.child)
         assert isinstance(nd, Window)
-        s = _rolling_sum(self.node(nd.child), nd.bars)
+        s_ = _rolling_sum(self.node(nd.child), nd.bars)
         if nd.kind == "holds":
             # true on each of the last `bars` bars; false while fewer bars exist
-            held: Bool = (s == nd.bars) & (np.arange(n) >= nd.bars - 1)
+            held: Bool = (s_ == nd.bars) & (np.arange(n) >= nd.bars - 1)
             return held
         if nd.kind == "occurred":
-            return s > 0
-        return s >= nd.min_true
+            return s_ > 0
+        return s_ >= nd.min_true
 
 
-_CMP: dict[str, Callable[[F64, F64], Bool]] = {
+_CMP: dict[str, np.ufunc] = {
     ">": np.greater,
     "<": np.less,
     ">=": np.greater_equal,
