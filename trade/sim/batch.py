@@ -128,11 +128,31 @@ class ValidatedBars:
 
     @property
     def num_rows(self) -> int:
+        """The number of 1m bars."""
         return int(self.table.num_rows)
 
 
 def validate_bars(bars: pa.Table | ValidatedBars) -> ValidatedBars:
-    """Check every bar once (ValueError naming the first bad row and field)."""
+    """Check every bar once (ValueError naming the first bad row and field).
+
+    Parameters
+    ----------
+    bars : pyarrow.Table or ValidatedBars
+        1m bars with the columns `run_batch` reads; ValidatedBars are returned as they are.
+
+    Returns
+    -------
+    ValidatedBars
+        The table with its typed column views, accepted by `run_batch` and
+        `run_batch_summary` without checking again.
+
+    Raises
+    ------
+    ValueError
+        `bars` is not a table, a required column is missing, null or of the wrong type, or
+        a row is invalid (ts not increasing, a non-positive or non-finite price,
+        inconsistent OHLC, negative volume...).
+    """
     if isinstance(bars, ValidatedBars):
         return bars
     if not isinstance(bars, pa.Table):
@@ -176,6 +196,33 @@ def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
     signals up front, bars block by block just ahead of the nogil loop that simulates them
     (not again when `bars` are ValidatedBars). `checked=True` is for signals built by
     `trade.engine.build_signals`, valid by construction: they are not validated again.
+    The kernel loop runs without the GIL, so threads may run batches in parallel.
+
+    Parameters
+    ----------
+    bars : pyarrow.Table or ValidatedBars
+        1m bars: `ts` (int64 ms, bar open, strictly increasing), `open`, `high`, `low`,
+        `close` (float64); optional `volume`, `mark_price`, `funding_rate`. ValidatedBars
+        (from `validate_bars`) skip the bar checks.
+    signals : SignalArrays
+        The per-exec-bar entries, exits, sizes and brackets.
+    config : SimConfig
+        The simulator's settings (symbol, balance, fees, leverage, instrument rules...).
+    checked : bool
+        Trust `signals` (built by the engine) and skip their row-by-row checks.
+
+    Returns
+    -------
+    BatchResult
+        The trade log (TRADE_LOG_SCHEMA), one equity row per 1m bar (EQUITY_SCHEMA) and
+        the final wallet balance; a position still open at the end is closed at the last
+        close (exit reason end_of_data).
+
+    Raises
+    ------
+    ValueError
+        `config` is not a SimConfig, `bars` not a table or lacks a column, or a bar or
+        signal row is invalid (the message names it).
     """
     table, cols, validate = _inputs(bars, config)
     n = table.num_rows
@@ -199,6 +246,32 @@ def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, con
     segment's `SegmentSummary` holds its max drawdown, exposed bars, final equity and UTC-day
     closing equities: the same values as computed from run_batch's equity table over those
     rows. The trade log and final balance are run_batch's (`checked` as there).
+
+    Parameters
+    ----------
+    bars : pyarrow.Table or ValidatedBars
+        1m bars: `ts` (int64 ms, bar open, strictly increasing), `open`, `high`, `low`,
+        `close` (float64); optional `volume`, `mark_price`, `funding_rate`. ValidatedBars
+        (from `validate_bars`) skip the bar checks.
+    signals : SignalArrays
+        As for `run_batch`.
+    config : SimConfig
+        As for `run_batch`.
+    cuts : Sequence[int]
+        Row indices where a new segment starts (empty: one segment of all rows).
+    checked : bool
+        As for `run_batch`.
+
+    Returns
+    -------
+    BatchSummary
+        The trade log, one SegmentSummary per segment in row order, the final wallet.
+
+    Raises
+    ------
+    ValueError
+        No bars, `cuts` not one-dimensional or not strictly increasing inside (0, n), or
+        anything `run_batch` refuses.
     """
     table, cols, validate = _inputs(bars, config)
     n = table.num_rows

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from trade.core.enums import EXIT_REASONS as _EXIT_REASONS
 
+#: the trade log: one row per closed (or partly closed) position, from kernel and reference
 TRADE_LOG_SCHEMA = pa.schema(
     [
         pa.field("trade_id", pa.int64()),
@@ -33,6 +34,7 @@ TRADE_LOG_SCHEMA = pa.schema(
     ]
 )
 
+#: the equity curve: one row per processed 1m bar (what trade.metrics reads)
 EQUITY_SCHEMA = pa.schema(
     [
         pa.field("ts", pa.int64()),  # one row per processed 1m bar, after rules 1-7
@@ -62,7 +64,10 @@ def equity_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """The outcome of a run: the trade log and the per-1m-bar equity curve."""
+    """The outcome of a run: the trade log and the per-1m-bar equity curve.
+
+    Immutable; construction raises ValueError when a table's schema is not
+    TRADE_LOG_SCHEMA / EQUITY_SCHEMA."""
 
     trades: pa.Table
     equity: pa.Table
@@ -79,6 +84,7 @@ class BatchResult:
 
     @property
     def n_trades(self) -> int:
+        """Rows of the trade log (a partial close counts as its own trade)."""
         return int(self.trades.num_rows)
 
 
@@ -103,13 +109,17 @@ class SegmentSummary:
 
     @property
     def n_bars(self) -> int:
+        """The number of 1m rows in the segment."""
         return self.stop - self.start
 
 
 @dataclass(frozen=True, slots=True)
 class BatchSummary:
     """The outcome of a run recorded as a summary (sweeps): the trade log and, per segment of
-    the bars, the equity figures the sweep metrics need (no per-1m-bar arrays)."""
+    the bars, the equity figures the sweep metrics need (no per-1m-bar arrays).
+
+    Immutable; construction raises ValueError when the trade log's schema is not
+    TRADE_LOG_SCHEMA."""
 
     trades: pa.Table
     segments: tuple[SegmentSummary, ...]
@@ -121,4 +131,5 @@ class BatchSummary:
 
     @property
     def n_trades(self) -> int:
+        """Rows of the trade log (a partial close counts as its own trade)."""
         return int(self.trades.num_rows)

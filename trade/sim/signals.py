@@ -98,7 +98,12 @@ def _f64(n: int, value: float = 0.0) -> F64:
 
 @dataclass(slots=True)
 class SignalArrays:
-    """Per-exec-bar inputs of a batch run. Build with `SignalArrays.empty(n)` and fill in."""
+    """Per-exec-bar inputs of a batch run. Build with `SignalArrays.empty(n)` and fill in.
+
+    One row per exec bar: its last 1m bar (`exec_close_idx`), the entry and exit flags, the
+    size and bracket settings (module docstring); the scalars apply to every row. Mutable
+    arrays: fill them before the run and do not share one instance between threads while
+    it is being filled."""
 
     exec_close_idx: I64  # index of the last 1m bar of each exec bar, strictly increasing
     entry_long: U8
@@ -122,6 +127,9 @@ class SignalArrays:
 
     @classmethod
     def empty(cls, exec_close_idx: npt.ArrayLike, **scalars: object) -> SignalArrays:
+        """Signals with no entries or exits for the exec bars closing at `exec_close_idx`:
+        flags 0, `size_value` and `exit_pct` 100, every other float 0; `scalars` set the
+        scalar fields (`size_mode`, `allow_flip`, `expire_bars`, `entry_tif`, `meta`)."""
         idx = np.ascontiguousarray(exec_close_idx, dtype=np.int64)
         n = len(idx)
 
