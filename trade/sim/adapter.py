@@ -27,7 +27,8 @@ class Bar:
 class BacktestAdapter:
     """ExchangeAdapter over the compiled simulator, advanced with `step(bar)`.
 
-    Single-threaded: the engine thread that owns it makes every call.
+    Trades one symbol (`config.symbol`) on one account; `exchange` defaults to a new
+    `SimExchange(config)`. Single-threaded: the engine thread that owns it makes every call.
     """
 
     def __init__(self, config: SimConfig, exchange: SimExchange | None = None) -> None:
@@ -36,6 +37,7 @@ class BacktestAdapter:
 
     @property
     def symbol(self) -> str:
+        """The one symbol this adapter trades (the config's); other symbols raise ValueError."""
         return self.config.symbol
 
     def _check(self, symbol: str) -> None:
@@ -56,14 +58,18 @@ class BacktestAdapter:
         )
 
     def finish(self) -> None:
+        """End the run: the simulator closes an open position at the last close (end_of_data)."""
         self.exchange.finish()
 
     def submit(self, request: OrderRequest) -> Order:
+        """Place an order on the simulator (`trade.sim.StepEngine.submit`); ValueError for
+        another symbol."""
         self._check(request.symbol)
         order: Order = self.exchange.submit(request)
         return order
 
     def cancel(self, symbol: str, order_id: str) -> Order:
+        """Cancel an open order; ValueError for another symbol, an unknown or closed order."""
         self._check(symbol)
         order: Order = self.exchange.cancel(order_id)
         return order
@@ -77,6 +83,8 @@ class BacktestAdapter:
         price: float | None = None,
         trigger_price: float | None = None,
     ) -> Order:
+        """Change an open order's qty, price or trigger price (`StepEngine.amend`);
+        ValueError for another symbol or what the simulator refuses."""
         self._check(symbol)
         order: Order = self.exchange.amend(
             order_id, qty=qty, price=price, trigger_price=trigger_price
@@ -92,6 +100,8 @@ class BacktestAdapter:
         trailing_distance: float | None = None,
         trailing_active_price: float | None = None,
     ) -> None:
+        """Set the position's take-profit, stop-loss or trailing stop
+        (`StepEngine.set_trading_stop`); ValueError for another symbol or without a position."""
         self._check(symbol)
         self.exchange.set_trading_stop(
             take_profit=take_profit,
@@ -101,23 +111,29 @@ class BacktestAdapter:
         )
 
     def open_orders(self, symbol: str) -> list[Order]:
+        """The resting (not yet final) orders; ValueError for another symbol."""
         self._check(symbol)
         orders: list[Order] = self.exchange.open_orders()
         return orders
 
     def position(self, symbol: str) -> Position:
+        """The position after the last bar; ValueError for another symbol."""
         self._check(symbol)
         pos: Position = self.exchange.position()
         return pos
 
     def balance(self) -> Balance:
+        """The account's wallet balance, equity and margin after the last bar."""
         bal: Balance = self.exchange.balance()
         return bal
 
     def drain_events(self) -> list[AdapterEvent]:
+        """The simulator's events since the last call, in the order they happened."""
         events: list[AdapterEvent] = self.exchange.drain_events()
         return events
 
 
 class PaperAdapter(BacktestAdapter):
-    """The same simulator fed by live 1m bars (call `step` as each bar closes)."""
+    """The same simulator fed by live 1m bars (call `step` as each bar closes).
+
+    Single-threaded like BacktestAdapter: the live runner's engine thread owns it."""

@@ -120,7 +120,7 @@ class StepEngine(Protocol):
         available margin."""
 
     def open_orders(self) -> list[Order]:
-        """The resting orders (New, PartiallyFilled, Untriggered), oldest first."""
+        """The orders still open (New, PartiallyFilled, Untriggered)."""
 
     def drain_events(self) -> list[AdapterEvent]:
         """The order, fill, position and balance events since the last call, in the
