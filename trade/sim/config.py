@@ -38,7 +38,11 @@ def tick_grid(tick: float) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """Account and market settings. Fees, slippage and rates are fractions (5.5 bps = 0.00055)."""
+    """Account and market settings. Fees, slippage and rates are fractions (5.5 bps = 0.00055).
+
+    Immutable, so one config may be shared by any number of simulators and threads.
+    Construction raises `trade.core.InputError` for a non-finite or out-of-range value, or a
+    leverage so high that 1 / leverage <= the maintenance margin rate (liquidated at entry)."""
 
     symbol: str = "BTCUSDT"
     initial_balance: float = 10_000.0
