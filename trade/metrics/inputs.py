@@ -114,7 +114,7 @@ def _show(value: object) -> str:
 def _float_col(table: TableLike, name: str, what: str) -> FloatArray:
     raw = _raw(table, name, what)
     try:
-        arr = raw.astype(np.float64)
+        arr = raw.astype(np.float64, copy=False)  # read only: a float column is not copied
     except (TypeError, ValueError) as exc:
         raise InputError(f"{what}: column {name!r} is not numeric ({raw.dtype}): {exc}") from exc
     bad = ~np.isfinite(arr)
@@ -132,9 +132,9 @@ def _int_col(table: TableLike, name: str, what: str) -> IntArray:
             raise InputError(f"{what} row {_first_bad(nat)}: {name} is missing")
         return raw.astype("datetime64[ms]").astype(np.int64)
     if raw.dtype.kind in "iu":
-        return raw.astype(np.int64)
+        return raw.astype(np.int64, copy=False)
     try:
-        arr = raw.astype(np.float64)
+        arr = raw.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{what}: column {name!r} is not an integer column ({raw.dtype})") from exc
     bad = ~np.isfinite(arr) | (arr != np.round(arr))
@@ -146,7 +146,7 @@ def _int_col(table: TableLike, name: str, what: str) -> IntArray:
 
 def _check_increasing(ts: IntArray, what: str) -> None:
     if ts.shape[0] > 1:
-        bad = np.diff(ts) <= 0
+        bad = ts[1:] <= ts[:-1]  # no difference array (nor int64 wrap-around)
         if bad.any():
             i = _first_bad(bad) + 1
             raise InputError(
