@@ -75,7 +75,12 @@ BAR_HASH_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volu
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """What a backtest produced; the same tables are in `out_dir` (when one was given)."""
+    """What a backtest produced; the same tables are in `out_dir` (when one was given).
+
+    `path` is the path that ran ("batch" or "event"), `trades` the trade log
+    (TRADE_LOG_SCHEMA), `equity` one row per 1m bar (EQUITY_SCHEMA), `final_balance` the
+    wallet after the end-of-data close, `metrics` what `compute_metrics` returned,
+    `manifest` what `manifest.json` holds (Play, data, settings, hashes). Immutable."""
 
     path: str  # "batch" or "event"
     trades: pa.Table
@@ -87,6 +92,7 @@ class RunResult:
 
     @property
     def n_trades(self) -> int:
+        """Rows of the trade log."""
         return int(self.trades.num_rows)
 
 
@@ -94,7 +100,26 @@ class RunResult:
 
 
 def parse_time(value: str | int | None, what: str) -> int | None:
-    """ms since the epoch (UTC) from an int, `YYYY-MM-DD` or an ISO date-time; None passes."""
+    """ms since the epoch (UTC) from an int, `YYYY-MM-DD` or an ISO date-time; None passes.
+
+    Parameters
+    ----------
+    value : str, int or None
+        An int or a string of digits (taken as ms), a date, or an ISO date-time (a trailing
+        ``Z`` is allowed; no other offset: times are UTC).
+    what : str
+        The option's name, for the error message (e.g. "start").
+
+    Returns
+    -------
+    int or None
+        Milliseconds since 1970-01-01 UTC; None when `value` is None.
+
+    Raises
+    ------
+    InputError
+        The text is not a date or date-time.
+    """
     if value is None:
         return None
     if isinstance(value, int):
@@ -115,7 +140,27 @@ def _iso(ms: int) -> str:
 
 def sim_config(play: Play, plan: OrderPlan, instrument: Instrument) -> SimConfig:
     """The simulator settings of a Play: `account`, with `backtest:` overrides (bps ->
-    fractions), the plan's leverage and the instrument's qty rules and tick."""
+    fractions), the plan's leverage and the instrument's qty rules and tick.
+
+    Parameters
+    ----------
+    play : Play
+        Supplies the starting equity, fees, slippage, maintenance margin rate and intrabar
+        rule (each from `backtest:` when set there, else from `account:`).
+    plan : OrderPlan
+        Supplies the symbol, leverage, quantity step, minimum quantity and notional.
+    instrument : Instrument
+        Supplies the tick size (bracket levels are rounded to it, as live orders are).
+
+    Returns
+    -------
+    SimConfig
+
+    Raises
+    ------
+    InputError
+        The settings are not a valid SimConfig (the message names the Play file).
+    """
     acc, bt = play.account, play.backtest
     fees = bt.fee_model if bt is not None and bt.fee_model is not None else acc.fee_model
     slip = bt.slippage_bps if bt is not None and bt.slippage_bps is not None else acc.slippage_bps
@@ -182,7 +227,39 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
     `synthetic`: True = the Play's `synthetic:` block (asked for explicitly), False = the
     store only (a missing store or symbol is a NoDataError naming them), None = the store,
     else the Play's synthetic block (the library's default; the CLI always passes True/False).
-    `seed` (a synthetic seed) with `synthetic=False` is refused: it would be ignored."""
+    `seed` (a synthetic seed) with `synthetic=False` is refused: it would be ignored.
+
+    Parameters
+    ----------
+    play : Play
+        Supplies the `synthetic:` block (regime or pattern, days or bars, seed).
+    store : Store
+        The market-data store to read.
+    symbol : str
+        The symbol whose bars are read (or named in the synthetic bars).
+    start_ms, end_ms : int or None
+        Keep bars with start_ms <= ts < end_ms (None: unbounded); synthetic bars too.
+    seed : int or None
+        Replaces the synthetic block's seed.
+    synthetic : bool or None
+        Where the bars come from (above).
+
+    Returns
+    -------
+    tuple of (pyarrow.Table, dict)
+        The bars, and the data description for the manifest: `kind` ("store" or
+        "synthetic"), `description` and, by kind, the store root and provenance or the
+        regime, days and seed.
+
+    Raises
+    ------
+    InputError
+        A seed with `synthetic=False`, `synthetic=True` without a `synthetic:` block, or no
+        bars in the range.
+    NoDataError
+        The store (or its data for `symbol`) does not exist and synthetic data was not
+        chosen (a subclass of InputError).
+    """
     if synthetic is False and seed is not None:
         raise InputError("a synthetic-data seed was given but the run reads stored data; "
                          "add --synthetic to run on the Play's synthetic: block")
@@ -260,7 +337,26 @@ def with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, i
 
 
 def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
-    """(path, why) for a run; InputError when `batch` is asked of a Play that needs events."""
+    """(path, why) for a run; InputError when `batch` is asked of a Play that needs events.
+
+    Parameters
+    ----------
+    play : Play
+        The Play; `account.max_drawdown_pct` needs the event path (a circuit breaker on the
+        running equity).
+    path : {"auto", "batch", "event"}
+        What was asked for; "auto" picks batch unless the Play needs events.
+
+    Returns
+    -------
+    tuple of (str, str)
+        "batch" or "event", and the reason (for the manifest and the CLI).
+
+    Raises
+    ------
+    InputError
+        An unknown `path`, or "batch" for a Play that needs the event path.
+    """
     if path not in ("auto", "batch", "event"):
         raise InputError(f"unknown path {path!r}, expected auto, batch or event")
     needs_event = play.account.max_drawdown_pct is not None
@@ -363,7 +459,53 @@ def run_backtest(
     store or synthetic data (start/end still cut them); the manifest's data kind is `table`.
 
     The sha256 of the bars (for the manifest) is computed in a worker thread while the run
-    proceeds (hashlib releases the GIL)."""
+    proceeds (hashlib releases the GIL).
+
+    Parameters
+    ----------
+    play : Play, str or Path
+        A loaded Play or the path of a Play file.
+    data_dir : str or Path, optional
+        The data store's root (default: $TRADE_DATA_DIR or the default store); ignored when
+        `store` is given.
+    store : Store, optional
+        An open store to read bars, funding and the instrument from.
+    symbol : str, optional
+        Overrides the Play's symbol.
+    start, end : str or int, optional
+        The run's range (end exclusive), as above.
+    out_dir : str or Path, optional
+        Where `trades.parquet`, `equity.parquet`, `metrics.json` and `manifest.json` are
+        written (all four or none); None writes nothing.
+    path : {"auto", "batch", "event"}
+        The engine path (`choose_path`).
+    seed : int, optional
+        Replaces the synthetic block's seed.
+    progress : callable, optional
+        ``progress(done, total)`` in 1m bars.
+    synthetic : bool, optional
+        Where the bars come from (`load_run_bars`).
+    bars : pyarrow.Table, optional
+        1m bars in memory to run on (above).
+
+    Returns
+    -------
+    RunResult
+        The path taken, trade log, equity curve, final balance, metrics, manifest and
+        `out_dir`.
+
+    Raises
+    ------
+    InputError
+        An unreadable date, an empty date range, an unknown or impossible path, settings
+        the order rules or simulator refuse, no bars to run on (NoDataError, a subclass,
+        when the store lacks them), or `bars` that are not a table or come with
+        `synthetic` / `seed`.
+    PlayError
+        From `load_play`: the Play file is invalid.
+    ValueError
+        From the simulator: a stored bar is invalid.
+    """
     play_file: Path | None = None
     if not isinstance(play, Play):
         play_file = Path(play)
