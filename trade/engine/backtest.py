@@ -466,8 +466,8 @@ def run_backtest(
     play : Play, str or Path
         A loaded Play or the path of a Play file.
     data_dir : str or Path, optional
-        The data store's root (default: $TRADE_DATA_DIR or the default store); ignored when
-        `store` is given.
+        The data store's root (default: $TRADE_DATA_DIR, else ./data); ignored when `store`
+        is given.
     store : Store, optional
         An open store to read bars, funding and the instrument from.
     symbol : str, optional

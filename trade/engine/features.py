@@ -47,7 +47,9 @@ ROLES: tuple[str, ...] = ("low_tf", "med_tf", "high_tf")
 
 @dataclass(frozen=True, slots=True)
 class FeatureDef:
-    """One indicator or structure instance of a Play."""
+    """One indicator or structure instance of a Play: its key, registry name, resolved
+    parameters (defaults filled in), the interval it is computed on, and its outputs.
+    Immutable."""
 
     key: str
     indicator: str
@@ -57,6 +59,8 @@ class FeatureDef:
 
     @property
     def series(self) -> tuple[str, ...]:
+        """The names its outputs have in conditions: `key` for a single-valued indicator,
+        else `key.output` for each output."""
         if self.outputs == ("value",):
             return (self.key,)
         return tuple(f"{self.key}.{o}" for o in self.outputs)
@@ -71,7 +75,28 @@ def _interval_of(play: Play, tf: str | None) -> str:
 
 
 def feature_defs(play: Play) -> list[FeatureDef]:
-    """Every feature and structure of `play`, in declaration order."""
+    """Every feature and structure of `play`, in declaration order.
+
+    Features come first, then structures by role; a structure inherits the parameters it
+    accepts from the structures it `uses` (its own win).
+
+    Parameters
+    ----------
+    play : Play
+        A loaded Play.
+
+    Returns
+    -------
+    list[FeatureDef]
+        One per feature or structure, with resolved parameters and its timeframe as an
+        interval ("exec" and the roles replaced by the Play's intervals).
+
+    Raises
+    ------
+    InputError
+        A feature gives `source` to an indicator that takes none, or (from the indicator
+        registry) a parameter is out of range.
+    """
     out: list[FeatureDef] = []
     for fid, feat in play.features.items():
         params = dict(feat.params)
@@ -111,7 +136,12 @@ def _arrays(bars: pa.Table) -> dict[str, F64]:
 
 @dataclass(slots=True)
 class ExecFrame:
-    """Exec bars of a run and every series on them (one value per exec bar)."""
+    """Exec bars of a run and every series on them (one value per exec bar).
+
+    `series` maps each name conditions may use (bar fields, `last_price`, `mark_price` and
+    every `FeatureDef.series`) to its exec-bar array; `close_1m` / `mark_1m` are the 1m
+    closes and marks, `defs` the features. Built by `exec_frame` or
+    `trade.sweep.FrameCache.frame`; read-only once built, so threads may share one."""
 
     exec_ts: I64  # open time of each exec bar
     close_idx: I64  # index of each exec bar's last 1m bar in the 1m table
@@ -162,7 +192,27 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     from the data closes on the next 1m bar (its decision is taken after that bar), exactly as
     `StreamFeatures` closes it; this keeps both paths equal on data with gaps, except when a
     bucket's only bar is the one that closes the previous bucket late (two closes on one
-    minute: streaming takes one decision there, batch two)."""
+    minute: streaming takes one decision there, batch two).
+
+    Parameters
+    ----------
+    play : Play
+        Supplies the exec timeframe and the features.
+    bars_1m : pyarrow.Table
+        1m bars: `ts` (ms, ascending), OHLC, `volume`, optionally `mark_price` (else the
+        close stands for it).
+
+    Returns
+    -------
+    ExecFrame
+        The exec bars and every series, features on other timeframes aligned so that a
+        value is visible only once its own bar has closed (no look-ahead).
+
+    Raises
+    ------
+    InputError
+        `bars_1m` has no rows, or a feature is invalid (`feature_defs`).
+    """
     exec_tf = play.exec_tf
     e_ms = interval_ms(exec_tf)
     ts_1m = np.asarray(bars_1m.column("ts").to_numpy(), dtype=np.int64)
@@ -249,7 +299,10 @@ class _Bucket:
 class StreamFeatures:
     """The streaming form: feed closed 1m bars, read values after each exec close.
 
-    Single-threaded: called only by the engine thread that owns it."""
+    `values` holds the latest value of every series `ExecFrame` has (NaN until known);
+    bars of every timeframe close exactly as `exec_frame` closes them, and timeframes
+    closing on the exec close are updated first. Single-threaded: called only by the engine
+    thread that owns it."""
 
     def __init__(self, play: Play) -> None:
         self.exec_tf = play.exec_tf
