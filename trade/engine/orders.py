@@ -108,7 +108,12 @@ NO_RULE = StopRule("none")
 
 @dataclass(frozen=True, slots=True)
 class OrderPlan:
-    """Everything needed to turn one decision into orders; derived once from a Play."""
+    """Everything needed to turn one decision into orders; derived once from a Play.
+
+    Sizing (mode and value), the stop, take-profit and trailing rules, break-even, the
+    limit-entry offset, expiry and time in force, flipping, and the instrument's quantity
+    and price rules. Immutable: the batch and event paths and every sweep thread share
+    one."""
 
     symbol: str
     leverage: float
@@ -248,7 +253,31 @@ def _leverage(play: Play) -> float:
 
 
 def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> OrderPlan:
-    """Derive the order rules of `play` (InputError for combinations the simulator lacks)."""
+    """Derive the order rules of `play` (InputError for combinations the simulator lacks).
+
+    `risk_model:` entries override the simple `risk:` ones; without any sizing rule an
+    entry uses `DEFAULT_MARGIN_PCT` of equity as margin; with `exit_mode: signal` the
+    take-profit is dropped (exits come from signals, the stop stays).
+
+    Parameters
+    ----------
+    play : Play
+        A loaded Play.
+    instrument : Instrument
+        The traded contract: quantity step, minimum quantity and notional, tick size and
+        maximum leverage (default `DEFAULT_INSTRUMENT`).
+
+    Returns
+    -------
+    OrderPlan
+        The rules; `symbol` is the Play's (callers running another symbol replace it).
+
+    Raises
+    ------
+    InputError
+        The Play's leverage exceeds the instrument's maximum, a stop's `activation_pct`
+        is given for a non-trailing stop, or `entry.limit_offset_pct` is 100 or more.
+    """
     lev = _leverage(play)
     if lev > instrument.max_leverage:
         raise InputError(f"{play.source}: leverage {lev:g} is above {instrument.symbol}'s "
