@@ -78,7 +78,10 @@ def to_decision(d: ActionDecision) -> Decision:
 
 @dataclass(slots=True)
 class EngineStats:
-    """What the engine has seen and done (for logs, tests and the live status line)."""
+    """What the engine has seen and done (for logs, tests and the live status line).
+
+    Counts of 1m bars, exec bars, intrabar evaluations, fills and rejected orders, and the
+    reject reasons in order. Written by the engine thread only."""
 
     bars_1m: int = 0
     exec_bars: int = 0
@@ -89,7 +92,11 @@ class EngineStats:
 
 
 class PlayEngine:
-    """Runs one Play on one symbol through an `ExchangeAdapter`. See the module docstring."""
+    """Runs one Play on one symbol through an `ExchangeAdapter`. See the module docstring.
+
+    `plan` defaults to `order_plan(play)` on `DEFAULT_INSTRUMENT`. Not thread-safe: one
+    owner, the engine thread, calls `on_bar` and `finish` and reads `position`, `orders`,
+    `stats`, `halted` and `last_decision` (the state it keeps from the adapter's events)."""
 
     def __init__(self, play: Play, adapter: ExchangeAdapter, *,
                  plan: OrderPlan | None = None) -> None:

@@ -72,7 +72,24 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
     """The batch inputs of a run (see the module docstring). Whole-array work only: a column
     that is the same on every row (the plan's sizing, break-even, limit offset, ROI brackets)
     is one broadcast value, not an array (`trade.sim.signals.constant`). The result is valid
-    by construction: run it with `run_batch(..., checked=True)`."""
+    by construction: run it with `run_batch(..., checked=True)`.
+
+    Parameters
+    ----------
+    compiled : CompiledActions
+        The Play's compiled actions (`trade.play.compiled_actions(play)`).
+    frame : ExecFrame
+        The exec bars and series the actions read (`exec_frame`).
+    plan : OrderPlan
+        The sizing and bracket rules (`order_plan`).
+
+    Returns
+    -------
+    SignalArrays
+        One row per exec bar: entry and exit flags, exit percentage, sizing and bracket
+        distances (fractions of the entry price). A Play with intrabar actions (reading
+        `last_price` / `mark_price`) gets one row per 1m bar instead.
+    """
     n_exec = len(frame)
     acts = evaluate_actions(compiled, frame.series, n=n_exec)
     if compiled.intrabar:
