@@ -32,7 +32,13 @@ from trade.sim.config import SizeMode
 
 
 def quickstart_play_path() -> Path:
-    """The Play `trade quickstart` runs (shipped inside the package)."""
+    """The Play `trade quickstart` runs (shipped inside the package).
+
+    Returns
+    -------
+    Path
+        The path of `quickstart_play.yml` inside the installed `trade.engine` package.
+    """
     return Path(str(resources.files("trade.engine") / "quickstart_play.yml"))
 
 
