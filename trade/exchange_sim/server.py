@@ -253,26 +253,35 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
     # ------------------------------------------------------------------ addresses
     @property
     def base_url(self) -> str:
+        """The REST root, ``http://host:port`` (the port is known after `start()`)."""
         return f"http://{self.host}:{self.port}"
 
     @property
     def ws_base(self) -> str:
+        """The WebSocket root, ``ws://host:port``."""
         return f"ws://{self.host}:{self.port}"
 
     @property
     def ws_public_url(self) -> str:
+        """The public stream (klines, tickers, trades, order book) of linear contracts."""
         return f"{self.ws_base}/v5/public/linear"
 
     @property
     def ws_private_url(self) -> str:
+        """The private stream (orders, executions, positions, wallet, dcp)."""
         return f"{self.ws_base}/v5/private"
 
     @property
     def ws_trade_url(self) -> str:
+        """The WebSocket order-entry endpoint (order.create / amend / cancel)."""
         return f"{self.ws_base}/v5/trade"
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ExchangeSimServer:
+        """Start the server thread and its event loop, listen, and return self once ready.
+
+        InputError when the port cannot be bound (busy, not available); RuntimeError when
+        already started, or the server fails or takes over 30 s to start."""
         if self._thread is not None:
             raise RuntimeError("the exchange simulator is already started")
         self._thread = threading.Thread(target=self._run, name="exchange-sim", daemon=True)
@@ -407,9 +416,11 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
         return self._grace is not None
 
     def market_now_ms(self) -> int:
+        """The market clock (ms): the replay's time, which bars, orders and fills carry."""
         return self.clock.now_ms()
 
     def server_now_ms(self) -> int:
+        """The server clock (ms) plus the fault-injected skew: what auth checks use."""
         return self.server_clock.now_ms() + self.faults.clock_skew_ms
 
     def configure_faults(self, config: FaultConfig) -> None:
@@ -465,6 +476,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
 
     def connection_count(
             self, kind: Literal["all", "public", "private", "trade"] = "all") -> int:
+        """Open WebSocket connections of `kind` (a snapshot; any thread may ask)."""
         return sum(1 for c in list(self._conns.values()) if kind in ("all", c.kind))
 
     def inspect(self, fn: Callable[[Venue], T]) -> T:
@@ -487,7 +499,21 @@ def _shift(table: pa.Table, shift_ms: int) -> pa.Table:
 
 
 def store_instrument(data_dir: Path, symbol: str) -> Instrument | None:
-    """The instrument the data store keeps for `symbol` (None: a file, or none stored)."""
+    """The instrument the data store keeps for `symbol` (None: a file, or none stored).
+
+    Parameters
+    ----------
+    data_dir : Path
+        A data-store directory (a file path, e.g. a .parquet of bars, gives None).
+    symbol : str
+        The symbol whose instrument is asked for.
+
+    Returns
+    -------
+    Instrument or None
+        The stored trading rules, or None when `data_dir` is not a directory or the store
+        keeps no instrument for `symbol`.
+    """
     path = Path(data_dir)
     if not path.is_dir():
         return None
@@ -501,7 +527,23 @@ def store_instrument(data_dir: Path, symbol: str) -> Instrument | None:
 
 
 def store_symbols(data_dir: Path) -> list[str]:
-    """Every symbol the data store at `data_dir` holds bars of (sorted)."""
+    """Every symbol the data store at `data_dir` holds bars of (sorted).
+
+    Parameters
+    ----------
+    data_dir : Path
+        A data-store directory.
+
+    Returns
+    -------
+    list[str]
+        The symbols, sorted; never empty.
+
+    Raises
+    ------
+    InputError
+        `data_dir` is not a directory, or the store in it holds no symbol.
+    """
     path = Path(data_dir)
     if not path.is_dir():
         raise InputError(f"data directory {path} does not exist")
@@ -517,7 +559,29 @@ def load_bars(
     data_dir: Path, symbol: str, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> pa.Table:
     """1m bars from the data store (with its funding and open-interest series as columns,
-    `trade.data.series`), or straight from a .parquet/.csv file path."""
+    `trade.data.series`), or straight from a .parquet/.csv file path.
+
+    Parameters
+    ----------
+    data_dir : Path
+        A data-store directory, or a .parquet / .csv file of bars (read whole, with its
+        own columns).
+    symbol : str
+        The symbol to read from a store (ignored for a file).
+    start_ms, end_ms : int, optional
+        Keep bars with start_ms <= ts < end_ms (a store only; a file is read whole).
+
+    Returns
+    -------
+    pyarrow.Table
+        The bars, with a `ts` column (bar open time, ms UTC).
+
+    Raises
+    ------
+    InputError
+        A file that is neither .parquet nor .csv or has no `ts` column, a missing
+        directory, the data store unavailable, or no bars returned for `symbol`.
+    """
     path = Path(data_dir)
     if path.is_file():
         if path.suffix == ".parquet":
