@@ -263,7 +263,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
 
     @property
     def ws_public_url(self) -> str:
-        """The public stream (klines, tickers, trades, order book) of linear contracts."""
+        """The public stream (klines, tickers, order book) of linear contracts."""
         return f"{self.ws_base}/v5/public/linear"
 
     @property
