@@ -30,7 +30,8 @@ class ReplayClock:
     """Market time = `start_ms` + elapsed real time x `speed` (speed 1 = real time).
 
     Reads real time through a `Clock` (WallClock by default), never the system clock
-    directly; `wait` waits in real time for the market-time equivalent.
+    directly; `wait` waits in real time for the market-time equivalent. Immutable after
+    construction, so any thread may read it. ValueError unless `speed` > 0.
     """
 
     def __init__(self, start_ms: int, speed: float = 1.0, base: Clock | None = None) -> None:
@@ -43,12 +44,16 @@ class ReplayClock:
         self.wall_start_ms = self.base.now_ms()  # the wall clock when the replay started
 
     def now_ms(self) -> int:
+        """The market time (ms since the epoch)."""
         return self.start_ms + int((self.base.monotonic() - self._t0) * 1000.0 * self.speed)
 
     def wait(self, event: threading.Event, timeout_s: float) -> bool:
+        """Wait for `event` up to `timeout_s` market seconds (timeout_s / speed real
+        seconds); True when the event was set."""
         return self.base.wait(event, timeout_s / self.speed)
 
     def monotonic(self) -> float:
+        """The market time in seconds (never goes back: it follows the base's monotonic)."""
         return self.now_ms() / 1000.0
 
 

@@ -65,6 +65,8 @@ class DcpMonitor:
     _down_since: dict[str, float] = field(default_factory=dict)  # product -> monotonic s
 
     def configure(self, product: str, window_s: int) -> None:
+        """Enable DCP for `product` with a window of `window_s` seconds (replacing one set
+        before). ValueError for an unknown product or a window outside [3, 300]."""
         if product not in PRODUCTS:
             raise ValueError(f"product must be one of {', '.join(PRODUCTS)}, got {product!r}")
         if not MIN_WINDOW_S <= window_s <= MAX_WINDOW_S:
@@ -105,6 +107,8 @@ class DcpMonitor:
         return len(self._alive.get(product, ()))
 
     def down_since(self, product: str) -> float | None:
+        """When (clock seconds) the product's last dcp connection died; None while one is
+        alive, before any died, or after the window fired."""
         return self._down_since.get(product)
 
     def due(self, now_s: float) -> list[str]:

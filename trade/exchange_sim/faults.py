@@ -78,15 +78,19 @@ class FaultInjector:
         self._rng = random.Random(self.config.seed)
 
     def configure(self, config: FaultConfig) -> None:
+        """Replace the settings and restart the random sequence from the new seed."""
         with self._lock:
             self.config = config
             self._rng = random.Random(config.seed)
 
     @property
     def clock_skew_ms(self) -> int:
+        """The configured server clock skew (ms)."""
         return self.config.clock_skew_ms
 
     def rest_fault(self, path: str) -> RestFault:
+        """What to do with one REST call on `path`: "ok", "http_error", "timeout" or
+        "rate_limit" (one seeded draw per eligible call)."""
         cfg = self.config
         if cfg.rest_paths and not any(path.startswith(p) for p in cfg.rest_paths):
             return "ok"
@@ -104,6 +108,8 @@ class FaultInjector:
         return "ok"
 
     def ws_action(self) -> WsAction:
+        """What to do with one WebSocket data push: "send", "drop", "duplicate", "delay" or
+        "reorder" (one seeded draw per push)."""
         cfg = self.config
         with self._lock:
             draw = self._rng.random()

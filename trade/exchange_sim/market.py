@@ -83,7 +83,13 @@ def _required(table: pa.Table, name: str) -> F64:
 
 
 class MarketData:
-    """1m bars of one symbol, validated once; read-only afterwards (safe to share)."""
+    """1m bars of one symbol, validated once; read-only afterwards (safe to share).
+
+    Holds the bar columns as arrays (optional volume, turnover, mark price, funding rate
+    and open interest) and answers the public endpoints: klines of any interval, tickers,
+    funding history, open interest. `funding_rate` is the constant rate used where the
+    bars carry none. Construction raises InputError for an empty table or a missing OHLC
+    column."""
 
     def __init__(self, symbol: str, bars: pa.Table, *, funding_rate: float = 0.0) -> None:
         if bars.num_rows == 0:
@@ -134,6 +140,7 @@ class MarketData:
 
     @property
     def first_ts(self) -> int:
+        """Open time (ms) of the first bar."""
         return int(self.ts[0])
 
     @property
@@ -146,6 +153,7 @@ class MarketData:
         return int(np.searchsorted(self.ts, now_ms - MINUTE_MS, side="right"))
 
     def bar(self, i: int) -> tuple[int, float, float, float, float, float]:
+        """Bar `i` as (ts, open, high, low, close, volume)."""
         return (
             int(self.ts[i]),
             float(self.open[i]),
@@ -156,6 +164,7 @@ class MarketData:
         )
 
     def mark_price(self, i: int) -> float:
+        """The mark price at bar `i`'s close: the mark column where finite, else the close."""
         if self.mark is not None and math.isfinite(self.mark[i]):
             return float(self.mark[i])
         return float(self.close[i])
@@ -262,6 +271,10 @@ class MarketData:
 
     # --- tickers / book ------------------------------------------------------------
     def ticker(self, i: int, now_ms: int, tick: float) -> dict[str, Any]:
+        """The Bybit V5 linear ticker after bar `i` closed, as `/v5/market/tickers` and the
+        `tickers.` topic send it: 24h and 1h figures over the bars up to `i`, mark, open
+        interest, the next funding time after `now_ms` and its rate, and a synthetic best
+        bid/ask one `tick` either side of the last price."""
         from trade.exchange_sim.protocol import num
 
         lo = max(0, i - 1439)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from trade.core.bybit_limits import BYBIT_RATE_LIMITS
 
-# Bybit's default per-UID limits (requests per second) for the endpoints simulated here.
+#: Bybit's default per-UID limits (requests per second) for the endpoints simulated here.
 DEFAULT_LIMITS: dict[str, int] = dict(BYBIT_RATE_LIMITS)
 PUBLIC_LIMIT = 120  # per second per client for market endpoints (Bybit: 600 per 5 s per IP)
 WINDOW_MS = 1000
@@ -30,7 +30,10 @@ class LimitStatus:
 
 
 class RateLimiter:
-    """Rolling window per (client, endpoint). `check` counts the call when it is allowed."""
+    """Rolling window per (client, endpoint). `check` counts the call when it is allowed.
+
+    `limits` (path -> requests per second) override Bybit's defaults; other paths get
+    `public_limit`. Thread-safe: one lock guards the windows."""
 
     def __init__(self, limits: dict[str, int] | None = None, public_limit: int = PUBLIC_LIMIT):
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}  # overrides on top of Bybit's
@@ -39,9 +42,15 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def limit_for(self, path: str) -> int:
+        """The requests per second allowed on `path`."""
         return self.limits.get(path, self.public_limit)
 
     def check(self, client: str, path: str, now_ms: int) -> LimitStatus:
+        """Count one call of `client` on `path` at `now_ms` if the last second leaves room.
+
+        Returns whether it is allowed, the limit, the calls left, and the reset time (when
+        refused: when the oldest call leaves the window); `headers()` gives Bybit's
+        X-Bapi-Limit* headers."""
         limit = self.limit_for(path)
         with self._lock:
             hits = self._hits.setdefault((client, path), deque())
