@@ -47,11 +47,23 @@ from trade.sim.step import StepEngine
 # the simulator drives any step engine; the default is the backtest kernel itself
 SimEngine = StepEngine
 
+#: makes the step engine of a Venue from its SimConfig (tests pass the reference simulator)
 EngineFactory = Callable[[SimConfig], SimEngine]
 
 
 def default_engine_factory(config: SimConfig) -> SimEngine:
-    """The backtest kernel itself, so the simulator's fills are the backtest's fills."""
+    """The backtest kernel itself, so the simulator's fills are the backtest's fills.
+
+    Parameters
+    ----------
+    config : SimConfig
+        The venue's settings (symbol, balance, fees, leverage, instrument rules).
+
+    Returns
+    -------
+    SimEngine
+        A new `trade.sim.SimExchange` for `config`.
+    """
     from trade.sim import SimExchange
 
     engine: SimEngine = SimExchange(config)
@@ -192,7 +204,15 @@ class SharedWallet:
 
 
 class Venue:
-    """The exchange side of one account trading one symbol."""
+    """The exchange side of one account trading one symbol.
+
+    Turns Bybit V5 request parameters into calls on its step engine (the backtest kernel
+    by default, from `engine_factory`) and the engine's events into Bybit-shaped rows and
+    WebSocket pushes. Request methods return (the REST `result`, the pushes) and refuse a
+    bad request with `ApiError` carrying Bybit's retCode. Construction raises ValueError
+    when `config` and `instrument` name different symbols. Not thread-safe: the server's
+    event-loop thread is its only writer (other threads go through
+    `ExchangeSimServer.inspect`)."""
 
     def __init__(
         self,
@@ -245,6 +265,8 @@ class Venue:
     # --- helpers ---------------------------------------------------------------------
     @property
     def last_price(self) -> float:
+        """The last traded price: on the forming minute's price path with intrabar fills,
+        else the last closed bar's close (NaN before the first bar)."""
         if self.intrabar and self._path_live and math.isfinite(self.path_price):
             return self.path_price
         return self.last_bar[4] if self.last_bar else math.nan
@@ -315,6 +337,8 @@ class Venue:
             raise ApiError(p.TOO_MANY_ACTIVE_ORDERS)
 
     def find(self, params: dict[str, Any]) -> OrderRecord:
+        """The order named by `orderId` or `orderLinkId` (both must agree when both are
+        given); ApiError when neither is given or no such order exists."""
         order_id = str(params.get("orderId") or "")
         link = params.get("orderLinkId") or ""
         if order_id:
@@ -437,6 +461,8 @@ class Venue:
 
     # --- requests ---------------------------------------------------------------------
     def create(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Place an order (`POST /v5/order/create` parameters); the result holds `orderId`
+        and `orderLinkId`. ApiError for a bad or refused request, with Bybit's code."""
         self.check_symbol(params)
         side_text = params.get("side")
         try:
@@ -558,6 +584,8 @@ class Venue:
         return {"orderId": self.oid(order.order_id), "orderLinkId": link}, pushes
 
     def amend(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Change an open order's qty, price or trigger price (`/v5/order/amend`);
+        ApiError when the order is not open, nothing changes, or the engine refuses."""
         self.check_symbol(params)
         _check_order_options(params)
         rec = self.find(params)
@@ -582,6 +610,7 @@ class Venue:
                 "orderLinkId": rec.order.order_link_id}, pushes
 
     def cancel(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Cancel one open order (`/v5/order/cancel`); ApiError when it is not open."""
         self.check_symbol(params)
         rec = self.find(params)
         if rec.order.status.is_terminal:
@@ -618,6 +647,7 @@ class Venue:
         return done, pushes
 
     def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Cancel every open order (`/v5/order/cancel-all`); the result lists them."""
         self.check_symbol(params, required=False)
         pushes = Pushes()
         done: list[dict[str, str]] = []
@@ -630,6 +660,8 @@ class Venue:
         return {"list": done, "success": "1"}, pushes
 
     def trading_stop(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Set the position's take-profit, stop-loss and trailing stop
+        (`/v5/position/trading-stop`); ApiError without a position or for bad values."""
         self.check_symbol(params)
         _check_order_options(params)
         if self.engine.position().side == 0:
@@ -654,6 +686,9 @@ class Venue:
         return {}, pushes
 
     def set_leverage(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
+        """Change the leverage (`/v5/position/set-leverage`, buy = sell: one-way mode);
+        ApiError when invalid, unchanged, above the instrument's maximum, while a bar is
+        being processed, or when the account cannot carry the new margin."""
         self.check_symbol(params)
         buy = _parse_float(params, "buyLeverage", required=True)
         sell = _parse_float(params, "sellLeverage", required=True)
@@ -702,6 +737,8 @@ class Venue:
             raise ApiError(p.INSUFFICIENT_BALANCE_LEVERAGE)  # more margin than is free
 
     def switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`/v5/position/switch-isolated`: the simulator trades isolated margin only, so this
+        always raises ApiError (not modified for isolated, refused for cross)."""
         self.check_symbol(params)
         mode = params.get("tradeMode")
         if mode in (1, "1"):
@@ -841,6 +878,7 @@ class Venue:
 
     # --- Bybit rows -------------------------------------------------------------------
     def order_row(self, rec: OrderRecord) -> dict[str, Any]:
+        """The order as a Bybit V5 order row (REST lists and the `order` topic)."""
         o = rec.order
         req = o.request
         is_market = req.order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
@@ -892,6 +930,7 @@ class Venue:
         }
 
     def execution_row(self, fill: Fill) -> dict[str, Any]:
+        """The fill as a Bybit V5 execution row (REST list and the `execution` topic)."""
         rec = self.orders.get(fill.order_id)
         req = rec.order.request if rec else None
         value = fill.qty * fill.price
@@ -945,6 +984,7 @@ class Venue:
         }
 
     def position_row(self, pos: Position, *, ws: bool = False) -> dict[str, Any]:
+        """The position as a Bybit V5 position row (`ws`: the `position` topic's shape)."""
         side = {1: "Buy", -1: "Sell"}.get(int(pos.side), "")
         size = float(pos.size) if pos.side else 0.0
         entry = float(pos.entry_price) if pos.side else 0.0
