@@ -66,6 +66,10 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
                          ReplayDriver):
     """A local Bybit V5 exchange replaying 1m bars, filling orders with the backtest kernel.
 
+    Threads: `start()` runs the server on its own thread ("exchange-sim"), the only one that
+    touches the venues; the public methods may be called from any thread (they hand work
+    to that thread and wait). Use it as a context manager, or call `start()` and `stop()`.
+
     Parameters
     ----------
     bars: a pyarrow Table with ts/open/high/low/close[/volume/turnover/mark_price/
