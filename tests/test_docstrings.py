@@ -19,7 +19,8 @@ from typing import Any, Protocol, get_type_hints
 import pytest
 
 PACKAGES = ("trade.core", "trade.play", "trade.data", "trade.live", "trade.notify",
-            "trade.report", "trade.cli", "trade.plays")
+            "trade.report", "trade.cli", "trade.plays", "trade.engine", "trade.sweep",
+            "trade.sim", "trade.metrics", "trade.exchange_sim")
 
 #: functions documented by their owners, not yet numpydoc-style (reported in issue 19)
 PENDING: dict[str, str] = {}
