@@ -141,3 +141,31 @@ def test_bars_in_memory_run_as_the_same_bars_from_the_store(tmp_path: Path) -> N
     assert mem.manifest["data"]["kind"] == "table"
     with pytest.raises(InputError, match="in memory"):
         run_backtest(play, store=st, bars=table, synthetic=True)
+
+
+def test_synthetic_bars_count_after_the_warm_up_as_in_trade() -> None:
+    """TRADE's `bars` are exec bars after the features' warm-up: the warm-up (here a 1h EMA
+    of 50 bars, the longest) is generated in front of them, so the last `bars` exec bars all
+    see every feature."""
+    from trade.engine.backtest import warmup_minutes
+    from trade.play import load_play_text
+
+    text = """\
+version: "3.0.0"
+name: warm
+symbol: BTCUSDT
+timeframes: {low_tf: 15m, med_tf: 1h, exec: low_tf}
+features:
+  ema_fast: {indicator: ema, params: {length: 9}}
+  ema_1h: {indicator: ema, params: {length: 50}, tf: med_tf}
+actions:
+  entry_long:
+    - [ema_fast, ">", ema_1h]
+validation: {pattern: trend_up_clean, bars: 200, seed: 3}
+"""
+    play = load_play_text(text, source="warm.yml")
+    warm = warmup_minutes(play)
+    assert warm == (49 + 1) * 60  # the 1h EMA's 49 bars before its first value, and its own
+    res = run_backtest(play, synthetic=True)
+    assert res.equity.num_rows == 200 * 15 + warm
+    assert res.n_trades >= 1  # a rising market with every feature warm: the Play enters

@@ -63,6 +63,7 @@ from trade.engine.features import exec_frame
 from trade.engine.orders import DEFAULT_INSTRUMENT, OrderPlan, order_plan
 from trade.engine.play_engine import PlayEngine
 from trade.engine.signals import build_signals
+from trade.indicators import warmup
 from trade.metrics import compute_metrics
 from trade.play import INTERVAL_MINUTES, Play, compiled_actions, load_play, play_hash
 from trade.sim import BacktestAdapter, Bar, BatchResult, SimConfig, run_batch
@@ -232,7 +233,9 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
     Parameters
     ----------
     play : Play
-        Supplies the `synthetic:` block (regime or pattern, days or bars, seed).
+        Supplies the `synthetic:` block (regime or pattern, days or bars, seed). `bars`
+        counts exec bars after the features' warm-up (`warmup_minutes`), which is
+        generated in front of them, as TRADE means it.
     store : Store
         The market-data store to read.
     symbol : str
@@ -277,10 +280,13 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
         regime = _synthetic_regime(play)
         seed_used = s.seed if seed is None else seed
         exec_min = _exec_minutes(play)
-        days = s.days if s.bars is None else max(1, math.ceil(s.bars * exec_min / 1440))
+        # `bars` counts exec bars after the features' warm-up, as TRADE meant it: the
+        # warm-up is generated in front of them, so every feature has a value by then
+        minutes = None if s.bars is None else s.bars * exec_min + warmup_minutes(play)
+        days = s.days if minutes is None else max(1, math.ceil(minutes / 1440))
         bars = synth_bars(symbol, days, seed_used, regime)
-        if s.bars is not None:
-            bars = bars.slice(0, s.bars * exec_min)
+        if minutes is not None:
+            bars = bars.slice(0, minutes)
         if start_ms is not None or end_ms is not None:
             ts = bars.column("ts").to_numpy()
             lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms))
@@ -305,6 +311,21 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
 
 def _exec_minutes(play: Play) -> int:
     return INTERVAL_MINUTES[play.exec_tf]
+
+
+def warmup_minutes(play: Play) -> int:
+    """1m bars before every feature and structure of `play` has its first value: the
+    largest warm-up (in bars of its own interval, plus the one bar that closes it) times
+    that interval's minutes."""
+    longest = 0
+    for feat in play.features.values():
+        minutes = INTERVAL_MINUTES[play.interval_of(feat.tf)]
+        longest = max(longest, (warmup(feat.indicator, feat.params) + 1) * minutes)
+    for role, items in play.structures.items():
+        minutes = INTERVAL_MINUTES[play.interval_of(role)]
+        for st in items:
+            longest = max(longest, (warmup(st.type, st.params) + 1) * minutes)
+    return longest
 
 
 def _describe(prov: dict[str, Any], symbol: str) -> str:
