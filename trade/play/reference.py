@@ -216,7 +216,9 @@ KEY_DOCS: dict[str, str] = {
     "synthetic.days": "Days of 1m bars to generate.",
     "synthetic.seed": "Seed (the CLI's `--seed` wins); the same seed gives byte-identical "
                       "bars.",
-    "synthetic.bars": "Length in exec bars instead of `days` (wins when given).",
+    "synthetic.bars": "Length in exec bars after the features' warm-up, instead of `days` "
+                      "(wins when given); the warm-up is generated in front of them, as TRADE "
+                      "means it.",
     "synthetic.pattern": "Set by the loader from `validation.pattern` (the original name).",
     "validation.pattern": "A pattern name (see Synthetic data).",
     "validation.bars": "Length in exec bars (becomes `synthetic.bars`).",
