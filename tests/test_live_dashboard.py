@@ -182,7 +182,10 @@ def test_state_and_event_stream_follow_the_session(run: LiveRun) -> None:
             side, size, equity = _venue(run.sim)
             pos = state["position"]
             assert pos["symbol"] == "BTCUSDT"
-            assert (pos["side"], pos["size"]) == (side, pytest.approx(size))
+            # shown at the instrument's precision: a quantity step of 0.001 writes 3 decimals
+            assert (pos["side"], float(pos["size"]) if pos["size"] else 0.0) == \
+                (side, pytest.approx(size))
+            assert not pos["size"] or len(str(pos["size"]).partition(".")[2]) == 3
             assert state["equity"][-1][1] == pytest.approx(equity, rel=1e-6)
             sides.append(side)
             # connection health: both streams subscribed, message ages measured
@@ -237,7 +240,7 @@ def test_dashboard_page_renders_and_updates_in_chromium(run: LiveRun) -> None:
             "(function(){var o={},dt=document.querySelectorAll('#position dt');"
             "dt.forEach(function(d){o[d.textContent]=d.nextElementSibling.textContent;});"
             "return o;})()")
-        assert float(shown_pos["size"]) == pytest.approx(state["position"]["size"])
+        assert float(shown_pos["size"]) == pytest.approx(float(state["position"]["size"] or 0))
         assert int(shown_pos["side"]) == state["position"]["side"]
         assert shown_pos["symbol"] == "BTCUSDT"
         assert page.errors == []
