@@ -268,3 +268,9 @@ def test_risk_per_trade_without_a_stop_is_margin_as_trade_falls_back() -> None:
     both = BASE.replace("features:", "account: {risk_per_trade_pct: 1}\nrisk: {stop_loss_pct: 2, "
                         "risk_per_trade_pct: 1.5}\nfeatures:")
     assert any("give it once" in e for e in _errors(both))
+
+
+def test_bars_per_tf_is_a_spelling_of_bars() -> None:
+    text = BASE + "synthetic: {pattern: trending_up, bars_per_tf: 300, seed: 4}\n"
+    s = load_play_text(text, source="x.yml").synthetic
+    assert s is not None and (s.bars, s.seed, s.pattern) == (300, 4, "trending_up")

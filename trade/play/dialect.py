@@ -20,6 +20,7 @@ YAML line so errors still point at what the user wrote. What it accepts, and wha
 * `risk.tp_order_type` / `risk.sl_order_type`: `Market` (what the engine does) is accepted;
   `Limit` is refused with a reason, never silently ignored;
 * `synthetic: {pattern: NAME, bars, seed, config}`: the pattern names the generator;
+  `bars_per_tf` is TRADE's other spelling of `bars`;
 * `expected:` is validated by the schema (`trade.play.schema.Expected`).
 """
 
@@ -352,6 +353,11 @@ def _risk_per_trade(data: dict[str, Any], ctx: _Ctx) -> None:
 
 def _synthetic(data: dict[str, Any]) -> None:
     synth = data.get("synthetic")
+    for block in (synth, data.get("validation")):
+        if isinstance(block, dict) and "bars_per_tf" in block and "bars" not in block:
+            # TRADE's generator makes that many bars of every timeframe; the exec timeframe's
+            # count is what sets the run's length (and the others follow from it)
+            block["bars"] = block.pop("bars_per_tf")
     if isinstance(synth, dict) and "pattern" in synth and "regime" not in synth:
         # TRADE's spelling: the pattern names the generator
         synth["regime"] = synth["pattern"]

@@ -242,6 +242,9 @@ KEY_DOCS: dict[str, str] = {
 #: (trade.play.dialect) -> (what they become, meaning). Keys of the risk-limit and order-type
 #: tables are added from the dialect module's own tuples.
 DIALECT_DOCS: dict[str, tuple[str, str]] = {
+    "synthetic.bars_per_tf": ("`synthetic.bars`", "TRADE's generator makes that many bars of "
+                              "every timeframe; the exec timeframe's count sets the length "
+                              "(also under `validation:`)"),
     "account.risk_per_trade_pct": (
         "`risk_model.sizing: {model: risk_based, value: P}`, or `percent_equity` without a stop",
         "percent of equity at risk per trade when the Play has a stop loss; without one, as "
