@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import re
+import threading
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -155,9 +156,137 @@ def apply_overrides(
     PlayError
         A path does not exist or the result is not a valid Play (every problem listed).
     """
+    reg = registry if registry is not None else _default_registry()
+    fast = _override_params(play, overrides, reg, instrument_max_leverage)
+    if fast is not None:
+        return fast
+    return _apply_overrides_full(play, overrides, reg, instrument_max_leverage)
+
+
+def _apply_overrides_full(play: Play, overrides: Mapping[str, object],
+                          registry: Mapping[str, IndicatorSpec], max_lev: float) -> Play:
+    """apply_overrides the long way: the whole document through the whole pipeline."""
     smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
-    return _build(copy.deepcopy(play.raw), smap, dict(overrides), registry,
-                  instrument_max_leverage)
+    return _build(copy.deepcopy(play.raw), smap, dict(overrides), registry, max_lev)
+
+
+class _OverrideBase:
+    """What the sweep fast path of `apply_overrides` reuses from a base Play."""
+
+    def __init__(self, play: Play, registry: Mapping[str, IndicatorSpec], max_lev: float) -> None:
+        self.play = play
+        self.registry = registry
+        self.max_lev = max_lev
+        self.specs = _Checker(play, {}, SourceMap(play.source), registry, max_lev).specs
+        self.unaliased = _tree_unaliased(play.raw)
+
+
+_OVERRIDE_BASES: dict[int, _OverrideBase] = {}  # the last few base Plays (held: ids stay theirs)
+_OVERRIDE_LOCK = threading.Lock()
+_PARAM_PATH = re.compile(r"features\.([A-Za-z_][A-Za-z0-9_]*)\.params\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _tree_unaliased(raw: Any) -> bool:
+    """No mapping or list appears twice in the document (no YAML alias shares one)."""
+    seen: set[int] = set()
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                return False
+            seen.add(id(node))
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    return True
+
+
+def _override_params(play: Play, overrides: Mapping[str, object],
+                     registry: Mapping[str, IndicatorSpec], max_lev: float) -> Play | None:
+    """`apply_overrides` for the common sweep case, or None when it does not apply.
+
+    The case: every path is `features.F.params.K` with K already given as a number in the
+    document, the new value a number too, and F untouched by `$variables` and by the dialect.
+    Then only F's parameters change: the rest of the document was validated when `play` was
+    loaded, so F is re-validated alone (the same pydantic model and the same parameter
+    checks). Any doubt or any problem -> None, and the full pipeline answers (with its
+    messages)."""
+    if not overrides or not isinstance(play.compiled, CompiledActions):
+        return None
+    per_feature: dict[str, dict[str, object]] = {}
+    for key, value in overrides.items():
+        m = _PARAM_PATH.fullmatch(key) if isinstance(key, str) else None
+        if m is None or type(value) not in (int, float):
+            return None
+        per_feature.setdefault(m.group(1), {})[m.group(2)] = value
+    with _OVERRIDE_LOCK:
+        base = _OVERRIDE_BASES.get(id(play))
+        if base is None or base.play is not play or base.registry is not registry \
+                or base.max_lev != max_lev:
+            base = _OverrideBase(play, registry, max_lev)
+            if len(_OVERRIDE_BASES) >= 8:
+                _OVERRIDE_BASES.pop(next(iter(_OVERRIDE_BASES)))
+            _OVERRIDE_BASES[id(play)] = base
+    if not base.unaliased:
+        return None
+    raw = play.raw
+    feats_raw = raw.get("features")
+    if not isinstance(feats_raw, dict) or raw.get("structures"):
+        return None  # the dialect may derive structure parameters from feature parameters
+    smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
+    checker = _Checker(play, {}, smap, {}, max_lev)
+    checker.specs = base.specs
+    features = dict(play.features)
+    new_raw_feats: dict[str, dict[str, Any]] = {}
+    for fid, changes in per_feature.items():
+        feat_raw = feats_raw.get(fid)
+        feat = features.get(fid)
+        if not isinstance(feat_raw, dict) or feat is None:
+            return None
+        params_raw = feat_raw.get("params")
+        if not isinstance(params_raw, dict):
+            return None
+        for k in changes:
+            if k == "source" or type(params_raw.get(k)) not in (int, float):
+                return None
+        new_feat_raw = copy.deepcopy(feat_raw)
+        new_feat_raw["params"].update(changes)
+        # the dialect and `$variables` must leave this feature as written
+        if _has_variable(new_feat_raw):
+            return None
+        probe = {"features": {fid: copy.deepcopy(new_feat_raw)},
+                 "structures": copy.deepcopy(raw.get("structures"))}
+        probe_issues: list[PlayIssue] = []
+        normalized = normalize(probe, SourceMap(play.source), probe_issues)
+        if probe_issues or normalized.get("features", {}).get(fid) != new_feat_raw:
+            return None
+        try:
+            new_feat = type(feat).model_validate(new_feat_raw)
+        except ValidationError:
+            return None
+        spec = base.specs.get(new_feat.indicator)
+        if spec is None or spec.kind != "indicator":
+            return None
+        checker._params(spec, new_feat.params, ("features", fid, "params"))
+        if checker.issues:
+            return None
+        features[fid] = new_feat
+        new_raw_feats[fid] = new_feat_raw
+    new_raw = copy.deepcopy(raw)
+    for fid, feat_raw in new_raw_feats.items():
+        new_raw["features"][fid] = feat_raw
+    out = play.model_copy(update={"features": features})
+    out.bind_origin(source=smap.file, raw=new_raw, compiled=play.compiled, source_map=smap)
+    return out
+
+
+def _has_variable(v: Any) -> bool:
+    if isinstance(v, str):
+        return _VAR.match(v.strip()) is not None
+    if isinstance(v, dict):
+        return any(_has_variable(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_variable(x) for x in v)
+    return False
 
 
 def play_hash(play: Play) -> str:
