@@ -416,3 +416,17 @@ def test_cross_needs_both_bars_finite(direction: str, close: list[float]) -> Non
     plan = ConditionPlan.of(Cross(direction, Ref("close"), Ref("ema")))  # type: ignore[arg-type]
     s = {"close": np.array(close), "ema": np.array([2.0, 2.0])}
     assert evaluate_vectorized(plan, s).tolist() == incremental(plan, s) == [False, False]
+
+
+@pytest.mark.parametrize("direction", ["above", "below"])
+@pytest.mark.parametrize("const_side", ["lhs", "rhs"])
+def test_cross_with_a_constant(direction: str, const_side: str) -> None:
+    """A constant on one side of a cross (it is the same on the previous bar); an infinite or
+    missing value on the other side's previous or current bar makes it false."""
+    close = np.array([1.0, 3.0, 1.0, math.inf, 1.0, 3.0, NAN, 1.0, 3.0, 1.0])
+    lhs, rhs = (Const(2.0), Ref("close")) if const_side == "lhs" else (Ref("close"), Const(2.0))
+    plan = ConditionPlan.of(Cross(direction, lhs, rhs))  # type: ignore[arg-type]
+    s = {"close": close}
+    got = evaluate_vectorized(plan, s).tolist()
+    assert got == incremental(plan, s)
+    assert any(got)  # some crosses survive the finiteness check
