@@ -473,12 +473,11 @@ class SweepContext:
         Play itself when `params` is empty. A bad path or value raises PlayError."""
         return apply_overrides(self.play, dict(params)) if params else self.play
 
-    def _prepare(self, params: Mapping[str, Any]) -> tuple[Play, SignalArrays, SimConfig]:
-        play = self.variant_play(params)
+    def _prepare(self, play: Play) -> tuple[SignalArrays, SimConfig]:
         plan = order_plan(play, self.instrument)
         config = sim_config(play, plan, self.instrument)
         frame = self.cache.frame(play)
-        return play, build_signals(compiled_actions(play), frame, plan), config
+        return build_signals(compiled_actions(play), frame, plan), config
 
     def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
         """Run one variant over all the bars: (its Play, the kernel result, initial balance).
@@ -490,14 +489,15 @@ class SweepContext:
             config = sim_config(play, plan, self.instrument)
             self.validated_bars()  # the same bar checks as the batch path
             return play, run_event(play, self.bars, plan, config), config.initial_balance
-        play, signals, config = self._prepare(params)
+        signals, config = self._prepare(play)  # the variant's Play, built once
         return play, run_batch(self.validated_bars(), signals, config, checked=True), \
             config.initial_balance
 
     def simulate_summary(self, params: Mapping[str, Any], cuts: Sequence[int] = ()
                          ) -> tuple[Play, BatchSummary]:
         """`simulate` recording only the equity summary of the rows cut at `cuts`."""
-        play, signals, config = self._prepare(params)
+        play = self.variant_play(params)
+        signals, config = self._prepare(play)
         return play, run_batch_summary(self.validated_bars(), signals, config, cuts=cuts,
                                        checked=True)  # engine-built signals: valid
 
