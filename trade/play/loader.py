@@ -248,13 +248,13 @@ def _override_params(play: Play, overrides: Mapping[str, object],
         for k in changes:
             if k == "source" or type(params_raw.get(k)) not in (int, float):
                 return None
-        new_feat_raw = copy.deepcopy(feat_raw)
+        new_feat_raw = _copy_tree(feat_raw)
         new_feat_raw["params"].update(changes)
         # the dialect and `$variables` must leave this feature as written
         if _has_variable(new_feat_raw):
             return None
-        probe = {"features": {fid: copy.deepcopy(new_feat_raw)},
-                 "structures": copy.deepcopy(raw.get("structures"))}
+        probe = {"features": {fid: _copy_tree(new_feat_raw)},
+                 "structures": _copy_tree(raw.get("structures"))}
         probe_issues: list[PlayIssue] = []
         normalized = normalize(probe, SourceMap(play.source), probe_issues)
         if probe_issues or normalized.get("features", {}).get(fid) != new_feat_raw:
@@ -271,12 +271,28 @@ def _override_params(play: Play, overrides: Mapping[str, object],
             return None
         features[fid] = new_feat
         new_raw_feats[fid] = new_feat_raw
-    new_raw = copy.deepcopy(raw)
+    new_raw = _copy_tree(raw)
     for fid, feat_raw in new_raw_feats.items():
         new_raw["features"][fid] = feat_raw
     out = play.model_copy(update={"features": features})
     out.bind_origin(source=smap.file, raw=new_raw, compiled=play.compiled, source_map=smap)
     return out
+
+
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _copy_tree(v: Any) -> Any:
+    """copy.deepcopy of an unaliased document (plain mappings and lists copied, plain scalars
+    shared as deepcopy shares them, anything else deep-copied)."""
+    t = type(v)
+    if t is dict:
+        return {k: _copy_tree(x) for k, x in v.items()}
+    if t is list:
+        return [_copy_tree(x) for x in v]
+    if t in _ATOMIC:
+        return v
+    return copy.deepcopy(v)
 
 
 def _has_variable(v: Any) -> bool:
