@@ -155,6 +155,13 @@ def apply_overrides(
     ------
     PlayError
         A path does not exist or the result is not a valid Play (every problem listed).
+
+    Notes
+    -----
+    A sweep's usual overrides (numbers at `features.F.params.K`) take a short path that
+    re-validates only feature F on top of the already validated `play`; it builds the same
+    Play the whole pipeline builds (tests/test_play_overrides_fast.py) and hands anything
+    else, or any problem, to the whole pipeline, so every message stays the same.
     """
     reg = registry if registry is not None else _default_registry()
     fast = _override_params(play, overrides, reg, instrument_max_leverage)
