@@ -524,8 +524,9 @@ def ref_fvg(b: Bars, min_gap_atr: float, cap: int) -> dict[str, np.ndarray]:
     atr = talib.ATR(h, lo, c, 14)
     names = ("new_this_bar", "new_direction", "new_upper", "new_lower", "nearest_bull_upper",
              "nearest_bull_lower", "nearest_bear_upper", "nearest_bear_lower",
-             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version")
-    out = np.full((len(c), 12), np.nan)
+             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version",
+             "nearest_bull_fill_pct", "nearest_bear_fill_pct")
+    out = np.full((len(c), 14), np.nan)
     gaps: list[dict[str, float]] = []
     version = 0
 
@@ -568,7 +569,8 @@ def ref_fvg(b: Bars, min_gap_atr: float, cap: int) -> dict[str, np.ndarray]:
                    key=lambda g: abs(c[i] - (g["u"] + g["l"]) / 2), default=None)
         out[i] = (new, d, nu, nl, bull["u"] if bull else np.nan, bull["l"] if bull else np.nan,
                   bear["u"] if bear else np.nan, bear["l"] if bear else np.nan,
-                  sum(g["d"] > 0 for g in act), sum(g["d"] < 0 for g in act), mit, version)
+                  sum(g["d"] > 0 for g in act), sum(g["d"] < 0 for g in act), mit, version,
+                  bull["f"] * 100.0 if bull else np.nan, bear["f"] * 100.0 if bear else np.nan)
     return {k: out[:, j] for j, k in enumerate(names)}
 
 

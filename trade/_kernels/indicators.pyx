@@ -3089,12 +3089,18 @@ cdef class KZone(Kernel):
 
 cdef inline void _nearest_active_zones(const double* st, const double* up, const double* lo,
                                        const double* dr, int n, double c,
-                                       double* out) noexcept nogil:
+                                       double* out, const double* fill=NULL,
+                                       double* fill_out=NULL) noexcept nogil:
     """Of the active zones (st == 1), the bullish (dr > 0) and bearish ones whose midpoint is
     nearest the close: out[4], out[5] = bullish upper, lower; out[6], out[7] = bearish;
-    out[8], out[9] = how many of each are active (shared by FVG, order and breaker blocks)."""
+    out[8], out[9] = how many of each are active (shared by FVG, order and breaker blocks).
+    With `fill` (FVG): fill_out[0], fill_out[1] = how much of the nearest bullish / bearish
+    zone has been filled, in percent (NaN without one)."""
     cdef double mid, dist, best_b = INFINITY, best_s = INFINITY
     cdef int j, nb = 0, ns = 0
+    if fill_out != NULL:
+        fill_out[0] = NAN
+        fill_out[1] = NAN
     for j in range(n):
         if st[j] != 1.0:
             continue
@@ -3106,12 +3112,16 @@ cdef inline void _nearest_active_zones(const double* st, const double* up, const
                 best_b = dist
                 out[4] = up[j]
                 out[5] = lo[j]
+                if fill_out != NULL:
+                    fill_out[0] = fill[j] * 100.0
         else:
             ns += 1
             if dist < best_s:
                 best_s = dist
                 out[6] = up[j]
                 out[7] = lo[j]
+                if fill_out != NULL:
+                    fill_out[1] = fill[j] * 100.0
     out[8] = <double>nb
     out[9] = <double>ns
 
@@ -3122,7 +3132,8 @@ cdef class KFairValueGap(Kernel):
     low. Gaps under min_gap_atr x ATR are ignored (with min_gap_atr > 0). A gap is mitigated
     once price has filled half of it, invalidated by a close beyond its far edge; the newest
     `max_active` gaps are kept. nearest_* = the active gap of each side whose midpoint is
-    closest to the close."""
+    closest to the close; nearest_*_fill_pct = how much of it has been filled (0..100, the
+    deepest retrace into it so far)."""
     cdef KAtr atr
     cdef double min_gap
     cdef int cap, n
@@ -3135,7 +3146,7 @@ cdef class KFairValueGap(Kernel):
     cdef long long version
 
     def __init__(self, int atr_length, double min_gap_atr, int max_active):
-        self.n_out = 12
+        self.n_out = 14
         self.atr = KAtr(atr_length)
         self.min_gap = min_gap_atr
         self.cap = max_active
@@ -3227,7 +3238,8 @@ cdef class KFairValueGap(Kernel):
             self.n = self.cap                        # the oldest beyond max_active go
         for j in range(4, 8):
             out[j] = NAN
-        _nearest_active_zones(self.st, self.up, self.lo, self.dr, self.n, c, out)
+        _nearest_active_zones(self.st, self.up, self.lo, self.dr, self.n, c, out,
+                              self.fill, out + 12)
         out[11] = <double>self.version
 
 

@@ -914,13 +914,15 @@ _add(
     _HLC,
     lambda p: _k.KFairValueGap(int(p["atr_length"]), float(p["min_gap_atr"]),
                                int(p["max_active"])),
-    _same(12, lambda p: 0),
+    _same(14, lambda p: 0),
     "Three-candle imbalances: new_this_bar / new_direction / new_upper / new_lower, the "
     "nearest active bullish and bearish gaps, active counts, any_mitigated_this_bar (half "
-    "filled), version.",
+    "filled), version, and nearest_bull_fill_pct / nearest_bear_fill_pct (how much of the "
+    "nearest gap of each side has been filled, 0..100; NaN without one).",
     outputs=("new_this_bar", "new_direction", "new_upper", "new_lower", "nearest_bull_upper",
              "nearest_bull_lower", "nearest_bear_upper", "nearest_bear_lower",
-             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version"),
+             "active_bull_count", "active_bear_count", "any_mitigated_this_bar", "version",
+             "nearest_bull_fill_pct", "nearest_bear_fill_pct"),
     kind="structure",
 )
 
