@@ -91,3 +91,32 @@ def test_fast_equals_full_on_example_plays(path: Path) -> None:
             overrides: dict[str, object] = {key: value}
             assert outcome(fast, play, overrides) == outcome(full, play, overrides), (key, value)
     assert play.raw == before
+
+
+def test_fast_path_checks_the_document_under_the_callers_settings() -> None:
+    """A Play loaded under other settings (leverage cap, registry) than apply_overrides is
+    given: the answer is the full pipeline's under the new settings."""
+    play = load_play_text(DMA.replace("risk:", "account: {max_leverage: 50}\nrisk:"),
+                          registry=REGISTRY)
+    ov = {"features.fast.params.length": 12}
+
+    def capped(p: Play, o: Mapping[str, object]) -> Play:
+        return apply_overrides(p, o, registry=REGISTRY, instrument_max_leverage=10.0)
+
+    def capped_full(p: Play, o: Mapping[str, object]) -> Play:
+        return _apply_overrides_full(p, o, REGISTRY, 10.0)
+
+    got = outcome(capped, play, ov)
+    assert got == outcome(capped_full, play, ov)
+    assert got[0] == "error" and "above the instrument's maximum 10" in got[1][0]
+    no_sma = {k: v for k, v in REGISTRY.items() if k != "sma"}
+
+    def other_registry(p: Play, o: Mapping[str, object]) -> Play:
+        return apply_overrides(p, o, registry=no_sma)
+
+    def other_registry_full(p: Play, o: Mapping[str, object]) -> Play:
+        return _apply_overrides_full(p, o, no_sma, 100.0)
+
+    got = outcome(other_registry, play, ov)
+    assert got == outcome(other_registry_full, play, ov) and got[0] == "error"
+    assert outcome(fast, play, ov)[0] == "play"  # the load's own settings: fine

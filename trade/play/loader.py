@@ -186,6 +186,12 @@ class _OverrideBase:
         self.max_lev = max_lev
         self.specs = _Checker(play, {}, SourceMap(play.source), registry, max_lev).specs
         self.unaliased = _tree_unaliased(play.raw)
+        # the document rebuilt with this registry and leverage cap (the Play may have been
+        # loaded with others): the template of every variant; None when it does not pass
+        try:
+            self.built: Play | None = _apply_overrides_full(play, {}, registry, max_lev)
+        except PlayError:
+            self.built = None
 
 
 _OVERRIDE_BASES: dict[int, _OverrideBase] = {}  # the last few base Plays (held: ids stay theirs)
@@ -213,10 +219,10 @@ def _override_params(play: Play, overrides: Mapping[str, object],
 
     The case: every path is `features.F.params.K` with K already given as a number in the
     document, the new value a number too, and F untouched by `$variables` and by the dialect.
-    Then only F's parameters change: the rest of the document was validated when `play` was
-    loaded, so F is re-validated alone (the same pydantic model and the same parameter
-    checks). Any doubt or any problem -> None, and the full pipeline answers (with its
-    messages)."""
+    Then only F's parameters change: the document without overrides is rebuilt once (with
+    this registry and leverage cap) and must pass, and on that template F is re-validated
+    alone (the same pydantic model and the same parameter checks). Any doubt or any
+    problem -> None, and the full pipeline answers (with its messages)."""
     if not overrides or not isinstance(play.compiled, CompiledActions):
         return None
     per_feature: dict[str, dict[str, object]] = {}
@@ -233,16 +239,17 @@ def _override_params(play: Play, overrides: Mapping[str, object],
             if len(_OVERRIDE_BASES) >= 8:
                 _OVERRIDE_BASES.pop(next(iter(_OVERRIDE_BASES)))
             _OVERRIDE_BASES[id(play)] = base
-    if not base.unaliased:
+    tpl = base.built
+    if tpl is None or not base.unaliased:
         return None
     raw = play.raw
     feats_raw = raw.get("features")
     if not isinstance(feats_raw, dict) or raw.get("structures"):
         return None  # the dialect may derive structure parameters from feature parameters
     smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
-    checker = _Checker(play, {}, smap, {}, max_lev)
+    checker = _Checker(tpl, {}, smap, {}, max_lev)
     checker.specs = base.specs
-    features = dict(play.features)
+    features = dict(tpl.features)
     new_raw_feats: dict[str, dict[str, Any]] = {}
     for fid, changes in per_feature.items():
         feat_raw = feats_raw.get(fid)
@@ -281,8 +288,8 @@ def _override_params(play: Play, overrides: Mapping[str, object],
     new_raw = _copy_tree(raw)
     for fid, feat_raw in new_raw_feats.items():
         new_raw["features"][fid] = feat_raw
-    out = play.model_copy(update={"features": features})
-    out.bind_origin(source=smap.file, raw=new_raw, compiled=play.compiled, source_map=smap)
+    out = tpl.model_copy(update={"features": features})
+    out.bind_origin(source=smap.file, raw=new_raw, compiled=tpl.compiled, source_map=smap)
     return out
 
 
