@@ -280,7 +280,7 @@ def _override_params(play: Play, overrides: Mapping[str, object],
         spec = base.specs.get(new_feat.indicator)
         if spec is None or spec.kind != "indicator":
             return None
-        checker._params(spec, new_feat.params, ("features", fid, "params"))
+        checker.check_params(spec, new_feat.params, ("features", fid, "params"))
         if checker.issues:
             return None
         features[fid] = new_feat
@@ -699,6 +699,11 @@ class _Checker:
                                                  f"the instrument's maximum {self.max_lev:g}")
 
     # -------------------------------------------------------------- features
+    def check_params(self, spec: IndicatorSpec, params: Mapping[str, Any],
+                     path: PathKey) -> None:
+        """Check one feature's parameters against its spec (problems go to `issues`)."""
+        self._params(spec, params, path)
+
     def _params(self, spec: IndicatorSpec, params: Mapping[str, Any], path: PathKey) -> None:
         before = len(self.issues)
         names = [ps.name for ps in spec.params]
