@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -219,15 +220,23 @@ class Streams(ServerBase):
     async def _ws(
         self, request: web.Request, kind: Literal["public", "private"]
     ) -> web.StreamResponse:
+        return await self._serve_ws(request, f"sim-{kind}", kind, self._on_ws_message)
+
+    async def _serve_ws(self, request: web.Request, prefix: str,
+                        kind: Literal["public", "private", "trade"],
+                        on_text: Callable[[Conn, str], Awaitable[None]]
+                        ) -> web.StreamResponse:
+        """One WebSocket connection's life: registered with its writer task, each text frame
+        handed to `on_text`, closed and unregistered when the client goes (every endpoint)."""
         ws = web.WebSocketResponse(autoping=True, heartbeat=None)
         await ws.prepare(request)
-        conn = Conn(f"sim-{kind}-{next(self._conn_ids)}", kind, ws, request)
+        conn = Conn(f"{prefix}-{next(self._conn_ids)}", kind, ws, request)
         conn.writer = asyncio.get_running_loop().create_task(self._writer(conn))
         self._conns[conn.cid] = conn
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_ws_message(conn, msg.data)
+                    await on_text(conn, msg.data)
                 elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break
         finally:

@@ -8,12 +8,10 @@ timestamp and it counts against the same rate limit as the REST endpoint.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.clock import expires_ok, timestamp_ok
@@ -33,27 +31,13 @@ class WsTrade(Streams):
     """The `/v5/trade` WebSocket endpoint."""
 
     async def _ws_trade(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
-        await ws.prepare(request)
-        conn = Conn(f"sim-trade-{next(self._conn_ids)}", "trade", ws, request)
-        conn.writer = asyncio.get_running_loop().create_task(self._writer(conn))
-        self._conns[conn.cid] = conn
-        req_ids: set[str] = set()
-        try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    reply = await self._trade_message(conn, msg.data, req_ids)
-                    self._enqueue(conn, DUMPS(reply), faulty=False)
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
-        finally:
-            if conn.cid in self._conns:
-                await self._close_conn(conn, abort=False)
-            if conn.writer is not None:
-                conn.writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await conn.writer
-        return ws
+        req_ids: set[str] = set()  # this connection's reqIds (a repeated one is refused)
+
+        async def on_text(conn: Conn, text: str) -> None:
+            reply = await self._trade_message(conn, text, req_ids)
+            self._enqueue(conn, DUMPS(reply), faulty=False)
+
+        return await self._serve_ws(request, "sim-trade", "trade", on_text)
 
     async def _trade_message(self, conn: Conn, text: str,
                              req_ids: set[str]) -> dict[str, Any]:
