@@ -63,8 +63,9 @@ def test_funding_sits_on_the_bar_closing_at_its_settlement(tmp_path: Path) -> No
     settle = [START + 8 * 60 * M, START + 16 * 60 * M, START + 30 * 60 * M]  # last: later
     store.write_funding(SYM, pa.table({"ts": pa.array(settle, pa.int64()),
                                        "rate": pa.array([1e-4, -2e-4, 3e-4])}))
-    rate, n = funding_column(bars, store, SYM)
-    assert n == 2
+    assert funding_column(bars, open_store(tmp_path / "none"), SYM) is None  # nothing stored
+    rate = funding_column(bars, store, SYM)
+    assert rate is not None
     closes = bars.column("ts").to_numpy() + M
     assert rate[np.flatnonzero(closes == settle[0])[0]] == 1e-4
     assert rate[np.flatnonzero(closes == settle[1])[0]] == -2e-4

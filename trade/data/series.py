@@ -4,7 +4,8 @@ Both keep the no-look-ahead rule of the bars they join: a value appears on the 1
 close is the moment the exchange states it, never earlier.
 
 * `funding_rate`: the rate on the 1m bar closing at its settlement time, NaN on every
-  other bar (a kernel settles funding where the column is finite).
+  other bar (a kernel settles funding where the column is finite); no column at all when
+  the store has no funding in the span (the kernel's constant rate then applies).
 * `open_interest`: the latest stated open interest at each bar's close (Bybit states it
   every 5 minutes), carried forward; NaN before the first stated value and on bars more
   than `OPEN_INTEREST_STALE_MS` after the last one (a hole in the stored series is a
@@ -31,20 +32,22 @@ def _closes(bars: pa.Table) -> I64:
     return np.asarray(bars.column("ts").to_numpy(), dtype=np.int64) + MINUTE_MS
 
 
-def funding_column(bars: pa.Table, store: Store, symbol: str) -> tuple[F64, int]:
-    """The stored funding rates on `bars` (NaN where none settles) and how many settle."""
-    closes = _closes(bars)
-    rate = np.full(len(closes), np.nan)
-    if len(closes) == 0:
-        return rate, 0
-    fund = store.read_funding(symbol, int(closes[0]), int(closes[-1]) + 1)
+def funding_column(bars: pa.Table, store: Store, symbol: str) -> F64 | None:
+    """The stored funding rates on `bars` (NaN on bars where none settles), or None when the
+    store has no funding in the bars' span (a kernel then charges its constant rate)."""
+    ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
+    if len(ts) == 0:
+        return None
+    fund = store.read_funding(symbol, int(ts[0]), int(ts[-1]) + 2 * MINUTE_MS)
     if fund.num_rows == 0:
-        return rate, 0
+        return None
+    closes = ts + MINUTE_MS
+    rate = np.full(len(ts), np.nan)
     f_ts = np.asarray(fund.column("ts").to_numpy(), dtype=np.int64)
     idx = np.searchsorted(closes, f_ts)  # the 1m bar closing at the settlement time
-    ok = (idx < len(closes)) & (closes[np.minimum(idx, len(closes) - 1)] == f_ts)
+    ok = (idx < len(ts)) & (closes[np.minimum(idx, len(ts) - 1)] == f_ts)
     rate[idx[ok]] = np.asarray(fund.column("rate").to_numpy(), dtype=np.float64)[ok]
-    return rate, int(ok.sum())
+    return rate
 
 
 def open_interest_column(bars: pa.Table, store: Store, symbol: str) -> tuple[F64, int]:
@@ -69,9 +72,10 @@ def open_interest_column(bars: pa.Table, store: Store, symbol: str) -> tuple[F64
 
 def with_series(bars: pa.Table, store: Store, symbol: str) -> pa.Table:
     """`bars` with `funding_rate` and `open_interest` columns where the store has them
-    (a column is added only when at least one bar carries a value)."""
-    rate, n_rates = funding_column(bars, store, symbol)
-    if n_rates and "funding_rate" not in bars.column_names:
+    (funding as `run_backtest` adds it: whenever the store has funding in the bars' span;
+    open interest when at least one bar carries a value)."""
+    rate = funding_column(bars, store, symbol)
+    if rate is not None and "funding_rate" not in bars.column_names:
         bars = bars.append_column("funding_rate", pa.array(rate))
     oi, n_oi = open_interest_column(bars, store, symbol)
     if n_oi and "open_interest" not in bars.column_names:

@@ -52,6 +52,7 @@ from trade.data import (
     synth_bars,
 )
 from trade.data.schema import Instrument
+from trade.data.series import funding_column
 from trade.engine.artifacts import (
     file_sha256,
     json_bytes,
@@ -344,17 +345,11 @@ def _describe(prov: dict[str, Any], symbol: str) -> str:
 
 def with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, int]:
     """`bars` with a `funding_rate` column from the store's series (NaN where none settles),
-    and the number of settlements it carries."""
-    ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
-    fund = store.read_funding(symbol, int(ts[0]), int(ts[-1]) + 120_000)
-    if fund.num_rows == 0:
+    and the number of settlements it carries (`trade.data.series.funding_column`)."""
+    rate = funding_column(bars, store, symbol)
+    if rate is None:
         return bars, 0
-    rate = np.full(len(ts), np.nan)
-    f_ts = np.asarray(fund.column("ts").to_numpy(), dtype=np.int64)
-    idx = np.searchsorted(ts + 60_000, f_ts)  # the 1m bar closing at the settlement time
-    ok = (idx < len(ts)) & (ts[np.minimum(idx, len(ts) - 1)] + 60_000 == f_ts)
-    rate[idx[ok]] = np.asarray(fund.column("rate").to_numpy(), dtype=np.float64)[ok]
-    return bars.append_column("funding_rate", pa.array(rate)), int(ok.sum())
+    return bars.append_column("funding_rate", pa.array(rate)), int(np.isfinite(rate).sum())
 
 
 def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
