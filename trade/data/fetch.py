@@ -238,40 +238,37 @@ def parse_kline_rows(rows: Sequence[Sequence[str]], start_ms: int, end_ms: int) 
     return table
 
 
-def parse_funding_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Bybit funding records -> (ts, rate) table, oldest first."""
-    ts = np.empty(len(rows), dtype=np.int64)
-    rate = np.empty(len(rows), dtype=np.float64)
-    for i, row in enumerate(rows):
-        try:
-            ts[i] = int(str(row["fundingRateTimestamp"]))
-            raw = row["fundingRate"]
-        except (KeyError, TypeError, ValueError):
-            raise SourceError(f"funding row {i}: bad or missing fundingRateTimestamp/"
-                              f"fundingRate in {row!r}") from None
-        rate[i] = _num(raw if raw != "" else "0", f"funding row {i} fundingRate")
-    order = np.argsort(ts, kind="stable")
-    return pa.Table.from_arrays([pa.array(ts[order]), pa.array(rate[order])],
-                                schema=FUNDING_SCHEMA)
-
-
-def parse_open_interest_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Bybit open-interest records -> (ts, open_interest) table, oldest first."""
+def _parse_series_rows(rows: Sequence[Mapping[str, Any]], what: str, ts_key: str,
+                       value_key: str, schema: pa.Schema, *, empty_is_zero: bool = False,
+                       non_negative: bool = False) -> pa.Table:
+    """Bybit (timestamp, value) records -> a (ts, value) table in `schema`, oldest first."""
     ts = np.empty(len(rows), dtype=np.int64)
     value = np.empty(len(rows), dtype=np.float64)
     for i, row in enumerate(rows):
         try:
-            ts[i] = int(str(row["timestamp"]))
-            raw = row["openInterest"]
+            ts[i] = int(str(row[ts_key]))
+            raw = row[value_key]
         except (KeyError, TypeError, ValueError):
-            raise SourceError(f"open-interest row {i}: bad or missing timestamp/openInterest "
+            raise SourceError(f"{what} row {i}: bad or missing {ts_key}/{value_key} "
                               f"in {row!r}") from None
-        value[i] = _num(raw, f"open-interest row {i} openInterest")
-        if value[i] < 0:
-            raise SourceError(f"open-interest row {i}: negative openInterest {raw!r}")
+        value[i] = _num(raw if raw != "" or not empty_is_zero else "0",
+                        f"{what} row {i} {value_key}")
+        if non_negative and value[i] < 0:
+            raise SourceError(f"{what} row {i}: negative {value_key} {raw!r}")
     order = np.argsort(ts, kind="stable")
-    return pa.Table.from_arrays([pa.array(ts[order]), pa.array(value[order])],
-                                schema=OPEN_INTEREST_SCHEMA)
+    return pa.Table.from_arrays([pa.array(ts[order]), pa.array(value[order])], schema=schema)
+
+
+def parse_funding_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Bybit funding records -> (ts, rate) table, oldest first (an empty rate counts 0)."""
+    return _parse_series_rows(rows, "funding", "fundingRateTimestamp", "fundingRate",
+                              FUNDING_SCHEMA, empty_is_zero=True)
+
+
+def parse_open_interest_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Bybit open-interest records -> (ts, open_interest) table, oldest first."""
+    return _parse_series_rows(rows, "open-interest", "timestamp", "openInterest",
+                              OPEN_INTEREST_SCHEMA, non_negative=True)
 
 
 def parse_instrument(info: Mapping[str, Any], symbol: str,
