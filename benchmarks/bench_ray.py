@@ -1,7 +1,7 @@
 """Ray sweep scaling: the same sweep on a running cluster of one node, then of two nodes.
 
     pytest benchmarks/bench_ray.py --benchmark-only      # figures in extra_info
-    python benchmarks/bench_ray.py                       # plain timings, speed-up per node
+    python -m benchmarks.bench_ray                       # plain timings, speed-up per node
 
 Each node is a separate raylet with its own object store and one CPU, started on this
 machine and bound to 127.0.0.1 (Ray's own multi-node test harness). The cluster is started
@@ -20,13 +20,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.ray_cluster import cluster_of
 from trade.data import synth_bars
 from trade.play import load_play
 from trade.sweep import SweepContext, SweepSettings, run_sweep, space_for
@@ -39,32 +38,6 @@ SLOW = (21, 30) if QUICK else (21, 30, 40, 50, 60, 80, 100, 120)
 N_VARIANTS = len(FAST) * len(SLOW)  # 4, or 256 (a sweep large enough to pay Ray's fixed cost)
 PARAMS = [f"features.ema_fast.params.length=values:{','.join(map(str, FAST))}",
           f"features.ema_slow.params.length=values:{','.join(map(str, SLOW))}"]
-_NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-         "object_store_memory": 80 * 1024 * 1024}
-
-
-@contextmanager
-def cluster_of(nodes: int) -> Iterator[str]:
-    """A Ray cluster of `nodes` one-CPU nodes on loopback; yields its address."""
-    import ray
-    import ray._private.ray_constants as ray_constants
-    from ray.cluster_utils import Cluster
-
-    # keep a loopback address on loopback when the driver joins (Ray's single-host switch)
-    saved = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    cluster = Cluster(initialize_head=True, head_node_args=dict(_NODE))
-    try:
-        for _ in range(nodes - 1):
-            cluster.add_node(**_NODE)
-        cluster.wait_for_nodes()
-        yield str(cluster.address)
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.shutdown()
-        ray_constants.ENABLE_RAY_CLUSTER = saved
-
 
 def _context() -> SweepContext:
     return SweepContext(load_play(PLAY), synth_bars("BTCUSDT", DAYS, 3, "mixed"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.ray_cluster import cluster_of
 from trade.data import synth_bars
 from trade.play import load_play
 from trade.sweep import SweepContext, SweepSettings, read_results, run_sweep, space_for
@@ -22,34 +23,12 @@ pytestmark = pytest.mark.ray
 PLAY = Path(__file__).resolve().parents[1] / "plays" / "01_ema_cross_basics.yml"
 PARAMS = ["features.ema_fast.params.length=values:5,9,13",
           "features.ema_slow.params.length=values:21,30"]
-_NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-         "object_store_memory": 80 * 1024 * 1024}
 
 
 @pytest.fixture(scope="module")
 def two_nodes() -> Iterator[str]:
-    import ray
-    import ray._private.ray_constants as ray_constants
-    from ray.cluster_utils import Cluster
-
-    # A driver joining "127.0.0.1:port" rewrites the loopback address to the machine's own
-    # routable address (Ray assumes a loopback address means "this node, as others see it"),
-    # where a cluster bound to 127.0.0.1 does not listen. Ray's switch for single-host
-    # clusters keeps every address on loopback; nothing here may listen on anything else.
-    mp = pytest.MonkeyPatch()
-    mp.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
-    if ray.is_initialized():  # another module's local Ray must not be mistaken for the cluster
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args=dict(_NODE))
-    try:
-        cluster.add_node(**_NODE)
-        cluster.wait_for_nodes()
-        yield str(cluster.address)
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.shutdown()
-        mp.undo()
+    with cluster_of(2) as address:
+        yield address
 
 
 def _context() -> SweepContext:
