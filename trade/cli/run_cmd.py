@@ -180,12 +180,11 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
     board: Any = None
     listener = None
     if dashboard:
-        from trade.core.instrument import Instrument
         from trade.report import DashboardServer, parse_address
 
         host, port = parse_address(dashboard)
         # prices and quantities on the page at the instrument's precision
-        board = DashboardServer(host, port, instrument=Instrument.from_rules(instrument)).start()
+        board = DashboardServer(host, port, instrument=instrument).start()
         listener = board.publish
         click.echo(f"dashboard: {board.url}")
 

@@ -2,8 +2,8 @@
 
 The one `Instrument` type for the store, the exchange simulator and the live stack
 (the simulator serves it, live reads it back from instruments-info and sizes and rounds
-orders with it, the store keeps it beside the bars as JSON: `to_dict` / `from_dict`).
-`Instrument.from_rules` converts any object with the same attributes.
+orders with it, the store keeps it beside the bars as JSON: `to_dict` / `from_dict`; a run
+manifest's copy is read back with `from_mapping`).
 
 Display: every price and quantity a person reads (reports, journals' summaries, CLI
 tables) is written at the instrument's precision: `Instrument.price_text` /
@@ -169,17 +169,5 @@ class Instrument:
         missing ones keep the defaults."""
         names = {f.name for f in fields(cls)}
         picked = {k: v for k, v in dict(values).items() if k in names}
-        if "base_coin" not in picked and "symbol" in picked:
-            picked["base_coin"] = str(picked["symbol"]).removesuffix("USDT") or picked["symbol"]
         picked.update(overrides)
         return cls(**picked)
-
-    @classmethod
-    def from_rules(cls, rules: Any, **overrides: Any) -> Instrument:
-        """From any object carrying some of these attributes (others keep the defaults)."""
-        names = [f.name for f in fields(cls)]
-        values = {n: getattr(rules, n) for n in names if hasattr(rules, n)}
-        if "base_coin" not in values and "symbol" in values:
-            values["base_coin"] = str(values["symbol"]).removesuffix("USDT") or values["symbol"]
-        values.update(overrides)
-        return cls(**values)

@@ -524,10 +524,9 @@ def store_instrument(data_dir: Path, symbol: str) -> Instrument | None:
     from trade.data import NoDataError, open_store
 
     try:
-        rules = open_store(path).read_instrument(symbol)
+        return open_store(path).read_instrument(symbol)  # the one Instrument type
     except NoDataError:
         return None
-    return Instrument.from_rules(rules)
 
 
 def store_symbols(data_dir: Path) -> list[str]:
