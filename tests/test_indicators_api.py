@@ -223,8 +223,12 @@ def test_trend_and_market_structure_on_a_staircase() -> None:
     down = [15, 12, 10, 8]
     close = np.array(up + down, dtype=float)
     bars = {"high": close, "low": close, "close": close}
-    tr = compute("trend", {"left": 1, "right": 1}, bars)
+    tr = compute("trend", {"left": 1, "right": 1, "method": "pivots"}, bars)
     assert tr["direction"][12] == 1.0 and tr["strength"][12] >= 4
+    # TRADE's waves (the default): up, and strong once two wave pairs agree
+    tr = compute("trend", {"left": 1, "right": 1}, bars)
+    assert tr["direction"][12] == 1.0 and tr["strength"][12] == 2.0
+    assert tr["wave_count"][12] == 2.0 and tr["last_wave_direction"][12] == 1.0  # high at bar 11
     ms = compute("market_structure", {"left": 1, "right": 1}, bars)
     assert (ms["bos"][:14] >= 0).all() and ms["bos"][:14].max() == 1.0
     assert ms["bos"][3] == 1.0 and ms["level"][3] == 12.0  # first break: no bias yet -> bos

@@ -189,7 +189,8 @@ def ref_swing_all(b: Bars, left: int, right: int, equal_right: bool = False) -> 
     return out
 
 
-def ref_trend(b: Bars, left: int, right: int) -> np.ndarray:
+def ref_trend_pivots(b: Bars, left: int, right: int) -> np.ndarray:
+    """method pivots: the latest high and low each compared with the pivot before."""
     sw = ref_swing(b, left, right)
     out = np.zeros((len(sw), 10))
     since = version = wave = 0
@@ -225,7 +226,81 @@ def ref_trend(b: Bars, left: int, right: int) -> np.ndarray:
     return out
 
 
-def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = True) -> np.ndarray:
+def _wave_rule(hh: bool, lh: bool, hl: bool, ll: bool) -> int:
+    table = ((hh and hl, 1), (lh and ll, -1), (hh and not ll, 1), (lh and not hl, -1),
+             (hl and not lh, 1), (ll and not hh, -1))
+    return next((d for ok, d in table if ok), 0)
+
+
+def ref_trend(b: Bars, left: int, right: int, method: str = "waves",
+              history: int = 4) -> np.ndarray:
+    """TRADE's wave trend: alternating pivots close waves (a same-kind pivot only pushes the
+    pending end further out); each wave end is compared with the previous pivot of its
+    kind; the newest two waves give the direction, older pairs the strength."""
+    if method == "pivots":
+        return ref_trend_pivots(b, left, right)
+    sw = ref_swing(b, left, right)
+    out = np.zeros((len(sw), 10))
+    waves: list[tuple[int, bool, bool, bool, bool]] = []  # (end kind, hh, lh, hl, ll)
+    pend: tuple[int, float] | None = None
+    ph = pl = np.nan
+    d = strength = count = version = since = wdir = 0
+    flags = [False] * 4  # last hh, hl, lh, ll
+
+    def pair(newer: tuple[int, bool, bool, bool, bool],
+             older: tuple[int, bool, bool, bool, bool] | None) -> int:
+        hw, lw = (newer, older) if newer[0] == 1 else (older, newer)
+        return _wave_rule(bool(hw and hw[1]), bool(hw and hw[2]), bool(lw and lw[3]),
+                          bool(lw and lw[4]))
+
+    for i in range(len(sw)):
+        changed = False
+        news = [(k, sw[i, 0] if k == 1 else sw[i, 1]) for k in (1, -1)
+                if sw[i, 2 if k == 1 else 3] == i - right]
+        for kind, lvl in news:
+            if pend is None or (kind == pend[0] and (lvl - pend[1]) * kind >= 0):
+                pend = (kind, lvl)
+                continue
+            if kind == pend[0]:
+                continue
+            prev = ph if kind == 1 else pl
+            up, dn = (lvl > prev, lvl < prev) if not np.isnan(prev) else (False, False)
+            wave = (kind, up, dn, False, False) if kind == 1 else (kind, False, False, up, dn)
+            if not np.isnan(prev):
+                if kind == 1:
+                    flags[0], flags[2] = up, dn
+                else:
+                    flags[1], flags[3] = up, dn
+            waves = [*waves, wave][-history:]
+            wdir, pend = kind, (kind, lvl)
+            if len(waves) == 1:
+                nd, strength, count = kind, 0, 1
+            else:
+                older = waves[-2] if waves[-2][0] != kind else None
+                nd = pair(waves[-1], older)
+                strength = count = 0
+                if nd:
+                    count = 1
+                    for j in range(len(waves) - 3, -1, -2):
+                        if pair(waves[j + 1], waves[j]) != nd:
+                            break
+                        count += 1
+                    strength = 2 if count >= 2 else 1
+            if nd != d:
+                d, version, changed = nd, version + 1, True
+        for kind, lvl in news:
+            if kind == 1:
+                ph = lvl
+            else:
+                pl = lvl
+        since = 0 if changed else since + 1
+        out[i] = (d, strength, since, count, wdir, *map(float, flags), version)
+    return out
+
+
+def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = False) -> np.ndarray:
+    """TRADE's BOS/CHoCH machine: with a bias the break against it (CHoCH) is checked first;
+    one event a bar; a level breaks once and a new pivot re-arms its side."""
     sw = ref_swing(b, left, right)
     c = b["close"]
     up_px, dn_px = (c, c) if close_break else (b["high"], b["low"])
@@ -238,23 +313,20 @@ def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = Tru
             hi = sw[i, 0]
         if sw[i, 3] == i - right:
             lo = sw[i, 1]
+        breaks = {1: not np.isnan(hi) and up_px[i] > hi, -1: not np.isnan(lo) and dn_px[i] < lo}
+        order = (-bias, bias) if bias else (1, -1)
         bos = choch = 0
-        if not np.isnan(hi) and up_px[i] > hi:
-            choch, bos = (1, bos) if bias == -1 else (choch, 1)
-            if bias == -1:
-                choch_dir, choch_i, choch_l = 1, i, hi
-            else:
-                bos_dir, bos_i, bos_l = 1, i, hi
-            version += 1
-            bias, level, hi = 1, hi, np.nan
-        if not np.isnan(lo) and dn_px[i] < lo:
-            choch, bos = (-1, bos) if bias == 1 else (choch, -1)
-            if bias == 1:
-                choch_dir, choch_i, choch_l = -1, i, lo
-            else:
-                bos_dir, bos_i, bos_l = -1, i, lo
-            version += 1
-            bias, level, lo = -1, lo, np.nan
+        for d in order:
+            if breaks[d]:
+                lvl = hi if d == 1 else lo
+                if d == bias or bias == 0:
+                    bos, bos_dir, bos_i, bos_l = d, d, i, lvl
+                else:
+                    choch, choch_dir, choch_i, choch_l = d, d, i, lvl
+                version += 1
+                bias, level = d, lvl
+                hi, lo = (np.nan, lo) if d == 1 else (hi, np.nan)
+                break
         out[i] = (bos, choch, level, bias, bos != 0, choch != 0, bos_dir, choch_dir, bos_i,
                   bos_l, choch_i, choch_l, hi, lo, version)
     return out
@@ -687,9 +759,9 @@ def ref_order_block(b: Bars, cap: int = 5, lookback: int = 3, body_min: float = 
     return out
 
 
-def ref_breaker_block(b: Bars) -> np.ndarray:
+def ref_breaker_block(b: Bars, close_break: bool = False) -> np.ndarray:
     ob = ref_order_block(b)
-    ms = ref_market_structure(b, 5, 5)
+    ms = ref_market_structure(b, 5, 5, close_break)
     h, lo, c = b["high"], b["low"], b["close"]
     out = np.full((len(c), 12), np.nan)
     blocks: list[dict[str, float]] = []
@@ -991,14 +1063,24 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
         lambda b: _cols(ref_trend(b, 5, 5), get_spec("trend").outputs),
     ),
     (
+        "trend",
+        {"left": 3, "right": 2, "wave_history_size": 6},
+        lambda b: _cols(ref_trend(b, 3, 2, history=6), get_spec("trend").outputs),
+    ),
+    (
+        "trend",
+        {"left": 5, "right": 5, "method": "pivots"},
+        lambda b: _cols(ref_trend(b, 5, 5, "pivots"), get_spec("trend").outputs),
+    ),
+    (
         "market_structure",
         {"left": 5, "right": 5},
         lambda b: _cols(ref_market_structure(b, 5, 5), get_spec("market_structure").outputs),
     ),
     (
         "market_structure",
-        {"left": 5, "right": 5, "confirmation_close": False},
-        lambda b: _cols(ref_market_structure(b, 5, 5, False),
+        {"left": 5, "right": 5, "confirmation_close": True},
+        lambda b: _cols(ref_market_structure(b, 5, 5, True),
                         get_spec("market_structure").outputs),
     ),
     ("midprice", {"length": 14}, _tl(talib.MIDPRICE, "high", "low", timeperiod=14)),
@@ -1060,6 +1142,8 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("order_block", {"use_body": False, "body_atr_min": 1.0, "max_active": 3, "lookback": 5},
      lambda b: _cols(ref_order_block(b, 3, 5, 1.0, 0.4, False), get_spec("order_block").outputs)),
     ("breaker_block", {}, lambda b: _cols(ref_breaker_block(b), get_spec("breaker_block").outputs)),
+    ("breaker_block", {"confirmation_close": True},
+     lambda b: _cols(ref_breaker_block(b, True), get_spec("breaker_block").outputs)),
     ("derived_zone", {"levels": [0.382, 0.5, 0.618], "max_active": 5, "width_pct": 0.002},
      lambda b: ref_derived_zone(b, [0.382, 0.5, 0.618], 5, 0.002, True)),
     ("derived_zone", {"levels": [0.5], "max_active": 2, "width_pct": 0.01,
@@ -1120,6 +1204,9 @@ def test_structure_reference_is_not_vacuous(bars: Bars) -> None:
     sw = compute("swing", {"left": 5, "right": 5}, bars)
     assert len(np.unique(sw["high_idx"][~np.isnan(sw["high_idx"])])) > 100
     tr = compute("trend", {}, bars)
+    assert {-1.0, 0.0, 1.0} <= set(np.unique(tr["direction"]))
+    assert {0.0, 1.0, 2.0} <= set(np.unique(tr["strength"]))
+    tr = compute("trend", {"method": "pivots"}, bars)
     assert {-1.0, 0.0, 1.0} <= set(np.unique(tr["direction"]))
     assert tr["strength"].max() >= 3
     ms = compute("market_structure", {}, bars)

@@ -1,6 +1,9 @@
-"""The documented example of where our market structure differs from TRADE's on purpose: after
-a CHoCH the bias turns back on the next break against it (TRADE's waits for a new BOS and
-stayed bearish through the December 2017 rally). Real data: the packaged Coinbase sample."""
+"""The documented December 2017 example (docs/play_reference.md, Structures): after a CHoCH
+the bias turns back on the next break against it, so it follows the rally. This is TRADE's
+state machine too (tests/test_structure_trade_parity.py compares every bar): an earlier note
+here said TRADE waits for a new BOS, which its detector does not do. Close breaks
+(confirmation_close: true) as the example was written; real data: the packaged Coinbase
+sample."""
 
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ def test_bias_turns_back_on_the_next_choch_in_the_december_2017_rally() -> None:
     arrays = {k: df[k].to_numpy(float) for k in ("open", "high", "low", "close")}
     arrays["volume"] = df["volume_btc"].to_numpy(float)
     arrays["ts"] = (df["ts"].astype("int64") // 10**6).to_numpy(float)
-    out = compute("market_structure", {"left": 5, "right": 5}, arrays)
+    params = {"left": 5, "right": 5, "confirmation_close": True}
+    out = compute("market_structure", params, arrays)
     window = ((df.ts >= "2017-11-28") & (df.ts < "2017-12-18")).to_numpy()
     ts = df.ts[window].reset_index(drop=True)
     bias = out["bias"][window]

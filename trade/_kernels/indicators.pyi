@@ -183,7 +183,7 @@ class KSwing(Kernel):
 
 @disjoint_base
 class KTrend(Kernel):
-    def __init__(self, left: int, right: int, equal_right: bool = ...) -> None: ...
+    def __init__(self, left: int, right: int, equal_right: bool = ..., method: int = ..., wave_history: int = ...) -> None: ...
 
 @disjoint_base
 class KMarketStructure(Kernel):

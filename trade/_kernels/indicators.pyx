@@ -2197,20 +2197,64 @@ cdef inline int sign3(double a, double b) noexcept nogil:
     return 1 if a > b else (-1 if a < b else 0)
 
 
+cdef inline int wave_rule(bint hh, bint lh, bint hl, bint ll) noexcept nogil:
+    # TRADE's reading of a high wave's and a low wave's comparisons, first match wins
+    if hh and hl:
+        return 1
+    if lh and ll:
+        return -1
+    if hh and not ll:
+        return 1
+    if lh and not hl:
+        return -1
+    if hl and not lh:
+        return 1
+    if ll and not hh:
+        return -1
+    return 0
+
+
+# a completed wave (pivot to opposite pivot) as bits: the end is a high (bullish wave), and
+# how its end compares with the previous pivot of the same kind
+cdef enum:
+    W_BULL = 1
+    W_HH = 2
+    W_LH = 4
+    W_HL = 8
+    W_LL = 16
+
+
 cdef class KTrend(Kernel):
-    """Direction from successive swing pivots: +1 after a higher high and a higher low,
-    -1 after a lower high and a lower low, else 0. strength = how many consecutive
-    pivots (in confirmation order, highs before lows on the same bar) agreed."""
+    """Trend from swing pivots. method 0 (waves, TRADE's): pivots form alternating waves
+    (low to high bullish, high to low bearish; a second pivot of the pending kind only
+    moves the pending end further out); each wave's end is compared with the previous pivot
+    of its kind (HH/LH, HL/LL), the last `wave_history` waves are kept, and the newest two
+    decide the direction (wave_rule), one wave alone its own direction. strength 2 when the
+    wave pair before agrees too, 1 otherwise (0 with one wave or none); wave_count = the
+    agreeing pairs (1 with one wave). method 1 (pivots): +1 after a higher high and a
+    higher low, -1 after a lower high and a lower low, else 0; strength = how many
+    consecutive pivots (highs before lows on the same bar) agreed. bars_in_trend counts
+    every bar since the direction last changed (0 on the bar it changed)."""
     cdef KSwing sw
     cdef double ph, pl
-    cdef int hdir, ldir, run, direction, wave_dir
+    cdef int hdir, ldir, run, direction, wave_dir, method, whist
     cdef long long since, version
+    # waves method
+    cdef int pend_kind, strength, wave_count, nwaves, wpos
+    cdef double pend_level
+    cdef bint last_hh, last_hl, last_lh, last_ll, changed
+    cdef double* waves
 
-    def __init__(self, int left, int right, bint equal_right=False):
+    def __init__(self, int left, int right, bint equal_right=False, int method=0,
+                 int wave_history=4):
         self.n_out = 10
         self.sw = KSwing(left, right, equal_right)
+        self.method = method
+        self.whist = wave_history if wave_history > 0 else 1
+        self.waves = self._alloc(self.whist)
         self.ph = NAN
         self.pl = NAN
+        self.pend_level = NAN
 
     cdef void _event(self, int s) noexcept nogil:
         if s == 0:
@@ -2220,11 +2264,125 @@ cdef class KTrend(Kernel):
         else:
             self.run = s
 
+    cdef inline int _wave(self, int back) noexcept nogil:
+        # the wave `back` places before the newest (0 = newest)
+        return <int>self.waves[(self.wpos - 1 - back + 2 * self.whist) % self.whist]
+
+    cdef int _pair_dir(self, int newer, int older) noexcept nogil:
+        cdef int hw, lw
+        if newer & W_BULL:
+            hw = newer
+            lw = older
+        else:
+            hw = older
+            lw = newer
+        return wave_rule((hw & W_HH) != 0, (hw & W_LH) != 0, (lw & W_HL) != 0,
+                         (lw & W_LL) != 0)
+
+    cdef void _classify(self) noexcept nogil:
+        cdef int d, cons, i, newest, before, hw, lw
+        cdef int n = self.nwaves if self.nwaves < self.whist else self.whist
+        if n == 1:
+            d = 1 if self._wave(0) & W_BULL else -1
+            self.strength = 0
+            self.wave_count = 1
+        else:
+            newest = self._wave(0)
+            before = self._wave(1)
+            # the newest wave gives one side's comparison, the one before it the other's
+            # (only when it is of the other kind, as waves alternate)
+            if newest & W_BULL:
+                hw = newest
+                lw = before if not (before & W_BULL) else 0
+            else:
+                lw = newest
+                hw = before if before & W_BULL else 0
+            d = wave_rule((hw & W_HH) != 0, (hw & W_LH) != 0, (lw & W_HL) != 0,
+                          (lw & W_LL) != 0)
+            if d == 0:
+                self.strength = 0
+                self.wave_count = 0
+            else:
+                cons = 1
+                i = n - 3                         # older pairs, stepping two waves back
+                while i >= 0:
+                    if self._pair_dir(self._wave(n - 1 - (i + 1)), self._wave(n - 1 - i)) != d:
+                        break
+                    cons += 1
+                    i -= 2
+                self.strength = 2 if cons >= 2 else 1
+                self.wave_count = cons
+        if d != self.direction:
+            self.direction = d
+            self.version += 1
+            self.changed = True
+
+    cdef void _pivot(self, int kind, double level) noexcept nogil:
+        cdef int w
+        if self.pend_kind == 0:
+            self.pend_kind = kind
+            self.pend_level = level
+            return
+        if kind == self.pend_kind:                # the pending end moves further out only
+            if (kind == 1 and level >= self.pend_level) or (kind == -1 and level <= self.pend_level):
+                self.pend_level = level
+            return
+        w = W_BULL if kind == 1 else 0
+        if kind == 1 and not isnan(self.ph):
+            if level > self.ph:
+                w |= W_HH
+            elif level < self.ph:
+                w |= W_LH
+            self.last_hh = (w & W_HH) != 0
+            self.last_lh = (w & W_LH) != 0
+        elif kind == -1 and not isnan(self.pl):
+            if level < self.pl:
+                w |= W_LL
+            elif level > self.pl:
+                w |= W_HL
+            self.last_ll = (w & W_LL) != 0
+            self.last_hl = (w & W_HL) != 0
+        self.waves[self.wpos] = <double>w
+        self.wpos = (self.wpos + 1) % self.whist
+        self.nwaves += 1
+        self.wave_dir = kind
+        self.pend_kind = kind
+        self.pend_level = level
+        self._classify()
+
+    cdef void _step_waves(self, double* out) noexcept nogil:
+        self.changed = False
+        if self.sw.new_high:
+            self._pivot(1, self.sw.last_high)
+        if self.sw.new_low:
+            self._pivot(-1, self.sw.last_low)
+        if self.sw.new_high:
+            self.ph = self.sw.last_high
+        if self.sw.new_low:
+            self.pl = self.sw.last_low
+        if self.changed:
+            self.since = 0
+        else:
+            self.since += 1
+        out[0] = self.direction
+        out[1] = <double>self.strength
+        out[2] = <double>self.since
+        out[3] = <double>self.wave_count
+        out[4] = <double>self.wave_dir
+        out[5] = 1.0 if self.last_hh else 0.0
+        out[6] = 1.0 if self.last_hl else 0.0
+        out[7] = 1.0 if self.last_lh else 0.0
+        out[8] = 1.0 if self.last_ll else 0.0
+        out[9] = <double>self.version
+
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef int before = self.direction
         self.sw._push(h, l)
         self.sw.nbar += 1
+        if self.method == 0:
+            self._step_waves(out)
+            return
         if self.sw.new_high:
             if not isnan(self.ph):
                 self.hdir = sign3(self.sw.last_high, self.ph)
@@ -2261,20 +2419,22 @@ cdef class KTrend(Kernel):
 
 
 cdef class KMarketStructure(Kernel):
-    """Breaks of the latest unbroken swing levels by the close (or, with close_break
-    off, by the high/low). A break in the direction of the current bias (or with no
-    bias yet) is a break of structure (bos = +1 up / -1 down); against it, a change of
-    character (choch). Each swing level breaks at most once; `level` carries the most
-    recently broken level. The remaining outputs are TRADE's names for the same events:
-    flags of this bar, the sticky direction of the last BOS/CHoCH, their bars and levels,
-    the levels being watched and an event counter."""
+    """Breaks of the latest unbroken swing levels by the close (or, with close_break off,
+    by the high/low), TRADE's state machine: with a bias, a break against it is checked
+    first and is a change of character (choch = +1 up / -1 down, the bias turns); else a
+    break with it is a break of structure (bos). With no bias yet the first break up (else
+    down) is a bos and sets it. At most one event per bar. Each swing level breaks at most
+    once; a newly confirmed pivot re-arms its side; `level` carries the most recently broken
+    level. The remaining outputs are TRADE's names for the same events: flags of this bar,
+    the sticky direction of the last BOS/CHoCH, their bars and levels, the levels being
+    watched and an event counter."""
     cdef KSwing sw
     cdef double hi, lo, level, bos_idx, bos_level, choch_idx, choch_level
     cdef int bias, bos_dir, choch_dir
     cdef bint close_break
     cdef long long version
 
-    def __init__(self, int left, int right, bint close_break=True, bint equal_right=False):
+    def __init__(self, int left, int right, bint close_break=False, bint equal_right=False):
         self.n_out = 15
         self.sw = KSwing(left, right, equal_right)
         self.close_break = close_break
@@ -2286,21 +2446,30 @@ cdef class KMarketStructure(Kernel):
         self.choch_idx = NAN
         self.choch_level = NAN
 
-    cdef void _mark(self, int d, bint is_bos, double lvl) noexcept nogil:
+    cdef void _mark(self, int d, bint is_bos, double lvl, double* out) noexcept nogil:
         if is_bos:
             self.bos_dir = d
             self.bos_idx = <double>self.nbar
             self.bos_level = lvl
+            out[0] = <double>d
         else:
             self.choch_dir = d
             self.choch_idx = <double>self.nbar
             self.choch_level = lvl
+            out[1] = <double>d
+        self.bias = d
+        self.level = lvl
+        if d == 1:
+            self.hi = NAN
+        else:
+            self.lo = NAN
         self.version += 1
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double up = c if self.close_break else h
         cdef double dn = c if self.close_break else l
+        cdef bint up_break, dn_break
         self.sw._push(h, l)
         self.sw.nbar += 1
         if self.sw.new_high:
@@ -2309,24 +2478,22 @@ cdef class KMarketStructure(Kernel):
             self.lo = self.sw.last_low
         out[0] = 0.0
         out[1] = 0.0
-        if not isnan(self.hi) and up > self.hi:  # beyond the swing high: bullish break
-            if self.bias == -1:
-                out[1] = 1.0
-            else:
-                out[0] = 1.0
-            self._mark(1, self.bias != -1, self.hi)
-            self.bias = 1
-            self.level = self.hi
-            self.hi = NAN
-        if not isnan(self.lo) and dn < self.lo:  # beyond the swing low: bearish break
-            if self.bias == 1:
-                out[1] = -1.0
-            else:
-                out[0] = -1.0
-            self._mark(-1, self.bias != 1, self.lo)
-            self.bias = -1
-            self.level = self.lo
-            self.lo = NAN
+        up_break = not isnan(self.hi) and up > self.hi
+        dn_break = not isnan(self.lo) and dn < self.lo
+        if self.bias == 1:
+            if dn_break:
+                self._mark(-1, False, self.lo, out)
+            elif up_break:
+                self._mark(1, True, self.hi, out)
+        elif self.bias == -1:
+            if up_break:
+                self._mark(1, False, self.hi, out)
+            elif dn_break:
+                self._mark(-1, True, self.lo, out)
+        elif up_break:
+            self._mark(1, True, self.hi, out)
+        elif dn_break:
+            self._mark(-1, True, self.lo, out)
         out[2] = self.level
         out[3] = <double>self.bias
         out[4] = 1.0 if out[0] != 0.0 else 0.0

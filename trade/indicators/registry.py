@@ -616,37 +616,56 @@ _add(
     outputs=SWING_OUTPUTS,
     kind="structure",
 )
+TREND_METHODS: tuple[str, ...] = ("waves", "pivots")
 _add(
     "trend",
-    (*_SWING_P, _EQUAL_RIGHT),
+    (*_SWING_P, _EQUAL_RIGHT,
+     ParamSpec("method", "str", "waves", choices=TREND_METHODS,
+               doc="waves: TRADE's wave-based trend (default); pivots: trade's earlier "
+               "reading, the latest high and low compared with the ones before them"),
+     ParamSpec("wave_history_size", "int", 4, min=1, max=64,
+               doc="waves kept for the strength count (TRADE's wave_history_size; "
+               "method waves only)")),
     _HL,
-    lambda p: _k.KTrend(int(p["left"]), int(p["right"]), bool(p["equal_right"])),
+    lambda p: _k.KTrend(int(p["left"]), int(p["right"]), bool(p["equal_right"]),
+                        TREND_METHODS.index(str(p["method"])), int(p["wave_history_size"])),
     _same(len(TREND_OUTPUTS), lambda p: 0),
-    "Direction from successive swing pivots: +1 after a higher high and a higher low, -1 "
-    "after a lower high and lower low, else 0; strength = consecutive agreeing pivots "
-    "(wave_count: the same run whatever the direction); bars_in_trend = bars since the "
-    "direction last changed; last_wave_direction = +1 when the latest pivot is a high, -1 "
-    "a low; last_hh/last_hl/last_lh/last_ll = 1 when the latest high/low compared so; "
-    "version counts direction changes.",
+    "Direction from swing pivots. method waves (TRADE's, the default): pivots form "
+    "alternating waves (low to high bullish, high to low bearish; a second pivot of the "
+    "pending kind only moves that end further out) whose ends are compared with the "
+    "previous pivot of their kind; the newest wave and the one before decide +1 / -1 / 0 "
+    "(higher high and higher low up, lower high and lower low down, then the partial "
+    "rules), one wave alone its own direction; strength 2 when the wave pair before agrees "
+    "too, 1 otherwise, 0 with a single wave; wave_count = agreeing pairs (1 with one wave, 0 "
+    "when ranging); last_wave_direction = +1 bullish / -1 bearish / 0 none yet; "
+    "last_hh/last_hl/last_lh/last_ll = how the latest wave end of that kind compared. "
+    "method pivots: +1 after a higher high and a higher low, -1 after a lower high and lower "
+    "low, else 0; strength = consecutive agreeing pivots (wave_count: the same run whatever "
+    "the direction); last_wave_direction = +1 when the latest pivot is a high, -1 a low; "
+    "last_hh.. = how the latest high/low compared. Both: bars_in_trend = bars since the "
+    "direction last changed (0 on that bar); version counts direction changes.",
     outputs=TREND_OUTPUTS,
     kind="structure",
 )
 _add(
     "market_structure",
-    (*_SWING_P, ParamSpec("confirmation_close", "bool", True,
-                          doc="true: the close must break the level; false: the high/low"),
+    (*_SWING_P, ParamSpec("confirmation_close", "bool", False,
+                          doc="true: the close must break the level; false (TRADE's "
+                          "default): the high/low (a wick) is enough"),
      _EQUAL_RIGHT),
     _HLC,
     lambda p: _k.KMarketStructure(int(p["left"]), int(p["right"]),
                                   bool(p["confirmation_close"]), bool(p["equal_right"])),
     lambda p: (0,) * len(MS_OUTPUTS),
-    "Close (or high/low) breaking the latest unbroken swing high/low: bos (+1/-1) when in "
-    "the direction of the current bias (or no bias yet), choch (+1/-1) when against it; "
-    "level = the most recently broken level (NaN before the first break). bias = the "
-    "direction of the last break; bos_this_bar / choch_this_bar = 1 on an event bar; "
-    "bos_direction / choch_direction = the direction of the last BOS / CHoCH (sticky); "
-    "last_bos_idx/level, last_choch_idx/level; break_level_high/low = the unbroken levels "
-    "being watched; version counts events.",
+    "High/low (or, with confirmation_close, the close) breaking the latest unbroken swing "
+    "high/low, TRADE's state machine: with a bias, a break against it is checked first and "
+    "is a choch (+1/-1, the bias turns), else a break with it a bos; with no bias yet the "
+    "first break (up before down) is a bos. At most one event per bar; a level breaks once "
+    "and a newly confirmed pivot re-arms its side. level = the most recently broken level "
+    "(NaN before the first break). bias = the direction of the last break; bos_this_bar / "
+    "choch_this_bar = 1 on an event bar; bos_direction / choch_direction = the direction of "
+    "the last BOS / CHoCH (sticky); last_bos_idx/level, last_choch_idx/level; "
+    "break_level_high/low = the unbroken levels being watched; version counts events.",
     outputs=MS_OUTPUTS,
     kind="structure",
 )
@@ -1003,8 +1022,9 @@ _add(
 )
 _add(
     "breaker_block",
-    (*_OB_P, *_SWING_P, ParamSpec("confirmation_close", "bool", True,
-                                  doc="the market structure's: a close must break")),
+    (*_OB_P, *_SWING_P, ParamSpec("confirmation_close", "bool", False,
+                                  doc="the market structure's: true, a close must break; "
+                                  "false (TRADE's default), a wick is enough")),
     ("open", "high", "low", "close"),
     lambda p: _k.KBreakerBlock(int(p["atr_length"]), bool(p["use_body"]),
                                float(p["body_atr_min"]), float(p["wick_ratio_max"]),
