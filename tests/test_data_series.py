@@ -5,6 +5,7 @@ it, never earlier (no look-ahead); open interest is carried forward only while f
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from trade.data.series import (
     OPEN_INTEREST_STALE_MS,
     funding_column,
     open_interest_column,
+    open_interest_stale_ms,
     with_series,
 )
 from trade.exchange_sim.server import ExchangeSimServer, load_bars
@@ -44,10 +46,15 @@ def test_open_interest_on_bars_never_looks_ahead(tmp_path_factory: pytest.TempPa
     store.write_open_interest(SYM, _oi_table(stated, values))
     col, n = open_interest_column(bars, store, SYM)
     closes = bars.column("ts").to_numpy() + M
+    # carried for three of the series' intervals (its median spacing), at least 15 minutes
+    spacing = [b - a for a, b in itertools.pairwise(stated)]
+    stale = OPEN_INTEREST_STALE_MS if not spacing else \
+        max(OPEN_INTEREST_STALE_MS, 3 * int(np.median(spacing)))
+    assert open_interest_stale_ms(np.array(stated)) == stale
     for i, c in enumerate(closes):
         known = [v for t, v in zip(stated, values, strict=True) if t <= c]
         last_t = max((t for t in stated if t <= c), default=None)
-        if last_t is None or c - last_t > OPEN_INTEREST_STALE_MS:
+        if last_t is None or c - last_t > stale:
             assert np.isnan(col[i])
         else:
             assert col[i] == known[-1]
