@@ -211,9 +211,10 @@ def test_trigger_sources_atr_defaults_and_unavailable_builtins() -> None:
     assert errs == ["structures.exec[1].type: 'liquidity_zones' reads an ATR: give atr_key naming "
                     "an atr feature (TRADE reads a feature named 'atr', and this Play declares "
                     "none)"]
-    errs = _errors(BASE + '    - ["open_interest", ">", 0]\n')
-    assert errs == ["actions.entry_long[1][0]: 'open_interest' is not available in conditions yet "
-                    "(open interest is not stored or served yet; remove the condition)"]
+    # open interest and funding are builtins now (read from the stored series)
+    for name in ("open_interest", "funding_rate"):
+        play = load_play_text(BASE + f'    - ["{name}", ">", 0]\n')
+        assert name in compiled_actions(play).series
 
 
 def test_more_parameter_spellings_of_trade_plays() -> None:

@@ -20,7 +20,11 @@ Data: the store's 1m bars for the symbol in [start, end), or, when asked for
 store). The CLI never falls back to synthetic data: a missing store or symbol is an error
 naming both. The manifest's `data` records the source (`kind`, `description`).
 Funding: the store's funding series when it has one (settled on the 1m bar that closes at
-the settlement time), else no funding. Instrument rules come from the store, else
+the settlement time), else no funding. A Play whose conditions read the market builtins
+`funding_rate` / `open_interest` gets them from the store's series (`with_market_series`:
+the last settled rate and the open interest known at each 1m close); a run without that
+series (synthetic bars, or a store that holds none for the span) is refused with the
+`trade data fetch` command to run. Instrument rules come from the store, else
 `orders.DEFAULT_INSTRUMENT` (Bybit BTCUSDT's).
 
 Artifacts (`out_dir`): trades.parquet, equity.parquet, metrics.json, manifest.json, all
@@ -52,7 +56,13 @@ from trade.data import (
     synth_bars,
 )
 from trade.data.schema import Instrument
-from trade.data.series import funding_column
+from trade.data.series import (
+    LAST_FUNDING_COLUMN,
+    OPEN_INTEREST_COLUMN,
+    funding_column,
+    last_funding_column,
+    open_interest_column,
+)
 from trade.engine.artifacts import (
     file_sha256,
     json_bytes,
@@ -60,7 +70,13 @@ from trade.engine.artifacts import (
     table_sha256,
     write_files,
 )
-from trade.engine.features import exec_frame
+from trade.engine.features import (
+    MARKET_COLUMNS,
+    exec_frame,
+    market_1m,
+    market_reads,
+    require_market_series,
+)
 from trade.engine.orders import DEFAULT_INSTRUMENT, OrderPlan, order_plan
 from trade.engine.play_engine import PlayEngine
 from trade.engine.signals import build_signals
@@ -251,9 +267,10 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
     Returns
     -------
     tuple of (pyarrow.Table, dict)
-        The bars, and the data description for the manifest: `kind` ("store" or
-        "synthetic"), `description` and, by kind, the store root and provenance or the
-        regime, days and seed.
+        The bars (with the `last_funding_rate` / `open_interest` columns when the Play's
+        conditions read `funding_rate` / `open_interest`, `with_market_series`), and the
+        data description for the manifest: `kind` ("store" or "synthetic"), `description`
+        and, by kind, the store root and provenance or the regime, days and seed.
 
     Raises
     ------
@@ -263,6 +280,9 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
     NoDataError
         The store (or its data for `symbol`) does not exist and synthetic data was not
         chosen (a subclass of InputError).
+    InputError
+        The Play reads `funding_rate` / `open_interest` and the data has no such series
+        (`with_market_series`).
     """
     if synthetic is False and seed is not None:
         raise InputError("a synthetic-data seed was given but the run reads stored data; "
@@ -307,7 +327,7 @@ def load_run_bars(play: Play, store: Store, symbol: str, start_ms: int | None,
         raise InputError(f"no 1m bars for {symbol} in the range "
                          f"[{_iso(start_ms) if start_ms is not None else '-inf'}, "
                          f"{_iso(end_ms) if end_ms is not None else '+inf'})")
-    return bars, info
+    return with_market_series(play, bars, store, symbol, info), info
 
 
 def _exec_minutes(play: Play) -> int:
@@ -350,6 +370,73 @@ def with_funding(bars: pa.Table, store: Store, symbol: str) -> tuple[pa.Table, i
     if rate is None:
         return bars, 0
     return bars.append_column("funding_rate", pa.array(rate)), int(np.isfinite(rate).sum())
+
+
+def with_market_series(play: Play, bars: pa.Table, store: Store, symbol: str,
+                       data_info: dict[str, Any]) -> pa.Table:
+    """`bars` with the market-builtin columns the Play's conditions read, from the store.
+
+    `funding_rate` reads the `last_funding_rate` column (the last settled rate at each 1m
+    close), `open_interest` the `open_interest` column (`trade.data.series`). A Play that
+    reads neither gets the bars unchanged.
+
+    Parameters
+    ----------
+    play : Play
+        The Play (its conditions say which builtins are needed).
+    bars : pyarrow.Table
+        The run's 1m bars.
+    store : Store
+        The store holding the funding and open-interest series.
+    symbol : str
+        The run's symbol.
+    data_info : dict
+        Where the bars came from (`load_run_bars`): its `kind` is "store", "synthetic" or
+        "table".
+
+    Returns
+    -------
+    pyarrow.Table
+        The bars with the needed columns (columns the bars already carry are kept).
+
+    Raises
+    ------
+    InputError
+        The Play reads a market builtin and the data has no such series: synthetic bars,
+        bars passed in memory without its column, or a store that holds none in the span.
+    """
+    needed = market_reads(play)
+    if not needed:
+        return bars
+    have = set(market_1m(bars))
+    kind = data_info.get("kind")
+    if kind == "synthetic":
+        require_market_series(play, have, symbol,
+                              "synthetic bars have no funding or open interest; run on stored "
+                              f"data (`trade data fetch {symbol} --start ...` stores both)")
+    if kind != "store":
+        cols = ", ".join(MARKET_COLUMNS[n] for n in sorted(needed))
+        require_market_series(play, have, symbol,
+                              f"the bars passed in memory need the column(s) {cols}")
+        return bars
+    n = bars.num_rows
+    if "funding_rate" in needed and "funding_rate" not in have:
+        rate = last_funding_column(bars, store, symbol)
+        if rate is not None:
+            bars = bars.append_column(LAST_FUNDING_COLUMN, pa.array(rate))
+    if "open_interest" in needed and "open_interest" not in have:
+        oi, n_oi = open_interest_column(bars, store, symbol)
+        if n_oi:
+            bars = bars.append_column(OPEN_INTEREST_COLUMN, pa.array(oi))
+    ts = bars.column("ts")
+    day = 86_400_000
+    first, stop = int(ts[0].as_py()), int(ts[n - 1].as_py()) + 60_000
+    start_day, end_day = _iso(first - first % day)[:10], _iso(-(-stop // day) * day)[:10]
+    require_market_series(play, set(market_1m(bars)), symbol,
+                          f"the store {store.root or '/'} holds none from {start_day} to "
+                          f"{end_day}; run `trade data fetch {symbol} --start {start_day} "
+                          f"--end {end_day}` (it stores funding and open interest)")
+    return bars
 
 
 def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
@@ -400,13 +487,18 @@ def run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
     fund = bars.column("funding_rate").to_pylist() if "funding_rate" in bars.column_names \
         else None
     mark = bars.column("mark_price").to_pylist() if "mark_price" in bars.column_names else None
+    market = {k: v.tolist() for k, v in market_1m(bars).items()}
+    known_rate = market.get("funding_rate")  # the last settled rate (not the settlements)
+    known_oi = market.get("open_interest")
     nan = math.nan
     step = max(n // 200, 1)
     for i in range(n):
         o, h, lo, c, v = cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]
         m = mark[i] if mark is not None else nan
         adapter.step(Bar(ts[i], o, h, lo, c, v, m, fund[i] if fund is not None else nan))
-        engine.on_bar(ts[i], o, h, lo, c, v, m)
+        engine.on_bar(ts[i], o, h, lo, c, v, m,
+                      funding_rate=known_rate[i] if known_rate is not None else nan,
+                      open_interest=known_oi[i] if known_oi is not None else nan)
         if progress is not None and i % step == 0:
             progress(i, n)
     adapter.finish()
@@ -542,6 +634,7 @@ def run_backtest(
     config = sim_config(play, plan, instrument)
     if bars is not None:
         bars, data_info = _table_bars(bars, sym, start_ms, end_ms, synthetic, seed)
+        bars = with_market_series(play, bars, st, sym, data_info)
     else:
         bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed,
                                         synthetic=synthetic)

@@ -3,7 +3,13 @@
 Series names follow the condition compiler: a single-output indicator is its feature id
 (`ema_21`), a multi-output one `id.field` (`bb.upper`, `swing.low`). Builtins: `open`,
 `high`, `low`, `close`, `volume` of the exec bar; `last_price` = the current 1m close;
-`mark_price` = the 1m mark-price column when the bars have one, else the 1m close.
+`mark_price` = the 1m mark-price column when the bars have one, else the 1m close;
+`funding_rate` = the 1m `last_funding_rate` column (the last settled rate known at each
+close) and `open_interest` = the 1m `open_interest` column (the open interest known at each
+close), both laid on the bars from the store by `trade.data.series` (a Play that reads one
+on bars without its column is refused, `require_market_series`). Like `mark_price`, they
+are sampled at the exec bar's closing 1m bar, and at every 1m close where actions are
+evaluated inside the exec bar.
 
 Timeframes: exec bars and every other role are resampled from the 1m bars with the same
 rules as `trade.data.resample` (UTC buckets; open = first, high = max, low = min,
@@ -36,13 +42,17 @@ import pyarrow as pa
 from trade._kernels import sim as _sim
 from trade.core import InputError
 from trade.data import bucket_end, bucket_start, resample
+from trade.data.series import LAST_FUNDING_COLUMN, OPEN_INTEREST_COLUMN
 from trade.indicators import Incremental, compute, get_spec, make_incremental, resolve_params
-from trade.play import Play, align_to_exec, interval_ms
+from trade.play import MARKET_BUILTINS, Play, align_to_exec, compiled_actions, interval_ms
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BAR_BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 ROLES: tuple[str, ...] = ("low_tf", "med_tf", "high_tf")
+#: market builtin -> the 1m bar column it is read from
+MARKET_COLUMNS: dict[str, str] = {"funding_rate": LAST_FUNDING_COLUMN,
+                                  "open_interest": OPEN_INTEREST_COLUMN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,53 @@ def feature_defs(play: Play) -> list[FeatureDef]:
     return out
 
 
+def market_reads(play: Play) -> frozenset[str]:
+    """The market builtins (`funding_rate`, `open_interest`) the Play's actions read."""
+    return compiled_actions(play).series & frozenset(MARKET_BUILTINS)
+
+
+def market_1m(bars_1m: pa.Table) -> dict[str, F64]:
+    """The market builtins the 1m bars carry, as 1m arrays (`MARKET_COLUMNS`)."""
+    return {name: np.asarray(bars_1m.column(col).to_numpy(zero_copy_only=False),
+                             dtype=np.float64)
+            for name, col in MARKET_COLUMNS.items() if col in bars_1m.column_names}
+
+
+def market_series(market: Mapping[str, F64], close_idx: I64, identity: bool
+                  ) -> dict[str, F64]:
+    """The market builtins on the exec bars: their value on each exec bar's closing 1m bar
+    (`identity`: every 1m bar closes an exec bar, the 1m arrays are used as they are)."""
+    return {name: (m if identity else m[close_idx]) for name, m in market.items()}
+
+
+def require_market_series(play: Play, available: frozenset[str] | set[str], symbol: str,
+                          where: str) -> None:
+    """Refuse a run whose Play reads a market builtin its data does not carry.
+
+    Parameters
+    ----------
+    play : Play
+        The Play whose actions are checked.
+    available : set of str
+        The market builtins the data carries.
+    symbol : str
+        The run's symbol (named in the message).
+    where : str
+        What the data is, ending the message: e.g. "synthetic bars have no funding or
+        open interest", or how to fetch the series.
+
+    Raises
+    ------
+    InputError
+        One line naming the builtin, the symbol and `where`.
+    """
+    missing = sorted(market_reads(play) - set(available))
+    if missing:
+        names = " and ".join(f"`{n}`" for n in missing)
+        raise InputError(f"{play.source or play.name}: the conditions read {names}, but there "
+                         f"is no such series for {symbol}: {where}")
+
+
 def _arrays(bars: pa.Table) -> dict[str, F64]:
     return {
         "ts": np.asarray(bars.column("ts").to_numpy(), dtype=np.float64),
@@ -138,9 +195,10 @@ def _arrays(bars: pa.Table) -> dict[str, F64]:
 class ExecFrame:
     """Exec bars of a run and every series on them (one value per exec bar).
 
-    `series` maps each name conditions may use (bar fields, `last_price`, `mark_price` and
-    every `FeatureDef.series`) to its exec-bar array; `close_1m` / `mark_1m` are the 1m
-    closes and marks, `defs` the features. Built by `exec_frame` or
+    `series` maps each name conditions may use (bar fields, `last_price`, `mark_price`, the
+    market builtins the bars carry and every `FeatureDef.series`) to its exec-bar array;
+    `close_1m` / `mark_1m` are the 1m closes and marks, `defs` the features, `market_1m` the
+    market builtins on the 1m bars (`market_1m`). Built by `exec_frame` or
     `trade.sweep.FrameCache.frame`; read-only once built, so threads may share one."""
 
     exec_ts: I64  # open time of each exec bar
@@ -149,6 +207,7 @@ class ExecFrame:
     close_1m: F64
     mark_1m: F64
     defs: list[FeatureDef] = field(default_factory=list)
+    market_1m: dict[str, F64] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.exec_ts)
@@ -211,7 +270,8 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     Raises
     ------
     InputError
-        `bars_1m` has no rows, or a feature is invalid (`feature_defs`).
+        `bars_1m` has no rows, a feature is invalid (`feature_defs`), or the Play reads a
+        market builtin the bars have no column for (`require_market_series`).
     """
     exec_tf = play.exec_tf
     e_ms = interval_ms(exec_tf)
@@ -228,6 +288,13 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
     identity = len(close_idx) == len(ts_1m)  # every 1m bar closes an exec bar (1m exec)
     series["last_price"] = close_1m if identity else close_1m[close_idx]
     series["mark_price"] = mark_1m if identity else mark_1m[close_idx]
+    market = market_1m(bars_1m)
+    cols = [MARKET_COLUMNS[n] for n in sorted(market_reads(play) - set(market))]
+    if cols:
+        require_market_series(play, set(market), play.symbol,
+                              f"the 1m bars have no {' or '.join(cols)} column (a stored run "
+                              "adds it from the series `trade data fetch` stores)")
+    series.update(market_series(market, close_idx, identity))
     defs = feature_defs(play)
     tf_cache: dict[str, dict[str, F64]] = {exec_tf: ex_arr}
     for d in defs:
@@ -242,7 +309,7 @@ def exec_frame(play: Play, bars_1m: pa.Table) -> ExecFrame:
                 v = align_to_exec(arr["ts"].astype(np.int64), v, interval_ms(d.interval),
                                   exec_ts, e_ms)
             series[name] = np.ascontiguousarray(v, dtype=np.float64)
-    return ExecFrame(exec_ts, close_idx, series, close_1m, mark_1m, defs)
+    return ExecFrame(exec_ts, close_idx, series, close_1m, mark_1m, defs, market)
 
 
 # ====================================================================== streaming
@@ -318,12 +385,14 @@ class StreamFeatures:
         self._buckets = [_Bucket(k, groups[k]) for k in order]
         self._exec = self._buckets[-1]
         self.values: dict[str, float] = {n: math.nan for d in self.defs for n in d.series}
-        for n in (*BAR_BUILTINS, "last_price", "mark_price"):
+        for n in (*BAR_BUILTINS, "last_price", "mark_price", *MARKET_BUILTINS):
             self.values[n] = math.nan
 
     def on_1m(self, ts: int, o: float, h: float, lo: float, c: float, v: float,
-              mark: float) -> bool:
-        """Consume one closed 1m bar; True when an exec bar closed on it (values updated)."""
+              mark: float, market: Mapping[str, float] | None = None) -> bool:
+        """Consume one closed 1m bar; True when an exec bar closed on it (values updated).
+        `market`: the market builtins known at this bar's close (`funding_rate`,
+        `open_interest`), taken into the values when an exec bar closes."""
         closed = False
         ex = self._exec
         for b in self._buckets:
@@ -334,15 +403,21 @@ class StreamFeatures:
                         self.values[name] = float(x)
                     self.values["last_price"] = c
                     self.values["mark_price"] = c if math.isnan(mark) else mark
+                    if market:
+                        self.values.update(market)
             else:
                 b.add(ts, o, h, lo, c, v, self.values)
         return closed
 
 
-def peek_values(exec_values: Mapping[str, float], close: float, mark: float) -> dict[str, float]:
+def peek_values(exec_values: Mapping[str, float], close: float, mark: float,
+                market: Mapping[str, float] | None = None) -> dict[str, float]:
     """Values for a 1m-close evaluation inside an exec bar: the last closed exec values with
-    `last_price` / `mark_price` of the current 1m bar."""
+    `last_price` / `mark_price` (and the market builtins in `market`) of the current 1m
+    bar."""
     vals = dict(exec_values)
     vals["last_price"] = close
     vals["mark_price"] = close if math.isnan(mark) else mark
+    if market:
+        vals.update(market)
     return vals

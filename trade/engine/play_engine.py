@@ -9,7 +9,8 @@ Per closed 1m bar (`on_bar`), after the exchange has processed that bar:
 
 1. drain the adapter's events (fills, order and position updates) into the engine's state;
 2. feed the bar to the streaming features (exec and every other timeframe, see
-   trade.engine.features);
+   trade.engine.features), with the funding rate and open interest known at its close
+   (the market builtins; the feed supplies them: NaN when it has none);
 3. if an exec bar closed on this minute: evaluate the Play's actions incrementally
    (`trade.play.ActionEvaluator.update`) on the exec values, and act;
 4. otherwise, if some action reads `last_price` / `mark_price`: evaluate those actions only
@@ -42,7 +43,7 @@ from trade.core import (
     PositionUpdate,
     Side,
 )
-from trade.engine.features import StreamFeatures, peek_values
+from trade.engine.features import StreamFeatures, market_reads, peek_values
 from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, act, order_plan
 from trade.play import (
     ActionDecision,
@@ -96,7 +97,9 @@ class PlayEngine:
 
     `plan` defaults to `order_plan(play)` on `DEFAULT_INSTRUMENT`. Not thread-safe: one
     owner, the engine thread, calls `on_bar` and `finish` and reads `position`, `orders`,
-    `stats`, `halted` and `last_decision` (the state it keeps from the adapter's events)."""
+    `stats`, `halted` and `last_decision` (the state it keeps from the adapter's events).
+    `market_builtins`: the market builtins (`funding_rate`, `open_interest`) the Play reads,
+    which its feed must pass to `on_bar` (the live runner reads them from the exchange)."""
 
     def __init__(self, play: Play, adapter: ExchangeAdapter, *,
                  plan: OrderPlan | None = None) -> None:
@@ -109,6 +112,7 @@ class PlayEngine:
         intra = intrabar_actions(compiled)
         self._intra = ActionEvaluator(intra) if intra.blocks else None
         self.features = StreamFeatures(play)
+        self.market_builtins: frozenset[str] = market_reads(play)
         self._exec_values: dict[str, float] = dict(self.features.values)
         self._entry = EntryState()
         self._bar = -1
@@ -143,8 +147,11 @@ class PlayEngine:
 
     # ------------------------------------------------------------------ bars
     def on_bar(self, ts: int, open: float, high: float, low: float, close: float,
-               volume: float = 0.0, mark_price: float = math.nan) -> None:
-        """One closed 1m bar, after the exchange processed it (engine thread only)."""
+               volume: float = 0.0, mark_price: float = math.nan, *,
+               funding_rate: float = math.nan, open_interest: float = math.nan) -> None:
+        """One closed 1m bar, after the exchange processed it (engine thread only).
+        `funding_rate` / `open_interest`: the last settled funding rate and the open interest
+        known at the bar's close (NaN when unknown), for the builtins of those names."""
         self._bar += 1
         self.stats.bars_1m += 1
         self.last_decision = None
@@ -153,7 +160,9 @@ class PlayEngine:
             self._check_drawdown()
         if self.halted:
             return
-        exec_closed = self.features.on_1m(ts, open, high, low, close, volume, mark_price)
+        market = {"funding_rate": funding_rate, "open_interest": open_interest}
+        exec_closed = self.features.on_1m(ts, open, high, low, close, volume, mark_price,
+                                          market)
         if exec_closed:
             self.stats.exec_bars += 1
             self._exec_values = dict(self.features.values)
@@ -165,7 +174,7 @@ class PlayEngine:
                 self._entry)
         elif self._intra is not None:
             self.stats.intrabar_evaluations += 1
-            values = peek_values(self._exec_values, close, mark_price)
+            values = peek_values(self._exec_values, close, mark_price, market)
             d = self._intra.peek(values)
             self.last_decision = decision = to_decision(d)
             act(self.adapter, self.plan, decision, self._bar, close, values, self._entry)

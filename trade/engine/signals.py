@@ -144,6 +144,7 @@ def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPl
     exit_pct = _exit_pct(acts)
     intra = ActionEvaluator(intrabar_actions(compiled))
     names = set(frame.series)
+    market = frame.market_1m
     exec_values: dict[str, float] = {k: math.nan for k in names}
     is_close = np.zeros(n, dtype=bool)
     is_close[frame.close_idx] = True
@@ -160,7 +161,8 @@ def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPl
             values = exec_values
             j += 1
         else:
-            values = peek_values(exec_values, close, float(frame.mark_1m[i]))
+            values = peek_values(exec_values, close, float(frame.mark_1m[i]),
+                                 {k: float(m[i]) for k, m in market.items()})
             d = to_decision(intra.peek(values))
             el, es = d.entry_long, d.entry_short
             sig.entry_long[i], sig.entry_short[i] = el, es

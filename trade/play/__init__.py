@@ -26,7 +26,7 @@ from trade.play.actions import (
 from trade.play.conditions import DISCRETE_OUTPUTS, ConditionContext, Source, simple_context
 from trade.play.errors import PlayError, PlayIssue
 from trade.play.evaluate import IncrementalEvaluator, evaluate_vectorized
-from trade.play.ir import BUILTINS, INTRABAR_BUILTINS, ConditionPlan
+from trade.play.ir import BUILTINS, INTRABAR_BUILTINS, MARKET_BUILTINS, ConditionPlan
 from trade.play.loader import (
     apply_overrides,
     compiled_actions,
@@ -44,6 +44,7 @@ __all__ = [
     "DISCRETE_OUTPUTS",
     "INTERVAL_MINUTES",
     "INTRABAR_BUILTINS",
+    "MARKET_BUILTINS",
     "PATTERN_REGIMES",
     "ActionDecision",
     "ActionEvaluator",

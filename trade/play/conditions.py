@@ -65,9 +65,7 @@ DISCRETE_OUTPUTS: frozenset[str] = frozenset(
 )
 
 #: TRADE builtins a condition cannot read yet, and what to do instead
-NOT_YET_BUILTINS: dict[str, str] = {
-    "open_interest": "open interest is not stored or served yet; remove the condition",
-}
+NOT_YET_BUILTINS: dict[str, str] = {}
 
 COMPARE_OPS: dict[str, CompareOp] = {
     ">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!=",

@@ -15,9 +15,13 @@ CompareOp = Literal[">", "<", ">=", "<=", "==", "!="]
 ArithOp = Literal["+", "-", "*", "/", "%"]
 
 #: Builtin series; `last_price` / `mark_price` change on every 1m bar.
-BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "last_price", "mark_price")
+BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "last_price", "mark_price",
+                             "funding_rate", "open_interest")
 #: the builtins that change inside an exec bar: reading one makes an action decide every 1m
 INTRABAR_BUILTINS: frozenset[str] = frozenset({"last_price", "mark_price"})
+#: the builtins read from the exchange's funding and open-interest series (not the bars):
+#: a run that reads one needs that series (stored for backtests, read live from the exchange)
+MARKET_BUILTINS: tuple[str, ...] = ("funding_rate", "open_interest")
 
 
 # ---------------------------------------------------------------- expressions

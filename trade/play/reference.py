@@ -364,6 +364,14 @@ BUILTIN_DOCS: dict[str, str] = {
     "last_price": "close of the latest 1m bar",
     "mark_price": "mark price of the latest 1m bar (its close when the data has no mark "
                   "price)",
+    "funding_rate": "the last *settled* funding rate known at the bar's close (a fraction: "
+                    "0.0001 = 0.01 %), carried forward between settlements; NaN before the "
+                    "first one (needs the symbol's stored funding history; live: Bybit's "
+                    "funding history, not the ticker's predicted rate)",
+    "open_interest": "the latest open interest stated at or before the bar's close (base-"
+                     "coin contracts; Bybit states it every 5 minutes), carried forward; NaN "
+                     "before the first value (needs the symbol's stored open interest; live: "
+                     "Bybit's 5-minute open-interest history)",
 }
 
 #: Meanings of indicator parameters whose ParamSpec has no `doc`, by parameter name.

@@ -53,7 +53,7 @@ from trade.engine import (
     sim_config,
 )
 from trade.engine.backtest import run_event
-from trade.engine.features import exec_bars
+from trade.engine.features import exec_bars, market_1m, market_series
 from trade.indicators import compute
 from trade.metrics import METRIC_DOCS, compute_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
@@ -126,6 +126,7 @@ class FrameCache:
             self.mark_1m = np.asarray(bars_1m.column("mark_price").to_numpy(), dtype=np.float64)
         else:
             self.mark_1m = self.close_1m
+        self.market_1m = market_1m(bars_1m)  # funding_rate / open_interest, when carried
         self._lock = threading.Lock()
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._items: dict[tuple[Any, ...], Any] = {}
@@ -162,6 +163,7 @@ class FrameCache:
         identity = len(close_idx) == len(self.ts_1m)
         series["last_price"] = self.close_1m if identity else self.close_1m[close_idx]
         series["mark_price"] = self.mark_1m if identity else self.mark_1m[close_idx]
+        series.update(market_series(self.market_1m, close_idx, identity))
         return _Skeleton(exec_ts, close_idx, series, arr)
 
     def indicator(self, d: FeatureDef, exec_tf: str) -> dict[str, F64]:
@@ -201,7 +203,8 @@ class FrameCache:
             values = self._aligned(d, exec_tf)
             for out_name, name in zip(d.outputs, d.series, strict=True):
                 series[name] = values[out_name]
-        return ExecFrame(skel.exec_ts, skel.close_idx, series, self.close_1m, self.mark_1m, defs)
+        return ExecFrame(skel.exec_ts, skel.close_idx, series, self.close_1m, self.mark_1m, defs,
+                         self.market_1m)
 
 
 # ====================================================================== metrics
