@@ -93,13 +93,15 @@ cdef struct CEvent:
     double qty, price, fee, closed_pnl
     PositionState pos
 
-cdef struct Engine:
-    # config
+cdef struct EngineConfig:
+    # fixed when the engine is made (SimConfig and the instrument)
     double initial_balance, leverage, taker, maker, slip, mmr, funding_const
     double qty_step, min_qty, min_notional
     double tick, tick_units, tick_scale  # price grid: tick = tick_units / tick_scale (0 = none)
     int intrabar
-    # account and position
+
+cdef struct Account:
+    # the wallet and the one position with its bracket state
     double wallet
     PositionState pos
     double best               # most favourable price since entry
@@ -111,34 +113,55 @@ cdef struct Engine:
     double funding            # funding not yet attributed to a closed trade
     long long opened_bar
     double entry_fill_price
-    # market
+
+cdef struct Market:
+    # the last processed 1m bar
     long long last_ts, bar_index
     long long next_fund        # next close time that may be a funding time (a cache)
     double last_close, last_mark
     bint finished
-    long long exec_seq
-    # orders (index = order number - 1) and the open ones in submission order
+
+cdef struct OrderBook:
+    # the account's orders (index = order number - 1) and the open ones in submission order
     COrder* orders
     long long n_orders, cap_orders
     long long* active
     long long n_active, cap_active
-    # trade log
-    CTrade* trades
-    long long n_trades, cap_trades
-    # equity curve (ts_buf may be NULL in batch mode, where the input ts column is reused)
-    long long* eq_ts
-    double* eq_equity
-    double* eq_wallet
-    double* eq_qty
-    long long n_eq, cap_eq
-    bint eq_owned
-    # events (step mode only)
+
+cdef struct TradeLog:
+    CTrade* buf
+    long long n, cap
+
+cdef struct EquityCurve:
+    # one point per 1m bar (ts may be NULL in batch mode, where the input ts column is reused)
+    long long* ts
+    double* equity
+    double* wallet
+    double* qty
+    long long n, cap
+    bint owned                 # False: batch buffers sized for every bar up front
+
+cdef struct EventLog:
+    # adapter events (step mode only: record) and the execution counter (always)
     bint record
-    CEvent* events
-    long long n_events, cap_events
-    # error raised after the nogil section
-    int err
-    long long err_a, err_b, err_c
+    CEvent* buf
+    long long n, cap
+    long long exec_seq
+
+cdef struct Fault:
+    # an error found inside a nogil section, raised after it (ERR_*)
+    int code
+    long long a, b, c
+
+cdef struct Engine:
+    EngineConfig cfg
+    Account acct
+    Market mkt
+    OrderBook book
+    TradeLog trades
+    EquityCurve curve
+    EventLog events
+    Fault fault
 
 
 cdef struct RowIn:

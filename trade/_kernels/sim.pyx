@@ -45,71 +45,71 @@ cdef void engine_init(Engine* e, double initial_balance, double leverage, double
                       int intrabar, double qty_step, double min_qty,
                       double min_notional, bint record) noexcept nogil:
     memset(e, 0, sizeof(Engine))
-    e.initial_balance = initial_balance
-    e.leverage = leverage
-    e.taker = taker
-    e.maker = maker
-    e.slip = slip
-    e.mmr = mmr
-    e.funding_const = funding_const
-    e.intrabar = intrabar
-    e.qty_step = qty_step
-    e.min_qty = min_qty
-    e.min_notional = min_notional
-    e.wallet = initial_balance
-    position_reset(&e.pos)
-    e.pos.leverage = leverage
-    e.opened_bar = -1
-    e.last_ts = -1
-    e.bar_index = -1
-    e.last_close = NAN
-    e.last_mark = NAN
-    e.eq_owned = True
-    e.record = record
+    e.cfg.initial_balance = initial_balance
+    e.cfg.leverage = leverage
+    e.cfg.taker = taker
+    e.cfg.maker = maker
+    e.cfg.slip = slip
+    e.cfg.mmr = mmr
+    e.cfg.funding_const = funding_const
+    e.cfg.intrabar = intrabar
+    e.cfg.qty_step = qty_step
+    e.cfg.min_qty = min_qty
+    e.cfg.min_notional = min_notional
+    e.acct.wallet = initial_balance
+    position_reset(&e.acct.pos)
+    e.acct.pos.leverage = leverage
+    e.acct.opened_bar = -1
+    e.mkt.last_ts = -1
+    e.mkt.bar_index = -1
+    e.mkt.last_close = NAN
+    e.mkt.last_mark = NAN
+    e.curve.owned = True
+    e.events.record = record
 
 
 cdef void engine_free(Engine* e) noexcept nogil:
-    free(e.orders)
-    free(e.active)
-    free(e.trades)
-    free(e.events)
-    if e.eq_owned:
-        free(e.eq_ts)
-        free(e.eq_equity)
-        free(e.eq_wallet)
-        free(e.eq_qty)
-    e.orders = NULL
-    e.active = NULL
-    e.trades = NULL
-    e.events = NULL
-    e.eq_ts = NULL
-    e.eq_equity = NULL
-    e.eq_wallet = NULL
-    e.eq_qty = NULL
-    e.n_orders = e.cap_orders = e.n_active = e.cap_active = 0
-    e.n_trades = e.cap_trades = e.n_events = e.cap_events = e.n_eq = e.cap_eq = 0
+    free(e.book.orders)
+    free(e.book.active)
+    free(e.trades.buf)
+    free(e.events.buf)
+    if e.curve.owned:
+        free(e.curve.ts)
+        free(e.curve.equity)
+        free(e.curve.wallet)
+        free(e.curve.qty)
+    e.book.orders = NULL
+    e.book.active = NULL
+    e.trades.buf = NULL
+    e.events.buf = NULL
+    e.curve.ts = NULL
+    e.curve.equity = NULL
+    e.curve.wallet = NULL
+    e.curve.qty = NULL
+    e.book.n_orders = e.book.cap_orders = e.book.n_active = e.book.cap_active = 0
+    e.trades.n = e.trades.cap = e.events.n = e.events.cap = e.curve.n = e.curve.cap = 0
 
 
 # ----------------------------------------------------------------------------- helpers
 
 cdef inline long long _now(Engine* e) noexcept nogil:
     # order timestamps are the open time of the last processed bar (0 before any bar)
-    return e.last_ts if e.last_ts > 0 else 0
+    return e.mkt.last_ts if e.mkt.last_ts > 0 else 0
 
 
 cdef inline double _upnl(Engine* e, double price) noexcept nogil:
-    if e.pos.side == 0:
+    if e.acct.pos.side == 0:
         return 0.0
-    return (price - e.pos.entry_price) * e.pos.size * e.pos.side
+    return (price - e.acct.pos.entry_price) * e.acct.pos.size * e.acct.pos.side
 
 
 cdef inline double _mark_or_zero(Engine* e) noexcept nogil:
-    return 0.0 if isnan(e.last_mark) else e.last_mark
+    return 0.0 if isnan(e.mkt.last_mark) else e.mkt.last_mark
 
 
 cdef inline double _equity(Engine* e) noexcept nogil:
     # equity = wallet balance + unrealised PnL at the last mark (the 1m close or mark column)
-    return e.wallet + _upnl(e, _mark_or_zero(e))
+    return e.acct.wallet + _upnl(e, _mark_or_zero(e))
 
 
 cdef double _reserved_margin(Engine* e) noexcept nogil:
@@ -118,20 +118,20 @@ cdef double _reserved_margin(Engine* e) noexcept nogil:
     cdef long long k
     cdef COrder* o
     cdef double px, leaves
-    for k in range(e.n_active):
-        o = &e.orders[e.active[k]]
+    for k in range(e.book.n_active):
+        o = &e.book.orders[e.book.active[k]]
         if is_terminal(o.status) or o.reduce_only or o.otype == OT_MARKET:
             continue
         px = o.price if o.price > 0.0 else o.trigger
         leaves = o.qty - o.filled_qty
         if leaves < 0.0:
             leaves = 0.0
-        total += leaves * px / e.leverage
+        total += leaves * px / e.cfg.leverage
     return total
 
 
 cdef inline double _used_margin(Engine* e) noexcept nogil:
-    return e.pos.margin + _reserved_margin(e)
+    return e.acct.pos.margin + _reserved_margin(e)
 
 
 cdef inline double _floor_step(double qty, double step) noexcept nogil:
@@ -151,58 +151,58 @@ cdef inline double _grid(double level, double tick, double units, double scale) 
 cdef inline double _round_tick(Engine* e, double level) noexcept nogil:
     # bracket levels set from offsets are on the tick grid, nearest (rint = half-even), exactly
     # float(fmt_step(level, tick)): the integer n * tick_units over the power of ten tick_scale
-    return _grid(level, e.tick, e.tick_units, e.tick_scale)
+    return _grid(level, e.cfg.tick, e.cfg.tick_units, e.cfg.tick_scale)
 
 
 cdef inline double _slipped(Engine* e, double px, int side) noexcept nogil:
     # a taker fill moved against the trader by slippage lands on the tick grid, rounded
     # against the trader too (buy: up, sell: down); without slippage the price is untouched
     cdef double moved
-    if e.slip == 0.0:
+    if e.cfg.slip == 0.0:
         return px
-    moved = px * (1 + e.slip) if side > 0 else px * (1 - e.slip)
-    if e.tick <= 0.0:
+    moved = px * (1 + e.cfg.slip) if side > 0 else px * (1 - e.cfg.slip)
+    if e.cfg.tick <= 0.0:
         return moved
     if side > 0:
-        return ceil(moved / e.tick - 1e-9) * e.tick_units / e.tick_scale
-    return floor(moved / e.tick + 1e-9) * e.tick_units / e.tick_scale
+        return ceil(moved / e.cfg.tick - 1e-9) * e.cfg.tick_units / e.cfg.tick_scale
+    return floor(moved / e.cfg.tick + 1e-9) * e.cfg.tick_units / e.cfg.tick_scale
 
 
 cdef void _set_tick(Engine* e, double tick) noexcept:
     from trade.sim.config import tick_grid
     units, decimals = tick_grid(tick)
-    e.tick = tick if units > 0 else 0.0
-    e.tick_units = units
-    e.tick_scale = 10.0 ** decimals
+    e.cfg.tick = tick if units > 0 else 0.0
+    e.cfg.tick_units = units
+    e.cfg.tick_scale = 10.0 ** decimals
 
 
 cdef inline void _snapshot(Engine* e, PositionState* out) noexcept nogil:
     cdef double mark = _mark_or_zero(e)
-    out[0] = e.pos
-    out.leverage = e.leverage
-    out.maintenance_margin_rate = e.mmr
+    out[0] = e.acct.pos
+    out.leverage = e.cfg.leverage
+    out.maintenance_margin_rate = e.cfg.mmr
     out.mark_price = mark
-    out.unrealized_pnl = _upnl(e, mark) if e.pos.side != 0 else 0.0
+    out.unrealized_pnl = _upnl(e, mark) if e.acct.pos.side != 0 else 0.0
 
 
 cdef inline CEvent* _event(Engine* e, int kind, long long ts) noexcept nogil:
     cdef CEvent* ev
-    if not _grow(<void**>&e.events, &e.cap_events, e.n_events + 1, sizeof(CEvent)):
-        e.err = ERR_NOMEM
+    if not _grow(<void**>&e.events.buf, &e.events.cap, e.events.n + 1, sizeof(CEvent)):
+        e.fault.code = ERR_NOMEM
         return NULL
-    ev = &e.events[e.n_events]
+    ev = &e.events.buf[e.events.n]
     memset(ev, 0, sizeof(CEvent))
     ev.kind = kind
     ev.ts = ts
     ev.oidx = -1
-    e.n_events += 1
+    e.events.n += 1
     return ev
 
 
 cdef void _emit_order(Engine* e, long long oi) noexcept nogil:
     cdef CEvent* ev
-    cdef COrder* o = &e.orders[oi]
-    if not e.record:
+    cdef COrder* o = &e.book.orders[oi]
+    if not e.events.record:
         return
     ev = _event(e, EV_ORDER, o.updated_ts)
     if ev == NULL:
@@ -217,7 +217,7 @@ cdef void _emit_order(Engine* e, long long oi) noexcept nogil:
 
 cdef void _emit_position(Engine* e) noexcept nogil:
     cdef CEvent* ev
-    if not e.record:
+    if not e.events.record:
         return
     ev = _event(e, EV_POSITION, _now(e))
     if ev == NULL:
@@ -226,15 +226,15 @@ cdef void _emit_position(Engine* e) noexcept nogil:
 
 
 cdef long long _next_exec(Engine* e) noexcept nogil:
-    e.exec_seq += 1
-    return e.exec_seq
+    e.events.exec_seq += 1
+    return e.events.exec_seq
 
 
 cdef void _emit_fill(Engine* e, long long oi, int side, double qty, double price, double fee,
                      bint maker, long long ts, int exec_type, double closed_pnl) noexcept nogil:
     cdef long long no = _next_exec(e)
     cdef CEvent* ev
-    if not e.record:
+    if not e.events.record:
         return
     ev = _event(e, EV_FILL, ts)
     if ev == NULL:
@@ -252,12 +252,12 @@ cdef void _emit_fill(Engine* e, long long oi, int side, double qty, double price
 
 cdef bint _move(Engine* e, long long oi, int status) noexcept nogil:
     """Every status change goes through the one lifecycle table; an illegal one is a bug."""
-    cdef COrder* o = &e.orders[oi]
+    cdef COrder* o = &e.book.orders[oi]
     if not legal_transition(o.status, status):
-        e.err = ERR_TRANSITION
-        e.err_a = oi
-        e.err_b = o.status
-        e.err_c = status
+        e.fault.code = ERR_TRANSITION
+        e.fault.a = oi
+        e.fault.b = o.status
+        e.fault.c = status
         return False
     o.status = status
     o.updated_ts = _now(e)
@@ -267,57 +267,57 @@ cdef bint _move(Engine* e, long long oi, int status) noexcept nogil:
 
 cdef void _compact_active(Engine* e) noexcept nogil:
     cdef long long k, n = 0
-    for k in range(e.n_active):
-        if not is_terminal(e.orders[e.active[k]].status):
-            e.active[n] = e.active[k]
+    for k in range(e.book.n_active):
+        if not is_terminal(e.book.orders[e.book.active[k]].status):
+            e.book.active[n] = e.book.active[k]
             n += 1
-    e.n_active = n
+    e.book.n_active = n
 
 
 # ----------------------------------------------------------------------------- position
 
 cdef void _flatten(Engine* e, long long ts) noexcept nogil:
-    position_reset(&e.pos)
-    e.pos.leverage = e.leverage
-    e.pos.updated_ts = ts
-    e.best = 0.0
-    e.be_activation = 0.0
-    e.be_offset = 0.0
-    e.be_done = False
-    e.trail_arm_price = 0.0
-    e.trail_armed = False
-    e.entry_fees = 0.0
-    e.funding = 0.0
-    e.opened_bar = -1
-    e.entry_fill_price = 0.0
+    position_reset(&e.acct.pos)
+    e.acct.pos.leverage = e.cfg.leverage
+    e.acct.pos.updated_ts = ts
+    e.acct.best = 0.0
+    e.acct.be_activation = 0.0
+    e.acct.be_offset = 0.0
+    e.acct.be_done = False
+    e.acct.trail_arm_price = 0.0
+    e.acct.trail_armed = False
+    e.acct.entry_fees = 0.0
+    e.acct.funding = 0.0
+    e.acct.opened_bar = -1
+    e.acct.entry_fill_price = 0.0
 
 
 cdef void _set_liq(Engine* e) noexcept nogil:
     # isolated, linear: liq = entry x (1 -/+ 1/lev +/- mmr); bankruptcy = entry x (1 -/+ 1/lev)
-    cdef double entry = e.pos.entry_price, lev = e.leverage, mmr = e.mmr
-    if e.pos.side > 0:
-        e.pos.liq_price = entry * (1 - 1 / lev + mmr)
-        e.pos.bust_price = entry * (1 - 1 / lev)
+    cdef double entry = e.acct.pos.entry_price, lev = e.cfg.leverage, mmr = e.cfg.mmr
+    if e.acct.pos.side > 0:
+        e.acct.pos.liq_price = entry * (1 - 1 / lev + mmr)
+        e.acct.pos.bust_price = entry * (1 - 1 / lev)
     else:
-        e.pos.liq_price = entry * (1 + 1 / lev - mmr)
-        e.pos.bust_price = entry * (1 + 1 / lev)
+        e.acct.pos.liq_price = entry * (1 + 1 / lev - mmr)
+        e.acct.pos.bust_price = entry * (1 + 1 / lev)
 
 
 cdef void _close(Engine* e, double qty, double price, long long ts, double fee_rate, int reason,
                  int exec_type, long long oi, int side, bint maker) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef double frac = qty / p.size
     # realised PnL = (exit - entry) x qty x side
     cdef double gross = (price - p.entry_price) * qty * p.side
     cdef double fee = qty * price * fee_rate
-    cdef double entry_fee_share = e.entry_fees * frac
-    cdef double funding_share = e.funding * frac
+    cdef double entry_fee_share = e.acct.entry_fees * frac
+    cdef double funding_share = e.acct.funding * frac
     cdef CTrade* t
-    if not _grow(<void**>&e.trades, &e.cap_trades, e.n_trades + 1, sizeof(CTrade)):
-        e.err = ERR_NOMEM
+    if not _grow(<void**>&e.trades.buf, &e.trades.cap, e.trades.n + 1, sizeof(CTrade)):
+        e.fault.code = ERR_NOMEM
         return
-    t = &e.trades[e.n_trades]
-    e.n_trades += 1
+    t = &e.trades.buf[e.trades.n]
+    e.trades.n += 1
     t.side = p.side
     t.reason = reason
     t.entry_ts = p.opened_ts
@@ -331,10 +331,10 @@ cdef void _close(Engine* e, double qty, double price, long long ts, double fee_r
     t.net = gross - entry_fee_share - fee - funding_share
     t.mae = p.mae * frac  # MAE/MFE are shared out by the closed fraction
     t.mfe = p.mfe * frac
-    t.leverage = e.leverage
-    e.wallet += gross - fee
-    e.entry_fees -= entry_fee_share
-    e.funding -= funding_share
+    t.leverage = e.cfg.leverage
+    e.acct.wallet += gross - fee
+    e.acct.entry_fees -= entry_fee_share
+    e.acct.funding -= funding_share
     p.realized_pnl += gross
     p.fees_paid += fee
     p.updated_ts = ts
@@ -344,44 +344,44 @@ cdef void _close(Engine* e, double qty, double price, long long ts, double fee_r
     else:
         p.size -= qty
         # margin released in proportion: margin = entry x size / leverage
-        p.margin = p.entry_price * p.size / e.leverage
+        p.margin = p.entry_price * p.size / e.cfg.leverage
     _emit_position(e)
 
 
 cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee_rate,
                        long long oi, bint maker) noexcept nogil:
-    cdef PositionState* p = &e.pos
-    cdef COrder* o = &e.orders[oi]
+    cdef PositionState* p = &e.acct.pos
+    cdef COrder* o = &e.book.orders[oi]
     cdef double fee = qty * price * fee_rate
     cdef double trail = 0.0, arm
-    cdef long long ts = e.last_ts
+    cdef long long ts = e.mkt.last_ts
     if p.side == 0:
         p.side = side
         p.size = qty
         p.entry_price = price
         p.opened_ts = ts
-        e.opened_bar = e.bar_index
-        e.best = price
+        e.acct.opened_bar = e.mkt.bar_index
+        e.acct.best = price
         p.mae = 0.0
         p.mfe = 0.0
         p.realized_pnl = 0.0
         p.fees_paid = 0.0
         p.funding_paid = 0.0
-        e.entry_fees = 0.0
-        e.funding = 0.0
-        e.be_done = False
-        e.entry_fill_price = price
+        e.acct.entry_fees = 0.0
+        e.acct.funding = 0.0
+        e.acct.be_done = False
+        e.acct.entry_fill_price = price
     else:
         # adding: new entry price = size-weighted average
         p.entry_price = (p.entry_price * p.size + price * qty) / (p.size + qty)
         p.size += qty
     # position margin = entry notional / leverage
-    p.margin = p.entry_price * p.size / e.leverage
+    p.margin = p.entry_price * p.size / e.cfg.leverage
     _set_liq(e)
-    e.entry_fees += fee
+    e.acct.entry_fees += fee
     p.fees_paid += fee
     p.updated_ts = ts
-    e.wallet -= fee
+    e.acct.wallet -= fee
     # attached brackets: offsets are fractions of this fill's price and take precedence
     # (levels and the trail distance from offsets are rounded to the tick, as live sends them)
     if o.sl_off > 0.0:
@@ -403,24 +403,24 @@ cdef void _open_or_add(Engine* e, double qty, double price, int side, double fee
         # the activation is a move of this fill's price, on the tick grid like Bybit's activePrice
         arm = _round_tick(e, price * (1 + o.trail_act * side)) if o.trail_act > 0.0 else 0.0
         # armed at the fill unless the best price has yet to reach the activation price
-        e.trail_armed = arm <= 0.0 or (e.best >= arm if side > 0 else e.best <= arm)
-        e.trail_arm_price = 0.0 if e.trail_armed else arm
-        if e.trail_armed:
+        e.acct.trail_armed = arm <= 0.0 or (e.acct.best >= arm if side > 0 else e.acct.best <= arm)
+        e.acct.trail_arm_price = 0.0 if e.acct.trail_armed else arm
+        if e.acct.trail_armed:
             # an attached trailing stop without activation starts at best - distance at the fill
-            p.trailing_stop = e.best - trail * side
+            p.trailing_stop = e.acct.best - trail * side
         else:
             p.trailing_stop = 0.0  # not armed: no trailing level until rule 5 arms it
     if o.be_act > 0.0:
-        e.be_activation = o.be_act
-        e.be_offset = o.be_off
-        e.be_done = False
+        e.acct.be_activation = o.be_act
+        e.acct.be_offset = o.be_off
+        e.acct.be_done = False
     _emit_fill(e, oi, side, qty, price, fee, maker, ts, X_TRADE, 0.0)
     _emit_position(e)
 
 
 cdef void _execute(Engine* e, long long oi, double price, bint maker) noexcept nogil:
-    cdef COrder* o = &e.orders[oi]
-    cdef PositionState* p = &e.pos
+    cdef COrder* o = &e.book.orders[oi]
+    cdef PositionState* p = &e.acct.pos
     cdef double qty = o.qty - o.filled_qty
     cdef int side = o.side
     cdef double fee_rate, close_qty, open_qty, filled
@@ -435,14 +435,14 @@ cdef void _execute(Engine* e, long long oi, double price, bint maker) noexcept n
         # reduce-only is clipped to the position size
         if p.size < qty:
             qty = p.size
-    fee_rate = e.maker if maker else e.taker
+    fee_rate = e.cfg.maker if maker else e.cfg.taker
     close_qty = 0.0
     if p.side != 0 and p.side != side:
         close_qty = qty if qty <= p.size else p.size
     open_qty = qty - close_qty
     if close_qty > 0.0:
         # closing part of a larger opposite order is a flip, otherwise a signal exit
-        _close(e, close_qty, price, e.last_ts, fee_rate, R_FLIP if open_qty > 0.0 else R_SIGNAL,
+        _close(e, close_qty, price, e.mkt.last_ts, fee_rate, R_FLIP if open_qty > 0.0 else R_SIGNAL,
                X_TRADE, oi, side, maker)
     if open_qty > 0.0:
         _open_or_add(e, open_qty, price, side, fee_rate, oi, maker)
@@ -456,17 +456,17 @@ cdef void _execute(Engine* e, long long oi, double price, bint maker) noexcept n
 # ----------------------------------------------------------------------------- orders
 
 cdef int _rejection(Engine* e, COrder* o) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef bint crosses
     cdef double ref, opening_qty, need, available
-    if e.finished:
+    if e.mkt.finished:
         return RJ_FINISHED
-    if isnan(e.last_close):
+    if isnan(e.mkt.last_close):
         return RJ_NO_PRICE
-    if o.qty < e.min_qty:
+    if o.qty < e.cfg.min_qty:
         return RJ_MIN_QTY
     if o.tif == TIF_POST_ONLY:
-        crosses = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
+        crosses = o.price >= e.mkt.last_close if o.side > 0 else o.price <= e.mkt.last_close
         if crosses:
             # a post-only limit that would cross the last close at placement is rejected
             return RJ_POST_ONLY
@@ -481,17 +481,17 @@ cdef int _rejection(Engine* e, COrder* o) noexcept nogil:
     elif o.otype == OT_STOP_MARKET:
         ref = o.trigger
     else:
-        ref = e.last_close
+        ref = e.mkt.last_close
     opening_qty = o.qty
     if p.side != 0 and o.side != p.side:
         opening_qty = o.qty - p.size
         if opening_qty < 0.0:
             opening_qty = 0.0
-    if opening_qty > 0.0 and o.qty * ref < e.min_notional:
+    if opening_qty > 0.0 and o.qty * ref < e.cfg.min_notional:
         return RJ_MIN_NOTIONAL
     # margin of the opening part plus the taker fee on it must fit the available balance
-    need = opening_qty * ref / e.leverage + opening_qty * ref * e.taker
-    available = e.wallet - _used_margin(e)
+    need = opening_qty * ref / e.cfg.leverage + opening_qty * ref * e.cfg.taker
+    available = e.acct.wallet - _used_margin(e)
     if need > available + 1e-12:
         return RJ_BALANCE
     return RJ_NONE
@@ -502,12 +502,12 @@ cdef long long engine_submit(Engine* e, COrder* tmpl) noexcept nogil:
     cdef long long oi
     cdef COrder* o
     cdef int reason
-    if not _grow(<void**>&e.orders, &e.cap_orders, e.n_orders + 1, sizeof(COrder)):
-        e.err = ERR_NOMEM
+    if not _grow(<void**>&e.book.orders, &e.book.cap_orders, e.book.n_orders + 1, sizeof(COrder)):
+        e.fault.code = ERR_NOMEM
         return -1
-    oi = e.n_orders
-    e.n_orders += 1
-    o = &e.orders[oi]
+    oi = e.book.n_orders
+    e.book.n_orders += 1
+    o = &e.book.orders[oi]
     o[0] = tmpl[0]
     o.status = ST_CREATED
     o.reason = RJ_NONE
@@ -524,15 +524,15 @@ cdef long long engine_submit(Engine* e, COrder* tmpl) noexcept nogil:
         _move(e, oi, ST_REJECTED)
         return oi
     # an order placed between bars k and k+1 is first eligible on bar k+1
-    o.active_from_bar = e.bar_index + 1
+    o.active_from_bar = e.mkt.bar_index + 1
     if o.otype == OT_LIMIT:
         # a limit crossing the last close is marketable on its first eligible bar
-        o.marketable = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
-    if not _grow(<void**>&e.active, &e.cap_active, e.n_active + 1, sizeof(long long)):
-        e.err = ERR_NOMEM
+        o.marketable = o.price >= e.mkt.last_close if o.side > 0 else o.price <= e.mkt.last_close
+    if not _grow(<void**>&e.book.active, &e.book.cap_active, e.book.n_active + 1, sizeof(long long)):
+        e.fault.code = ERR_NOMEM
         return -1
-    e.active[e.n_active] = oi
-    e.n_active += 1
+    e.book.active[e.book.n_active] = oi
+    e.book.n_active += 1
     _move(e, oi, ST_UNTRIGGERED if (o.otype == OT_STOP_MARKET or o.otype == OT_STOP_LIMIT)
           else ST_NEW)
     return oi
@@ -540,7 +540,7 @@ cdef long long engine_submit(Engine* e, COrder* tmpl) noexcept nogil:
 
 cdef void engine_cancel(Engine* e, long long oi) noexcept nogil:
     # cancelling an untriggered conditional order deactivates it
-    if e.orders[oi].status == ST_UNTRIGGERED:
+    if e.book.orders[oi].status == ST_UNTRIGGERED:
         _move(e, oi, ST_DEACTIVATED)
     else:
         _move(e, oi, ST_CANCELLED)
@@ -550,7 +550,7 @@ cdef void engine_cancel(Engine* e, long long oi) noexcept nogil:
 cdef void engine_amend(Engine* e, long long oi, double qty, double price,
                        double trigger) noexcept nogil:
     """Apply an already validated amend (0 = leave as is) and re-run the placement check."""
-    cdef COrder* o = &e.orders[oi]
+    cdef COrder* o = &e.book.orders[oi]
     if qty > 0.0:
         o.qty = qty
     if price > 0.0:
@@ -558,7 +558,7 @@ cdef void engine_amend(Engine* e, long long oi, double qty, double price,
     if trigger > 0.0:
         o.trigger = trigger
     if o.otype == OT_LIMIT:
-        o.marketable = o.price >= e.last_close if o.side > 0 else o.price <= e.last_close
+        o.marketable = o.price >= e.mkt.last_close if o.side > 0 else o.price <= e.mkt.last_close
     _move(e, oi, o.status)
 
 
@@ -567,10 +567,10 @@ cdef void engine_amend(Engine* e, long long oi, double qty, double price,
 cdef void _rule1_market(Engine* e, double o_) noexcept nogil:
     cdef long long k, oi
     cdef COrder* o
-    for k in range(e.n_active):
-        oi = e.active[k]
-        o = &e.orders[oi]
-        if o.otype != OT_MARKET or is_terminal(o.status) or o.active_from_bar > e.bar_index:
+    for k in range(e.book.n_active):
+        oi = e.book.active[k]
+        o = &e.book.orders[oi]
+        if o.otype != OT_MARKET or is_terminal(o.status) or o.active_from_bar > e.mkt.bar_index:
             continue
         # market orders fill at the next 1m open, moved against the trader by slippage
         _execute(e, oi, _slipped(e, o_, o.side), False)
@@ -581,11 +581,11 @@ cdef void _rule2_stops(Engine* e, double o_, double h, double l) noexcept nogil:
     cdef COrder* o
     cdef double trig_px, px
     cdef bint touched, marketable
-    for k in range(e.n_active):
-        oi = e.active[k]
-        o = &e.orders[oi]
+    for k in range(e.book.n_active):
+        oi = e.book.active[k]
+        o = &e.book.orders[oi]
         if (o.otype != OT_STOP_MARKET and o.otype != OT_STOP_LIMIT) or o.status != ST_UNTRIGGERED \
-                or o.active_from_bar > e.bar_index:
+                or o.active_from_bar > e.mkt.bar_index:
             continue
         if o.trig_dir == 1:
             touched = h >= o.trigger
@@ -613,7 +613,7 @@ cdef void _rule2_stops(Engine* e, double o_, double h, double l) noexcept nogil:
             _execute(e, oi, px, False)
         else:
             o.limit_after_trigger = True
-            o.active_from_bar = e.bar_index + 1  # rests as a limit from the next bar on
+            o.active_from_bar = e.mkt.bar_index + 1  # rests as a limit from the next bar on
             _move(e, oi, ST_NEW)
 
 
@@ -622,10 +622,10 @@ cdef void _rule3_limits(Engine* e, double o_, double h, double l) noexcept nogil
     cdef COrder* o
     cdef double px, price
     cdef bint buy, through, open_inside
-    for k in range(e.n_active):
-        oi = e.active[k]
-        o = &e.orders[oi]
-        if not (o.otype == OT_LIMIT or o.limit_after_trigger) or o.active_from_bar > e.bar_index:
+    for k in range(e.book.n_active):
+        oi = e.book.active[k]
+        o = &e.book.orders[oi]
+        if not (o.otype == OT_LIMIT or o.limit_after_trigger) or o.active_from_bar > e.mkt.bar_index:
             continue
         if o.status != ST_NEW and o.status != ST_PARTIALLY_FILLED:
             continue
@@ -658,31 +658,31 @@ cdef void _rule3_limits(Engine* e, double o_, double h, double l) noexcept nogil
 
 
 cdef void _exit_at(Engine* e, int kind, double level, double start) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef bint long_ = p.side > 0
     cdef int close_side = -p.side
     cdef double px
     cdef bint beyond
     if kind == R_LIQUIDATION:
         # liquidation closes at the bankruptcy price, forfeiting the margin; no fee
-        _close(e, p.size, p.bust_price, e.last_ts, 0.0, R_LIQUIDATION, X_BUST_TRADE, -1,
+        _close(e, p.size, p.bust_price, e.mkt.last_ts, 0.0, R_LIQUIDATION, X_BUST_TRADE, -1,
                close_side, False)
         return
     if kind == R_TAKE_PROFIT:
         beyond = start >= level if long_ else start <= level
         px = start if beyond else level  # TP: level or the open beyond it, taker, no slippage
-        _close(e, p.size, px, e.last_ts, e.taker, R_TAKE_PROFIT, X_TAKE_PROFIT, -1,
+        _close(e, p.size, px, e.mkt.last_ts, e.cfg.taker, R_TAKE_PROFIT, X_TAKE_PROFIT, -1,
                close_side, False)
         return
     beyond = start <= level if long_ else start >= level
     px = start if beyond else level  # a gap through the stop fills at the open
     px = _slipped(e, px, close_side)  # the closing side pays the slippage
-    _close(e, p.size, px, e.last_ts, e.taker, kind,
+    _close(e, p.size, px, e.mkt.last_ts, e.cfg.taker, kind,
            X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, close_side, False)
 
 
 cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef double start, stop, tr, tp, adv_level = 0.0, liq
     cdef int stop_kind, adv_kind = -1, n_touched
     cdef bint long_, liq_t, stop_t, tp_t, low_first
@@ -690,7 +690,7 @@ cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept
         return
     long_ = p.side > 0
     # a position opened on this bar starts its path at the fill price
-    start = e.entry_fill_price if e.opened_bar == e.bar_index else o_
+    start = e.acct.entry_fill_price if e.acct.opened_bar == e.mkt.bar_index else o_
     # the effective stop is the tighter of stop loss and trailing stop (a tie is a stop loss)
     tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
     stop = p.stop_loss
@@ -727,7 +727,7 @@ cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept
     elif stop_t:
         adv_kind = stop_kind
         adv_level = stop
-    if e.intrabar == 0 or n_touched == 1:
+    if e.cfg.intrabar == 0 or n_touched == 1:
         # sl_first: when one 1m bar touches both stop and take-profit, the stop wins
         if adv_kind >= 0:
             _exit_at(e, adv_kind, adv_level, start)
@@ -750,102 +750,102 @@ cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept
 
 
 cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef bint long_
     cdef double cand, excursion, be
     if p.side == 0:
         return
     long_ = p.side > 0
     if long_:
-        if h > e.best:
-            e.best = h
-    elif l < e.best:
-        e.best = l
+        if h > e.acct.best:
+            e.acct.best = h
+    elif l < e.acct.best:
+        e.acct.best = l
     if p.trailing_distance > 0.0:
-        if not e.trail_armed:
+        if not e.acct.trail_armed:
             # the trail arms once the best price since entry reached the activation price
-            if (e.best >= e.trail_arm_price if long_ else e.best <= e.trail_arm_price):
-                e.trail_armed = True
-        if e.trail_armed:
-            cand = e.best - p.trailing_distance * p.side
+            if (e.acct.best >= e.acct.trail_arm_price if long_ else e.acct.best <= e.acct.trail_arm_price):
+                e.acct.trail_armed = True
+        if e.acct.trail_armed:
+            cand = e.acct.best - p.trailing_distance * p.side
             # the trailing stop only moves in the trader's favour; it is checked from the next
             # bar (just armed: it starts at best - distance)
             if p.trailing_stop <= 0.0 or (cand > p.trailing_stop if long_ else
                                           cand < p.trailing_stop):
                 p.trailing_stop = cand
-    if e.be_activation > 0.0 and not e.be_done:
-        excursion = (e.best - p.entry_price) / p.entry_price * p.side
-        if excursion >= e.be_activation:
+    if e.acct.be_activation > 0.0 and not e.acct.be_done:
+        excursion = (e.acct.best - p.entry_price) / p.entry_price * p.side
+        if excursion >= e.acct.be_activation:
             # the break-even stop is on the tick grid (rounded before the comparison below)
-            be = _round_tick(e, p.entry_price * (1 + e.be_offset * p.side))
+            be = _round_tick(e, p.entry_price * (1 + e.acct.be_offset * p.side))
             # break-even never loosens an existing stop; effective from the next bar
             if p.stop_loss <= 0.0 or (be > p.stop_loss if long_ else be < p.stop_loss):
                 p.stop_loss = be
-            e.be_done = True
+            e.acct.be_done = True
 
 
 cdef void _rule6_funding(Engine* e, long long ts, double c, double funding_rate) noexcept nogil:
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef double rate, payment
     cdef long long t = ts + BAR_MS
     # funding at 00:00/08:00/16:00 UTC: the bar's close time is a multiple of 8 h
     # (next_fund caches the next multiple so the modulo runs once per period, not per bar)
-    if p.side == 0 or t < e.next_fund:
+    if p.side == 0 or t < e.mkt.next_fund:
         return
     if t % FUNDING_PERIOD_MS != 0:
-        e.next_fund = (t / FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        e.mkt.next_fund = (t / FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
         return
-    e.next_fund = t + FUNDING_PERIOD_MS
-    rate = e.funding_const if isnan(funding_rate) else funding_rate
+    e.mkt.next_fund = t + FUNDING_PERIOD_MS
+    rate = e.cfg.funding_const if isnan(funding_rate) else funding_rate
     if rate == 0.0:
         return
     # longs pay a positive rate on the notional at the 1m close; shorts receive it
     payment = p.size * c * rate * p.side
-    e.wallet -= payment
-    e.funding += payment
+    e.acct.wallet -= payment
+    e.acct.funding += payment
     p.funding_paid += payment
     _emit_fill(e, -1, p.side, 0.0, c, payment, False, ts, X_FUNDING, 0.0)
 
 
 cdef bint _grow_eq(Engine* e, long long need) noexcept nogil:
-    cdef long long new_cap = e.cap_eq * 2 if e.cap_eq > 0 else 1024
+    cdef long long new_cap = e.curve.cap * 2 if e.curve.cap > 0 else 1024
     cdef void* p
-    if not e.eq_owned:
-        e.err = ERR_NOMEM  # a batch buffer is sized for every bar up front
+    if not e.curve.owned:
+        e.fault.code = ERR_NOMEM  # a batch buffer is sized for every bar up front
         return False
     while new_cap < need:
         new_cap *= 2
-    p = realloc(e.eq_ts, <size_t>new_cap * sizeof(long long))
+    p = realloc(e.curve.ts, <size_t>new_cap * sizeof(long long))
     if p == NULL:
-        e.err = ERR_NOMEM
+        e.fault.code = ERR_NOMEM
         return False
-    e.eq_ts = <long long*>p
-    p = realloc(e.eq_equity, <size_t>new_cap * sizeof(double))
+    e.curve.ts = <long long*>p
+    p = realloc(e.curve.equity, <size_t>new_cap * sizeof(double))
     if p == NULL:
-        e.err = ERR_NOMEM
+        e.fault.code = ERR_NOMEM
         return False
-    e.eq_equity = <double*>p
-    p = realloc(e.eq_wallet, <size_t>new_cap * sizeof(double))
+    e.curve.equity = <double*>p
+    p = realloc(e.curve.wallet, <size_t>new_cap * sizeof(double))
     if p == NULL:
-        e.err = ERR_NOMEM
+        e.fault.code = ERR_NOMEM
         return False
-    e.eq_wallet = <double*>p
-    p = realloc(e.eq_qty, <size_t>new_cap * sizeof(double))
+    e.curve.wallet = <double*>p
+    p = realloc(e.curve.qty, <size_t>new_cap * sizeof(double))
     if p == NULL:
-        e.err = ERR_NOMEM
+        e.fault.code = ERR_NOMEM
         return False
-    e.eq_qty = <double*>p
-    e.cap_eq = new_cap
+    e.curve.qty = <double*>p
+    e.curve.cap = new_cap
     return True
 
 
 cdef inline double _mark_core(Engine* e, double h, double l, double c,
                               double mark_price) noexcept nogil:
     """Rule 7 without the recording: last close / mark, MAE / MFE; returns the unrealised PnL."""
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef double upnl = 0.0, entry, size, x
-    e.last_close = c
-    e.last_mark = c if isnan(mark_price) else mark_price
+    e.mkt.last_close = c
+    e.mkt.last_mark = c if isnan(mark_price) else mark_price
     if p.side != 0:
         entry = p.entry_price
         size = p.size
@@ -864,31 +864,31 @@ cdef inline double _mark_core(Engine* e, double h, double l, double c,
             x = (entry - l) * size
             if x > p.mfe:
                 p.mfe = x
-        upnl = (e.last_mark - entry) * size * p.side
+        upnl = (e.mkt.last_mark - entry) * size * p.side
     return upnl
 
 
 cdef inline bint _rule7_mark(Engine* e, long long ts, double h, double l, double c,
                              double mark_price) noexcept nogil:
-    cdef double wallet = e.wallet
+    cdef double wallet = e.acct.wallet
     cdef double upnl = _mark_core(e, h, l, c, mark_price)
-    cdef long long n = e.n_eq
-    if n >= e.cap_eq and not _grow_eq(e, n + 1):
+    cdef long long n = e.curve.n
+    if n >= e.curve.cap and not _grow_eq(e, n + 1):
         return False
-    if e.eq_ts != NULL:
-        e.eq_ts[n] = ts
-    e.eq_equity[n] = wallet + upnl
-    e.eq_wallet[n] = wallet
-    e.eq_qty[n] = e.pos.size * e.pos.side
-    e.n_eq = n + 1
+    if e.curve.ts != NULL:
+        e.curve.ts[n] = ts
+    e.curve.equity[n] = wallet + upnl
+    e.curve.wallet[n] = wallet
+    e.curve.qty[n] = e.acct.pos.size * e.acct.pos.side
+    e.curve.n = n + 1
     return True
 
 
 cdef inline void engine_bar_open(Engine* e, long long ts, double o) noexcept nogil:
     """First half of one validated 1m bar: the bar starts and rule 1 fills at its open."""
-    e.bar_index += 1
-    e.last_ts = ts
-    if e.n_active > 0:
+    e.mkt.bar_index += 1
+    e.mkt.last_ts = ts
+    if e.book.n_active > 0:
         _rule1_market(e, o)
 
 
@@ -896,14 +896,14 @@ cdef inline void _rules_2_to_6(Engine* e, long long ts, double o, double h, doub
                                double funding_rate) noexcept nogil:
     """Rules 2-6 of docs/fill_model.md for the bar engine_bar_open started, in that order."""
     # orders placed between the halves are first eligible on the next bar (active_from_bar)
-    if e.n_active > 0:
+    if e.book.n_active > 0:
         _rule2_stops(e, o, h, l)
         _rule3_limits(e, o, h, l)
         _compact_active(e)
-    if e.pos.side != 0:
+    if e.acct.pos.side != 0:
         _rule4_exits(e, o, h, l)
         _rule5_ratchet(e, h, l)
-        if ts + BAR_MS >= e.next_fund:
+        if ts + BAR_MS >= e.mkt.next_fund:
             _rule6_funding(e, ts, c, funding_rate)
 
 
@@ -931,20 +931,20 @@ cdef inline void engine_bar(Engine* e, long long ts, double o, double h, double 
 cdef void engine_finish(Engine* e) noexcept nogil:
     """Close an open position at the last close (taker fee, no slippage, end_of_data)."""
     cdef long long k
-    if e.finished:
+    if e.mkt.finished:
         return
-    if e.pos.side != 0 and e.last_ts >= 0:
-        _close(e, e.pos.size, e.last_close, e.last_ts, e.taker, R_END_OF_DATA, X_TRADE, -1,
-               -e.pos.side, False)
+    if e.acct.pos.side != 0 and e.mkt.last_ts >= 0:
+        _close(e, e.acct.pos.size, e.mkt.last_close, e.mkt.last_ts, e.cfg.taker, R_END_OF_DATA, X_TRADE, -1,
+               -e.acct.pos.side, False)
     # orders still open at the end are cancelled (untriggered ones deactivated)
-    for k in range(e.n_active):
-        if not is_terminal(e.orders[e.active[k]].status):
-            if e.orders[e.active[k]].status == ST_UNTRIGGERED:
-                _move(e, e.active[k], ST_DEACTIVATED)
+    for k in range(e.book.n_active):
+        if not is_terminal(e.book.orders[e.book.active[k]].status):
+            if e.book.orders[e.book.active[k]].status == ST_UNTRIGGERED:
+                _move(e, e.book.active[k], ST_DEACTIVATED)
             else:
-                _move(e, e.active[k], ST_CANCELLED)
+                _move(e, e.book.active[k], ST_CANCELLED)
     _compact_active(e)
-    e.finished = True
+    e.mkt.finished = True
 
 
 cdef int check_bar(long long prev_ts, long long ts, double o, double h, double l, double c,
@@ -1036,10 +1036,10 @@ def _raise_engine_error(int err, long long a, long long b, long long c):
 
 
 cdef inline void _check_err(Engine* e) except *:
-    cdef int err = e.err
+    cdef int err = e.fault.code
     if err != ERR_NONE:
-        e.err = ERR_NONE
-        _raise_engine_error(err, e.err_a, e.err_b, e.err_c)
+        e.fault.code = ERR_NONE
+        _raise_engine_error(err, e.fault.a, e.fault.b, e.fault.c)
 
 
 
@@ -1148,7 +1148,7 @@ cdef class SimExchange:
 
     # ------------------------------------------------------------------ orders
     cdef object _order(self, long long oi):
-        cdef COrder* o = &self.e.orders[oi]
+        cdef COrder* o = &self.e.book.orders[oi]
         return _Order(
             f"o-{oi + 1}",
             self._requests[oi],
@@ -1169,13 +1169,13 @@ cdef class SimExchange:
             oi = int(order_id[2:]) - 1
         except ValueError:
             raise ValueError(f"order {order_id!r} not found") from None
-        if oi < 0 or oi >= self.e.n_orders:
+        if oi < 0 or oi >= self.e.book.n_orders:
             raise ValueError(f"order {order_id!r} not found")
         return oi
 
     cdef long long _open_index(self, str order_id) except -1:
         cdef long long oi = self._index(order_id)
-        cdef int st = self.e.orders[oi].status
+        cdef int st = self.e.book.orders[oi].status
         if is_terminal(st) or st == ST_CREATED:
             raise ValueError(f"order {order_id!r} is not open ({_OrderStatus(st).bybit})")
         return oi
@@ -1203,7 +1203,7 @@ cdef class SimExchange:
 
     def amend(self, order_id, *, qty=None, price=None, trigger_price=None):
         cdef long long oi = self._open_index(order_id)
-        cdef COrder* o = &self.e.orders[oi]
+        cdef COrder* o = &self.e.book.orders[oi]
         from dataclasses import replace
 
         req = self._requests[oi]
@@ -1222,8 +1222,8 @@ cdef class SimExchange:
             changes["trigger_price"] = trigger_price
         new_req = replace(req, **changes)  # re-validates the request (ValueError if bad)
         if new_req.time_in_force == _TimeInForce.POST_ONLY and new_req.price is not None:
-            crosses = (new_req.price >= self.e.last_close if new_req.side == _Side.BUY
-                       else new_req.price <= self.e.last_close)
+            crosses = (new_req.price >= self.e.mkt.last_close if new_req.side == _Side.BUY
+                       else new_req.price <= self.e.mkt.last_close)
             if crosses:
                 raise ValueError("amend would make a post-only order cross")
         self._requests[oi] = new_req
@@ -1239,7 +1239,7 @@ cdef class SimExchange:
         ``trailing_active_price`` (with a trailing distance > 0; Bybit's ``activePrice``)
         leaves the trail unarmed until the best price since entry reaches it.
         """
-        cdef PositionState* p = &self.e.pos
+        cdef PositionState* p = &self.e.acct.pos
         cdef double act
         if p.side == 0:
             raise ValueError("set_trading_stop needs an open position")
@@ -1261,12 +1261,12 @@ cdef class SimExchange:
             act = trailing_active_price or 0.0
             # a trail set by trading-stop is armed at once unless the best price since entry
             # has yet to reach its activation price
-            self.e.trail_armed = trailing_distance > 0 and (
-                act <= 0.0 or (self.e.best >= act if p.side > 0 else self.e.best <= act))
-            self.e.trail_arm_price = 0.0 if self.e.trail_armed else act
-            if self.e.trail_armed:
+            self.e.acct.trail_armed = trailing_distance > 0 and (
+                act <= 0.0 or (self.e.acct.best >= act if p.side > 0 else self.e.acct.best <= act))
+            self.e.acct.trail_arm_price = 0.0 if self.e.acct.trail_armed else act
+            if self.e.acct.trail_armed:
                 # a trailing stop set between bars starts at best - distance, checked next bar
-                p.trailing_stop = self.e.best - trailing_distance * p.side
+                p.trailing_stop = self.e.acct.best - trailing_distance * p.side
         _emit_position(&self.e)
         _check_err(&self.e)
 
@@ -1274,7 +1274,7 @@ cdef class SimExchange:
         """Why an order was refused (or a reduce-only order cancelled): a RJ_* number, the
         values of trade.sim.rejects.RejectCode (0 = not refused); the text stays in the
         order's reject_reason for people."""
-        return self.e.orders[self._index(order_id)].reason
+        return self.e.book.orders[self._index(order_id)].reason
 
     def set_leverage(self, double leverage):
         """Change the leverage, with or without an open position (Bybit's set-leverage).
@@ -1286,10 +1286,10 @@ cdef class SimExchange:
         if not (_math.isfinite(leverage) and leverage >= 1.0):
             raise ValueError(f"leverage must be a finite number >= 1, got {leverage!r}")
         self._not_split("set_leverage")
-        self.e.leverage = leverage
-        self.e.pos.leverage = leverage
-        if self.e.pos.side != 0:
-            self.e.pos.margin = self.e.pos.entry_price * self.e.pos.size / leverage
+        self.e.cfg.leverage = leverage
+        self.e.acct.pos.leverage = leverage
+        if self.e.acct.pos.side != 0:
+            self.e.acct.pos.margin = self.e.acct.pos.entry_price * self.e.acct.pos.size / leverage
             _set_liq(&self.e)
         _emit_position(&self.e)
         _check_err(&self.e)
@@ -1303,7 +1303,7 @@ cdef class SimExchange:
         """
         cdef int code
         self._not_split("on_bar")
-        code = check_bar(self.e.last_ts, ts, open, high, low, close, volume, mark_price,
+        code = check_bar(self.e.mkt.last_ts, ts, open, high, low, close, volume, mark_price,
                          funding_rate)
         if code:
             raise _bar_error(code, ts)
@@ -1320,7 +1320,7 @@ cdef class SimExchange:
         cdef int code
         self._not_split("on_bar_open")
         # only ts and open are known yet: validate them against a flat bar at the open
-        code = check_bar(self.e.last_ts, ts, open, open, open, open, 0.0, NAN, NAN)
+        code = check_bar(self.e.mkt.last_ts, ts, open, open, open, open, 0.0, NAN, NAN)
         if code:
             raise _bar_error(code, ts)
         engine_bar_open(&self.e, ts, open)
@@ -1349,7 +1349,7 @@ cdef class SimExchange:
         _check_err(&self.e)
 
     def _not_split(self, str what):
-        if self.e.finished:
+        if self.e.mkt.finished:
             raise ValueError(f"{what} after finish()")
         if self._split_open:
             raise ValueError(f"{what} while bar {self._split_ts} awaits on_bar_rest")
@@ -1369,17 +1369,17 @@ cdef class SimExchange:
 
     def balance(self):
         cdef double used = _used_margin(&self.e)
-        return _Balance(self.e.wallet, _equity(&self.e), used, self.e.wallet - used,
+        return _Balance(self.e.acct.wallet, _equity(&self.e), used, self.e.acct.wallet - used,
                         _now(&self.e))
 
     def open_orders(self):
         cdef long long k
-        return [self._order(self.e.active[k]) for k in range(self.e.n_active)
-                if not is_terminal(self.e.orders[self.e.active[k]].status)]
+        return [self._order(self.e.book.active[k]) for k in range(self.e.book.n_active)
+                if not is_terminal(self.e.book.orders[self.e.book.active[k]].status)]
 
     @property
     def bars_processed(self) -> int:
-        return self.e.n_eq
+        return self.e.curve.n
 
     def drain_events(self):
         """Adapter events in the order they happened since the last drain."""
@@ -1387,14 +1387,14 @@ cdef class SimExchange:
         cdef CEvent* ev
         cdef PositionState snap
         out = []
-        for k in range(self.e.n_events):
-            ev = &self.e.events[k]
+        for k in range(self.e.events.n):
+            ev = &self.e.events.buf[k]
             if ev.kind == EV_ORDER:
                 order = _Order(
                     f"o-{ev.oidx + 1}",
                     self._requests[ev.oidx],
                     _OrderStatus(ev.status),
-                    self.e.orders[ev.oidx].created_ts,
+                    self.e.book.orders[ev.oidx].created_ts,
                     ev.ts,
                     ev.filled_qty,
                     ev.avg_px,
@@ -1423,16 +1423,16 @@ cdef class SimExchange:
             else:
                 snap = ev.pos
                 out.append(_PositionUpdate(Position.wrap(self.symbol, &snap), ev.ts))
-        self.e.n_events = 0
+        self.e.events.n = 0
         return out
 
     def trade_log(self):
         """The trade log so far (TRADE_LOG_SCHEMA)."""
-        return _trades_to_table(self.e.trades, self.e.n_trades, self.symbol)
+        return _trades_to_table(self.e.trades.buf, self.e.trades.n, self.symbol)
 
     def equity_curve(self):
         """One row per processed 1m bar (EQUITY_SCHEMA)."""
-        cdef long long n = self.e.n_eq
+        cdef long long n = self.e.curve.n
         import numpy as np
 
         ts = np.empty(n, dtype=np.int64)
@@ -1443,10 +1443,10 @@ cdef class SimExchange:
         cdef double[::1] eq_v = eq, wa_v = wa, qt_v = qt
         cdef long long k
         for k in range(n):
-            ts_v[k] = self.e.eq_ts[k]
-            eq_v[k] = self.e.eq_equity[k]
-            wa_v[k] = self.e.eq_wallet[k]
-            qt_v[k] = self.e.eq_qty[k]
+            ts_v[k] = self.e.curve.ts[k]
+            eq_v[k] = self.e.curve.equity[k]
+            wa_v[k] = self.e.curve.wallet[k]
+            qt_v[k] = self.e.curve.qty[k]
         from trade.sim.results import EQUITY_SCHEMA
 
         return _pa.table([ts, eq, wa, qt], schema=EQUITY_SCHEMA)
@@ -1664,14 +1664,14 @@ cdef inline bint _resting(Engine* e, long long entry_oi) noexcept nogil:
     cdef int st
     if entry_oi < 0:
         return False
-    st = e.orders[entry_oi].status
+    st = e.book.orders[entry_oi].status
     return not is_terminal(st) and st != ST_CREATED
 
 
 cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
                long long* entry_oi, long long* entry_bar) noexcept nogil:
     """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef COrder t
     cdef long long oi
     cdef RowIn r
@@ -1690,7 +1690,7 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
     r.exit_short = _bv(s.exit_short, j)
     r.exit_pct = _fv(s.exit_pct, j)
     r.allow_flip = s.allow_flip
-    r.qty_step = e.qty_step
+    r.qty_step = e.cfg.qty_step
     row_orders_c(&r, &o)
     if o.cancel_entry:
         engine_cancel(e, entry_oi[0])
@@ -1706,8 +1706,8 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
     if o.direction == 0:
         return
     sl = _nz(_fv(s.sl_pct, j))
-    qty = entry_qty_c(s.size_mode, _fv(s.size_value, j), _equity(e), ref, sl, e.leverage,
-                      e.taker, e.qty_step, e.min_qty, e.min_notional)
+    qty = entry_qty_c(s.size_mode, _fv(s.size_value, j), _equity(e), ref, sl, e.cfg.leverage,
+                      e.cfg.taker, e.cfg.qty_step, e.cfg.min_qty, e.cfg.min_notional)
     if qty <= 0:
         return
     memset(&t, 0, sizeof(COrder))
@@ -1721,8 +1721,8 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
     t.be_off = _nz(_fv(s.be_offset, j))
     # the activation only means something with a trail
     t.trail_act = _nz(_fv(s.trail_activation, j)) if t.trail_off > 0 else 0.0
-    entry_order_c(o.direction, qty, o.flip_qty, ref, _nz(_fv(s.limit_offset, j)), e.tick,
-                  e.tick_units, e.tick_scale, &otype, &oq, &px)
+    entry_order_c(o.direction, qty, o.flip_qty, ref, _nz(_fv(s.limit_offset, j)), e.cfg.tick,
+                  e.cfg.tick_units, e.cfg.tick_scale, &otype, &oq, &px)
     t.otype = otype
     t.qty = oq
     t.price = px
@@ -1731,7 +1731,7 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
         # first eligible bar; PostOnly: rejected when it would cross, and not retried)
         t.tif = s.entry_tif
         oi = engine_submit(e, &t)
-        if oi >= 0 and not is_terminal(e.orders[oi].status):
+        if oi >= 0 and not is_terminal(e.book.orders[oi].status):
             entry_oi[0] = oi
             entry_bar[0] = i
         return
@@ -2023,18 +2023,18 @@ cdef inline void _general_bar(Engine* e, Bars* b, Out* out, long long k) noexcep
     cdef double f = b.fr[k] if b.fr != NULL else NAN
     cdef double wallet, upnl
     _bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], f)
-    wallet = e.wallet
+    wallet = e.acct.wallet
     upnl = _mark_core(e, b.h[k], b.l[k], b.c[k], mk)
-    _rec(out, k, b.ts[k], wallet + upnl, wallet, e.pos.size * e.pos.side)
+    _rec(out, k, b.ts[k], wallet + upnl, wallet, e.acct.pos.size * e.acct.pos.side)
 
 
 cdef inline void _sync_bar(Engine* e, Bars* b, long long k) noexcept nogil:
     # the engine state rules 1-7 leave after bar k when nothing happened on it
     cdef double mk = b.mark[k] if b.mark != NULL else NAN
-    e.bar_index = k
-    e.last_ts = b.ts[k]
-    e.last_close = b.c[k]
-    e.last_mark = b.c[k] if isnan(mk) else mk
+    e.mkt.bar_index = k
+    e.mkt.last_ts = b.ts[k]
+    e.mkt.last_close = b.c[k]
+    e.mkt.last_mark = b.c[k] if isnan(mk) else mk
 
 
 cdef long long _first_at_or_after(const long long* ts, long long lo, long long hi,
@@ -2053,7 +2053,7 @@ cdef long long _first_at_or_after(const long long* ts, long long lo, long long h
 cdef void _flat_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
     """Bars [i, end) while flat with no open order: no rule can act, so each bar only records
     equity = wallet balance (rule 7 with no position)."""
-    cdef double w = e.wallet + 0.0  # wallet + unrealised PnL 0
+    cdef double w = e.acct.wallet + 0.0  # wallet + unrealised PnL 0
     cdef double* eq
     cdef double* wa
     cdef double* qt
@@ -2089,13 +2089,13 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     unprocessed, or end. Same arithmetic as rules 4-7 (MAE / MFE / best price are taken
     from the run's extreme high and low: x -> (x - entry) x size rounds monotonically, so
     the extreme of the per-bar values is the value at the extreme price)."""
-    cdef PositionState* p = &e.pos
+    cdef PositionState* p = &e.acct.pos
     cdef int side = p.side
     cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
-    cdef double wallet = e.wallet
+    cdef double wallet = e.acct.wallet
     cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, arm
     cdef double hmax = -INFINITY, lmin = INFINITY
-    cdef long long fund_lim = e.next_fund - BAR_MS, k = i, t, lim = end
+    cdef long long fund_lim = e.mkt.next_fund - BAR_MS, k = i, t, lim = end
     cdef const double* mark = b.mark
     cdef const long long* ts = b.ts
     cdef const double* h = b.h
@@ -2118,7 +2118,7 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         target = tp if tp > 0.0 else INFINITY
         if p.trailing_distance > 0.0:
             # an unarmed trail: a high that arms it leaves the run (the exact rule 5 test)
-            arm = e.trail_arm_price
+            arm = e.acct.trail_arm_price
             if arm < target:
                 target = arm
     else:
@@ -2128,7 +2128,7 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         target = tp if tp > 0.0 else -INFINITY
         if p.trailing_distance > 0.0:
             # an unarmed trail on a short: a low that arms it leaves the run
-            arm = e.trail_arm_price
+            arm = e.acct.trail_arm_price
             if arm > target:
                 target = arm
     while k < lim:
@@ -2168,8 +2168,8 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     if k > i:
         # rule 5: the best price; rule 7: MAE/MFE follow the 1m lows and highs
         if side > 0:
-            if hmax > e.best:
-                e.best = hmax
+            if hmax > e.acct.best:
+                e.acct.best = hmax
             mk = (lmin - entry) * size
             if mk < p.mae:
                 p.mae = mk
@@ -2177,8 +2177,8 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             if mk > p.mfe:
                 p.mfe = mk
         else:
-            if lmin < e.best:
-                e.best = lmin
+            if lmin < e.acct.best:
+                e.acct.best = lmin
             mk = (entry - hmax) * size
             if mk < p.mae:
                 p.mae = mk
@@ -2204,7 +2204,7 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
     j = _next_row(s, 0)
     if j < s.n:
         next_sig = s.idx[j]
-    while blk < b.n and e.err == ERR_NONE:
+    while blk < b.n and e.fault.code == ERR_NONE:
         if validate:
             # bars are validated block by block just ahead of their simulation (still in cache)
             stop = blk + 4096 if blk + 4096 < b.n else b.n
@@ -2214,18 +2214,18 @@ cdef long long _run(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
         else:
             stop = b.n
         i = blk
-        while i < stop and e.err == ERR_NONE:
+        while i < stop and e.fault.code == ERR_NONE:
             end = next_sig + 1 if 0 <= next_sig < stop else stop
-            if e.n_active == 0 and e.pos.side == 0:
+            if e.book.n_active == 0 and e.acct.pos.side == 0:
                 _flat_run(e, b, out, i, end)
                 i = end
             else:
                 k = i
                 # holding with fixed levels only (no order, no armed trail, no pending
                 # break-even): the idle fast path, which leaves at a bar that may arm the trail
-                if e.n_active == 0 and (e.pos.trailing_distance <= 0.0 or
-                                        not e.trail_armed) and (
-                        e.be_activation <= 0.0 or e.be_done):
+                if e.book.n_active == 0 and (e.acct.pos.trailing_distance <= 0.0 or
+                                        not e.acct.trail_armed) and (
+                        e.acct.be_activation <= 0.0 or e.acct.be_done):
                     k = _pos_run(e, b, out, i, end)
                 if k < end:
                     _general_bar(e, b, out, k)
@@ -2365,13 +2365,13 @@ cdef object _run_engine(Bars* b, Signals* s, Out* out, config, bint validate):
     try:
         with nogil:
             bad = _run(&e, s, b, out, validate, &code)
-            if e.err == ERR_NONE and bad < 0:
+            if e.fault.code == ERR_NONE and bad < 0:
                 engine_finish(&e)
         if bad >= 0:
             raise _bar_error(code, b.ts[bad], f" at row {bad}")
         _check_err(&e)
-        table = _trades_to_table(e.trades, e.n_trades, config.symbol)
-        return table, e.wallet
+        table = _trades_to_table(e.trades.buf, e.trades.n, config.symbol)
+        return table, e.acct.wallet
     finally:
         engine_free(&e)
 
