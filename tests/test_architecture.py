@@ -114,3 +114,29 @@ def test_the_scan_finds_what_it_forbids() -> None:
     # the scan can fail: the clock module itself does read the system clock
     hits = [c for _, c in _code_lines(PKG / "core" / "clock.py") if _FORBIDDEN.search(c)]
     assert hits
+
+
+def _kernel_parts() -> list[str]:
+    """The simulation kernel's parts, lowest first, from the table in docs/fill_model.md."""
+    text = (ROOT / "docs" / "fill_model.md").read_text(encoding="utf-8")
+    section = text[text.index("## The kernel's parts"):]
+    return re.findall(r"^\| `(\w+)\.pxd` / `\w+\.pyx` \|", section, flags=re.M)
+
+
+def test_the_simulation_kernel_is_split_by_concern_and_cimports_only_downwards() -> None:
+    parts = _kernel_parts()
+    assert parts == ["engine", "ledger", "book", "fills", "batch", "sim"], parts
+    kernels = PKG / "_kernels"
+    # the building blocks every part may use: the Position record and the lifecycle table
+    base = {"position", "lifecycle"}
+    for pyx in sorted(kernels.glob("*.pyx")):
+        # every compiled module declares its C interface (.pxd) and its Python one (.pyi)
+        assert pyx.with_suffix(".pxd").is_file() and pyx.with_suffix(".pyi").is_file(), pyx.name
+    for name in parts:
+        for src in (kernels / f"{name}.pyx", kernels / f"{name}.pxd"):
+            used = set(re.findall(r"^from trade\._kernels\.(\w+) cimport", src.read_text(),
+                                  flags=re.M))
+            for dep in used - base - {name}:  # a .pyx cimports its own .pxd
+                assert dep in parts, f"{src.name} cimports {dep}, not a kernel part"
+                assert parts.index(dep) < parts.index(name), \
+                    f"{src.name} cimports {dep}, which is not below {name}"

@@ -5,7 +5,7 @@ types, times in force, order statuses, exec types, exit reasons); here every mem
 checked against the kernel: against the tables the compiled modules export (`STATUS_CODES`,
 `ORDER_TYPE_CODES`, `TIME_IN_FORCE_CODES`, `EXEC_TYPE_CODES`, `EXIT_REASON_CODES`,
 `EXIT_REASON_NAMES`, `REJECT_CODES`) and against the C constants of
-`trade/_kernels/sim.pxd`, the declaration the kernel is compiled from. The
+`trade/_kernels/engine.pxd`, the declaration the kernel is compiled from. The
 exit-reason metrics and the trade log's reasons come from the same table.
 """
 
@@ -53,7 +53,7 @@ def members(enum: type[IntEnum]) -> dict[str, int]:
 def test_every_enum_member_is_the_kernels_constant(enum: type[IntEnum], exported: str,
                                                    prefix: str) -> None:
     # the compiled module's table, and the .pxd declaration it is compiled from
-    assert members(enum) == kernel_codes(exported) == pxd_constants("sim.pxd", prefix)
+    assert members(enum) == kernel_codes(exported) == pxd_constants("engine.pxd", prefix)
 
 
 def test_order_statuses_are_the_lifecycle_kernels() -> None:
@@ -73,7 +73,7 @@ def test_reject_codes_are_the_kernels() -> None:
     from trade.sim.rejects import RejectCode
 
     assert members(RejectCode) == {k: int(v) for k, v in kernel_sim.REJECT_CODES.items()}
-    assert members(RejectCode) == pxd_constants("sim.pxd", "RJ_")
+    assert members(RejectCode) == pxd_constants("engine.pxd", "RJ_")
 
 
 def test_every_exit_reason_has_its_metric() -> None:

@@ -53,7 +53,8 @@ from importlib import resources
 import trade, trade._kernels.sim as k
 assert "site-packages" in trade.__file__, trade.__file__
 files = {p.name for p in resources.files("trade._kernels").iterdir()}
-for mod in ("position", "lifecycle", "sim", "indicators"):
+for mod in ("position", "lifecycle", "engine", "ledger", "book", "fills", "batch", "sim",
+            "indicators"):
     assert f"{mod}.pxd" in files and f"{mod}.pyi" in files, (mod, sorted(files))
 assert "py.typed" in files and "__init__.py" in files
 print("wheel ok:", trade.__version__, k.__file__)

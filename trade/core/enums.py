@@ -1,7 +1,7 @@
 """Enumerations shared by every layer: the one Python home of the kernel's codes.
 
 Each enum's values are the integer codes of the compiled kernels, which declare them as C
-constants in `trade/_kernels/sim.pxd` and `trade/_kernels/lifecycle.pxd`:
+constants in `trade/_kernels/engine.pxd` and `trade/_kernels/lifecycle.pxd`:
 
 =================  ===============  ==========================================
 enum               kernel constant  meaning
@@ -150,7 +150,7 @@ class ExecType(IntEnum):
 
 
 class ExitReason(IntEnum):
-    """Why a trade closed. Codes equal the kernel's ``R_*`` constants (trade/_kernels/sim.pxd);
+    """Why a trade closed. Codes equal the kernel's ``R_*`` constants (trade/_kernels/engine.pxd);
     the trade log's ``exit_reason`` column holds the `label` (``"stop_loss"``)."""
 
     SIGNAL = 0  # an exit action of the Play

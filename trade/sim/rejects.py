@@ -3,7 +3,7 @@
 The kernel (`SimExchange.reject_code`) and the reference (`ReferenceExchange.reject_code`)
 report these numbers; the exchange simulator maps them to Bybit's retCode in one table
 (`trade.exchange_sim.protocol.BYBIT_REJECT`), so rewording a message never changes an API
-error code. The values equal the kernel's enum in sim.pxd (tests/test_sim_rejects.py).
+error code. The values equal the kernel's enum in engine.pxd (tests/test_sim_rejects.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """One row of signals -> orders through a venue: steps 1-3 of the rules in trade/sim/signals.py.
 
-The rules themselves are written once, in the compiled kernel (trade/_kernels/sim.pyx:
-`row_orders`, `entry_qty`, `entry_order`, the very functions its batch loop acts with); this
-module only reads the venue's state, asks them, and turns their answer into OrderRequests.
+The rules themselves are written once, in the compiled kernel (trade/_kernels/batch.pyx, the
+very functions its batch loop acts with, exposed by trade._kernels.sim as `row_orders`,
+`entry_qty`, `entry_order`); this module only reads the venue's state, asks them, and turns
+their answer into OrderRequests.
 The reference batch driver (over a step engine) and PlayEngine (over any ExchangeAdapter,
 live included) act through `act_on_row`; the differential and parity tests hold the paths
 together.

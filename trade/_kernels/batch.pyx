@@ -1,0 +1,571 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""The batch runner: a whole run of precomputed exec-timeframe signals in one nogil loop over
+the same fill rules the step API uses. Signal rules: the module docstring of
+trade/sim/signals.py."""
+
+from libc.math cimport floor, isnan, NAN, INFINITY
+from libc.stdlib cimport free
+from libc.string cimport memcpy, memset
+
+from trade._kernels.position cimport PositionState
+from trade._kernels.lifecycle cimport is_terminal, ST_CREATED
+from trade._kernels.engine cimport *
+from trade._kernels.ledger cimport used_margin
+from trade._kernels.book cimport engine_submit, engine_cancel
+from trade._kernels.fills cimport bar_rules, mark_core, check_bar
+
+# ----------------------------------------------------------------------------- row rules
+# Steps 1-3 of the signal-row rules (trade/sim/signals.py), written once: the batch loop acts
+# on an Engine with them (_act), the event path (trade.sim.rowact, for PlayEngine over any
+# adapter, and the reference driver) through the Python entries row_orders / entry_qty /
+# entry_order below.
+
+cdef void row_orders_c(RowIn* r, RowOut* o) noexcept nogil:
+    cdef double pct, qty
+    cdef int held = r.held
+    cdef double remaining = r.size
+    o.cancel_entry = False
+    o.exit_qty = 0.0
+    o.direction = 0
+    o.flip_qty = 0.0
+    # 1. a resting entry limit past its expiry (expire_bars 1m bars after placement) is cancelled
+    if r.resting and r.expire_bars > 0 and r.bar - r.placed_bar >= r.expire_bars:
+        o.cancel_entry = True
+    # 2. exits: a reduce-only market order for exit_pct of the position (100 = all, unrounded)
+    if held != 0 and ((held > 0 and r.exit_long) or (held < 0 and r.exit_short)):
+        pct = nz(r.exit_pct)
+        qty = r.size if pct >= 100 else floor_step(r.size * pct / 100, r.qty_step)
+        if qty > 0:
+            o.exit_qty = qty
+            remaining = r.size - qty
+    # 3. entries see the position net of this row's exit: a full exit leaves it flat
+    if remaining <= 0.0:
+        held = 0
+    if r.entry_long == r.entry_short or (r.resting and not o.cancel_entry):
+        return  # both set is ambiguous; one entry order at a time
+    if held == (1 if r.entry_long else -1):
+        return  # one position per symbol
+    if held != 0:
+        if not r.allow_flip:
+            return
+        o.flip_qty = remaining  # the entry also closes the opposite position (a flip)
+    o.direction = 1 if r.entry_long else -1
+
+
+cdef double entry_qty_c(int size_mode, double value, double equity, double ref, double sl,
+                        double leverage, double taker, double qty_step, double min_qty,
+                        double min_notional) noexcept nogil:
+    """Quantity of a new entry at reference price `ref` (0 = skip the entry)."""
+    cdef double notional, cap, qty
+    if size_mode == 0:
+        notional = value  # FIXED_USDT
+    elif size_mode == 1:
+        notional = equity * value / 100 * leverage  # PERCENT_EQUITY
+    else:
+        if sl <= 0:
+            return 0.0  # risk-based sizing needs a stop
+        notional = equity * value / 100 / sl
+    # notional is capped so that its margin plus the opening taker fee fit in equity
+    cap = equity * leverage / (1.0 + leverage * taker)
+    if cap < notional:
+        notional = cap
+    qty = floor_step(notional / ref, qty_step)
+    if qty <= 0 or qty < min_qty or qty * ref < min_notional:
+        return 0.0
+    return qty
+
+
+cdef void entry_order_c(int direction, double qty, double flip_qty, double ref,
+                        double limit_offset, double tick, double units, double scale,
+                        int* otype, double* order_qty, double* price) noexcept nogil:
+    # a limit entry at ref -/+ offset (on the tick grid, as the exchange requires and live
+    # sends it) when there is an offset and no flip; else one market order for the new size
+    # plus the opposite position (a flip)
+    if limit_offset > 0 and flip_qty == 0:
+        otype[0] = OT_LIMIT
+        order_qty[0] = qty
+        price[0] = on_grid(ref * (1 - limit_offset) if direction > 0 else
+                         ref * (1 + limit_offset), tick, units, scale)
+    else:
+        otype[0] = OT_MARKET
+        order_qty[0] = qty + flip_qty
+        price[0] = 0.0
+
+
+cdef inline bint _resting(Engine* e, long long entry_oi) noexcept nogil:
+    # the runner's entry limit is still open (not yet filled, cancelled or rejected)
+    cdef int st
+    if entry_oi < 0:
+        return False
+    st = e.book.orders[entry_oi].status
+    return not is_terminal(st) and st != ST_CREATED
+
+
+cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
+               long long* entry_oi, long long* entry_bar) noexcept nogil:
+    """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
+    cdef PositionState* p = &e.acct.pos
+    cdef COrder t
+    cdef long long oi
+    cdef RowIn r
+    cdef RowOut o
+    cdef int otype
+    cdef double qty, sl, oq, px
+    r.held = p.side
+    r.size = p.size
+    r.resting = _resting(e, entry_oi[0])
+    r.bar = i
+    r.placed_bar = entry_bar[0]
+    r.expire_bars = s.expire_bars
+    r.entry_long = bv(s.entry_long, j)
+    r.entry_short = bv(s.entry_short, j)
+    r.exit_long = bv(s.exit_long, j)
+    r.exit_short = bv(s.exit_short, j)
+    r.exit_pct = fv(s.exit_pct, j)
+    r.allow_flip = s.allow_flip
+    r.qty_step = e.cfg.qty_step
+    row_orders_c(&r, &o)
+    if o.cancel_entry:
+        engine_cancel(e, entry_oi[0])
+    if o.exit_qty > 0:
+        memset(&t, 0, sizeof(COrder))
+        t.side = -p.side
+        t.otype = OT_MARKET
+        t.tif = TIF_GTC
+        t.trig_dir = 1 if t.side > 0 else 2
+        t.reduce_only = True
+        t.qty = o.exit_qty
+        engine_submit(e, &t)
+    if o.direction == 0:
+        return
+    sl = nz(fv(s.sl_pct, j))
+    qty = entry_qty_c(s.size_mode, fv(s.size_value, j), equity_at_mark(e), ref, sl, e.cfg.leverage,
+                      e.cfg.taker, e.cfg.qty_step, e.cfg.min_qty, e.cfg.min_notional)
+    if qty <= 0:
+        return
+    memset(&t, 0, sizeof(COrder))
+    t.side = o.direction
+    t.tif = TIF_GTC
+    t.trig_dir = 1 if o.direction > 0 else 2
+    t.sl_off = sl if sl > 0 else 0.0
+    t.tp_off = nz(fv(s.tp_pct, j))
+    t.trail_off = nz(fv(s.trail_pct, j))
+    t.be_act = nz(fv(s.be_activation, j))
+    t.be_off = nz(fv(s.be_offset, j))
+    # the activation only means something with a trail
+    t.trail_act = nz(fv(s.trail_activation, j)) if t.trail_off > 0 else 0.0
+    entry_order_c(o.direction, qty, o.flip_qty, ref, nz(fv(s.limit_offset, j)), e.cfg.tick,
+                  e.cfg.tick_units, e.cfg.tick_scale, &otype, &oq, &px)
+    t.otype = otype
+    t.qty = oq
+    t.price = px
+    if otype == OT_LIMIT:
+        # a limit entry carries the run's entry TIF (IOC/FOK: cancelled when not filled on its
+        # first eligible bar; PostOnly: rejected when it would cross, and not retried)
+        t.tif = s.entry_tif
+        oi = engine_submit(e, &t)
+        if oi >= 0 and not is_terminal(e.book.orders[oi].status):
+            entry_oi[0] = oi
+            entry_bar[0] = i
+        return
+    # market orders are GTC (the entry TIF is for limit entries only)
+    engine_submit(e, &t)
+
+
+cdef inline long long _next_row(Signals* s, long long j) noexcept nogil:
+    # the first row >= j that can act when no entry limit rests: a row with no flag set does
+    # nothing (no exit, no entry, and expiry only concerns a resting entry)
+    cdef const unsigned char* el = s.entry_long.p
+    cdef const unsigned char* es = s.entry_short.p
+    cdef const unsigned char* xl = s.exit_long.p
+    cdef const unsigned char* xs = s.exit_short.p
+    cdef long long a = s.entry_long.step, b = s.entry_short.step
+    cdef long long c = s.exit_long.step, d = s.exit_short.step
+    cdef unsigned long long w0, w1, w2, w3
+    if j >= s.n:
+        return s.n
+    if a == 0 and b == 0 and c == 0 and d == 0:
+        return j if (el[0] | es[0] | xl[0] | xs[0]) else s.n
+    if a == 1 and b == 1 and c == 1 and d == 1:
+        # eight rows at a time while none is set (the byte loop below finds which one is)
+        while j + 8 <= s.n:
+            memcpy(&w0, el + j, 8)
+            memcpy(&w1, es + j, 8)
+            memcpy(&w2, xl + j, 8)
+            memcpy(&w3, xs + j, 8)
+            if w0 | w1 | w2 | w3:
+                break
+            j += 8
+    while j < s.n:
+        if el[j * a] | es[j * b] | xl[j * c] | xs[j * d]:
+            return j
+        j += 1
+    return s.n
+
+
+cdef inline int _bad_rows(const long long* ts, const double* o, const double* h,
+                          const double* l, const double* c, const double* v, long long start,
+                          long long stop) noexcept nogil:
+    """Non-zero when any row in [start, stop) is bad: branch-free loops the compiler vectorises
+    (SSE2). Every comparison is False for NaN, so `x > 0 and x <= big` also rules out NaN and
+    inf; a bad row adds 1.0 to `nbad` (exact: at most 4096 rows)."""
+    cdef long long i
+    cdef long long neg = 0, inc = -1
+    cdef double nbad = 0.0
+    cdef double big = 1.7976931348623157e308
+    cdef long long first = start if start > 0 else 1
+    # ts >= 0 everywhere (the sign bits OR-ed), then, all being >= 0, each difference
+    # ts[i - 1] - ts[i] is exact and must be < 0 (the sign bits AND-ed)
+    for i in range(start - 1 if start > 0 else 0, stop):
+        neg |= ts[i]
+    for i in range(first, stop):
+        inc &= <long long>(<unsigned long long>ts[i - 1] - <unsigned long long>ts[i])
+    for i in range(start, stop):
+        # 0 < l <= min(o, c) and max(o, c) <= h <= big put all four prices in (0, big]
+        nbad += 0.0 if ((l[i] > 0.0) & (h[i] <= big) & (h[i] >= o[i]) & (h[i] >= c[i])
+                        & (l[i] <= o[i]) & (l[i] <= c[i])) else 1.0
+    if v != NULL:
+        for i in range(start, stop):
+            nbad += 0.0 if ((v[i] >= 0.0) & (v[i] <= big)) else 1.0
+    return <int>(neg < 0) | <int>(first < stop and inc >= 0) | <int>(nbad != 0.0)
+
+
+cdef long long validate_rows(const long long* ts, const double* o, const double* h,
+                             const double* l, const double* c, const double* v,
+                             const double* mark, const double* fr, long long first,
+                             long long n, int* code) noexcept nogil:
+    """First bad row in [first, n) (its field code in `code`), or -1."""
+    cdef long long i, start, stop, prev
+    cdef double mk, f
+    cdef bint precise
+    # a fast branch-free pass per block of rows; the exact per-row check only where it fails
+    # (and always when the optional mark / funding columns are present)
+    start = first
+    while start < n:
+        stop = start + 4096 if start + 4096 < n else n
+        precise = mark != NULL or fr != NULL or _bad_rows(ts, o, h, l, c, v, start, stop) != 0
+        if precise:
+            for i in range(start, stop):
+                prev = ts[i - 1] if i > 0 else -1
+                mk = mark[i] if mark != NULL else NAN
+                f = fr[i] if fr != NULL else NAN
+                code[0] = check_bar(prev, ts[i], o[i], h[i], l[i], c[i],
+                                    v[i] if v != NULL else 0.0, mk, f)
+                if code[0]:
+                    return i
+        start = stop
+    return -1
+
+
+cdef inline void _dd_point(Out* out, double eq) noexcept nogil:
+    # drawdown at one point: 1 - equity / running peak (the peak includes this point)
+    cdef double d = 1.0 - eq / out.peak
+    if d > out.dd:
+        out.dd = d
+    elif d != d:
+        out.dd_nan = True  # numpy's max propagates NaN (a zero peak)
+
+
+cdef void dd_track(double eq, double* peak, double* trough, double* dd,
+                   bint* dnan) noexcept nogil:
+    # the running peak, trough and max drawdown (1 - equity / peak) after one more point:
+    # with a positive peak the drawdown only grows at a new low (1 - x / peak is monotone)
+    cdef double d
+    if eq > peak[0]:
+        peak[0] = eq
+        trough[0] = eq
+        if eq > 0.0:
+            return
+    elif eq < trough[0]:
+        trough[0] = eq
+    elif peak[0] > 0.0:
+        return
+    d = 1.0 - eq / peak[0]
+    if d > dd[0]:
+        dd[0] = d
+    elif d != d:
+        dnan[0] = True  # numpy's max propagates NaN (a zero peak)
+
+
+cdef void seg_start(Out* out, double base) noexcept nogil:
+    # the running peak starts at the base (initial balance, or the equity before the segment)
+    out.peak = base
+    out.trough = base
+    out.dd = -1.0e308
+    out.dd_nan = False
+    out.exposed = 0
+    out.last_eq = base
+    out.seg[out.ci * 4 + 3] = base
+    _dd_point(out, base)
+
+
+cdef inline void _push_group(Out* out) noexcept nogil:
+    if out.day_end < 0:
+        return
+    if out.n_groups < out.cap_groups:
+        out.g_day[out.n_groups] = out.cur_day
+        out.g_seg[out.n_groups] = out.ci
+        out.g_close[out.n_groups] = out.last_eq
+    out.n_groups += 1  # > cap_groups is reported as an error by the caller
+    out.day_end = -1
+
+
+cdef void seg_end(Out* out) noexcept nogil:
+    _push_group(out)
+    out.seg[out.ci * 4] = NAN if out.dd_nan else out.dd
+    out.seg[out.ci * 4 + 1] = <double>out.exposed
+    out.seg[out.ci * 4 + 2] = out.last_eq
+
+
+cdef inline void _rec_summary(Out* out, long long k, long long t, double eq,
+                              double q) noexcept nogil:
+    cdef double base
+    if k == out.next_cut:
+        base = out.last_eq
+        seg_end(out)
+        out.ci += 1
+        out.next_cut = out.cuts[out.ci] if out.ci < out.n_cuts else -1
+        seg_start(out, base)
+    if t >= out.day_end:
+        _push_group(out)
+        out.cur_day = t / DAY_MS  # ts >= 0 (validated), so this is the floor
+        out.day_end = (out.cur_day + 1) * DAY_MS
+    dd_track(eq, &out.peak, &out.trough, &out.dd, &out.dd_nan)
+    if q != 0.0:
+        out.exposed += 1
+    out.last_eq = eq
+
+
+cdef inline void _rec(Out* out, long long k, long long t, double eq, double w,
+                      double q) noexcept nogil:
+    if out.summary:
+        _rec_summary(out, k, t, eq, q)
+    else:
+        out.eq[k] = eq
+        out.wa[k] = w
+        out.qty[k] = q
+
+
+cdef inline void general_bar(Engine* e, Bars* b, Out* out, long long k) noexcept nogil:
+    """One 1m bar through every rule (rules 1-7), then recorded."""
+    cdef double mk = b.mark[k] if b.mark != NULL else NAN
+    cdef double f = b.fr[k] if b.fr != NULL else NAN
+    cdef double wallet, upnl
+    bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], f)
+    wallet = e.acct.wallet
+    upnl = mark_core(e, b.h[k], b.l[k], b.c[k], mk)
+    _rec(out, k, b.ts[k], wallet + upnl, wallet, e.acct.pos.size * e.acct.pos.side)
+
+
+cdef inline void _sync_bar(Engine* e, Bars* b, long long k) noexcept nogil:
+    # the engine state rules 1-7 leave after bar k when nothing happened on it
+    cdef double mk = b.mark[k] if b.mark != NULL else NAN
+    e.mkt.bar_index = k
+    e.mkt.last_ts = b.ts[k]
+    e.mkt.last_close = b.c[k]
+    e.mkt.last_mark = b.c[k] if isnan(mk) else mk
+
+
+cdef long long _first_at_or_after(const long long* ts, long long lo, long long hi,
+                                  long long t) noexcept nogil:
+    # the first row in [lo, hi) with ts >= t (hi if none); ts is strictly increasing
+    cdef long long mid
+    while lo < hi:
+        mid = lo + (hi - lo) / 2
+        if ts[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef void _flat_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
+    """Bars [i, end) while flat with no open order: no rule can act, so each bar only records
+    equity = wallet balance (rule 7 with no position)."""
+    cdef double w = e.acct.wallet + 0.0  # wallet + unrealised PnL 0
+    cdef double* eq
+    cdef double* wa
+    cdef double* qt
+    cdef long long k, lim
+    if i >= end:
+        return
+    if out.summary:
+        # the same value on every bar: only a segment cut or a new UTC day changes the summary
+        k = i
+        while k < end:
+            _rec_summary(out, k, b.ts[k], w, 0.0)
+            k += 1
+            lim = end if out.next_cut < k or out.next_cut > end else out.next_cut
+            k = _first_at_or_after(b.ts, k, lim, out.day_end)
+    else:
+        eq = out.eq
+        wa = out.wa
+        qt = out.qty
+        for k in range(i, end):
+            eq[k] = w
+            wa[k] = w
+            qt[k] = 0.0
+    _sync_bar(e, b, end - 1)
+
+
+cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end) noexcept nogil:
+    """Bars from i on while a position is open with fixed SL / TP, no armed trailing stop, no
+    pending break-even and no open order: rules 1-3 have nothing to do, and rules 4-6 reduce to
+    "no level touched, no funding time" (and, for a trailing stop not yet armed, "not armed by
+    this bar": a bar reaching a price bound 1e-9 on the safe side of the activation level
+    leaves the run, and the full rule 5 decides exactly). Returns the first bar (< end) where
+    that fails,
+    unprocessed, or end. Same arithmetic as rules 4-7 (MAE / MFE / best price are taken
+    from the run's extreme high and low: x -> (x - entry) x size rounds monotonically, so
+    the extreme of the per-bar values is the value at the extreme price)."""
+    cdef PositionState* p = &e.acct.pos
+    cdef int side = p.side
+    cdef double entry = p.entry_price, size = p.size, sl = p.stop_loss, tp = p.take_profit
+    cdef double wallet = e.acct.wallet
+    cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, arm
+    cdef double hmax = -INFINITY, lmin = INFINITY
+    cdef long long fund_lim = e.mkt.next_fund - BAR_MS, k = i, t, lim = end
+    cdef const double* mark = b.mark
+    cdef const long long* ts = b.ts
+    cdef const double* h = b.h
+    cdef const double* l = b.l
+    cdef const double* c = b.c
+    cdef bint summary = out.summary
+    cdef double peak = out.peak, trough = out.trough, dd = out.dd, last = out.last_eq
+    cdef bint dnan = out.dd_nan
+    cdef long long day_end = out.day_end
+    cdef double* eq_out = out.eq
+    cdef double* wa_out = out.wa
+    cdef double* qty_out = out.qty
+    if summary and i <= out.next_cut < lim:
+        lim = out.next_cut  # the cut bar goes through _rec_summary
+    if side > 0:
+        # long: liquidation at l <= liq, stop at l <= sl, take-profit at h >= tp
+        adverse = p.liq_price
+        if sl > 0.0 and sl > adverse:
+            adverse = sl
+        target = tp if tp > 0.0 else INFINITY
+        if p.trailing_distance > 0.0:
+            # an unarmed trail: a high that arms it leaves the run (the exact rule 5 test)
+            arm = e.acct.trail_arm_price
+            if arm < target:
+                target = arm
+    else:
+        adverse = p.liq_price
+        if sl > 0.0 and sl < adverse:
+            adverse = sl
+        target = tp if tp > 0.0 else -INFINITY
+        if p.trailing_distance > 0.0:
+            # an unarmed trail on a short: a low that arms it leaves the run
+            arm = e.acct.trail_arm_price
+            if arm > target:
+                target = arm
+    while k < lim:
+        hk = h[k]
+        lk = l[k]
+        if side > 0:
+            if lk <= adverse or hk >= target:
+                break  # a level is touched: the full rule 4 decides
+        elif hk >= adverse or lk <= target:
+            break
+        t = ts[k]
+        if t >= fund_lim:
+            break  # ts + 1 min >= next funding time: rule 6 decides
+        if hk > hmax:
+            hmax = hk
+        if lk < lmin:
+            lmin = lk
+        mk = c[k]
+        if mark != NULL and not isnan(mark[k]):
+            mk = mark[k]
+        eq = wallet + (mk - entry) * size * side
+        if summary:
+            if t >= day_end:
+                # a new UTC day: the open day group closes at the previous bar's equity
+                out.last_eq = last
+                _push_group(out)
+                out.cur_day = t / DAY_MS
+                day_end = (out.cur_day + 1) * DAY_MS
+                out.day_end = day_end
+            dd_track(eq, &peak, &trough, &dd, &dnan)  # as _rec_summary
+            last = eq
+        else:
+            eq_out[k] = eq
+            wa_out[k] = wallet
+            qty_out[k] = qty
+        k += 1
+    if k > i:
+        # rule 5: the best price; rule 7: MAE/MFE follow the 1m lows and highs
+        if side > 0:
+            if hmax > e.acct.best:
+                e.acct.best = hmax
+            mk = (lmin - entry) * size
+            if mk < p.mae:
+                p.mae = mk
+            mk = (hmax - entry) * size
+            if mk > p.mfe:
+                p.mfe = mk
+        else:
+            if lmin < e.acct.best:
+                e.acct.best = lmin
+            mk = (entry - hmax) * size
+            if mk < p.mae:
+                p.mae = mk
+            mk = (entry - lmin) * size
+            if mk > p.mfe:
+                p.mfe = mk
+        if summary:
+            out.peak = peak
+            out.trough = trough
+            out.dd = dd
+            out.dd_nan = dnan
+            out.last_eq = last
+            out.exposed += k - i  # a position on every one of these bars
+        _sync_bar(e, b, k - 1)
+    return k
+
+
+cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
+                        int* code) noexcept nogil:
+    """The batch loop over all bars; returns the first bad bar row (code in `code`) or -1."""
+    cdef long long blk = 0, stop, bad = -1, i, k, j = 0, next_sig = -1, end
+    cdef long long entry_oi = -1, entry_bar = -1
+    j = _next_row(s, 0)
+    if j < s.n:
+        next_sig = s.idx[j]
+    while blk < b.n and e.fault.code == ERR_NONE:
+        if validate:
+            # bars are validated block by block just ahead of their simulation (still in cache)
+            stop = blk + 4096 if blk + 4096 < b.n else b.n
+            bad = validate_rows(b.ts, b.o, b.h, b.l, b.c, b.v, b.mark, b.fr, blk, stop, code)
+            if bad >= 0:
+                return bad
+        else:
+            stop = b.n
+        i = blk
+        while i < stop and e.fault.code == ERR_NONE:
+            end = next_sig + 1 if 0 <= next_sig < stop else stop
+            if e.book.n_active == 0 and e.acct.pos.side == 0:
+                _flat_run(e, b, out, i, end)
+                i = end
+            else:
+                k = i
+                # holding with fixed levels only (no order, no armed trail, no pending
+                # break-even): the idle fast path, which leaves at a bar that may arm the trail
+                if e.book.n_active == 0 and (e.acct.pos.trailing_distance <= 0.0 or
+                                        not e.acct.trail_armed) and (
+                        e.acct.be_activation <= 0.0 or e.acct.be_done):
+                    k = _pos_run(e, b, out, i, end)
+                if k < end:
+                    general_bar(e, b, out, k)
+                    k += 1
+                i = k
+            if i - 1 == next_sig:
+                # after the last 1m bar of exec bar j has closed, act on signal row j
+                _act(e, s, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
+                # while an entry limit rests every row is visited (its expiry is counted at
+                # rows); otherwise straight on to the next row that can act
+                j = j + 1 if _resting(e, entry_oi) else _next_row(s, j + 1)
+                next_sig = s.idx[j] if j < s.n else -1
+        blk = stop
+    return -1
