@@ -18,6 +18,16 @@ Start-up, on the calling thread (which becomes the engine thread):
    the bar's close. A "signal" journal record lists the orders the bar placed and the
    engine's raw decision (`last_decision`, when the engine exposes one).
 
+Market builtins: an engine whose `market_builtins` names `funding_rate` / `open_interest`
+(PlayEngine: those its Play's conditions read) gets them with every bar, warm-up included,
+as `on_bar(..., funding_rate=..., open_interest=...)`: the last settled funding rate and the
+5-minute open interest known at the bar's close, read from Bybit's REST history by a
+`trade.live.market.MarketFeed` with the backtest's carry-forward rule. The feed reads on a
+worker thread started when a bar arrives, only at the closes where a new record can exist
+(about one small public GET per 5 minutes, and one per funding interval); the decision
+waits for that read at most `RunConfig.market_wait_s`, then goes on with the values known
+before. An engine that reads neither costs nothing.
+
 Settling (demo/live): the engine thread never waits on REST. A closed bar joins a queue.
 The bar at its head, when no REST job is in flight and something may have changed on the
 exchange (`LiveSession.dirty`), starts a reconciliation on a REST worker and the thread
@@ -78,6 +88,7 @@ from trade.live.client import BybitRest, make_session, ws_base_of
 from trade.live.errors import BybitError
 from trade.live.events import Deferred, Failure, KlinePush, StreamState
 from trade.live.journal import Journal, JournalRepair, open_journal
+from trade.live.market import MarketFeed
 from trade.live.paper import JournaledPaperAdapter
 from trade.live.protect import ProtectionPolicy
 from trade.live.risk import RiskLimits, RiskManager
@@ -99,9 +110,11 @@ class BarEngine(Protocol):
     adapter: Any
 
     def on_bar(self, ts: int, open: float, high: float, low: float, close: float,
-               volume: float = 0.0, mark_price: float = math.nan) -> None:
+               volume: float = 0.0, mark_price: float = math.nan, *,
+               funding_rate: float = math.nan, open_interest: float = math.nan) -> None:
         """One closed 1m bar (`ts` its open time in ms), in time order; the engine decides
-        and acts through `adapter`."""
+        and acts through `adapter`. `funding_rate` / `open_interest` are passed only to an
+        engine whose `market_builtins` (optional attribute) names them."""
         ...
 
     def finish(self) -> None:
@@ -177,6 +190,7 @@ class RunConfig:
     protection: ProtectionPolicy = field(default_factory=ProtectionPolicy)
     max_bar_age_ms: int = MINUTE  # older at decision: no entry (default: one exec bar)
     settle_s: float = 5.0  # longest a bar waits for its reconciliation (then: entries held)
+    market_wait_s: float = 2.0  # longest a decision waits for funding / open-interest data
 
 
 @dataclass(slots=True)
@@ -247,6 +261,7 @@ class LiveRunner:
         self._unsettled = False  # a bar was decided while REST was in flight, still is
         self._done: deque[_Decided] = deque()  # decided bars whose REST jobs are in flight
         self._advancing = False
+        self.market: MarketFeed | None = None  # when the engine reads market builtins
 
     # ------------------------------------------------------------ any thread
     def stop(self) -> None:
@@ -364,6 +379,8 @@ class LiveRunner:
             session.close()  # stops REST: a missing-bar fetch in flight gives up at once
             for thread in self._fetchers:
                 thread.join(10)
+            if self.market is not None:
+                self.market.close(10)
             session.journal.close()
             self.summary.failures = list(session.failures)
             self.summary.protection = dict(session.protect_stats)
@@ -404,10 +421,16 @@ class LiveRunner:
         bars = self._closed_klines(session.rest, limit=max(1, min(cfg.history_bars, 1000)))
         if bars:
             session.saw_bar_time(int(bars[-1][0]) + MINUTE)
+        needs = frozenset(getattr(engine, "market_builtins", None) or ())
+        if needs:
+            self.market = MarketFeed(session.rest, cfg.symbol, needs,
+                                     wait_s=cfg.market_wait_s)
+            if bars:
+                self.market.warm(int(bars[0][0]) + MINUTE, int(bars[-1][0]) + MINUTE)
         warm = [b for b in bars if resume_after is None or b[0] <= resume_after]
         missed = [b for b in bars if resume_after is not None and b[0] > resume_after]
         for ts, o, h, lo, c, v in warm:
-            engine.on_bar(int(ts), o, h, lo, c, v)
+            engine.on_bar(int(ts), o, h, lo, c, v, **self._market_at(int(ts)))
             self.last_bar_ts = int(ts)
         self.summary.warmup_bars = len(warm)
         if resume_after is not None and (self.last_bar_ts is None
@@ -456,12 +479,19 @@ class LiveRunner:
             session.journal.write("caught_up", bar=ts, bars=self._held_run)
             self._held_run = 0
 
+    def _market_at(self, ts: int) -> dict[str, float]:
+        """The market builtins known at the close of the bar opening at `ts` (empty when
+        the engine reads none)."""
+        if self.market is None:
+            return {}
+        return self.market.values(ts + MINUTE)
+
     def _decide(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         """The engine decides on the closed bar; a `signal` record when it acted."""
         session, engine = self.session, self.engine
         assert session is not None and engine is not None
         before = set(self._placed())
-        engine.on_bar(ts, o, h, lo, c, v)
+        engine.on_bar(ts, o, h, lo, c, v, **self._market_at(ts))
         new = [k for k in self._placed() if k not in before]
         decision = decision_fields(getattr(engine, "last_decision", None))
         if new or decision:
@@ -578,6 +608,8 @@ class LiveRunner:
         if self._stop.is_set():
             return
         self.last_bar_ts = ts
+        if self.market is not None:
+            self.market.prefetch(ts + MINUTE)  # read while the bar settles
         bar = _PendingBar(ts, o, h, lo, c, v, missed, WallClock().monotonic(),
                           forces=not missed and not self._replaying)
         if self.config.mode == "paper":
