@@ -1,7 +1,8 @@
 """Live trading reads `funding_rate` / `open_interest` from the exchange as the backtest reads
-them from the store: a paper run against the exchange simulator (which serves the store's
-funding history and 5-minute open interest over REST) makes the backtest's fills, and the
-feed holds exactly the stored records."""
+them from the store: paper and demo runs against the exchange simulator (which serves the
+store's funding history and 5-minute open interest over REST) make the backtest's fills,
+and the feed holds exactly the stored records; the feed alone, on delayed and holed
+series, gives `known_at` over what was published by each close."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest_exsim import T0, make_server, synthetic_bars
+from tests.conftest_exsim import KEY, SECRET, T0, make_server, synthetic_bars
 from tests.test_market_builtins import H8, SYM, M, _play, _records
 from trade.core import FillEvent
 from trade.data import open_store
 from trade.data.series import funding_column, funding_stale_ms, known_at, open_interest_stale_ms
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
 from trade.engine.backtest import with_market_series
-from trade.live import LiveRunner, RunConfig, read_journal
+from trade.live import Credentials, LiveRunner, RiskLimits, RunConfig, read_journal
 from trade.live.errors import NetworkError
 from trade.live.market import MarketFeed
 from trade.play import Play
@@ -60,11 +62,13 @@ def _backtest_fills(play: Play, bars: pa.Table, n: int) -> list[Any]:
     return fills
 
 
-def test_paper_run_reads_them_from_the_exchange_and_trades_as_the_backtest(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["paper", "demo"])
+def test_a_live_run_reads_them_from_the_exchange_and_trades_as_the_backtest(
+        tmp_path: Path, mode: str) -> None:
     """The store holds funding and open interest; the simulator serves the same series
-    over REST (funding history, 5-minute open interest). The live runner (paper mode) reads
-    them from there and makes the fills the backtest makes with the store's values."""
+    over REST (funding history, 5-minute open interest). The live runner (paper: its own
+    kernel; demo: orders on the simulator) reads them from there and makes the fills the
+    backtest makes with the store's values."""
     play = _play("1m")
     warm, n = 5, 300
     bars = _live_bars(warm + n + 5)
@@ -89,20 +93,27 @@ def test_paper_run_reads_them_from_the_exchange_and_trades_as_the_backtest(
     known = ref_bars.column("last_funding_rate").to_numpy()
     assert np.isnan(known[0]) and np.isfinite(known[-1])  # the rate becomes known at T0
     plan = order_plan(play, DEFAULT_INSTRUMENT)
-    with make_server(served, warm=warm) as sim:
-        cfg = RunConfig(symbol=SYM, mode="paper", endpoint=sim.base_url,
-                        journal_path=tmp_path / "journal.jsonl",
+    config = sim_config(play, plan, DEFAULT_INSTRUMENT)
+    with make_server(served, warm=warm, sim_config=config) as sim:
+        cfg = RunConfig(symbol=SYM, mode="paper" if mode == "paper" else "demo",
+                        endpoint=sim.base_url, journal_path=tmp_path / "journal.jsonl",
                         stream_options={"ping_interval_s": 2.0, "stale_after_s": 6.0,
                                         "backoff_initial_s": 0.05, "backoff_max_s": 0.5},
-                        sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
+                        sim_config=config if mode == "paper" else None,
+                        credentials=None if mode == "paper" else Credentials(KEY, SECRET),
+                        risk_limits=RiskLimits(max_orders_per_minute=None), tag="test")
         runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
-        thread = threading.Thread(target=runner.run, name="paper-market-test")
+        thread = threading.Thread(target=runner.run, name="live-market-test")
         thread.start()
         try:
             assert runner.ready.wait(20), runner.error
             for i in range(1, n + 1):
                 sim.step()
                 assert runner.wait_bars(i, 20), (i, runner.error)
+            session = runner.session
+            assert session is not None
+            if mode == "demo":
+                session.call(lambda: session.barrier(force=True), timeout_s=30)
         finally:
             runner.stop()
             thread.join(10)
@@ -114,9 +125,13 @@ def test_paper_run_reads_them_from_the_exchange_and_trades_as_the_backtest(
     # 8 h, on the hour)
     assert feed.requests == 2 + n // 5 + 5, feed.requests
     assert feed.late == 0
-    records = read_journal(tmp_path / "journal.jsonl")
-    fills = [(1 if r["side"] == "Buy" else -1, round(r["qty"], 9), round(r["price"], 6),
-              r["exec_ts"]) for r in records if r["kind"] == "fill"]
+    if mode == "paper":
+        records = read_journal(tmp_path / "journal.jsonl")
+        fills = [(1 if r["side"] == "Buy" else -1, round(r["qty"], 9), round(r["price"], 6),
+                  r["exec_ts"]) for r in records if r["kind"] == "fill"]
+    else:
+        fills = [(int(x.side), round(x.qty, 9), round(x.price, 6), x.ts)
+                 for x in session.book.fills]
     ref = [(int(x.side), round(x.qty, 9), round(x.price, 6), x.ts)
            for x in _backtest_fills(play, ref_bars, warm + n)]
     assert len(ref) >= 4
