@@ -30,9 +30,10 @@ from trade.engine import (
     sim_config,
 )
 from trade.engine.backtest import with_market_series
-from trade.play import Play, load_play_text
+from trade.play import Play, apply_overrides, load_play_text
 from trade.sim import BacktestAdapter
 from trade.sweep import FrameCache
+from trade.sweep.data import sweep_context_for
 
 M = 60_000
 H8 = 8 * 60 * M
@@ -226,3 +227,23 @@ def test_a_play_reading_them_is_refused_without_the_series(tmp_path: Path) -> No
     with pytest.raises(InputError, match="1m bars have no open_interest column"):
         exec_frame(play, bars.append_column("last_funding_rate",
                                             pa.array(np.zeros(bars.num_rows))))
+
+
+def test_a_sweep_of_a_play_reading_them_equals_its_backtests(market_store: Store,
+                                                             tmp_path: Path) -> None:
+    play = _play("5m")
+    ctx = sweep_context_for(play, store=market_store)
+    for length in (3, 5):
+        params = {"features.ema_fast.params.length": length}
+        _, result, _ = ctx.simulate(params)
+        ref = run_backtest(apply_overrides(play, params), store=market_store, path="batch")
+        assert ref.n_trades > 0
+        assert result.trades.equals(ref.trades)
+    # the circuit breaker's variants run on the event path, reading the same columns
+    params = {"account.max_drawdown_pct": 90}
+    _, result, _ = ctx.simulate(params)
+    ref = run_backtest(apply_overrides(play, params), store=market_store, path="event")
+    assert result.trades.equals(ref.trades)
+    bars = synth_bars(SYM, 1, 2)
+    with pytest.raises(InputError, match="`open_interest`, but there is no such series"):
+        sweep_context_for(play, store=_store(tmp_path, bars, oi=False))

@@ -5,8 +5,11 @@ Public API:
 * `run_backtest(play, *, data_dir=None, store=None, symbol=None, start=None, end=None,
   out_dir=None, path="auto", seed=None, progress=None) -> RunResult` (trade.engine.backtest:
   which path runs when, data, artifacts);
-* `PlayEngine(play, adapter, *, plan=None)` with `on_bar(ts, o, h, l, c, v, mark)` and
-  `finish()`: the one engine, acting only through `trade.core.ExchangeAdapter`;
+* `PlayEngine(play, adapter, *, plan=None)` with `on_bar(ts, o, h, l, c, v, mark, *,
+  funding_rate, open_interest)` and `finish()`: the one engine, acting only through
+  `trade.core.ExchangeAdapter` (`market_builtins`: which of the last two its Play reads);
+* `trade.engine.backtest.with_market_series(play, bars, store, symbol, info)`: the `funding_rate` /
+  `open_interest` columns a Play reads, from the store (or a clear refusal);
 * `order_plan(play, instrument) -> OrderPlan`: sizing and bracket rules (trade.engine.orders);
 * `exec_frame(play, bars_1m) -> ExecFrame`, `StreamFeatures`: features in batch and
   streaming form; `build_signals(compiled, frame, plan) -> SignalArrays` for the batch path;
