@@ -137,6 +137,15 @@ def test_a_live_run_reads_them_from_the_exchange_and_trades_as_the_backtest(
     assert len(ref) >= 4
     assert min(t for *_, t in ref) > T0  # no entry before the first settlement is known
     assert fills == ref
+    # each signal record says what the decision saw: the backtest's values on that bar
+    by_ts = {int(t): (fr, oi) for t, fr, oi in zip(
+        ts.tolist(), known.tolist(), ref_bars.column("open_interest").to_pylist(), strict=True)}
+    signals = [r for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "signal"]
+    assert sum(r["market"]["funding_rate"] is not None for r in signals) >= 4
+    for r in signals:
+        fr, oi = by_ts[r["bar"]]
+        assert r["market"] == {"funding_rate": fr if np.isfinite(fr) else None,
+                               "open_interest": oi}
     # the feed read the store's records from the exchange (those stated by the last bar)
     last_close = int(ts[warm + n - 1]) + M
     stored_oi = store.read_open_interest(SYM, None, last_close + 1).to_pydict()

@@ -491,14 +491,18 @@ class LiveRunner:
         session, engine = self.session, self.engine
         assert session is not None and engine is not None
         before = set(self._placed())
-        engine.on_bar(ts, o, h, lo, c, v, **self._market_at(ts))
+        market = self._market_at(ts)
+        engine.on_bar(ts, o, h, lo, c, v, **market)
         new = [k for k in self._placed() if k not in before]
         decision = decision_fields(getattr(engine, "last_decision", None))
         if new or decision:
             sym = self.config.symbol
+            # the market builtins the decision saw (null: unknown at the close)
+            seen = {"market": {k: (x if math.isfinite(x) else None)
+                               for k, x in market.items()}} if market else {}
             session.journal.write("signal", bar=ts, close=c, orders=new, decision=decision,
                                   equity=self.adapter.balance().equity,
-                                  position=self.adapter.position(sym).size)
+                                  position=self.adapter.position(sym).size, **seen)
 
     def _placed(self) -> list[str]:
         """Every order this run has placed (paper: the adapter's; else the book's)."""
