@@ -107,3 +107,74 @@ def test_rolling_extreme_scan_equals_the_deque(
     stream = np.array([ref.update(*(float(c[i]) for c in cols)) for i in range(n)])
     batch = np.array(_kernel(name, params).run_columns(*cols)).T
     assert np.array_equal(_bits(batch), _bits(stream.reshape(n, -1))), (name, length)
+
+
+# indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
+# window extremes by blocks) and redoes a block bar by bar when it meets a NaN
+BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "keltner", "willr", "midprice",
+           "rolling_max", "rolling_min", "stoch", "kama"]
+
+
+def _with_length(name: str, length: int) -> dict[str, Any]:
+    if name == "stoch":
+        return {"k_length": length}
+    if name == "keltner":
+        return {"length": length, "atr_length": length}
+    return {"length": length}
+
+
+def _stream_and_batch(name: str, params: dict[str, Any],
+                      bars: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    cols = [np.ascontiguousarray(bars[f], dtype=np.float64) for f in BAR_FIELDS]
+    n = len(cols[0])
+    ref = _kernel(name, params)
+    stream = np.array([ref.update(*(float(c[i]) for c in cols)) for i in range(n)])
+    batch = np.array(_kernel(name, params).run_columns(*cols)).T
+    return stream.reshape(n, -1), batch.reshape(n, -1)
+
+
+@pytest.mark.parametrize("name", BLOCKED)
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 2200),
+    length=st.integers(1, 30),
+    holes=st.lists(st.tuples(st.sampled_from(["high", "low", "close"]), st.floats(0, 1)),
+                   max_size=4),
+)
+def test_blocked_batch_over_long_inputs_with_holes(
+    name: str, seed: int, n: int, length: int, holes: list[tuple[str, float]]
+) -> None:
+    """Inputs across several blocks (512 bars), NaN holes anywhere (at a block's edge, in
+    the seed, on the last bar), windows from 1 bar: batch equals the stream bit for bit."""
+    params = _with_length(name, length)
+    bars = random_bars(seed, n, 0.3)
+    for field, where in holes:
+        bars[field][min(int(where * n), n - 1)] = np.nan
+    stream, batch = _stream_and_batch(name, params, bars)
+    assert np.array_equal(_bits(batch), _bits(stream)), (name, length, holes)
+
+
+@pytest.mark.parametrize("name", BLOCKED)
+@pytest.mark.parametrize("n", [1, 2, 3, 513, 1025])
+def test_blocked_batch_edges(name: str, n: int) -> None:
+    """Short inputs, all-NaN inputs and NaN-only blocks, window 1: batch equals stream."""
+    for length in (1, 2, 14):
+        params = _with_length(name, length)
+        bars = random_bars(n, n, 0.0)
+        stream, batch = _stream_and_batch(name, params, bars)
+        assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, "plain")
+        for field in ("high", "low", "close"):
+            nan = {**bars, field: np.full(n, np.nan)}
+            stream, batch = _stream_and_batch(name, params, nan)
+            assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, field)
+        if n > 512:  # a whole block of NaN closes after the seed, then values again
+            gap = {**bars, "close": bars["close"].copy()}
+            gap["close"][40:600] = np.nan
+            stream, batch = _stream_and_batch(name, params, gap)
+            assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, "gap")
+            for field in ("high", "low", "close"):  # lone NaN on odd and even bars
+                lone = {**bars, field: bars[field].copy()}
+                lone[field][[100, 301, 511, 512, n - 2, n - 1]] = np.nan
+                stream, batch = _stream_and_batch(name, params, lone)
+                assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, field)

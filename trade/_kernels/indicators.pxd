@@ -21,14 +21,21 @@ cdef struct Sma:
 
 # The "seed with an SMA, then smooth" machine shared by every EMA and Wilder average:
 # NaN until n values, then the mean of the first n, then each value smoothed in,
-# EMA form ((x - prev)*k + prev) or Wilder form ((prev*(n-1) + x)/n), TA-Lib's orders.
+# EMA form ((x - prev)*k + prev, TA-Lib's order) or Wilder's v = a*v' + b*x (a = (n-1)/n,
+# b = 1/n) taken two bars at a time: v = a2*v'' + (a*w' + w), w = b*x, a2 = a*a (the first
+# value after the seed: a*v' + w). Two bars back, Wilder's chain splits into two
+# independent ones (odd and even bars) that a batch loop runs side by side.
 cdef struct Smooth:
     int n
     long long count
     double sum
     double value
     double k           # EMA weight
-    double nm1         # n - 1 (Wilder)
+    double a           # Wilder: (n-1)/n, 1/n, a*a
+    double b
+    double a2
+    double prev        # Wilder: the value one bar before `value`
+    double wp          # Wilder: b*x of the last value smoothed in
     bint wilder
 
 # True range over a series of bars (the previous close is kept) smoothed by Wilder (ATR).

@@ -12,6 +12,7 @@ import numpy as np
 
 cdef enum:
     MAX_OUT = 64
+    PAIR_BLOCK = 512    # bars per optimistic block of a paired Wilder loop (even)
 
 # source selector codes (trade.indicators maps names to these)
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
@@ -112,11 +113,15 @@ cdef inline double sma_update(Sma* s, double x) noexcept nogil:
 cdef inline void smooth_init(Smooth* s, int n, double k, bint wilder) noexcept nogil:
     s.n = n
     s.k = k
-    s.nm1 = n - 1
+    s.a = (n - 1.0) / n
+    s.b = 1.0 / n
+    s.a2 = s.a * s.a
     s.wilder = wilder
     s.count = 0
     s.sum = 0.0
     s.value = NAN
+    s.prev = NAN
+    s.wp = NAN
 
 cdef inline void ema_init(Smooth* s, int n) noexcept nogil:
     smooth_init(s, n, 2.0 / (n + 1.0), False)
@@ -144,10 +149,29 @@ cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
 cdef inline double smooth_seeded(Smooth* s, double x) noexcept nogil:
     """smooth_add once seeded (count >= n; x not NaN)."""
     if s.wilder:
-        s.count += 1
-        s.value = wilder_next(s.value, x, s.nm1, s.n)
-        return s.value
+        return wilder_seeded(s, x)
     return ema_seeded(s, x)
+
+cdef inline double wilder_seeded(Smooth* s, double x) noexcept nogil:
+    """smooth_seeded of a Wilder average (see Smooth: two bars back once it can)."""
+    cdef double w = x * s.b, v
+    if s.count == s.n:                 # the seed is the only value so far: one bar back
+        v = s.value * s.a + w
+    else:
+        v = wilder2(s.prev, s.wp, w, s.a, s.a2)
+    s.count += 1
+    s.prev = s.value
+    s.value = v
+    s.wp = w
+    return v
+
+cdef inline double wilder2(double v2, double wp, double w, double a, double a2) noexcept nogil:
+    """Wilder's value from the one two bars back (v2) and the last two inputs times b."""
+    return v2 * a2 + (wp * a + w)
+
+cdef inline bint wilder_paired(Smooth* s) noexcept nogil:
+    """True once the state holds two values (prev and value): wilder_pairs may run."""
+    return s.count > s.n
 
 cdef inline double ema_seeded(Smooth* s, double x) noexcept nogil:
     """smooth_seeded of an EMA (a caller that knows its smoother's form skips the test)."""
@@ -162,39 +186,28 @@ cdef inline double ema_seeded_update(Smooth* s, double x) noexcept nogil:
 cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
     return ((x - prev) * k) + prev
 
-cdef inline double wilder_next(double prev, double x, double nm1, double n) noexcept nogil:
-    prev *= nm1                        # Wilder: (prev*(n-1) + x) / n, TA-Lib's operation order
-    prev += x
-    return prev / n
-
 cdef inline void smooth_run(Smooth* s, const double* x, double* out,
                             Py_ssize_t n) noexcept nogil:
-    """out[i] = smooth_update(s, x[i]) for every i: the seed bar by bar, then one tight
-    loop per form with the value in a register."""
+    """out[i] = smooth_update(s, x[i]) for every i: the seed bar by bar, then (EMA) one
+    tight loop with the value in a register."""
     cdef Py_ssize_t i = 0
+    if s.wilder:
+        for i in range(n):
+            out[i] = smooth_update(s, x[i])
+        return
     while i < n and s.count < s.n:
         out[i] = smooth_update(s, x[i])
         i += 1
-    cdef double val = s.value, k = s.k, nm1 = s.nm1, dn = s.n, xi
+    cdef double val = s.value, k = s.k, xi
     cdef long long cnt = s.count
-    if s.wilder:
-        for i in range(i, n):
-            xi = x[i]
-            if isnan(xi):
-                out[i] = NAN
-            else:
-                val = wilder_next(val, xi, nm1, dn)
-                cnt += 1
-                out[i] = val
-    else:
-        for i in range(i, n):
-            xi = x[i]
-            if isnan(xi):
-                out[i] = NAN
-            else:
-                val = ema_next(val, xi, k)
-                cnt += 1
-                out[i] = val
+    for i in range(i, n):
+        xi = x[i]
+        if isnan(xi):
+            out[i] = NAN
+        else:
+            val = ema_next(val, xi, k)
+            cnt += 1
+            out[i] = val
     s.value = val
     s.count = cnt
 
@@ -916,16 +929,67 @@ cdef inline double rsi_bar(Smooth* gain, Smooth* loss, double* prev, bint cmo,
         return NAN
     cdef double d = x - prev[0]
     prev[0] = x
-    cdef double g = smooth_add(gain, d if d > 0 else 0.0)      # never NaN: no check
-    cdef double lo = smooth_add(loss, -d if d < 0 else 0.0)
+    cdef double g = smooth_add(gain, up_move(d))      # never NaN: no check
+    cdef double lo = smooth_add(loss, down_move(d))
     if isnan(g):
         return NAN
+    return rsi_of(g, lo, cmo)
+
+cdef inline double up_move(double d) noexcept nogil:
+    return d if d > 0 else 0.0
+
+cdef inline double down_move(double d) noexcept nogil:
+    return -d if d < 0 else 0.0
+
+cdef inline double rsi_of(double g, double lo, bint cmo) noexcept nogil:
     cdef double tot = g + lo
     if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib reports 0
         return 0.0
     if cmo:
         return 100.0 * ((g - lo) / tot)
     return 100.0 * (g / tot)
+
+cdef inline bint rsi_pairs(Smooth* gain, Smooth* loss, double* prev, const double* x,
+                           double* out, Py_ssize_t i, Py_ssize_t e, bint cmo) noexcept nogil:
+    """rsi_bar over x[i..e-1] (e - i even; both smoothers wilder_paired, prev not NaN) as
+    two chains per smoother, odd and even bars. False when a NaN value met on the way
+    (which rsi_bar skips) leaves out[i:e] and the state to be redone bar by bar."""
+    cdef double ga = gain.prev, gb = gain.value, gwp = gain.wp
+    cdef double la = loss.prev, lb = loss.value, lwp = loss.wp
+    cdef double a = gain.a, b = gain.b, a2 = gain.a2, px = prev[0], chk = 0.0
+    cdef double x0, x1, d0, d1, gw0, gw1, lw0, lw1
+    cdef Py_ssize_t j
+    for j in range(i, e, 2):
+        x0 = x[j]
+        x1 = x[j + 1]
+        chk += x0 + x1                   # NaN value: NaN check sum
+        d0 = x0 - px
+        d1 = x1 - x0
+        px = x1
+        gw0 = up_move(d0) * b
+        gw1 = up_move(d1) * b
+        lw0 = down_move(d0) * b
+        lw1 = down_move(d1) * b
+        ga = wilder2(ga, gwp, gw0, a, a2)
+        gb = wilder2(gb, gw0, gw1, a, a2)
+        la = wilder2(la, lwp, lw0, a, a2)
+        lb = wilder2(lb, lw0, lw1, a, a2)
+        gwp = gw1
+        lwp = lw1
+        out[j] = rsi_of(ga, la, cmo)
+        out[j + 1] = rsi_of(gb, lb, cmo)
+    if isnan(chk + ga + gb + la + lb):
+        return False
+    gain.prev = ga
+    gain.value = gb
+    gain.wp = gwp
+    gain.count += e - i
+    loss.prev = la
+    loss.value = lb
+    loss.wp = lwp
+    loss.count += e - i
+    prev[0] = px
+    return True
 
 
 cdef class KRsi(Kernel):
@@ -953,14 +1017,36 @@ cdef class KRsi(Kernel):
                     double** out) noexcept nogil:
         cdef double* tmp = NULL
         cdef const double* x = series(self.src, n, o, h, l, c, v, &tmp)
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i = 0, e, j
         if x == NULL:
             return False
-        cdef Smooth gain = self.gain, loss = self.loss
-        cdef double prev = self.prev
-        cdef bint cmo = self.cmo
-        for i in range(n):
-            out[0][i] = rsi_bar(&gain, &loss, &prev, cmo, x[i])
+        cdef Smooth gain = self.gain, loss = self.loss, kg, kl
+        cdef double prev = self.prev, kp
+        cdef bint cmo = self.cmo, done
+        cdef double* o0 = out[0]
+        while i < n:
+            # bar by bar until both smoothers hold two values, then blocks of pairs
+            # (a block that meets a NaN is redone bar by bar)
+            if n - i >= 2 and wilder_paired(&gain) and not isnan(prev):
+                e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+                kg = gain
+                kl = loss
+                kp = prev
+                if cmo:
+                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, True)
+                else:
+                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, False)
+                if done:
+                    i = e
+                    continue
+                gain = kg
+                loss = kl
+                prev = kp
+            else:
+                e = i + 1
+            for j in range(i, e):
+                o0[j] = rsi_bar(&gain, &loss, &prev, cmo, x[j])
+            i = e
         self.gain = gain
         self.loss = loss
         self.prev = prev
@@ -1433,6 +1519,66 @@ cdef inline double atr_push(Atr* a, double h, double l, double c) noexcept nogil
 cdef inline double natr_of(double a, double c) noexcept nogil:
     return (a / c) * 100.0 if not TA_IS_ZERO(c) else 0.0     # ATR in percent of the close
 
+cdef inline bint atr_pairs(Atr* at, const double* h, const double* l, const double* c,
+                           double* out, Py_ssize_t i, Py_ssize_t e, bint natr) noexcept nogil:
+    """atr_push (then natr_of when natr) over bars i..e-1 (e - i even; wilder_paired and a
+    previous close that is not NaN) as two chains, odd and even bars, side by side.
+    False when a NaN met on the way (a NaN high, low or close, whose bars atr_push skips)
+    leaves out[i:e] and *at to be redone bar by bar; else *at is as atr_push leaves it."""
+    cdef Smooth* s = &at.w
+    cdef double va = s.prev, vb = s.value, wp = s.wp, pc = at.pc
+    cdef double a = s.a, b = s.b, a2 = s.a2, w0, w1, c0, c1, chk = 0.0
+    cdef Py_ssize_t j
+    for j in range(i, e, 2):
+        c0 = c[j]
+        c1 = c[j + 1]
+        w0 = true_range(h[j], l[j], pc) * b           # NaN high or low: NaN range
+        w1 = true_range(h[j + 1], l[j + 1], c0) * b
+        chk += c0 + c1                                 # NaN close: NaN check sum
+        pc = c1
+        va = wilder2(va, wp, w0, a, a2)
+        vb = wilder2(vb, w0, w1, a, a2)
+        wp = w1
+        if natr:
+            out[j] = natr_of(va, c0)
+            out[j + 1] = natr_of(vb, c1)
+        else:
+            out[j] = va
+            out[j + 1] = vb
+    if isnan(va + vb + chk):
+        return False
+    s.prev = va
+    s.value = vb
+    s.wp = wp
+    s.count += e - i
+    at.pc = pc
+    return True
+
+cdef void atr_run(Atr* at, const double* h, const double* l, const double* c, double* out,
+                  Py_ssize_t n, bint natr) noexcept nogil:
+    """out[i] = atr_push(at, ...) (NATR: natr_of of it where not NaN) for every bar: bar by
+    bar until two seeded values exist, then atr_pairs in blocks (a block that meets a NaN
+    is redone bar by bar)."""
+    cdef Py_ssize_t i = 0, e, j
+    cdef Atr keep
+    cdef double x
+    while i < n:
+        if n - i >= 2 and wilder_paired(&at.w) and not isnan(at.pc):
+            e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+            keep = at[0]
+            # one call per flag value, so the flag is a constant in each inlined copy
+            if (atr_pairs(at, h, l, c, out, i, e, True) if natr
+                    else atr_pairs(at, h, l, c, out, i, e, False)):
+                i = e
+                continue
+            at[0] = keep
+        else:
+            e = i + 1
+        for j in range(i, e):
+            x = atr_push(at, h[j], l[j], c[j])
+            out[j] = natr_of(x, c[j]) if natr and not isnan(x) else x
+        i = e
+
 
 cdef class KAtr(Kernel):
     cdef Atr a
@@ -1456,15 +1602,7 @@ cdef class KAtr(Kernel):
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
         cdef Atr a = self.a
-        cdef double x
-        cdef Py_ssize_t i
-        if self.normalized:
-            for i in range(n):
-                x = atr_push(&a, h[i], l[i], c[i])
-                out[0][i] = natr_of(x, c[i]) if not isnan(x) else x
-        else:
-            for i in range(n):
-                out[0][i] = atr_push(&a, h[i], l[i], c[i])
+        atr_run(&a, h, l, c, out[0], n, self.normalized != 0)
         self.a = a
         return True
 
