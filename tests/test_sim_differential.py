@@ -21,6 +21,7 @@ from trade.core import OrderRequest, OrderType, Side, TimeInForce
 from trade.sim import SimExchange, run_batch
 from trade.sim.config import Intrabar, SimConfig, SizeMode
 from trade.sim.driver import run_signals
+from trade.sim.margin import MARGIN_FIELDS, MarginRisk
 from trade.sim.reference import ReferenceExchange
 from trade.sim.signals import SignalArrays
 
@@ -160,6 +161,17 @@ def assert_results_agree(left: Any, right: Any, what: str) -> None:
     assert _close(left.final_balance, right.final_balance), (
         f"{what}: final balance {left.final_balance} != {right.final_balance}"
     )
+    assert_margins_agree(left.margin, right.margin, what)
+
+
+def assert_margins_agree(left: MarginRisk | None, right: MarginRisk | None, what: str) -> None:
+    """Counts exactly, ratios to 1e-9 relative (the idle fast path takes the exposure at the
+    run's extreme marks: the last ulp of a ratio of two rounded terms may differ)."""
+    assert left is not None and right is not None, f"{what}: a margin record is missing"
+    for name in MARGIN_FIELDS:
+        a, b = getattr(left, name), getattr(right, name)
+        ok = _close(a, b) if isinstance(a, float) else a == b
+        assert ok, f"{what}: margin {name}: {a!r} != {b!r}"
 
 
 # ---------------------------------------------------------------------- tests

@@ -186,6 +186,23 @@ def test_summary_equals_the_full_curve(case: tuple[pa.Table, SignalArrays, SimCo
         assert seg.final_equity == want["final_equity"]
         assert np.array_equal(seg.day, want["day"])
         assert np.array_equal(seg.day_close, want["day_close"])
+    # the segments partition the bars: their margin figures combine to the whole run's
+    parts = [seg.margin for seg in summary.segments]
+    assert all(m is not None for m in parts) and full.margin is not None
+    whole = full.margin
+    ok = [m for m in parts if m is not None]
+    assert sum(m.margin_call_bars for m in ok) == whole.margin_call_bars
+    assert sum(m.entry_attempts for m in ok) == whole.entry_attempts
+    assert sum(m.entry_rejections for m in ok) == whole.entry_rejections
+    # (the idle path takes the exposure at a run's extreme marks, and a cut splits a run: the
+    # last ulp of that ratio may differ)
+    assert math.isclose(max(m.max_gross_exposure_pct for m in ok), whole.max_gross_exposure_pct,
+                        rel_tol=1e-12)
+    for name in ("min_margin_ratio", "closest_liquidation_pct"):
+        values = [getattr(m, name) for m in ok if not math.isnan(getattr(m, name))]
+        want_min = min(values) if values else math.nan
+        got = getattr(whole, name)
+        assert got == want_min or (math.isnan(got) and math.isnan(want_min)), name
 
 
 @settings(max_examples=25, deadline=None)

@@ -80,6 +80,12 @@ cdef struct Out:
     double* g_close
     long long n_groups, cap_groups
     double* seg                # per segment: max drawdown, exposed bars, final equity, base
+    # margin stress of the open segment (trade.sim.margin): min equity / used margin, bars with
+    # equity < used margin, min distance of the adverse extreme from liquidation (%), max
+    # position value / equity (%), entry orders placed and rejected; written per segment
+    double r_ratio, r_dist, r_expo
+    long long r_calls, r_attempts, r_rejects
+    double* risk               # per segment: the six figures in MARGIN_FIELDS order (NULL: none)
 
 
 cdef inline double fv(FCol c, long long j) noexcept nogil:
@@ -107,3 +113,6 @@ cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                         int* code) noexcept nogil
 cdef void seg_start(Out* out, double base) noexcept nogil
 cdef void seg_end(Out* out) noexcept nogil
+# the margin figures of the open segment start afresh / are written to row out.ci of out.risk
+cdef void risk_reset(Out* out) noexcept nogil
+cdef void risk_write(Out* out) noexcept nogil

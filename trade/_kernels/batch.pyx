@@ -8,9 +8,9 @@ from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 
 from trade._kernels.position cimport PositionState
-from trade._kernels.lifecycle cimport is_terminal, ST_CREATED
+from trade._kernels.lifecycle cimport is_terminal, ST_CREATED, ST_REJECTED
 from trade._kernels.engine cimport *
-from trade._kernels.ledger cimport used_margin
+from trade._kernels.ledger cimport used_margin, reserved_margin
 from trade._kernels.book cimport engine_submit, engine_cancel
 from trade._kernels.fills cimport bar_rules, mark_core, check_bar
 
@@ -101,7 +101,14 @@ cdef inline bint _resting(Engine* e, long long entry_oi) noexcept nogil:
     return not is_terminal(st) and st != ST_CREATED
 
 
-cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
+cdef inline void _count_entry(Engine* e, Out* out, long long oi) noexcept nogil:
+    # every entry order the signals place is an attempt; one the venue refuses, a rejection
+    out.r_attempts += 1
+    if oi >= 0 and e.book.orders[oi].status == ST_REJECTED:
+        out.r_rejects += 1
+
+
+cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double ref,
                long long* entry_oi, long long* entry_bar) noexcept nogil:
     """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
     cdef PositionState* p = &e.acct.pos
@@ -164,12 +171,13 @@ cdef void _act(Engine* e, Signals* s, long long j, long long i, double ref,
         # first eligible bar; PostOnly: rejected when it would cross, and not retried)
         t.tif = s.entry_tif
         oi = engine_submit(e, &t)
+        _count_entry(e, out, oi)
         if oi >= 0 and not is_terminal(e.book.orders[oi].status):
             entry_oi[0] = oi
             entry_bar[0] = i
         return
     # market orders are GTC (the entry TIF is for limit entries only)
-    engine_submit(e, &t)
+    _count_entry(e, out, engine_submit(e, &t))
 
 
 cdef inline long long _next_row(Signals* s, long long j) noexcept nogil:
@@ -287,6 +295,66 @@ cdef void dd_track(double eq, double* peak, double* trough, double* dd,
         dnan[0] = True  # numpy's max propagates NaN (a zero peak)
 
 
+cdef void risk_reset(Out* out) noexcept nogil:
+    out.r_ratio = INFINITY
+    out.r_dist = INFINITY
+    out.r_expo = 0.0
+    out.r_calls = 0
+    out.r_attempts = 0
+    out.r_rejects = 0
+
+
+cdef void risk_write(Out* out) noexcept nogil:
+    cdef double* r
+    if out.risk == NULL:
+        return
+    r = &out.risk[out.ci * 6]
+    r[0] = out.r_ratio
+    r[1] = <double>out.r_calls
+    r[2] = out.r_dist
+    r[3] = out.r_expo
+    r[4] = <double>out.r_attempts
+    r[5] = <double>out.r_rejects
+
+
+cdef inline double _liq_dist(int side, double liq, double lo, double hi) noexcept nogil:
+    # the adverse extreme's distance from the liquidation price, in % of the extreme (written
+    # so that it is monotone in the extreme: the idle fast path takes it at the run's extreme)
+    if side > 0:
+        return 100.0 - 100.0 * liq / lo
+    return 100.0 * liq / hi - 100.0
+
+
+cdef inline void _risk_point(Out* out, double eq, double used, double size, double mark,
+                             int side, double liq, double lo, double hi) noexcept nogil:
+    # one bar ending with a position: the margin figures of trade.sim.margin.MarginTracker
+    cdef double x
+    if used > 0.0:
+        x = eq / used
+        if x < out.r_ratio:
+            out.r_ratio = x
+    if eq < used:
+        out.r_calls += 1  # a margin-call bar: equity below the margin in use
+    x = _liq_dist(side, liq, lo, hi)
+    if x < out.r_dist:
+        out.r_dist = x
+    if eq > 0.0:
+        x = size * mark / eq * 100.0
+        if x > out.r_expo:
+            out.r_expo = x
+
+
+cdef inline void _risk_expo(Out* out, double wallet, double entry, double size, int side,
+                            double mk) noexcept nogil:
+    # gross exposure at mark mk, with the equity as the idle path computes it bar by bar
+    cdef double eq = wallet + (mk - entry) * size * side
+    cdef double x
+    if eq > 0.0:
+        x = size * mk / eq * 100.0
+        if x > out.r_expo:
+            out.r_expo = x
+
+
 cdef void seg_start(Out* out, double base) noexcept nogil:
     # the running peak starts at the base (initial balance, or the equity before the segment)
     out.peak = base
@@ -296,6 +364,7 @@ cdef void seg_start(Out* out, double base) noexcept nogil:
     out.exposed = 0
     out.last_eq = base
     out.seg[out.ci * 4 + 3] = base
+    risk_reset(out)
     _dd_point(out, base)
 
 
@@ -315,6 +384,7 @@ cdef void seg_end(Out* out) noexcept nogil:
     out.seg[out.ci * 4] = NAN if out.dd_nan else out.dd
     out.seg[out.ci * 4 + 1] = <double>out.exposed
     out.seg[out.ci * 4 + 2] = out.last_eq
+    risk_write(out)
 
 
 cdef inline void _rec_summary(Out* out, long long k, long long t, double eq,
@@ -350,11 +420,16 @@ cdef inline void general_bar(Engine* e, Bars* b, Out* out, long long k) noexcept
     """One 1m bar through every rule (rules 1-7), then recorded."""
     cdef double mk = b.mark[k] if b.mark != NULL else NAN
     cdef double f = b.fr[k] if b.fr != NULL else NAN
-    cdef double wallet, upnl
+    cdef double wallet, upnl, eq
+    cdef PositionState* p = &e.acct.pos
     bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], f)
     wallet = e.acct.wallet
     upnl = mark_core(e, b.h[k], b.l[k], b.c[k], mk)
-    _rec(out, k, b.ts[k], wallet + upnl, wallet, e.acct.pos.size * e.acct.pos.side)
+    eq = wallet + upnl
+    _rec(out, k, b.ts[k], eq, wallet, p.size * p.side)
+    if p.side != 0:
+        _risk_point(out, eq, p.margin + reserved_margin(e), p.size, e.mkt.last_mark, p.side,
+                    p.liq_price, b.l[k], b.h[k])
 
 
 cdef inline void _sync_bar(Engine* e, Bars* b, long long k) noexcept nogil:
@@ -424,6 +499,11 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     cdef double wallet = e.acct.wallet
     cdef double qty = p.size * p.side, adverse, target, hk, lk, mk, eq, arm
     cdef double hmax = -INFINITY, lmin = INFINITY
+    # margin figures (trade.sim.margin): no order rests here, so the used margin is the
+    # position's; each figure is monotone in the mark, the equity or the adverse extreme, so
+    # the run's extremes give its value (equity below margin is counted bar by bar)
+    cdef double used = p.margin, eqlo = INFINITY, mklo = INFINITY, mkhi = -INFINITY
+    cdef long long calls = 0
     cdef long long fund_lim = e.mkt.next_fund - BAR_MS, k = i, t, lim = end
     cdef const double* mark = b.mark
     cdef const long long* ts = b.ts
@@ -479,6 +559,14 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         if mark != NULL and not isnan(mark[k]):
             mk = mark[k]
         eq = wallet + (mk - entry) * size * side
+        if eq < used:
+            calls += 1
+        if eq < eqlo:
+            eqlo = eq
+        if mk < mklo:
+            mklo = mk
+        if mk > mkhi:
+            mkhi = mk
         if summary:
             if t >= day_end:
                 # a new UTC day: the open day group closes at the previous bar's equity
@@ -521,6 +609,16 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             out.dd_nan = dnan
             out.last_eq = last
             out.exposed += k - i  # a position on every one of these bars
+        out.r_calls += calls
+        if used > 0.0 and eqlo / used < out.r_ratio:
+            out.r_ratio = eqlo / used
+        mk = _liq_dist(side, p.liq_price, lmin, hmax)
+        if mk < out.r_dist:
+            out.r_dist = mk
+        # exposure = size x mark / equity: taken at both extreme marks (its direction depends
+        # on the leverage)
+        _risk_expo(out, wallet, entry, size, side, mklo)
+        _risk_expo(out, wallet, entry, size, side, mkhi)
         _sync_bar(e, b, k - 1)
     return k
 
@@ -562,7 +660,7 @@ cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                 i = k
             if i - 1 == next_sig:
                 # after the last 1m bar of exec bar j has closed, act on signal row j
-                _act(e, s, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
+                _act(e, s, out, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
                 # while an entry limit rests every row is visited (its expiry is counted at
                 # rows); otherwise straight on to the next row that can act
                 j = j + 1 if _resting(e, entry_oi) else _next_row(s, j + 1)

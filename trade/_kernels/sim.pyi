@@ -101,6 +101,7 @@ def run_batch_arrays(
     wallet_out: _F64,
     qty_out: _F64,
     validate: bool = True,
+    risk: _F64 | None = None,
 ) -> tuple[pa.Table, float]: ...
 def run_batch_summary_arrays(
     ts: _I64,
@@ -119,6 +120,7 @@ def run_batch_summary_arrays(
     g_close: _F64,
     seg: _F64,
     validate: bool = True,
+    risk: _F64 | None = None,
 ) -> tuple[pa.Table, float, int]: ...
 
 # The signal-row rules (trade/sim/signals.py steps 1-3), written once in the kernel; the event

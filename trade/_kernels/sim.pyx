@@ -807,7 +807,7 @@ cdef object _run_engine(Bars* b, Signals* s, Out* out, config, bint validate):
 def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
                      const double[::1] l, const double[::1] c, volume, mark, fr, signals, config,
                      double[::1] eq_out, double[::1] wallet_out, double[::1] qty_out,
-                     bint validate=True):
+                     bint validate=True, double[:, ::1] risk=None):
     """Run the whole backtest in one nogil loop. Signals must be validated already
     (SignalArrays.validate); this checks their shapes and index range.
 
@@ -816,7 +816,8 @@ def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[
     ValueError naming it before any result exists (the engine is private to this call), so
     nothing is half-applied. validate=False is for bars validated already (ValidatedBars).
 
-    Fills eq_out / wallet_out / qty_out (one row per bar) and returns
+    Fills eq_out / wallet_out / qty_out (one row per bar) and, when given, `risk` (shape
+    (1, 6)) with the run's margin figures in trade.sim.margin.MARGIN_FIELDS order; returns
     (trade-log table, final wallet balance).
     """
     cdef Bars b
@@ -832,14 +833,21 @@ def run_batch_arrays(const long long[::1] ts, const double[::1] o, const double[
         out.eq = &eq_out[0]
         out.wa = &wallet_out[0]
         out.qty = &qty_out[0]
-    return _run_engine(&b, &s, &out, config, validate)
+    if risk is not None:
+        if risk.shape[0] != 1 or risk.shape[1] != 6:
+            raise ValueError("risk must have shape (1, 6)")
+        out.risk = &risk[0, 0]
+    risk_reset(&out)
+    result = _run_engine(&b, &s, &out, config, validate)
+    risk_write(&out)
+    return result
 
 
 def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const double[::1] h,
                              const double[::1] l, const double[::1] c, volume, mark, fr,
                              signals, config, const long long[::1] cuts, long long[::1] g_day,
                              long long[::1] g_seg, double[::1] g_close, double[:, ::1] seg,
-                             bint validate=True):
+                             bint validate=True, double[:, ::1] risk=None):
     """run_batch_arrays, recording a summary of the equity curve instead of the curve.
 
     The bars are cut into segments at the rows `cuts` (strictly increasing, in (0, n)).
@@ -847,7 +855,9 @@ def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const
     first peak, the number of bars with a position, the last equity, the base (the initial
     balance for the first segment, else the equity of the bar before it). Per (segment, UTC
     day) group, in order: the day number (ts // 86400000), the segment, the equity at the
-    group's last bar. Returns (trade-log table, final wallet balance, number of groups).
+    group's last bar. When given, `risk` (shape (segments, 6)) receives each segment's
+    margin figures (trade.sim.margin.MARGIN_FIELDS order). Returns (trade-log table, final
+    wallet balance, number of groups).
     """
     cdef Bars b
     cdef Signals s
@@ -862,6 +872,8 @@ def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const
                              f"row {k} is {cuts[k]}")
     if seg.shape[0] != n_seg or seg.shape[1] != 4:
         raise ValueError(f"seg must have shape ({n_seg}, 4)")
+    if risk is not None and (risk.shape[0] != n_seg or risk.shape[1] != 6):
+        raise ValueError(f"risk must have shape ({n_seg}, 6)")
     if g_seg.shape[0] != g_day.shape[0] or g_close.shape[0] != g_day.shape[0]:
         raise ValueError("g_day, g_seg and g_close must have the same length")
     _signals_into(signals, &s, b.n)
@@ -880,6 +892,8 @@ def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const
         out.g_seg = &g_seg[0]
         out.g_close = &g_close[0]
     out.seg = &seg[0, 0]
+    if risk is not None:
+        out.risk = &risk[0, 0]
     seg_start(&out, config.initial_balance)
     table, wallet = _run_engine(&b, &s, &out, config, validate)
     seg_end(&out)

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from trade._kernels import sim as _sim
 from trade.sim.config import SimConfig
+from trade.sim.margin import MARGIN_FIELDS, MarginRisk
 from trade.sim.results import EQUITY_SCHEMA, BatchResult, BatchSummary, SegmentSummary
 from trade.sim.signals import FLAG_FIELDS, FLOAT_FIELDS, SignalArrays
 
@@ -214,9 +215,9 @@ def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
     Returns
     -------
     BatchResult
-        The trade log (TRADE_LOG_SCHEMA), one equity row per 1m bar (EQUITY_SCHEMA) and
-        the final wallet balance; a position still open at the end is closed at the last
-        close (exit reason end_of_data).
+        The trade log (TRADE_LOG_SCHEMA), one equity row per 1m bar (EQUITY_SCHEMA), the
+        final wallet balance and the run's margin figures (MarginRisk); a position still
+        open at the end is closed at the last close (exit reason end_of_data).
 
     Raises
     ------
@@ -229,13 +230,14 @@ def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
     sig = _prepare_signals(signals, n, checked=checked)
     out = np.empty((3, n), dtype=np.float64)  # equity, wallet balance, position qty
     equity, wallet, qty = out[0], out[1], out[2]
+    risk = np.empty((1, len(MARGIN_FIELDS)), dtype=np.float64)
     trades, final_wallet = _sim.run_batch_arrays(
-        *_bar_args(cols), sig, config, equity, wallet, qty, validate
+        *_bar_args(cols), sig, config, equity, wallet, qty, validate, risk
     )
     ts_col = table.column("ts")
     ts_arr = ts_col.combine_chunks() if ts_col.num_chunks != 1 else ts_col.chunk(0)
     eq_table = pa.table([ts_arr.cast(pa.int64()), equity, wallet, qty], schema=EQUITY_SCHEMA)
-    return BatchResult(trades, eq_table, float(final_wallet))
+    return BatchResult(trades, eq_table, float(final_wallet), MarginRisk.from_row(risk[0]))
 
 
 def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, config: SimConfig,
@@ -289,8 +291,9 @@ def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, con
     g_seg = np.empty(cap, dtype=np.int64)
     g_close = np.empty(cap, dtype=np.float64)
     seg = np.empty((len(cut_arr) + 1, 4), dtype=np.float64)
+    risk = np.empty((len(cut_arr) + 1, len(MARGIN_FIELDS)), dtype=np.float64)
     trades, final_wallet, n_groups = _sim.run_batch_summary_arrays(
-        *_bar_args(cols), sig, config, cut_arr, g_day, g_seg, g_close, seg, validate
+        *_bar_args(cols), sig, config, cut_arr, g_day, g_seg, g_close, seg, validate, risk
     )
     starts = [0, *(int(c) for c in cut_arr)]
     stops = [*starts[1:], n]
@@ -305,6 +308,7 @@ def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, con
             exposed_bars=int(seg[k, 1]),
             day=g_day[bounds[k]:bounds[k + 1]].copy(),
             day_close=g_close[bounds[k]:bounds[k + 1]].copy(),
+            margin=MarginRisk.from_row(risk[k]),
         )
         for k, (a, b) in enumerate(zip(starts, stops, strict=True))
     )

@@ -12,7 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from trade.core.enums import OrderStatus
+from trade.core.models import Order
 from trade.sim.config import SimConfig
+from trade.sim.margin import MarginTracker
 from trade.sim.results import BatchResult
 from trade.sim.rowact import EntrySpec, EntryState, RowIntent, act_on_row, entry_qty
 from trade.sim.signals import SignalArrays
@@ -45,6 +48,7 @@ def run_signals(
     exec_idx = signals.exec_close_idx
     j = 0
     state = EntryState()
+    margin = MarginTracker()
     for i in range(n):
         exchange.on_bar(
             int(ts[i]),
@@ -57,15 +61,32 @@ def run_signals(
             float(fund[i]) if fund is not None else math.nan,
         )
         exchange.drain_events()
+        track_margin(margin, exchange, float(lo[i]), float(h[i]),
+                     float(mark[i]) if mark is not None else math.nan, float(c[i]))
         if j >= len(exec_idx) or exec_idx[j] != i:
             continue
-        _act(exchange, signals, j, i, float(c[i]), config, state)
+        entry = _act(exchange, signals, j, i, float(c[i]), config, state)
+        if entry is not None:
+            margin.on_entry(rejected=entry.status is OrderStatus.REJECTED)
         j += 1
     exchange.finish()
     exchange.drain_events()
     return BatchResult(
-        exchange.trade_log(), exchange.equity_curve(), exchange.balance().wallet_balance
+        exchange.trade_log(), exchange.equity_curve(), exchange.balance().wallet_balance,
+        margin.result(),
     )
+
+
+def track_margin(tracker: MarginTracker, exchange: StepExchange, low: float, high: float,
+                 mark: float, close: float) -> None:
+    """Feed `tracker` the 1m bar `exchange` has just processed (its state after rules 1-7)."""
+    pos = exchange.position()
+    if pos.side == 0:
+        return
+    bal = exchange.balance()
+    tracker.on_bar(equity=bal.equity, used_margin=bal.used_margin, side=pos.side,
+                   size=pos.size, mark=close if math.isnan(mark) else mark,
+                   liq_price=pos.liq_price, low=low, high=high)
 
 
 def _act(
@@ -76,7 +97,7 @@ def _act(
     ref: float,
     cfg: SimConfig,
     state: EntryState,
-) -> None:
+) -> Order | None:
     def entry_for(direction: int, equity: float) -> EntrySpec | None:
         sl = _nz(float(s.sl_pct[j]))
         qty = entry_qty(
@@ -94,7 +115,7 @@ def _act(
         bool(s.entry_long[j]), bool(s.entry_short[j]), bool(s.exit_long[j]),
         bool(s.exit_short[j]), float(s.exit_pct[j]),
     )
-    act_on_row(
+    return act_on_row(
         ex, cfg.symbol, intent, bar=i, ref=ref, state=state, allow_flip=s.allow_flip,
         expire_bars=s.expire_bars, qty_step=cfg.qty_step, entry_for=entry_for,
         entry_tif=s.entry_tif, tick=cfg.tick_size,

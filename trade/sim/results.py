@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from trade.core.enums import EXIT_REASONS as _EXIT_REASONS
+from trade.sim.margin import MarginRisk
 
 #: the trade log: one row per closed (or partly closed) position, from kernel and reference
 TRADE_LOG_SCHEMA = pa.schema(
@@ -75,6 +76,8 @@ class BatchResult:
     # last row is the mark-to-market at the last close *before* that close, so they differ
     # by the closing taker fee when a position was open at the end.
     final_balance: float
+    # the run's margin stress (trade.sim.margin); None where the run did not record it
+    margin: MarginRisk | None = None
 
     def __post_init__(self) -> None:
         if not self.trades.schema.equals(TRADE_LOG_SCHEMA):
@@ -95,7 +98,8 @@ class SegmentSummary:
     The same numbers as computed from the full curve `eq` (EQUITY_SCHEMA's equity column):
     `max_drawdown` = max(1 - v / running max of v) over v = [base, *eq[start:stop]];
     `exposed_bars` = bars with a non-zero position; `final_equity` = eq[stop - 1];
-    `day_close` = eq at the last row of each UTC day (`day` = ts // 86_400_000) in the rows.
+    `day_close` = eq at the last row of each UTC day (`day` = ts // 86_400_000) in the rows;
+    `margin` = the margin figures over the segment's bars (trade.sim.margin).
     """
 
     start: int
@@ -106,6 +110,7 @@ class SegmentSummary:
     exposed_bars: int
     day: npt.NDArray[np.int64]
     day_close: npt.NDArray[np.float64]
+    margin: MarginRisk | None = None  # the segment's margin stress (trade.sim.margin)
 
     @property
     def n_bars(self) -> int:

@@ -101,8 +101,9 @@ def act_on_row(
     entry_for: Callable[[int, float], EntrySpec | None],
     entry_tif: TimeInForce = TimeInForce.GTC,
     tick: float = 0.0,
-) -> None:
-    """Act on one row after 1m bar number `bar` closed at `ref`.
+) -> Order | None:
+    """Act on one row after 1m bar number `bar` closed at `ref`; returns the entry order it
+    placed (its status says whether the venue rejected it), None when it placed none.
 
     `entry_for(direction, equity)` sizes an entry (None or qty 0 = skip); it is only called
     when an entry is due, so callers may compute brackets lazily. `entry_tif` is the time in
@@ -121,10 +122,10 @@ def act_on_row(
         side = Side.SELL if pos.side > 0 else Side.BUY
         venue.submit(OrderRequest(symbol, side, exit_qty, reduce_only=True))
     if direction == 0:
-        return
+        return None
     spec = entry_for(direction, venue.balance().equity)
     if spec is None or spec.qty <= 0:
-        return
+        return None
     is_limit, qty, price = _sim.entry_order(direction, spec.qty, flip_qty, ref,
                                             spec.limit_offset, tick)
     side = Side.BUY if direction > 0 else Side.SELL
@@ -144,6 +145,6 @@ def act_on_row(
         ))
         if order.is_open:
             state.order_id, state.placed_bar = order.order_id, bar
-        return
+        return order
     # market orders are GTC: the entry TIF is for limit entries only
-    venue.submit(OrderRequest(symbol, side, qty, **brackets))  # type: ignore[arg-type]
+    return venue.submit(OrderRequest(symbol, side, qty, **brackets))  # type: ignore[arg-type]
