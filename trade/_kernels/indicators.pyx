@@ -1740,39 +1740,45 @@ cdef struct St:
 cdef inline void st_bar(St* s, Atr* atr, double h, double l, double c, double** out,
                         Py_ssize_t i) noexcept nogil:
     """Supertrend of one more bar into out[k][i], k = value, direction, long, short."""
-    cdef double a = atr_push(atr, h, l, c)
+    st_band(s, atr_push(atr, h, l, c), h, l, c, out, i)
+
+cdef inline void st_band(St* s, double a, double h, double l, double c, double** out,
+                         Py_ssize_t i) noexcept nogil:
+    """st_bar given the bar's ATR a (out[0][i] may hold a: it is read first)."""
     cdef double pc = s.pc
+    cdef double val = NAN, dirn = NAN, lng = NAN, sht = NAN
     s.pc = c
-    out[0][i] = NAN
-    out[1][i] = NAN
-    out[2][i] = NAN
-    out[3][i] = NAN
-    if isnan(a):
-        return
-    cdef double mid = (h + l) / 2.0, up, lo
-    cdef double bu = mid + s.mult * a
-    cdef double bl = mid - s.mult * a
-    if s.direction == 0:                  # first valid bar: bands as computed, long bias
-        s.upper = bu
-        s.lower = bl
-        s.direction = 1
-    else:
-        # a band only tightens, unless the previous close was already beyond it
-        # (two selects on the old band each, which compile to minsd/maxsd and a mask)
-        up = bu if bu < s.upper else s.upper
-        lo = bl if bl > s.lower else s.lower
-        s.upper = bu if pc > s.upper else up
-        s.lower = bl if pc < s.lower else lo
-        if s.direction == -1 and c > s.upper:
-            s.direction = 1               # close above the upper band flips to long
-        elif s.direction == 1 and c < s.lower:
-            s.direction = -1              # close below the lower band flips to short
-    out[0][i] = s.lower if s.direction == 1 else s.upper
-    out[1][i] = s.direction
-    if s.direction == 1:                  # long: the trailing line while long, else NaN
-        out[2][i] = s.lower
-    else:
-        out[3][i] = s.upper
+    cdef double mid, up, lo, bu, bl
+    if not isnan(a):
+        mid = (h + l) / 2.0
+        bu = mid + s.mult * a
+        bl = mid - s.mult * a
+        if s.direction == 0:              # first valid bar: bands as computed, long bias
+            s.upper = bu
+            s.lower = bl
+            s.direction = 1
+        else:
+            # a band only tightens, unless the previous close was already beyond it
+            # (two selects on the old band each, which compile to minsd/maxsd and a mask)
+            up = bu if bu < s.upper else s.upper
+            lo = bl if bl > s.lower else s.lower
+            s.upper = bu if pc > s.upper else up
+            s.lower = bl if pc < s.lower else lo
+            if s.direction == -1 and c > s.upper:
+                s.direction = 1           # close above the upper band flips to long
+            elif s.direction == 1 and c < s.lower:
+                s.direction = -1          # close below the lower band flips to short
+        dirn = s.direction
+        if s.direction == 1:              # long: the trailing line while long, else NaN
+            val = s.lower
+            lng = val
+        else:
+            val = s.upper
+            sht = val
+    out[0][i] = val                       # each output written once
+    out[1][i] = dirn
+    out[2][i] = lng
+    out[3][i] = sht
 
 
 cdef class KSupertrend(Kernel):
@@ -1801,9 +1807,14 @@ cdef class KSupertrend(Kernel):
                     double** out) noexcept nogil:
         cdef St s = self.s
         cdef Atr a = self.atr.a
-        cdef Py_ssize_t i
-        for i in range(n):
-            st_bar(&s, &a, h[i], l[i], c[i], out, i)
+        cdef Py_ssize_t i, b = 0, e
+        cdef double* o0 = out[0]
+        while b < n:                            # per block: its ATR in out[0], then bands
+            e = b + PAIR_BLOCK if n - b > PAIR_BLOCK else n
+            atr_run(&a, h + b, l + b, c + b, o0 + b, e - b, False)
+            for i in range(b, e):
+                st_band(&s, o0[i], h[i], l[i], c[i], out, i)
+            b = e
         self.s = s
         self.atr.a = a
         return True
