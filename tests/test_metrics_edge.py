@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trade.core.errors import InputError
 from trade.metrics import (
@@ -21,6 +23,7 @@ from trade.metrics import (
     summary_table,
 )
 from trade.metrics.docs import EXIT_REASON_KEYS
+from trade.sim.margin import MarginRisk, MarginTracker
 from trade.sim.results import EXIT_REASONS, equity_table, trades_table
 
 DAY = 86_400_000
@@ -164,6 +167,8 @@ def test_trade_example_and_costs() -> None:
     assert m["edge_ratio"] == pytest.approx(8.0 / (10.0 / 3))
     assert m["avg_trade_return"] == pytest.approx((9.4 - 4.6 + 9.4) / 100.0 / 3)
     assert m["avg_leverage"] == 3.0
+    assert m["long_pnl"] == pytest.approx(18.8) and m["short_pnl"] == pytest.approx(-4.6)
+    assert m["long_pnl"] + m["short_pnl"] == pytest.approx(m["net_pnl"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -182,6 +187,10 @@ def test_no_trades(trades: str | None) -> None:
         assert m[key] is None, key
     assert m["fees_paid"] == 0.0 and m["max_win_streak"] == 0 and m["exits_signal"] == 0
     assert m["sharpe"] is not None
+    assert m["long_pnl"] == 0.0 and m["short_pnl"] == 0.0
+    # no margin figures given: the whole margin group is undefined
+    margin_keys = [k for k, d in METRIC_DOCS.items() if d.group == "margin"]
+    assert len(margin_keys) == 7 and all(m[k] is None for k in margin_keys)
 
 
 def test_constant_equity() -> None:
@@ -357,3 +366,71 @@ def test_summary_table() -> None:
         summary_table(m, ["sharp"])
     with pytest.raises(KeyError, match="missing"):
         summary_table({}, ["sharpe"])
+
+
+# ------------------------------------------------------------------------------------------
+# margin figures (trade.sim.margin.MarginRisk from the simulator's ledger)
+# ------------------------------------------------------------------------------------------
+
+
+def test_margin_figures_hand_case() -> None:
+    ts = T0 + np.arange(3) * DAY
+    risk = MarginRisk(min_margin_ratio=1.75, margin_call_bars=2, closest_liquidation_pct=4.5,
+                      max_gross_exposure_pct=310.0, entry_attempts=8, entry_rejections=2)
+    m = compute_metrics(_curve(ts, [100, 90, 95]), None, initial_balance=100.0, margin=risk)
+    _no_nan(m)
+    assert m["min_margin_ratio"] == 1.75 and m["margin_call_bars"] == 2
+    assert m["closest_liquidation_pct"] == 4.5 and m["max_gross_exposure_pct"] == 310.0
+    assert m["entry_attempts"] == 8 and m["entry_rejections"] == 2
+    assert m["entry_rejection_rate"] == 0.25
+    assert isinstance(m["margin_call_bars"], int) and isinstance(m["entry_attempts"], int)
+    rows = dict(summary_table(m, ["min_margin_ratio", "closest_liquidation_pct",
+                                  "max_gross_exposure_pct", "entry_rejection_rate"]))
+    assert rows == {"Min margin ratio": "1.75x", "Closest to liquidation": "4.50%",
+                    "Max gross exposure": "310.00%", "Entry rejection rate": "25.00%"}
+    # the other metrics do not depend on the margin figures
+    plain = compute_metrics(_curve(ts, [100, 90, 95]), None, initial_balance=100.0)
+    assert {k: v for k, v in m.items() if METRIC_DOCS[k].group != "margin"} == \
+        {k: v for k, v in plain.items() if METRIC_DOCS[k].group != "margin"}
+
+
+def test_margin_figures_never_positioned_are_undefined_not_nan() -> None:
+    ts = T0 + np.arange(3) * DAY
+    flat = MarginTracker().result()  # a run that never held a position nor placed an entry
+    m = compute_metrics(_curve(ts, [100, 100, 100]), None, initial_balance=100.0, margin=flat)
+    _no_nan(m)
+    assert m["min_margin_ratio"] is None and m["closest_liquidation_pct"] is None
+    assert m["entry_rejection_rate"] is None
+    assert m["max_gross_exposure_pct"] == 0.0 and m["margin_call_bars"] == 0
+    assert m["entry_attempts"] == 0 and m["entry_rejections"] == 0
+
+
+@given(
+    st.floats(0.01, 1e6) | st.just(math.nan), st.integers(0, 10_000),
+    st.floats(-50.0, 100.0) | st.just(math.nan), st.floats(0.0, 1e5),
+    st.integers(0, 1000), st.integers(0, 1000),
+)
+def test_margin_metrics_are_the_ledger_figures(ratio: float, calls: int, dist: float,
+                                               expo: float, attempts: int, extra: int) -> None:
+    rejects = min(extra, attempts)
+    risk = MarginRisk(ratio, calls, dist, expo, attempts, rejects)
+    ts = T0 + np.arange(2) * DAY
+    m = compute_metrics(_curve(ts, [100, 101]), None, initial_balance=100.0, margin=risk)
+    _no_nan(m)
+
+    def plain(x: float) -> float | None:
+        return None if math.isnan(x) else x
+
+    assert m["min_margin_ratio"] == plain(ratio)
+    assert m["closest_liquidation_pct"] == plain(dist)
+    assert m["max_gross_exposure_pct"] == expo
+    assert (m["margin_call_bars"], m["entry_attempts"], m["entry_rejections"]) == \
+        (calls, attempts, rejects)
+    assert m["entry_rejection_rate"] == (rejects / attempts if attempts else None)
+
+
+def test_margin_argument_is_checked() -> None:
+    ts = T0 + np.arange(2) * DAY
+    with pytest.raises(InputError, match=r"margin must be a trade\.sim\.margin\.MarginRisk"):
+        compute_metrics(_curve(ts, [100, 101]), None, initial_balance=100.0,
+                        margin={"min_margin_ratio": 1.0})  # type: ignore[arg-type]

@@ -47,8 +47,8 @@ def _assert_clean(m: dict) -> None:
         assert value is None or type(value) in (int, float), key
         if isinstance(value, float):
             assert math.isfinite(value), key
-        if METRIC_DOCS[key].unit == "count":
-            assert type(value) is int, key
+        if METRIC_DOCS[key].unit == "count":  # an int, or None only where documented
+            assert type(value) is int or (value is None and METRIC_DOCS[key].undefined_when), key
     json.dumps(m, allow_nan=False)
 
 
@@ -212,6 +212,8 @@ def _reference(rows: list[dict], span_days: float) -> dict:
         "funding_paid": sum(r["funding"] for r in rows),
         "gross_pnl": sum(r["gross_pnl"] for r in rows),
         "net_pnl": sum(net),
+        "long_pnl": sum(r["net_pnl"] for r in rows if r["side"] == 1),
+        "short_pnl": sum(r["net_pnl"] for r in rows if r["side"] == -1),
         "mae_worst": min(r["mae"] for r in rows) if rows else None,
         "mfe_best": max(r["mfe"] for r in rows) if rows else None,
         "mae_median": statistics.median(r["mae"] for r in rows) if rows else None,

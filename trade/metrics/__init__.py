@@ -9,7 +9,7 @@ Every key is documented in `METRIC_DOCS` (group, one-line definition, unit, dire
 when it is undefined); undefined values are None, never NaN.
 """
 
-from trade.metrics.compute import compute_metrics, daily_returns
+from trade.metrics.compute import MarginFigures, compute_metrics, daily_returns
 from trade.metrics.docs import GROUPS, METRIC_DOCS, MetricDoc
 from trade.metrics.summary import DEFAULT_SUMMARY_KEYS, format_value, summary_table
 
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_SUMMARY_KEYS",
     "GROUPS",
     "METRIC_DOCS",
+    "MarginFigures",
     "MetricDoc",
     "compute_metrics",
     "daily_returns",

@@ -7,6 +7,7 @@ and the conventions in that module's docstring. Undefined values are None, never
 from __future__ import annotations
 
 import math
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +37,41 @@ from trade.metrics.series import (
     monthly_returns,
     simple_returns,
 )
+
+
+@runtime_checkable
+class MarginFigures(Protocol):
+    """The margin stress figures of a run as the simulator records them
+    (`trade.sim.margin.MarginRisk`; a protocol here: metrics do not import the simulator)."""
+
+    @property
+    def min_margin_ratio(self) -> float:
+        """Lowest equity / used margin (NaN: none measured)."""
+
+    @property
+    def margin_call_bars(self) -> int:
+        """1m bars that ended with equity below the used margin."""
+
+    @property
+    def closest_liquidation_pct(self) -> float:
+        """Smallest distance to the liquidation price, % (NaN: none)."""
+
+    @property
+    def max_gross_exposure_pct(self) -> float:
+        """Largest position value / equity, %."""
+
+    @property
+    def entry_attempts(self) -> int:
+        """Entry orders placed."""
+
+    @property
+    def entry_rejections(self) -> int:
+        """Entry orders the venue rejected."""
+
+    @property
+    def entry_rejection_rate(self) -> float:
+        """entry_rejections / entry_attempts (NaN: no attempt)."""
+
 
 MetricValue = float | int | None
 Metrics = dict[str, MetricValue]
@@ -290,6 +326,8 @@ def _trade_metrics(tr: TradeArrays, span_days: float) -> Metrics:
         "short_win_rate": _div(float((wins & short).sum()), float(short.sum())),
         "gross_pnl": float(tr.gross_pnl.sum()),
         "net_pnl": float(net.sum()),
+        "long_pnl": float(net[long].sum()),
+        "short_pnl": float(net[short].sum()),
         "profit_factor": _div(sum_win, -sum_loss),
         "expectancy": _mean(net),
         "avg_trade_return": _mean(net[traded] / notional[traded]),
@@ -342,6 +380,22 @@ def _cost_exposure_metrics(eq: EquityArrays, tr: TradeArrays) -> Metrics:
         "traded_notional": traded_notional,
         "turnover": _div(traded_notional, mean_equity) if mean_equity > 0.0 else None,
         "avg_leverage": _mean(tr.leverage),
+    }
+
+
+def _margin_metrics(margin: MarginFigures | None) -> Metrics:
+    """The margin group from the simulator's ledger figures (None throughout without them)."""
+    keys = [name for name, doc in METRIC_DOCS.items() if doc.group == "margin"]
+    if margin is None:
+        return dict.fromkeys(keys)
+    return {
+        "entry_attempts": int(margin.entry_attempts),
+        "entry_rejections": int(margin.entry_rejections),
+        "entry_rejection_rate": _f(margin.entry_rejection_rate),
+        "min_margin_ratio": _f(margin.min_margin_ratio),
+        "margin_call_bars": int(margin.margin_call_bars),
+        "closest_liquidation_pct": _f(margin.closest_liquidation_pct),
+        "max_gross_exposure_pct": _f(margin.max_gross_exposure_pct),
     }
 
 
@@ -448,6 +502,7 @@ def compute_metrics(
     benchmark_close: BenchmarkLike | None = None,
     periods_per_year: int = 365,
     risk_free: float = 0.0,
+    margin: MarginFigures | None = None,
 ) -> dict[str, float | int | None]:
     """Every statistic of `METRIC_DOCS`, keyed by its snake_case name, in that order.
 
@@ -468,6 +523,9 @@ def compute_metrics(
         Annualisation factor of daily returns (365 for crypto; > 0).
     risk_free : float
         The annual risk-free rate (> -1); per day (1 + risk_free) ** (1 / P) - 1.
+    margin : MarginFigures (trade.sim.margin.MarginRisk), optional
+        The run's margin stress as the simulator recorded it (`BatchResult.margin`,
+        `SegmentSummary.margin`); None leaves the margin metrics None.
 
     Returns
     -------
@@ -507,6 +565,10 @@ def compute_metrics(
     out.update(_distribution_metrics(d, rf))
     out.update(_trade_metrics(tr, span_days))
     out.update(_cost_exposure_metrics(eq, tr))
+    if margin is not None and not isinstance(margin, MarginFigures):
+        raise InputError("margin must be a trade.sim.margin.MarginRisk or None, got "
+                         f"{type(margin).__name__}")
+    out.update(_margin_metrics(margin))
     # the benchmark's arrays are made last: the drawdown curves above are freed by then
     bench = None if benchmark_close is None else benchmark_arrays(benchmark_close)
     out.update(_benchmark_metrics(eq, d, bench, initial, periods_per_year, rf))

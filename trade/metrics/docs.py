@@ -19,6 +19,10 @@ Conventions shared by the definitions below:
 * sample statistics use ``ddof = 1``; quantiles use linear interpolation (numpy default).
 * trade statistics use ``net_pnl`` (after fees and funding); a *win* has ``net_pnl > 0``,
   a *loss* ``net_pnl < 0`` (a break-even trade is neither).
+* the *margin* group comes from the simulator's ledger (`trade.sim.margin.MarginRisk`,
+  measured on every 1m bar that ends with a position open, after the fill rules); it is
+  None throughout when `compute_metrics` was given no `margin` (where it differs from
+  TRADE's figures of the same names: trade/sim/margin.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from typing import Literal
 
 from trade.core.enums import EXIT_REASONS
 
-Group = Literal["returns", "risk", "distribution", "trades", "costs", "exposure", "benchmark"]
+Group = Literal[
+    "returns", "risk", "distribution", "trades", "costs", "exposure", "margin", "benchmark"
+]
 Unit = Literal[
     "fraction",  # shown as a percentage
     "ratio",
@@ -39,6 +45,7 @@ Unit = Literal[
     "per_day",
     "bps",
     "multiple",  # shown as "1.23x"
+    "percent",  # already in percent: shown as "12.34%"
 ]
 
 #: the metric groups in display order (each MetricDoc.group is one of them)
@@ -49,6 +56,7 @@ GROUPS: tuple[Group, ...] = (
     "trades",
     "costs",
     "exposure",
+    "margin",
     "benchmark",
 )
 
@@ -74,6 +82,8 @@ _NO_BENCH = "no benchmark_close was given"
 _LT2 = "fewer than 2 daily returns"
 _ZERO_VOL = "zero volatility (std of daily returns is 0, e.g. a constant equity curve)"
 _NO_TRADES = "no trades"
+_NO_MARGIN = "the run did not record margin figures (compute_metrics got no margin)"
+_NO_POSITION = "no 1m bar ended with a position open"
 
 _DOCS: tuple[MetricDoc, ...] = (
     # --- returns ---------------------------------------------------------------------------
@@ -405,6 +415,22 @@ _DOCS: tuple[MetricDoc, ...] = (
         "net_pnl", "Net PnL", "trades", "sum of net_pnl = gross_pnl - fees - funding", "USDT", True
     ),
     MetricDoc(
+        "long_pnl",
+        "Long PnL",
+        "trades",
+        "sum of net_pnl of the long trades (side +1)",
+        "USDT",
+        True,
+    ),
+    MetricDoc(
+        "short_pnl",
+        "Short PnL",
+        "trades",
+        "sum of net_pnl of the short trades (side -1)",
+        "USDT",
+        True,
+    ),
+    MetricDoc(
         "profit_factor",
         "Profit factor",
         "trades",
@@ -678,6 +704,74 @@ _DOCS: tuple[MetricDoc, ...] = (
         "multiple",
         None,
         _NO_TRADES,
+    ),
+    # --- margin (the simulator's ledger, every 1m bar; trade.sim.margin) --------------------
+    MetricDoc(
+        "entry_attempts",
+        "Entry attempts",
+        "margin",
+        "entry orders the signals placed (accepted or rejected)",
+        "count",
+        None,
+        _NO_MARGIN,
+    ),
+    MetricDoc(
+        "entry_rejections",
+        "Entry rejections",
+        "margin",
+        "entry orders the venue rejected (insufficient margin, below the order minimums)",
+        "count",
+        False,
+        _NO_MARGIN,
+    ),
+    MetricDoc(
+        "entry_rejection_rate",
+        "Entry rejection rate",
+        "margin",
+        "entry_rejections / entry_attempts",
+        "fraction",
+        False,
+        f"{_NO_MARGIN} or no entry attempt",
+    ),
+    MetricDoc(
+        "min_margin_ratio",
+        "Min margin ratio",
+        "margin",
+        "lowest equity / used margin (position margin + margin reserved by resting orders) "
+        "at the close of a 1m bar with a position open; equity at the bar's mark",
+        "multiple",
+        True,
+        f"{_NO_MARGIN} or {_NO_POSITION} with margin in use",
+    ),
+    MetricDoc(
+        "margin_call_bars",
+        "Margin-call bars",
+        "margin",
+        "1m bars that ended with a position open and equity below the used margin",
+        "count",
+        False,
+        _NO_MARGIN,
+    ),
+    MetricDoc(
+        "closest_liquidation_pct",
+        "Closest to liquidation",
+        "margin",
+        "smallest distance of a bar's adverse extreme from the liquidation price, in % of "
+        "that extreme: 100 - 100 * liq / low (long), 100 * liq / high - 100 (short), over "
+        "the 1m bars that ended with a position open",
+        "percent",
+        True,
+        f"{_NO_MARGIN} or {_NO_POSITION}",
+    ),
+    MetricDoc(
+        "max_gross_exposure_pct",
+        "Max gross exposure",
+        "margin",
+        "largest position value at the mark / equity * 100 at the close of a 1m bar "
+        "(0 when no bar ended with a position)",
+        "percent",
+        None,
+        _NO_MARGIN,
     ),
     # --- benchmark (buy and hold) -----------------------------------------------------------
     MetricDoc(

@@ -27,6 +27,10 @@ DEFAULT_SUMMARY_KEYS: tuple[str, ...] = (
     "fees_paid",
     "funding_paid",
     "liquidations",
+    "entry_rejections",
+    "min_margin_ratio",
+    "closest_liquidation_pct",
+    "max_gross_exposure_pct",
     "alpha",
     "beta",
 )
@@ -45,14 +49,16 @@ def format_value(doc: MetricDoc, value: float | int | None) -> str:
     Returns
     -------
     str
-        E.g. "12.34%" (fraction), "1,234" (count), "56.78 USDT", "3.0 d", "1.23x"; "n/a"
-        for None.
+        E.g. "12.34%" (fraction 0.1234, or percent 12.34), "1,234" (count), "56.78 USDT",
+        "3.0 d", "1.23x"; "n/a" for None.
     """
     if value is None:
         return "n/a"
     match doc.unit:
         case "fraction":
             return f"{value * 100:.2f}%"
+        case "percent":
+            return f"{value:.2f}%"
         case "count":
             return f"{int(value):,d}"
         case "USDT":
