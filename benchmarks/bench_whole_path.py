@@ -2,6 +2,7 @@
 
     pytest benchmarks/bench_whole_path.py --benchmark-only -s   # figures and ratios
     TRADE_BENCH_QUICK=1 pytest benchmarks/bench_whole_path.py   # small sizes (CI)
+    TRADE_BENCH_BIG=1 python benchmarks/bench_whole_path.py     # also 16 M bars (per-bar cost)
     python benchmarks/bench_whole_path.py                       # plain timings and ratios
 
 (a) A whole Play backtest: `trade.engine.run_backtest` of an SMA 20/100 cross Play deciding
@@ -37,6 +38,8 @@ from trade.play import Play, load_play_text
 
 QUICK = os.environ.get("TRADE_BENCH_QUICK") == "1"
 SIZES = {"20k": 20_000} if QUICK else {"500k": 500_000, "2m": 2_000_000}
+if os.environ.get("TRADE_BENCH_BIG") == "1":  # the issue's large case: ~6 GB of RAM in all
+    SIZES["16m"] = 16_000_000
 FAST, SLOW = 20, 100
 
 SMA_CROSS_PLAY = f"""

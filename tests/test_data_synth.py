@@ -49,6 +49,16 @@ def test_every_bar_valid_and_no_minute_missing(name: str, seed: int, days: int,
     assert table.column("low").to_numpy().min() > 0
 
 
+def test_a_long_downtrend_never_rounds_a_price_to_zero() -> None:
+    # seed 7's mixed BTC market falls below half a tick (0.05) after ~2,700 days: rounded to
+    # the grid its close was 0 and its low 0 (found backtesting 16 M bars); a price now stays
+    # at one tick at least, and every bar stays valid
+    table = synth_bars("BTCUSDT", 2_716, 7, "mixed").slice(3_900_000)
+    low = table.column("low").to_numpy()
+    assert low.min() >= 0.1
+    assert validate_bars(table) == []
+
+
 def test_pattern_names_map_onto_regimes() -> None:
     assert regime_for_pattern("trend_up_clean") == "trending"
     assert regime_for_pattern("range_wide") == "ranging"

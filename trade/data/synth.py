@@ -364,7 +364,8 @@ def synth_bars(
     def on_tick(x: F64) -> F64:
         return np.asarray(np.round(x, decimals), dtype=np.float64)
 
-    o, c = on_tick(open_), on_tick(close)
+    # a price never rounds below one tick (a long downtrend would otherwise reach 0)
+    o, c = np.maximum(on_tick(open_), tick), np.maximum(on_tick(close), tick)
     h = np.maximum(on_tick(high), np.maximum(o, c))  # high >= max(open, close) after rounding
     lo = np.maximum(np.minimum(on_tick(low), np.minimum(o, c)), tick)  # low <= min(o, c), > 0
     lo = np.minimum(lo, np.minimum(o, c))
