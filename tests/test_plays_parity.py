@@ -15,6 +15,7 @@ import pytest
 from trade.core import InputError
 from trade.data import open_store
 from trade.engine import run_backtest
+from trade.metrics import METRIC_DOCS
 from trade.play import load_play
 
 PLAYS = sorted((Path(__file__).resolve().parents[1] / "plays").glob("*.yml"))
@@ -43,3 +44,8 @@ def test_batch_and_event_paths_give_identical_trade_logs(path: Path) -> None:
     assert batch.manifest["trade_log_sha256"] == event.manifest["trade_log_sha256"]
     assert batch.final_balance == event.final_balance
     assert batch.equity.equals(event.equity)
+    # the margin figures (kernel ledger on the batch path, MarginTracker on the event path)
+    margin = [k for k, d in METRIC_DOCS.items() if d.group == "margin"]
+    assert {k: batch.metrics[k] for k in margin} == {k: event.metrics[k] for k in margin}
+    assert batch.metrics["entry_attempts"] > 0
+    assert batch.metrics["max_gross_exposure_pct"] > 0.0

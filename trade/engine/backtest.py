@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 import trade
-from trade.core import InputError
+from trade.core import InputError, OrderStatus
 from trade.data import (
     NoDataError,
     Store,
@@ -85,6 +85,8 @@ from trade.metrics import compute_metrics
 from trade.play import INTERVAL_MINUTES, Play, compiled_actions, load_play, play_hash
 from trade.sim import BacktestAdapter, Bar, BatchResult, SimConfig, run_batch
 from trade.sim.config import Intrabar
+from trade.sim.driver import track_margin
+from trade.sim.margin import MarginTracker
 
 PathChoice = Literal["auto", "batch", "event"]
 ProgressFn = Callable[[int, int], None]
@@ -478,8 +480,14 @@ def choose_path(play: Play, path: PathChoice) -> tuple[str, str]:
 
 def run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
               progress: ProgressFn | None = None) -> BatchResult:
-    """The event path: `PlayEngine` fed bar by bar through `BacktestAdapter`."""
+    """The event path: `PlayEngine` fed bar by bar through `BacktestAdapter`.
+
+    The margin figures are recorded as the batch runner records them: each 1m bar's state
+    after the fill rules, before the engine acts on it, and every entry order the engine
+    places (rejected or not)."""
     adapter = BacktestAdapter(config)
+    ex = adapter.exchange
+    margin = MarginTracker()
     engine = PlayEngine(play, adapter, plan=plan)
     n = bars.num_rows
     ts = bars.column("ts").to_pylist()
@@ -496,15 +504,19 @@ def run_event(play: Play, bars: pa.Table, plan: OrderPlan, config: SimConfig,
         o, h, lo, c, v = cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]
         m = mark[i] if mark is not None else nan
         adapter.step(Bar(ts[i], o, h, lo, c, v, m, fund[i] if fund is not None else nan))
+        track_margin(margin, ex, lo, h, m, c)
         engine.on_bar(ts[i], o, h, lo, c, v, m,
                       funding_rate=known_rate[i] if known_rate is not None else nan,
                       open_interest=known_oi[i] if known_oi is not None else nan)
+        entry = engine.last_entry
+        if entry is not None:
+            margin.on_entry(rejected=entry.status is OrderStatus.REJECTED)
         if progress is not None and i % step == 0:
             progress(i, n)
     adapter.finish()
     engine.finish()
-    ex = adapter.exchange
-    return BatchResult(ex.trade_log(), ex.equity_curve(), adapter.balance().wallet_balance)
+    return BatchResult(ex.trade_log(), ex.equity_curve(), adapter.balance().wallet_balance,
+                       margin.result())
 
 
 def _table_bars(bars: pa.Table, symbol: str, start_ms: int | None, end_ms: int | None,
@@ -648,7 +660,8 @@ def run_backtest(
         equity_job = pool.submit(parquet_bytes, result.equity) if out_dir is not None else None
         bench = bars.select(["ts", "close"])
         metrics = compute_metrics(result.equity, result.trades,
-                                  initial_balance=config.initial_balance, benchmark_close=bench)
+                                  initial_balance=config.initial_balance, benchmark_close=bench,
+                                  margin=result.margin)
         bars_hash = hashing.result()
         trades_bytes = trades_job.result()
         equity_bytes = equity_job.result() if equity_job is not None else b""

@@ -406,16 +406,17 @@ class _BoundAdapter:
 
 
 def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: float,
-        values: Mapping[str, float], state: EntryState) -> None:
+        values: Mapping[str, float], state: EntryState) -> Order | None:
     """Apply one row of decisions through the adapter, after 1m bar number `bar` closed at
-    `ref`: expiry, exits, entries — the very rules of the batch path (trade.sim.rowact)."""
+    `ref`: expiry, exits, entries — the very rules of the batch path (trade.sim.rowact).
+    Returns the entry order placed (its status says whether it was rejected), or None."""
 
     def entry_for(direction: int, equity: float) -> EntrySpec:
         sl, tp, trail = plan.brackets(direction, ref, values)
         return EntrySpec(plan.entry_qty(equity, ref, sl), sl, tp, trail, plan.be_activation,
                          plan.be_offset, plan.limit_offset, plan.trail_activation)
 
-    act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
-               state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
-               qty_step=plan.qty_step, entry_for=entry_for, entry_tif=plan.entry_tif,
-               tick=plan.tick_size)
+    return act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
+                      state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
+                      qty_step=plan.qty_step, entry_for=entry_for, entry_tif=plan.entry_tif,
+                      tick=plan.tick_size)

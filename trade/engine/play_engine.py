@@ -97,7 +97,8 @@ class PlayEngine:
 
     `plan` defaults to `order_plan(play)` on `DEFAULT_INSTRUMENT`. Not thread-safe: one
     owner, the engine thread, calls `on_bar` and `finish` and reads `position`, `orders`,
-    `stats`, `halted` and `last_decision` (the state it keeps from the adapter's events).
+    `stats`, `halted`, `last_decision` and `last_entry` (the state it keeps from the
+    adapter's events).
     `market_builtins`: the market builtins (`funding_rate`, `open_interest`) the Play reads,
     which its feed must pass to `on_bar` (the live runner reads them from the exchange)."""
 
@@ -125,6 +126,10 @@ class PlayEngine:
         # The decision the last `on_bar` acted on (read-only, for journals and tools); None
         # when that bar took none (not an exec close and no intrabar actions, or halted).
         self.last_decision: Decision | None = None
+        # The entry order the last `on_bar` placed (its status says whether the venue
+        # rejected it); None when that bar placed none. The event backtest counts entry
+        # attempts and rejections from it, as the batch runner does.
+        self.last_entry: Order | None = None
 
     # ------------------------------------------------------------------ events
     def _consume_events(self) -> None:
@@ -155,6 +160,7 @@ class PlayEngine:
         self._bar += 1
         self.stats.bars_1m += 1
         self.last_decision = None
+        self.last_entry = None
         self._consume_events()
         if self.max_drawdown is not None and not self.halted:
             self._check_drawdown()
@@ -170,14 +176,15 @@ class PlayEngine:
             if self._intra is not None:
                 self._intra.update(self._exec_values)  # keep its window state in step
             self.last_decision = decision = to_decision(d)
-            act(self.adapter, self.plan, decision, self._bar, close, self._exec_values,
-                self._entry)
+            self.last_entry = act(self.adapter, self.plan, decision, self._bar, close,
+                                  self._exec_values, self._entry)
         elif self._intra is not None:
             self.stats.intrabar_evaluations += 1
             values = peek_values(self._exec_values, close, mark_price, market)
             d = self._intra.peek(values)
             self.last_decision = decision = to_decision(d)
-            act(self.adapter, self.plan, decision, self._bar, close, values, self._entry)
+            self.last_entry = act(self.adapter, self.plan, decision, self._bar, close, values,
+                                  self._entry)
 
     def _check_drawdown(self) -> None:
         assert self.max_drawdown is not None
