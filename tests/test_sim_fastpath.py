@@ -219,9 +219,10 @@ def test_fast_metrics_from_a_summary_equal_those_of_the_curve(
     fees = np.asarray(trades.column("fees").to_numpy())
     want = fast_metrics(ts, np.asarray(eq.column("equity").to_numpy()),
                         np.asarray(eq.column("position_qty").to_numpy()), net, fees,
-                        config.initial_balance, day_index(ts))
+                        config.initial_balance, day_index(ts), full.margin)
     got = summary_metrics(summary.segments[0], net, fees)
     assert got.keys() == want.keys()
+    assert got["entry_attempts"] is not None and got["max_gross_exposure_pct"] is not None
     for k, v in want.items():
         g = got[k]
         assert (v is None) == (g is None), k

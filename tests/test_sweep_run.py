@@ -124,12 +124,13 @@ def test_fast_metrics_agree_with_compute_metrics(bars: pa.Table) -> None:
     ctx = ctx_for(bars)
     for params in ({FAST: 5, SLOW: 30}, {FAST: 13, SLOW: 21, "risk.stop_loss_pct": 1}):
         _, res, initial = ctx.simulate(params)
-        full = compute_metrics(res.equity, res.trades, initial_balance=initial)
+        full = compute_metrics(res.equity, res.trades, initial_balance=initial,
+                               margin=res.margin)
         eq = res.equity
         fast = fast_metrics(np.asarray(eq.column("ts")), np.asarray(eq.column("equity")),
                             np.asarray(eq.column("position_qty")),
                             np.asarray(res.trades.column("net_pnl")),
-                            np.asarray(res.trades.column("fees")), initial)
+                            np.asarray(res.trades.column("fees")), initial, margin=res.margin)
         assert res.trades.num_rows > 3
         for k in FAST_METRICS:
             assert fast[k] == pytest.approx(full[k], rel=1e-12, abs=1e-12), k

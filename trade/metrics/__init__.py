@@ -9,7 +9,12 @@ Every key is documented in `METRIC_DOCS` (group, one-line definition, unit, dire
 when it is undefined); undefined values are None, never NaN.
 """
 
-from trade.metrics.compute import MarginFigures, compute_metrics, daily_returns
+from trade.metrics.compute import (
+    MarginFigures,
+    compute_metrics,
+    daily_returns,
+    margin_metrics,
+)
 from trade.metrics.docs import GROUPS, METRIC_DOCS, MetricDoc
 from trade.metrics.summary import DEFAULT_SUMMARY_KEYS, format_value, summary_table
 
@@ -22,5 +27,6 @@ __all__ = [
     "compute_metrics",
     "daily_returns",
     "format_value",
+    "margin_metrics",
     "summary_table",
 ]

@@ -383,8 +383,20 @@ def _cost_exposure_metrics(eq: EquityArrays, tr: TradeArrays) -> Metrics:
     }
 
 
-def _margin_metrics(margin: MarginFigures | None) -> Metrics:
-    """The margin group from the simulator's ledger figures (None throughout without them)."""
+def margin_metrics(margin: MarginFigures | None) -> dict[str, float | int | None]:
+    """The "margin" group of `METRIC_DOCS` from the simulator's ledger figures.
+
+    Parameters
+    ----------
+    margin : MarginFigures (trade.sim.margin.MarginRisk) or None
+        A run's (or a segment's) margin stress; None: the run recorded none.
+
+    Returns
+    -------
+    dict[str, float | int | None]
+        One value per margin metric, in METRIC_DOCS order: ints for the counts, NaN
+        figures as None, every value None when `margin` is None.
+    """
     keys = [name for name, doc in METRIC_DOCS.items() if doc.group == "margin"]
     if margin is None:
         return dict.fromkeys(keys)
@@ -568,7 +580,7 @@ def compute_metrics(
     if margin is not None and not isinstance(margin, MarginFigures):
         raise InputError("margin must be a trade.sim.margin.MarginRisk or None, got "
                          f"{type(margin).__name__}")
-    out.update(_margin_metrics(margin))
+    out.update(margin_metrics(margin))
     # the benchmark's arrays are made last: the drawdown curves above are freed by then
     bench = None if benchmark_close is None else benchmark_arrays(benchmark_close)
     out.update(_benchmark_metrics(eq, d, bench, initial, periods_per_year, rf))

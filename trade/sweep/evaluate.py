@@ -23,6 +23,11 @@ Windows: the variant is simulated once over all the bars; metrics of a window [a
 computed on the equity rows in it (the initial balance being the equity just before `a`) and
 the trades that closed in it. The simulation and the features are causal, so a window's
 figures depend only on bars before its end: a train window never sees its test window.
+
+Margin figures (the "margin" metrics, in both modes): the kernel's ledger records them per
+run and per summary segment. A window shorter than the run takes them from one extra
+`run_batch_summary` of the variant cut at every window boundary, its segments merged
+(`merge_margins`); an event-path variant (circuit breaker) has only the whole run's.
 """
 
 from __future__ import annotations
@@ -55,11 +60,12 @@ from trade.engine import (
 from trade.engine.backtest import run_event
 from trade.engine.features import exec_bars, market_1m, market_series
 from trade.indicators import compute
-from trade.metrics import METRIC_DOCS, compute_metrics
+from trade.metrics import METRIC_DOCS, compute_metrics, margin_metrics
 from trade.play import Play, align_to_exec, apply_overrides, compiled_actions, interval_ms
 from trade.sim import BatchResult, run_batch
 from trade.sim.batch import ValidatedBars, run_batch_summary, validate_bars
 from trade.sim.config import SimConfig
+from trade.sim.margin import MarginRisk
 from trade.sim.results import BatchSummary, SegmentSummary
 from trade.sim.signals import SignalArrays
 from trade.sweep.windows import Window
@@ -71,11 +77,16 @@ BAR_BUILTINS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 DAY_MS = 86_400_000
 BAR_MS = 60_000
 
+#: the margin metrics (trade.metrics' "margin" group: the simulator's ledger figures)
+MARGIN_METRICS: tuple[str, ...] = tuple(
+    name for name, doc in METRIC_DOCS.items() if doc.group == "margin"
+)
+
 #: metrics of the "fast" mode: the same definitions as trade.metrics (a test checks equality)
 FAST_METRICS: tuple[str, ...] = (
     "total_return", "net_profit", "final_equity", "volatility", "sharpe", "sortino",
     "max_drawdown", "num_trades", "win_rate", "net_pnl", "profit_factor", "fees_paid",
-    "exposure",
+    "exposure", *MARGIN_METRICS,
 )
 
 
@@ -254,7 +265,7 @@ def _finite(x: float) -> float | None:
 
 
 def _metrics(r: F64, max_dd: float, exposure: float, final: float, net_pnl: F64, fees: F64,
-             initial: float) -> dict[str, float | int | None]:
+             initial: float, margin: MarginRisk | None) -> dict[str, float | int | None]:
     sqrt_p = math.sqrt(365)
     mean = float(np.mean(r))
     std = float(np.std(r, ddof=1)) if r.shape[0] >= 2 else None
@@ -279,12 +290,13 @@ def _metrics(r: F64, max_dd: float, exposure: float, final: float, net_pnl: F64,
         "profit_factor": _finite(wins / -losses) if losses != 0.0 else None,
         "fees_paid": float(fees.sum()),
         "exposure": exposure,
+        **margin_metrics(margin),
     }
 
 
 def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
-                 initial: float, index: DayIndex | None = None
-                 ) -> dict[str, float | int | None]:
+                 initial: float, index: DayIndex | None = None,
+                 margin: MarginRisk | None = None) -> dict[str, float | int | None]:
     """The FAST_METRICS subset with trade.metrics' definitions (daily returns, ddof=1 std,
     annualised by sqrt(365); drawdown on the 1m curve with the initial balance as first peak).
 
@@ -304,6 +316,9 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
         Equity before the first row (the base of the first return and the first peak).
     index : tuple of two int64 arrays, optional
         A precomputed `day_index(ts)` (the sweep caches it across variants); computed when None.
+    margin : trade.sim.margin.MarginRisk, optional
+        The margin figures of these rows (the simulator's ledger); None leaves the margin
+        metrics None.
 
     Returns
     -------
@@ -314,16 +329,17 @@ def fast_metrics(ts: I64, equity: F64, qty: F64, net_pnl: F64, fees: F64,
     values = np.concatenate(([initial], equity))
     max_dd = float(np.max(1.0 - values / np.maximum.accumulate(values)))
     exposure = np.count_nonzero(qty) / qty.shape[0]
-    return _metrics(r, max_dd, exposure, float(equity[-1]), net_pnl, fees, initial)
+    return _metrics(r, max_dd, exposure, float(equity[-1]), net_pnl, fees, initial, margin)
 
 
 def summary_metrics(seg: SegmentSummary, net_pnl: F64, fees: F64
                     ) -> dict[str, float | int | None]:
     """fast_metrics of a segment recorded by run_batch_summary (the same values: the kernel
-    records the segment's drawdown, exposure and UTC-day closes exactly as computed above)."""
+    records the segment's drawdown, exposure and UTC-day closes exactly as computed above,
+    and its margin figures)."""
     _, r = _summary_daily(seg)
     return _metrics(r, seg.max_drawdown, seg.exposed_bars / seg.n_bars, seg.final_equity,
-                    net_pnl, fees, seg.base)
+                    net_pnl, fees, seg.base, seg.margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +349,43 @@ class WindowResult:
     daily_returns: F64
 
 
+def merge_margins(parts: Sequence[MarginRisk]) -> MarginRisk:
+    """The margin figures of consecutive segments taken together (minima of the minima,
+    maximum of the maxima, sums of the counts; NaN parts recorded nothing).
+
+    Parameters
+    ----------
+    parts : sequence of MarginRisk
+        The figures of segments that partition some rows (at least one).
+
+    Returns
+    -------
+    MarginRisk
+        The figures of those rows, as one segment over them would record them.
+    """
+    if not parts:
+        raise ValueError("merge_margins needs at least one segment")
+
+    def low(values: Iterable[float]) -> float:
+        finite = [v for v in values if not math.isnan(v)]
+        return min(finite) if finite else math.nan
+
+    return MarginRisk(
+        min_margin_ratio=low(m.min_margin_ratio for m in parts),
+        margin_call_bars=sum(m.margin_call_bars for m in parts),
+        closest_liquidation_pct=low(m.closest_liquidation_pct for m in parts),
+        max_gross_exposure_pct=max(m.max_gross_exposure_pct for m in parts),
+        entry_attempts=sum(m.entry_attempts for m in parts),
+        entry_rejections=sum(m.entry_rejections for m in parts),
+    )
+
+
 def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initial: float,
                    mode: MetricsMode, *, daily: bool = False,
-                   index: DayIndex | None = None) -> WindowResult:
-    """Metrics of the 1m rows [lo, hi) of a run (trades counted where they closed)."""
+                   index: DayIndex | None = None,
+                   margin: MarginRisk | None = None) -> WindowResult:
+    """Metrics of the 1m rows [lo, hi) of a run (trades counted where they closed).
+    `margin`: the margin figures of those rows (the whole run's are `result.margin`)."""
     eq = result.equity
     whole = lo == 0 and hi == eq.num_rows
     base = initial if lo == 0 else float(eq.column("equity")[lo - 1].as_py())
@@ -353,12 +402,14 @@ def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initia
         bench = bars.select(["ts", "close"])
         if not whole:
             bench = bench.slice(lo, hi - lo)
-        metrics = compute_metrics(eq_w, trades, initial_balance=base, benchmark_close=bench)
+        metrics = compute_metrics(eq_w, trades, initial_balance=base, benchmark_close=bench,
+                                  margin=margin)
     else:
         metrics = fast_metrics(
             ts_arr, eq_arr, np.asarray(eq_w.column("position_qty").to_numpy(), dtype=np.float64),
             np.asarray(trades.column("net_pnl").to_numpy(), dtype=np.float64),
-            np.asarray(trades.column("fees").to_numpy(), dtype=np.float64), base, index)
+            np.asarray(trades.column("fees").to_numpy(), dtype=np.float64), base, index,
+            margin)
     rets = _daily(ts_arr, eq_arr, base, index)[1] if daily else np.zeros(0)
     return WindowResult(metrics, int(trades.num_rows), rets)
 
@@ -496,6 +547,36 @@ class SweepContext:
         return play, run_batch(self.validated_bars(), signals, config, checked=True), \
             config.initial_balance
 
+    def window_margins(self, play: Play, result: BatchResult,
+                       bounds: Sequence[tuple[int, int]]) -> list[MarginRisk | None]:
+        """The margin figures of the 1m rows [lo, hi) of each of `bounds`, for the run
+        `simulate` made of `play`.
+
+        The whole run's are `result.margin`; those of a shorter window come from one
+        `run_batch_summary` of the same variant cut at every window boundary (segments
+        merged with `merge_margins`): one extra summary run per variant, made only when a
+        window is shorter than the run. A variant on the event path records the whole run's
+        only (None for a shorter window)."""
+        n = self.bars.num_rows
+        out: list[MarginRisk | None] = [
+            result.margin if (lo, hi) == (0, n) else None for lo, hi in bounds
+        ]
+        if all((lo, hi) == (0, n) for lo, hi in bounds) or \
+                play.account.max_drawdown_pct is not None:
+            return out
+        cuts = sorted({x for lo, hi in bounds for x in (lo, hi)} - {0, n})
+        signals, config = self._prepare(play)
+        summary = run_batch_summary(self.validated_bars(), signals, config, cuts=cuts,
+                                    checked=True)
+        segs = summary.segments
+        for k, (lo, hi) in enumerate(bounds):
+            if (lo, hi) == (0, n) or hi <= lo:
+                continue
+            parts = [s.margin for s in segs if lo <= s.start and s.stop <= hi]
+            if parts and all(m is not None for m in parts):
+                out[k] = merge_margins([m for m in parts if m is not None])
+        return out
+
     def simulate_summary(self, params: Mapping[str, Any], cuts: Sequence[int] = ()
                          ) -> tuple[Play, BatchSummary]:
         """`simulate` recording only the equity summary of the rows cut at `cuts`."""
@@ -555,14 +636,21 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     cut = ctx.summary_cut()
     if cut is not None:
         return _evaluate_summary(ctx, params, cut)
-    _, result, initial = ctx.simulate(params)
+    play, result, initial = ctx.simulate(params)
     n_rows = result.equity.num_rows
     row = _new_row(params)
     sel_hi = n_rows if ctx.selection_end is None else ctx.rows_of(None, ctx.selection_end)[1]
     if sel_hi == 0:
         raise InputError("the hold-out leaves no bars to select on")
+    # the rows of every window scored below: their margin figures, in one pass
+    bounds = [(0, sel_hi)]
+    for w in ctx.windows:
+        bounds += [ctx.rows_of(w.train_start, w.train_end), ctx.rows_of(w.test_start, w.test_end)]
+    if ctx.selection_end is not None:
+        bounds.append((sel_hi, n_rows))
+    margins = dict(zip(bounds, ctx.window_margins(play, result, bounds), strict=True))
     main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily,
-                          index=ctx.day_index(0, sel_hi))
+                          index=ctx.day_index(0, sel_hi), margin=margins[(0, sel_hi)])
     _put_selection(row, main, s)
     names = metric_names(s.metrics)
     if ctx.windows:
@@ -576,10 +664,10 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         for w in ctx.windows:
             a, b = ctx.rows_of(w.train_start, w.train_end)
             tr = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
-                                index=ctx.day_index(a, b))
+                                index=ctx.day_index(a, b), margin=margins[(a, b)])
             a, b = ctx.rows_of(w.test_start, w.test_end)
             te = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
-                                index=ctx.day_index(a, b))
+                                index=ctx.day_index(a, b), margin=margins[(a, b)])
             for k in names:
                 va, vb = tr.metrics[k], te.metrics[k]
                 if va is not None:
@@ -601,7 +689,8 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         row["wf.oos_return"] = oos_ret
     if ctx.selection_end is not None:
         ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics,
-                            index=ctx.day_index(sel_hi, n_rows))
+                            index=ctx.day_index(sel_hi, n_rows),
+                            margin=margins[(sel_hi, n_rows)])
         _put_holdout(row, ho, names, in_out_sample=not ctx.windows)
     return row
 
