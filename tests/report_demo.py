@@ -82,7 +82,8 @@ def make_demo_run(
     pq.write_table(result.equity, out / "equity.parquet")
     bench = pa.table({"ts": bars.column("ts"), "close": bars.column("close")})
     metrics = compute_metrics(
-        result.equity, result.trades, initial_balance=config.initial_balance, benchmark_close=bench
+        result.equity, result.trades, initial_balance=config.initial_balance, benchmark_close=bench,
+        margin=result.margin,
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     trade_hash = hashlib.sha256((out / "trades.parquet").read_bytes()).hexdigest()

@@ -166,6 +166,15 @@ def test_metrics_grouped_and_explained(payload: dict, demo: tuple[Path, Path]) -
     names = [i["name"] for g in payload["metrics"] for i in g["items"]]
     assert sorted(names) == sorted(metrics)
     assert all(i["def"] for g in payload["metrics"] for i in g["items"])
+    # the margin stress has its own group, after exposure, with the ledger's figures
+    groups = [g["group"] for g in payload["metrics"]]
+    assert groups.index("margin") == groups.index("exposure") + 1
+    margin = {i["name"]: i for g in payload["metrics"] if g["group"] == "margin"
+              for i in g["items"]}
+    assert metrics["entry_attempts"] > 0
+    assert margin["entry_attempts"]["text"] == f"{metrics['entry_attempts']:,d}"
+    expo = metrics["max_gross_exposure_pct"]
+    assert margin["max_gross_exposure_pct"]["text"] == f"{expo:.2f}%"
     manifest = dict(payload["manifest"])
     assert manifest["exec_timeframe"] == "15m" and len(manifest["trade_log_hash"]) == 64
 

@@ -3,7 +3,7 @@ var D=JSON.parse(document.getElementById('report-data').textContent);
 var C=D.cols, N=D.n, state={metric:D.metric,x:D.x,y:D.y,agg:'max'};
 function doc(m){return D.docs[m]||{label:m,unit:'ratio',higher:true,def:''};}
 function fmtM(m,v){if(v===null||v===undefined||isNaN(v))return 'n/a';var u=doc(m).unit;
-  if(u==='fraction')return (v*100).toFixed(2)+'%';if(u==='count')return Math.round(v).toLocaleString('en-US');
+  if(u==='fraction')return (v*100).toFixed(2)+'%';if(u==='percent')return v.toFixed(2)+'%';if(u==='count')return Math.round(v).toLocaleString('en-US');
   if(u==='multiple')return v.toFixed(2)+'x';return fmtNum(v,Math.abs(v)>=1000?0:3);}
 function pname(p){return p?p.replace(/^param\./,''):'';}
 function fill(sel,opts,val,labels){sel.innerHTML=opts.map(function(o,i){return '<option value="'+esc(o)+'"'+(o===val?' selected':'')+'>'+
