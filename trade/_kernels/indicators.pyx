@@ -294,13 +294,80 @@ cdef inline void mm_blocks(const double* x, double* out, double* suf, Py_ssize_t
             out[i] = pre if k == w - 1 else keep_newer(suf[k + 1], pre, is_max)
         b = e
 
+cdef inline Py_ssize_t mm_blocks4(const double* x, double* out, double* suf, Py_ssize_t w,
+                                  Py_ssize_t a, Py_ssize_t f, bint is_max) noexcept nogil:
+    """mm_blocks over groups of four whole blocks (w >= 2, suf: 4*w values) while they fit
+    before f, the four blocks' suffix and prefix scans interleaved (four independent
+    max/min chains instead of one); the same values, bar for bar. x[0..a-1] must hold no
+    NaN; a group that does (found by summing its values) stops the run, its outputs to be
+    rewritten by the caller. Returns where it stopped (a multiple of w, the start of the
+    group with a NaN if any), for mm_blocks and the deque to finish."""
+    cdef Py_ssize_t b = a, k
+    cdef double* s0 = suf
+    cdef double* s1 = suf + w
+    cdef double* s2 = suf + 2 * w
+    cdef double* s3 = suf + 3 * w
+    cdef const double* x0
+    cdef const double* x1
+    cdef const double* x2
+    cdef const double* x3
+    cdef double p0, p1, p2, p3, c0, c1, c2, c3
+    while b + 4 * w <= f:
+        x0 = x + b                        # block g starts at x_g; its suffix is of x_g - w
+        x1 = x0 + w
+        x2 = x1 + w
+        x3 = x2 + w
+        s0[w - 1] = x0[-1]
+        s1[w - 1] = x1[-1]
+        s2[w - 1] = x2[-1]
+        s3[w - 1] = x3[-1]
+        for k in range(w - 2, -1, -1):
+            s0[k] = keep_newer(x0[k - w], s0[k + 1], is_max)
+            s1[k] = keep_newer(x1[k - w], s1[k + 1], is_max)
+            s2[k] = keep_newer(x2[k - w], s2[k + 1], is_max)
+            s3[k] = keep_newer(x3[k - w], s3[k + 1], is_max)
+        p0 = x0[0]
+        p1 = x1[0]
+        p2 = x2[0]
+        p3 = x3[0]
+        c0 = p0                           # NaN check sums of the four blocks
+        c1 = p1
+        c2 = p2
+        c3 = p3
+        out[b] = keep_newer(s0[1], p0, is_max)
+        out[b + w] = keep_newer(s1[1], p1, is_max)
+        out[b + 2 * w] = keep_newer(s2[1], p2, is_max)
+        out[b + 3 * w] = keep_newer(s3[1], p3, is_max)
+        for k in range(1, w - 1):
+            p0 = keep_newer(p0, x0[k], is_max)
+            p1 = keep_newer(p1, x1[k], is_max)
+            p2 = keep_newer(p2, x2[k], is_max)
+            p3 = keep_newer(p3, x3[k], is_max)
+            c0 += x0[k]
+            c1 += x1[k]
+            c2 += x2[k]
+            c3 += x3[k]
+            out[b + k] = keep_newer(s0[k + 1], p0, is_max)
+            out[b + w + k] = keep_newer(s1[k + 1], p1, is_max)
+            out[b + 2 * w + k] = keep_newer(s2[k + 1], p2, is_max)
+            out[b + 3 * w + k] = keep_newer(s3[k + 1], p3, is_max)
+        k = w - 1                         # the window is the block itself
+        out[b + k] = keep_newer(p0, x0[k], is_max)
+        out[b + w + k] = keep_newer(p1, x1[k], is_max)
+        out[b + 2 * w + k] = keep_newer(p2, x2[k], is_max)
+        out[b + 3 * w + k] = keep_newer(p3, x3[k], is_max)
+        if isnan((c0 + x0[k]) + (c1 + x1[k]) + (c2 + x2[k]) + (c3 + x3[k])):
+            break
+        b += 4 * w
+    return b
+
 cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept nogil:
     """out[i] = mm_push(m, x[i]) for every i. Once the window lies wholly in x, and up
     to the first NaN (whose deque order a scan does not follow), mm_blocks gives the
     same values without the deque's data-dependent pops; the deque, rebuilt from the
     window, takes the rest."""
     cdef long long t0 = m.t
-    cdef Py_ssize_t w = m.n, i = 0, f
+    cdef Py_ssize_t w = m.n, i = 0, f, b
     cdef double* suf
     while i < n and i < w:
         if isnan(x[i]):
@@ -308,21 +375,47 @@ cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept
         out[i] = mm_push(m, x[i])
         i += 1
     if i == w and i < n:
-        f = i
-        while f < n and not isnan(x[f]):
-            f += 1
-        suf = <double*>malloc(w * sizeof(double))
+        suf = <double*>malloc(4 * w * sizeof(double))
         if suf != NULL:
-            # one loop per direction, so the comparison is a constant after inlining
+            # groups of four blocks up to the group with the first NaN, then single
+            # blocks up to that NaN; one call per direction, so the comparison is a
+            # constant after inlining
+            b = w
+            if w >= 2:
+                b = (mm_blocks4(x, out, suf, w, w, n, True) if m.is_max
+                     else mm_blocks4(x, out, suf, w, w, n, False))
+            f = b
+            while f < n and not isnan(x[f]):
+                f += 1
             if m.is_max:
-                mm_blocks(x, out, suf, w, w, f, True)
+                mm_blocks(x, out, suf, w, b, f, True)
             else:
-                mm_blocks(x, out, suf, w, w, f, False)
+                mm_blocks(x, out, suf, w, b, f, False)
             free(suf)
             mm_rebuild(m, x, f, t0)
             i = f
     for i in range(i, n):
         out[i] = mm_push(m, x[i])
+
+cdef extern from *:
+    void __builtin_prefetch(const void* p) noexcept nogil
+
+cdef inline void prefetch_span(const double* x, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Ask for x[a..b-1] in cache ahead of a loop that reads it later (one 64-byte line per
+    8 values)."""
+    cdef Py_ssize_t i
+    for i in range(a, b, 8):
+        __builtin_prefetch(x + i)
+
+cdef enum:
+    HL_CHUNK = 8192     # bars per chunk of a batch combining two window extremes
+
+cdef inline Py_ssize_t hl_chunk(MinMax* m, Py_ssize_t n) noexcept nogil:
+    """Bars per chunk for a batch that runs a window's max and min and then combines
+    them (the three arrays of a chunk stay in cache; a window long against the chunk,
+    whose deque work mm_run repeats per call, takes the batch in one piece). >= 1."""
+    cdef Py_ssize_t ch = HL_CHUNK if m.n <= HL_CHUNK // 8 else n
+    return ch if ch < n else (n if n > 0 else 1)
 
 cdef inline Py_ssize_t mm_first_full(MinMax* m) noexcept nogil:
     """Index, in the next batch, of the first bar whose window is full (mm_full)."""
@@ -1163,8 +1256,19 @@ cdef inline double willr_bar(MinMax* hi, MinMax* lo, double h, double l,
     return willr_of(hh, ll, c) if mm_full(hi) else NAN
 
 cdef inline double willr_of(double hh, double ll, double c) noexcept nogil:
-    cdef double diff = (hh - ll) / (-100.0)
-    return (hh - c) / diff if diff != 0.0 else 0.0    # flat window: 0 (TA-Lib)
+    # one division, always done on a nonzero divisor (selects, no branch: the batch
+    # loop vectorizes)
+    cdef double diff = hh - ll
+    cdef double r = ((hh - c) / (diff if diff != 0.0 else 1.0)) * -100.0
+    return r if diff != 0.0 else 0.0                   # flat window: 0 (TA-Lib)
+
+
+cdef inline void willr_span(const double* hh, double* ll_out, const double* c,
+                            Py_ssize_t m) noexcept nogil:
+    """ll_out[j] = willr_of(hh[j], ll_out[j], c[j]) for j < m (a loop that vectorizes)."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        ll_out[j] = willr_of(hh[j], ll_out[j], c[j])
 
 
 cdef class KWillr(Kernel):
@@ -1182,15 +1286,23 @@ cdef class KWillr(Kernel):
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
-        cdef double* hh = <double*>malloc(n * sizeof(double))
+        cdef Py_ssize_t ch = hl_chunk(&self.hi, n), ff = mm_first_full(&self.hi)
+        cdef Py_ssize_t b = 0, e, i
         cdef double* o0 = out[0]
-        cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
+        cdef double* hh = <double*>malloc(ch * sizeof(double))
         if hh == NULL:
             return False
-        mm_run(&self.hi, h, hh, n)
-        mm_run(&self.lo, l, o0, n)
-        for i in range(n):
-            o0[i] = willr_of(hh[i], o0[i], c[i]) if i >= ff else NAN
+        while b < n:                 # per chunk: highest high, lowest low, then %R
+            e = b + ch if n - b > ch else n
+            prefetch_span(c, b, e)   # the closes on their way while the extremes run
+            mm_run(&self.hi, h + b, hh, e - b)
+            mm_run(&self.lo, l + b, o0 + b, e - b)
+            i = b
+            while i < e and i < ff:
+                o0[i] = NAN
+                i += 1
+            willr_span(hh + (i - b), o0 + i, c + i, e - i)
+            b = e
         free(hh)
         return True
 
@@ -2685,15 +2797,23 @@ cdef class KMidprice(Kernel):
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
-        cdef double* hh = <double*>malloc(n * sizeof(double))
+        cdef Py_ssize_t ch = hl_chunk(&self.hi, n), ff = mm_first_full(&self.hi)
+        cdef Py_ssize_t b = 0, e, i
         cdef double* o0 = out[0]
-        cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
+        cdef double* hh = <double*>malloc(ch * sizeof(double))
         if hh == NULL:
             return False
-        mm_run(&self.hi, h, hh, n)
-        mm_run(&self.lo, l, o0, n)
-        for i in range(n):
-            o0[i] = midprice_of(hh[i], o0[i]) if i >= ff else NAN
+        while b < n:                 # per chunk: highest high, lowest low, then the mid
+            e = b + ch if n - b > ch else n
+            mm_run(&self.hi, h + b, hh, e - b)
+            mm_run(&self.lo, l + b, o0 + b, e - b)
+            i = b
+            while i < e and i < ff:
+                o0[i] = NAN
+                i += 1
+            for i in range(i, e):
+                o0[i] = midprice_of(hh[i - b], o0[i])
+            b = e
         free(hh)
         return True
 
