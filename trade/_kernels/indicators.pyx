@@ -781,15 +781,37 @@ cdef inline double kama_bar(Kama* k, double x) noexcept nogil:
     if cnt == k.n + 1:
         k.prev = ring_ago(&k.r, 1)      # TA-Lib seeds KAMA with the previous close
     period_roc = x - ring_ago(&k.r, k.n)
-    # efficiency ratio 1 when the path is no longer than the net move (TA-Lib's guard)
-    if k.sum_roc1 <= period_roc or TA_IS_ZERO(k.sum_roc1):
-        er = 1.0
-    else:
-        er = fabs(period_roc / k.sum_roc1)
+    er = kama_er(period_roc, k.sum_roc1)
     sc = (er * k.const_diff) + k.const_max
     sc *= sc
     k.prev = ((x - k.prev) * sc) + k.prev
     return k.prev
+
+
+cdef inline double kama_er(double period_roc, double sum_roc1) noexcept nogil:
+    # efficiency ratio 1 when the path is no longer than the net move (TA-Lib's guard)
+    if sum_roc1 <= period_roc or TA_IS_ZERO(sum_roc1):
+        return 1.0
+    return fabs(period_roc / sum_roc1)
+
+cdef inline void kama_span(Kama* k, const double* x, double* out, Py_ssize_t a,
+                           Py_ssize_t b) noexcept nogil:
+    """out[i] = kama_bar(k, x[i]) for a <= i < b, given a >= n+1 and a seeded state (the
+    window read from x itself, not the ring; the caller refills the ring)."""
+    cdef Py_ssize_t i, w = k.n
+    cdef double s = k.sum_roc1, prev = k.prev, cmax = k.const_max, cdiff = k.const_diff
+    cdef double xi, period_roc, sc
+    for i in range(a, b):
+        xi = x[i]
+        s += fabs(xi - x[i - 1])
+        s -= fabs(x[i - w - 1] - x[i - w])
+        period_roc = xi - x[i - w]
+        sc = (kama_er(period_roc, s) * cdiff) + cmax
+        sc *= sc
+        prev = ((xi - prev) * sc) + prev
+        out[i] = prev
+    k.sum_roc1 = s
+    k.prev = prev
 
 
 cdef class KKama(Kernel):
@@ -819,8 +841,15 @@ cdef class KKama(Kernel):
             return False
         cdef Kama k = self.k
         cdef double* o0 = out[0]
-        for i in range(n):
+        cdef int w = k.n
+        i = 0
+        # bar by bar until the window's values all lie in x (and TA-Lib's seed is past)
+        while i < n and (i < w + 1 or k.r.count < w + 1):
             o0[i] = kama_bar(&k, x[i])
+            i += 1
+        if i < n:
+            kama_span(&k, x, o0, i, n)
+            ring_refill(&k.r, x, i, n)
         self.k = k
         free(tmp)
         return True
