@@ -109,6 +109,23 @@ cdef long long validate_rows(const long long* ts, const double* o, const double*
                              long long n, int* code) noexcept nogil
 cdef void dd_track(double eq, double* peak, double* trough, double* dd,
                    bint* dnan) noexcept nogil
+cdef struct Runner:
+    # one member's batch loop, resumable: where it stands in its bars and signal rows
+    Engine* e
+    Signals* s
+    Bars* b
+    Out* out
+    long long i                # the next bar to process
+    long long j, next_sig      # the next signal row and the bar it acts after (-1: none)
+    long long entry_oi, entry_bar  # the resting entry limit (-1: none) and its row's bar
+    long long checked          # bars [0, checked) are validated
+    double alloc               # the share of the account's equity entries are sized on
+
+cdef void runner_init(Runner* r, Engine* e, Signals* s, Bars* b, Out* out, bint validate,
+                      double alloc) noexcept nogil
+# several members on one wallet (a portfolio), in time order; -1 or the first bad bar row
+cdef long long run_portfolio(Runner* rs, long long m, int* code,
+                             long long* bad_member) noexcept nogil
 cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                         int* code) noexcept nogil
 cdef void seg_start(Out* out, double base) noexcept nogil

@@ -4,13 +4,14 @@ the same fill rules the step API uses. Signal rules: the module docstring of
 trade/sim/signals.py."""
 
 from libc.math cimport floor, isnan, NAN, INFINITY
+from libc.limits cimport LLONG_MAX
 from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 
 from trade._kernels.position cimport PositionState
 from trade._kernels.lifecycle cimport is_terminal, ST_CREATED, ST_REJECTED
 from trade._kernels.engine cimport *
-from trade._kernels.ledger cimport used_margin, reserved_margin
+from trade._kernels.ledger cimport used_margin, reserved_margin, pending_margin
 from trade._kernels.book cimport engine_submit, engine_cancel
 from trade._kernels.fills cimport bar_rules, mark_core, check_bar
 
@@ -109,8 +110,9 @@ cdef inline void _count_entry(Engine* e, Out* out, long long oi) noexcept nogil:
 
 
 cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double ref,
-               long long* entry_oi, long long* entry_bar) noexcept nogil:
-    """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`."""
+               long long* entry_oi, long long* entry_bar, double alloc) noexcept nogil:
+    """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`; entries are
+    sized on `alloc` x the account's equity (a portfolio member's share; 1 alone)."""
     cdef PositionState* p = &e.acct.pos
     cdef COrder t
     cdef long long oi
@@ -146,7 +148,10 @@ cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double
     if o.direction == 0:
         return
     sl = nz(fv(s.sl_pct, j))
-    qty = entry_qty_c(s.size_mode, fv(s.size_value, j), equity_at_mark(e), ref, sl, e.cfg.leverage,
+    # the account's equity: this member's and the rest of the portfolio's (0 alone)
+    qty = entry_qty_c(s.size_mode, fv(s.size_value, j),
+                      (equity_at_mark(e) + e.others.wallet + e.others.upnl) * alloc, ref, sl,
+                      e.cfg.leverage,
                       e.cfg.taker, e.cfg.qty_step, e.cfg.min_qty, e.cfg.min_notional)
     if qty <= 0:
         return
@@ -623,47 +628,140 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     return k
 
 
+cdef void runner_init(Runner* r, Engine* e, Signals* s, Bars* b, Out* out, bint validate,
+                      double alloc) noexcept nogil:
+    r.e = e
+    r.s = s
+    r.b = b
+    r.out = out
+    r.i = 0
+    r.j = _next_row(s, 0)
+    r.next_sig = s.idx[r.j] if r.j < s.n else -1
+    r.entry_oi = -1
+    r.entry_bar = -1
+    r.checked = 0 if validate else b.n
+    r.alloc = alloc
+
+
+cdef inline bint runner_pending(Runner* r) noexcept nogil:
+    # the bar signal row j acts after has been processed and the row not yet acted on
+    return r.next_sig >= 0 and r.i - 1 == r.next_sig
+
+
+cdef long long runner_advance(Runner* r, long long t_max, int* code) noexcept nogil:
+    """Bars from r.i on while their ts <= t_max, stopping right after the bar a signal row
+    acts after (runner_pending). Returns the first bad bar row (code in `code`) or -1."""
+    cdef Engine* e = r.e
+    cdef Bars* b = r.b
+    cdef Out* out = r.out
+    cdef long long stop, bad, end, k, i = r.i
+    while i < b.n and e.fault.code == ERR_NONE:
+        if i >= r.checked:
+            # bars are validated block by block just ahead of their simulation (in cache)
+            stop = r.checked + 4096 if r.checked + 4096 < b.n else b.n
+            bad = validate_rows(b.ts, b.o, b.h, b.l, b.c, b.v, b.mark, b.fr, r.checked, stop,
+                                code)
+            if bad >= 0:
+                r.i = i
+                return bad
+            r.checked = stop
+        if b.ts[i] > t_max:
+            break
+        end = r.next_sig + 1 if 0 <= r.next_sig < r.checked else r.checked
+        if b.ts[end - 1] > t_max:
+            end = _first_at_or_after(b.ts, i, end, t_max + 1)  # a portfolio's time step
+        if e.book.n_active == 0 and e.acct.pos.side == 0:
+            _flat_run(e, b, out, i, end)
+            i = end
+        else:
+            k = i
+            # holding with fixed levels only (no order, no armed trail, no pending
+            # break-even): the idle fast path, which leaves at a bar that may arm the trail
+            if e.book.n_active == 0 and (e.acct.pos.trailing_distance <= 0.0 or
+                                         not e.acct.trail_armed) and (
+                    e.acct.be_activation <= 0.0 or e.acct.be_done):
+                k = _pos_run(e, b, out, i, end)
+            if k < end:
+                general_bar(e, b, out, k)
+                k += 1
+            i = k
+        if i - 1 == r.next_sig:
+            break  # after the last 1m bar of exec bar j has closed, row j acts
+    r.i = i
+    return -1
+
+
+cdef void runner_act(Runner* r) noexcept nogil:
+    """Act on the pending signal row, then move to the next row that can act."""
+    cdef Engine* e = r.e
+    cdef Signals* s = r.s
+    _act(e, s, r.out, r.j, r.next_sig, r.b.c[r.next_sig], &r.entry_oi, &r.entry_bar, r.alloc)
+    # while an entry limit rests every row is visited (its expiry is counted at rows);
+    # otherwise straight on to the next row that can act
+    r.j = r.j + 1 if _resting(e, r.entry_oi) else _next_row(s, r.j + 1)
+    r.next_sig = s.idx[r.j] if r.j < s.n else -1
+
+
 cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                         int* code) noexcept nogil:
     """The batch loop over all bars; returns the first bad bar row (code in `code`) or -1."""
-    cdef long long blk = 0, stop, bad = -1, i, k, j = 0, next_sig = -1, end
-    cdef long long entry_oi = -1, entry_bar = -1
-    j = _next_row(s, 0)
-    if j < s.n:
-        next_sig = s.idx[j]
-    while blk < b.n and e.fault.code == ERR_NONE:
-        if validate:
-            # bars are validated block by block just ahead of their simulation (still in cache)
-            stop = blk + 4096 if blk + 4096 < b.n else b.n
-            bad = validate_rows(b.ts, b.o, b.h, b.l, b.c, b.v, b.mark, b.fr, blk, stop, code)
+    cdef Runner r
+    cdef long long bad
+    runner_init(&r, e, s, b, out, validate, 1.0)
+    while True:
+        bad = runner_advance(&r, LLONG_MAX, code)
+        if bad >= 0:
+            return bad
+        if not runner_pending(&r):
+            return -1  # the end of the bars (or a fault, raised by the caller)
+        runner_act(&r)
+
+
+cdef void _share(Runner* rs, long long m, long long k) noexcept nogil:
+    # member k sees the rest of the account: the others' wallet changes, margin in use (with
+    # what their unfilled market orders will take) and unrealised PnL, summed in member order
+    # (the reference portfolio sums in the same order)
+    cdef long long q
+    cdef Engine* o
+    cdef double w = 0.0, used = 0.0, upnl = 0.0
+    for q in range(m):
+        if q == k:
+            continue
+        o = rs[q].e
+        w += o.acct.wallet - o.cfg.initial_balance
+        used += used_margin(o) + pending_margin(o)
+        upnl += upnl_at(o, mark_or_zero(o))
+    rs[k].e.others.wallet = w
+    rs[k].e.others.used = used
+    rs[k].e.others.upnl = upnl
+
+
+cdef long long run_portfolio(Runner* rs, long long m, int* code,
+                             long long* bad_member) noexcept nogil:
+    """Several members on one wallet, in time order: every member's bars up to the earliest
+    pending signal time, then the members whose rows act at that time, in member order, each
+    seeing the rest of the account. Members only meet at their orders' margin check and their
+    entries' sizing (isolated margin: a position's liquidation is its own), so between two
+    signal times each member runs on alone. Returns the first bad bar row (its member in
+    `bad_member`, code in `code`) or -1."""
+    cdef long long k, t, tmin, bad
+    while True:
+        tmin = LLONG_MAX
+        for k in range(m):
+            if rs[k].next_sig >= 0:
+                t = rs[k].b.ts[rs[k].next_sig]
+                if t < tmin:
+                    tmin = t
+        for k in range(m):
+            bad = runner_advance(&rs[k], tmin, code)
             if bad >= 0:
+                bad_member[0] = k
                 return bad
-        else:
-            stop = b.n
-        i = blk
-        while i < stop and e.fault.code == ERR_NONE:
-            end = next_sig + 1 if 0 <= next_sig < stop else stop
-            if e.book.n_active == 0 and e.acct.pos.side == 0:
-                _flat_run(e, b, out, i, end)
-                i = end
-            else:
-                k = i
-                # holding with fixed levels only (no order, no armed trail, no pending
-                # break-even): the idle fast path, which leaves at a bar that may arm the trail
-                if e.book.n_active == 0 and (e.acct.pos.trailing_distance <= 0.0 or
-                                        not e.acct.trail_armed) and (
-                        e.acct.be_activation <= 0.0 or e.acct.be_done):
-                    k = _pos_run(e, b, out, i, end)
-                if k < end:
-                    general_bar(e, b, out, k)
-                    k += 1
-                i = k
-            if i - 1 == next_sig:
-                # after the last 1m bar of exec bar j has closed, act on signal row j
-                _act(e, s, out, j, next_sig, b.c[next_sig], &entry_oi, &entry_bar)
-                # while an entry limit rests every row is visited (its expiry is counted at
-                # rows); otherwise straight on to the next row that can act
-                j = j + 1 if _resting(e, entry_oi) else _next_row(s, j + 1)
-                next_sig = s.idx[j] if j < s.n else -1
-        blk = stop
-    return -1
+            if rs[k].e.fault.code != ERR_NONE:
+                return -1
+        if tmin == LLONG_MAX:
+            return -1
+        for k in range(m):
+            if runner_pending(&rs[k]) and rs[k].b.ts[rs[k].next_sig] == tmin:
+                _share(rs, m, k)
+                runner_act(&rs[k])

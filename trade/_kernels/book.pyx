@@ -74,7 +74,8 @@ cdef int rejection_of(Engine* e, COrder* o) noexcept nogil:
         return RJ_MIN_NOTIONAL
     # margin of the opening part plus the taker fee on it must fit the available balance
     need = opening_qty * ref / e.cfg.leverage + opening_qty * ref * e.cfg.taker
-    available = e.acct.wallet - used_margin(e)
+    # one wallet for a portfolio: the other members' balance and margin count (0 alone)
+    available = (e.acct.wallet + e.others.wallet) - (used_margin(e) + e.others.used)
     if need > available + 1e-12:
         return RJ_BALANCE
     return RJ_NONE

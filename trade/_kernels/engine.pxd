@@ -164,6 +164,11 @@ cdef struct Fault:
     int code
     long long a, b, c
 
+cdef struct Others:
+    # the rest of a portfolio's account, as this member's orders see it (all 0 alone): the
+    # other members' wallet changes, margin in use and unrealised PnL
+    double wallet, used, upnl
+
 cdef struct Engine:
     EngineConfig cfg
     Account acct
@@ -173,6 +178,7 @@ cdef struct Engine:
     EquityCurve curve
     EventLog events
     Fault fault
+    Others others
 
 cdef bint grow_buf(void** buf, long long* cap, long long need, size_t item) noexcept nogil
 cdef void engine_init(Engine* e, double initial_balance, double leverage, double taker,

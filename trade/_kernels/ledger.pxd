@@ -4,6 +4,8 @@ from trade._kernels.engine cimport Engine
 
 # margin reserved by resting non reduce-only limit / stop orders
 cdef double reserved_margin(Engine* e) noexcept nogil
+# margin and taker fee the pending (unfilled) market orders will take at the last close
+cdef double pending_margin(Engine* e) noexcept nogil
 # position margin + reserved margin
 cdef double used_margin(Engine* e) noexcept nogil
 # no position any more: the position record and its bracket state reset at ts

@@ -24,6 +24,26 @@ cdef double reserved_margin(Engine* e) noexcept nogil:
     return total
 
 
+cdef double pending_margin(Engine* e) noexcept nogil:
+    # market orders not yet filled (they fill at the next bar's open) will take the margin and
+    # taker fee of their opening part at about the last close: what another portfolio member's
+    # order must leave room for (a single run never has one pending at its own next order)
+    cdef double total = 0.0, opening, ref = e.mkt.last_close
+    cdef long long k
+    cdef COrder* o
+    cdef PositionState* p = &e.acct.pos
+    for k in range(e.book.n_active):
+        o = &e.book.orders[e.book.active[k]]
+        if is_terminal(o.status) or o.reduce_only or o.otype != OT_MARKET:
+            continue
+        opening = o.qty - o.filled_qty
+        if p.side != 0 and o.side != p.side:
+            opening = opening - p.size
+        if opening > 0.0:
+            total += opening * ref / e.cfg.leverage + opening * ref * e.cfg.taker
+    return total
+
+
 cdef double used_margin(Engine* e) noexcept nogil:
     return e.acct.pos.margin + reserved_margin(e)
 

@@ -13,6 +13,7 @@ same floating-point results; keep them in step.
 """
 
 from libc.math cimport NAN
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from trade._kernels.position cimport PositionState, Position
@@ -900,3 +901,98 @@ def run_batch_summary_arrays(const long long[::1] ts, const double[::1] o, const
     if out.n_groups > out.cap_groups:
         raise ValueError(f"{out.n_groups} day groups do not fit in {out.cap_groups}")
     return table, wallet, out.n_groups
+
+
+def run_portfolio_arrays(members, bint validate=True):
+    """Several members (a symbol's bars and a Play's signals each) on one USDT wallet, in one
+    nogil loop in time order (batch.run_portfolio).
+
+    `members`: a sequence of tuples (ts, open, high, low, close, volume, mark, funding,
+    signals, config, eq_out, wallet_out, qty_out, risk, alloc), each as for run_batch_arrays
+    plus `alloc`, the share of the account's equity the member's entries are sized on. Every
+    config has the same initial balance (the one wallet). A member's outputs hold its own
+    ledger: its wallet starts at the initial balance and moves by its own trades, fees and
+    funding (the account's wallet is the initial balance plus every member's change).
+    Returns [(trade-log table, final wallet balance)] in member order; a bad bar raises
+    ValueError naming its member and row before any result exists.
+    """
+    cdef long long m = len(members), k, bad = -1, bad_member = -1
+    cdef int code = 0
+    cdef Engine* es = NULL
+    cdef Bars* bs = NULL
+    cdef Signals* ss = NULL
+    cdef Out* outs = NULL
+    cdef Runner* rs = NULL
+    cdef double[::1] eq_out, wallet_out, qty_out
+    cdef double[:, ::1] risk
+    if m == 0:
+        raise ValueError("a portfolio needs at least one member")
+    balance = members[0][9].initial_balance
+    for k in range(m):
+        if len(members[k]) != 15:
+            raise ValueError(f"member {k}: expected 15 fields, got {len(members[k])}")
+        if members[k][9].initial_balance != balance:
+            raise ValueError(f"member {k}: initial balance {members[k][9].initial_balance} is "
+                             f"not the portfolio's {balance} (one wallet)")
+        if not (members[k][14] > 0):
+            raise ValueError(f"member {k}: allocation must be > 0, got {members[k][14]}")
+    es = <Engine*>calloc(m, sizeof(Engine))
+    bs = <Bars*>calloc(m, sizeof(Bars))
+    ss = <Signals*>calloc(m, sizeof(Signals))
+    outs = <Out*>calloc(m, sizeof(Out))
+    rs = <Runner*>calloc(m, sizeof(Runner))
+    if es == NULL or bs == NULL or ss == NULL or outs == NULL or rs == NULL:
+        free(es); free(bs); free(ss); free(outs); free(rs)
+        raise MemoryError("simulation kernel out of memory")
+    try:
+        for k in range(m):
+            (ts, o, h, l, c, volume, mark, fr, signals, config, eq_out, wallet_out, qty_out,
+             risk, alloc) = members[k]
+            _bars_into(&bs[k], ts, o, h, l, c, volume, mark, fr)
+            for name, arr in (("eq_out", eq_out), ("wallet_out", wallet_out),
+                              ("qty_out", qty_out)):
+                if arr.shape[0] != bs[k].n:
+                    raise ValueError(f"member {k}: array {name} has {arr.shape[0]} rows, "
+                                     f"expected {bs[k].n}")
+            if risk.shape[0] != 1 or risk.shape[1] != 6:
+                raise ValueError(f"member {k}: risk must have shape (1, 6)")
+            _signals_into(signals, &ss[k], bs[k].n)
+            if bs[k].n:
+                outs[k].eq = &eq_out[0]
+                outs[k].wa = &wallet_out[0]
+                outs[k].qty = &qty_out[0]
+            outs[k].risk = &risk[0, 0]
+            risk_reset(&outs[k])
+            engine_init(&es[k], config.initial_balance, config.leverage, config.taker_fee,
+                        config.maker_fee, config.slippage, config.maintenance_margin_rate,
+                        config.funding_rate, int(config.intrabar), config.qty_step,
+                        config.min_qty, config.min_notional, False)
+            _set_tick(&es[k], config.tick_size)
+            runner_init(&rs[k], &es[k], &ss[k], &bs[k], &outs[k], validate, float(alloc))
+        with nogil:
+            bad = run_portfolio(rs, m, &code, &bad_member)
+            if bad < 0:
+                for k in range(m):
+                    if es[k].fault.code != ERR_NONE:
+                        break
+                else:
+                    for k in range(m):
+                        engine_finish(&es[k])
+        if bad >= 0:
+            raise _bar_error(code, bs[bad_member].ts[bad],
+                             f" of member {bad_member} at row {bad}")
+        result = []
+        for k in range(m):
+            _check_err(&es[k])
+            risk_write(&outs[k])
+            result.append((_trades_to_table(es[k].trades.buf, es[k].trades.n,
+                                            members[k][9].symbol), es[k].acct.wallet))
+        return result
+    finally:
+        for k in range(m):
+            engine_free(&es[k])
+        free(es)
+        free(bs)
+        free(ss)
+        free(outs)
+        free(rs)

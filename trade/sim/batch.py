@@ -74,7 +74,7 @@ def _distinct(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return arr[:1] if arr.ndim == 1 and arr.strides[0] == 0 else arr
 
 
-def _prepare_signals(signals: SignalArrays, n_bars: int, *, checked: bool = False
+def kernel_signals(signals: SignalArrays, n_bars: int, *, checked: bool = False
                      ) -> SignalArrays:
     """The signals as the kernel reads them. `checked`: built by the engine
     (trade.engine.build_signals), valid by construction, so only their layout is made right;
@@ -164,7 +164,7 @@ def validate_bars(bars: pa.Table | ValidatedBars) -> ValidatedBars:
     return ValidatedBars(bars, cols, _TOKEN)
 
 
-def _inputs(bars: pa.Table | ValidatedBars, config: SimConfig
+def kernel_inputs(bars: pa.Table | ValidatedBars, config: SimConfig
             ) -> tuple[pa.Table, Mapping[str, npt.NDArray[Any] | None], bool]:
     """(table, column views, validate in the kernel?)"""
     if not isinstance(config, SimConfig):
@@ -183,7 +183,7 @@ _BarArgs = tuple[
 ]
 
 
-def _bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> _BarArgs:
+def kernel_bar_args(cols: Mapping[str, npt.NDArray[Any] | None]) -> _BarArgs:
     """The eight bar columns in the kernel's argument order (ts, OHLC, volume, mark, funding)."""
     return (cols["ts"], cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"],
             cols["mark_price"], cols["funding_rate"])
@@ -225,14 +225,14 @@ def run_batch(bars: pa.Table | ValidatedBars, signals: SignalArrays,
         `config` is not a SimConfig, `bars` not a table or lacks a column, or a bar or
         signal row is invalid (the message names it).
     """
-    table, cols, validate = _inputs(bars, config)
+    table, cols, validate = kernel_inputs(bars, config)
     n = table.num_rows
-    sig = _prepare_signals(signals, n, checked=checked)
+    sig = kernel_signals(signals, n, checked=checked)
     out = np.empty((3, n), dtype=np.float64)  # equity, wallet balance, position qty
     equity, wallet, qty = out[0], out[1], out[2]
     risk = np.empty((1, len(MARGIN_FIELDS)), dtype=np.float64)
     trades, final_wallet = _sim.run_batch_arrays(
-        *_bar_args(cols), sig, config, equity, wallet, qty, validate, risk
+        *kernel_bar_args(cols), sig, config, equity, wallet, qty, validate, risk
     )
     ts_col = table.column("ts")
     ts_arr = ts_col.combine_chunks() if ts_col.num_chunks != 1 else ts_col.chunk(0)
@@ -275,11 +275,11 @@ def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, con
         No bars, `cuts` not one-dimensional or not strictly increasing inside (0, n), or
         anything `run_batch` refuses.
     """
-    table, cols, validate = _inputs(bars, config)
+    table, cols, validate = kernel_inputs(bars, config)
     n = table.num_rows
     if n == 0:
         raise ValueError("bars table has no rows")
-    sig = _prepare_signals(signals, n, checked=checked)
+    sig = kernel_signals(signals, n, checked=checked)
     cut_arr = np.ascontiguousarray(np.asarray(cuts, dtype=np.int64))
     if cut_arr.ndim != 1:
         raise ValueError("cuts must be a sequence of row indices")
@@ -293,7 +293,7 @@ def run_batch_summary(bars: pa.Table | ValidatedBars, signals: SignalArrays, con
     seg = np.empty((len(cut_arr) + 1, 4), dtype=np.float64)
     risk = np.empty((len(cut_arr) + 1, len(MARGIN_FIELDS)), dtype=np.float64)
     trades, final_wallet, n_groups = _sim.run_batch_summary_arrays(
-        *_bar_args(cols), sig, config, cut_arr, g_day, g_seg, g_close, seg, validate, risk
+        *kernel_bar_args(cols), sig, config, cut_arr, g_day, g_seg, g_close, seg, validate, risk
     )
     starts = [0, *(int(c) for c in cut_arr)]
     stops = [*starts[1:], n]

@@ -12,10 +12,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from trade.core.enums import OrderStatus
+from trade.core.enums import OrderStatus, OrderType
 from trade.core.models import Order
 from trade.sim.config import SimConfig
 from trade.sim.margin import MarginTracker
+from trade.sim.reference import ReferenceExchange
 from trade.sim.results import BatchResult
 from trade.sim.rowact import EntrySpec, EntryState, RowIntent, act_on_row, entry_qty
 from trade.sim.signals import SignalArrays
@@ -97,11 +98,17 @@ def _act(
     ref: float,
     cfg: SimConfig,
     state: EntryState,
+    *,
+    equity_offset: float = 0.0,
+    alloc: float = 1.0,
 ) -> Order | None:
+    # entries are sized on the account's equity (a portfolio adds the other members' wallet
+    # changes and unrealised PnL: equity_offset) times the member's allocation
     def entry_for(direction: int, equity: float) -> EntrySpec | None:
         sl = _nz(float(s.sl_pct[j]))
         qty = entry_qty(
-            s.size_mode, float(s.size_value[j]), equity=equity, ref=ref, sl=sl,
+            s.size_mode, float(s.size_value[j]), equity=(equity + equity_offset) * alloc,
+            ref=ref, sl=sl,
             leverage=cfg.leverage, taker_fee=cfg.taker_fee, qty_step=cfg.qty_step,
             min_qty=cfg.min_qty, min_notional=cfg.min_notional,
         )
@@ -120,3 +127,91 @@ def _act(
         expire_bars=s.expire_bars, qty_step=cfg.qty_step, entry_for=entry_for,
         entry_tif=s.entry_tif, tick=cfg.tick_size,
     )
+
+
+def _pending_margin(ex: ReferenceExchange, cfg: SimConfig) -> float:
+    """Margin and taker fee the unfilled market orders will take at the last close."""
+    total = 0.0
+    pos = ex.position()
+    ref = ex.last_close
+    for o in ex.open_orders():
+        req = o.request
+        if req.reduce_only or req.order_type is not OrderType.MARKET:
+            continue
+        opening = req.qty - o.filled_qty
+        if pos.side != 0 and int(req.side) != pos.side:
+            opening = opening - pos.size
+        if opening > 0.0:
+            total += opening * ref / cfg.leverage + opening * ref * cfg.taker_fee
+    return total
+
+
+def run_portfolio_signals(exchanges: list[ReferenceExchange], bars: list[pa.Table],
+                          signals: list[SignalArrays], configs: list[SimConfig],
+                          allocs: list[float]) -> list[BatchResult]:
+    """The readable twin of `trade.sim.portfolio.run_portfolio` on reference exchanges.
+
+    Minute by minute over the union of the members' minutes: every member with a bar in the
+    minute processes it, then the members whose signal row acts after that minute do so in
+    member order, each seeing the rest of the account (the others' wallet changes, margin in
+    use and unrealised PnL, summed in member order) in its margin check and its sizing."""
+    m = len(exchanges)
+    cols = []
+    for b in bars:
+        n = b.num_rows
+        cols.append((
+            b.column("ts").to_numpy().astype(np.int64, copy=False),
+            *(_column(b, k) for k in ("open", "high", "low", "close")),
+            _column(b, "volume") if "volume" in b.column_names else np.zeros(n),
+            _column(b, "mark_price") if "mark_price" in b.column_names else None,
+            _column(b, "funding_rate") if "funding_rate" in b.column_names else None,
+        ))
+    for s, b in zip(signals, bars, strict=True):
+        s.validate(b.num_rows)
+    minutes: npt.NDArray[np.int64] = np.unique(np.concatenate([c[0] for c in cols]))
+    row = [0] * m  # each member's next bar
+    j = [0] * m  # each member's next signal row
+    states = [EntryState() for _ in range(m)]
+    trackers = [MarginTracker() for _ in range(m)]
+    for t in minutes:
+        acted: list[int] = []
+        for k in range(m):
+            ts, o, h, lo, c, vol, mark, fund = cols[k]
+            i = row[k]
+            if i >= len(ts) or ts[i] != t:
+                continue
+            ex = exchanges[k]
+            ex.on_bar(int(ts[i]), float(o[i]), float(h[i]), float(lo[i]), float(c[i]),
+                      float(vol[i]), float(mark[i]) if mark is not None else math.nan,
+                      float(fund[i]) if fund is not None else math.nan)
+            ex.drain_events()
+            track_margin(trackers[k], ex, float(lo[i]), float(h[i]),
+                         float(mark[i]) if mark is not None else math.nan, float(c[i]))
+            row[k] = i + 1
+            idx = signals[k].exec_close_idx
+            if j[k] < len(idx) and idx[j[k]] == i:
+                acted.append(k)
+        for k in acted:
+            ex = exchanges[k]
+            w = used = upnl = 0.0
+            for q in range(m):
+                if q == k:
+                    continue
+                bal = exchanges[q].balance()
+                w += bal.wallet_balance - configs[q].initial_balance
+                used += bal.used_margin + _pending_margin(exchanges[q], configs[q])
+                upnl += exchanges[q].position().unrealized_pnl
+            ex.others_wallet, ex.others_used = w, used
+            i = row[k] - 1
+            entry = _act(ex, signals[k], j[k], i, float(cols[k][4][i]), configs[k], states[k],
+                         equity_offset=w + upnl, alloc=allocs[k])
+            if entry is not None:
+                trackers[k].on_entry(rejected=entry.status is OrderStatus.REJECTED)
+            j[k] += 1
+    out = []
+    for ex, tracker in zip(exchanges, trackers, strict=True):
+        ex.finish()
+        ex.drain_events()
+        out.append(BatchResult(ex.trade_log(), ex.equity_curve(),
+                               ex.balance().wallet_balance, tracker.result()))
+    return out

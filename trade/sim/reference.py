@@ -107,6 +107,10 @@ class ReferenceExchange:
     _trade_seq: int = 0
     _finished: bool = False
     _split: tuple[int, float] | None = None  # (ts, open) of a bar awaiting on_bar_rest
+    # the rest of a portfolio's account as this member's orders see it (0 alone): the other
+    # members' wallet changes and margin in use (set by the portfolio driver before it acts)
+    others_wallet: float = 0.0
+    others_used: float = 0.0
 
     def __post_init__(self) -> None:
         self.wallet = self.config.initial_balance
@@ -224,7 +228,8 @@ class ReferenceExchange:
         if opening_qty > 0 and req.qty * ref < cfg.min_notional:
             return RejectCode.MIN_NOTIONAL, f"order notional below minimum {cfg.min_notional}"
         need = opening_qty * ref / cfg.leverage + opening_qty * ref * cfg.taker_fee
-        available = self.wallet - self._used_margin()
+        # one wallet for a portfolio: the other members' balance and margin count (0 alone)
+        available = (self.wallet + self.others_wallet) - (self._used_margin() + self.others_used)
         if need > available + 1e-12:
             return RejectCode.BALANCE, "insufficient available balance"
         return RejectCode.NONE, ""
