@@ -398,7 +398,39 @@ cdef void mm_run(MinMax* m, const double* x, double* out, Py_ssize_t n) noexcept
         out[i] = mm_push(m, x[i])
 
 cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* willr_of over a span, ll[j] = willr_of(hh[j], ll[j], c[j]): two bars per SSE2
+       instruction (the compiler turns the scalar form's zero test into a branch and
+       will not vectorize it). Same operations per value, so the same bits. */
+    static inline void trade_willr_span(const double* hh, double* ll, const double* c,
+                                        Py_ssize_t m) {
+        Py_ssize_t j = 0;
+    #if defined(__SSE2__)
+        const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0);
+        const __m128d k = _mm_set1_pd(-100.0);
+        for (; j + 2 <= m; j += 2) {
+            __m128d h = _mm_loadu_pd(hh + j), l = _mm_loadu_pd(ll + j);
+            __m128d cc = _mm_loadu_pd(c + j);
+            __m128d d = _mm_sub_pd(h, l);
+            __m128d nz = _mm_cmpneq_pd(d, zero);           /* d != 0.0 (NaN: true) */
+            __m128d dv = _mm_or_pd(_mm_and_pd(nz, d), _mm_andnot_pd(nz, one));
+            __m128d r = _mm_mul_pd(_mm_div_pd(_mm_sub_pd(h, cc), dv), k);
+            _mm_storeu_pd(ll + j, _mm_and_pd(nz, r));       /* d == 0: +0.0 */
+        }
+    #endif
+        for (; j < m; j++) {
+            double d = hh[j] - ll[j];
+            double r = ((hh[j] - c[j]) / (d != 0.0 ? d : 1.0)) * -100.0;
+            ll[j] = d != 0.0 ? r : 0.0;
+        }
+    }
+    """
     void __builtin_prefetch(const void* p) noexcept nogil
+    void willr_span "trade_willr_span"(const double* hh, double* ll, const double* c,
+                                       Py_ssize_t m) noexcept nogil
 
 cdef inline void prefetch_span(const double* x, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """Ask for x[a..b-1] in cache ahead of a loop that reads it later (one 64-byte line per
@@ -1285,19 +1317,10 @@ cdef inline double willr_bar(MinMax* hi, MinMax* lo, double h, double l,
     return willr_of(hh, ll, c) if mm_full(hi) else NAN
 
 cdef inline double willr_of(double hh, double ll, double c) noexcept nogil:
-    # one division, always done on a nonzero divisor (selects, no branch: the batch
-    # loop vectorizes)
+    # one division (on a nonzero divisor); willr_span is this over a span, vectorized
     cdef double diff = hh - ll
     cdef double r = ((hh - c) / (diff if diff != 0.0 else 1.0)) * -100.0
     return r if diff != 0.0 else 0.0                   # flat window: 0 (TA-Lib)
-
-
-cdef inline void willr_span(const double* hh, double* ll_out, const double* c,
-                            Py_ssize_t m) noexcept nogil:
-    """ll_out[j] = willr_of(hh[j], ll_out[j], c[j]) for j < m (a loop that vectorizes)."""
-    cdef Py_ssize_t j
-    for j in range(m):
-        ll_out[j] = willr_of(hh[j], ll_out[j], c[j])
 
 
 cdef class KWillr(Kernel):
