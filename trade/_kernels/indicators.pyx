@@ -12,7 +12,8 @@ import numpy as np
 
 cdef enum:
     MAX_OUT = 64
-    PAIR_BLOCK = 512    # bars per optimistic block of a paired Wilder loop (even)
+    PAIR_BLOCK = 512    # bars per optimistic block of a batch loop (even)
+    CHUNK = 8192        # bars per chunk of a batch that runs several passes (in cache)
 
 # source selector codes (trade.indicators maps names to these)
 SOURCES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4,
@@ -107,6 +108,47 @@ cdef inline double sma_update(Sma* s, double x) noexcept nogil:
     cdef double out = s.sum / s.r.n
     s.sum -= ring_ago(&s.r, s.r.n - 1)   # TA-Lib order: add newest, emit, drop the window's oldest
     return out
+
+cdef inline double sma_total(Sma* s, double x) noexcept nogil:
+    """sma_update's window sum, not divided (NaN while the window fills)."""
+    if isnan(x):
+        return NAN
+    ring_push(&s.r, x)
+    s.sum += x
+    if s.r.count < s.r.n:
+        return NAN
+    cdef double out = s.sum
+    s.sum -= ring_ago(&s.r, s.r.n - 1)
+    return out
+
+cdef inline void sma_run(Sma* s, const double* x, double* out, Py_ssize_t n,
+                         bint mean) noexcept nogil:
+    """out[i] = sma_update(s, x[i]) (mean; else sma_total) for every i. Once the window's
+    older values lie in x (after n-1 values in a row that are not NaN), blocks of bars
+    read them there: the same operations without the ring; a block that meets a NaN (its
+    sum turns NaN) is redone bar by bar, and the ring is refilled once per block."""
+    cdef Py_ssize_t i = 0, e, j, w = s.r.n, run = 0
+    cdef double sm, dw = s.r.n
+    while i < n:
+        if run >= w - 1:
+            e = i + PAIR_BLOCK if n - i > PAIR_BLOCK else n
+            sm = s.sum
+            for j in range(i, e):
+                sm += x[j]
+                out[j] = sm / dw if mean else sm
+                sm -= x[j - w + 1]
+            if not isnan(sm):            # a NaN value leaves the sum NaN for good
+                s.sum = sm
+                ring_refill(&s.r, x, i, e)
+                run += e - i
+                i = e
+                continue
+        else:
+            e = i + 1
+        for j in range(i, e):
+            out[j] = sma_update(s, x[j]) if mean else sma_total(s, x[j])
+            run = 0 if isnan(x[j]) else run + 1
+        i = e
 
 # ------------------------------------------------ EMA / Wilder (one smoother)
 
@@ -439,14 +481,11 @@ cdef inline void prefetch_span(const double* x, Py_ssize_t a, Py_ssize_t b) noex
     for i in range(a, b, 8):
         __builtin_prefetch(x + i)
 
-cdef enum:
-    HL_CHUNK = 8192     # bars per chunk of a batch combining two window extremes
-
 cdef inline Py_ssize_t hl_chunk(MinMax* m, Py_ssize_t n) noexcept nogil:
     """Bars per chunk for a batch that runs a window's max and min and then combines
     them (the three arrays of a chunk stay in cache; a window long against the chunk,
     whose deque work mm_run repeats per call, takes the batch in one piece). >= 1."""
-    cdef Py_ssize_t ch = HL_CHUNK if m.n <= HL_CHUNK // 8 else n
+    cdef Py_ssize_t ch = CHUNK if m.n <= CHUNK // 8 else n
     return ch if ch < n else (n if n > 0 else 1)
 
 cdef inline Py_ssize_t mm_first_full(MinMax* m) noexcept nogil:
@@ -609,8 +648,7 @@ cdef class KSma(Kernel):
         if x == NULL:
             return False
         cdef Sma s = self.s                  # state in registers for the loop
-        for i in range(n):
-            out[0][i] = sma_update(&s, x[i])
+        sma_run(&s, x, out[0], n, True)
         self.s = s
         free(tmp)
         return True
@@ -754,8 +792,40 @@ cdef class KTema(Kernel):
         return True
 
 
+cdef inline bint trima_block(Sma* s1, Sma* s2, const double* x, double* out, double* buf,
+                             Py_ssize_t i, Py_ssize_t e, double f) noexcept nogil:
+    """out[j] = sma_total(s2, sma_total(s1, x[j])) * f for i <= j < e, given the inner
+    window's older values in x[i-n1+1..i-1] and a full outer window: both sums in
+    registers, the inner totals kept in buf (the outer ring's values first, oldest
+    first) for the outer window to drop. False, nothing kept, when a NaN turns a sum
+    NaN; else the rings are refilled."""
+    cdef Py_ssize_t w1 = s1.r.n, w2 = s2.r.n, j, k
+    cdef double a = s1.sum, b = s2.sum, t
+    for k in range(w2 - 1):
+        buf[k] = ring_ago(&s2.r, <int>(w2 - 2 - k))
+    for j in range(i, e):
+        a += x[j]
+        t = a
+        a -= x[j - w1 + 1]
+        k = j - i
+        buf[w2 - 1 + k] = t
+        b += t
+        out[j] = b * f
+        b -= buf[k]
+    if isnan(a) or isnan(b):
+        return False
+    s1.sum = a
+    s2.sum = b
+    ring_refill(&s1.r, x, i, e)
+    ring_refill(&s2.r, buf, w2 - 1, w2 - 1 + e - i)
+    return True
+
+
 cdef class KTrima(Kernel):
+    """TA-Lib TRIMA: an SMA of an SMA, as TA-Lib takes it: the window sum of the window
+    sums, times 1/(n1*n2) (one multiplication a bar, no division)."""
     cdef Sma s1, s2
+    cdef double f
 
     def __init__(self, int length, int src=0):
         self.n_out = 1
@@ -769,10 +839,11 @@ cdef class KTrima(Kernel):
             n2 = length // 2 + 1
         self._sma(&self.s1, n1)
         self._sma(&self.s2, n2)
+        self.f = 1.0 / (<double>n1 * n2)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = sma_update(&self.s2, sma_update(&self.s1, pick(self.src, o, h, l, c, v)))
+        out[0] = sma_total(&self.s2, sma_total(&self.s1, pick(self.src, o, h, l, c, v))) * self.f
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
@@ -783,8 +854,30 @@ cdef class KTrima(Kernel):
         if x == NULL:
             return False
         cdef Sma s1 = self.s1, s2 = self.s2
-        for i in range(n):
-            out[0][i] = sma_update(&s2, sma_update(&s1, x[i]))
+        cdef double f = self.f
+        cdef double* o0 = out[0]
+        cdef Py_ssize_t w1 = s1.r.n, w2 = s2.r.n, run = 0, e, j
+        cdef double* buf = <double*>malloc((w2 - 1 + PAIR_BLOCK) * sizeof(double))
+        if buf == NULL:
+            free(tmp)
+            return False
+        i = 0
+        while i < n:
+            # blocks once the inner window's older values lie in x and the outer one is
+            # full (a block that meets a NaN is redone bar by bar)
+            if run >= w1 - 1 and s2.r.count >= w2 - 1:
+                e = i + PAIR_BLOCK if n - i > PAIR_BLOCK else n
+                if trima_block(&s1, &s2, x, o0, buf, i, e, f):
+                    run += e - i
+                    i = e
+                    continue
+            else:
+                e = i + 1
+            for j in range(i, e):
+                o0[j] = sma_total(&s2, sma_total(&s1, x[j])) * f
+                run = 0 if isnan(x[j]) else run + 1
+            i = e
+        free(buf)
         self.s1 = s1
         self.s2 = s2
         free(tmp)
