@@ -13,23 +13,30 @@ Public API:
 * `order_plan(play, instrument) -> OrderPlan`: sizing and bracket rules (trade.engine.orders);
 * `exec_frame(play, bars_1m) -> ExecFrame`, `StreamFeatures`: features in batch and
   streaming form; `build_signals(compiled, frame, plan) -> SignalArrays` for the batch path;
-* `sim_config(play, plan, instrument) -> SimConfig`; `quickstart_play_path()`.
+* `sim_config(play, plan, instrument) -> SimConfig`; `quickstart_play_path()`;
+* `run_portfolio_backtest(members, *, ...) -> PortfolioRunResult` (trade.engine.portfolio):
+  several Plays / symbols on one wallet, each member prepared as `run_backtest` prepares
+  its Play (`prepare_run`, `batch_inputs`).
 """
 
 from importlib import resources
 from pathlib import Path
 
 from trade.engine.backtest import (
+    PreparedRun,
     RunResult,
+    batch_inputs,
     choose_path,
     load_run_bars,
     parse_time,
+    prepare_run,
     run_backtest,
     sim_config,
 )
 from trade.engine.features import ExecFrame, FeatureDef, StreamFeatures, exec_frame, feature_defs
 from trade.engine.orders import DEFAULT_INSTRUMENT, Decision, OrderPlan, order_plan
 from trade.engine.play_engine import EngineStats, PlayEngine
+from trade.engine.portfolio import MemberSpec, PortfolioRunResult, run_portfolio_backtest
 from trade.engine.signals import build_signals
 from trade.sim.config import SizeMode
 
@@ -51,11 +58,15 @@ __all__ = [
     "EngineStats",
     "ExecFrame",
     "FeatureDef",
+    "MemberSpec",
     "OrderPlan",
     "PlayEngine",
+    "PortfolioRunResult",
+    "PreparedRun",
     "RunResult",
     "SizeMode",
     "StreamFeatures",
+    "batch_inputs",
     "build_signals",
     "choose_path",
     "exec_frame",
@@ -63,7 +74,9 @@ __all__ = [
     "load_run_bars",
     "order_plan",
     "parse_time",
+    "prepare_run",
     "quickstart_play_path",
     "run_backtest",
+    "run_portfolio_backtest",
     "sim_config",
 ]

@@ -83,7 +83,7 @@ from trade.engine.signals import build_signals
 from trade.indicators import warmup
 from trade.metrics import compute_metrics
 from trade.play import INTERVAL_MINUTES, Play, compiled_actions, load_play, play_hash
-from trade.sim import BacktestAdapter, Bar, BatchResult, SimConfig, run_batch
+from trade.sim import BacktestAdapter, Bar, BatchResult, SignalArrays, SimConfig, run_batch
 from trade.sim.config import Intrabar
 from trade.sim.driver import track_margin
 from trade.sim.margin import MarginTracker
@@ -536,22 +536,167 @@ def _table_bars(bars: pa.Table, symbol: str, start_ms: int | None, end_ms: int |
     return bars, {"kind": "table", "description": f"1m bars of {symbol} passed in memory"}
 
 
-def _simulate(play: Play, store: Store, symbol: str, bars: pa.Table, data_info: dict[str, Any],
-              chosen: str, plan: OrderPlan, config: SimConfig, progress: ProgressFn | None
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    """A Play made ready to simulate on one symbol: everything `run_backtest` settles before
+    the simulator runs (shared by the single run and every member of a portfolio).
+
+    `bars` are the run's 1m bars (with the market-builtin columns its conditions read, not
+    yet the funding settlements: `batch_inputs` adds those), `data_info` where they came
+    from (the manifest's `data`), `path`/`path_reason` the chosen engine path. Immutable."""
+
+    play: Play
+    play_file: Path | None
+    symbol: str
+    path: str
+    path_reason: str
+    instrument: Instrument
+    plan: OrderPlan
+    config: SimConfig
+    bars: pa.Table
+    data_info: dict[str, Any]
+    seed: int | None
+
+
+def prepare_run(
+    play: Play | str | Path,
+    *,
+    store: Store,
+    symbol: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    path: PathChoice = "auto",
+    seed: int | None = None,
+    synthetic: bool | None = None,
+    bars: pa.Table | None = None,
+) -> PreparedRun:
+    """Load the Play, pick the path, size the orders and load the bars of one run.
+
+    The arguments are `run_backtest`'s (which see); nothing is simulated yet.
+
+    Parameters
+    ----------
+    play : Play, str or Path
+        A loaded Play or the path of a Play file.
+    store : Store
+        The open store to read bars, funding and the instrument from.
+    symbol : str, optional
+        Overrides the Play's symbol.
+    start, end : str or int, optional
+        The run's range (end exclusive); default the Play's `backtest.start/end`.
+    path : {"auto", "batch", "event"}
+        The engine path (`choose_path`).
+    seed : int, optional
+        Replaces the synthetic block's seed.
+    synthetic : bool, optional
+        Where the bars come from (`load_run_bars`).
+    bars : pyarrow.Table, optional
+        1m bars in memory to run on.
+
+    Returns
+    -------
+    PreparedRun
+
+    Raises
+    ------
+    InputError
+        As `run_backtest`.
+    PlayError
+        The Play file is invalid.
+    """
+    play_file: Path | None = None
+    if not isinstance(play, Play):
+        play_file = Path(play)
+        play = load_play(play_file)
+    elif play.source and Path(play.source).is_file():
+        play_file = Path(play.source)
+    sym = symbol or play.symbol
+    bt = play.backtest
+    start_ms = parse_time(start if start is not None else (bt.start if bt else None), "start")
+    end_ms = parse_time(end if end is not None else (bt.end if bt else None), "end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise InputError(f"empty date range: end {_iso(end_ms)} is not after start "
+                         f"{_iso(start_ms)}")
+    chosen, why = choose_path(play, path)
+    instrument = store.read_instrument(sym, default=DEFAULT_INSTRUMENT.renamed(sym))
+    plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
+    config = sim_config(play, plan, instrument)
+    if bars is not None:
+        bars, data_info = _table_bars(bars, sym, start_ms, end_ms, synthetic, seed)
+        bars = with_market_series(play, bars, store, sym, data_info)
+    else:
+        bars, data_info = load_run_bars(play, store, sym, start_ms, end_ms, seed,
+                                        synthetic=synthetic)
+    return PreparedRun(play, play_file, sym, chosen, why, instrument, plan, config, bars,
+                       data_info, seed)
+
+
+def batch_inputs(prep: PreparedRun, store: Store) -> tuple[pa.Table, int, SignalArrays]:
+    """What the batch path simulates (`run_batch`, or a member of `run_portfolio`).
+
+    Parameters
+    ----------
+    prep : PreparedRun
+        The prepared run (`prepare_run`).
+    store : Store
+        The store whose funding series is added to stored bars.
+
+    Returns
+    -------
+    tuple of (pyarrow.Table, int, SignalArrays)
+        The bars with the store's funding settlements, how many settle in them, and the
+        Play's signals on them.
+    """
+    bars, n_funding = prep.bars, 0
+    if prep.data_info["kind"] == "store":
+        bars, n_funding = with_funding(bars, store, prep.symbol)
+    frame = exec_frame(prep.play, bars)
+    signals = build_signals(compiled_actions(prep.play), frame, prep.plan)
+    return bars, n_funding, signals
+
+
+def data_manifest(prep: PreparedRun, bars: pa.Table, bars_hash: str, n_funding: int
+                  ) -> dict[str, Any]:
+    """The manifest's `data` block of a run: where its bars came from, their span, count and
+    digest, and the funding settlements they carry."""
+    ts = bars.column("ts")
+    first, last = int(ts[0].as_py()), int(ts[-1].as_py()) + 60_000
+    return {**prep.data_info, "start_ts": first, "end_ts": last, "start": _iso(first),
+            "end": _iso(last), "n_bars_1m": bars.num_rows, "bars_sha256": bars_hash,
+            "funding_settlements": n_funding}
+
+
+def play_manifest(prep: PreparedRun) -> dict[str, Any]:
+    """The manifest's `play` block: name, content hash, file and the file's sha256."""
+    f = prep.play_file
+    return {"name": prep.play.name, "hash": play_hash(prep.play),
+            "file": str(f) if f else None, "file_sha256": file_sha256(f) if f else None}
+
+
+def settings_manifest(prep: PreparedRun, config: SimConfig) -> dict[str, Any]:
+    """The manifest's instrument, simulator settings and order plan of a run."""
+    return {
+        "instrument": prep.instrument.to_dict(),
+        "sim_config": {k: (int(v) if isinstance(v, Intrabar) else v)
+                       for k, v in dataclasses.asdict(config).items()},
+        "order_plan": {k: (int(v) if k == "size_mode" else v)
+                       for k, v in dataclasses.asdict(prep.plan).items()},
+    }
+
+
+def _simulate(prep: PreparedRun, store: Store, progress: ProgressFn | None
               ) -> tuple[BatchResult, int, pa.Table]:
     """(the run's result, funding settlements, the bars it ran on: with funding if stored)."""
-    n_funding = 0
-    if data_info["kind"] == "store":
-        bars, n_funding = with_funding(bars, store, symbol)
-    if chosen == "batch":
-        frame = exec_frame(play, bars)
-        signals = build_signals(compiled_actions(play), frame, plan)
-        result = run_batch(bars, signals, config, checked=True)  # engine-built: valid
+    if prep.path == "batch":
+        bars, n_funding, signals = batch_inputs(prep, store)
+        result = run_batch(bars, signals, prep.config, checked=True)  # engine-built: valid
         if progress is not None:
             progress(bars.num_rows, bars.num_rows)
-    else:
-        result = run_event(play, bars, plan, config, progress)
-    return result, n_funding, bars
+        return result, n_funding, bars
+    bars, n_funding = prep.bars, 0
+    if prep.data_info["kind"] == "store":
+        bars, n_funding = with_funding(bars, store, prep.symbol)
+    return run_event(prep.play, bars, prep.plan, prep.config, progress), n_funding, bars
 
 
 def run_backtest(
@@ -626,74 +771,35 @@ def run_backtest(
     ValueError
         From the simulator: a stored bar is invalid.
     """
-    play_file: Path | None = None
-    if not isinstance(play, Play):
-        play_file = Path(play)
-        play = load_play(play_file)
-    elif play.source and Path(play.source).is_file():
-        play_file = Path(play.source)
     st = store if store is not None else open_store(data_dir)
-    sym = symbol or play.symbol
-    bt = play.backtest
-    start_ms = parse_time(start if start is not None else (bt.start if bt else None), "start")
-    end_ms = parse_time(end if end is not None else (bt.end if bt else None), "end")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise InputError(f"empty date range: end {_iso(end_ms)} is not after start "
-                         f"{_iso(start_ms)}")
-    chosen, why = choose_path(play, path)
-    instrument = st.read_instrument(sym, default=DEFAULT_INSTRUMENT.renamed(sym))
-    plan = dataclasses.replace(order_plan(play, instrument), symbol=sym)
-    config = sim_config(play, plan, instrument)
-    if bars is not None:
-        bars, data_info = _table_bars(bars, sym, start_ms, end_ms, synthetic, seed)
-        bars = with_market_series(play, bars, st, sym, data_info)
-    else:
-        bars, data_info = load_run_bars(play, st, sym, start_ms, end_ms, seed,
-                                        synthetic=synthetic)
+    prep = prepare_run(play, store=st, symbol=symbol, start=start, end=end, path=path,
+                       seed=seed, synthetic=synthetic, bars=bars)
+    play, config = prep.play, prep.config
     # digests and Parquet encodings run in a worker thread (hashlib and pyarrow release the
     # GIL) while this thread simulates and computes the metrics
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-digests") as pool:
-        hashing = pool.submit(table_sha256, bars, BAR_HASH_COLUMNS)
-        result, n_funding, bars = _simulate(play, st, sym, bars, data_info, chosen, plan,
-                                            config, progress)
+        hashing = pool.submit(table_sha256, prep.bars, BAR_HASH_COLUMNS)
+        result, n_funding, run_bars = _simulate(prep, st, progress)
         trades_job = pool.submit(parquet_bytes, result.trades)
         equity_job = pool.submit(parquet_bytes, result.equity) if out_dir is not None else None
-        bench = bars.select(["ts", "close"])
+        bench = run_bars.select(["ts", "close"])
         metrics = compute_metrics(result.equity, result.trades,
                                   initial_balance=config.initial_balance, benchmark_close=bench,
                                   margin=result.margin)
         bars_hash = hashing.result()
         trades_bytes = trades_job.result()
         equity_bytes = equity_job.result() if equity_job is not None else b""
-    ts = bars.column("ts")
+    data_info = prep.data_info
     manifest: dict[str, Any] = {
-        "play": {
-            "name": play.name,
-            "hash": play_hash(play),
-            "file": str(play_file) if play_file else None,
-            "file_sha256": file_sha256(play_file) if play_file else None,
-        },
-        "symbol": sym,
+        "play": play_manifest(prep),
+        "symbol": prep.symbol,
         "exec_timeframe": play.exec_tf,
-        "data": {
-            **data_info,
-            "start_ts": int(ts[0].as_py()),
-            "end_ts": int(ts[-1].as_py()) + 60_000,
-            "start": _iso(int(ts[0].as_py())),
-            "end": _iso(int(ts[-1].as_py()) + 60_000),
-            "n_bars_1m": bars.num_rows,
-            "bars_sha256": bars_hash,
-            "funding_settlements": n_funding,
-        },
-        "instrument": instrument.to_dict(),
-        "sim_config": {k: (int(v) if isinstance(v, Intrabar) else v)
-                       for k, v in dataclasses.asdict(config).items()},
-        "order_plan": {k: (int(v) if k == "size_mode" else v)
-                       for k, v in dataclasses.asdict(plan).items()},
+        "data": data_manifest(prep, run_bars, bars_hash, n_funding),
+        **settings_manifest(prep, config),
         "package_version": trade.__version__,
         "seed": data_info.get("seed") if data_info["kind"] == "synthetic" else seed,
-        "path": chosen,
-        "path_reason": why,
+        "path": prep.path,
+        "path_reason": prep.path_reason,
         "n_trades": result.n_trades,
         "final_balance": result.final_balance,
     }
@@ -708,5 +814,5 @@ def run_backtest(
                           "manifest.json": json_bytes(manifest)})
     else:
         manifest["trade_log_sha256"] = hashlib.sha256(trades_bytes).hexdigest()
-    return RunResult(chosen, result.trades, result.equity, result.final_balance, metrics,
+    return RunResult(prep.path, result.trades, result.equity, result.final_balance, metrics,
                      manifest, out)

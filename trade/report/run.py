@@ -142,11 +142,12 @@ def _exec_interval(manifest: dict[str, Any]) -> str | None:
         raise InputError(f"manifest.json: exec timeframe {raw!r} is not an interval") from exc
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+def flatten_manifest(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, text) rows of a manifest, for the page's key-value list."""
     if isinstance(obj, dict):
         rows: list[tuple[str, str]] = []
         for k, v in obj.items():
-            rows.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            rows.extend(flatten_manifest(v, f"{prefix}.{k}" if prefix else str(k)))
         return rows
     if isinstance(obj, list) and not all(isinstance(v, str | int | float) for v in obj):
         return [(prefix, json.dumps(obj, default=str))]
@@ -275,9 +276,11 @@ def _fine_level(
 
 
 # ------------------------------------------------------------------------ equity & months
-def _equity_payload(
+def equity_payload(
     ts: I64, equity: F64, initial: float, bars_ts: I64, bars_open: F64, bars_close: F64
 ) -> dict[str, Any]:
+    """The equity and drawdown curves, downsampled for the chart (and buy and hold when
+    bars are given)."""
     peak = np.maximum.accumulate(np.concatenate([[initial], equity]))[1:]
     dd = 1.0 - equity / peak
     span = int(ts[-1] - ts[0]) + MINUTE_MS
@@ -317,7 +320,8 @@ def _monthly(ts: I64, equity: F64, initial: float) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- metrics/KPIs
-def _metric_payload(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def metric_payload(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(metric groups, headline KPIs) of a metrics dict, formatted by METRIC_DOCS."""
     groups: list[dict[str, Any]] = []
     for group in GROUPS:
         items = []
@@ -430,7 +434,7 @@ def build_run_payload(run: RunFolder, bars: pa.Table | None) -> dict[str, Any]:
         if levels[-1]["ms"] > MINUTE_MS:
             fine = _fine_level(bars_ts, bars, entry, exit_, exec_ms)
 
-    groups, kpis = _metric_payload(run.metrics)
+    groups, kpis = metric_payload(run.metrics)
     title = _lookup(manifest, "title", "play_name", "name") or run.path.name
     return {
         "meta": {
@@ -448,11 +452,11 @@ def build_run_payload(run: RunFolder, bars: pa.Table | None) -> dict[str, Any]:
         "levels": levels,
         "fine": fine,
         "trades": _trades_payload(run.trades),
-        "equity": _equity_payload(eq_ts, eq, initial, bars_ts, b_open, b_close),
+        "equity": equity_payload(eq_ts, eq, initial, bars_ts, b_open, b_close),
         "monthly": _monthly(eq_ts, eq, initial),
         "metrics": groups,
         "kpis": kpis,
-        "manifest": _flatten(manifest),
+        "manifest": flatten_manifest(manifest),
     }
 
 
@@ -492,7 +496,7 @@ def render_run_html(payload: dict[str, Any]) -> str:
         for x in (
             meta.get("symbol"),
             f"exec {meta['exec']}" if meta.get("exec") else None,
-            _fmt_ms(meta["start"]) + " → " + _fmt_ms(meta["end"]),
+            fmt_ms(meta["start"]) + " → " + fmt_ms(meta["end"]),
             f"{meta['n_trades']} trades",
             f"data: {meta['data']}" if meta.get("data") else None,
         )
@@ -510,7 +514,8 @@ def _data_source(manifest: dict[str, Any]) -> str | None:
     return None if text is None else str(text)
 
 
-def _fmt_ms(ms: int) -> str:
+def fmt_ms(ms: int) -> str:
+    """`YYYY-MM-DD HH:MM` (UTC) of a time in ms."""
     return str(np.datetime64(int(ms), "ms").astype("datetime64[m]")).replace("T", " ")
 
 
@@ -554,7 +559,9 @@ def write_run_report(
     Parameters
     ----------
     run_dir : str or Path
-        A run folder (`trades.parquet`, `equity.parquet`, `metrics.json`, `manifest.json`).
+        A run folder (`trades.parquet`, `equity.parquet`, `metrics.json`, `manifest.json`);
+        a portfolio run folder (manifest `kind: portfolio`) gets the portfolio report
+        (`trade.report.portfolio`), which reads no market data.
     out : str or Path, optional
         The HTML file (default ``RUN_DIR/report.html``).
     data_dir : str or Path, optional
@@ -573,8 +580,12 @@ def write_run_report(
         cannot be found.
     """
     run = load_run(run_dir)
-    bars = _load_bars(run, data_dir)
     target = Path(out) if out is not None else run.path / "report.html"
+    if run.manifest.get("kind") == "portfolio":
+        from trade.report.portfolio import write_portfolio_report
+
+        return write_portfolio_report(run, target)
+    bars = _load_bars(run, data_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_run_html(build_run_payload(run, bars)), encoding="utf-8")
     return target
