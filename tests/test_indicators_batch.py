@@ -164,6 +164,10 @@ def test_blocked_batch_edges(name: str, n: int) -> None:
         bars = random_bars(n, n, 0.0)
         stream, batch = _stream_and_batch(name, params, bars)
         assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, "plain")
+        zero = {**bars, "close": bars["close"].copy()}  # NATR's zero-close guard
+        zero["close"][::7] = 0.0
+        stream, batch = _stream_and_batch(name, params, zero)
+        assert np.array_equal(_bits(batch), _bits(stream)), (name, n, length, "zero")
         for field in ("high", "low", "close"):
             nan = {**bars, field: np.full(n, np.nan)}
             stream, batch = _stream_and_batch(name, params, nan)

@@ -354,20 +354,22 @@ cdef inline Py_ssize_t mm_blocks4(const double* x, double* out, double* suf, Py_
     cdef const double* x2
     cdef const double* x3
     cdef double p0, p1, p2, p3, c0, c1, c2, c3
+    cdef const double* xm
     while b + 4 * w <= f:
-        x0 = x + b                        # block g starts at x_g; its suffix is of x_g - w
+        xm = x + (b - w)                  # block g starts at x_g; its suffix is of the
+        x0 = xm + w                       # block before (xm for x0, x0 for x1, ...)
         x1 = x0 + w
         x2 = x1 + w
         x3 = x2 + w
-        s0[w - 1] = x0[-1]
-        s1[w - 1] = x1[-1]
-        s2[w - 1] = x2[-1]
-        s3[w - 1] = x3[-1]
+        s0[w - 1] = xm[w - 1]
+        s1[w - 1] = x0[w - 1]
+        s2[w - 1] = x1[w - 1]
+        s3[w - 1] = x2[w - 1]
         for k in range(w - 2, -1, -1):
-            s0[k] = keep_newer(x0[k - w], s0[k + 1], is_max)
-            s1[k] = keep_newer(x1[k - w], s1[k + 1], is_max)
-            s2[k] = keep_newer(x2[k - w], s2[k + 1], is_max)
-            s3[k] = keep_newer(x3[k - w], s3[k + 1], is_max)
+            s0[k] = keep_newer(xm[k], s0[k + 1], is_max)
+            s1[k] = keep_newer(x0[k], s1[k + 1], is_max)
+            s2[k] = keep_newer(x1[k], s2[k + 1], is_max)
+            s3[k] = keep_newer(x2[k], s3[k + 1], is_max)
         p0 = x0[0]
         p1 = x1[0]
         p2 = x2[0]
@@ -469,8 +471,94 @@ cdef extern from *:
             ll[j] = d != 0.0 ? r : 0.0;
         }
     }
+
+    /* atr_pairs' loop over bars i..e-1 (e - i even): lane 0 the even bars' Wilder chain,
+       lane 1 the odd bars', each value by the same operations as true_range, wilder2 and
+       natr_of (the max of `if a > tr: tr = a` is maxpd(a, tr)). st holds va, vb, wp, pc
+       in and out, then a check value that is NaN when any close, range or value was. */
+    static inline void trade_atr_pairs(const double* h, const double* l, const double* c,
+                                       double* out, Py_ssize_t i, Py_ssize_t e, int natr,
+                                       double a, double b, double a2, double* st) {
+        Py_ssize_t j;
+    #if defined(__SSE2__)
+        const __m128d sign = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+        const __m128d A = _mm_set1_pd(a), B = _mm_set1_pd(b), A2 = _mm_set1_pd(a2);
+        const __m128d hund = _mm_set1_pd(100.0);
+        const __m128d lo = _mm_set1_pd(-0.00000000000001), hi = _mm_set1_pd(0.00000000000001);
+        __m128d V = _mm_set_pd(st[1], st[0]);        /* lane 0: va, lane 1: vb */
+        __m128d W = _mm_set_pd(st[2], 0.0);          /* lane 1: the last w */
+        __m128d C = _mm_set_pd(st[3], 0.0);          /* lane 1: the previous close */
+        __m128d chk = _mm_setzero_pd();
+        for (j = i; j < e; j += 2) {
+            __m128d H = _mm_loadu_pd(h + j), L = _mm_loadu_pd(l + j);
+            __m128d Cn = _mm_loadu_pd(c + j);
+            __m128d PC = _mm_shuffle_pd(C, Cn, 1);   /* c[j-1], c[j] */
+            __m128d tr = _mm_sub_pd(H, L);
+            __m128d ah = _mm_and_pd(_mm_sub_pd(H, PC), sign);
+            __m128d al = _mm_and_pd(_mm_sub_pd(L, PC), sign);
+            tr = _mm_max_pd(ah, tr);
+            tr = _mm_max_pd(al, tr);
+            __m128d Wn = _mm_mul_pd(tr, B);
+            __m128d WP = _mm_shuffle_pd(W, Wn, 1);   /* w[j-1], w[j] */
+            __m128d U = _mm_add_pd(_mm_mul_pd(WP, A), Wn);
+            V = _mm_add_pd(_mm_mul_pd(V, A2), U);
+            chk = _mm_add_pd(chk, Cn);
+            if (natr) {
+                __m128d z = _mm_and_pd(_mm_cmpgt_pd(Cn, lo), _mm_cmplt_pd(Cn, hi));
+                __m128d r = _mm_mul_pd(_mm_div_pd(V, Cn), hund);
+                _mm_storeu_pd(out + j, _mm_andnot_pd(z, r));
+            } else {
+                _mm_storeu_pd(out + j, V);
+            }
+            W = Wn;
+            C = Cn;
+        }
+        _mm_storel_pd(st + 0, V);
+        _mm_storeh_pd(st + 1, V);
+        _mm_storeh_pd(st + 2, W);
+        _mm_storeh_pd(st + 3, C);
+        st[4] = (st[0] + st[1]) + (_mm_cvtsd_f64(chk) + _mm_cvtsd_f64(_mm_unpackhi_pd(chk, chk)));
+    #else
+        double va = st[0], vb = st[1], wp = st[2], pc = st[3], chk = 0.0;
+        for (j = i; j < e; j += 2) {
+            double v2[2], w[2], cc[2];
+            int k;
+            cc[0] = c[j];
+            cc[1] = c[j + 1];
+            for (k = 0; k < 2; k++) {
+                double p = k ? cc[0] : pc, hh = h[j + k], ll = l[j + k];
+                double tr = hh - ll, x = fabs(hh - p), y = fabs(ll - p);
+                if (x > tr) tr = x;
+                if (y > tr) tr = y;
+                w[k] = tr * b;
+            }
+            va = va * a2 + (wp * a + w[0]);
+            vb = vb * a2 + (w[0] * a + w[1]);
+            v2[0] = va;
+            v2[1] = vb;
+            for (k = 0; k < 2; k++) {
+                if (natr)
+                    out[j + k] = (-0.00000000000001 < cc[k] && cc[k] < 0.00000000000001)
+                                 ? 0.0 : (v2[k] / cc[k]) * 100.0;
+                else
+                    out[j + k] = v2[k];
+            }
+            chk += cc[0] + cc[1];
+            wp = w[1];
+            pc = cc[1];
+        }
+        st[0] = va;
+        st[1] = vb;
+        st[2] = wp;
+        st[3] = pc;
+        st[4] = va + vb + chk;
+    #endif
+    }
     """
     void __builtin_prefetch(const void* p) noexcept nogil
+    void atr_pairs_c "trade_atr_pairs"(const double* h, const double* l, const double* c,
+                                       double* out, Py_ssize_t i, Py_ssize_t e, int natr,
+                                       double a, double b, double a2, double* st) noexcept nogil
     void willr_span "trade_willr_span"(const double* hh, double* ll, const double* c,
                                        Py_ssize_t m) noexcept nogil
 
@@ -1783,32 +1871,19 @@ cdef inline bint atr_pairs(Atr* at, const double* h, const double* l, const doub
     False when a NaN met on the way (a NaN high, low or close, whose bars atr_push skips)
     leaves out[i:e] and *at to be redone bar by bar; else *at is as atr_push leaves it."""
     cdef Smooth* s = &at.w
-    cdef double va = s.prev, vb = s.value, wp = s.wp, pc = at.pc
-    cdef double a = s.a, b = s.b, a2 = s.a2, w0, w1, c0, c1, chk = 0.0
-    cdef Py_ssize_t j
-    for j in range(i, e, 2):
-        c0 = c[j]
-        c1 = c[j + 1]
-        w0 = true_range(h[j], l[j], pc) * b           # NaN high or low: NaN range
-        w1 = true_range(h[j + 1], l[j + 1], c0) * b
-        chk += c0 + c1                                 # NaN close: NaN check sum
-        pc = c1
-        va = wilder2(va, wp, w0, a, a2)
-        vb = wilder2(vb, w0, w1, a, a2)
-        wp = w1
-        if natr:
-            out[j] = natr_of(va, c0)
-            out[j + 1] = natr_of(vb, c1)
-        else:
-            out[j] = va
-            out[j + 1] = vb
-    if isnan(va + vb + chk):
+    cdef double st[5]
+    st[0] = s.prev
+    st[1] = s.value
+    st[2] = s.wp
+    st[3] = at.pc
+    atr_pairs_c(h, l, c, out, i, e, natr, s.a, s.b, s.a2, st)   # NaN high or low: NaN range
+    if isnan(st[4]):                                             # ... NaN close: NaN check
         return False
-    s.prev = va
-    s.value = vb
-    s.wp = wp
+    s.prev = st[0]
+    s.value = st[1]
+    s.wp = st[2]
     s.count += e - i
-    at.pc = pc
+    at.pc = st[3]
     return True
 
 cdef void atr_run(Atr* at, const double* h, const double* l, const double* c, double* out,
