@@ -130,9 +130,9 @@ def print_portfolio_summary(result: Any) -> None:
         table.add_row(label, value)
     console.print(table)
     per = Table(title="members", show_header=True, header_style="bold")
-    for col in ("member", "alloc", "trades", "net PnL", "PnL share", "DD contribution",
-                "exposure", "rejected entries"):
-        per.add_column(col, justify="left" if col == "member" else "right")
+    per.add_column("member", no_wrap=True)
+    for col in ("alloc", "trades", "net PnL", "PnL %", "DD part", "exposure", "refused"):
+        per.add_column(col, justify="right")
     allocs = {row["label"]: row["alloc"] for row in m["members"]}
 
     def pct(x: float | None) -> str:
@@ -163,6 +163,7 @@ def print_portfolio_summary(result: Any) -> None:
 
 
 def run_portfolio_and_report(play_files: tuple[Path, ...], *, symbols: tuple[str, ...],
+                             pinned: tuple[str | None, ...],
                              start: str | None, end: str | None, data_dir: str | None,
                              out: Path | None, path: str, as_json: bool, seed: int | None,
                              report: bool, synthetic: bool) -> None:
@@ -181,7 +182,7 @@ def run_portfolio_and_report(play_files: tuple[Path, ...], *, symbols: tuple[str
         balance: float | None = None
         source: Path | None = None
         if files:
-            if len(play_files) > 1 or symbols:
+            if len(play_files) > 1 or symbols or any(pinned):
                 fail(f"{files[0]} is a portfolio file: it runs alone (its members name their "
                      "Plays and symbols)")
             pf = load_portfolio_file(files[0])
@@ -191,7 +192,7 @@ def run_portfolio_and_report(play_files: tuple[Path, ...], *, symbols: tuple[str
             for f in play_files:
                 if not f.is_file():
                     fail(f"Play file not found: {f}")
-            members = members_from_cli(play_files, symbols)
+            members = members_from_cli(play_files, symbols, pinned)
         plays = {}
         for spec in members:
             key = str(spec.play)
@@ -231,13 +232,33 @@ def run_portfolio_and_report(play_files: tuple[Path, ...], *, symbols: tuple[str
             click.echo(f"report: {report_path}")
 
 
+# click's ParamType takes no type argument up to 8.3 (see trade.cli._params)
+class MemberArgType(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A Play file (or bundled Play name), optionally pinned to a symbol: ``PLAY@SYMBOL``."""
+
+    name = "PLAY[@SYMBOL]"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[Path, str | None]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        head, sep, tail = text.rpartition("@")
+        if sep and head and tail and "/" not in tail and not Path(text).is_file():
+            return PLAY_FILE.convert(head, param, ctx), tail.strip().upper()
+        return PLAY_FILE.convert(text, param, ctx), None
+
+
+MEMBER_ARG = MemberArgType()
+
+
 def _symbols(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
              ) -> tuple[str, ...]:
     return tuple(v.upper() for v in value)
 
 
 @click.command("backtest")
-@click.argument("play_files", metavar="PLAY...", nargs=-1, required=True, type=PLAY_FILE)
+@click.argument("plays", metavar="PLAY[@SYMBOL]...", nargs=-1, required=True, type=MEMBER_ARG)
 @click.option("--symbol", "symbols", multiple=True, callback=_symbols,
               help="Symbol to run on (default: the Play's); upper-cased, as Bybit's are. "
               "Repeat it to run every Play on every symbol as one portfolio.")
@@ -255,24 +276,26 @@ def _symbols(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...
               help="Seed for the synthetic data (with --synthetic).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and manifest as JSON.")
 @click.option("--report", is_flag=True, help="Also write the run's HTML report (report.html).")
-def backtest(play_files: tuple[Path, ...], symbols: tuple[str, ...], start: str | None,
-             end: str | None, data_dir: str | None, out: Path | None, path: str,
+def backtest(plays: tuple[tuple[Path, str | None], ...], symbols: tuple[str, ...],
+             start: str | None, end: str | None, data_dir: str | None, out: Path | None, path: str,
              synthetic: bool, seed: int | None, as_json: bool, report: bool) -> None:
     """Backtest PLAY and write trades.parquet, equity.parquet, metrics.json, manifest.json.
 
     Several Plays, several --symbol, or a portfolio file (docs/play_reference.md,
-    "Portfolio files") run as one portfolio on one wallet: every Play on every symbol
-    (each Play on its own symbol without --symbol), sized on equal shares of the account;
-    the run folder adds each member's curve (member_equity.parquet) and the portfolio
-    figures (portfolio.json)."""
+    "Portfolio files") run as one portfolio on one wallet: every Play on every --symbol
+    (each on its own symbol without one; PLAY@SYMBOL pins a Play to SYMBOL), sized on equal
+    shares of the account; the run folder adds each member's curve (member_equity.parquet)
+    and the portfolio figures (portfolio.json)."""
     from trade.play.portfolio import is_portfolio_file
 
+    play_files = tuple(p for p, _ in plays)
+    pinned = tuple(s for _, s in plays)
     if len(play_files) > 1 or len(symbols) > 1 or is_portfolio_file(play_files[0]):
-        run_portfolio_and_report(play_files, symbols=symbols, start=start, end=end,
-                                 data_dir=data_dir, out=out, path=path, as_json=as_json,
+        run_portfolio_and_report(play_files, symbols=symbols, pinned=pinned, start=start,
+                                 end=end, data_dir=data_dir, out=out, path=path, as_json=as_json,
                                  seed=seed, report=report, synthetic=synthetic)
         return
     play_file = play_files[0]
-    symbol = symbols[0] if symbols else None
+    symbol = pinned[0] or (symbols[0] if symbols else None)
     run_and_report(play_file, symbol=symbol, start=start, end=end, data_dir=data_dir, out=out,
                    path=path, as_json=as_json, seed=seed, report=report, synthetic=synthetic)

@@ -110,13 +110,35 @@ def members_from_file(pf: PortfolioFile) -> list[MemberSpec]:
     return [MemberSpec(e.play, e.symbol, e.alloc) for e in pf.members]
 
 
-def members_from_cli(plays: Sequence[str | Path], symbols: Sequence[str]) -> list[MemberSpec]:
-    """The members of `trade backtest A.yml B.yml --symbol X --symbol Y`: every Play on every
-    symbol given (Play order, then symbol order), or each Play on its own symbol when none
-    is given; equal allocations."""
-    if not symbols:
-        return [MemberSpec(p) for p in plays]
-    return [MemberSpec(p, s) for p in plays for s in symbols]
+def members_from_cli(plays: Sequence[str | Path], symbols: Sequence[str],
+                     pinned: Sequence[str | None] | None = None) -> list[MemberSpec]:
+    """The members of `trade backtest A.yml B.yml@ETHUSDT --symbol X --symbol Y`.
+
+    Parameters
+    ----------
+    plays : sequence of str or Path
+        The Play files, in order.
+    symbols : sequence of str
+        The repeated --symbol: every Play without a pinned symbol runs on each of them
+        (Play order, then symbol order); none: each Play on its own symbol.
+    pinned : sequence of str or None, optional
+        Per Play, the symbol given as ``PLAY@SYMBOL`` (it runs on that one only).
+
+    Returns
+    -------
+    list of MemberSpec
+        Equal allocations (alloc None: 1 / the number of members).
+    """
+    pins = list(pinned) if pinned is not None else [None] * len(plays)
+    out: list[MemberSpec] = []
+    for play, pin in zip(plays, pins, strict=True):
+        if pin is not None:
+            out.append(MemberSpec(play, pin))
+        elif symbols:
+            out.extend(MemberSpec(play, s) for s in symbols)
+        else:
+            out.append(MemberSpec(play))
+    return out
 
 
 def _load(spec: MemberSpec, k: int) -> tuple[Play, Path | None]:
@@ -352,23 +374,26 @@ def run_portfolio_backtest(
         raise InputError(f"--path {path}: {PATH_REASON} (auto or batch)")
     st = store if store is not None else open_store(data_dir)
     n = len(members)
-    preps: list[PreparedRun] = []
-    allocs: list[float] = []
-    for k, spec in enumerate(members):
+    loaded: list[tuple[Play, float]] = []
+    for k, spec in enumerate(members):  # every member checked before any data is read
         play, _ = _load(spec, k)
         if play.account.max_drawdown_pct is not None:
             raise InputError(f"{play.source or play.name}: account.max_drawdown_pct needs the "
                              f"event path, and {PATH_REASON}; backtest this Play alone")
         alloc = 1.0 / n if spec.alloc is None else spec.alloc
-        if not (isinstance(alloc, int | float) and math.isfinite(alloc) and alloc > 0):
+        if isinstance(alloc, bool) or not (isinstance(alloc, int | float)
+                                           and math.isfinite(alloc) and alloc > 0):
             raise InputError(f"member {k + 1} ({play.name}): alloc must be > 0, got {alloc!r}")
+        loaded.append((play, float(alloc)))
+    preps: list[PreparedRun] = []
+    allocs = [a for _, a in loaded]
+    for k, (spec, (play, _)) in enumerate(zip(members, loaded, strict=True)):
         sym = spec.symbol.upper() if spec.symbol else None
         try:
             preps.append(prepare_run(play, store=st, symbol=sym, start=start, end=end,
                                      path="batch", seed=seed, synthetic=synthetic))
         except InputError as exc:
             raise InputError(f"member {k + 1} ({play.name}): {exc}") from None
-        allocs.append(float(alloc))
     wallet = _wallet(preps, initial_balance)
     labels = _labels(preps)
     inputs = []
