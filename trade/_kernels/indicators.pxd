@@ -20,11 +20,11 @@ cdef struct Sma:
     double sum         # sum of the newest n-1 values (TA-Lib keeps the total this way)
 
 # The "seed with an SMA, then smooth" machine shared by every EMA and Wilder average:
-# NaN until n values, then the mean of the first n, then each value smoothed in,
-# EMA form ((x - prev)*k + prev, TA-Lib's order) or Wilder's v = a*v' + b*x (a = (n-1)/n,
-# b = 1/n) taken two bars at a time: v = a2*v'' + (a*w' + w), w = b*x, a2 = a*a (the first
-# value after the seed: a*v' + w). Two bars back, Wilder's chain splits into two
-# independent ones (odd and even bars) that a batch loop runs side by side.
+# NaN until n values, then the mean of the first n, then each value smoothed in as
+# v = a*v' + b*x (EMA: a = 1 - k, b = k; Wilder: a = (n-1)/n, b = 1/n) taken two bars at a
+# time: v = a2*v'' + (a*w' + w), w = b*x, a2 = a*a (the first value after the seed:
+# a*v' + w). Two bars back, the chain splits into two independent ones (odd and even
+# bars) that a batch loop runs side by side.
 cdef struct Smooth:
     int n
     long long count

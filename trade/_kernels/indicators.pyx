@@ -153,10 +153,12 @@ cdef inline void sma_run(Sma* s, const double* x, double* out, Py_ssize_t n,
 # ------------------------------------------------ EMA / Wilder (one smoother)
 
 cdef inline void smooth_init(Smooth* s, int n, double k, bint wilder) noexcept nogil:
+    """An EMA (weight k) or Wilder average (k = 1/n): v = a*v' + b*x, a = 1 - k, b = k,
+    taken two bars at a time (see Smooth)."""
     s.n = n
     s.k = k
-    s.a = (n - 1.0) / n
-    s.b = 1.0 / n
+    s.a = (n - 1.0) / n if wilder else 1.0 - k
+    s.b = 1.0 / n if wilder else k
     s.a2 = s.a * s.a
     s.wilder = wilder
     s.count = 0
@@ -189,13 +191,7 @@ cdef inline double smooth_add(Smooth* s, double x) noexcept nogil:
     return s.value
 
 cdef inline double smooth_seeded(Smooth* s, double x) noexcept nogil:
-    """smooth_add once seeded (count >= n; x not NaN)."""
-    if s.wilder:
-        return wilder_seeded(s, x)
-    return ema_seeded(s, x)
-
-cdef inline double wilder_seeded(Smooth* s, double x) noexcept nogil:
-    """smooth_seeded of a Wilder average (see Smooth: two bars back once it can)."""
+    """smooth_add once seeded (count >= n; x not NaN): two bars back once it can."""
     cdef double w = x * s.b, v
     if s.count == s.n:                 # the seed is the only value so far: one bar back
         v = s.value * s.a + w
@@ -208,50 +204,64 @@ cdef inline double wilder_seeded(Smooth* s, double x) noexcept nogil:
     return v
 
 cdef inline double wilder2(double v2, double wp, double w, double a, double a2) noexcept nogil:
-    """Wilder's value from the one two bars back (v2) and the last two inputs times b."""
+    """The smoothed value from the one two bars back (v2) and the last two inputs times b
+    (EMA and Wilder alike)."""
     return v2 * a2 + (wp * a + w)
 
 cdef inline bint wilder_paired(Smooth* s) noexcept nogil:
-    """True once the state holds two values (prev and value): wilder_pairs may run."""
+    """True once the state holds two values (prev and value): a paired loop may run."""
     return s.count > s.n
 
 cdef inline double ema_seeded(Smooth* s, double x) noexcept nogil:
-    """smooth_seeded of an EMA (a caller that knows its smoother's form skips the test)."""
-    s.count += 1
-    s.value = ema_next(s.value, x, s.k)
-    return s.value
+    """smooth_seeded (kept by name for the EMA loops that know their smoother is seeded)."""
+    return smooth_seeded(s, x)
 
 cdef inline double ema_seeded_update(Smooth* s, double x) noexcept nogil:
     """smooth_update of a seeded EMA."""
-    return NAN if isnan(x) else ema_seeded(s, x)
+    return NAN if isnan(x) else smooth_seeded(s, x)
 
-cdef inline double ema_next(double prev, double x, double k) noexcept nogil:
-    return ((x - prev) * k) + prev
+cdef inline bint smooth_pairs(Smooth* s, const double* x, double* out, Py_ssize_t i,
+                              Py_ssize_t e) noexcept nogil:
+    """smooth_update over x[i..e-1] (e - i even, wilder_paired) as two chains, odd and
+    even bars. False when a NaN value (which smooth_update skips) turned a chain NaN:
+    out[i:e] and *s to be redone bar by bar."""
+    cdef double va = s.prev, vb = s.value, wp = s.wp, a = s.a, b = s.b, a2 = s.a2, w0, w1
+    cdef Py_ssize_t j
+    for j in range(i, e, 2):
+        w0 = x[j] * b
+        w1 = x[j + 1] * b
+        va = wilder2(va, wp, w0, a, a2)
+        vb = wilder2(vb, w0, w1, a, a2)
+        wp = w1
+        out[j] = va
+        out[j + 1] = vb
+    if isnan(va + vb):
+        return False
+    s.prev = va
+    s.value = vb
+    s.wp = wp
+    s.count += e - i
+    return True
 
 cdef inline void smooth_run(Smooth* s, const double* x, double* out,
                             Py_ssize_t n) noexcept nogil:
-    """out[i] = smooth_update(s, x[i]) for every i: the seed bar by bar, then (EMA) one
-    tight loop with the value in a register."""
-    cdef Py_ssize_t i = 0
-    if s.wilder:
-        for i in range(n):
-            out[i] = smooth_update(s, x[i])
-        return
-    while i < n and s.count < s.n:
-        out[i] = smooth_update(s, x[i])
-        i += 1
-    cdef double val = s.value, k = s.k, xi
-    cdef long long cnt = s.count
-    for i in range(i, n):
-        xi = x[i]
-        if isnan(xi):
-            out[i] = NAN
+    """out[i] = smooth_update(s, x[i]) for every i: bar by bar until two seeded values
+    exist, then smooth_pairs in blocks (a block that meets a NaN is redone bar by bar)."""
+    cdef Py_ssize_t i = 0, e, j
+    cdef Smooth keep
+    while i < n:
+        if n - i >= 2 and wilder_paired(s):
+            e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+            keep = s[0]
+            if smooth_pairs(s, x, out, i, e):
+                i = e
+                continue
+            s[0] = keep
         else:
-            val = ema_next(val, xi, k)
-            cnt += 1
-            out[i] = val
-    s.value = val
-    s.count = cnt
+            e = i + 1
+        for j in range(i, e):
+            out[j] = smooth_update(s, x[j])
+        i = e
 
 # ---------------------------------------------------------------------- WMA
 
