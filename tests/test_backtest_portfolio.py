@@ -265,3 +265,22 @@ def test_bad_command_lines(store: Path, tmp_path: Path) -> None:
     manifest = _json(tmp_path / "r" / "manifest.json")
     assert manifest["initial_balance"] == 7500.0
     assert {m["sim_config"]["initial_balance"] for m in manifest["members"]} == {7500.0}
+
+
+def test_the_example_portfolio_file_runs(tmp_path: Path) -> None:
+    from trade.play.portfolio import load_portfolio_file
+
+    example = Path(__file__).resolve().parents[1] / "plays" / "portfolios" / "two_markets.yml"
+    pf = load_portfolio_file(example)
+    assert [(e.symbol, e.alloc) for e in pf.members] == [("BTCUSDT", 0.5), ("ETHUSDT", 0.5)]
+    assert all(e.play.is_file() for e in pf.members)
+    data = tmp_path / "data"
+    res = invoke("data", "synth", "--symbol", "BTCUSDT", "--symbol", "ETHUSDT", "--days", "4",
+                 "--data-dir", str(data))
+    assert res.exit_code == 0, res.output
+    res = invoke("backtest", str(example), "--data-dir", str(data), "--out", str(tmp_path / "r"))
+    assert res.exit_code == 0, res.output
+    assert _json(tmp_path / "r" / "manifest.json")["portfolio"]["name"] == "two_markets"
+    res = invoke("report", str(tmp_path / "r"))  # `trade report` knows a portfolio folder
+    assert res.exit_code == 0, res.output
+    assert "Portfolio report" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")

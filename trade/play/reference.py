@@ -939,6 +939,15 @@ def _gen_patterns() -> str:
     return f"Regimes: {regimes}.\n\n" + _table(("pattern", "family", "shape"), rows)
 
 
+def _gen_portfolio_keys() -> str:
+    """The keys of a portfolio file (trade.play.portfolio)."""
+    from trade.play.portfolio import MEMBER_KEYS, PORTFOLIO_KEYS
+
+    rows = [(f"`portfolio.{k}`", v) for k, v in PORTFOLIO_KEYS.items()]
+    rows += [(f"`portfolio.members[].{k}`", v) for k, v in MEMBER_KEYS.items()]
+    return _table(("key", "meaning"), rows)
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "keys": _gen_keys,
     "intervals": _gen_intervals,
@@ -954,6 +963,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "indicators": _gen_indicators,
     "structures": _gen_structures,
     "patterns": _gen_patterns,
+    "portfolio_keys": _gen_portfolio_keys,
 }
 
 
