@@ -23,6 +23,7 @@ __all__ = ["cli", "main"]
 # name -> "module:attribute" of a click command or group. One line per subcommand.
 _COMMANDS: dict[str, str] = {
     "backtest": "trade.cli.backtest_cmd:backtest",
+    "ctl": "trade.cli.ctl_cmd:ctl",
     "data": "trade.cli.data_cmd:data",
     "exchange-sim": "trade.cli.exsim_cmd:exchange_sim",
     "play": "trade.cli.play_cmd:play",

@@ -1,9 +1,15 @@
-"""`trade run PLAY --mode paper|demo|live`: trade a Play on live (or replayed) bars.
+"""`trade run PLAY [PLAY ...] --mode paper|demo|live`: trade Plays on live (or replayed) bars.
+
+Several Plays run in one process on one account (trade.live.multi): one engine thread and
+one journal per Play, each with its own risk limits, `--account-*` limits over all of them;
+a Play that fails is reported and the others run on (the exit status is then non-zero).
+`trade ctl` talks to the run through its control endpoint (trade.live.control).
 
 Demo is the default. Live trading needs live keys (BYBIT_API_KEY / BYBIT_API_SECRET, or a
 0600 `--keys` file) AND an explicit confirmation: the `--confirm-live` flag plus either
 the environment variable TRADE_CONFIRM_LIVE set to the symbol (e.g. BTCUSDT) or typing the
-symbol at the prompt. `--endpoint http://127.0.0.1:8099` points any mode at another
+symbol at the prompt (several Plays: every symbol, comma-separated, e.g. BTCUSDT,ETHUSDT).
+`--endpoint http://127.0.0.1:8099` points any mode at another
 Bybit-compatible host (e.g. `trade exchange-sim`). SIGINT/SIGTERM stop cleanly; open orders
 and TP/SL stay on the exchange. In live mode Bybit's disconnect-cancel-all is on: once the
 process has been gone for its window (10 s), Bybit cancels the resting orders; the position
@@ -68,20 +74,33 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
         raise click.UsageError(f"live trading not confirmed (expected {symbol!r})")
 
 
+@dataclasses.dataclass
+class _Setup:
+    """One Play of a run, ready to start."""
+
+    play: Play
+    symbol: str
+    journal: Path
+    config: Any  # trade.live.RunConfig
+    instrument: Instrument
+    plan: OrderPlan
+
+
 @click.command("run")
-@click.argument("play_file", type=PLAY_FILE)
+@click.argument("play_files", nargs=-1, required=True, type=PLAY_FILE)
 @click.option("--mode", type=click.Choice(["paper", "demo", "live"]), default="demo",
               show_default=True)
 @click.option("--endpoint", default=None,
               help="Base URL of a Bybit-compatible host (e.g. http://127.0.0.1:8099).")
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None,
-              help="JSONL journal (append; a restart resumes from it).")
+              help="JSONL journal (append; a restart resumes from it). With several Plays: "
+              "a folder holding each Play's journal.")
 @click.option("--dashboard", default=None, help="Serve a live dashboard on HOST:PORT.")
 @click.option("--confirm-live", is_flag=True, help="Required (with a typed confirmation) "
               "for --mode live.")
 @click.option("--keys", "key_file", type=click.Path(path_type=Path), default=None,
               help="A 0600 file with api_key=... and api_secret=... lines.")
-@click.option("--symbol", default=None, help="Override the Play's symbol.")
+@click.option("--symbol", default=None, help="Override the Play's symbol (one Play only).")
 @click.option("--history-bars", type=int, default=1000, show_default=True,
               help="Closed 1m bars read over REST to warm the indicators up.")
 @click.option("--max-order-notional", type=float, default=None)
@@ -106,13 +125,36 @@ def _confirm_live(symbol: str, confirm_flag: bool) -> None:
 @click.option("--settle-timeout", type=float, default=5.0, show_default=True,
               help="Seconds a bar may wait for its reconciliation (the engine keeps "
               "consuming events meanwhile) before it is decided with new entries held.")
-def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | None,
-        dashboard: str | None, confirm_live: bool, key_file: Path | None, symbol: str | None,
-        history_bars: int, max_order_notional: float | None,
-        max_symbol_notional: float | None, daily_loss_pct: float | None,
-        data_dir: str | None, protect_margin: float, protect_deadline: float,
-        unknown_position: str, max_bar_age: float | None, settle_timeout: float) -> None:
-    """Run PLAY_FILE on live bars: paper (simulated fills), demo (Bybit demo) or live."""
+@click.option("--account-limits", "account_file", type=click.Path(path_type=Path),
+              default=None, help="YAML file of limits over every Play (max_gross_notional, "
+              "daily_loss_usdt, daily_loss_pct, max_drawdown_pct); see docs/live.md.")
+@click.option("--account-max-gross", type=float, default=None,
+              help="USDT: no Play opens a position while the Plays' gross exposure is at "
+              "or above this.")
+@click.option("--account-daily-loss-pct", type=float, default=None,
+              help="Percent of the account's equity lost since the UTC day's start that "
+              "stops every Play opening positions.")
+@click.option("--account-max-drawdown-pct", type=float, default=None,
+              help="Percent below the account's equity peak that stops every Play opening "
+              "positions.")
+@click.option("--control-dir", type=click.Path(path_type=Path), default=Path("runs/control"),
+              show_default=True, help="Folder of the control endpoint's address and 0600 "
+              "token (`trade ctl`).")
+@click.option("--no-control", is_flag=True, help="Serve no control endpoint.")
+def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
+        journal_path: Path | None, dashboard: str | None, confirm_live: bool,
+        key_file: Path | None, symbol: str | None, history_bars: int,
+        max_order_notional: float | None, max_symbol_notional: float | None,
+        daily_loss_pct: float | None, data_dir: str | None, protect_margin: float,
+        protect_deadline: float, unknown_position: str, max_bar_age: float | None,
+        settle_timeout: float, account_file: Path | None, account_max_gross: float | None,
+        account_daily_loss_pct: float | None, account_max_drawdown_pct: float | None,
+        control_dir: Path, no_control: bool) -> None:
+    """Run PLAY_FILES on live bars: paper (simulated fills), demo (Bybit demo) or live.
+
+    Several Play files run in one process on one account, one engine thread each, every
+    Play with its own journal and risk limits, the --account-* limits over all of them."""
+    from trade.cli.errors import EXPECTED_ERRORS
     from trade.core import InputError
     from trade.engine import PlayEngine, sim_config
     from trade.live import (
@@ -123,122 +165,222 @@ def run(play_file: Path, mode: str, endpoint: str | None, journal_path: Path | N
         RunConfig,
         load_credentials,
     )
+    from trade.live.account import AccountGuard, AccountLimits, load_account_limits
+    from trade.live.control import ControlServer
+    from trade.live.multi import MultiRunner
     from trade.live.secrets import redact
     from trade.notify import chain_listeners, notifier_from_env
     from trade.play import load_play, play_hash
     from trade.play.timeframes import INTERVAL_MINUTES
 
-    play = load_play(play_file)
-    sym = symbol or play.symbol
-    if journal_path is None:
-        journal_path = default_journal(play.name, sym, mode)
-    if journal_path.is_dir():
-        raise InputError(f"--journal {journal_path} is a folder: give a file path (e.g. "
-                         f"{journal_path / 'journal.jsonl'})")
+    plays = [load_play(f) for f in play_files]
+    many = len(plays) > 1
+    if many and symbol:
+        raise click.UsageError("--symbol overrides one Play's symbol: give one Play file")
+    syms = [symbol or p.symbol for p in plays]
+    for sym in syms:
+        if syms.count(sym) > 1:
+            raise InputError(f"two Plays trade {sym}: on one account they would share one "
+                             "position; run them in separate accounts")
+    journals = _journals(plays, syms, mode, journal_path)
     # InputError for a --protect-margin / --protect-deadline out of range
-    protection = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
-                                  unknown_position=unknown_position,  # type: ignore[arg-type]
-                                  )
-    exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
+    protection0 = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
+                                   unknown_position=unknown_position,  # type: ignore[arg-type]
+                                   )
     if max_bar_age is not None and max_bar_age <= 0:
         raise click.BadParameter(f"--max-bar-age must be > 0 s, got {max_bar_age:g}")
-    max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
     if settle_timeout <= 0:
         raise click.BadParameter(f"--settle-timeout must be > 0 s, got {settle_timeout:g}")
+    account_limits = load_account_limits(account_file) if account_file else AccountLimits()
+    account_limits = dataclasses.replace(
+        account_limits, **{k: v for k, v in (("max_gross_notional", account_max_gross),
+                                             ("daily_loss_pct", account_daily_loss_pct),
+                                             ("max_drawdown_pct", account_max_drawdown_pct))
+                           if v is not None})
     creds = None
     if mode == "live":
-        _confirm_live(sym, confirm_live)
+        # one confirmation covers every Play: type all the symbols, comma-separated
+        _confirm_live(",".join(syms), confirm_live)
     if mode != "paper":
         creds = load_credentials(mode, key_file=key_file)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
-    instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint, data_dir=data_dir)
-    # the Play's own fixed stop / take profit, for a position the journal does not know
-    lev = plan.leverage or 1.0
-    protection = dataclasses.replace(
-        protection,
-        fallback_sl_offset=plan.stop.value / 100 / lev if plan.stop.kind == "roi" else None,
-        fallback_tp_offset=(plan.take_profit.value / 100 / lev
-                            if plan.take_profit.kind == "roi" else None))
-    click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
-               f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
-               f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
-               f"mmr {instrument.maintenance_margin_rate:g}")
-    limits = RiskLimits(max_order_notional=max_order_notional,
-                        max_symbol_notional=max_symbol_notional,
-                        max_leverage=plan.leverage * 1.05,
-                        daily_loss_pct=daily_loss_pct)
-    config = RunConfig(
-        symbol=sym, mode=mode,  # type: ignore[arg-type]
-        endpoint=endpoint, credentials=creds, journal_path=journal_path,
-        history_bars=history_bars, leverage=plan.leverage,
-        sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
-        risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
-        tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
-        settle_s=settle_timeout,
-    )
+    setups: list[_Setup] = []
+    for play, sym, journal in zip(plays, syms, journals, strict=True):
+        exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
+        max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
+        instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint,
+                                      data_dir=data_dir)
+        # the Play's own fixed stop / take profit, for a position the journal does not know
+        lev = plan.leverage or 1.0
+        protection = dataclasses.replace(
+            protection0,
+            fallback_sl_offset=plan.stop.value / 100 / lev if plan.stop.kind == "roi" else None,
+            fallback_tp_offset=(plan.take_profit.value / 100 / lev
+                                if plan.take_profit.kind == "roi" else None))
+        click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
+                   f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
+                   f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
+                   f"mmr {instrument.maintenance_margin_rate:g}")
+        limits = RiskLimits(max_order_notional=max_order_notional,
+                            max_symbol_notional=max_symbol_notional,
+                            max_leverage=plan.leverage * 1.05,
+                            daily_loss_pct=daily_loss_pct)
+        config = RunConfig(
+            symbol=sym, mode=mode,  # type: ignore[arg-type]
+            endpoint=endpoint, credentials=creds, journal_path=journal,
+            history_bars=history_bars, leverage=plan.leverage,
+            sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
+            risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
+            tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
+            settle_s=settle_timeout,
+        )
+        setups.append(_Setup(play, sym, journal, config, instrument, plan))
     board: Any = None
-    listener = None
     if dashboard:
         from trade.report import DashboardServer, parse_address
 
         host, port = parse_address(dashboard)
-        # prices and quantities on the page at the instrument's precision
-        board = DashboardServer(host, port, instrument=instrument).start()
-        listener = board.publish
+        # prices and quantities on the page at the instrument's precision (one Play; with
+        # several, each Play's row is shown as sent)
+        board = DashboardServer(host, port,
+                                instrument=None if many else setups[0].instrument).start()
         click.echo(f"dashboard: {board.url}")
 
     notifier = notifier_from_env(redact=redact)  # None when no notification URL is set
     if notifier is not None:
         click.echo(f"notifications: {', '.join(notifier.targets)}")
-    runner = LiveRunner(config, lambda adapter: PlayEngine(play, adapter, plan=plan),
-                        listener=chain_listeners(listener,
-                                                 notifier.on_state if notifier else None),
-                        notifier=notifier)
+    account = (AccountGuard(account_limits, shared_wallet=mode != "paper", plays=len(setups))
+               if account_limits.active else None)
+    runners = []
+    for st in setups:
+        name = _play_label(st.play.name, st.symbol) if many else st.play.name
+        listener = None
+        if board is not None:
+            listener = (board.publish if not many else
+                        (lambda state, n=name, sym=st.symbol:
+                         board.publish({"play": n, "play_symbol": sym, "play_mode": mode,
+                                        **state})))
+        # the daily-summary notification follows one engine thread: one Play only
+        on_state = notifier.on_state if notifier is not None and not many else None
+        runners.append(LiveRunner(
+            st.config, _engine_factory(PlayEngine, st.play, st.plan),
+            listener=chain_listeners(listener, on_state), notifier=notifier, name=name,
+            account=account))
+    multi = MultiRunner(runners, account=account, notifier=notifier)
+    control: ControlServer | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if config.mode == "live":
+        if mode == "live":
             kept = ("TP/SL stay; resting orders are cancelled by Bybit's disconnect-cancel-all "
                     "after its window")
-        elif config.mode == "paper":
+        elif mode == "paper":
             kept = "paper: the simulated account ends with the process; the journal keeps it"
         else:
             kept = "orders and TP/SL stay on the exchange"
         click.echo(f"signal {signum}: stopping ({kept})", err=True)
-        runner.stop()
+        multi.stop()
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        click.echo(f"trade run: {play.name} on {sym}, mode {mode}"
-                   + (f", endpoint {endpoint}" if endpoint else ""))
-        click.echo(f"journal: {journal_path}")
-        summary = runner.run()
+        if not no_control:
+            control = ControlServer(multi, control_dir).start()
+            click.echo(f"control: {control_dir} ({control.url}; `trade ctl status "
+                       f"--control-dir {control_dir}`)")
+        for st in setups:
+            click.echo(f"trade run: {st.play.name} on {st.symbol}, mode {mode}"
+                       + (f", endpoint {endpoint}" if endpoint else ""))
+            click.echo(f"journal: {st.journal}")
+        if account is not None:
+            click.echo(f"account limits over {len(setups)} Play(s): "
+                       + ", ".join(f"{k} {v:g}" for k, v in
+                                   dataclasses.asdict(account_limits).items() if v))
+        result = multi.run()
     finally:
+        if control is not None:
+            control.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if board is not None:
             board.stop()
         if notifier is not None:
             notifier.close()
+    failed = result.failed
+    if not many and failed:
+        error = failed[0].error
+        assert error is not None
+        raise error  # one Play: its error as before (one line, exit 2; or a bug, 70)
+    for outcome in result.outcomes:
+        if outcome.summary is not None:
+            _print_summary(outcome.summary, outcome.name if many else "")
+        else:
+            click.echo(f"{outcome.name}: failed: {type(outcome.error).__name__}: "
+                       f"{outcome.error}", err=True)
+    if account is not None and account.trips:
+        click.echo(f"account limit tripped: {account.trips[0]}", err=True)
+    if failed:
+        bug = any(not isinstance(o.error, EXPECTED_ERRORS) for o in failed)
+        click.echo(f"error: {len(failed)} of {len(result.outcomes)} Plays failed "
+                   f"({', '.join(o.name for o in failed)}); the others ran on", err=True)
+        raise SystemExit(70 if bug else 2)
+
+
+def _engine_factory(engine: Any, play: Play, plan: OrderPlan) -> Any:
+    """`adapter -> PlayEngine(play, adapter, plan=plan)` for one Play."""
+    return lambda adapter: engine(play, adapter, plan=plan)
+
+
+def _play_label(play_name: str, symbol: str) -> str:
+    """A Play's name in a run of several (`trade ctl ... PLAY` takes it, or the symbol)."""
+    return f"{play_name}@{symbol}"
+
+
+def _journals(plays: list[Play], syms: list[str], mode: str,
+              journal_path: Path | None) -> list[Path]:
+    """Each Play's journal: the default per Play, symbol and mode; `--journal` is the file
+    of one Play, or the folder of several."""
+    from trade.core import InputError
+
+    if len(plays) == 1:
+        path = journal_path or default_journal(plays[0].name, syms[0], mode)
+        if path.is_dir():
+            raise InputError(f"--journal {path} is a folder: give a file path (e.g. "
+                             f"{path / 'journal.jsonl'})")
+        return [path]
+    if journal_path is not None and journal_path.exists() and not journal_path.is_dir():
+        raise InputError(f"--journal {journal_path} is a file: with several Plays give a "
+                         "folder (each Play's journal goes into it)")
+    out = []
+    for play, sym in zip(plays, syms, strict=True):
+        default = default_journal(play.name, sym, mode)
+        out.append(default if journal_path is None else journal_path / default.name)
+    return out
+
+
+def _print_summary(summary: Any, name: str) -> None:
+    """The end-of-run lines of one Play (prefixed with its name when there are several)."""
+    pre = f"{name}: " if name else ""
     if summary.journal_repair:
-        click.echo(summary.journal_repair, err=True)
-    click.echo(f"stopped: {summary.bars} bars, {summary.orders} orders, {summary.fills} fills"
+        click.echo(pre + summary.journal_repair, err=True)
+    click.echo(f"{pre}stopped: {summary.bars} bars, {summary.orders} orders, "
+               f"{summary.fills} fills"
                + (f", {len(summary.failures)} errors" if summary.failures else ""))
     lag = summary.lag_stats()
     if lag:
-        click.echo(f"bar close to decision: p50 {lag['p50'] / 1000:.2f} s, p95 "
+        click.echo(f"{pre}bar close to decision: p50 {lag['p50'] / 1000:.2f} s, p95 "
                    f"{lag['p95'] / 1000:.2f} s, max {lag['max'] / 1000:.2f} s; "
                    f"{summary.held_bars} bars decided without entries (missed, stale or "
                    f"unsettled; {summary.unsettled_bars} while REST was in flight)")
     prot = summary.protection
     if prot.get("requested"):
-        click.echo(f"protection: {prot['requested']} requested, {prot['confirmed']} confirmed, "
-                   f"{prot['failed']} not confirmed ({prot['closed']} positions closed)")
+        click.echo(f"{pre}protection: {prot['requested']} requested, {prot['confirmed']} "
+                   f"confirmed, {prot['failed']} not confirmed ({prot['closed']} positions "
+                   "closed)")
     if summary.paused:
-        click.echo(f"paused: {summary.paused}", err=True)
+        click.echo(f"{pre}paused: {summary.paused}", err=True)
 
 
 def default_journal(play_name: str, symbol: str, mode: str) -> Path:

@@ -78,12 +78,15 @@ from trade.core import (
     Balance,
     Clock,
     ExchangeAdapter,
+    InputError,
     Order,
     OrderRequest,
     OrderStatus,
     Position,
+    Side,
     WallClock,
 )
+from trade.live.account import AccountGuard
 from trade.live.client import BybitRest, make_session, ws_base_of
 from trade.live.errors import BybitError
 from trade.live.events import Deferred, Failure, KlinePush, StreamState
@@ -226,7 +229,8 @@ class LiveRunner:
                  engine_factory: Callable[[ExchangeAdapter], BarEngine], *,
                  clock: Clock | None = None,
                  listener: Callable[[dict[str, Any]], None] | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, name: str = "",
+                 account: AccountGuard | None = None) -> None:
         if config.mode != "paper" and config.credentials is None:
             raise ValueError(f"{config.mode} mode needs API credentials")
         if config.mode == "paper" and config.sim_config is None:
@@ -262,6 +266,12 @@ class LiveRunner:
         self._done: deque[_Decided] = deque()  # decided bars whose REST jobs are in flight
         self._advancing = False
         self.market: MarketFeed | None = None  # when the engine reads market builtins
+        self.name = name or config.symbol  # the Play's label (several Plays in one process)
+        # limits over every Play of the process (trade.live.account); None: this Play alone
+        self.account = account
+        self.control_pause = ""  # why `trade ctl pause` holds new entries (engine thread)
+        self.halt_noted = ""  # the account halt this Play's journal recorded (engine thread)
+        self._start_equity = math.nan  # at the first decision (status: the run's P&L)
 
     # ------------------------------------------------------------ any thread
     def stop(self) -> None:
@@ -540,7 +550,116 @@ class LiveRunner:
         session = self.session
         if session is not None and session.paused:
             return f"paused: {session.paused}"
+        gate = self._gate()
+        if gate:
+            return gate
         return "catching up" if self._held_run else "open"
+
+    # ------------------------------------------------------------ control (engine thread)
+    def _gate(self) -> str:
+        """Why new entries are held besides the bar's own rules: `trade ctl pause` or an
+        account limit over every Play ("" = neither)."""
+        if self.control_pause:
+            return f"paused by ctl: {self.control_pause}"
+        if self.account is not None:
+            reason = self.account.blocked()
+            if reason:
+                return f"account limit: {reason}"
+        return ""
+
+    def _report_account(self, close_ms: int, close: float) -> None:
+        """This Play's part of the account at the close, to the account guard."""
+        if self.adapter is None:
+            return
+        bal = self.adapter.balance()
+        if math.isnan(self._start_equity):
+            self._start_equity = bal.equity
+        if self.account is None:
+            return
+        pos = self.adapter.position(self.config.symbol)
+        upnl = pos.side * pos.size * (close - pos.entry_price) if pos.side else 0.0
+        self.account.report(self.name, ts=close_ms, wallet=bal.wallet_balance, upnl=upnl,
+                            equity=bal.equity, notional=pos.size * close)
+
+    def note_account_halt(self, reason: str) -> None:
+        """The account guard tripped: journal it in this Play's journal and notify (engine
+        thread; the multi-Play runner posts it here)."""
+        session = self.session
+        if session is None or self.halt_noted == reason:
+            return
+        self.halt_noted = reason
+        session.journal.write("account_halt", reason=reason, play=self.name)
+        session.notify("account_halt", play=self.name, reason=reason)
+
+    def status(self) -> dict[str, Any]:
+        """What `trade ctl status` shows of this Play (engine thread)."""
+        sym = self.config.symbol
+        out: dict[str, Any] = {"play": self.name, "symbol": sym, "mode": self.config.mode,
+                               "ready": self.ready.is_set(), "bars": self.bars_done}
+        if self.adapter is None:
+            return out
+        pos = self.adapter.position(sym)
+        bal = self.adapter.balance()
+        out["position"] = {"side": pos.side, "size": pos.size, "entry_price": pos.entry_price,
+                           "unrealized_pnl": pos.unrealized_pnl}
+        out["open_orders"] = len(self.adapter.open_orders(sym))
+        out["equity"] = bal.equity
+        session = self.session
+        if session is not None and session.executor is not None:
+            # one wallet for every Play: this Play's P&L is its own fills' and position's
+            fills = session.book.fills
+            out["pnl"] = (sum(f.closed_pnl - f.fee for f in fills) + pos.unrealized_pnl)
+        else:
+            out["pnl"] = bal.equity - self._start_equity if math.isfinite(
+                self._start_equity) else 0.0
+        out["paused"] = self.control_pause or (session.paused if session else "") or ""
+        out["entries"] = self._entries_state()
+        return out
+
+    def control(self, action: str, who: str = "ctl") -> dict[str, Any]:
+        """Apply a `trade ctl` action to this Play and journal it (engine thread):
+        pause (no new entries; exits, brackets and protection keep working), resume (undo
+        a ctl pause: a protection failure's pause or an account halt stays), flatten
+        (cancel the Play's open orders, close its position reduce-only at market, and
+        pause), status."""
+        session = self.session
+        if action == "status":
+            return self.status()
+        if session is None or self.adapter is None:
+            raise InputError(f"{self.name} is not running yet")
+        record: dict[str, Any] = {"action": action, "by": who}
+        if action == "pause":
+            self.control_pause = self.control_pause or f"{who} pause"
+        elif action == "resume":
+            record["was"] = self.control_pause
+            self.control_pause = ""
+        elif action == "flatten":
+            self.control_pause = self.control_pause or f"{who} flatten"
+            record.update(self._flatten())
+        else:
+            raise InputError(f"unknown control action {action!r}")
+        session.journal.write("ctl", play=self.name, **record)
+        log.warning("%s: ctl %s", self.name, action)
+        return self.status()
+
+    def _flatten(self) -> dict[str, Any]:
+        """Cancel this Play's open orders and close its position reduce-only at market."""
+        sym = self.config.symbol
+        adapter = self.adapter
+        cancelled: list[str] = []
+        for order in list(adapter.open_orders(sym)):
+            try:
+                adapter.cancel(sym, order.order_id)
+            except KeyError:
+                continue  # ended meanwhile
+            cancelled.append(order.order_id)
+        pos = adapter.position(sym)
+        closed = 0.0
+        if pos.side != 0 and pos.size > 0:
+            side = Side.SELL if pos.side > 0 else Side.BUY
+            adapter.submit(OrderRequest(sym, side, pos.size, reduce_only=True))
+            closed = pos.size
+        return {"cancelled": cancelled, "closed": closed}
 
     def _on_kline(self, k: KlinePush) -> None:
         cfg = self.config
@@ -623,8 +742,10 @@ class LiveRunner:
             lag = self._lag(ts + MINUTE)
             hold = self._hold(lag, missed)
             self._held_note(ts, hold)
-            # a missed or stale bar never opens a position; its exits still go
-            self.adapter.entry_hold = hold
+            self._report_account(ts + MINUTE, c)
+            # a missed or stale bar never opens a position; its exits still go (nor does
+            # one while paused by `trade ctl` or an account limit)
+            self.adapter.entry_hold = hold or self._gate()
             try:
                 self._decide(ts, o, h, lo, c, v)
             finally:
@@ -712,8 +833,10 @@ class LiveRunner:
         if unreconciled and self._unsettled:
             self.summary.unsettled_bars += 1
         self._held_note(ts, hold)
-        # a missed, stale or unsettled bar never opens a position; its exits still go
-        session.entry_hold = hold
+        self._report_account(close_ms, c)
+        # a missed, stale or unsettled bar never opens a position; its exits still go (nor
+        # does one while paused by `trade ctl` or an account limit)
+        session.entry_hold = hold or self._gate()
         try:
             self._decide(ts, bar.o, bar.h, bar.lo, c, bar.v)
         finally:

@@ -365,7 +365,8 @@ class LiveSession:
     def process(self, event: LiveEvent) -> None:
         """Apply one event (engine thread only)."""
         if isinstance(event, PrivatePush):
-            self._activity = True
+            if self._concerns_us(event):
+                self._activity = True
             self._private(event)
         elif isinstance(event, KlinePush):
             if event.confirm and self.on_kline is not None:
@@ -562,9 +563,21 @@ class LiveSession:
                                entry=pos.entry_price)
             self.protect({"stopLoss": action.level}, pos.side, reason="break_even")
 
+    def _concerns_us(self, ev: PrivatePush) -> bool:
+        """A push that may change this session's state: its symbol's orders, executions or
+        position, or any other topic (wallet, DCP). Several Plays on one account (one per
+        symbol) each see the whole account's private stream; another symbol's order or
+        execution rows are not this session's."""
+        if ev.topic not in ("order", "execution", "position"):
+            return True
+        return any(str(row.get("symbol") or self.symbol) == self.symbol for row in ev.rows)
+
     def _private(self, ev: PrivatePush) -> None:
         book = self.book
         for row in ev.rows:
+            if ev.topic in ("order", "execution") and \
+                    str(row.get("symbol") or self.symbol) != self.symbol:
+                continue  # another Play's symbol on the same account
             if ev.topic == "order":
                 book.apply_order_row(row)
             elif ev.topic == "execution":

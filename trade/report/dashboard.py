@@ -18,7 +18,11 @@ An update is a dict; recognised keys (others are shown under "info"):
 * `equity`: a number (with the update's `ts`), or {"ts", "equity"}: appended to the curve;
 * `connection`: dict of named health values (e.g. {"public_ws": "connected",
   "last_message_age_s": 0.4}) - merged;
-* `ts`: ms UTC of the update; without it the injected Clock's time is used.
+* `ts`: ms UTC of the update; without it the injected Clock's time is used;
+* `play` (str): the update is one Play's of a run of several (`trade run A.yml B.yml`): it
+  replaces that Play's row in `plays` (its position, equity, open orders, entries state,
+  lag, connection) and adds its fills to the recent fills, tagged with the Play; the
+  page's single position, open orders and equity curve are left to updates without `play`.
 
 With an `instrument`, prices and quantities in the position, orders and fills are shown at
 its precision (`Instrument.price_text` / `qty_text`: tick and quantity-step decimals).
@@ -44,6 +48,7 @@ MAX_FILLS = 50
 MAX_EQUITY_POINTS = 5000
 KEEPALIVE_S = 15.0
 _KNOWN = {"position", "open_orders", "fill", "fills", "equity", "connection", "ts"}
+_PLAY_KEYS = ("play_symbol", "play_mode", "equity", "entries", "lag_ms", "close")
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -136,6 +141,7 @@ class DashboardServer:
         self._equity: deque[tuple[int | None, float]] = deque(maxlen=MAX_EQUITY_POINTS)
         self._connection: dict[str, Any] = {}
         self._info: dict[str, Any] = {}
+        self._plays: dict[str, dict[str, Any]] = {}
         self._last_ts: int | None = None
         self._snapshot = "{}"
         self._dirty = True
@@ -151,6 +157,9 @@ class DashboardServer:
         ts = upd.get("ts")
         if ts is None and self._clock is not None:
             ts = self._clock.now_ms()
+        if isinstance(upd.get("play"), str):
+            self._publish_play(upd, ts)
+            return
         with self._cond:
             if "position" in upd:
                 pos = upd["position"]
@@ -177,6 +186,33 @@ class DashboardServer:
             self._dirty = True
             self._cond.notify_all()
 
+    def _publish_play(self, upd: dict[str, Any], ts: Any) -> None:
+        """One Play's update in a run of several: its row in `plays`."""
+        name = str(upd["play"])
+        with self._cond:
+            row = self._plays.setdefault(name, {"play": name})
+            for key in _PLAY_KEYS:
+                if key in upd:
+                    row[key] = _jsonable(upd[key])
+            if "position" in upd:
+                row["position"] = (None if upd["position"] is None
+                                   else self._shown(upd["position"]))
+            if "open_orders" in upd:
+                row["open_orders"] = [self._shown(o) for o in upd["open_orders"] or []]
+            if isinstance(upd.get("connection"), Mapping):
+                row.setdefault("connection", {}).update(_jsonable(upd["connection"]))
+            fills = list(upd.get("fills") or []) + ([upd["fill"]] if upd.get("fill") else [])
+            for fill in fills:
+                shown = self._shown(fill)
+                self._fills.append(({"play": name} | shown) if isinstance(shown, dict)
+                                   else shown)
+            if ts is not None:
+                row["ts"] = int(ts)
+                self._last_ts = max(self._last_ts or 0, int(ts))
+            self._version += 1
+            self._dirty = True
+            self._cond.notify_all()
+
     def _shown(self, row: Any) -> Any:
         return display_row(_jsonable(row), self.instrument)
 
@@ -195,6 +231,7 @@ class DashboardServer:
                 "equity": [[t, e] for t, e in self._equity],
                 "connection": self._connection,
                 "info": self._info,
+                "plays": [self._plays[k] for k in sorted(self._plays)],
             },
             allow_nan=False,
         )

@@ -44,7 +44,15 @@ function render(){if(!S)return;var p=S.position||null,info=S.info||{};
   table(document.getElementById('orders'),S.open_orders);table(document.getElementById('fills'),S.fills);
   document.getElementById('norders').textContent=S.open_orders.length;document.getElementById('nfills').textContent=S.fills.length;
   document.getElementById('eqlast').textContent=eq===null?'':fmtNum(eq,2)+' USDT';
+  renderPlays(S.plays||[]);
   drawEquity();window.DASH_VERSION=S.version;}
+function renderPlays(ps){var card=document.getElementById('playscard');card.hidden=!ps.length;if(!ps.length)return;
+  document.getElementById('nplays').textContent=ps.length;
+  table(document.getElementById('plays'),ps.map(function(r){var p=r.position||{};
+    return {play:r.play,symbol:r.play_symbol,mode:r.play_mode,
+      position:p.size?((p.side===1?'long':p.side===-1?'short':String(p.side))+' '+fmtV(p.size)):'flat',
+      unrealized:p.unrealized_pnl===undefined?null:p.unrealized_pnl,equity:r.equity===undefined?null:r.equity,
+      orders:(r.open_orders||[]).length,entries:r.entries,lag_ms:r.lag_ms,ts:r.ts};}));}
 function streamState(t,ok){var e=document.getElementById('stream');e.textContent=t;e.className='chip '+(ok?'pos':'neg');}
 function connect(){if(!window.EventSource){poll();return;}
   var es=new EventSource('/events');
