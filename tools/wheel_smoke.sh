@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install one built wheel into a fresh venv and use it as a user would, from an empty folder
 # with no source tree in sight: quick start, a bundled Play's backtest, a small sweep, the
-# exchange simulator answering over loopback, the typed kernel (stubs, .pxd for cimport).
+# exchange simulator answering over loopback, the typed kernel (stubs, .pxd for cimport),
+# a portfolio file's backtest.
 #
 #   tools/wheel_smoke.sh dist/trade_bybit-0.1.0-cp311-...whl /path/to/python3.11
 set -euo pipefail
@@ -28,6 +29,11 @@ grep -q "^# Play reference" reference.md
 "$t" sweep 01_ema_cross_basics --data-dir data --start 2018-01-01 --end 2018-03-01 \
     --param features.ema_fast.params.length=values:5,9 --no-progress --out sweeps/s.parquet > sweep.txt
 test -s sweeps/s.parquet
+# a portfolio file shipped in the wheel: two Plays on two generated markets, one wallet
+"$t" data synth --symbol BTCUSDT --symbol ETHUSDT --days 10 --correlation 0.6 --data-dir pf > synth.txt
+plays_dir=$("$work/venv/bin/python" -c "import trade, pathlib; print(pathlib.Path(trade.__file__).parent / 'plays')")
+"$t" backtest "$plays_dir/portfolios/two_markets.yml" --data-dir pf --out runs/pf --json > pf.json
+test -s runs/pf/portfolio.json
 
 "$t" exchange-sim --data-dir data --symbol BTCUSDT --port 0 --speed 60 > sim.log 2>&1 &
 sim_pid=$!
