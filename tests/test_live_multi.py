@@ -431,3 +431,41 @@ def test_cli_refuses_two_plays_on_one_symbol(plays: dict[str, Play], tmp_path: P
     res = CliRunner().invoke(cli, ["run", str(tmp_path / "multi_btc.yml"), str(other),
                                    "--mode", "paper"])
     assert res.exit_code != 0 and "two Plays trade BTCUSDT" in str(res.exception or res.output)
+
+
+def test_paper_plays_hold_entries_at_the_gross_cap_and_flatten(plays: dict[str, Play],
+                                                              tmp_path: Path) -> None:
+    """Paper: each Play its own simulated account; the gross-exposure gate holds entries
+    over both, `flatten` closes one Play's position at the next bar and pauses it."""
+    cap = 4000.0
+    account = AccountGuard(AccountLimits(max_gross_notional=cap), shared_wallet=False, plays=2)
+    journals = {s: tmp_path / f"paper-{s}.jsonl" for s in (BTC, ETH)}
+    with _server(plays[BTC]) as sim:
+        runners = []
+        for sym, play in plays.items():
+            plan = order_plan(play, DEFAULT_INSTRUMENT)
+            cfg = RunConfig(symbol=sym, mode="paper", endpoint=sim.base_url,
+                            journal_path=journals[sym], stream_options=FAST, history_bars=200,
+                            sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
+            runners.append(LiveRunner(cfg, lambda a, p=play, pl=plan: PlayEngine(p, a, plan=pl),
+                                      name=play.name, account=account))
+        group = Group(runners, account)
+        try:
+            group.steps(sim, 60)
+            for _ in range(60):
+                if group.multi.control("status", ETH)["plays"]["multi_eth"]["position"]["size"]:
+                    break
+                group.steps(sim, 1, runners[0].bars_done)
+            status = group.multi.control("flatten", ETH)["plays"]["multi_eth"]
+            assert status["position"]["size"] > 0 and status["entries"].startswith("paused")
+            group.steps(sim, 1, runners[0].bars_done)
+            after = group.multi.control("status")
+            assert after["plays"]["multi_eth"]["position"]["size"] == 0
+            assert after["account"]["shared_wallet"] is False
+        finally:
+            result = group.close()
+    assert not result.failed
+    refused = [r for r in read_journal(journals[BTC]) if r["kind"] == "order_refused"]
+    assert refused and all("account gross exposure" in r["reason"] for r in refused)
+    ctl = [r for r in read_journal(journals[ETH]) if r["kind"] == "ctl"]
+    assert [r["action"] for r in ctl] == ["flatten"] and ctl[0]["closed"] > 0
