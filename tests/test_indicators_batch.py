@@ -112,7 +112,8 @@ def test_rolling_extreme_scan_equals_the_deque(
 # indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
 BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "keltner", "willr", "midprice",
-           "rolling_max", "rolling_min", "stoch", "kama", "sma", "trima"]
+           "rolling_max", "rolling_min", "stoch", "kama", "sma", "trima", "ema", "dema",
+           "tema", "macd", "ppo"]
 
 
 def _with_length(name: str, length: int) -> dict[str, Any]:
@@ -120,6 +121,8 @@ def _with_length(name: str, length: int) -> dict[str, Any]:
         return {"k_length": length}
     if name == "keltner":
         return {"length": length, "atr_length": length}
+    if name in ("macd", "ppo"):
+        return {"fast": length, "slow": length + 3, "signal": max(1, length // 2)}
     return {"length": length}
 
 

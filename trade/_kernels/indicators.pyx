@@ -243,6 +243,18 @@ cdef inline bint smooth_pairs(Smooth* s, const double* x, double* out, Py_ssize_
     s.count += e - i
     return True
 
+cdef inline void smooth_pair(Smooth* s, double x0, double x1, double* y0,
+                             double* y1) noexcept nogil:
+    """Two more values into a wilder_paired smoother, as two smooth_seeded calls leave it
+    (no NaN test: a caller's block checks its chains once at the end)."""
+    cdef double w0 = x0 * s.b, w1 = x1 * s.b
+    s.prev = wilder2(s.prev, s.wp, w0, s.a, s.a2)
+    s.value = wilder2(s.value, w0, w1, s.a, s.a2)
+    s.wp = w1
+    s.count += 2
+    y0[0] = s.prev
+    y1[0] = s.value
+
 cdef inline void smooth_run(Smooth* s, const double* x, double* out,
                             Py_ssize_t n) noexcept nogil:
     """out[i] = smooth_update(s, x[i]) for every i: bar by bar until two seeded values
@@ -832,9 +844,33 @@ cdef class KDema(Kernel):
         cdef Py_ssize_t i
         if x == NULL:
             return False
-        cdef Smooth e1 = self.e1, e2 = self.e2
-        for i in range(n):
-            out[0][i] = dema_bar(&e1, &e2, x[i])
+        cdef Smooth e1 = self.e1, e2 = self.e2, k1, k2
+        cdef double* o0 = out[0]
+        cdef double a0, a1, b0, b1
+        cdef Py_ssize_t e, j
+        i = 0
+        while i < n:
+            # pairs of bars in blocks once both EMAs hold two values (a block that meets
+            # a NaN, which turns the chains NaN, is redone bar by bar)
+            if n - i >= 2 and wilder_paired(&e1) and wilder_paired(&e2):
+                e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+                k1 = e1
+                k2 = e2
+                for j in range(i, e, 2):
+                    smooth_pair(&e1, x[j], x[j + 1], &a0, &a1)
+                    smooth_pair(&e2, a0, a1, &b0, &b1)
+                    o0[j] = (2.0 * a0) - b0
+                    o0[j + 1] = (2.0 * a1) - b1
+                if not isnan(e2.prev + e2.value):
+                    i = e
+                    continue
+                e1 = k1
+                e2 = k2
+            else:
+                e = i + 1
+            for j in range(i, e):
+                o0[j] = dema_bar(&e1, &e2, x[j])
+            i = e
         self.e1 = e1
         self.e2 = e2
         free(tmp)
@@ -872,17 +908,37 @@ cdef class KTema(Kernel):
         cdef Py_ssize_t i
         if x == NULL:
             return False
-        cdef Smooth e1 = self.e1, e2 = self.e2, e3 = self.e3
+        cdef Smooth e1 = self.e1, e2 = self.e2, e3 = self.e3, k1, k2, k3
         cdef double* o0 = out[0]
-        cdef double a, b
+        cdef double a0, a1, b0, b1, d0, d1
+        cdef Py_ssize_t e, j
         i = 0
-        while i < n and e3.count < e3.n:     # until the last EMA is seeded
-            o0[i] = tema_bar(&e1, &e2, &e3, x[i])
-            i += 1
-        for i in range(i, n):                # then tema_bar without seed and form tests
-            a = ema_seeded_update(&e1, x[i])
-            b = ema_seeded_update(&e2, a)
-            o0[i] = tema_of(a, b, ema_seeded_update(&e3, b))
+        while i < n:
+            # pairs of bars in blocks once the three EMAs hold two values each (a block
+            # that meets a NaN, which turns the chains NaN, is redone bar by bar)
+            if (n - i >= 2 and wilder_paired(&e1) and wilder_paired(&e2)
+                    and wilder_paired(&e3)):
+                e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+                k1 = e1
+                k2 = e2
+                k3 = e3
+                for j in range(i, e, 2):
+                    smooth_pair(&e1, x[j], x[j + 1], &a0, &a1)
+                    smooth_pair(&e2, a0, a1, &b0, &b1)
+                    smooth_pair(&e3, b0, b1, &d0, &d1)
+                    o0[j] = tema_of(a0, b0, d0)
+                    o0[j + 1] = tema_of(a1, b1, d1)
+                if not isnan(e3.prev + e3.value):
+                    i = e
+                    continue
+                e1 = k1
+                e2 = k2
+                e3 = k3
+            else:
+                e = i + 1
+            for j in range(i, e):
+                o0[j] = tema_bar(&e1, &e2, &e3, x[j])
+            i = e
         self.e1 = e1
         self.e2 = e2
         self.e3 = e3
@@ -1722,35 +1778,48 @@ cdef class KMacd(Kernel):
         cdef Py_ssize_t i
         if x == NULL:
             return False
-        cdef Smooth fast = self.fast, slow = self.slow, sig = self.sig
+        cdef Smooth fast = self.fast, slow = self.slow, sig = self.sig, kf, ks, kg
         cdef long long start = self.offset - self.nbar      # first bar of the fast EMA
-        cdef bint ppo = self.ppo, seeded = False
-        cdef double xi, sv, m, sg
+        cdef bint ppo = self.ppo
+        cdef double s0, s1, f0, f1, m0, m1, g0, g1
         cdef double* o0 = out[0]
         cdef double* o1 = out[1]
         cdef double* o2 = out[2]
+        cdef Py_ssize_t e, j
         i = 0
-        while i < n and not seeded:
-            macd_bar(&fast, &slow, &sig, i >= start, ppo, x[i], out, i)
-            i += 1
-            seeded = (i >= start and fast.count >= fast.n and slow.count >= slow.n
-                      and sig.count >= sig.n)
-        # all three EMAs seeded: macd_bar without its seed and form tests
-        for i in range(i, n):
-            xi = x[i]
-            sv = NAN
-            if not isnan(xi):
-                sv = ema_seeded(&slow, xi)
-                m = macd_line(ema_seeded(&fast, xi), sv, ppo)
-            if isnan(sv):                    # a NaN input (or inf - inf): no value
-                o0[i] = NAN
-                o1[i] = NAN
-                o2[i] = NAN
-                continue
-            sg = NAN if isnan(m) else ema_seeded(&sig, m)
-            o0[i] = m
-            o1[i] = sg
-            o2[i] = m - sg
+        while i < n:
+            # pairs of bars in blocks once the fast EMA runs and the three EMAs hold two
+            # values each (a block that meets a NaN, which turns the chains NaN, is redone
+            # bar by bar)
+            if (n - i >= 2 and i >= start and wilder_paired(&fast) and wilder_paired(&slow)
+                    and wilder_paired(&sig)):
+                e = i + (PAIR_BLOCK if n - i >= PAIR_BLOCK else ((n - i) & ~1))
+                kf = fast
+                ks = slow
+                kg = sig
+                for j in range(i, e, 2):
+                    smooth_pair(&slow, x[j], x[j + 1], &s0, &s1)
+                    smooth_pair(&fast, x[j], x[j + 1], &f0, &f1)
+                    m0 = macd_line(f0, s0, ppo)
+                    m1 = macd_line(f1, s1, ppo)
+                    smooth_pair(&sig, m0, m1, &g0, &g1)
+                    o0[j] = m0
+                    o0[j + 1] = m1
+                    o1[j] = g0
+                    o1[j + 1] = g1
+                    o2[j] = m0 - g0
+                    o2[j + 1] = m1 - g1
+                if not isnan(sig.prev + sig.value + slow.prev + slow.value):
+                    i = e
+                    continue
+                fast = kf
+                slow = ks
+                sig = kg
+            else:
+                e = i + 1
+            for j in range(i, e):
+                macd_bar(&fast, &slow, &sig, j >= start, ppo, x[j], out, j)
+            i = e
         self.fast = fast
         self.slow = slow
         self.sig = sig
