@@ -120,6 +120,10 @@ cdef struct Runner:
     long long entry_oi, entry_bar  # the resting entry limit (-1: none) and its row's bar
     long long checked          # bars [0, checked) are validated
     double alloc               # the share of the account's equity entries are sized on
+    Runner* peers              # the portfolio's runners, this one among them (NULL alone)
+    long long n_peers, self_k  # how many, and which one is this
+    long long bad              # the first bad bar row met (-1: none), its code
+    int code
 
 cdef void runner_init(Runner* r, Engine* e, Signals* s, Bars* b, Out* out, bint validate,
                       double alloc) noexcept nogil

@@ -110,7 +110,8 @@ cdef inline void _count_entry(Engine* e, Out* out, long long oi) noexcept nogil:
 
 
 cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double ref,
-               long long* entry_oi, long long* entry_bar, double alloc) noexcept nogil:
+               long long* entry_oi, long long* entry_bar, double alloc,
+               Runner* runner) noexcept nogil:
     """Act on signal row j after 1m bar i (= exec_close_idx[j]) closed at `ref`; entries are
     sized on `alloc` x the account's equity (a portfolio member's share; 1 alone)."""
     cdef PositionState* p = &e.acct.pos
@@ -147,6 +148,10 @@ cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double
         engine_submit(e, &t)
     if o.direction == 0:
         return
+    if runner.peers != NULL:
+        # an entry in a portfolio: the other members catch up to this minute, and this one
+        # sees the rest of the account in its sizing and its margin check
+        _share(runner.peers, runner.n_peers, runner.self_k, runner.b.ts[i])
     sl = nz(fv(s.sl_pct, j))
     # the account's equity: this member's and the rest of the portfolio's (0 alone)
     qty = entry_qty_c(s.size_mode, fv(s.size_value, j),
@@ -641,6 +646,11 @@ cdef void runner_init(Runner* r, Engine* e, Signals* s, Bars* b, Out* out, bint 
     r.entry_bar = -1
     r.checked = 0 if validate else b.n
     r.alloc = alloc
+    r.peers = NULL
+    r.n_peers = 0
+    r.self_k = 0
+    r.bad = -1
+    r.code = 0
 
 
 cdef inline bint runner_pending(Runner* r) noexcept nogil:
@@ -695,7 +705,8 @@ cdef void runner_act(Runner* r) noexcept nogil:
     """Act on the pending signal row, then move to the next row that can act."""
     cdef Engine* e = r.e
     cdef Signals* s = r.s
-    _act(e, s, r.out, r.j, r.next_sig, r.b.c[r.next_sig], &r.entry_oi, &r.entry_bar, r.alloc)
+    _act(e, s, r.out, r.j, r.next_sig, r.b.c[r.next_sig], &r.entry_oi, &r.entry_bar, r.alloc,
+         r)
     # while an entry limit rests every row is visited (its expiry is counted at rows);
     # otherwise straight on to the next row that can act
     r.j = r.j + 1 if _resting(e, r.entry_oi) else _next_row(s, r.j + 1)
@@ -717,16 +728,19 @@ cdef long long run_loop(Engine* e, Signals* s, Bars* b, Out* out, bint validate,
         runner_act(&r)
 
 
-cdef void _share(Runner* rs, long long m, long long k) noexcept nogil:
-    # member k sees the rest of the account: the others' wallet changes, margin in use (with
-    # what their unfilled market orders will take) and unrealised PnL, summed in member order
-    # (the reference portfolio sums in the same order)
+cdef void _share(Runner* rs, long long m, long long k, long long t) noexcept nogil:
+    # member k sees the rest of the account at minute t: the others catch up to t (each alone,
+    # on its own fast paths; one with a signal row at t stops before acting on it), then
+    # their wallet changes, margin in use (with what their unfilled market orders will take)
+    # and unrealised PnL are summed in member order (the reference portfolio sums the same)
     cdef long long q
     cdef Engine* o
     cdef double w = 0.0, used = 0.0, upnl = 0.0
     for q in range(m):
         if q == k:
             continue
+        if rs[q].bad < 0:
+            rs[q].bad = runner_advance(&rs[q], t, &rs[q].code)
         o = rs[q].e
         w += o.acct.wallet - o.cfg.initial_balance
         used += used_margin(o) + pending_margin(o)
@@ -736,15 +750,35 @@ cdef void _share(Runner* rs, long long m, long long k) noexcept nogil:
     rs[k].e.others.upnl = upnl
 
 
+cdef bint _stopped(Runner* rs, long long m, int* code, long long* bad_member,
+                   long long* bad) noexcept nogil:
+    # a member met a bad bar (reported) or a fault (raised by the caller)
+    cdef long long k
+    for k in range(m):
+        if rs[k].bad >= 0:
+            bad_member[0] = k
+            bad[0] = rs[k].bad
+            code[0] = rs[k].code
+            return True
+        if rs[k].e.fault.code != ERR_NONE:
+            return True
+    return False
+
+
 cdef long long run_portfolio(Runner* rs, long long m, int* code,
                              long long* bad_member) noexcept nogil:
-    """Several members on one wallet, in time order: every member's bars up to the earliest
-    pending signal time, then the members whose rows act at that time, in member order, each
-    seeing the rest of the account. Members only meet at their orders' margin check and their
-    entries' sizing (isolated margin: a position's liquidation is its own), so between two
-    signal times each member runs on alone. Returns the first bad bar row (its member in
-    `bad_member`, code in `code`) or -1."""
-    cdef long long k, t, tmin, bad
+    """Several members on one wallet, in time order. At the earliest time some member's
+    signal row acts, the members whose rows act then do so in member order; one that places
+    an entry first brings the others up to that minute and sees the rest of the account
+    (_share). Members only meet at an entry's sizing and margin check (isolated margin: a
+    position's liquidation is its own), so between those moments each member runs on alone,
+    on its own fast paths. Returns the first bad bar row (its member in `bad_member`, code in
+    `code`) or -1."""
+    cdef long long k, t, tmin, bad = -1
+    for k in range(m):
+        rs[k].peers = rs
+        rs[k].n_peers = m
+        rs[k].self_k = k
     while True:
         tmin = LLONG_MAX
         for k in range(m):
@@ -752,16 +786,19 @@ cdef long long run_portfolio(Runner* rs, long long m, int* code,
                 t = rs[k].b.ts[rs[k].next_sig]
                 if t < tmin:
                     tmin = t
-        for k in range(m):
-            bad = runner_advance(&rs[k], tmin, code)
-            if bad >= 0:
-                bad_member[0] = k
-                return bad
-            if rs[k].e.fault.code != ERR_NONE:
-                return -1
         if tmin == LLONG_MAX:
-            return -1
+            for k in range(m):
+                if rs[k].bad < 0:
+                    rs[k].bad = runner_advance(&rs[k], LLONG_MAX, &rs[k].code)
+            _stopped(rs, m, code, bad_member, &bad)
+            return bad
         for k in range(m):
-            if runner_pending(&rs[k]) and rs[k].b.ts[rs[k].next_sig] == tmin:
-                _share(rs, m, k)
+            if rs[k].next_sig < 0 or rs[k].b.ts[rs[k].next_sig] != tmin:
+                continue
+            rs[k].bad = runner_advance(&rs[k], tmin, &rs[k].code)
+            if _stopped(rs, m, code, bad_member, &bad):
+                return bad
+            if runner_pending(&rs[k]):
                 runner_act(&rs[k])
+            if _stopped(rs, m, code, bad_member, &bad):
+                return bad
