@@ -112,7 +112,7 @@ def test_rolling_extreme_scan_equals_the_deque(
 # indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
 BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "keltner", "willr", "midprice",
-           "rolling_max", "rolling_min", "stoch", "kama", "sma", "trima", "ema", "dema",
+           "rolling_max", "rolling_min", "stoch", "kama", "sma", "wma", "trima", "ema", "dema",
            "tema", "macd", "ppo"]
 
 

@@ -294,6 +294,40 @@ cdef inline double wma_update(Wma* w, double x) noexcept nogil:
     w.wsum -= w.sub
     return out
 
+cdef void wma_run(Wma* w, const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = wma_update(w, x[i]) for every i. Once the window is full and its values
+    lie in x (n values in a row that are not NaN), blocks of bars read the value leaving
+    it there: the same operations without the ring; a block that meets a NaN (its sums
+    turn NaN) is redone bar by bar, and the ring is refilled once per block."""
+    cdef Py_ssize_t i = 0, e, j, m = w.r.n, run = 0
+    cdef double sub, wsum, dn = w.r.n, div = w.divider, xj
+    while i < n:
+        if run >= m and w.r.count >= m:
+            e = i + PAIR_BLOCK if n - i > PAIR_BLOCK else n
+            sub = w.sub
+            wsum = w.wsum
+            for j in range(i, e):
+                xj = x[j]
+                sub += xj
+                sub -= x[j - m]                  # the trailing value, x[j-n]
+                wsum += xj * dn
+                out[j] = wsum / div
+                wsum -= sub
+            if not isnan(sub + wsum):            # a NaN value leaves the sums NaN
+                w.sub = sub
+                w.wsum = wsum
+                w.trailing = x[e - m]
+                ring_refill(&w.r, x, i, e)
+                run += e - i
+                i = e
+                continue
+        else:
+            e = i + 1
+        for j in range(i, e):
+            out[j] = wma_update(w, x[j])
+            run = 0 if isnan(x[j]) else run + 1
+        i = e
+
 # ------------------------------------------------------------ sliding max/min
 
 cdef inline double mm_push(MinMax* m, double x) noexcept nogil:
@@ -810,8 +844,7 @@ cdef class KWma(Kernel):
         if x == NULL:
             return False
         cdef Wma w = self.w
-        for i in range(n):
-            out[0][i] = wma_update(&w, x[i])
+        wma_run(&w, x, out[0], n)
         self.w = w
         free(tmp)
         return True
