@@ -1,4 +1,7 @@
-"""`trade sweep PLAY`: search a Play's parameters; results to Parquet, the best in a table."""
+"""`trade sweep PLAY`: search a Play's parameters; results to Parquet, the best in a table.
+
+`trade sweep PORTFOLIO.yml` sweeps a portfolio file (trade.sweep.portfolio): members'
+parameters as `--param MEMBER.PATH=SPEC`, allocations as `--param alloc.MEMBER=SPEC`."""
 
 from __future__ import annotations
 
@@ -112,7 +115,9 @@ def _short(path: str) -> str:
 @click.command("sweep")
 @click.argument("play_file", type=PLAY_FILE)
 @click.option("--param", "params", multiple=True, metavar="PATH=SPEC",
-              help="Swept value: range:LO:HI:STEP, values:A,B,C, int:LO..HI, float:LO..HI[:log].")
+              help="Swept value: range:LO:HI:STEP, values:A,B,C, int:LO..HI, float:LO..HI[:log]. "
+              "For a portfolio file: MEMBER.PATH=SPEC or alloc.MEMBER=SPEC, MEMBER a label "
+              "such as ema_cross_basics@BTCUSDT.")
 @click.option("--constraint", "constraints", multiple=True, metavar="EXPR",
               help='e.g. "features.ema_fast.params.length < features.ema_slow.params.length".')
 @click.option("--no-play-sweep", is_flag=True, help="Ignore the Play's own sweep: section.")
@@ -152,17 +157,22 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
           out: Path | None, resume: bool, walk_forward: str | None, holdout: str | None,
           min_trades: int, data_dir: str | None, start: str | None, end: str | None,
           synthetic: bool, data_seed: int | None, as_json: bool, no_progress: bool) -> None:
-    """Search PLAY_FILE's parameters; stream every variant's metrics to a Parquet table."""
+    """Search PLAY_FILE's parameters; stream every variant's metrics to a Parquet table.
+
+    PLAY_FILE may be a portfolio file: every variant runs its members on one wallet and is
+    scored on the account (docs/sweeps.md, "Portfolios")."""
     from rich.console import Console
 
     from trade.play import load_play
-    from trade.sweep import SweepSettings, run_sweep, space_for
+    from trade.play.portfolio import is_portfolio_file, load_portfolio_file
+    from trade.sweep import SweepContext, SweepSettings, run_sweep, space_for
     from trade.sweep.data import sweep_context_for
+    from trade.sweep.portfolio import PortfolioSweepContext, portfolio_sweep_context_for
 
     if not play_file.is_file():
         fail(f"Play file not found: {play_file}")
     try:
-        play = load_play(play_file)
+        portfolio = is_portfolio_file(play_file)
         from trade.sweep.space import Constraint, parse_dimension
 
         for text in params:  # a malformed --param or --constraint is reported before any data
@@ -171,11 +181,21 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
             Constraint.parse(text)
         settings = SweepSettings(metrics=metrics_mode,  # type: ignore[arg-type]
                                  min_trades=min_trades, sort=sort)
-        ctx = sweep_context_for(play, settings=settings, data_dir=data_dir, start=start, end=end,
-                                seed=data_seed, walk_forward=walk_forward, holdout=holdout,
-                                synthetic=synthetic)
+        ctx: SweepContext | PortfolioSweepContext
+        if portfolio:
+            ctx = portfolio_sweep_context_for(
+                load_portfolio_file(play_file), settings=settings, data_dir=data_dir,
+                start=start, end=end, seed=data_seed, walk_forward=walk_forward,
+                holdout=holdout, synthetic=synthetic)
+            name = ctx.name
+        else:
+            ctx = sweep_context_for(load_play(play_file), settings=settings, data_dir=data_dir,
+                                    start=start, end=end, seed=data_seed,
+                                    walk_forward=walk_forward, holdout=holdout,
+                                    synthetic=synthetic)
+            name = ctx.play.name
         space = space_for(ctx, params, constraints, use_play_sweep=not no_play_sweep)
-        out_path = out or Path("sweeps") / f"{play.name}.parquet"
+        out_path = out or Path("sweeps") / f"{name}.parquet"
         with _progress(not no_progress and not as_json) as progress:
             outcome = run_sweep(ctx, space, out_path, search=search,  # type: ignore[arg-type]
                                 budget=budget, seed=seed,
@@ -199,7 +219,7 @@ def sweep(play_file: Path, params: tuple[str, ...], constraints: tuple[str, ...]
     else:
         console = Console()
         console.print(_top_table(outcome.path, sort, top,
-                                 f"{play.name}: top {top} by {sort}"))
+                                 f"{name}: top {top} by {sort}"))
         data = summary.get("data") or {}
         console.print(f"data: {data.get('description', 'unknown')}")
         console.print(f"results: {outcome.path} · {summary['n_variants']} variants "

@@ -32,13 +32,14 @@ run and per summary segment. A window shorter than the run takes them from one e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -380,12 +381,14 @@ def merge_margins(parts: Sequence[MarginRisk]) -> MarginRisk:
     )
 
 
-def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initial: float,
+def window_metrics(result: BatchResult, bars: pa.Table | None, lo: int, hi: int, initial: float,
                    mode: MetricsMode, *, daily: bool = False,
                    index: DayIndex | None = None,
                    margin: MarginRisk | None = None) -> WindowResult:
     """Metrics of the 1m rows [lo, hi) of a run (trades counted where they closed).
-    `margin`: the margin figures of those rows (the whole run's are `result.margin`)."""
+    `bars`: the 1m bars whose close is the buy-and-hold benchmark, row for row with the
+    run's curve (None: no benchmark). `margin`: the margin figures of those rows (the whole
+    run's are `result.margin`)."""
     eq = result.equity
     whole = lo == 0 and hi == eq.num_rows
     base = initial if lo == 0 else float(eq.column("equity")[lo - 1].as_py())
@@ -399,8 +402,8 @@ def window_metrics(result: BatchResult, bars: pa.Table, lo: int, hi: int, initia
     ts_arr = np.asarray(eq_w.column("ts").to_numpy(), dtype=np.int64)
     eq_arr = np.asarray(eq_w.column("equity").to_numpy(), dtype=np.float64)
     if mode == "full":
-        bench = bars.select(["ts", "close"])
-        if not whole:
+        bench = None if bars is None else bars.select(["ts", "close"])
+        if bench is not None and not whole:
             bench = bench.slice(lo, hi - lo)
         metrics = compute_metrics(eq_w, trades, initial_balance=base, benchmark_close=bench,
                                   margin=margin)
@@ -527,11 +530,20 @@ class SweepContext:
         Play itself when `params` is empty. A bad path or value raises PlayError."""
         return apply_overrides(self.play, dict(params)) if params else self.play
 
-    def _prepare(self, play: Play) -> tuple[SignalArrays, SimConfig]:
+    def prepare(self, play: Play, symbol: str | None = None) -> tuple[SignalArrays, SimConfig]:
+        """The signals and simulator settings of `play` (a variant of this context's Play)
+        on this context's bars: the order plan on the context's instrument (its symbol
+        replaced by `symbol` when given, as `trade.engine.backtest.prepare_run` does), the
+        exec frame from the shared `FrameCache`, `trade.engine.build_signals`."""
         plan = order_plan(play, self.instrument)
+        if symbol is not None:
+            plan = dataclasses.replace(plan, symbol=symbol)
         config = sim_config(play, plan, self.instrument)
         frame = self.cache.frame(play)
         return build_signals(compiled_actions(play), frame, plan), config
+
+    def _prepare(self, play: Play) -> tuple[SignalArrays, SimConfig]:
+        return self.prepare(play)
 
     def simulate(self, params: Mapping[str, Any]) -> tuple[Play, BatchResult, float]:
         """Run one variant over all the bars: (its Play, the kernel result, initial balance).
@@ -632,13 +644,63 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     ValueError
         From `validate_bars`: a bar row is invalid.
     """
-    s = ctx.settings
     cut = ctx.summary_cut()
     if cut is not None:
         return _evaluate_summary(ctx, params, cut)
     play, result, initial = ctx.simulate(params)
+    return score_run(ctx, _new_row(params), result, initial, ctx.bars,
+                     lambda bounds: ctx.window_margins(play, result, bounds))
+
+
+class Windowed(Protocol):
+    """What `score_run` reads of a sweep context: the settings, the hold-out boundary, the
+    walk-forward windows, and the row ranges and day indices of the scored curve's minutes
+    (`SweepContext`, `trade.sweep.portfolio.PortfolioSweepContext`)."""
+
+    settings: SweepSettings
+    selection_end: int | None
+    windows: tuple[Window, ...]
+
+    def rows_of(self, start_ms: int | None, end_ms: int | None) -> tuple[int, int]: ...
+
+    def day_index(self, lo: int, hi: int) -> DayIndex: ...
+
+
+MarginsFn = Callable[[Sequence[tuple[int, int]]], Sequence[MarginRisk | None]]
+AdjustFn = Callable[[dict[str, float | int | None], int, int], None]
+
+
+def score_run(ctx: Windowed, row: dict[str, Any], result: BatchResult, initial: float,
+              bench: pa.Table | None, margins_of: MarginsFn,
+              adjust: AdjustFn | None = None) -> dict[str, Any]:
+    """Score one simulated run into a results row: the selection period, each walk-forward
+    window and the hold-out, each a slice of the run's 1m curve (`window_metrics`).
+
+    Parameters
+    ----------
+    ctx : Windowed
+        The sweep context (settings, windows, hold-out boundary, row ranges, day indices).
+    row : dict
+        The row to fill (`variant_id` and the `param.` columns already in it).
+    result : BatchResult
+        The run: its curve (one row per minute of the context) and its trades.
+    initial : float
+        The balance before the first row.
+    bench : pyarrow.Table or None
+        The 1m bars whose close is the buy-and-hold benchmark (None: no benchmark).
+    margins_of : callable
+        The margin figures of each (lo, hi) row range asked, in order (None: not recorded).
+    adjust : callable, optional
+        Called as ``adjust(metrics, lo, hi)`` on each window's metrics before they are
+        stored (a portfolio sets its account-level margin figures there).
+
+    Returns
+    -------
+    dict[str, Any]
+        `row`, filled (see `evaluate`).
+    """
+    s = ctx.settings
     n_rows = result.equity.num_rows
-    row = _new_row(params)
     sel_hi = n_rows if ctx.selection_end is None else ctx.rows_of(None, ctx.selection_end)[1]
     if sel_hi == 0:
         raise InputError("the hold-out leaves no bars to select on")
@@ -648,9 +710,16 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         bounds += [ctx.rows_of(w.train_start, w.train_end), ctx.rows_of(w.test_start, w.test_end)]
     if ctx.selection_end is not None:
         bounds.append((sel_hi, n_rows))
-    margins = dict(zip(bounds, ctx.window_margins(play, result, bounds), strict=True))
-    main = window_metrics(result, ctx.bars, 0, sel_hi, initial, s.metrics, daily=s.keep_daily,
-                          index=ctx.day_index(0, sel_hi), margin=margins[(0, sel_hi)])
+    margins = dict(zip(bounds, margins_of(bounds), strict=True))
+
+    def scored(a: int, b: int, daily: bool = False) -> WindowResult:
+        out = window_metrics(result, bench, a, b, initial, s.metrics, daily=daily,
+                             index=ctx.day_index(a, b), margin=margins[(a, b)])
+        if adjust is not None:
+            adjust(out.metrics, a, b)
+        return out
+
+    main = scored(0, sel_hi, s.keep_daily)
     _put_selection(row, main, s)
     names = metric_names(s.metrics)
     if ctx.windows:
@@ -662,12 +731,8 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         is_ret: list[float | None] = []
         oos_ret: list[float | None] = []
         for w in ctx.windows:
-            a, b = ctx.rows_of(w.train_start, w.train_end)
-            tr = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
-                                index=ctx.day_index(a, b), margin=margins[(a, b)])
-            a, b = ctx.rows_of(w.test_start, w.test_end)
-            te = window_metrics(result, ctx.bars, a, b, initial, s.metrics,
-                                index=ctx.day_index(a, b), margin=margins[(a, b)])
+            tr = scored(*ctx.rows_of(w.train_start, w.train_end))
+            te = scored(*ctx.rows_of(w.test_start, w.test_end))
             for k in names:
                 va, vb = tr.metrics[k], te.metrics[k]
                 if va is not None:
@@ -688,10 +753,7 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         row["wf.is_return"] = is_ret
         row["wf.oos_return"] = oos_ret
     if ctx.selection_end is not None:
-        ho = window_metrics(result, ctx.bars, sel_hi, n_rows, initial, s.metrics,
-                            index=ctx.day_index(sel_hi, n_rows),
-                            margin=margins[(sel_hi, n_rows)])
-        _put_holdout(row, ho, names, in_out_sample=not ctx.windows)
+        _put_holdout(row, scored(sel_hi, n_rows), names, in_out_sample=not ctx.windows)
     return row
 
 

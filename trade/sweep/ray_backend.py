@@ -28,9 +28,10 @@ from typing import Any
 
 from trade.core import InputError
 from trade.sweep.evaluate import SweepContext
+from trade.sweep.portfolio import PortfolioSweepContext
 from trade.sweep.space import Scalar
 
-_CONTEXTS: dict[str, SweepContext] = {}
+_CONTEXTS: dict[str, SweepContext | PortfolioSweepContext] = {}
 
 
 def _eval_batch(key: str, ctx_ref: list[Any], batch: list[dict[str, Scalar]]
@@ -51,7 +52,7 @@ def _eval_batch(key: str, ctx_ref: list[Any], batch: list[dict[str, Scalar]]
 class RayExecutor:
     """Evaluates sweep variants in Ray tasks on a local or a joined cluster."""
 
-    def __init__(self, ctx: SweepContext, *, address: str | None = None,
+    def __init__(self, ctx: SweepContext | PortfolioSweepContext, *, address: str | None = None,
                  workers: int | None = None, batch: int = 4) -> None:
         try:
             import ray

@@ -41,6 +41,12 @@ from trade.play import PlayError
 from trade.play.errors import PlayIssue
 from trade.sweep.analysis import higher_is_better, summarize
 from trade.sweep.evaluate import SweepContext, evaluate
+from trade.sweep.portfolio import (
+    PortfolioSweepContext,
+    evaluate_portfolio,
+    portfolio_preflight,
+    portfolio_space,
+)
 from trade.sweep.results import ResultsWriter, read_results, results_schema
 from trade.sweep.space import Dimension, Scalar, Space, variant_id
 
@@ -48,15 +54,18 @@ Search = Literal["grid", "random", "bayes"]
 Backend = Literal["local", "ray"]
 ProgressFn = Callable[[int, int | None], None]
 Params = dict[str, Scalar]
+#: a sweep's shared context: one Play, or a portfolio (trade.sweep.portfolio)
+AnyContext = SweepContext | PortfolioSweepContext
 
 
-def evaluate_safe(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_safe(ctx: AnyContext, params: Mapping[str, Any]) -> dict[str, Any]:
     """`evaluate`, or an error row when the variant cannot run (bad parameter value...).
 
     Parameters
     ----------
-    ctx : SweepContext
-        The sweep's shared context.
+    ctx : SweepContext or PortfolioSweepContext
+        The sweep's shared context (a portfolio's variants are scored by
+        `trade.sweep.portfolio.evaluate_portfolio`).
     params : Mapping[str, Any]
         The variant: dotted Play path -> value.
 
@@ -69,6 +78,8 @@ def evaluate_safe(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any
         Other exceptions propagate.
     """
     try:
+        if isinstance(ctx, PortfolioSweepContext):
+            return evaluate_portfolio(ctx, params)
         return evaluate(ctx, params)
     except ValueError as exc:  # PlayError / InputError are ValueErrors: the variant is invalid
         row: dict[str, Any] = {"variant_id": variant_id(params), "n_trades": 0,
@@ -104,10 +115,14 @@ def _variant_issue(ctx: SweepContext, params: Mapping[str, Any]) -> PlayIssue | 
     return None
 
 
-def preflight(ctx: SweepContext, space: Space) -> None:
+def preflight(ctx: AnyContext, space: Space) -> None:
     """Find errors common to every variant before the sweep starts: a dimension whose every
     value makes the Play invalid (a mistyped path, `values:a,b` for a number, `float:` on an
-    integer). Raises PlayError with one issue per such dimension (as `trade play validate`)."""
+    integer). Raises PlayError with one issue per such dimension (as `trade play validate`);
+    a portfolio's are `trade.sweep.portfolio.portfolio_preflight`'s."""
+    if isinstance(ctx, PortfolioSweepContext):
+        portfolio_preflight(ctx, space)
+        return
     issues: list[PlayIssue] = []
     for d in space.dims:
         probes = _probe_values(d)
@@ -267,10 +282,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-_WORKER_CTX: list[SweepContext] = []  # the context of a worker process (set once)
+_WORKER_CTX: list[AnyContext] = []  # the context of a worker process (set once)
 
 
-def _init_worker(ctx: SweepContext) -> None:
+def _init_worker(ctx: AnyContext) -> None:
     _WORKER_CTX[:] = [ctx]
 
 
@@ -283,7 +298,7 @@ class LocalExecutor:
     `account.max_drawdown_pct`: Python bar by bar, holding the GIL) use worker processes
     instead, each receiving the context once."""
 
-    def __init__(self, ctx: SweepContext, workers: int) -> None:
+    def __init__(self, ctx: AnyContext, workers: int) -> None:
         self.ctx = ctx
         self.slots = workers
         self.batch = 1
@@ -327,7 +342,7 @@ def default_workers() -> int:
 
 
 def run_sweep(
-    ctx: SweepContext,
+    ctx: AnyContext,
     space: Space,
     out: str | Path,
     *,
@@ -349,8 +364,8 @@ def run_sweep(
 
     Parameters
     ----------
-    ctx : SweepContext
-        The base Play, bars, settings, windows and hold-out.
+    ctx : SweepContext or PortfolioSweepContext
+        The base Play (or portfolio), bars, settings, windows and hold-out.
     space : Space
         The dimensions and constraints to search.
     out : str or Path
@@ -497,15 +512,16 @@ def summary_path(results: Path) -> Path:
     return results.with_name(results.stem + ".summary.json")
 
 
-def space_for(ctx: SweepContext, params: Sequence[str] = (), constraints: Sequence[str] = (),
+def space_for(ctx: AnyContext, params: Sequence[str] = (), constraints: Sequence[str] = (),
               *, use_play_sweep: bool = True) -> Space:
     """The space of a sweep: the Play's `sweep:` section, then `--param` specs (which replace
     a Play entry of the same path), and constraints.
 
     Parameters
     ----------
-    ctx : SweepContext
-        Supplies the Play (its `sweep:` section and its document, for constraint values).
+    ctx : SweepContext or PortfolioSweepContext
+        Supplies the Play (its `sweep:` section and its document, for constraint values);
+        a portfolio's space is `trade.sweep.portfolio.portfolio_space`'s.
     params : Sequence[str]
         ``PATH=SPEC`` texts (`parse_dimension`).
     constraints : Sequence[str]
@@ -527,6 +543,8 @@ def space_for(ctx: SweepContext, params: Sequence[str] = (), constraints: Sequen
     """
     from trade.sweep.space import Constraint, dimension_from_sweep, parse_dimension
 
+    if isinstance(ctx, PortfolioSweepContext):
+        return portfolio_space(ctx, params, constraints, use_play_sweep=use_play_sweep)
     dims: dict[str, Dimension] = {}
     if use_play_sweep:
         for path, sp in ctx.play.sweep.items():
