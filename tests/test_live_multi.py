@@ -17,13 +17,14 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from test_notify import Receiver
 
 from tests.conftest_exsim import KEY, SECRET, fast_cross_play_yaml, synthetic_bars
 from trade.cli import cli, main
@@ -282,11 +283,23 @@ def _journal_kinds(path: Path) -> list[dict[str, Any]]:
     return read_journal(path) if path.exists() else []
 
 
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.thread.start()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+    r.thread.join(10)
+
+
 def test_cli_runs_two_plays_and_ctl_controls_them(
-        plays: dict[str, Play], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        plays: dict[str, Play], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        receiver: Receiver) -> None:
     jdir, control = tmp_path / "journals", tmp_path / "ctl"
+    # notifications go to a local receiver (configured as a user would, by the environment)
     env = dict(os.environ, BYBIT_DEMO_API_KEY=KEY, BYBIT_DEMO_API_SECRET=SECRET,
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", TRADE_NOTIFY_URLS=receiver.url)
     out: list[str] = []
     err: list[str] = []
     with _server(plays[BTC]) as sim:
@@ -358,7 +371,12 @@ def test_cli_runs_two_plays_and_ctl_controls_them(
             # flatten one Play (by its symbol): its position closes, and it stays paused
             code, text = _ctl(capsys, control, "flatten", BTC)
             assert code == 0, text
-            step(1)
+            # the closing order goes out through the executor's queue: the first bar after it
+            # reaches the simulator fills it (one bar, or a second when it lands just after)
+            for _ in range(3):
+                step(1)
+                if _positions(sim)[BTC] == 0:
+                    break
             assert _positions(sim)[BTC] == 0, [
                 (r["kind"], r.get("action"), r.get("closed"), r.get("reduce_only"),
                  r.get("reason")) for r in _journal_kinds(jb)[-12:]]
@@ -410,6 +428,13 @@ def test_cli_runs_two_plays_and_ctl_controls_them(
                 t.join(5)
     assert proc.returncode == 0, "".join(err[-30:])
     assert any(x.startswith(f"multi_eth@{ETH}: stopped:") for x in out), out
+    # the process's notifications reached the receiver: the fills of the resumed Plays among them
+    with receiver.cond:
+        receiver.cond.wait_for(lambda: any("fill" in json.dumps(b).lower()
+                                           for b in receiver.bodies), timeout=20)
+        bodies = list(receiver.bodies)
+    assert any("fill" in json.dumps(b).lower() for b in bodies), bodies
+    assert not any(KEY in json.dumps(b) or SECRET in json.dumps(b) for b in bodies)
     assert not (control / "ctl.token").exists()  # removed at the end
 
 
