@@ -31,9 +31,9 @@ from click.testing import CliRunner, Result
 
 from trade.cli import cli
 from trade.core import InputError
-from trade.engine.portfolio import members_from_file, run_portfolio_backtest
+from trade.engine.portfolio import MemberSpec, members_from_file, run_portfolio_backtest
 from trade.metrics import METRIC_DOCS, compute_metrics
-from trade.play import PlayError
+from trade.play import PlayError, apply_overrides, load_play
 from trade.play.portfolio import load_portfolio_file
 from trade.plays import find_bundled_play
 from trade.sweep import SweepSettings, read_results, run_sweep, space_for
@@ -105,6 +105,27 @@ def test_base_variant_is_the_portfolio_backtest(pf: Path, store: Path) -> None:
     # a copy through pickle (what Ray ships) scores the same
     again = pickle.loads(pickle.dumps(ctx))
     assert evaluate_portfolio(again, {}) == row
+
+
+def test_one_play_twice_on_one_symbol(store: Path, tmp_path: Path) -> None:
+    """Repeated pairs are told apart by `#k`; on the same bars the account has the buy and
+    hold benchmark, as in `run_portfolio_backtest`."""
+    twice = write_portfolio(tmp_path / "twice.yml", [
+        {"play": EMA, "symbol": "AAAUSDT", "alloc": 0.3},
+        {"play": EMA, "symbol": "AAAUSDT", "alloc": 0.6}])
+    ctx = context(twice, store)
+    assert ctx.labels == (f"{A}#1", f"{A}#2") and ctx.same_bars
+    params = {f"{A}#2.features.ema_fast.params.length": 5, f"alloc.{A}#1": 0.4}
+    row = evaluate_portfolio(ctx, params)
+    play2 = apply_overrides(load_play(find_bundled_play(EMA) or ""),
+                            {"features.ema_fast.params.length": 5})
+    ref = run_portfolio_backtest([MemberSpec(load_play(find_bundled_play(EMA) or ""),
+                                             "AAAUSDT", 0.4),
+                                  MemberSpec(play2, "AAAUSDT", 0.6)],
+                                 initial_balance=10_000.0, data_dir=store)
+    assert ref.metrics["buy_and_hold_return"] is not None
+    for k in METRIC_DOCS:
+        assert same(row[f"metric.{k}"], ref.metrics[k]), k
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> None:

@@ -105,10 +105,12 @@ def _walk_forward_line(wf: dict[str, Any], sort: str) -> str:
 
 
 def _short(path: str) -> str:
-    """A column label: `features.ema_fast.params.length` -> `ema_fast.length`."""
+    """A column label: `features.ema_fast.params.length` -> `ema_fast.length` (after a
+    portfolio member's label too: `ema@BTCUSDT.features.ema_fast.params.length` ->
+    `ema@BTCUSDT.ema_fast.length`)."""
     parts = path.split(".")
-    if len(parts) == 4 and parts[0] == "features" and parts[2] == "params":
-        return f"{parts[1]}.{parts[3]}"
+    if len(parts) >= 4 and parts[-4] == "features" and parts[-2] == "params":
+        return ".".join([*parts[:-4], parts[-3], parts[-1]])
     return path
 
 
