@@ -10,7 +10,9 @@
 Modules: space (Dimension, Constraint, Space, variant_id), evaluate (FrameCache,
 SweepContext, evaluate), results (columns, ResultsWriter), windows (WalkForward,
 holdout_start), analysis (summarize, deflated_sharpe, pbo_cscv), runner (run_sweep),
-ray_backend (RayExecutor), data (sweep_context_for: a Play's bars from a store).
+ray_backend (RayExecutor), data (sweep_context_for: a Play's bars from a store), portfolio
+(PortfolioSweepContext, portfolio_sweep_context_for: a portfolio file's members and
+allocations swept as one account; `space_for` and `run_sweep` take its context too).
 """
 
 from trade.sweep.analysis import deflated_sharpe, pbo_cscv, summarize
@@ -23,6 +25,7 @@ from trade.sweep.evaluate import (
     fast_metrics,
     metric_names,
 )
+from trade.sweep.portfolio import PortfolioSweepContext, portfolio_sweep_context_for
 from trade.sweep.results import ResultsWriter, read_results, results_schema
 from trade.sweep.runner import SweepOutcome, evaluate_safe, run_sweep, space_for
 from trade.sweep.space import (
@@ -40,6 +43,7 @@ __all__ = [
     "Constraint",
     "Dimension",
     "FrameCache",
+    "PortfolioSweepContext",
     "ResultsWriter",
     "Space",
     "SweepContext",
@@ -56,6 +60,7 @@ __all__ = [
     "metric_names",
     "parse_dimension",
     "pbo_cscv",
+    "portfolio_sweep_context_for",
     "read_results",
     "results_schema",
     "run_sweep",
