@@ -593,25 +593,13 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             qty_out[k] = qty
         k += 1
     if k > i:
-        # rule 5: the best price; rule 7: MAE/MFE follow the 1m lows and highs
+        # rule 5: the best price; rule 7: MAE/MFE at the run's extreme low and high
         if side > 0:
             if hmax > e.acct.best:
                 e.acct.best = hmax
-            mk = (lmin - entry) * size
-            if mk < p.mae:
-                p.mae = mk
-            mk = (hmax - entry) * size
-            if mk > p.mfe:
-                p.mfe = mk
-        else:
-            if lmin < e.acct.best:
-                e.acct.best = lmin
-            mk = (entry - hmax) * size
-            if mk < p.mae:
-                p.mae = mk
-            mk = (entry - lmin) * size
-            if mk > p.mfe:
-                p.mfe = mk
+        elif lmin < e.acct.best:
+            e.acct.best = lmin
+        excursions(p, lmin, hmax)
         if summary:
             out.peak = peak
             out.trough = trough

@@ -261,3 +261,24 @@ cdef inline void snapshot(Engine* e, PositionState* out) noexcept nogil:
 cdef inline double nz(double x) noexcept nogil:
     # NaN in a float signal array means 0 (none)
     return 0.0 if isnan(x) else x
+
+
+cdef inline void excursions(PositionState* p, double lo, double hi) noexcept nogil:
+    # MAE / MFE follow the 1m lows and highs: the worst and best PnL of the position at the
+    # bar's extremes (x -> (x - entry) x size rounds monotonically, so a run's extremes give
+    # the same values as each bar's)
+    cdef double x
+    if p.side > 0:
+        x = (lo - p.entry_price) * p.size
+        if x < p.mae:
+            p.mae = x
+        x = (hi - p.entry_price) * p.size
+        if x > p.mfe:
+            p.mfe = x
+    else:
+        x = (p.entry_price - hi) * p.size
+        if x < p.mae:
+            p.mae = x
+        x = (p.entry_price - lo) * p.size
+        if x > p.mfe:
+            p.mfe = x

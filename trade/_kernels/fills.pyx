@@ -299,28 +299,12 @@ cdef double mark_core(Engine* e, double h, double l, double c,
                       double mark_price) noexcept nogil:
     """Rule 7 without the recording: last close / mark, MAE / MFE; returns the unrealised PnL."""
     cdef PositionState* p = &e.acct.pos
-    cdef double upnl = 0.0, entry, size, x
+    cdef double upnl = 0.0
     e.mkt.last_close = c
     e.mkt.last_mark = c if isnan(mark_price) else mark_price
     if p.side != 0:
-        entry = p.entry_price
-        size = p.size
-        # MAE/MFE follow the 1m lows and highs
-        if p.side > 0:
-            x = (l - entry) * size
-            if x < p.mae:
-                p.mae = x
-            x = (h - entry) * size
-            if x > p.mfe:
-                p.mfe = x
-        else:
-            x = (entry - h) * size
-            if x < p.mae:
-                p.mae = x
-            x = (entry - l) * size
-            if x > p.mfe:
-                p.mfe = x
-        upnl = (e.mkt.last_mark - entry) * size * p.side
+        excursions(p, l, h)
+        upnl = (e.mkt.last_mark - p.entry_price) * p.size * p.side
     return upnl
 
 
