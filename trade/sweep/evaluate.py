@@ -648,7 +648,7 @@ def evaluate(ctx: SweepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     if cut is not None:
         return _evaluate_summary(ctx, params, cut)
     play, result, initial = ctx.simulate(params)
-    return score_run(ctx, _new_row(params), result, initial, ctx.bars,
+    return score_run(ctx, new_row(params), result, initial, ctx.bars,
                      lambda bounds: ctx.window_margins(play, result, bounds))
 
 
@@ -763,7 +763,7 @@ def _evaluate_summary(ctx: SweepContext, params: Mapping[str, Any], cut: int) ->
     s = ctx.settings
     _, summary = ctx.simulate_summary(params, [cut] if cut else [])
     ts = ctx.cache.ts_1m
-    row = _new_row(params)
+    row = new_row(params)
     _put_selection(row, segment_metrics(summary, 0, ts, daily=s.keep_daily), s)
     if cut:
         # the summary path runs without walk-forward: in/out of sample = selection/hold-out
@@ -772,7 +772,8 @@ def _evaluate_summary(ctx: SweepContext, params: Mapping[str, Any], cut: int) ->
     return row
 
 
-def _new_row(params: Mapping[str, Any]) -> dict[str, Any]:
+def new_row(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A result row for a variant: its id and its parameters (the metrics are added later)."""
     from trade.sweep.space import variant_id
 
     row: dict[str, Any] = {"variant_id": variant_id(params)}

@@ -54,8 +54,8 @@ from trade.sweep.evaluate import (
     DayIndex,
     SweepContext,
     SweepSettings,
-    _new_row,
     day_index,
+    new_row,
     score_run,
 )
 from trade.sweep.space import Dimension, Space, dimension_from_sweep, parse_dimension
@@ -295,7 +295,7 @@ def evaluate_portfolio(ctx: PortfolioSweepContext, params: Mapping[str, Any]) ->
             metrics.update(margin)
 
     bench = ctx.members[0].bars if ctx.same_bars else None
-    return score_run(ctx, _new_row(params), account, wallet, bench,
+    return score_run(ctx, new_row(params), account, wallet, bench,
                      lambda bounds: [None] * len(bounds), adjust)
 
 
@@ -304,13 +304,13 @@ def portfolio_preflight(ctx: PortfolioSweepContext, space: Space) -> None:
     probed value makes its member's Play invalid, or an allocation dimension with no value
     > 0. Raises PlayError with one issue per such dimension (as the single sweep's
     `preflight`); an unknown member raises InputError."""
-    from trade.sweep.runner import _probe_values
+    from trade.sweep.runner import probe_values
 
     issues: list[PlayIssue] = []
     for d in space.dims:
         k, sub = ctx.resolve(d.path)
         found: list[PlayIssue | None] = []
-        for v in _probe_values(d):
+        for v in probe_values(d):
             found.append(_member_issue(ctx, k, sub, d.path, v))
         if found and all(i is not None for i in found):
             first = found[0]

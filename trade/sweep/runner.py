@@ -92,7 +92,7 @@ def evaluate_safe(ctx: AnyContext, params: Mapping[str, Any]) -> dict[str, Any]:
 # ====================================================================== pre-flight
 
 
-def _probe_values(d: Dimension) -> list[Scalar]:
+def probe_values(d: Dimension) -> list[Scalar]:
     """Values of one dimension that stand for all of them in the pre-flight check."""
     if d.kind == "discrete":
         return list(dict.fromkeys(d.values))[:64]
@@ -125,7 +125,7 @@ def preflight(ctx: AnyContext, space: Space) -> None:
         return
     issues: list[PlayIssue] = []
     for d in space.dims:
-        probes = _probe_values(d)
+        probes = probe_values(d)
         found = [_variant_issue(ctx, {d.path: v}) for v in probes]
         if probes and all(i is not None for i in found):
             first = found[0]
