@@ -33,7 +33,13 @@ from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
 from trade.exchange_sim import ExchangeSimServer
 from trade.live import Credentials, LiveRunner, RiskLimits, RunConfig, read_journal
 from trade.live.account import AccountGuard, AccountLimits, load_account_limits
-from trade.live.control import read_token, send_control, write_token
+from trade.live.control import (
+    ControlFolderBusy,
+    read_token,
+    send_control,
+    start_control,
+    write_token,
+)
 from trade.live.multi import MultiRunner
 from trade.play import Play, load_play
 
@@ -448,6 +454,33 @@ def test_token_files(tmp_path: Path) -> None:
         read_token(path)
     with pytest.raises(InputError, match="no control token"):
         read_token(tmp_path / "missing")
+
+
+def test_a_busy_default_control_folder_gives_way_and_an_asked_for_one_is_refused(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "control"
+    folder.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # another live run holds the folder
+        held = {"url": "http://127.0.0.1:9", "pid": other.pid}
+        (folder / "ctl.json").write_text(json.dumps(held))
+        multi = MultiRunner([])
+        with pytest.raises(ControlFolderBusy, match="already controlled"):
+            start_control(multi, folder, explicit=True)
+        server = start_control(multi, folder, explicit=False)
+        try:
+            assert server.folder == folder.with_name(f"control-{os.getpid()}")
+            assert (server.folder / "ctl.token").stat().st_mode & 0o777 == 0o600
+            assert json.loads((server.folder / "ctl.json").read_text())["url"] == server.url
+            # the other run's files are left alone
+            assert json.loads((folder / "ctl.json").read_text())["pid"] == other.pid
+        finally:
+            server.stop()
+        assert not (server.folder / "ctl.token").exists()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_cli_refuses_two_plays_on_one_symbol(plays: dict[str, Play], tmp_path: Path) -> None:

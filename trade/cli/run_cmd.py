@@ -32,6 +32,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from trade.cli._params import PLAY_FILE
 
@@ -139,7 +140,8 @@ class _Setup:
               "positions.")
 @click.option("--control-dir", type=click.Path(path_type=Path), default=Path("runs/control"),
               show_default=True, help="Folder of the control endpoint's address and 0600 "
-              "token (`trade ctl`).")
+              "token (`trade ctl`); the default, when another run holds it, becomes "
+              "runs/control-<pid>.")
 @click.option("--no-control", is_flag=True, help="Serve no control endpoint.")
 def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
         journal_path: Path | None, dashboard: str | None, confirm_live: bool,
@@ -166,7 +168,7 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
         load_credentials,
     )
     from trade.live.account import AccountGuard, AccountLimits, load_account_limits
-    from trade.live.control import ControlServer
+    from trade.live.control import ControlServer, start_control
     from trade.live.multi import MultiRunner
     from trade.live.secrets import redact
     from trade.notify import chain_listeners, notifier_from_env
@@ -287,7 +289,10 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
             previous[sig] = signal.signal(sig, on_signal)
     try:
         if not no_control:
-            control = ControlServer(multi, control_dir).start()
+            source = click.get_current_context().get_parameter_source("control_dir")
+            control = start_control(multi, control_dir,
+                                    explicit=source is not ParameterSource.DEFAULT)
+            control_dir = control.folder
             click.echo(f"control: {control_dir} ({control.url}; `trade ctl status "
                        f"--control-dir {control_dir}`)")
         for st in setups:

@@ -50,6 +50,10 @@ class ControlError(TradeError):
     """The control endpoint could not be reached or refused the request."""
 
 
+class ControlFolderBusy(InputError):
+    """The control folder is in use by another running `trade run`."""
+
+
 def write_token(path: Path) -> str:
     """A new random token in `path`, created with mode 0600 (an older file is replaced)."""
     token = secrets.token_hex(32)
@@ -114,8 +118,8 @@ class ControlServer:
             except (ValueError, AttributeError):
                 pid = 0
             if pid and pid != os.getpid() and _alive(pid):
-                raise InputError(f"--control-dir {folder}: process {pid} is already "
-                                 "controlled from there; give another --control-dir")
+                raise ControlFolderBusy(f"--control-dir {folder}: process {pid} is already "
+                                        "controlled from there; give another --control-dir")
         self.token = write_token(folder / TOKEN_FILE)
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         httpd.daemon_threads = True
@@ -257,3 +261,24 @@ def send_control(folder: Path, action: str, play: str | None = None,
 
 __all__ = ["ADDRESS_FILE", "TOKEN_FILE", "ControlError", "ControlServer", "read_token",
            "send_control", "write_token"]
+
+
+def start_control(multi: MultiRunner, folder: Path, *, explicit: bool) -> ControlServer:
+    """Start the control endpoint in `folder`; when the folder was not asked for (`explicit`
+    False: the default `runs/control`) and another running `trade run` holds it, in
+    `<folder>-<pid>` beside it instead, so several runs in one working folder keep running
+    as before (the run prints where its endpoint is). An asked-for folder in use is refused.
+
+    Raises
+    ------
+    ControlFolderBusy
+        `explicit` and another live process holds `folder`.
+    InputError
+        `folder` is a file.
+    """
+    try:
+        return ControlServer(multi, folder).start()
+    except ControlFolderBusy:
+        if explicit:
+            raise
+        return ControlServer(multi, folder.with_name(f"{folder.name}-{os.getpid()}")).start()
