@@ -9,6 +9,7 @@ quantities: together they must make exactly the fills each makes alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from test_notify import Receiver
 
 from tests.conftest_exsim import KEY, SECRET, fast_cross_play_yaml, synthetic_bars
 from trade.cli import cli, main
+from trade.cli.run_cmd import run_members
 from trade.core import InputError, SimulatedClock
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
 from trade.exchange_sim import ExchangeSimServer
@@ -42,6 +44,7 @@ from trade.live.control import (
 )
 from trade.live.multi import MultiRunner
 from trade.play import Play, load_play
+from trade.sim import SizeMode
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 CREDS = Credentials(KEY, SECRET)
@@ -527,3 +530,31 @@ def test_paper_plays_hold_entries_at_the_gross_cap_and_flatten(plays: dict[str, 
     assert refused and all("account gross exposure" in r["reason"] for r in refused)
     ctl = [r for r in read_journal(journals[ETH]) if r["kind"] == "ctl"]
     assert [r["action"] for r in ctl] == ["flatten"] and ctl[0]["closed"] > 0
+
+
+def test_run_members_size_each_play_as_the_portfolio_backtest_does(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text(_play_yaml("multi_btc", BTC, 500.0))
+    b.write_text(_play_yaml("multi_eth", ETH, 500.0))
+    # one Play: the whole account; several: an equal share each (trade backtest's default)
+    assert run_members([a]) == [(a, None, 1.0)]
+    assert run_members([a, b]) == [(a, None, 0.5), (b, None, 0.5)]
+    # a portfolio file: its members, symbols and allocations (unset: an equal share)
+    pf = tmp_path / "pf.yml"
+    pf.write_text("portfolio:\n  members:\n"
+                  f"    - {{play: a.yml, symbol: {ETH}, alloc: 0.7}}\n"
+                  "    - {play: b.yml}\n")
+    got = run_members([pf])
+    assert [(m[0].name, m[1], m[2]) for m in got] == [("a.yml", ETH, 0.7), ("b.yml", None, 0.5)]
+    with pytest.raises(InputError, match="one portfolio file"):
+        run_members([pf, a])
+
+
+def test_an_allocation_sizes_entries_on_that_share_of_the_equity(plays: dict[str, Play]) -> None:
+    # sized on a percent of equity (this Play's own sizing is a fixed notional)
+    plan = dataclasses.replace(order_plan(plays[BTC], DEFAULT_INSTRUMENT),
+                               size_mode=SizeMode.PERCENT_EQUITY, size_value=50.0)
+    half = dataclasses.replace(plan, alloc=0.5)
+    assert plan.alloc == 1.0
+    assert half.entry_qty(10_000.0, 100.0, 0.0) == plan.entry_qty(5_000.0, 100.0, 0.0)
+    assert half.entry_qty(10_000.0, 100.0, 0.0) < plan.entry_qty(10_000.0, 100.0, 0.0)

@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -175,11 +176,13 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
     from trade.play import load_play, play_hash
     from trade.play.timeframes import INTERVAL_MINUTES
 
-    plays = [load_play(f) for f in play_files]
+    members = run_members(play_files)
+    plays = [load_play(m[0]) for m in members]
     many = len(plays) > 1
     if many and symbol:
         raise click.UsageError("--symbol overrides one Play's symbol: give one Play file")
-    syms = [symbol or p.symbol for p in plays]
+    syms = [symbol or m[1] or p.symbol for m, p in zip(members, plays, strict=True)]
+    allocs = [m[2] for m in members]
     for sym in syms:
         if syms.count(sym) > 1:
             raise InputError(f"two Plays trade {sym}: on one account they would share one "
@@ -208,11 +211,13 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
     setups: list[_Setup] = []
-    for play, sym, journal in zip(plays, syms, journals, strict=True):
+    for play, sym, journal, alloc in zip(plays, syms, journals, allocs, strict=True):
         exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
         max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
         instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint,
                                       data_dir=data_dir)
+        # entries sized on the Play's share of the account, as the portfolio backtest does
+        plan = dataclasses.replace(plan, alloc=alloc)
         # the Play's own fixed stop / take profit, for a position the journal does not know
         lev = plan.leverage or 1.0
         protection = dataclasses.replace(
@@ -336,6 +341,27 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
 def _engine_factory(engine: Any, play: Play, plan: OrderPlan) -> Any:
     """`adapter -> PlayEngine(play, adapter, plan=plan)` for one Play."""
     return lambda adapter: engine(play, adapter, plan=plan)
+
+
+def run_members(play_files: Sequence[Path]) -> list[tuple[Path, str | None, float]]:
+    """(Play file, symbol or None for the Play's own, allocation) of each Play to run.
+
+    One portfolio file gives its members with their symbols and allocations; Play files give
+    themselves, each sized on 1 / their number of the account's equity (a single Play: all
+    of it): the same shares as `trade backtest` gives the same arguments, so a portfolio runs
+    live as it was backtested."""
+    from trade.core import InputError
+    from trade.play.portfolio import is_portfolio_file, load_portfolio_file
+
+    if any(is_portfolio_file(f) for f in play_files):
+        if len(play_files) != 1:
+            raise InputError("give one portfolio file, or Play files, not both")
+        pf = load_portfolio_file(play_files[0])
+        n = len(pf.members)
+        return [(e.play, e.symbol, e.alloc if e.alloc is not None else 1.0 / n)
+                for e in pf.members]
+    n = len(play_files)
+    return [(Path(f), None, 1.0 / n if n > 1 else 1.0) for f in play_files]
 
 
 def _play_label(play_name: str, symbol: str) -> str:

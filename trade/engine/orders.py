@@ -135,6 +135,9 @@ class OrderPlan:
     tick_size: float = 0.0  # order prices from offsets are rounded to it (0 = not rounded)
     trail_activation: float = 0.0  # fraction of entry that arms the trail; 0 = at the fill
     entry_tif: TimeInForce = TimeInForce.GTC  # time in force of limit entries
+    # the share of the account's equity entries are sized on (a portfolio member's, as the
+    # portfolio backtest sizes it; 1 alone)
+    alloc: float = 1.0
 
     def series_names(self) -> frozenset[str]:
         """Feature series the bracket rules read (ATR features, structure levels)."""
@@ -229,8 +232,10 @@ class OrderPlan:
         return column(sl), column(tp), column(trail)
 
     def entry_qty(self, equity: float, ref: float, sl: float) -> float:
-        """Quantity of a new entry (0 = skip), the rules of trade.sim.signals step 3."""
-        return entry_qty(self.size_mode, self.size_value, equity=equity, ref=ref, sl=sl,
+        """Quantity of a new entry (0 = skip), the rules of trade.sim.signals step 3, sized on
+        `alloc` x the account's `equity`."""
+        return entry_qty(self.size_mode, self.size_value, equity=equity * self.alloc, ref=ref,
+                         sl=sl,
                          leverage=self.leverage, taker_fee=self.taker_fee,
                          qty_step=self.qty_step, min_qty=self.min_qty,
                          min_notional=self.min_notional)
