@@ -141,7 +141,16 @@ def members_from_cli(plays: Sequence[str | Path], symbols: Sequence[str],
     return out
 
 
-def _load(spec: MemberSpec, k: int) -> tuple[Play, Path | None]:
+def load_member(spec: MemberSpec, k: int) -> tuple[Play, Path | None]:
+    """Member k's Play (loaded from its file when it is one) and that file, if any.
+
+    Raises
+    ------
+    InputError
+        The Play file does not exist.
+    PlayError
+        The Play file is invalid.
+    """
     if isinstance(spec.play, Play):
         src = spec.play.source
         return spec.play, Path(src) if src and Path(src).is_file() else None
@@ -151,12 +160,19 @@ def _load(spec: MemberSpec, k: int) -> tuple[Play, Path | None]:
     return load_play(path), path
 
 
-def _labels(preps: Sequence[PreparedRun]) -> tuple[str, ...]:
-    base = [f"{p.play.name}@{p.symbol}" for p in preps]
-    out = []
-    for k, b in enumerate(base):
-        out.append(b if base.count(b) == 1 else f"{b}#{k + 1}")
-    return tuple(out)
+def member_labels(plays: Sequence[Play], symbols: Sequence[str]) -> tuple[str, ...]:
+    """The members' labels: `play@SYMBOL`, with `#k` (1-based member number) added to a pair
+    that repeats (what `trade ctl`, the run folder and portfolio sweeps name members by)."""
+    base = [f"{p.name}@{s}" for p, s in zip(plays, symbols, strict=True)]
+    return tuple(b if base.count(b) == 1 else f"{b}#{k + 1}" for k, b in enumerate(base))
+
+
+def check_alloc(value: object, where: str) -> float:
+    """A member's allocation as a float; InputError naming `where` unless a number > 0."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
+                                       and value > 0):
+        raise InputError(f"{where}: alloc must be a number > 0, got {value!r}")
+    return float(value)
 
 
 def _wallet(preps: Sequence[PreparedRun], initial_balance: float | None) -> float:
@@ -376,15 +392,13 @@ def run_portfolio_backtest(
     n = len(members)
     loaded: list[tuple[Play, float]] = []
     for k, spec in enumerate(members):  # every member checked before any data is read
-        play, _ = _load(spec, k)
+        play, _ = load_member(spec, k)
         if play.account.max_drawdown_pct is not None:
             raise InputError(f"{play.source or play.name}: account.max_drawdown_pct needs the "
                              f"event path, and {PATH_REASON}; backtest this Play alone")
-        alloc = 1.0 / n if spec.alloc is None else spec.alloc
-        if isinstance(alloc, bool) or not (isinstance(alloc, int | float)
-                                           and math.isfinite(alloc) and alloc > 0):
-            raise InputError(f"member {k + 1} ({play.name}): alloc must be > 0, got {alloc!r}")
-        loaded.append((play, float(alloc)))
+        alloc = check_alloc(1.0 / n if spec.alloc is None else spec.alloc,
+                            f"member {k + 1} ({play.name})")
+        loaded.append((play, alloc))
     preps: list[PreparedRun] = []
     allocs = [a for _, a in loaded]
     for k, (spec, (play, _)) in enumerate(zip(members, loaded, strict=True)):
@@ -395,7 +409,7 @@ def run_portfolio_backtest(
         except InputError as exc:
             raise InputError(f"member {k + 1} ({play.name}): {exc}") from None
     wallet = _wallet(preps, initial_balance)
-    labels = _labels(preps)
+    labels = member_labels([p.play for p in preps], [p.symbol for p in preps])
     inputs = []
     for prep, alloc in zip(preps, allocs, strict=True):
         bars, n_funding, signals = batch_inputs(prep, st)

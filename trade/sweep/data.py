@@ -16,6 +16,19 @@ from trade.sweep.evaluate import SweepContext, SweepSettings
 from trade.sweep.windows import WalkForward, Window, holdout_start
 
 
+def selection_windows(first: int, stop: int, walk_forward: str | WalkForward | None,
+                      holdout: str | None) -> tuple[int | None, tuple[Window, ...]]:
+    """The hold-out boundary (ms, None without a hold-out) and the walk-forward windows over
+    the minutes [first, stop) before it (none without `walk_forward`)."""
+    selection_end = holdout_start(holdout, first, stop) if holdout else None
+    windows: tuple[Window, ...] = ()
+    if walk_forward is not None:
+        wf = walk_forward if isinstance(walk_forward, WalkForward) else WalkForward.parse(
+            walk_forward)
+        windows = wf.windows(first, selection_end if selection_end is not None else stop)
+    return selection_end, windows
+
+
 def sweep_context_for(
     play: Play,
     *,
@@ -45,12 +58,7 @@ def sweep_context_for(
         bars, _ = with_funding(bars, st, sym)
     ts = np.asarray(bars.column("ts").to_numpy(), dtype=np.int64)
     first, stop = int(ts[0]), int(ts[-1]) + 60_000
-    selection_end = holdout_start(holdout, first, stop) if holdout else None
-    windows: tuple[Window, ...] = ()
-    if walk_forward is not None:
-        wf = walk_forward if isinstance(walk_forward, WalkForward) else WalkForward.parse(
-            walk_forward)
-        windows = wf.windows(first, selection_end if selection_end is not None else stop)
+    selection_end, windows = selection_windows(first, stop, walk_forward, holdout)
     data = {k: v for k, v in info.items() if k != "provenance"}
     data.update(start_ts=first, end_ts=stop, n_bars_1m=bars.num_rows)
     return SweepContext(play, bars, settings or SweepSettings(), instrument,

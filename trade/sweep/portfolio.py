@@ -44,12 +44,20 @@ import pyarrow as pa
 from trade.core import InputError
 from trade.data import Store, open_store
 from trade.engine.backtest import prepare_run, with_funding
-from trade.engine.portfolio import MemberSpec, members_from_file
-from trade.play import Play, PlayError, load_play
+from trade.engine.portfolio import (
+    PATH_REASON,
+    MemberSpec,
+    check_alloc,
+    load_member,
+    member_labels,
+    members_from_file,
+)
+from trade.play import Play, PlayError
 from trade.play.errors import PlayIssue
 from trade.play.portfolio import PortfolioFile
 from trade.sim import BatchResult
 from trade.sim.portfolio import PortfolioMember, PortfolioResult, run_portfolio
+from trade.sweep.data import selection_windows
 from trade.sweep.evaluate import (
     DayIndex,
     SweepContext,
@@ -59,18 +67,10 @@ from trade.sweep.evaluate import (
     score_run,
 )
 from trade.sweep.space import Dimension, Space, dimension_from_sweep, parse_dimension
-from trade.sweep.windows import WalkForward, Window, holdout_start
+from trade.sweep.windows import WalkForward, Window
 
 I64 = npt.NDArray[np.int64]
 ALLOC = "alloc"
-PATH_REASON = "portfolios run on the batch path"
-
-
-def member_labels(plays: Sequence[Play], symbols: Sequence[str]) -> tuple[str, ...]:
-    """The members' labels as `trade.engine.portfolio` names them: `play@SYMBOL`, with
-    `#k` (1-based member number) added to a pair that repeats."""
-    base = [f"{p.name}@{s}" for p, s in zip(plays, symbols, strict=True)]
-    return tuple(b if base.count(b) == 1 else f"{b}#{k + 1}" for k, b in enumerate(base))
 
 
 @dataclass
@@ -107,7 +107,7 @@ class PortfolioSweepContext:
         if not len(self.symbols) == len(self.allocs) == n:
             raise InputError("a portfolio sweep needs one symbol and one alloc per member")
         for k, a in enumerate(self.allocs):
-            _check_alloc(a, f"member {k + 1} ({self.members[k].play.name})")
+            check_alloc(a, f"member {k + 1} ({self.members[k].play.name})")
         self.labels = member_labels([m.play for m in self.members], self.symbols)
         for m in self.members:
             if m.needs_event:
@@ -162,7 +162,7 @@ class PortfolioSweepContext:
         for path, value in params.items():
             k, sub = self.resolve(path)
             if sub is None:
-                allocs[k] = _check_alloc(value, f"{ALLOC}.{self.labels[k]}")
+                allocs[k] = check_alloc(value, f"{ALLOC}.{self.labels[k]}")
             else:
                 overrides[k][sub] = value
         return overrides, allocs
@@ -223,13 +223,6 @@ class PortfolioSweepContext:
             found = day_index(self.ts[lo:hi])
             self._index[key] = found
         return found
-
-
-def _check_alloc(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
-                                       and value > 0):
-        raise InputError(f"{where}: alloc must be a number > 0, got {value!r}")
-    return float(value)
 
 
 def account_trades(result: PortfolioResult) -> pa.Table:
@@ -328,7 +321,7 @@ def _member_issue(ctx: PortfolioSweepContext, k: int, sub: str | None, path: str
     m = ctx.members[k]
     if sub is None:
         try:
-            _check_alloc(value, path)
+            check_alloc(value, path)
         except InputError as exc:
             return PlayIssue(ctx.source or ctx.name, 0, path, str(exc))
         return None
@@ -435,17 +428,11 @@ def portfolio_sweep_context_for(
     plays: list[Play] = []
     allocs: list[float] = []
     for k, spec in enumerate(specs):  # every member checked before any data is read
-        if isinstance(spec.play, Play):
-            play = spec.play
-        else:
-            path = Path(spec.play)
-            if not path.is_file():
-                raise InputError(f"member {k + 1}: Play file not found: {path}")
-            play = load_play(path)
+        play, _ = load_member(spec, k)
         if play.account.max_drawdown_pct is not None:
             raise InputError(f"{play.source or play.name}: account.max_drawdown_pct needs the "
                              f"event path, and {PATH_REASON}")
-        allocs.append(_check_alloc(1.0 / n if spec.alloc is None else spec.alloc,
+        allocs.append(check_alloc(1.0 / n if spec.alloc is None else spec.alloc,
                                    f"member {k + 1} ({play.name})"))
         plays.append(play)
     members: list[SweepContext] = []
@@ -468,14 +455,7 @@ def portfolio_sweep_context_for(
     ctx = PortfolioSweepContext(title, tuple(members), tuple(symbols), tuple(allocs),
                                 initial_balance, settings or SweepSettings(), source=source)
     first, stop = int(ctx.ts[0]), int(ctx.ts[-1]) + 60_000
-    selection_end = holdout_start(holdout, first, stop) if holdout else None
-    windows: tuple[Window, ...] = ()
-    if walk_forward is not None:
-        wf = walk_forward if isinstance(walk_forward, WalkForward) else WalkForward.parse(
-            walk_forward)
-        windows = wf.windows(first, selection_end if selection_end is not None else stop)
-    ctx.selection_end = selection_end
-    ctx.windows = windows
+    ctx.selection_end, ctx.windows = selection_windows(first, stop, walk_forward, holdout)
     ctx.data = {
         "kind": "+".join(sorted({str(i["kind"]) for i in infos})),
         "description": "; ".join(f"{lb}: {i.get('description', i['kind'])}"
