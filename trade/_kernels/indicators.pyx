@@ -97,20 +97,9 @@ cdef inline bint ring_full(Ring* r) noexcept nogil:
 
 # ---------------------------------------------------------------------- SMA
 
-cdef inline double sma_update(Sma* s, double x) noexcept nogil:
-    # NaN input (an upstream warm-up) leaves the state untouched
-    if isnan(x):
-        return NAN
-    ring_push(&s.r, x)
-    s.sum += x
-    if s.r.count < s.r.n:
-        return NAN
-    cdef double out = s.sum / s.r.n
-    s.sum -= ring_ago(&s.r, s.r.n - 1)   # TA-Lib order: add newest, emit, drop the window's oldest
-    return out
-
 cdef inline double sma_total(Sma* s, double x) noexcept nogil:
-    """sma_update's window sum, not divided (NaN while the window fills)."""
+    """The window sum after x (NaN while the window fills); NaN input (an upstream warm-up)
+    leaves the state untouched."""
     if isnan(x):
         return NAN
     ring_push(&s.r, x)
@@ -118,8 +107,12 @@ cdef inline double sma_total(Sma* s, double x) noexcept nogil:
     if s.r.count < s.r.n:
         return NAN
     cdef double out = s.sum
-    s.sum -= ring_ago(&s.r, s.r.n - 1)
+    s.sum -= ring_ago(&s.r, s.r.n - 1)   # TA-Lib order: add newest, emit, drop the window's oldest
     return out
+
+cdef inline double sma_update(Sma* s, double x) noexcept nogil:
+    # the mean of the window: its sum (taken before the oldest value is dropped) over n
+    return sma_total(s, x) / s.r.n
 
 cdef inline void sma_run(Sma* s, const double* x, double* out, Py_ssize_t n,
                          bint mean) noexcept nogil:
