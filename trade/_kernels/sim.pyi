@@ -1,5 +1,6 @@
 """Type stubs of trade._kernels.sim: the compiled simulation kernel (docs/fill_model.md)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -50,6 +51,11 @@ class SimExchange:
         trailing_distance: float | None = None,
         trailing_active_price: float | None = None,
     ) -> None: ...
+    def set_take_profit_levels(
+        self, levels: Sequence[tuple[float, float]], *, limit: bool = False, by_mark: bool = False
+    ) -> None: ...
+    def set_stop_mode(self, *, limit: bool, by_mark: bool) -> None: ...
+    def take_profit_levels(self) -> list[tuple[float, float]]: ...
     def on_bar(
         self,
         ts: int,

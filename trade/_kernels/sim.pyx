@@ -329,6 +329,27 @@ cdef class SimExchange:
         emit_position(&self.e)
         _check_err(&self.e)
 
+    def set_take_profit_levels(self, levels, *, bint limit=False, bint by_mark=False):
+        """Replace the open position's take-profit(s) with split levels (Bybit tpslMode Partial).
+
+        ``levels``: absolute ``(price, qty)`` pairs, each a reduce-only take-profit of a fixed
+        qty (one larger than the position closes it); an empty sequence clears them. ``limit``:
+        each is a limit at its price (tpOrderType Limit); ``by_mark``: they trigger on the mark
+        price, checked once per 1m bar. Refused (ValueError) without an open position.
+        """
+        raise NotImplementedError("set_take_profit_levels")
+
+    def set_stop_mode(self, *, bint limit, bint by_mark):
+        """How the open position's stop loss (and trailing stop) fills: ``limit`` = a
+        reduce-only limit at the stop (slOrderType Limit), ``by_mark`` = triggered by the mark
+        price once per 1m bar. Refused (ValueError) without an open position."""
+        raise NotImplementedError("set_stop_mode")
+
+    def take_profit_levels(self):
+        """The position's split take-profits still to fill, nearest first: ``[(price, qty)]``
+        with qty at most the position's size ([] without levels)."""
+        raise NotImplementedError("take_profit_levels")
+
     def reject_code(self, str order_id) -> int:
         """Why an order was refused (or a reduce-only order cancelled): a RJ_* number, the
         values of trade.sim.rejects.RejectCode (0 = not refused); the text stays in the

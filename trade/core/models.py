@@ -20,6 +20,32 @@ def _optional_price(name: str, value: float | None) -> None:
         _finite_positive(name, value)
 
 
+#: the most take-profit levels a position carries (the kernel's fixed-size table)
+MAX_TP_LEVELS = 16
+
+
+def _check_levels(levels: object) -> None:
+    """Split take-profit levels: a tuple of (pct, size) with 0 < pct (strictly increasing)
+    and 0 < size <= 1."""
+    if not isinstance(levels, tuple):
+        raise ValueError(f"take_profit_levels must be a tuple of (pct, size), got {levels!r}")
+    if len(levels) > MAX_TP_LEVELS:
+        raise ValueError(f"take_profit_levels holds at most {MAX_TP_LEVELS} levels, "
+                         f"got {len(levels)}")
+    prev = 0.0
+    for k, level in enumerate(levels):
+        if not (isinstance(level, tuple) and len(level) == 2):
+            raise ValueError(f"take_profit_levels[{k}] must be a (pct, size) pair, got {level!r}")
+        pct, size = level
+        _finite_positive(f"take_profit_levels[{k}] pct", pct)
+        if not pct > prev:
+            raise ValueError(f"take_profit_levels pcts must be strictly increasing, "
+                             f"level {k} has {pct!r} after {prev!r}")
+        prev = pct
+        if not (isinstance(size, int | float) and 0 < size <= 1):
+            raise ValueError(f"take_profit_levels[{k}] size must be in (0, 1], got {size!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What a strategy asks an exchange to do. Validated on construction.
@@ -54,6 +80,17 @@ class OrderRequest:
     # The trailing stop arms only once the best price since entry has moved this fraction of
     # the entry price in favour (None = armed at the fill). Needs a trailing distance/offset.
     trailing_activation: float | None = None
+    # Split take-profits (Bybit tpslMode Partial): (pct, size) pairs, pct a fraction of the
+    # opening fill price (0.01 = 1 %), size a fraction 0 < size <= 1 of what the earlier
+    # levels leave (the last level closes what is left). They replace take_profit(_offset).
+    take_profit_levels: tuple[tuple[float, float], ...] = ()
+    # the take-profit(s) are reduce-only limits at their level (Bybit tpOrderType Limit)
+    tp_limit: bool = False
+    # the stop loss is a reduce-only limit at its level (Bybit slOrderType Limit)
+    sl_limit: bool = False
+    # the take-profit(s) / stop trigger on the mark price (checked once per 1m bar)
+    tp_by_mark: bool = False
+    sl_by_mark: bool = False
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -96,6 +133,10 @@ class OrderRequest:
             raise ValueError("trailing_activation needs a trailing_offset or trailing_distance")
         if len(self.order_link_id) > 36:
             raise ValueError("order_link_id is limited to 36 characters (Bybit's limit)")
+        _check_levels(self.take_profit_levels)
+        for name in ("tp_limit", "sl_limit", "tp_by_mark", "sl_by_mark"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     @property
     def effective_trigger_direction(self) -> int:

@@ -8,6 +8,7 @@ runner) to produce identical trade logs and equity curves.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -346,6 +347,20 @@ class ReferenceExchange:
             if p.trail_armed:
                 p.trailing_stop = p.best - trailing_distance * p.side
         self._emit_position()
+
+    def set_take_profit_levels(
+        self, levels: Sequence[tuple[float, float]], *, limit: bool = False, by_mark: bool = False
+    ) -> None:
+        """Replace the position's take-profit(s) with split levels (as SimExchange's)."""
+        raise NotImplementedError("set_take_profit_levels")
+
+    def set_stop_mode(self, *, limit: bool, by_mark: bool) -> None:
+        """How the position's stop fills and triggers (as SimExchange's)."""
+        raise NotImplementedError("set_stop_mode")
+
+    def take_profit_levels(self) -> list[tuple[float, float]]:
+        """The split take-profits still to fill, nearest first (as SimExchange's)."""
+        raise NotImplementedError("take_profit_levels")
 
     def set_leverage(self, leverage: float) -> None:
         """Change the leverage, also with an open position (as the kernel's set_leverage)."""

@@ -7,6 +7,7 @@ this shape, so the reference simulator can stand in for the kernel anywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import pyarrow as pa
@@ -59,6 +60,26 @@ class StepEngine(Protocol):
         """Set, change or clear (0) the open position's take-profit, stop-loss and
         trailing stop (None leaves a value as it is). ValueError without an open position,
         for a negative value, or an activation price without a trailing distance."""
+
+    def set_take_profit_levels(
+        self, levels: Sequence[tuple[float, float]], *, limit: bool = False, by_mark: bool = False
+    ) -> None:
+        """Replace the open position's take-profit(s) with split levels (Bybit tpslMode
+        Partial): absolute `(price, qty)` pairs, each a reduce-only take-profit of a fixed qty
+        (a qty above the position's size closes it); empty clears them. `limit`: each is a
+        limit at its price (tpOrderType Limit, docs/fill_model.md rule 4, B); `by_mark`: they
+        trigger on the mark price once per 1m bar (rule 4, D). ValueError without an open
+        position or for a price / qty that is not finite and > 0."""
+
+    def set_stop_mode(self, *, limit: bool, by_mark: bool) -> None:
+        """How the open position's stop loss and trailing stop fill: `limit` = a reduce-only
+        limit at the stop (slOrderType Limit, rule 4, C), `by_mark` = triggered by the mark
+        price once per 1m bar (rule 4, D). ValueError without an open position."""
+
+    def take_profit_levels(self) -> list[tuple[float, float]]:
+        """The split take-profits still to fill, nearest first, as `(price, qty)` with qty
+        at most the position's size; [] when the position has none (a Full-mode take-profit
+        set by `set_trading_stop` on a position without split levels is not listed)."""
 
     def set_leverage(self, leverage: float) -> None:
         """Change the leverage, also with an open position (its margin and liquidation
