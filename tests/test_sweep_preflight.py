@@ -88,3 +88,18 @@ def test_a_sweep_whose_every_variant_fails_in_combination_keeps_the_old_results(
     assert not out.exists() and not out.with_name("c.parquet.partial").exists()
     ok = run_sweep(ctx, space, out, workers=1)
     assert pq.read_table(out).num_rows == 2 and ok.n_new == 2
+
+
+def test_a_sweep_whose_constraints_exclude_every_variant_fails_and_writes_nothing(
+        ctx: SweepContext, tmp_path: Path) -> None:
+    """Every grid point breaks the constraint: nothing is proposed, so nothing ran; the
+    sweep raises and an existing results file is left as it was."""
+    out = tmp_path / "k.parquet"
+    ok = run_sweep(ctx, space_for(ctx, [f"{FAST}=values:5,8"]), out, workers=1)
+    before = out.read_bytes()
+    assert ok.n_new == 2
+    space = space_for(ctx, [f"{FAST}=values:40,50", "features.ema_slow.params.length=values:8"],
+                      [f"{FAST} < features.ema_slow.params.length"])
+    with pytest.raises(InputError, match="no variant of the sweep satisfies the constraints"):
+        run_sweep(ctx, space, out, workers=1)
+    assert out.read_bytes() == before and not out.with_name("k.parquet.partial").exists()

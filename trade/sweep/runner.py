@@ -492,6 +492,13 @@ def run_sweep(
         writer.abort()  # a failed sweep (disk full, a bug) leaves the results as they were
         raise
     executor.close()
+    if n_new == 0 and n_skipped == 0 and not interrupted:
+        # no variant was proposed at all (the constraints exclude every point): the sweep
+        # has nothing to report, so it fails and the results file stays as it was
+        writer.abort()
+        raise InputError("no variant of the sweep satisfies the constraints "
+                         f"({'; '.join(c.text for c in space.constraints) or 'none'}); "
+                         "nothing ran")
     if writer.n_ok == 0 and writer.first_error is not None and not interrupted:
         # not one variant could run: the sweep failed; the results file stays as it was
         writer.abort()
