@@ -111,12 +111,19 @@ def test_rolling_extreme_scan_equals_the_deque(
 
 # indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
-BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "keltner", "willr", "midprice",
-           "rolling_max", "rolling_min", "stoch", "kama", "sma", "wma", "trima", "ema", "dema",
-           "tema", "macd", "ppo"]
+# (a name:variant entry is the indicator with that variant's extra parameters)
+BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "supertrend:pandas_ta", "keltner", "willr",
+           "midprice", "rolling_max", "rolling_min", "stoch", "stoch:flat_k", "kama", "sma", "wma",
+           "trima", "ema", "dema", "tema", "macd", "ppo"]
+VARIANTS: dict[str, dict[str, Any]] = {
+    "supertrend:pandas_ta": {"style": "pandas_ta"},
+    "stoch:flat_k": {"flat_k": 50.0},
+}
 
 
 def _with_length(name: str, length: int) -> dict[str, Any]:
+    if name in VARIANTS:
+        return {**_with_length(name.split(":")[0], length), **VARIANTS[name]}
     if name == "stoch":
         return {"k_length": length}
     if name == "keltner":
@@ -128,6 +135,7 @@ def _with_length(name: str, length: int) -> dict[str, Any]:
 
 def _stream_and_batch(name: str, params: dict[str, Any],
                       bars: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    name = name.split(":")[0]
     cols = [np.ascontiguousarray(bars[f], dtype=np.float64) for f in BAR_FIELDS]
     n = len(cols[0])
     ref = _kernel(name, params)

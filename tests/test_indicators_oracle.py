@@ -126,6 +126,35 @@ def ref_supertrend(b: Bars, n: int, mult: float) -> tuple[np.ndarray, np.ndarray
     return val, dirn
 
 
+def ref_supertrend_pandas_ta(b: Bars, n: int, mult: float) -> dict[str, np.ndarray]:
+    """pandas-ta's supertrend (TRADE's), written from its published loop: basic bands
+    hl2 +- mult*ATR (TA-Lib's ATR, which pandas-ta calls when TA-Lib is installed); the
+    close is compared with the previous bar's final bands; when it is beyond neither, the
+    direction carries over and only the band of that side is held; long bias at first."""
+    atr = talib.ATR(b["high"], b["low"], b["close"], n)
+    c = b["close"]
+    hl2 = (b["high"] + b["low"]) / 2
+    ub, lb = hl2 + mult * atr, hl2 - mult * atr  # NaN through the ATR's warm-up
+    m = len(c)
+    dir_ = np.ones(m)
+    trend = np.full(m, np.nan)
+    for i in range(1, m):
+        if c[i] > ub[i - 1]:  # a comparison with a NaN band is False, as in pandas
+            dir_[i] = 1
+        elif c[i] < lb[i - 1]:
+            dir_[i] = -1
+        else:
+            dir_[i] = dir_[i - 1]
+            if dir_[i] > 0 and lb[i] < lb[i - 1]:
+                lb[i] = lb[i - 1]
+            if dir_[i] < 0 and ub[i] > ub[i - 1]:
+                ub[i] = ub[i - 1]
+        trend[i] = lb[i] if dir_[i] > 0 else ub[i]
+    dirn = np.where(np.isnan(trend), np.nan, dir_)
+    return {"value": trend, "direction": dirn, "long": np.where(dirn == 1, trend, np.nan),
+            "short": np.where(dirn == -1, trend, np.nan)}
+
+
 def ref_vwap(b: Bars, anchor: str) -> np.ndarray:
     t = pd.to_datetime(b["ts"], unit="ms", utc=True)
     key = {
@@ -998,6 +1027,7 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("rsi", {"length": 14}, _tl(talib.RSI, "close", timeperiod=14)),
     ("cmo", {"length": 14}, _tl(talib.CMO, "close", timeperiod=14)),
     ("stoch", {}, _stoch),
+    ("stoch", {"flat_k": 50.0}, _stoch),  # no flat 14-hour window in these bars
     ("stochrsi", {"k_smooth": 1}, lambda b: _stochrsi(b, 1)),
     ("stochrsi", {"k_smooth": 3}, lambda b: _stochrsi(b, 3)),
     ("cci", {"length": 20}, _tl(talib.CCI, "high", "low", "close", timeperiod=20)),
@@ -1026,6 +1056,9 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
         {"length": 10, "mult": 3.0},
         lambda b: ref_supertrend_all(b, 10, 3.0),
     ),
+    ("supertrend", {"style": "pandas_ta"}, lambda b: ref_supertrend_pandas_ta(b, 10, 3.0)),
+    ("supertrend", {"length": 7, "mult": 1.5, "style": "pandas_ta"},
+     lambda b: ref_supertrend_pandas_ta(b, 7, 1.5)),
     ("psar", {}, _psar),
     ("psar", {"initial": 0.01}, lambda b: _psar(b, 0.01)),
     ("vortex", {"length": 14}, _vortex),
@@ -1212,3 +1245,74 @@ def test_structure_reference_is_not_vacuous(bars: Bars) -> None:
     ms = compute("market_structure", {}, bars)
     assert {-1.0, 1.0} <= set(np.unique(ms["bos"]))
     assert {-1.0, 1.0} <= set(np.unique(ms["choch"]))
+
+
+def test_supertrend_styles_differ_on_real_bars(bars: Bars) -> None:
+    """The two band rules give different signals on real prices (the pandas_ta case above
+    is not a copy of the default), and each matches its own reference exactly in direction."""
+    tv = compute("supertrend", {}, bars)
+    pt = compute("supertrend", {"style": "pandas_ta"}, bars)
+    w = warmups("supertrend", {})[0]
+    flips_tv = int(np.sum(np.diff(tv["direction"][w:]) != 0))
+    flips_pt = int(np.sum(np.diff(pt["direction"][w:]) != 0))
+    assert flips_tv > 50 and flips_pt > 50
+    assert np.sum(tv["direction"][w:] != pt["direction"][w:]) > 0
+    ref = ref_supertrend_pandas_ta(bars, 10, 3.0)
+    np.testing.assert_array_equal(pt["direction"][w:], ref["direction"][w:])
+    ref_tv = ref_supertrend_all(bars, 10, 3.0)
+    np.testing.assert_array_equal(tv["direction"][w:], ref_tv["direction"][w:])
+
+
+def _flat_bars() -> Bars:
+    """Moving prices, then 30 bars at one price (high == low == close), then moving again."""
+    rng = np.random.default_rng(7)
+    n = 90
+    close = 100.0 + np.cumsum(rng.normal(0, 1.0, n))
+    close[30:60] = close[29]
+    high = close + np.abs(rng.normal(0, 0.5, n))
+    low = close - np.abs(rng.normal(0, 0.5, n))
+    high[30:60] = low[30:60] = close[30:60]
+    return {"ts": 3_600_000.0 * np.arange(n), "open": close.copy(), "high": high, "low": low,
+            "close": close, "volume": np.ones(n)}
+
+
+def ref_stoch(b: Bars, k: int, smooth: int, d: int, flat: float) -> dict[str, np.ndarray]:
+    """Slow stochastic from its definition: raw %K = 100 (c - LL) / (HH - LL), `flat` where
+    HH == LL; %K = SMA(smooth) of it, %D = SMA(d) of %K."""
+    hh = pd.Series(b["high"]).rolling(k).max().to_numpy()
+    ll = pd.Series(b["low"]).rolling(k).min().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(hh == ll, flat, 100.0 * (b["close"] - ll) / (hh - ll))
+    raw[np.isnan(hh)] = np.nan
+    kk = pd.Series(raw).rolling(smooth).mean().to_numpy()
+    return {"k": kk, "d": pd.Series(kk).rolling(d).mean().to_numpy()}
+
+
+@pytest.mark.parametrize("flat", [0.0, 50.0, 100.0])
+def test_stoch_on_a_flat_window(flat: float) -> None:
+    """A window whose high equals its low: raw %K is `flat_k` (TA-Lib: 0, TRADE: 50);
+    the default is TA-Lib's and equals talib.STOCH there."""
+    b = _flat_bars()
+    got = compute("stoch", {"flat_k": flat}, b)
+    ref = ref_stoch(b, 14, 3, 3, flat)
+    for f in ("k", "d"):
+        np.testing.assert_allclose(got[f], ref[f], rtol=1e-12, atol=1e-9, equal_nan=True)
+    # well inside the flat stretch (the running sums leave a residue of ~1e-14)
+    assert abs(got["k"][50] - flat) < 1e-9 and abs(got["d"][55] - flat) < 1e-9
+    if flat == 0.0:
+        k, d = talib.STOCH(b["high"], b["low"], b["close"], 14, 3, 0, 3, 0)
+        w = 14 + 3 + 3 - 3  # TA-Lib reports %K from %D's first bar
+        np.testing.assert_allclose(got["k"][w:], k[w:], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got["d"][w:], d[w:], rtol=1e-12, atol=1e-9)
+
+
+def test_stochrsi_on_a_flat_window() -> None:
+    """RSI pinned at exactly 0 (every close lower from the first bar: no gain ever enters
+    the Wilder average) makes a flat RSI window: raw %K = flat_k there."""
+    b = _flat_bars()
+    b["close"][:40] = 200.0 - np.arange(40.0)
+    for flat in (0.0, 50.0):
+        got = compute("stochrsi", {"flat_k": flat, "k_smooth": 1, "d_length": 1}, b)
+        assert (compute("rsi", {}, b)["value"][14:40] == 0.0).all()
+        assert (got["k"][27:40] == flat).all(), flat
+        assert np.isfinite(got["k"][27:]).all()

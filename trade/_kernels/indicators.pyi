@@ -87,11 +87,11 @@ class KRsi(Kernel):
 
 @disjoint_base
 class KStoch(Kernel):
-    def __init__(self, k_length: int, k_smooth: int, d_length: int) -> None: ...
+    def __init__(self, k_length: int, k_smooth: int, d_length: int, flat_k: float = ...) -> None: ...
 
 @disjoint_base
 class KStochRsi(Kernel):
-    def __init__(self, rsi_length: int, stoch_length: int, k_smooth: int, d_length: int, src: int = ...) -> None: ...
+    def __init__(self, rsi_length: int, stoch_length: int, k_smooth: int, d_length: int, src: int = ..., flat_k: float = ...) -> None: ...
 
 @disjoint_base
 class KCci(Kernel):
@@ -139,7 +139,7 @@ class KAroon(Kernel):
 
 @disjoint_base
 class KSupertrend(Kernel):
-    def __init__(self, length: int, mult: float) -> None: ...
+    def __init__(self, length: int, mult: float, style: int = ...) -> None: ...
 
 @disjoint_base
 class KPsar(Kernel):

@@ -1481,19 +1481,21 @@ cdef class KRsi(Kernel):
         return True
 
 
-cdef inline double stoch_k(double x, double hi, double lo) noexcept nogil:
+cdef inline double stoch_k(double x, double hi, double lo, double flat) noexcept nogil:
     cdef double diff = (hi - lo) / 100.0
-    if diff != 0.0:                          # flat window: TA-Lib reports 0
+    if diff != 0.0:
         return (x - lo) / diff
-    return 0.0
+    return flat                              # flat window: TA-Lib 0, TRADE 50
 
 
 cdef class KStoch(Kernel):
     cdef MinMax hi, lo
     cdef Sma ks, ds
+    cdef double flat
 
-    def __init__(self, int k_length, int k_smooth, int d_length):
+    def __init__(self, int k_length, int k_smooth, int d_length, double flat_k=0.0):
         self.n_out = 2
+        self.flat = flat_k
         self._mm(&self.hi, k_length, True)
         self._mm(&self.lo, k_length, False)
         self._sma(&self.ks, k_smooth)
@@ -1505,7 +1507,7 @@ cdef class KStoch(Kernel):
         cdef double ll = mm_push(&self.lo, l)
         cdef double fk = NAN
         if mm_full(&self.hi):
-            fk = stoch_k(c, hh, ll)
+            fk = stoch_k(c, hh, ll, self.flat)
         out[0] = sma_update(&self.ks, fk)
         out[1] = sma_update(&self.ds, out[0])
 
@@ -1515,12 +1517,12 @@ cdef class KStoch(Kernel):
         cdef Sma ks = self.ks, ds = self.ds
         cdef double* o0 = out[0]
         cdef double* o1 = out[1]
-        cdef double fk, k
+        cdef double fk, k, flat = self.flat
         cdef Py_ssize_t i, ff = mm_first_full(&self.hi)
         mm_run(&self.hi, h, o0, n)               # highest high, then lowest low, per bar
         mm_run(&self.lo, l, o1, n)
         for i in range(n):
-            fk = stoch_k(c[i], o0[i], o1[i]) if i >= ff else NAN
+            fk = stoch_k(c[i], o0[i], o1[i], flat) if i >= ff else NAN
             k = sma_update(&ks, fk)
             o0[i] = k
             o1[i] = sma_update(&ds, k)
@@ -1533,9 +1535,12 @@ cdef class KStochRsi(Kernel):
     cdef KRsi rsi
     cdef MinMax hi, lo
     cdef Sma ks, ds
+    cdef double flat
 
-    def __init__(self, int rsi_length, int stoch_length, int k_smooth, int d_length, int src=0):
+    def __init__(self, int rsi_length, int stoch_length, int k_smooth, int d_length, int src=0,
+                 double flat_k=0.0):
         self.n_out = 2
+        self.flat = flat_k
         self.src = src
         self.rsi = KRsi(rsi_length)
         self._mm(&self.hi, stoch_length, True)
@@ -1551,7 +1556,7 @@ cdef class KStochRsi(Kernel):
             hh = mm_push(&self.hi, r)
             ll = mm_push(&self.lo, r)
             if mm_full(&self.hi):
-                fk = stoch_k(r, hh, ll)
+                fk = stoch_k(r, hh, ll, self.flat)
         out[0] = sma_update(&self.ks, fk)
         out[1] = sma_update(&self.ds, out[0])
 
@@ -2217,13 +2222,53 @@ cdef inline void st_band(St* s, double a, double h, double l, double c, double**
     out[2][i] = lng
     out[3][i] = sht
 
+cdef inline void st_band_pt(St* s, double a, double h, double l, double c, double** out,
+                            Py_ssize_t i) noexcept nogil:
+    """st_band by pandas-ta's rules (TRADE's supertrend): the close is compared with the
+    previous bar's final bands; on a close beyond either of them both bands restart from
+    this bar's basic bands, else only the band of the current side is held (it may not
+    loosen) and the other one is this bar's basic band."""
+    cdef double val = NAN, dirn = NAN, lng = NAN, sht = NAN
+    s.pc = c
+    cdef double mid, bu, bl
+    if not isnan(a):
+        mid = (h + l) / 2.0
+        bu = mid + s.mult * a
+        bl = mid - s.mult * a
+        if s.direction == 0:              # first valid bar: bands as computed, long bias
+            s.direction = 1
+        elif c > s.upper:
+            s.direction = 1
+        elif c < s.lower:
+            s.direction = -1
+        elif s.direction == 1:
+            if bl < s.lower:
+                bl = s.lower
+        elif bu > s.upper:
+            bu = s.upper
+        s.upper = bu
+        s.lower = bl
+        dirn = s.direction
+        if s.direction == 1:
+            val = bl
+            lng = val
+        else:
+            val = bu
+            sht = val
+    out[0][i] = val
+    out[1][i] = dirn
+    out[2][i] = lng
+    out[3][i] = sht
+
 
 cdef class KSupertrend(Kernel):
     cdef KAtr atr
     cdef St s
+    cdef bint pandas_ta
 
-    def __init__(self, int length, double mult):
+    def __init__(self, int length, double mult, int style=0):
         self.n_out = 4
+        self.pandas_ta = style == 1
         self.atr = KAtr(length)
         self.s.mult = mult
         self.s.upper = NAN
@@ -2237,7 +2282,10 @@ cdef class KSupertrend(Kernel):
         cdef int k
         for k in range(4):
             cols[k] = out + k
-        st_bar(&self.s, &self.atr.a, h, l, c, cols, 0)
+        if self.pandas_ta:
+            st_band_pt(&self.s, atr_push(&self.atr.a, h, l, c), h, l, c, cols, 0)
+        else:
+            st_bar(&self.s, &self.atr.a, h, l, c, cols, 0)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
@@ -2249,8 +2297,12 @@ cdef class KSupertrend(Kernel):
         while b < n:                            # per block: its ATR in out[0], then bands
             e = b + PAIR_BLOCK if n - b > PAIR_BLOCK else n
             atr_run(&a, h + b, l + b, c + b, o0 + b, e - b, False)
-            for i in range(b, e):
-                st_band(&s, o0[i], h[i], l[i], c[i], out, i)
+            if self.pandas_ta:
+                for i in range(b, e):
+                    st_band_pt(&s, o0[i], h[i], l[i], c[i], out, i)
+            else:
+                for i in range(b, e):
+                    st_band(&s, o0[i], h[i], l[i], c[i], out, i)
             b = e
         self.s = s
         self.atr.a = a

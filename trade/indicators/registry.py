@@ -264,15 +264,23 @@ _add(
     _one(lambda p: _n(p)),
     "Chande momentum oscillator, Wilder-smoothed as TA-Lib CMO.",
 )
+
+def _flat_k() -> ParamSpec:
+    return _float("flat_k", 0.0, 0.0, 100.0,
+                  "raw %K when the window's high equals its low: 0 (TA-Lib) or 50 (TRADE)")
+
+
 _add(
     "stoch",
     (
         _int("k_length", 14, doc="high/low window"),
         _int("k_smooth", 3, doc="SMA of %K"),
         _int("d_length", 3, doc="SMA of smoothed %K"),
+        _flat_k(),
     ),
     _HLC,
-    lambda p: _k.KStoch(int(p["k_length"]), int(p["k_smooth"]), int(p["d_length"])),
+    lambda p: _k.KStoch(int(p["k_length"]), int(p["k_smooth"]), int(p["d_length"]),
+                        float(p["flat_k"])),
     lambda p: (
         int(p["k_length"]) + int(p["k_smooth"]) - 2,
         int(p["k_length"]) + int(p["k_smooth"]) + int(p["d_length"]) - 3,
@@ -288,10 +296,12 @@ _add(
         _int("k_smooth", 3),
         _int("d_length", 3),
         _src(),
+        _flat_k(),
     ),
     _C,
     lambda p: _k.KStochRsi(
-        int(p["rsi_length"]), int(p["stoch_length"]), int(p["k_smooth"]), int(p["d_length"]), _s(p)
+        int(p["rsi_length"]), int(p["stoch_length"]), int(p["k_smooth"]), int(p["d_length"]), _s(p),
+        float(p["flat_k"]),
     ),
     lambda p: (
         int(p["rsi_length"]) + int(p["stoch_length"]) + int(p["k_smooth"]) - 2,
@@ -416,14 +426,28 @@ _add(
     "Aroon up/down/oscillator (TA-Lib AROON, AROONOSC).",
     outputs=("up", "down", "osc"),
 )
+#: supertrend band rules: ours (TradingView's ta.supertrend) and TRADE's (pandas-ta's)
+SUPERTREND_STYLES: tuple[str, ...] = ("tradingview", "pandas_ta")
 _add(
     "supertrend",
-    (_length(10), _float("mult", 3.0, 0.0, 1000.0, "ATR multiple of the bands")),
+    (
+        _length(10),
+        _float("mult", 3.0, 0.0, 1000.0, "ATR multiple of the bands"),
+        ParamSpec(
+            "style", "str", "tradingview", choices=SUPERTREND_STYLES,
+            doc="tradingview: both bands only tighten (unless the previous close was beyond "
+            "one) and a close beyond this bar's band flips; pandas_ta (TRADE): a close beyond "
+            "the previous bar's band flips and restarts both bands, else only the band of the "
+            "current side is held",
+        ),
+    ),
     _HLC,
-    lambda p: _k.KSupertrend(_n(p), float(p["mult"])),
+    lambda p: _k.KSupertrend(_n(p), float(p["mult"]),
+                             SUPERTREND_STYLES.index(str(p["style"]))),
     _same(4, lambda p: _n(p)),
-    "Supertrend on hl2 +- mult*ATR (Wilder); direction +1 long / -1 short, starting +1; "
-    "long / short = the line while on that side, else NaN.",
+    "Supertrend on hl2 +- mult*ATR (Wilder, TA-Lib ATR); direction +1 long / -1 short, "
+    "starting +1; long / short = the line while on that side, else NaN. See the Play "
+    "reference for the two band rules (`style`).",
     outputs=("value", "direction", "long", "short"),
 )
 _add(
