@@ -87,6 +87,28 @@ def test_a_folder_is_one_clear_error(tmp_path: Path) -> None:
     assert len(lines) == 1 and "is a folder" in lines[0] and "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("body", [
+    b'{"ts":1,"kind":"bar","bar":0}\nnot json at all\n{"ts":2,"kind":"bar","bar":1}\n',
+    bytes(range(256)) * 4,
+], ids=["bad-line", "binary"])
+def test_trade_run_refuses_a_bad_journal_in_one_line_before_starting(
+        tmp_path: Path, body: bytes) -> None:
+    """`trade run` checks the journal (read only) before it contacts the exchange, starts the
+    control endpoint or prints anything: one line naming the file, exit 2, file untouched."""
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(body)
+    play = tmp_path / "p.yml"
+    play.write_text(fast_cross_play_yaml("cli_bad_journal"))
+    env = dict(os.environ, BYBIT_DEMO_API_KEY=KEY, BYBIT_DEMO_API_SECRET=SECRET)
+    res = subprocess.run([sys.executable, "-m", "trade", "run", str(play), "--journal",
+                          str(path), "--endpoint", "http://127.0.0.1:9", "--no-control"],
+                         capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "journal.jsonl" in lines[0] and "Traceback" not in res.stderr
+    assert path.read_bytes() == body and not (tmp_path / "runs").exists()
+
+
 def test_runs_journal_by_default_one_per_play_symbol_and_mode() -> None:
     from trade.cli.run_cmd import default_journal
 

@@ -167,6 +167,7 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
         RiskLimits,
         RunConfig,
         load_credentials,
+        read_journal,
     )
     from trade.live.account import AccountGuard, AccountLimits, load_account_limits
     from trade.live.control import ControlServer, start_control
@@ -188,6 +189,10 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
             raise InputError(f"two Plays trade {sym}: on one account they would share one "
                              "position; run them in separate accounts")
     journals = _journals(plays, syms, mode, journal_path)
+    for journal in journals:
+        # a journal the run would refuse (a bad line, binary, unreadable) is refused here,
+        # read only, before anything starts or is printed: one line, nothing written
+        read_journal(journal)
     # InputError for a --protect-margin / --protect-deadline out of range
     protection0 = ProtectionPolicy(margin=protect_margin, deadline_s=protect_deadline,
                                    unknown_position=unknown_position,  # type: ignore[arg-type]
