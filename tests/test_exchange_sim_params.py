@@ -31,7 +31,10 @@ def _create(raw: RawClient, **kw: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("extra", [
     {"positionIdx": 1}, {"positionIdx": 2}, {"positionIdx": 7},
-    {"tpslMode": "Partial", "takeProfit": "40000"},
+    {"tpslMode": "Sometimes", "takeProfit": "40000"},
+    {"tpslMode": "Partial", "takeProfit": "40000", "tpOrderType": "Limit",
+     "tpLimitPrice": "39990"},  # the kernel places the limit at the trigger price
+    {"tpslMode": "Partial", "takeProfit": "40000", "tpOrderType": "Limit"},
     {"takeProfit": "40000", "tpOrderType": "Limit", "tpLimitPrice": "39990"},
     {"takeProfit": "40000", "tpTriggerBy": "MarkPrice"},
     {"stopLoss": "15000", "slTriggerBy": "IndexPrice"},

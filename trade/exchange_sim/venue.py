@@ -40,6 +40,7 @@ from trade.core.instrument import Instrument as Instrument  # re-exported: the o
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.intrabar import PricePath, walk_book
 from trade.exchange_sim.protocol import ApiError, grid_text, num, step_decimals
+from trade.exchange_sim.tpsl import Kind, Leg, check_trigger_by, leg, mode_of
 from trade.sim.config import SimConfig
 from trade.sim.rejects import RejectCode
 from trade.sim.step import StepEngine
@@ -77,6 +78,10 @@ class OrderRecord:
     updated_ms: int
     last_price_on_created: float
     cancel_type: str = "UNKNOWN"
+    # a Partial TP/SL order the venue keeps for the position (PartialTakeProfit /
+    # PartialStopLoss; "" = an order of the engine) and the price it triggers on
+    stop_order_type: str = ""
+    trigger_by: str = ""
 
 
 @dataclass(slots=True)
@@ -127,35 +132,29 @@ MINUTE_MS = 60_000
 _LINK_ID = re.compile(r"[0-9A-Za-z_-]{1,36}")
 MAX_ACTIVE_ORDERS = 500  # Bybit: active orders per symbol (110020)
 MAX_CONDITIONAL_ORDERS = 10  # Bybit: conditional orders per symbol (110009)
-_TRIGGER_BY = ("triggerBy", "tpTriggerBy", "slTriggerBy")
+_TPSL_OPTIONS = ("tpslMode", "tpOrderType", "slOrderType", "tpLimitPrice", "slLimitPrice",
+                 "tpTriggerBy", "slTriggerBy", "tpSize", "slSize")
+MAX_PARTIAL_TP = 16  # take-profit levels the kernel holds per position (MAX_TP_LEVELS)
+PARTIAL_TP = "PartialTakeProfit"
+PARTIAL_SL = "PartialStopLoss"
 
 
-def _check_order_options(params: dict[str, Any]) -> None:
+def _check_order_options(params: dict[str, Any], *, tpsl: bool = True) -> None:
     """Options Bybit accepts that the simulator does not model are refused (10001), never
-    silently ignored: hedge-mode position indexes, partial TP/SL, limit TP/SL, triggers on
-    the mark or index price."""
+    silently ignored: hedge-mode position indexes, conditional orders triggered by the mark
+    or index price, SMP. TP/SL options (Partial mode, limit TP/SL, mark-price triggers) are
+    read by `trade.exchange_sim.tpsl`; without `tpsl` (amend) they are refused."""
     idx = params.get("positionIdx", 0)
     if idx not in (0, "0"):
         # one-way mode: positionIdx 0 only (1/2 are hedge-mode buy/sell sides)
         raise ApiError(p.PARAM_ERROR, f"params error: position idx not match position mode "
                                       f"({idx!r}; the simulator is in one-way mode)")
-    mode = params.get("tpslMode")
-    if mode not in (None, "", "Full"):
-        raise ApiError(p.PARAM_ERROR, f"params error: tpslMode {mode!r} not supported "
-                                      f"(the simulator applies Full TP/SL only)")
-    for name in ("tpOrderType", "slOrderType"):
-        kind = params.get(name)
-        if kind not in (None, "", "Market"):
-            raise ApiError(p.PARAM_ERROR, f"params error: {name} {kind!r} not supported "
-                                          f"(limit TP/SL needs tpslMode Partial)")
-    for name in ("tpLimitPrice", "slLimitPrice"):
-        if params.get(name) not in (None, "", "0", 0):
-            raise ApiError(p.PARAM_ERROR, f"params error: {name} needs tpslMode Partial")
-    for name in _TRIGGER_BY:
-        by = params.get(name)
-        if by not in (None, "", "LastPrice"):
-            raise ApiError(p.PARAM_ERROR, f"params error: {name} {by!r} not supported "
-                                          f"(the simulator triggers on the last price)")
+    check_trigger_by(params)
+    if not tpsl:
+        for name in _TPSL_OPTIONS:
+            if params.get(name) not in (None, ""):
+                raise ApiError(p.PARAM_ERROR, f"params error: {name} cannot be amended here "
+                                              f"(set TP/SL with trading-stop)")
     smp = params.get("smpType")
     if smp not in (None, "", "None"):
         raise ApiError(p.PARAM_ERROR, f"params error: smpType {smp!r} not supported")
@@ -261,6 +260,17 @@ class Venue:
         self._path_mark = math.nan
         self._path_funding = math.nan
         self.path_price = math.nan
+        # Partial TP/SL (tpsl.py, docs/exchange_sim.md): the position's take-profit levels
+        # and stop as Bybit orders the venue lists; the engine holds the levels themselves
+        self.partial_tps: list[OrderRecord] = []  # open ones, nearest first (as the engine)
+        self.partial_sl: OrderRecord | None = None
+        self._tp_partial = False  # the position's take-profit(s) are in Partial mode
+        self._sl_partial = False
+        self._tp_kind = Kind()
+        self._sl_kind = Kind()
+        self._attach: dict[str, tuple[bool, bool]] = {}  # Partial create: (tp, sl) attached
+        self._side_seen = 0  # the position's side at the last sync
+        self._pseq = 0
 
     # --- helpers ---------------------------------------------------------------------
     @property
@@ -369,6 +379,7 @@ class Venue:
                 fill = ev.fill
                 if self.intrabar:
                     fill = dataclasses.replace(fill, ts=self._kernel_ms(fill.ts))
+                fill = self._partial_fill(fill, now_ms, pushes)
                 row = self.execution_row(fill)
                 pushes.add("execution", row)
                 self.executions.append(row)
@@ -378,6 +389,122 @@ class Venue:
                 pushes.add("position", self.position_row(ev.position, ws=True))
             elif isinstance(ev, BalanceUpdate):
                 pushes.add("wallet", self.wallet_row(ev.balance))
+        self._sync_partials(now_ms, pushes)
+
+    # --- Partial TP/SL orders (tpsl.py) ------------------------------------------------
+    def _partial_fill(self, fill: Fill, now_ms: int, pushes: Pushes) -> Fill:
+        """A take-profit or stop fill of the engine (no order id) is the nearest Partial
+        order's: it gets that order's id and the order is Filled. A fill of a Partial
+        create that opens the position puts the position's TP/SL in Partial mode."""
+        spec = self._attach.get(fill.order_id)
+        if spec is not None and self._side_seen == 0:
+            rec = self.orders.get(fill.order_id)
+            if rec is not None:
+                req = rec.order.request
+                self._tp_partial, self._sl_partial = spec
+                self._tp_kind = Kind(req.tp_limit, req.tp_by_mark)
+                self._sl_kind = Kind(req.sl_limit, req.sl_by_mark)
+            self._side_seen = int(self.engine.position().side) or self._side_seen
+        if fill.order_id:
+            return fill
+        rec = None
+        if fill.exec_type is ExecType.TAKE_PROFIT and self.partial_tps:
+            rec = self.partial_tps.pop(0)
+        elif fill.exec_type is ExecType.STOP_LOSS and self.partial_sl is not None:
+            rec, self.partial_sl = self.partial_sl, None
+        if rec is None:
+            return fill
+        o = rec.order
+        rec.order = dataclasses.replace(o, status=OrderStatus.FILLED, updated_ts=now_ms,
+                                        filled_qty=fill.qty, avg_fill_price=fill.price,
+                                        cum_fee=fill.fee)
+        rec.updated_ms = now_ms
+        pushes.add("order", self.order_row(rec))
+        return dataclasses.replace(fill, order_id=o.order_id)
+
+    def _partial_record(self, stop_type: str, price: float, qty: float, kind: Kind,
+                        now_ms: int, pushes: Pushes) -> OrderRecord:
+        """A new Untriggered Partial TP/SL order of the position (pushed)."""
+        side = int(self.engine.position().side)
+        tp = stop_type == PARTIAL_TP
+        self._pseq += 1
+        oid = f"{'ptp' if tp else 'psl'}-{self._pseq}"
+        request = OrderRequest(
+            symbol=self.instrument.symbol,
+            side=Side.SELL if side > 0 else Side.BUY,
+            qty=qty,
+            order_type=OrderType.STOP_LIMIT if kind.limit else OrderType.STOP_MARKET,
+            price=price if kind.limit else None,
+            trigger_price=price,
+            trigger_direction=1 if tp == (side > 0) else 2,  # 1: rises to it, 2: falls
+            reduce_only=True,
+            close_on_trigger=True,
+        )
+        rec = OrderRecord(Order(oid, request, OrderStatus.UNTRIGGERED, now_ms, now_ms),
+                          now_ms, now_ms, self.last_price, stop_order_type=stop_type,
+                          trigger_by=kind.trigger_by)
+        self.orders[oid] = rec
+        pushes.add("order", self.order_row(rec))
+        return rec
+
+    def _end_partial(self, rec: OrderRecord, status: OrderStatus, cancel_type: str,
+                     now_ms: int, pushes: Pushes) -> None:
+        rec.order = dataclasses.replace(rec.order, status=status, updated_ts=now_ms)
+        rec.cancel_type = cancel_type
+        rec.updated_ms = now_ms
+        pushes.add("order", self.order_row(rec))
+
+    def _sync_partials(self, now_ms: int, pushes: Pushes) -> None:
+        """Keep the listed Partial orders in step with the engine's position: gone with
+        the position (Deactivated), one order per take-profit level the engine holds, the
+        Partial stop at the position's stop."""
+        pos = self.engine.position()
+        side = int(pos.side)
+        if side == 0 or (self._side_seen and side != self._side_seen):
+            for rec in [*self.partial_tps, *([self.partial_sl] if self.partial_sl else [])]:
+                self._end_partial(rec, OrderStatus.DEACTIVATED, "CancelByTpSlTsClear",
+                                  now_ms, pushes)
+            self.partial_tps, self.partial_sl = [], None
+            if side == 0:
+                self._tp_partial = self._sl_partial = False
+                self._attach.clear()
+        self._side_seen = side
+        if side == 0:
+            return
+        if self._tp_partial:
+            levels = self.engine.take_profit_levels()
+            if not levels and not self.partial_tps and pos.take_profit > 0:
+                # a Partial market take-profit attached by a create: the engine holds it as
+                # the position's (Full) take-profit; make it one level of the opening size
+                self.engine.set_take_profit_levels([(float(pos.take_profit), float(pos.size))])
+                self.engine.drain_events()
+                levels = self.engine.take_profit_levels()
+                pushes.add("position", self.position_row(self.engine.position(), ws=True))
+            n = len(self.partial_tps)
+            for price, qty in levels[n:]:
+                self.partial_tps.append(self._partial_record(
+                    PARTIAL_TP, price, qty, self._tp_kind, now_ms, pushes))
+            for gone in self.partial_tps[len(levels):]:
+                self._end_partial(gone, OrderStatus.DEACTIVATED, "CancelByTpSlTsClear",
+                                  now_ms, pushes)
+            del self.partial_tps[len(levels):]
+        if self._sl_partial:
+            stop = float(pos.stop_loss)
+            psl = self.partial_sl
+            if stop > 0 and psl is None:
+                self.partial_sl = self._partial_record(PARTIAL_SL, stop, float(pos.size),
+                                                       self._sl_kind, now_ms, pushes)
+            elif psl is not None and stop <= 0:
+                self._end_partial(psl, OrderStatus.DEACTIVATED, "CancelByTpSlTsClear",
+                                  now_ms, pushes)
+                self.partial_sl = None
+            elif psl is not None and psl.order.request.trigger_price != stop:
+                # the stop moved (a trail): the order follows it
+                req = dataclasses.replace(psl.order.request, trigger_price=stop,
+                                          price=stop if self._sl_kind.limit else None)
+                psl.order = dataclasses.replace(psl.order, request=req, updated_ts=now_ms)
+                psl.updated_ms = now_ms
+                pushes.add("order", self.order_row(psl))
 
     @staticmethod
     def _book(own: list[dict[str, Any]], shared: list[dict[str, Any]],
@@ -537,8 +664,13 @@ class Venue:
         else:
             trigger = None
             otype = OrderType.MARKET if kind == "Market" else OrderType.LIMIT
-        tp = _parse_float(params, "takeProfit") or None
-        sl = _parse_float(params, "stopLoss") or None
+        mode = mode_of(params)
+        tp_leg = leg(params, "tp", mode, inst.tick_size)
+        sl_leg = leg(params, "sl", mode, inst.tick_size)
+        tp = tp_leg.price if tp_leg is not None and tp_leg.price > 0 else None
+        sl = sl_leg.price if sl_leg is not None and sl_leg.price > 0 else None
+        tp_kind = tp_leg.kind if tp is not None and tp_leg is not None else Kind()
+        sl_kind = sl_leg.kind if sl is not None and sl_leg is not None else Kind()
         try:
             request = OrderRequest(
                 symbol=inst.symbol,
@@ -554,6 +686,10 @@ class Venue:
                 take_profit=tp,
                 stop_loss=sl,
                 order_link_id=link,
+                tp_limit=tp_kind.limit,
+                tp_by_mark=tp_kind.by_mark,
+                sl_limit=sl_kind.limit,
+                sl_by_mark=sl_kind.by_mark,
             )
         except ValueError as exc:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
@@ -561,6 +697,9 @@ class Venue:
             order = self.engine.submit(request)
         except ValueError as exc:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        if mode == "Partial" and (tp is not None or sl is not None):
+            # Bybit attaches them as Partial orders of the order's qty at the opening fill
+            self._attach[order.order_id] = (tp is not None, sl is not None)
         events = self.engine.drain_events()
         if order.status is OrderStatus.REJECTED:
             code = p.BYBIT_REJECT[RejectCode(self.engine.reject_code(order.order_id))][0]
@@ -587,10 +726,12 @@ class Venue:
         """Change an open order's qty, price or trigger price (`/v5/order/amend`);
         ApiError when the order is not open, nothing changes, or the engine refuses."""
         self.check_symbol(params)
-        _check_order_options(params)
+        _check_order_options(params, tpsl=False)
         rec = self.find(params)
         if rec.order.status.is_terminal:
             raise ApiError(p.ORDER_NOT_FOUND)
+        if rec.stop_order_type:
+            return self._amend_partial(rec, params, now_ms)
         qty = _parse_float(params, "qty")
         price = _parse_float(params, "price")
         trigger = _parse_float(params, "triggerPrice")
@@ -623,6 +764,9 @@ class Venue:
     def _cancel_one(
         self, rec: OrderRecord, now_ms: int, pushes: Pushes, cancel_type: str = "CancelByUser"
     ) -> None:
+        if rec.stop_order_type:
+            self._cancel_partial(rec, now_ms, pushes)
+            return
         try:
             returned = self.engine.cancel(rec.order.order_id)
         except KeyError:
@@ -640,8 +784,8 @@ class Venue:
         pushes = Pushes()
         done: list[str] = []
         for rec in list(self.orders.values()):
-            if rec.order.status.is_terminal:
-                continue
+            if rec.order.status.is_terminal or rec.stop_order_type:
+                continue  # a position's Partial TP/SL stays, as its Full TP/SL does
             self._cancel_one(rec, now_ms, pushes, cancel_type="CancelByDCP")  # Bybit's enum
             done.append(self.oid(rec.order.order_id))
         return done, pushes
@@ -651,8 +795,9 @@ class Venue:
         self.check_symbol(params, required=False)
         pushes = Pushes()
         done: list[dict[str, str]] = []
+        tpsl = params.get("orderFilter") == "tpslOrder"  # only then the Partial TP/SL go
         for rec in list(self.orders.values()):
-            if rec.order.status.is_terminal:
+            if rec.order.status.is_terminal or bool(rec.stop_order_type) != tpsl:
                 continue
             self._cancel_one(rec, now_ms, pushes)
             done.append({"orderId": self.oid(rec.order.order_id),
@@ -666,8 +811,19 @@ class Venue:
         _check_order_options(params)
         if self.engine.position().side == 0:
             raise ApiError(p.PARAM_ERROR, "can not set tp/sl/ts for zero position")
-        tp = _parse_float(params, "takeProfit")
-        sl = _parse_float(params, "stopLoss")
+        mode = mode_of(params)
+        tick = self.instrument.tick_size
+        tp_leg = leg(params, "tp", mode, tick)
+        sl_leg = leg(params, "sl", mode, tick)
+        if mode == "Partial":
+            return self._trading_stop_partial(params, tp_leg, sl_leg, now_ms)
+        tp = tp_leg.price if tp_leg is not None else None
+        sl = sl_leg.price if sl_leg is not None else None
+        if tp and self._tp_partial:
+            raise ApiError(p.PARAM_ERROR, "params error: the position has Partial take-profits "
+                                          "(the simulator holds Full or Partial ones, not both)")
+        if tp == 0 and self._tp_partial:
+            tp = None  # clearing the Full take-profit leaves the Partial ones
         trail = _parse_float(params, "trailingStop")
         active = _parse_float(params, "activePrice")
         if active is not None and not trail:
@@ -676,14 +832,146 @@ class Venue:
         try:
             self.engine.set_trading_stop(take_profit=tp, stop_loss=sl, trailing_distance=trail,
                                          trailing_active_price=active)
+            if sl is not None and self._sl_partial:
+                # one stop per position: a Full stopLoss replaces the Partial stop
+                self.engine.set_stop_mode(limit=False, by_mark=False)
         except ValueError as exc:
             raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
         pushes = Pushes()
+        if sl is not None and self._sl_partial:
+            self._sl_partial = False
+            if self.partial_sl is not None:
+                self._end_partial(self.partial_sl, OrderStatus.DEACTIVATED,
+                                  "CancelByTpSlTsClear", now_ms, pushes)
+                self.partial_sl = None
         events = self.engine.drain_events()
         self._absorb(events, now_ms, pushes)
         if not any(isinstance(e, PositionUpdate) for e in events):
             pushes.add("position", self.position_row(self.engine.position(), ws=True))
         return {}, pushes
+
+    def _nearest_first(self, levels: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        side = int(self.engine.position().side)
+        return sorted(levels, key=lambda lv: lv[0] * side)
+
+    def _tp_levels(self) -> list[tuple[float, float]]:
+        return [(float(r.order.request.trigger_price or 0.0), r.order.request.qty)
+                for r in self.partial_tps]
+
+    def _trading_stop_partial(self, params: dict[str, Any], tp_leg: Leg | None,
+                              sl_leg: Leg | None, now_ms: int
+                              ) -> tuple[dict[str, Any], Pushes]:
+        """trading-stop with tpslMode Partial: adds one Partial take-profit (takeProfit +
+        tpSize) and/or sets the Partial stop (stopLoss + slSize = the whole position)."""
+        if params.get("trailingStop") not in (None, "", "0", 0):
+            raise ApiError(p.PARAM_ERROR, "params error: trailingStop needs tpslMode Full")
+        if tp_leg is None and sl_leg is None:
+            raise ApiError(p.PARAM_ERROR, "params error: takeProfit or stopLoss is required")
+        pos = self.engine.position()
+        size = float(pos.size)
+        step = self.instrument.qty_step
+        for one, which in ((tp_leg, "tp"), (sl_leg, "sl")):
+            if one is None:
+                continue
+            if one.price <= 0:
+                raise ApiError(p.PARAM_ERROR, f"params error: a Partial {which.upper()} is "
+                                              f"cancelled by its orderId, not set to 0")
+            if not one.size or not _on_step(one.size, step):
+                raise ApiError(p.PARAM_ERROR, f"params error: {which}Size is required with "
+                                              f"tpslMode Partial (a multiple of {num(step)})")
+        if tp_leg is not None:
+            if self.partial_tps and tp_leg.kind != self._tp_kind:
+                raise ApiError(p.PARAM_ERROR, f"params error: the position's Partial "
+                                              f"take-profits are {self._tp_kind.order_type} on "
+                                              f"{self._tp_kind.trigger_by}; the simulator "
+                                              f"holds one kind per position")
+            if not self._tp_partial and float(pos.take_profit) > 0:
+                raise ApiError(p.PARAM_ERROR, "params error: the position has a Full "
+                                              "take-profit (clear it first: the simulator "
+                                              "holds Full or Partial ones, not both)")
+            if len(self.partial_tps) >= MAX_PARTIAL_TP:
+                raise ApiError(p.TOO_MANY_STOP_ORDERS)
+        if sl_leg is not None and sl_leg.size is not None and sl_leg.size < size - step / 2:
+            raise ApiError(p.PARAM_ERROR, f"params error: slSize {num(sl_leg.size)} must be "
+                                          f"the position's size {num(size)} (the simulator "
+                                          f"holds one stop per position)")
+        pushes = Pushes()
+        try:
+            if tp_leg is not None:
+                assert tp_leg.size is not None
+                levels = self._nearest_first([*self._tp_levels(), (tp_leg.price, tp_leg.size)])
+                self.engine.set_take_profit_levels(levels, limit=tp_leg.kind.limit,
+                                                   by_mark=tp_leg.kind.by_mark)
+            if sl_leg is not None:
+                self.engine.set_trading_stop(stop_loss=sl_leg.price)
+                self.engine.set_stop_mode(limit=sl_leg.kind.limit, by_mark=sl_leg.kind.by_mark)
+        except ValueError as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        if tp_leg is not None:
+            assert tp_leg.size is not None
+            self._tp_partial, self._tp_kind = True, tp_leg.kind
+            rec = self._partial_record(PARTIAL_TP, tp_leg.price, tp_leg.size, tp_leg.kind,
+                                       now_ms, pushes)
+            side = int(pos.side)
+            # after the levels at the same or a nearer price (as the engine orders them)
+            at = sum(1 for r in self.partial_tps
+                     if float(r.order.request.trigger_price or 0.0) * side <= tp_leg.price * side)
+            self.partial_tps.insert(at, rec)
+        if sl_leg is not None:
+            if self.partial_sl is not None:
+                # one stop per position: the new Partial stop replaces the old one
+                self._end_partial(self.partial_sl, OrderStatus.DEACTIVATED,
+                                  "CancelByTpSlTsClear", now_ms, pushes)
+            self._sl_partial, self._sl_kind = True, sl_leg.kind
+            self.partial_sl = self._partial_record(PARTIAL_SL, sl_leg.price, size,
+                                                   sl_leg.kind, now_ms, pushes)
+        self._absorb(self.engine.drain_events(), now_ms, pushes)
+        pushes.add("position", self.position_row(self.engine.position(), ws=True))
+        return {}, pushes
+
+    def _cancel_partial(self, rec: OrderRecord, now_ms: int, pushes: Pushes) -> None:
+        """Cancel a Partial TP/SL order: the engine forgets that level or the stop."""
+        try:
+            if rec.stop_order_type == PARTIAL_TP:
+                rest = [r for r in self.partial_tps if r is not rec]
+                levels = [(float(r.order.request.trigger_price or 0.0), r.order.request.qty)
+                          for r in rest]
+                self.engine.set_take_profit_levels(levels, limit=self._tp_kind.limit,
+                                                   by_mark=self._tp_kind.by_mark)
+                self.partial_tps = rest
+                self._tp_partial = bool(rest)
+            else:
+                self.engine.set_trading_stop(stop_loss=0.0)
+                self.engine.set_stop_mode(limit=False, by_mark=False)
+                self.partial_sl = None
+                self._sl_partial = False
+        except ValueError as exc:
+            raise ApiError(p.ORDER_NOT_FOUND, f"{p.MESSAGES[p.ORDER_NOT_FOUND]} ({exc})") from None
+        self._end_partial(rec, OrderStatus.CANCELLED, "CancelByUser", now_ms, pushes)
+        self._absorb(self.engine.drain_events(), now_ms, pushes)
+
+    def _amend_partial(self, rec: OrderRecord, params: dict[str, Any], now_ms: int
+                       ) -> tuple[dict[str, Any], Pushes]:
+        """Amend the Partial stop's triggerPrice (and its limit price, which must equal it);
+        a Partial take-profit is cancelled and set again instead."""
+        if rec.stop_order_type != PARTIAL_SL:
+            raise ApiError(p.PARAM_ERROR, "params error: the simulator amends a Partial "
+                                          "take-profit by cancelling it and setting it again")
+        trigger = _parse_float(params, "triggerPrice")
+        price = _parse_float(params, "price")
+        if trigger is None or trigger <= 0 or _parse_float(params, "qty"):
+            raise ApiError(p.PARAM_ERROR, "params error: a Partial stop amends its "
+                                          "triggerPrice only")
+        if price and abs(price - trigger) > self.instrument.tick_size / 2:
+            raise ApiError(p.PARAM_ERROR, "params error: the Partial stop's limit price must "
+                                          "equal its triggerPrice in the simulator")
+        try:
+            self.engine.set_trading_stop(stop_loss=trigger)
+        except ValueError as exc:
+            raise ApiError(p.PARAM_ERROR, f"params error: {exc}") from None
+        pushes = Pushes()
+        self._absorb(self.engine.drain_events(), now_ms, pushes)  # the sync moves the order
+        return {"orderId": self.oid(rec.order.order_id), "orderLinkId": ""}, pushes
 
     def set_leverage(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
         """Change the leverage (`/v5/position/set-leverage`, buy = sell: one-way mode);
@@ -906,12 +1194,14 @@ class Venue:
             "cumExecValue": self._m(o.filled_qty * o.avg_fill_price),
             "cumExecFee": self._m(o.cum_fee),
             "orderType": req.order_type.bybit,
-            "stopOrderType": "Stop" if req.order_type.is_conditional else "",
+            "stopOrderType": rec.stop_order_type or (
+                "Stop" if req.order_type.is_conditional else ""),
             "orderIv": "",
             "triggerPrice": self._pz(req.trigger_price),
             "takeProfit": self._pz(req.take_profit),
             "stopLoss": self._pz(req.stop_loss),
-            "triggerBy": "LastPrice" if req.order_type.is_conditional else "",
+            "triggerBy": rec.trigger_by or ("LastPrice" if req.order_type.is_conditional
+                                            else ""),
             "tpTriggerBy": "LastPrice" if req.take_profit else "",
             "slTriggerBy": "LastPrice" if req.stop_loss else "",
             "triggerDirection": req.trigger_direction,
@@ -922,7 +1212,8 @@ class Venue:
             "smpGroup": 0,
             "smpType": "None",
             "smpOrderId": "",
-            "tpslMode": "Full" if (req.take_profit or req.stop_loss) else "",
+            "tpslMode": "Partial" if rec.stop_order_type else (
+                "Full" if (req.take_profit or req.stop_loss) else ""),
             "tpLimitPrice": "0",
             "slLimitPrice": "0",
             "createdTime": str(rec.created_ms),
@@ -949,6 +1240,9 @@ class Venue:
             ExecType.TAKE_PROFIT: "TakeProfit",
             ExecType.TRAILING_STOP: "TrailingStop",
         }.get(fill.exec_type, "Stop" if req is not None and req.order_type.is_conditional else "")
+        if rec is not None and rec.stop_order_type:
+            stop_type = rec.stop_order_type  # PartialTakeProfit / PartialStopLoss
+            create_type = f"CreateBy{stop_type}"
         return {
             "category": "linear",
             "symbol": fill.symbol,
@@ -1012,7 +1306,9 @@ class Venue:
             "positionMM": self._m(size * (mark if math.isfinite(mark) else 0.0) * mmr),
             "positionBalance": self._m(float(pos.margin) if pos.side else 0.0),
             "takeProfit": self._pz(float(pos.take_profit) if pos.side else 0.0),
-            "stopLoss": self._pz(float(pos.stop_loss) if pos.side else 0.0),
+            # a Partial stop is an order (PartialStopLoss), not the position's stopLoss
+            "stopLoss": self._pz(float(pos.stop_loss) if pos.side and not self._sl_partial
+                                 else 0.0),
             "trailingStop": self._pz(float(pos.trailing_distance) if pos.side else 0.0),
             "sessionAvgPrice": "",
             "unrealisedPnl": self._m(float(pos.unrealized_pnl) if pos.side else 0.0),
@@ -1026,7 +1322,7 @@ class Venue:
             "leverageSysUpdatedTime": "",
             "createdTime": str(self._kernel_ms(int(pos.opened_ts)) if pos.side else 0),
             "updatedTime": str(updated),
-            "tpslMode": "Full",
+            "tpslMode": "Partial" if (self._tp_partial or self._sl_partial) else "Full",
             "seq": self._next_seq(),
         }
         if ws:
