@@ -193,11 +193,10 @@ class AccountRoutes(ServerBase):
         raise ApiError(p.PARAM_ERROR, f"params error: mode invalid ({mode!r})")
 
     async def _set_tpsl_mode(self, params: dict[str, Any], path: str) -> Any:
-        """TP/SL mode: Full is what the simulator applies; Partial is refused."""
+        """TP/SL mode: acknowledged (Full or Partial); each create and trading-stop says
+        its own `tpslMode` (Full when not given), as Bybit's V5 requests do."""
         self.listing(params.get("symbol")).venue.check_symbol(params)
         mode = params.get("tpSlMode")
-        if mode == "Full":
-            return {"tpSlMode": "Full"}
-        if mode == "Partial":
-            raise ApiError(p.PARAM_ERROR, "params error: the simulator supports tpSlMode Full only")
+        if mode in ("Full", "Partial"):
+            return {"tpSlMode": mode}
         raise ApiError(p.PARAM_ERROR, f"params error: tpSlMode invalid ({mode!r})")

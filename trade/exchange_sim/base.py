@@ -67,6 +67,7 @@ class ServerBase:
     intrabar: bool  # fills inside the forming minute (real time); else whole 1m bars
     bracket_grace_misses: int
     grace_misses: int
+    grace_used: bool  # a trading-stop came during the current grace
     graces: dict[str, int]
     _routes: dict[str, Any]  # path -> routing.Route
     _state: asyncio.Lock | None

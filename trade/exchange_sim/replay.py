@@ -148,14 +148,15 @@ class ReplayDriver(ServerBase):
         self._publish_public(lst, i, now)
 
     async def _bracket_grace(self) -> bool:
-        """Wait, `_state` held, until a trading-stop is applied (True) or the grace runs
-        out (False)."""
+        """Wait, `_state` held, until a trading-stop that ends it is applied (True) or the
+        grace runs out (False, unless Partial take-profits came: they do not end it)."""
         applied = asyncio.Event()
         self._grace = applied
+        self.grace_used = False  # a trading-stop came (Partial take-profits do not end it)
         try:
             await asyncio.wait_for(applied.wait(), self.bracket_grace_s)
             return True
         except TimeoutError:
-            return False
+            return self.grace_used
         finally:
             self._grace = None

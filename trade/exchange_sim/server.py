@@ -224,6 +224,7 @@ class ExchangeSimServer(RestRouter, MarketRoutes, TradingRoutes, AccountRoutes, 
                 f"bracket_grace_misses must be an integer >= 1, got {bracket_grace_misses!r}")
         self.bracket_grace_misses = bracket_grace_misses
         self.grace_misses = 0  # graces in a row that ran out without a trading-stop
+        self.grace_used = False
         self.graces = {"granted": 0, "used": 0}  # used: ended by a trading-stop
         self._hanging: set[asyncio.Task[Any]] = set()
         self.requests_seen = 0

@@ -19,6 +19,14 @@ from trade.exchange_sim.venue import OrderRecord, Venue
 BATCH_MAX = 10  # Bybit: linear orders per batch request
 
 
+def _ends_grace(params: dict[str, Any]) -> bool:
+    """Does this trading-stop end a bracket grace? A Partial take-profit alone does not: a
+    client sends one per level, then its stop (Partial or Full), which ends it."""
+    if params.get("tpslMode") != "Partial":
+        return True
+    return params.get("stopLoss") not in (None, "", "0", 0)
+
+
 class TradingRoutes(ServerBase):
     def _trading_routes(self) -> dict[str, Route]:
         return {
@@ -94,10 +102,15 @@ class TradingRoutes(ServerBase):
             grace = self._grace
             if name == "trading_stop" and grace is not None and not grace.is_set():
                 # a bracket grace holds `_state` for this very request (see replay._feed)
+                self.grace_used = True
+                ends = True
                 try:
-                    return await apply(params)
+                    result = await apply(params)
+                    ends = _ends_grace(params)
+                    return result
                 finally:
-                    grace.set()
+                    if ends:
+                        grace.set()
             async with self._state:
                 if name == "trading_stop":
                     self.grace_misses = 0  # this client does send trading-stops
