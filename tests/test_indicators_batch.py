@@ -112,12 +112,14 @@ def test_rolling_extreme_scan_equals_the_deque(
 # indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
 # (a name:variant entry is the indicator with that variant's extra parameters)
-BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "supertrend:pandas_ta", "keltner", "willr",
+BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "supertrend:pandas_ta", "keltner",
+           "keltner:pandas_ta", "willr",
            "midprice", "rolling_max", "rolling_min", "stoch", "stoch:flat_k", "kama", "sma", "wma",
            "trima", "ema", "dema", "tema", "macd", "ppo"]
 VARIANTS: dict[str, dict[str, Any]] = {
     "supertrend:pandas_ta": {"style": "pandas_ta"},
     "stoch:flat_k": {"flat_k": 50.0},
+    "keltner:pandas_ta": {"style": "pandas_ta"},
 }
 
 

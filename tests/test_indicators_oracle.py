@@ -872,6 +872,37 @@ def _keltner(b: Bars) -> dict[str, np.ndarray]:
     return {"upper": m + 2.0 * a, "middle": m, "lower": m - 2.0 * a}
 
 
+def _true_range(b: Bars) -> np.ndarray:
+    """max(high - low, |high - previous close|, |low - previous close|); NaN on bar 0."""
+    h, lo, c = b["high"], b["low"], b["close"]
+    pc = np.r_[np.nan, c[:-1]]
+    tr = np.maximum(h - lo, np.maximum(np.abs(h - pc), np.abs(lo - pc)))
+    tr[0] = np.nan
+    return tr
+
+
+def _ema_mean_seed(x: np.ndarray, n: int, alpha: float | None = None) -> np.ndarray:
+    """EMA (alpha 2/(n+1) unless given) whose first value, n values after x's first
+    non-NaN one, is the plain mean of those n values."""
+    a = 2.0 / (n + 1) if alpha is None else alpha
+    out = np.full(len(x), np.nan)
+    s = int(np.flatnonzero(~np.isnan(x))[0])
+    out[s + n - 1] = np.mean(x[s:s + n])
+    for i in range(s + n, len(x)):
+        out[i] = a * x[i] + (1 - a) * out[i - 1]
+    return out
+
+
+def ref_keltner_pandas_ta(b: Bars, n: int, mult: float) -> dict[str, np.ndarray]:
+    """pandas-ta's kc with its default EMA (TRADE's keltner): basis EMA(close, n), band
+    EMA(true range, n), each seeded with the mean of its first n values; the true range
+    starts at bar 1, so the channel (basis included, as TRADE shows it) starts at bar n."""
+    mid = _ema_mean_seed(b["close"], n)
+    band = _ema_mean_seed(_true_range(b), n)
+    mid[np.isnan(band)] = np.nan
+    return {"upper": mid + mult * band, "middle": mid, "lower": mid - mult * band}
+
+
 def _squeeze(b: Bars) -> dict[str, np.ndarray]:
     h, lo, c = b["high"], b["low"], b["close"]
     sma, sd = talib.SMA(c, 20), talib.STDDEV(c, 20, 1.0)
@@ -1067,6 +1098,9 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("bbands", {}, _bbands),
     ("bbands", {"ddof": 1, "bandwidth_pct": True}, _bbands_pandas_ta),
     ("keltner", {}, _keltner),
+    ("keltner", {"style": "pandas_ta"}, lambda b: ref_keltner_pandas_ta(b, 20, 2.0)),
+    ("keltner", {"length": 10, "mult": 1.5, "style": "pandas_ta", "atr_length": 3},
+     lambda b: ref_keltner_pandas_ta(b, 10, 1.5)),
     ("donchian", {}, _donchian),
     ("squeeze", {}, _squeeze),
     ("obv", {}, _tl(talib.OBV, "close", "volume")),
@@ -1316,3 +1350,17 @@ def test_stochrsi_on_a_flat_window() -> None:
         assert (compute("rsi", {}, b)["value"][14:40] == 0.0).all()
         assert (got["k"][27:40] == flat).all(), flat
         assert np.isfinite(got["k"][27:]).all()
+
+
+def test_keltner_styles_differ_on_real_bars(bars: Bars) -> None:
+    """The pandas_ta band (EMA of the true range over `length`, 20) is not the Wilder ATR
+    over atr_length (10): same middle line; the half-widths differ by 0.6 % at the median
+    bar and by up to 4 % (the two smoothers weigh a new range alike: 2/21 and 1/10)."""
+    atr = compute("keltner", {}, bars)
+    pt = compute("keltner", {"style": "pandas_ta"}, bars)
+    w = 20
+    np.testing.assert_array_equal(atr["middle"][w:], pt["middle"][w:])
+    half_atr = (atr["upper"] - atr["middle"])[w:]
+    half_pt = (pt["upper"] - pt["middle"])[w:]
+    rel = np.abs(half_pt / half_atr - 1)
+    assert np.median(rel) > 1e-3 and rel.max() > 0.03 and (rel > 0.01).mean() > 0.2

@@ -155,7 +155,7 @@ class KBbands(Kernel):
 
 @disjoint_base
 class KKeltner(Kernel):
-    def __init__(self, length: int, mult: float, atr_length: int) -> None: ...
+    def __init__(self, length: int, mult: float, atr_length: int, style: int = ...) -> None: ...
 
 @disjoint_base
 class KDonchian(Kernel):

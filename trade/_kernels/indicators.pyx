@@ -2548,15 +2548,23 @@ cdef class KBbands(Kernel):
 
 
 cdef class KKeltner(Kernel):
+    """EMA(close, length) +- mult * band. style 0: the band is Wilder's ATR over
+    atr_length (TA-Lib's seed); style 1 (pandas-ta's kc, TRADE's): an EMA of the true
+    range over `length`, seeded with the mean of the first `length` true ranges (from
+    the second bar), atr_length unused. Same loop, only the band's smoother differs."""
     cdef Smooth mid
     cdef KAtr atr
     cdef double mult
 
-    def __init__(self, int length, double mult, int atr_length):
+    def __init__(self, int length, double mult, int atr_length, int style=0):
         self.n_out = 3
         self.mult = mult
         ema_init(&self.mid, length)
-        self.atr = KAtr(atr_length)
+        if style == 1:
+            self.atr = KAtr(length)
+            ema_init(&self.atr.a.w, length)
+        else:
+            self.atr = KAtr(atr_length)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:

@@ -509,13 +509,28 @@ _add(
     "percent_b=(x-lower)/(upper-lower).",
     outputs=("upper", "middle", "lower", "bandwidth", "percent_b"),
 )
+#: keltner band rules: ours (Wilder ATR over atr_length) and TRADE's (pandas-ta kc's EMA of
+#: the true range over length)
+KELTNER_STYLES: tuple[str, ...] = ("atr", "pandas_ta")
 _add(
     "keltner",
-    (_length(20), _float("mult", 2.0, 0.0, 1000.0, "ATR multiple"), _int("atr_length", 10)),
+    (
+        _length(20),
+        _float("mult", 2.0, 0.0, 1000.0, "ATR multiple"),
+        _int("atr_length", 10, doc="ATR window of the band (style atr only)"),
+        ParamSpec(
+            "style", "str", "atr", choices=KELTNER_STYLES,
+            doc="atr: the band is Wilder's ATR over atr_length; pandas_ta (TRADE): an EMA "
+            "of the true range over length (atr_length unused), all outputs from bar length",
+        ),
+    ),
     _HLC,
-    lambda p: _k.KKeltner(_n(p), float(p["mult"]), int(p["atr_length"])),
-    _same(3, lambda p: max(_n(p) - 1, int(p["atr_length"]))),
-    "Keltner channels: EMA(close) +- mult*ATR (Wilder).",
+    lambda p: _k.KKeltner(_n(p), float(p["mult"]), int(p["atr_length"]),
+                          KELTNER_STYLES.index(str(p["style"]))),
+    _same(3, lambda p: _n(p) if p["style"] == "pandas_ta"
+          else max(_n(p) - 1, int(p["atr_length"]))),
+    "Keltner channels: EMA(close) +- mult*band, the band Wilder's ATR (style atr) or an "
+    "EMA of the true range (style pandas_ta, TRADE's).",
     outputs=("upper", "middle", "lower"),
 )
 _add(
