@@ -64,6 +64,10 @@ def bar_series(draw: st.DrawFn, min_bars: int = 30, max_bars: int = 240) -> pa.T
     }
     if draw(st.booleans()):
         cols["funding_rate"] = rng.choice([0.0001, -0.0003, 0.0, np.nan], n)
+    if draw(st.booleans()):  # a mark price near the close, sometimes missing (= the close)
+        mark = close * np.exp(rng.normal(0, vol, n))
+        mark[rng.random(n) < 0.1] = np.nan
+        cols["mark_price"] = mark
     return pa.table(cols)
 
 
@@ -126,7 +130,20 @@ def signal_sets(draw: st.DrawFn, n_bars: int) -> SignalArrays:
     s.be_offset[:] = _maybe(draw, rng, n, [0.0005, 0.001])
     s.exit_pct[:] = draw(st.sampled_from([100.0, 50.0, 25.0]))
     s.entry_limit_offset[:] = _maybe(draw, rng, n, [0.001, 0.005])
+    # split take-profits and limit / mark-price brackets (docs/fill_model.md rule 4, A-D)
+    if draw(st.booleans()):
+        s.take_profit_levels = draw(tp_levels())
+    s.tp_limit, s.sl_limit, s.tp_by_mark, s.sl_by_mark = (
+        draw(st.booleans()) for _ in range(4))
     return s
+
+
+@st.composite
+def tp_levels(draw: st.DrawFn) -> tuple[tuple[float, float], ...]:
+    """1-4 split take-profits: strictly increasing pcts, sizes of the remainder in (0, 1]."""
+    pcts = sorted(set(draw(st.lists(st.sampled_from([0.001, 0.002, 0.003, 0.005, 0.01, 0.02]),
+                                    min_size=1, max_size=4))))
+    return tuple((pct, draw(st.sampled_from([0.25, 0.5, 1.0, 0.333]))) for pct in pcts)
 
 
 @st.composite
@@ -200,7 +217,8 @@ def order_actions(draw: st.DrawFn, n_bars: int) -> list[list[tuple[str, Any]]]:
     for _ in range(n_bars):
         todo: list[tuple[str, Any]] = []
         for _ in range(draw(st.integers(0, 2))):
-            kind = draw(st.sampled_from(["submit", "submit", "submit", "cancel", "amend", "stop"]))
+            kind = draw(st.sampled_from(["submit", "submit", "submit", "cancel", "amend", "stop",
+                                         "levels", "stop_mode"]))
             if kind == "submit":
                 todo.append((kind, {
                     "side": draw(st.sampled_from([Side.BUY, Side.SELL])),
@@ -214,7 +232,17 @@ def order_actions(draw: st.DrawFn, n_bars: int) -> list[list[tuple[str, Any]]]:
                     "tp": draw(st.sampled_from([None, 0.005, 0.03])),
                     "trail": draw(st.sampled_from([None, 0.003, 0.01])),
                     "trail_act": draw(st.sampled_from([None, 0.002, 0.01])),
+                    "levels": draw(st.one_of(st.just(()), tp_levels())),
+                    "flags": tuple(draw(st.booleans()) for _ in range(4)),
                 }))
+            elif kind == "levels":
+                # absolute (price offset, share of the position) pairs, limit, by_mark
+                todo.append((kind, (draw(st.lists(st.tuples(
+                    st.sampled_from([0.001, 0.003, 0.01, -0.002]),
+                    st.sampled_from([0.2, 0.5, 1.0, 2.0])), max_size=3)),
+                    draw(st.booleans()), draw(st.booleans()))))
+            elif kind == "stop_mode":
+                todo.append((kind, (draw(st.booleans()), draw(st.booleans()))))
             elif kind == "cancel":
                 todo.append((kind, draw(st.integers(0, 5))))
             elif kind == "amend":
@@ -247,6 +275,8 @@ def _apply(ex: Any, action: tuple[str, Any], close: float, cfg: SimConfig) -> st
             stop_loss_offset=arg["sl"], take_profit_offset=arg["tp"],
             trailing_offset=arg["trail"],
             trailing_activation=arg["trail_act"] if arg["trail"] is not None else None,
+            take_profit_levels=arg["levels"], tp_limit=arg["flags"][0], sl_limit=arg["flags"][1],
+            tp_by_mark=arg["flags"][2], sl_by_mark=arg["flags"][3],
         )
         order = ex.submit(req)
         return f"submit {order.order_id} {order.status.name} {order.reject_reason!r}"
@@ -268,8 +298,21 @@ def _apply(ex: Any, action: tuple[str, Any], close: float, cfg: SimConfig) -> st
         except ValueError as exc:
             return f"amend refused {type(exc).__name__}"
         return f"amend {order.status.name} {order.request.price:.10g}"
-    tp, sl, trail = arg
     pos = ex.position()
+    if kind == "levels":
+        offs, limit, by_mark = arg
+        if pos.side == 0:
+            return "levels flat"
+        ex.set_take_profit_levels(
+            [(pos.entry_price * (1 + off * pos.side), pos.size * share) for off, share in offs],
+            limit=limit, by_mark=by_mark)
+        return f"levels {len(ex.take_profit_levels())}"
+    if kind == "stop_mode":
+        if pos.side == 0:
+            return "stop mode flat"
+        ex.set_stop_mode(limit=arg[0], by_mark=arg[1])
+        return "stop mode set"
+    tp, sl, trail = arg
     if pos.side == 0:
         return "stop flat"
     ex.set_trading_stop(
@@ -283,8 +326,9 @@ def _apply(ex: Any, action: tuple[str, Any], close: float, cfg: SimConfig) -> st
 def _snapshot(ex: Any) -> tuple[Any, ...]:
     pos, bal = ex.position(), ex.balance()
     orders = tuple((o.order_id, o.status.name, round(o.filled_qty, 9)) for o in ex.open_orders())
+    levels = tuple(x for level in ex.take_profit_levels() for x in level)
     return (pos.side, pos.size, pos.entry_price, pos.stop_loss, pos.take_profit,
-            pos.trailing_stop, bal.wallet_balance, bal.equity, bal.used_margin, orders)
+            pos.trailing_stop, bal.wallet_balance, bal.equity, bal.used_margin, orders, *levels)
 
 
 def _snapshots_agree(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
@@ -304,8 +348,10 @@ def test_step_engine_equals_reference_on_random_order_streams(data: st.DataObjec
         args = (row["ts"], row["open"], row["high"], row["low"], row["close"], row["volume"])
         fr = row.get("funding_rate", math.nan)
         fr = math.nan if fr is None else fr
-        fast.on_bar(*args, funding_rate=fr)
-        ref.on_bar(*args, funding_rate=fr)
+        mk = row.get("mark_price", math.nan)
+        mk = math.nan if mk is None else mk
+        fast.on_bar(*args, mark_price=mk, funding_rate=fr)
+        ref.on_bar(*args, mark_price=mk, funding_rate=fr)
         a, b = _snapshot(fast), _snapshot(ref)
         assert _snapshots_agree(a, b), f"after bar {i}: {a} != {b}"
         for action in actions[i]:

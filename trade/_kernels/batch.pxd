@@ -47,6 +47,11 @@ cdef struct Signals:
     int entry_tif
     bint allow_flip
     long long expire_bars
+    # the Play's split take-profits and limit / mark brackets: run constants (rule 4, A-D)
+    int n_lv
+    double lv_pct[16]
+    double lv_frac[16]
+    bint tp_limit, sl_limit, tp_mark, sl_mark
 
 
 

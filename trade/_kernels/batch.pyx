@@ -119,7 +119,7 @@ cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double
     cdef long long oi
     cdef RowIn r
     cdef RowOut o
-    cdef int otype
+    cdef int otype, k
     cdef double qty, sl, oq, px
     r.held = p.side
     r.size = p.size
@@ -171,6 +171,17 @@ cdef void _act(Engine* e, Signals* s, Out* out, long long j, long long i, double
     t.be_off = nz(fv(s.be_offset, j))
     # the activation only means something with a trail
     t.trail_act = nz(fv(s.trail_activation, j)) if t.trail_off > 0 else 0.0
+    # the run's split take-profits (they replace the single one) and limit / mark brackets
+    t.n_lv = s.n_lv
+    for k in range(s.n_lv):
+        t.lv_pct[k] = s.lv_pct[k]
+        t.lv_frac[k] = s.lv_frac[k]
+    if s.n_lv > 0:
+        t.tp_off = 0.0
+    t.tp_limit = s.tp_limit
+    t.sl_limit = s.sl_limit
+    t.tp_mark = s.tp_mark
+    t.sl_mark = s.sl_mark
     entry_order_c(o.direction, qty, o.flip_qty, ref, nz(fv(s.limit_offset, j)), e.cfg.tick,
                   e.cfg.tick_units, e.cfg.tick_scale, &otype, &oq, &px)
     t.otype = otype
@@ -432,7 +443,7 @@ cdef inline void general_bar(Engine* e, Bars* b, Out* out, long long k) noexcept
     cdef double f = b.fr[k] if b.fr != NULL else NAN
     cdef double wallet, upnl, eq
     cdef PositionState* p = &e.acct.pos
-    bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], f)
+    bar_rules(e, b.ts[k], b.o[k], b.h[k], b.l[k], b.c[k], mk, f)
     wallet = e.acct.wallet
     upnl = mark_core(e, b.h[k], b.l[k], b.c[k], mk)
     eq = wallet + upnl
@@ -521,6 +532,9 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
     cdef const double* l = b.l
     cdef const double* c = b.c
     cdef bint summary = out.summary
+    # Partial mode: a mark-price bracket may fire on the bar's mark (leave the run there too)
+    cdef bint by_mark = e.acct.cx and (e.acct.tp_mark or e.acct.sl_mark)
+    cdef int q
     cdef double peak = out.peak, trough = out.trough, dd = out.dd, last = out.last_eq
     cdef bint dnan = out.dd_nan
     cdef long long day_end = out.day_end
@@ -540,6 +554,10 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             arm = e.acct.trail_arm_price
             if arm < target:
                 target = arm
+        for q in range(e.acct.n_lv):
+            # take-profit levels: the nearest one reached leaves the run
+            if e.acct.lv_px[q] < target:
+                target = e.acct.lv_px[q]
     else:
         adverse = p.liq_price
         if sl > 0.0 and sl < adverse:
@@ -550,6 +568,9 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
             arm = e.acct.trail_arm_price
             if arm > target:
                 target = arm
+        for q in range(e.acct.n_lv):
+            if e.acct.lv_px[q] > target:
+                target = e.acct.lv_px[q]
     while k < lim:
         hk = h[k]
         lk = l[k]
@@ -558,6 +579,12 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
                 break  # a level is touched: the full rule 4 decides
         elif hk >= adverse or lk <= target:
             break
+        if by_mark:
+            mk = c[k]
+            if mark != NULL and not isnan(mark[k]):
+                mk = mark[k]
+            if (mk <= adverse or mk >= target) if side > 0 else (mk >= adverse or mk <= target):
+                break  # a mark-price level may fire: the full rule 4 decides
         t = ts[k]
         if t >= fund_lim:
             break  # ts + 1 min >= next funding time: rule 6 decides
@@ -600,6 +627,9 @@ cdef long long _pos_run(Engine* e, Bars* b, Out* out, long long i, long long end
         elif lmin < e.acct.best:
             e.acct.best = lmin
         excursions(p, lmin, hmax)
+        for q in range(e.acct.n_lv):
+            if e.acct.lv_st[q] == LV_FRESH:
+                e.acct.lv_st[q] = LV_REST  # a limit placed marketable had its first bar
         if summary:
             out.peak = peak
             out.trough = trough
@@ -677,7 +707,7 @@ cdef long long runner_advance(Runner* r, long long t_max, int* code) noexcept no
             # break-even): the idle fast path, which leaves at a bar that may arm the trail
             if e.book.n_active == 0 and (e.acct.pos.trailing_distance <= 0.0 or
                                          not e.acct.trail_armed) and (
-                    e.acct.be_activation <= 0.0 or e.acct.be_done):
+                    e.acct.be_activation <= 0.0 or e.acct.be_done) and not e.acct.sl_rest:
                 k = _pos_run(e, b, out, i, end)
             if k < end:
                 general_bar(e, b, out, k)

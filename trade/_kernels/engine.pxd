@@ -59,6 +59,16 @@ cdef enum:
     RJ_RO_CANCEL = 9
 
 cdef enum:
+    # split take-profits a position carries at most (trade.core.models.MAX_TP_LEVELS)
+    MAX_LV = 16
+
+cdef enum:
+    # state of a take-profit level (docs/fill_model.md rule 4, A-B)
+    LV_WAIT = 0               # waiting for its trigger
+    LV_REST = 1               # a limit take-profit triggered and resting at its price
+    LV_FRESH = 2              # a limit placed marketable at a mark trigger: its first bar
+
+cdef enum:
     EV_ORDER = 0
     EV_FILL = 1
     EV_POSITION = 2
@@ -84,6 +94,10 @@ cdef struct COrder:
     double trigger            # 0 = none
     double sl, tp, trail, sl_off, tp_off, trail_off, be_act, be_off  # 0 = none
     double trail_act          # trailing activation, fraction of the entry price (0 = armed at once)
+    int n_lv                  # split take-profits: (fraction of the fill price, fraction of
+    double lv_pct[16]         # what the earlier levels leave), applied at the opening fill
+    double lv_frac[16]
+    bint tp_limit, sl_limit, tp_mark, sl_mark  # limit / mark-price brackets (rule 4, B-D)
     double filled_qty, avg_px, cum_fee
     long long created_ts, updated_ts
 
@@ -124,6 +138,17 @@ cdef struct Account:
     double funding            # funding not yet attributed to a closed trade
     long long opened_bar
     double entry_fill_price
+    # Partial mode (rule 4, A-D): split take-profit levels, nearest first, each a fixed qty
+    # (INFINITY: the whole position), limit / mark-price brackets and a resting limit stop
+    bint cx                   # any of them: rule 4 takes the partial path
+    bint tp_limit, sl_limit, tp_mark, sl_mark
+    int n_lv
+    double lv_px[16]
+    double lv_qty[16]
+    int lv_st[16]             # LV_*
+    bint sl_rest              # a limit stop triggered and resting at sl_rest_px
+    int sl_rest_kind          # R_STOP_LOSS or R_TRAILING_STOP
+    double sl_rest_px
 
 cdef struct Market:
     # the last processed 1m bar

@@ -11,7 +11,7 @@ cdef double mark_core(Engine* e, double h, double l, double c,
 cdef void engine_bar_open(Engine* e, long long ts, double o) noexcept nogil
 # rules 1-6 of one bar (the batch runner records rule 7 itself)
 cdef void bar_rules(Engine* e, long long ts, double o, double h, double l, double c,
-                    double funding_rate) noexcept nogil
+                    double mark_price, double funding_rate) noexcept nogil
 # second half of the bar engine_bar_open started: rules 2-7
 cdef void engine_bar_rest(Engine* e, long long ts, double o, double h, double l, double c,
                           double mark_price, double funding_rate) noexcept nogil

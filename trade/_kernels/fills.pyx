@@ -236,6 +236,214 @@ cdef inline void _rule4_exits(Engine* e, double o_, double h, double l) noexcept
             _exit_at(e, adv_kind, adv_level, start)
 
 
+# ----------------------------------------------------------------------------- Partial mode
+# Rule 4 with split take-profits, limit and mark-price brackets (docs/fill_model.md rule 4,
+# A-D). Prices compare in the position's favour with `side` (+1 long, -1 short).
+
+cdef inline bint _reached(int side, double x, double level) noexcept nogil:
+    # x is at or beyond level in the position's favour (long: x >= level)
+    return x >= level if side > 0 else x <= level
+
+
+cdef inline bint _past(int side, double x, double level) noexcept nogil:
+    # x is strictly beyond level in the position's favour (long: x > level)
+    return x > level if side > 0 else x < level
+
+
+cdef void _fill_level(Engine* e, int k, double px, bint maker) noexcept nogil:
+    # level k fills: its qty (a qty above the position's size closes it), one partial close
+    cdef PositionState* p = &e.acct.pos
+    cdef double q = e.acct.lv_qty[k]
+    cdef int close_side = -p.side
+    cdef int j
+    if q > p.size:
+        q = p.size
+    for j in range(k, e.acct.n_lv - 1):
+        e.acct.lv_px[j] = e.acct.lv_px[j + 1]
+        e.acct.lv_qty[j] = e.acct.lv_qty[j + 1]
+        e.acct.lv_st[j] = e.acct.lv_st[j + 1]
+    e.acct.n_lv -= 1
+    close_part(e, q, px, e.mkt.last_ts, e.cfg.maker if maker else e.cfg.taker, R_TAKE_PROFIT,
+               X_TAKE_PROFIT, -1, close_side, maker)
+
+
+cdef void _stop_limit_fill(Engine* e, int kind, double px) noexcept nogil:
+    # C: the limit stop fills: the whole position at px, maker fee, no slippage
+    cdef PositionState* p = &e.acct.pos
+    close_part(e, p.size, px, e.mkt.last_ts, e.cfg.maker, kind,
+               X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, -p.side, True)
+
+
+cdef inline double _capped(int side, double px, double level) noexcept nogil:
+    # a marketable limit closing the position: no worse than its price (long: max(px, T))
+    return px if _past(side, px, level) else level
+
+
+cdef void _levels_path(Engine* e, double start, double h, double l) noexcept nogil:
+    """The favourable leg of the bar's path: a resting limit stop, then the take-profit
+    levels nearest first (one bar may fill several)."""
+    cdef PositionState* p = &e.acct.pos
+    cdef int side = p.side
+    cdef double fav = h if side > 0 else l
+    cdef double lv
+    cdef int k = 0, st
+    if e.acct.sl_rest:
+        if _past(side, fav, e.acct.sl_rest_px):
+            # C: a resting limit stop trades once the price goes back through it, maker
+            _stop_limit_fill(e, e.acct.sl_rest_kind, e.acct.sl_rest_px)
+            return
+    while k < e.acct.n_lv and p.side != 0:
+        lv = e.acct.lv_px[k]
+        st = e.acct.lv_st[k]
+        if st == LV_WAIT:
+            if e.acct.tp_mark or not _reached(side, fav, lv):
+                k += 1  # D: a mark-price level is not checked on the path
+                continue
+            if not e.acct.tp_limit:
+                # A: a market level fills at its price, or at the start when the bar opened
+                # beyond it; taker fee, no slippage
+                _fill_level(e, k, start if _reached(side, start, lv) else lv, False)
+                continue
+            if _reached(side, start, lv):
+                # B: opened at/beyond it: placed at the open, marketable: taker, slipped,
+                # no worse than its price
+                _fill_level(e, k, _capped(side, slipped(e, start, -side), lv), False)
+                continue
+            if _past(side, fav, lv):
+                # B: reached, then traded through: fills at its price, maker
+                _fill_level(e, k, lv, True)
+                continue
+            e.acct.lv_st[k] = LV_REST  # B: a touch triggers it; a touch does not fill
+            k += 1
+            continue
+        if st == LV_FRESH and _reached(side, start, lv):
+            # B+D: placed marketable at a mark trigger: on its first bar an open at/beyond it
+            # fills at once, taker, slipped, no worse than its price
+            _fill_level(e, k, _capped(side, slipped(e, start, -side), lv), False)
+            continue
+        if _past(side, fav, lv):
+            # B: a resting limit (rule 3): at its price, or at the open beyond it, maker
+            _fill_level(e, k, start if _reached(side, start, lv) else lv, True)
+            continue
+        e.acct.lv_st[k] = LV_REST
+        k += 1
+
+
+cdef void _adverse_exit(Engine* e, int kind, double level, double start,
+                        double c) noexcept nogil:
+    cdef int side = e.acct.pos.side
+    if kind != R_LIQUIDATION and e.acct.sl_limit:
+        # C: the stop places a reduce-only limit at its level: triggered inside the bar it
+        # fills there (maker) only when the close is back on the position's side of it;
+        # a bar that opened beyond it rests it (not marketable). It may never fill.
+        if not _reached(-side, start, level) and _past(side, c, level):
+            _stop_limit_fill(e, kind, level)
+        else:
+            e.acct.sl_rest = True
+            e.acct.sl_rest_kind = kind
+            e.acct.sl_rest_px = level
+        return
+    _exit_at(e, kind, level, start)
+
+
+cdef void _rule4_partial(Engine* e, double o_, double h, double l, double c) noexcept nogil:
+    """Rule 4 a-c in Partial mode (rule 4, A-C)."""
+    cdef PositionState* p = &e.acct.pos
+    cdef double start, stop, tr, adv_level = 0.0, liq
+    cdef int stop_kind, adv_kind = -1, side = p.side, k
+    cdef bint long_ = side > 0, liq_t, stop_t, low_first
+    start = e.acct.entry_fill_price if e.acct.opened_bar == e.mkt.bar_index else o_
+    if e.acct.sl_rest and _past(side, start, e.acct.sl_rest_px):
+        # C: a resting limit stop: the bar opens back beyond it: fills at the open, maker
+        _stop_limit_fill(e, e.acct.sl_rest_kind, start)
+        return
+    tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
+    stop = p.stop_loss
+    stop_kind = R_STOP_LOSS
+    if tr > 0.0:
+        if stop <= 0.0 or (tr > stop if long_ else tr < stop):
+            stop = tr
+            stop_kind = R_TRAILING_STOP
+    liq = p.liq_price
+    liq_t = l <= liq if long_ else h >= liq
+    # D: a mark-price stop is not checked on the path; C: a resting limit stop is no trigger
+    stop_t = (stop > 0.0 and not e.acct.sl_mark and not e.acct.sl_rest
+              and (l <= stop if long_ else h >= stop))
+    if liq_t and stop_t:
+        if (stop > liq) if long_ else (stop < liq):
+            adv_kind = stop_kind
+            adv_level = stop
+        else:
+            adv_kind = R_LIQUIDATION
+            adv_level = liq
+    elif liq_t:
+        adv_kind = R_LIQUIDATION
+        adv_level = liq
+    elif stop_t:
+        adv_kind = stop_kind
+        adv_level = stop
+    if adv_kind < 0:
+        _levels_path(e, start, h, l)
+    elif e.cfg.intrabar == 0:
+        # A: sl_first: in a bar that touches the stop (or liquidation) no level fills
+        _adverse_exit(e, adv_kind, adv_level, start, c)
+    else:
+        # ohlc_path: start -> nearer extreme -> farther extreme; ties go to the low first
+        low_first = (start - l) <= (h - start)
+        if low_first == long_:
+            _adverse_exit(e, adv_kind, adv_level, start, c)
+        else:
+            _levels_path(e, start, h, l)
+            if p.side != 0:
+                _adverse_exit(e, adv_kind, adv_level, start, c)
+    if p.side != 0:
+        # a limit placed marketable had its first bar
+        for k in range(e.acct.n_lv):
+            if e.acct.lv_st[k] == LV_FRESH:
+                e.acct.lv_st[k] = LV_REST
+
+
+cdef void _rule4_mark(Engine* e, double c, double mark_price) noexcept nogil:
+    """Rule 4 d (D): mark-price triggers, checked once per 1m bar against the bar's mark."""
+    cdef PositionState* p = &e.acct.pos
+    cdef int side = p.side, kind = R_STOP_LOSS, k = 0
+    cdef double m = c if isnan(mark_price) else mark_price
+    cdef double stop, tr, lv
+    if e.acct.sl_mark and not e.acct.sl_rest:
+        tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
+        stop = p.stop_loss
+        if tr > 0.0:
+            if stop <= 0.0 or (tr > stop if side > 0 else tr < stop):
+                stop = tr
+                kind = R_TRAILING_STOP
+        if stop > 0.0 and _reached(-side, m, stop):
+            if e.acct.sl_limit:
+                # C+D: the mark trigger places the limit at the stop: it rests (next bar on)
+                e.acct.sl_rest = True
+                e.acct.sl_rest_kind = kind
+                e.acct.sl_rest_px = stop
+            else:
+                # D: a mark-price stop fills at the bar's close, slipped, taker
+                close_part(e, p.size, slipped(e, c, -side), e.mkt.last_ts, e.cfg.taker, kind,
+                           X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1,
+                           -side, False)
+            return
+    if not e.acct.tp_mark:
+        return
+    while k < e.acct.n_lv and p.side != 0:
+        lv = e.acct.lv_px[k]
+        if e.acct.lv_st[k] != LV_WAIT or not _reached(side, m, lv):
+            k += 1
+            continue
+        if e.acct.tp_limit:
+            # D+B: the limit is placed now: marketable when the close is at/beyond it
+            e.acct.lv_st[k] = LV_FRESH if _reached(side, c, lv) else LV_REST
+            k += 1
+            continue
+        # D: a mark-price take-profit fills at the bar's close, taker, no slippage
+        _fill_level(e, k, c, False)
+
+
 cdef inline void _rule5_ratchet(Engine* e, double h, double l) noexcept nogil:
     cdef PositionState* p = &e.acct.pos
     cdef bint long_
@@ -333,7 +541,7 @@ cdef void engine_bar_open(Engine* e, long long ts, double o) noexcept nogil:
 
 
 cdef inline void _rules_2_to_6(Engine* e, long long ts, double o, double h, double l, double c,
-                               double funding_rate) noexcept nogil:
+                               double mark_price, double funding_rate) noexcept nogil:
     """Rules 2-6 of docs/fill_model.md for the bar engine_bar_open started, in that order."""
     # orders placed between the halves are first eligible on the next bar (active_from_bar)
     if e.book.n_active > 0:
@@ -341,23 +549,29 @@ cdef inline void _rules_2_to_6(Engine* e, long long ts, double o, double h, doub
         _rule3_limits(e, o, h, l)
         compact_active(e)
     if e.acct.pos.side != 0:
-        _rule4_exits(e, o, h, l)
+        if e.acct.cx:
+            _rule4_partial(e, o, h, l, c)
+            # D: mark-price triggers after the path rules, before funding and the mark
+            if e.acct.pos.side != 0 and (e.acct.tp_mark or e.acct.sl_mark):
+                _rule4_mark(e, c, mark_price)
+        else:
+            _rule4_exits(e, o, h, l)
         _rule5_ratchet(e, h, l)
         if ts + BAR_MS >= e.mkt.next_fund:
             _rule6_funding(e, ts, c, funding_rate)
 
 
 cdef void bar_rules(Engine* e, long long ts, double o, double h, double l, double c,
-                    double funding_rate) noexcept nogil:
+                    double mark_price, double funding_rate) noexcept nogil:
     """Rules 1-6 for one validated 1m bar (the batch path records rule 7 itself)."""
     engine_bar_open(e, ts, o)  # rule 1 never changes n_active: only submit and compact do
-    _rules_2_to_6(e, ts, o, h, l, c, funding_rate)
+    _rules_2_to_6(e, ts, o, h, l, c, mark_price, funding_rate)
 
 
 cdef void engine_bar_rest(Engine* e, long long ts, double o, double h, double l, double c,
                           double mark_price, double funding_rate) noexcept nogil:
     """Second half of the bar engine_bar_open started: rules 2-7, in that order."""
-    _rules_2_to_6(e, ts, o, h, l, c, funding_rate)
+    _rules_2_to_6(e, ts, o, h, l, c, mark_price, funding_rate)
     _rule7_mark(e, ts, h, l, c, mark_price)
 
 

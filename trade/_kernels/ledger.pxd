@@ -19,3 +19,7 @@ cdef void close_part(Engine* e, double qty, double price, long long ts, double f
 # open or add qty at price from order oi: entry price, margin, liquidation, attached brackets
 cdef void open_or_add(Engine* e, double qty, double price, int side, double fee_rate,
                       long long oi, bint maker) noexcept nogil
+# a take-profit level (price, qty; INFINITY = the whole position), kept nearest first
+cdef void add_level(Engine* e, double px, double qty) noexcept nogil
+# Partial mode on when a level or limit / mark bracket is set (a Full-mode TP becomes a level)
+cdef void partial_sync(Engine* e) noexcept nogil

@@ -2,6 +2,8 @@
 """Ledger and position arithmetic: margin, liquidation and bankruptcy prices, opening,
 adding to and closing the position (each close writes a trade)."""
 
+from libc.math cimport INFINITY
+
 from trade._kernels.position cimport PositionState, position_reset
 from trade._kernels.lifecycle cimport is_terminal
 from trade._kernels.engine cimport *
@@ -64,6 +66,52 @@ cdef void flatten(Engine* e, long long ts) noexcept nogil:
     e.acct.funding = 0.0
     e.acct.opened_bar = -1
     e.acct.entry_fill_price = 0.0
+    # the position's split take-profits and limit / mark settings vanish with it
+    e.acct.cx = False
+    e.acct.tp_limit = False
+    e.acct.sl_limit = False
+    e.acct.tp_mark = False
+    e.acct.sl_mark = False
+    e.acct.n_lv = 0
+    e.acct.sl_rest = False
+    e.acct.sl_rest_kind = 0
+    e.acct.sl_rest_px = 0.0
+
+
+cdef void add_level(Engine* e, double px, double qty) noexcept nogil:
+    # a take-profit level, kept nearest first (a long's lowest price first); after the levels
+    # at the same price (their order of placement); a full table drops the new one
+    cdef int side = e.acct.pos.side
+    cdef int k = e.acct.n_lv, j
+    if k >= MAX_LV:
+        return
+    while k > 0 and (e.acct.lv_px[k - 1] > px if side > 0 else e.acct.lv_px[k - 1] < px):
+        k -= 1
+    j = e.acct.n_lv
+    while j > k:
+        e.acct.lv_px[j] = e.acct.lv_px[j - 1]
+        e.acct.lv_qty[j] = e.acct.lv_qty[j - 1]
+        e.acct.lv_st[j] = e.acct.lv_st[j - 1]
+        j -= 1
+    e.acct.lv_px[k] = px
+    e.acct.lv_qty[k] = qty
+    e.acct.lv_st[k] = LV_WAIT
+    e.acct.n_lv += 1
+
+
+cdef void partial_sync(Engine* e) noexcept nogil:
+    # Partial mode whenever a level or a limit / mark bracket is set; in it a Full-mode
+    # take-profit becomes one level for the whole position when there is none yet (else it
+    # is dropped: the levels stay), and Position.take_profit reads 0
+    cdef PositionState* p = &e.acct.pos
+    e.acct.cx = (e.acct.n_lv > 0 or e.acct.tp_limit or e.acct.sl_limit or e.acct.tp_mark
+                 or e.acct.sl_mark)
+    if not e.acct.sl_limit:
+        e.acct.sl_rest = False
+    if e.acct.cx and p.take_profit > 0.0:
+        if e.acct.n_lv == 0:
+            add_level(e, p.take_profit, INFINITY)
+        p.take_profit = 0.0
 
 
 cdef void set_liq(Engine* e) noexcept nogil:
@@ -127,9 +175,11 @@ cdef void open_or_add(Engine* e, double qty, double price, int side, double fee_
     cdef PositionState* p = &e.acct.pos
     cdef COrder* o = &e.book.orders[oi]
     cdef double fee = qty * price * fee_rate
-    cdef double trail = 0.0, arm
+    cdef double trail = 0.0, arm, rem, q
     cdef long long ts = e.mkt.last_ts
-    if p.side == 0:
+    cdef bint opening = p.side == 0
+    cdef int i
+    if opening:
         p.side = side
         p.size = qty
         p.entry_price = price
@@ -188,5 +238,29 @@ cdef void open_or_add(Engine* e, double qty, double price, int side, double fee_
         e.acct.be_activation = o.be_act
         e.acct.be_offset = o.be_off
         e.acct.be_done = False
+    if opening and (o.n_lv > 0 or o.tp_limit or o.sl_limit or o.tp_mark or o.sl_mark):
+        # the opening order's split take-profits and limit / mark settings become the
+        # position's (an order adding to it keeps the position's levels: fixed prices and qty)
+        e.acct.tp_limit = o.tp_limit
+        e.acct.sl_limit = o.sl_limit
+        e.acct.tp_mark = o.tp_mark
+        e.acct.sl_mark = o.sl_mark
+        if o.n_lv > 0:
+            p.take_profit = 0.0  # split take-profits replace the single one
+            rem = p.size
+            for i in range(o.n_lv):
+                # A: level i at fill x (1 + side x pct_i) on the tick grid, for size_i of what
+                # the earlier levels leave (rounded down to the qty step); the last takes the rest
+                if i == o.n_lv - 1:
+                    q = rem
+                else:
+                    q = floor_step(rem * o.lv_frac[i], e.cfg.qty_step)
+                if q <= 0.0:
+                    continue
+                add_level(e, round_tick(e, price * (1 + o.lv_pct[i] * side)), q)
+                rem -= q
+    if e.acct.cx or e.acct.n_lv > 0 or e.acct.tp_limit or e.acct.sl_limit or e.acct.tp_mark \
+            or e.acct.sl_mark:
+        partial_sync(e)
     emit_fill(e, oi, side, qty, price, fee, maker, ts, X_TRADE, 0.0)
     emit_position(e)

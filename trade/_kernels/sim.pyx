@@ -19,7 +19,7 @@ from libc.string cimport memset
 from trade._kernels.position cimport PositionState, Position
 from trade._kernels.lifecycle cimport is_terminal, ST_CREATED, ST_UNTRIGGERED
 from trade._kernels.engine cimport *
-from trade._kernels.ledger cimport set_liq, used_margin
+from trade._kernels.ledger cimport set_liq, used_margin, add_level, partial_sync
 from trade._kernels.book cimport engine_submit, engine_cancel, engine_amend
 from trade._kernels.fills cimport (
     engine_bar, engine_bar_open, engine_bar_rest, engine_finish, check_bar,
@@ -152,6 +152,7 @@ cdef inline double _opt(object v):
 
 
 cdef void _order_from_request(COrder* o, object req) except *:
+    cdef int k
     memset(o, 0, sizeof(COrder))
     o.side = int(req.side)
     o.otype = int(req.order_type)
@@ -170,6 +171,34 @@ cdef void _order_from_request(COrder* o, object req) except *:
     o.be_act = _opt(req.break_even_activation)
     o.trail_act = _opt(req.trailing_activation)
     o.be_off = req.break_even_offset
+    levels = req.take_profit_levels
+    o.n_lv = len(levels)
+    for k in range(o.n_lv):
+        o.lv_pct[k] = levels[k][0]
+        o.lv_frac[k] = levels[k][1]
+    o.tp_limit = req.tp_limit
+    o.sl_limit = req.sl_limit
+    o.tp_mark = req.tp_by_mark
+    o.sl_mark = req.sl_by_mark
+
+
+def _level_pairs(levels):
+    """Absolute take-profit levels as float (price, qty) pairs, checked (ValueError)."""
+    from trade.core.models import MAX_TP_LEVELS
+    pairs = []
+    for level in levels:
+        try:
+            px, qty = level
+            px = float(px)
+            qty = float(qty)
+        except (TypeError, ValueError):
+            raise ValueError(f"a take-profit level is a (price, qty) pair, got {level!r}") from None
+        if not (_math.isfinite(px) and px > 0 and _math.isfinite(qty) and qty > 0):
+            raise ValueError(f"take-profit level {level!r}: price and qty must be finite and > 0")
+        pairs.append((px, qty))
+    if len(pairs) > MAX_TP_LEVELS:
+        raise ValueError(f"at most {MAX_TP_LEVELS} take-profit levels, got {len(pairs)}")
+    return pairs
 
 
 def _bar_error(int code, long long ts, str where="") -> ValueError:
@@ -311,7 +340,12 @@ cdef class SimExchange:
         if trailing_active_price and not trailing_distance:
             raise ValueError("trailing_active_price needs a trailing_distance > 0")
         if take_profit is not None:
+            if self.e.acct.cx:
+                # Partial mode: the take-profit replaces the levels by one for the whole position
+                self.e.acct.n_lv = 0
             p.take_profit = take_profit
+            if self.e.acct.cx:
+                partial_sync(&self.e)
         if stop_loss is not None:
             p.stop_loss = stop_loss
         if trailing_distance is not None:
@@ -337,18 +371,38 @@ cdef class SimExchange:
         each is a limit at its price (tpOrderType Limit); ``by_mark``: they trigger on the mark
         price, checked once per 1m bar. Refused (ValueError) without an open position.
         """
-        raise NotImplementedError("set_take_profit_levels")
+        cdef PositionState* p = &self.e.acct.pos
+        if p.side == 0:
+            raise ValueError("set_take_profit_levels needs an open position")
+        pairs = _level_pairs(levels)
+        self.e.acct.n_lv = 0
+        for px, qty in pairs:
+            add_level(&self.e, px, qty)
+        p.take_profit = 0.0  # the levels replace every take-profit, a Full-mode one too
+        self.e.acct.tp_limit = limit
+        self.e.acct.tp_mark = by_mark
+        partial_sync(&self.e)
+        emit_position(&self.e)
+        _check_err(&self.e)
 
     def set_stop_mode(self, *, bint limit, bint by_mark):
         """How the open position's stop loss (and trailing stop) fills: ``limit`` = a
         reduce-only limit at the stop (slOrderType Limit), ``by_mark`` = triggered by the mark
         price once per 1m bar. Refused (ValueError) without an open position."""
-        raise NotImplementedError("set_stop_mode")
+        if self.e.acct.pos.side == 0:
+            raise ValueError("set_stop_mode needs an open position")
+        self.e.acct.sl_limit = limit
+        self.e.acct.sl_mark = by_mark
+        partial_sync(&self.e)
+        emit_position(&self.e)
+        _check_err(&self.e)
 
     def take_profit_levels(self):
         """The position's split take-profits still to fill, nearest first: ``[(price, qty)]``
         with qty at most the position's size ([] without levels)."""
-        raise NotImplementedError("take_profit_levels")
+        cdef double size = self.e.acct.pos.size
+        return [(self.e.acct.lv_px[k], min(self.e.acct.lv_qty[k], size))
+                for k in range(self.e.acct.n_lv)]
 
     def reject_code(self, str order_id) -> int:
         """Why an order was refused (or a reduce-only order cancelled): a RJ_* number, the
@@ -760,6 +814,17 @@ cdef object _signals_into(object signals, Signals* s, long long n):
     s.allow_flip = bool(signals.allow_flip)
     s.expire_bars = int(signals.expire_bars)
     s.entry_tif = int(signals.entry_tif)
+    levels = signals.take_profit_levels
+    if len(levels) > MAX_LV:
+        raise ValueError(f"at most {MAX_LV} take-profit levels, got {len(levels)}")
+    s.n_lv = len(levels)
+    for j in range(s.n_lv):
+        s.lv_pct[j] = levels[j][0]
+        s.lv_frac[j] = levels[j][1]
+    s.tp_limit = bool(signals.tp_limit)
+    s.sl_limit = bool(signals.sl_limit)
+    s.tp_mark = bool(signals.tp_by_mark)
+    s.sl_mark = bool(signals.sl_by_mark)
     if s.entry_tif < TIF_GTC or s.entry_tif > TIF_POST_ONLY:
         raise ValueError(f"entry_tif must be a TimeInForce, got {signals.entry_tif!r}")
     # the memoryviews die here; the arrays live on in `signals`, which the caller holds

@@ -24,7 +24,7 @@ def _optional_price(name: str, value: float | None) -> None:
 MAX_TP_LEVELS = 16
 
 
-def _check_levels(levels: object) -> None:
+def check_levels(levels: object) -> None:
     """Split take-profit levels: a tuple of (pct, size) with 0 < pct (strictly increasing)
     and 0 < size <= 1."""
     if not isinstance(levels, tuple):
@@ -133,7 +133,7 @@ class OrderRequest:
             raise ValueError("trailing_activation needs a trailing_offset or trailing_distance")
         if len(self.order_link_id) > 36:
             raise ValueError("order_link_id is limited to 36 characters (Bybit's limit)")
-        _check_levels(self.take_profit_levels)
+        check_levels(self.take_profit_levels)
         for name in ("tp_limit", "sl_limit", "tp_by_mark", "sl_by_mark"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")

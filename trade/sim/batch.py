@@ -107,6 +107,12 @@ def kernel_signals(signals: SignalArrays, n_bars: int, *, checked: bool = False
         expire_bars=signals.expire_bars,
         entry_tif=signals.entry_tif,
         meta=signals.meta,
+        take_profit_levels=tuple((float(pct), float(size))
+                                 for pct, size in signals.take_profit_levels),
+        tp_limit=bool(signals.tp_limit),
+        sl_limit=bool(signals.sl_limit),
+        tp_by_mark=bool(signals.tp_by_mark),
+        sl_by_mark=bool(signals.sl_by_mark),
     )
 
 

@@ -116,6 +116,7 @@ def _act(
             qty, sl, _nz(float(s.tp_pct[j])), _nz(float(s.trail_pct[j])),
             _nz(float(s.be_activation[j])), _nz(float(s.be_offset[j])),
             _nz(float(s.entry_limit_offset[j])), _nz(float(s.trail_activation[j])),
+            s.take_profit_levels, s.tp_limit, s.sl_limit, s.tp_by_mark, s.sl_by_mark,
         )
 
     intent = RowIntent(

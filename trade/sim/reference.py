@@ -16,6 +16,7 @@ import pyarrow as pa
 from trade._kernels.position import Position
 from trade.core.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from trade.core.models import (
+    MAX_TP_LEVELS,
     AdapterEvent,
     Balance,
     Fill,
@@ -74,6 +75,42 @@ class _Pos:
     updated_ts: int = 0
     opened_bar: int = -1
     entry_fill_price: float = 0.0
+    # Partial mode (docs/fill_model.md rule 4, A-D): split take-profit levels nearest first,
+    # each [price, qty (inf: the whole position), state LV_*], limit / mark brackets and a
+    # resting limit stop
+    cx: bool = False
+    tp_limit: bool = False
+    sl_limit: bool = False
+    tp_mark: bool = False
+    sl_mark: bool = False
+    levels: list[list[float]] = field(default_factory=list)
+    sl_rest: bool = False
+    sl_rest_kind: str = ""
+    sl_rest_px: float = 0.0
+
+
+#: states of a take-profit level: waiting for its trigger, a limit resting at its price, a
+#: limit placed marketable at a mark trigger (its first bar)
+LV_WAIT, LV_REST, LV_FRESH = 0, 1, 2
+
+
+def _floor_step(qty: float, step: float) -> float:
+    return math.floor(qty / step + 1e-9) * step if step > 0 else qty
+
+
+def _reached(side: int, x: float, level: float) -> bool:
+    """x is at or beyond level in the position's favour (long: x >= level)."""
+    return x >= level if side > 0 else x <= level
+
+
+def _past(side: int, x: float, level: float) -> bool:
+    """x is strictly beyond level in the position's favour (long: x > level)."""
+    return x > level if side > 0 else x < level
+
+
+def _capped(side: int, px: float, level: float) -> float:
+    """A marketable limit closing the position fills no worse than its price."""
+    return px if _past(side, px, level) else level
 
 
 @dataclass(slots=True)
@@ -333,7 +370,11 @@ class ReferenceExchange:
         if trailing_active_price and not trailing_distance:
             raise ValueError("trailing_active_price needs a trailing_distance > 0")
         if take_profit is not None:
+            if p.cx:
+                p.levels = []  # Partial mode: one level for the whole position replaces them
             p.take_profit = take_profit
+            if p.cx:
+                self._partial_sync()
         if stop_loss is not None:
             p.stop_loss = stop_loss
         if trailing_distance is not None:
@@ -352,15 +393,65 @@ class ReferenceExchange:
         self, levels: Sequence[tuple[float, float]], *, limit: bool = False, by_mark: bool = False
     ) -> None:
         """Replace the position's take-profit(s) with split levels (as SimExchange's)."""
-        raise NotImplementedError("set_take_profit_levels")
+        p = self.pos
+        if p.side == 0:
+            raise ValueError("set_take_profit_levels needs an open position")
+        pairs = []
+        for level in levels:
+            try:
+                px, qty = level
+                px, qty = float(px), float(qty)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"a take-profit level is a (price, qty) pair, got {level!r}") from None
+            if not (math.isfinite(px) and px > 0 and math.isfinite(qty) and qty > 0):
+                raise ValueError(
+                    f"take-profit level {level!r}: price and qty must be finite and > 0")
+            pairs.append((px, qty))
+        if len(pairs) > MAX_TP_LEVELS:
+            raise ValueError(f"at most {MAX_TP_LEVELS} take-profit levels, got {len(pairs)}")
+        p.levels = []
+        for px, qty in pairs:
+            self._add_level(px, qty)
+        p.take_profit = 0.0  # the levels replace every take-profit, a Full-mode one too
+        p.tp_limit, p.tp_mark = bool(limit), bool(by_mark)
+        self._partial_sync()
+        self._emit_position()
 
     def set_stop_mode(self, *, limit: bool, by_mark: bool) -> None:
         """How the position's stop fills and triggers (as SimExchange's)."""
-        raise NotImplementedError("set_stop_mode")
+        p = self.pos
+        if p.side == 0:
+            raise ValueError("set_stop_mode needs an open position")
+        p.sl_limit, p.sl_mark = bool(limit), bool(by_mark)
+        self._partial_sync()
+        self._emit_position()
 
     def take_profit_levels(self) -> list[tuple[float, float]]:
         """The split take-profits still to fill, nearest first (as SimExchange's)."""
-        raise NotImplementedError("take_profit_levels")
+        return [(lv[0], min(lv[1], self.pos.size)) for lv in self.pos.levels]
+
+    def _add_level(self, px: float, qty: float) -> None:
+        """A take-profit level, kept nearest first, after those at the same price."""
+        p = self.pos
+        if len(p.levels) >= MAX_TP_LEVELS:
+            return
+        k = len(p.levels)
+        while k > 0 and (p.levels[k - 1][0] > px if p.side > 0 else p.levels[k - 1][0] < px):
+            k -= 1
+        p.levels.insert(k, [px, qty, LV_WAIT])
+
+    def _partial_sync(self) -> None:
+        """Partial mode when a level or a limit / mark bracket is set; in it a Full-mode
+        take-profit becomes one level for the whole position when there is none yet."""
+        p = self.pos
+        p.cx = bool(p.levels) or p.tp_limit or p.sl_limit or p.tp_mark or p.sl_mark
+        if not p.sl_limit:
+            p.sl_rest = False
+        if p.cx and p.take_profit > 0:
+            if not p.levels:
+                self._add_level(p.take_profit, math.inf)
+            p.take_profit = 0.0
 
     def set_leverage(self, leverage: float) -> None:
         """Change the leverage, also with an open position (as the kernel's set_leverage)."""
@@ -495,7 +586,7 @@ class ReferenceExchange:
         # orders placed between the halves are first eligible on the next bar
         self._trigger_stops(bar)  # rule 2
         self._fill_limits(bar)  # rule 3
-        self._check_exits(bar)  # rule 4
+        self._check_exits(bar, mark_price)  # rule 4
         self._ratchet(bar)  # rule 5
         self._funding(bar, funding_rate)  # rule 6
         self._mark(bar, mark_price)  # rule 7
@@ -644,7 +735,8 @@ class ReferenceExchange:
     ) -> None:
         p = self.pos
         fee = qty * price * fee_rate
-        if p.side == 0:
+        opening = p.side == 0
+        if opening:
             p.side = side
             p.size = qty
             p.entry = price
@@ -701,6 +793,27 @@ class ReferenceExchange:
             p.be_activation = req.break_even_activation
             p.be_offset = req.break_even_offset
             p.be_done = False
+        levels = req.take_profit_levels
+        if opening and (levels or req.tp_limit or req.sl_limit or req.tp_by_mark
+                        or req.sl_by_mark):
+            # the opening order's split take-profits and limit / mark settings become the
+            # position's (an adding order keeps the position's levels: fixed prices and qty)
+            p.tp_limit, p.sl_limit = req.tp_limit, req.sl_limit
+            p.tp_mark, p.sl_mark = req.tp_by_mark, req.sl_by_mark
+            if levels:
+                p.take_profit = 0.0  # split take-profits replace the single one
+                rem = p.size
+                for i, (pct, frac) in enumerate(levels):
+                    # A: level i at fill x (1 + side x pct_i) on the tick grid, for size_i of
+                    # what the earlier levels leave (down to the qty step); the last: the rest
+                    q = rem if i == len(levels) - 1 else _floor_step(rem * frac,
+                                                                     self.config.qty_step)
+                    if q <= 0:
+                        continue
+                    self._add_level(round_to_tick(price * (1 + pct * side), tick), q)
+                    rem -= q
+        if p.cx or p.levels or p.tp_limit or p.sl_limit or p.tp_mark or p.sl_mark:
+            self._partial_sync()
         self.events.append(
             FillEvent(
                 Fill(
@@ -802,9 +915,15 @@ class ReferenceExchange:
         self.events.append(PositionUpdate(self.position(), self._now))
 
     # ------------------------------------------------------------------ exits
-    def _check_exits(self, bar: _BarCtx) -> None:
+    def _check_exits(self, bar: _BarCtx, mark_price: float = math.nan) -> None:
         p = self.pos
         if p.side == 0:
+            return
+        if p.cx:
+            self._check_exits_partial(bar)
+            # D: mark-price triggers after the path rules, before funding and the mark
+            if self.pos.side != 0 and (self.pos.tp_mark or self.pos.sl_mark):
+                self._mark_triggers(bar, mark_price)
             return
         start = p.entry_fill_price if p.opened_bar == bar.index else bar.o
         long = p.side > 0
@@ -896,6 +1015,156 @@ class ReferenceExchange:
         px = self._slipped(px, -1 if long else 1)  # the closing side pays the slippage
         exec_type = ExecType.TRAILING_STOP if kind == "trailing_stop" else ExecType.STOP_LOSS
         self._close(p.size, px, bar.ts, self.config.taker_fee, kind, exec_type, "", close_side)
+
+    # ----------------------------------------------------- Partial mode (rule 4, A-D)
+    def _fill_level(self, k: int, px: float, maker: bool, bar: _BarCtx) -> None:
+        """Level k fills its qty (one above the position's size closes it): a partial close."""
+        p = self.pos
+        q = min(p.levels[k][1], p.size)
+        del p.levels[k]
+        fee = self.config.maker_fee if maker else self.config.taker_fee
+        close_side = Side.SELL if p.side > 0 else Side.BUY
+        self._close(q, px, bar.ts, fee, "take_profit", ExecType.TAKE_PROFIT, "", close_side,
+                    maker=maker)
+
+    def _stop_limit_fill(self, kind: str, px: float, bar: _BarCtx) -> None:
+        """C: the limit stop fills: the whole position at px, maker fee, no slippage."""
+        p = self.pos
+        exec_type = ExecType.TRAILING_STOP if kind == "trailing_stop" else ExecType.STOP_LOSS
+        close_side = Side.SELL if p.side > 0 else Side.BUY
+        self._close(p.size, px, bar.ts, self.config.maker_fee, kind, exec_type, "", close_side,
+                    maker=True)
+
+    def _levels_path(self, start: float, bar: _BarCtx) -> None:
+        """The favourable leg of the path: a resting limit stop, then the take-profit levels
+        nearest first (one bar may fill several)."""
+        p = self.pos
+        side = p.side
+        fav = bar.h if side > 0 else bar.l
+        if p.sl_rest and _past(side, fav, p.sl_rest_px):
+            # C: a resting limit stop trades once the price goes back through it, maker
+            self._stop_limit_fill(p.sl_rest_kind, p.sl_rest_px, bar)
+            return
+        k = 0
+        while k < len(self.pos.levels) and self.pos.side != 0:
+            lv, _, st = self.pos.levels[k]
+            if st == LV_WAIT:
+                if p.tp_mark or not _reached(side, fav, lv):
+                    k += 1  # D: a mark-price level is not checked on the path
+                    continue
+                if not p.tp_limit:
+                    # A: a market level: at its price, or at the start beyond it; taker
+                    self._fill_level(k, start if _reached(side, start, lv) else lv, False, bar)
+                    continue
+                if _reached(side, start, lv):
+                    # B: opened at/beyond it: marketable at the open, taker, slipped, capped
+                    self._fill_level(k, _capped(side, self._slipped(start, -side), lv), False,
+                                     bar)
+                    continue
+                if _past(side, fav, lv):
+                    self._fill_level(k, lv, True, bar)  # B: traded through: at it, maker
+                    continue
+                self.pos.levels[k][2] = LV_REST  # B: a touch triggers it, does not fill
+                k += 1
+                continue
+            if st == LV_FRESH and _reached(side, start, lv):
+                # B+D: placed marketable: an open at/beyond it fills at once, taker, capped
+                self._fill_level(k, _capped(side, self._slipped(start, -side), lv), False, bar)
+                continue
+            if _past(side, fav, lv):
+                # B: a resting limit (rule 3): at its price or the open beyond it, maker
+                self._fill_level(k, start if _reached(side, start, lv) else lv, True, bar)
+                continue
+            self.pos.levels[k][2] = LV_REST
+            k += 1
+
+    def _adverse_exit(self, kind: str, level: float, start: float, bar: _BarCtx) -> None:
+        p = self.pos
+        side = p.side
+        if kind != "liquidation" and p.sl_limit:
+            # C: a limit at the stop: triggered inside the bar it fills there (maker) only when
+            # the close is back on the position's side; opened beyond it, it rests
+            if not _reached(-side, start, level) and _past(side, bar.c, level):
+                self._stop_limit_fill(kind, level, bar)
+            else:
+                p.sl_rest, p.sl_rest_kind, p.sl_rest_px = True, kind, level
+            return
+        self._exit_at(level, kind, start, bar)
+
+    def _check_exits_partial(self, bar: _BarCtx) -> None:
+        """Rule 4 a-c in Partial mode (rule 4, A-C)."""
+        p = self.pos
+        side = p.side
+        long = side > 0
+        start = p.entry_fill_price if p.opened_bar == bar.index else bar.o
+        if p.sl_rest and _past(side, start, p.sl_rest_px):
+            # C: a resting limit stop: the bar opens back beyond it: at the open, maker
+            self._stop_limit_fill(p.sl_rest_kind, start, bar)
+            return
+        stop, stop_kind = self._effective_stop()
+        liq = p.liq
+        liq_t = bar.l <= liq if long else bar.h >= liq
+        # D: a mark-price stop is not checked on the path; C: a resting limit stop is no trigger
+        stop_t = (stop > 0 and not p.sl_mark and not p.sl_rest
+                  and (bar.l <= stop if long else bar.h >= stop))
+        adverse: tuple[str, float] | None = None
+        if liq_t and stop_t:
+            # a stop beyond the liquidation price never fires (a tie is a liquidation)
+            adverse = (stop_kind, stop) if (stop > liq if long else stop < liq) else (
+                "liquidation", liq)
+        elif liq_t:
+            adverse = ("liquidation", liq)
+        elif stop_t:
+            adverse = (stop_kind, stop)
+        if adverse is None:
+            self._levels_path(start, bar)
+        elif self.config.intrabar is Intrabar.SL_FIRST:
+            # A: in a bar that touches the stop (or liquidation) no level fills
+            self._adverse_exit(adverse[0], adverse[1], start, bar)
+        elif ((start - bar.l) <= (bar.h - start)) == long:
+            # ohlc_path, the adverse extreme first (ties go to the low first)
+            self._adverse_exit(adverse[0], adverse[1], start, bar)
+        else:
+            self._levels_path(start, bar)
+            if self.pos.side != 0:
+                self._adverse_exit(adverse[0], adverse[1], start, bar)
+        for lv in self.pos.levels:
+            if lv[2] == LV_FRESH:
+                lv[2] = LV_REST  # a limit placed marketable had its first bar
+
+    def _mark_triggers(self, bar: _BarCtx, mark_price: float) -> None:
+        """Rule 4 d (D): mark-price triggers, once per 1m bar against the bar's mark."""
+        p = self.pos
+        side = p.side
+        m = bar.c if math.isnan(mark_price) else mark_price
+        if p.sl_mark and not p.sl_rest:
+            stop, kind = self._effective_stop()
+            if stop > 0 and _reached(-side, m, stop):
+                if p.sl_limit:
+                    # C+D: the mark trigger places the limit at the stop: it rests
+                    p.sl_rest, p.sl_rest_kind, p.sl_rest_px = True, kind, stop
+                else:
+                    # D: a mark-price stop fills at the bar's close, slipped, taker
+                    exec_type = (ExecType.TRAILING_STOP if kind == "trailing_stop"
+                                 else ExecType.STOP_LOSS)
+                    self._close(p.size, self._slipped(bar.c, -side), bar.ts,
+                                self.config.taker_fee, kind, exec_type, "",
+                                Side.SELL if side > 0 else Side.BUY)
+                return
+        if not p.tp_mark:
+            return
+        k = 0
+        while k < len(self.pos.levels) and self.pos.side != 0:
+            lv, _, st = self.pos.levels[k]
+            if st != LV_WAIT or not _reached(side, m, lv):
+                k += 1
+                continue
+            if p.tp_limit:
+                # D+B: the limit is placed now: marketable when the close is at/beyond it
+                self.pos.levels[k][2] = LV_FRESH if _reached(side, bar.c, lv) else LV_REST
+                k += 1
+                continue
+            self._fill_level(k, bar.c, False, bar)  # D: at the bar's close, taker, no slippage
 
     def _ratchet(self, bar: _BarCtx) -> None:
         p = self.pos

@@ -59,6 +59,13 @@ class EntrySpec:
     be_offset: float = 0.0
     limit_offset: float = 0.0
     trail_activation: float = 0.0  # fraction of entry the price must move before the trail arms
+    # split take-profits ((pct, size) pairs; they replace `tp`) and limit / mark brackets
+    # (OrderRequest's fields of the same names)
+    take_profit_levels: tuple[tuple[float, float], ...] = ()
+    tp_limit: bool = False
+    sl_limit: bool = False
+    tp_by_mark: bool = False
+    sl_by_mark: bool = False
 
 
 @dataclass(slots=True)
@@ -131,12 +138,17 @@ def act_on_row(
     side = Side.BUY if direction > 0 else Side.SELL
     brackets = {
         "stop_loss_offset": spec.sl if spec.sl > 0 else None,
-        "take_profit_offset": spec.tp if spec.tp > 0 else None,
+        "take_profit_offset": spec.tp if spec.tp > 0 and not spec.take_profit_levels else None,
         "trailing_offset": spec.trail if spec.trail > 0 else None,
         "trailing_activation": (spec.trail_activation
                                 if spec.trail > 0 and spec.trail_activation > 0 else None),
         "break_even_activation": spec.be_activation if spec.be_activation > 0 else None,
         "break_even_offset": spec.be_offset,
+        "take_profit_levels": spec.take_profit_levels,
+        "tp_limit": spec.tp_limit,
+        "sl_limit": spec.sl_limit,
+        "tp_by_mark": spec.tp_by_mark,
+        "sl_by_mark": spec.sl_by_mark,
     }
     if is_limit:
         order = venue.submit(OrderRequest(

@@ -43,7 +43,9 @@ of these arrays and acts, in this order:
    price: the trailing stop arms only once the best price since entry has
    moved that far in favour; 0 = armed at the fill; ignored without a trail);
    break-even activation/offset `be_activation[j]`, `be_offset[j]`
-   (fractions; activation 0 = none).
+   (fractions; activation 0 = none). The run constants `take_profit_levels`
+   (split take-profits: they replace `tp_pct`), `tp_limit`, `sl_limit`, `tp_by_mark`
+   and `sl_by_mark` go with every entry (docs/fill_model.md rule 4, A-D).
 
 Every array has one row per exec bar (length `n_exec`); NaN in a float array
 means 0 (none); a NaN or negative size is an error. A column that is the same on every row
@@ -59,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trade.core.enums import TimeInForce
+from trade.core.models import check_levels
 from trade.sim.config import SizeMode
 
 F64 = npt.NDArray[np.float64]
@@ -124,6 +127,14 @@ class SignalArrays:
     expire_bars: int = 0
     entry_tif: TimeInForce = TimeInForce.GTC  # time in force of limit entries
     meta: dict[str, str] = field(default_factory=dict)
+    # the Play's split take-profits and limit / mark-price brackets, run constants attached to
+    # every entry (OrderRequest's fields of the same names; docs/fill_model.md rule 4, A-D):
+    # (pct, size) pairs, pct a fraction of the fill price, size of what earlier levels leave
+    take_profit_levels: tuple[tuple[float, float], ...] = ()
+    tp_limit: bool = False
+    sl_limit: bool = False
+    tp_by_mark: bool = False
+    sl_by_mark: bool = False
 
     @classmethod
     def empty(cls, exec_close_idx: npt.ArrayLike, **scalars: object) -> SignalArrays:
@@ -184,3 +195,4 @@ class SignalArrays:
             raise ValueError(f"entry_tif must be a TimeInForce, got {self.entry_tif!r}")
         if self.expire_bars < 0:
             raise ValueError(f"expire_bars must be >= 0, got {self.expire_bars}")
+        check_levels(self.take_profit_levels)
