@@ -124,9 +124,15 @@ def request_from_row(row: dict[str, Any]) -> OrderRequest | None:
         return None
 
 
+#: stopOrderTypes of a position's own TP/SL orders (not in the book's open orders)
+POSITION_TPSL = ("PartialTakeProfit", "PartialStopLoss", "TakeProfit", "StopLoss",
+                 "TrailingStop", "tpslOrder")
+
 _CREATE_TYPE = {
     "CreateByStopLoss": ExecType.STOP_LOSS,
     "CreateByTakeProfit": ExecType.TAKE_PROFIT,
+    "CreateByPartialStopLoss": ExecType.STOP_LOSS,
+    "CreateByPartialTakeProfit": ExecType.TAKE_PROFIT,
     "CreateByTrailingStop": ExecType.TRAILING_STOP,
     "CreateByLiq": ExecType.BUST_TRADE,
 }
@@ -323,7 +329,9 @@ class AccountBook:
 
     def apply_order_row(self, row: dict[str, Any]) -> Order | None:
         key = row_key(row)
-        if not key:
+        if not key or str(row.get("stopOrderType")) in POSITION_TPSL:
+            # a position's TP/SL order (Partial TP/SL): the protection job confirms those;
+            # the book's orders are the ones the engine placed or could have placed
             return None
         exchange_id = str(row.get("orderId") or "")
         if exchange_id:
@@ -449,5 +457,6 @@ class AccountBook:
 
 def _has_brackets(order: Order) -> bool:
     r = order.request
-    return any(v is not None for v in (r.stop_loss_offset, r.take_profit_offset,
-                                       r.trailing_offset, r.trailing_distance))
+    return bool(r.take_profit_levels) or any(
+        v is not None for v in (r.stop_loss_offset, r.take_profit_offset, r.trailing_offset,
+                                r.trailing_distance))

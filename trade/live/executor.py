@@ -51,7 +51,15 @@ from trade.live.events import (
     ProtectResult,
     Snapshot,
 )
-from trade.live.protect import ProtectionPolicy, find_row, held_levels, verdict, wanted
+from trade.live.protect import (
+    PartialPlan,
+    ProtectionPolicy,
+    find_row,
+    held_levels,
+    partial_missing,
+    verdict,
+    wanted,
+)
 from trade.sim.config import tick_grid
 
 log = logging.getLogger(__name__)
@@ -289,42 +297,106 @@ class OrderExecutor:
 
         self._job(send)
 
+    def _partial_fields(self, plan: PartialPlan, tp: tuple[float, float] | None,
+                        sl_size: float) -> dict[str, Any]:
+        """One Partial trading-stop: a take-profit level (`tp`) or the stop of `sl_size`."""
+        tick, step = self.rules.tick_size, self.rules.qty_step
+        if tp is not None:
+            price = fmt_step(tp[0], tick)
+            out = {"takeProfit": price, "tpSize": fmt_step(tp[1], step, mode="floor"),
+                   "tpOrderType": "Limit" if plan.tp_limit else "Market",
+                   "tpTriggerBy": "MarkPrice" if plan.tp_by_mark else "LastPrice"}
+            if plan.tp_limit:
+                out["tpLimitPrice"] = price  # the limit rests at the level (rule 4 B)
+            return out
+        price = fmt_step(plan.stop_loss, tick)
+        out = {"stopLoss": price, "slSize": fmt_step(sl_size, step, mode="floor"),
+               "slOrderType": "Limit" if plan.sl_limit else "Market",
+               "slTriggerBy": "MarkPrice" if plan.sl_by_mark else "LastPrice"}
+        if plan.sl_limit:
+            out["slLimitPrice"] = price
+        return out
+
     def protect(self, symbol: str, levels: dict[str, float], side: int,
-                policy: ProtectionPolicy) -> int:
+                policy: ProtectionPolicy, partial: PartialPlan | None = None,
+                *, blind: bool = True) -> int:
         """Set `levels` with trading-stop and confirm them by reading the position back;
         unconfirmed, send again with backoff until `policy.deadline_s` (trade.live.protect).
-        Posts one ProtectResult; returns the job token. Runs on the ordered worker, so an
-        exit submitted after it waits for it (bounded by the deadline)."""
+        `partial`: brackets Bybit holds as Partial TP/SL orders, one trading-stop per
+        take-profit level, then the stop, then the Full levels (the simulator's bracket
+        grace ends at the stop); confirmed by reading the open orders back, and only what
+        is missing is sent again. `blind`: the first attempt sends before reading (an
+        entry's brackets, nothing is set yet); else it reads first (a restart or repair,
+        where a Partial order may already be listed). Posts one ProtectResult; returns
+        the job token. Runs on the ordered worker, so an exit submitted after it waits for
+        it (bounded by the deadline)."""
         tick = self.rules.tick_size
         fields = {k: fmt_step(v, tick) if v > 0 else "0" for k, v in levels.items()}
         want = wanted(levels, tick)
         token = next(self._tokens)
         stop = self.rest.stop
+        plan = partial if partial else None
 
         def run() -> None:
             t0 = self.clock.monotonic()
             delay = policy.backoff_initial_s
             attempt = 0
             held: dict[str, float] = {}
+            tps_todo = list(plan.take_profits) if plan is not None else []
+            sl_todo = plan is not None and plan.stop_loss > 0
+            sl_size = plan.size if plan is not None else 0.0
+            full_todo = bool(fields)
+            send = blind or plan is None
             while True:
                 attempt += 1
                 problems: list[str] = []
-                try:
-                    self.rest.call("POST", TRADING_STOP,
-                                   {"category": "linear", "symbol": symbol, "tpslMode": "Full",
-                                    "positionIdx": 0, **fields}, attempts=1)
-                except BybitError as exc:
-                    problems.append(f"trading-stop refused: {exc}")
+                if send and plan is not None:
+                    for tp in tps_todo:
+                        try:
+                            self.rest.call("POST", TRADING_STOP, {
+                                "category": "linear", "symbol": symbol, "tpslMode": "Partial",
+                                "positionIdx": 0, **self._partial_fields(plan, tp, 0.0)},
+                                attempts=1)
+                        except BybitError as exc:
+                            problems.append(f"Partial take-profit refused: {exc}")
+                    if sl_todo:
+                        try:
+                            self.rest.call("POST", TRADING_STOP, {
+                                "category": "linear", "symbol": symbol, "tpslMode": "Partial",
+                                "positionIdx": 0, **self._partial_fields(plan, None, sl_size)},
+                                attempts=1)
+                        except BybitError as exc:
+                            problems.append(f"Partial stop refused: {exc}")
+                if send and full_todo:
+                    try:
+                        self.rest.call("POST", TRADING_STOP,
+                                       {"category": "linear", "symbol": symbol,
+                                        "tpslMode": "Full", "positionIdx": 0, **fields},
+                                       attempts=1)
+                    except BybitError as exc:
+                        problems.append(f"trading-stop refused: {exc}")
+                send = True
                 try:
                     rows = self.rest.call("GET", "/v5/position/list",
                                           {"category": "linear", "symbol": symbol},
                                           attempts=1).get("list") or []
+                    orders: list[dict[str, Any]] = []
+                    if plan is not None:
+                        orders = self.rest.open_orders(symbol)
                 except BybitError as exc:
                     problems.append(f"position read-back failed: {exc}")
                 else:
                     row = find_row(rows, symbol)
                     held = held_levels(row)
                     ok, why = verdict(row, want, side, tick)
+                    full_todo = not ok and bool(fields)
+                    if plan is not None:
+                        tps_todo, sl_todo, pwhy = partial_missing(
+                            plan, orders, row, side, tick, self.rules.qty_step)
+                        sl_size = float(row.get("size") or 0.0) if row is not None else 0.0
+                        if tps_todo or sl_todo:
+                            why = pwhy if ok else f"{why}; {pwhy}"
+                            ok = False
                     elapsed = self.clock.monotonic() - t0
                     if ok:
                         self.post(ProtectResult(token, True, why, attempt, elapsed, held))

@@ -44,13 +44,21 @@ def dumps(value: Any) -> str:
 
 
 def order_fields(link: str, r: OrderRequest) -> dict[str, Any]:
-    """An `order` record: the request as sent, brackets and break-even included."""
-    return {"link": link, "side": r.side.bybit, "qty": r.qty, "type": r.order_type.name,
-            "price": r.price, "trigger": r.trigger_price, "reduce_only": r.reduce_only,
-            "sl_off": r.stop_loss_offset, "tp_off": r.take_profit_offset,
-            "trail_off": r.trailing_offset, "trail_act": r.trailing_activation,
-            "be_act": r.break_even_activation, "be_off": r.break_even_offset,
-            "sl": r.stop_loss, "tp": r.take_profit}
+    """An `order` record: the request as sent, brackets and break-even included (split
+    take-profits and the Partial TP/SL flags only when the request has them)."""
+    out: dict[str, Any] = {
+        "link": link, "side": r.side.bybit, "qty": r.qty, "type": r.order_type.name,
+        "price": r.price, "trigger": r.trigger_price, "reduce_only": r.reduce_only,
+        "sl_off": r.stop_loss_offset, "tp_off": r.take_profit_offset,
+        "trail_off": r.trailing_offset, "trail_act": r.trailing_activation,
+        "be_act": r.break_even_activation, "be_off": r.break_even_offset,
+        "sl": r.stop_loss, "tp": r.take_profit}
+    if r.take_profit_levels:
+        out["tp_levels"] = [list(lv) for lv in r.take_profit_levels]
+    for name in ("tp_limit", "tp_by_mark", "sl_limit", "sl_by_mark"):
+        if getattr(r, name):
+            out[name] = True
+    return out
 
 
 def fill_fields(fill: Fill) -> dict[str, Any]:

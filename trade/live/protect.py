@@ -26,6 +26,7 @@ Rules (docs/live.md, "Protection"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -77,7 +78,10 @@ def with_provisional(request: OrderRequest, ref: float, margin: float, tick: flo
         # away from the price on the tick grid so rounding never tightens it
         raw = ref * (1 - sign * (request.stop_loss_offset + margin))
         changes["stop_loss"] = _away(raw, tick, -sign)
-    if request.take_profit is None and request.take_profit_offset is not None:
+    if request.take_profit is None and request.take_profit_offset is not None \
+            and not uses_partial(request)[0]:
+        # a Partial take-profit (split, limit, mark) is set once filled, never provisionally:
+        # a Full one would stand beside it on Bybit and take the whole position
         raw = ref * (1 + sign * (request.take_profit_offset + margin))
         changes["take_profit"] = _away(raw, tick, sign)
     if not changes or changes.get("stop_loss", 1.0) <= 0:
@@ -209,6 +213,185 @@ def merge_held(levels: dict[str, float], held: Mapping[str, float], side: int
     return out
 
 
-__all__ = ["ProtectionPolicy", "UnknownPolicy", "decision_price", "entry_levels",
-           "find_row", "held_levels", "journal_entry_for", "merge_held", "position_side",
-           "verdict", "wanted", "with_provisional"]
+# --- Partial brackets (Bybit tpslMode Partial) ------------------------------------------
+PARTIAL_TP = "PartialTakeProfit"
+PARTIAL_SL = "PartialStopLoss"
+
+
+@dataclass(frozen=True, slots=True)
+class PartialPlan:
+    """Brackets Bybit holds as Partial TP/SL orders (docs/live.md, "Partial TP/SL"): split
+    take-profits (one order per level, each a fixed qty), limit take-profits or stops,
+    mark-price triggers. `take_profits` are absolute (price, qty), nearest first, for the
+    position as it was filled (`size`); `stop_loss` > 0 is a Partial stop of the whole
+    position."""
+
+    take_profits: tuple[tuple[float, float], ...] = ()
+    tp_limit: bool = False
+    tp_by_mark: bool = False
+    stop_loss: float = 0.0
+    sl_limit: bool = False
+    sl_by_mark: bool = False
+    size: float = 0.0  # the position the levels were cut from
+
+    def __bool__(self) -> bool:
+        return bool(self.take_profits) or self.stop_loss > 0
+
+    def record(self) -> dict[str, Any]:
+        """The plan as journal fields."""
+        return {"tp_levels": [list(lv) for lv in self.take_profits], "tp_limit": self.tp_limit,
+                "tp_by_mark": self.tp_by_mark, "partial_sl": self.stop_loss,
+                "sl_limit": self.sl_limit, "sl_by_mark": self.sl_by_mark, "size": self.size}
+
+
+def uses_partial(request: OrderRequest) -> tuple[bool, bool]:
+    """(take-profit, stop) of an entry that Bybit must hold in Partial mode: split levels,
+    a limit order type or a mark-price trigger (a plain market stop on the last price
+    stays Full)."""
+    tp = bool(request.take_profit_levels) or request.tp_limit or request.tp_by_mark
+    return tp, request.sl_limit or request.sl_by_mark
+
+
+def floor_step(value: float, step: float) -> float:
+    """`value` rounded down to the `step` grid (unchanged without a step)."""
+    if step <= 0:
+        return value
+    return round(math.floor(value / step + 1e-9) * step, 12)
+
+
+def split_levels(price: float, side: int, size: float,
+                 levels: Sequence[tuple[float, float]], tick: float, step: float
+                 ) -> tuple[tuple[float, float], ...]:
+    """Split take-profits of a position of `size` filled at `price` (fill_model.md rule 4,
+    A): level i at price x (1 + side x pct_i) on the tick grid, qty_i = size_i of what the
+    earlier levels leave (rounded down to the qty step), the last closing what is left.
+    A level left with no qty is dropped."""
+    out: list[tuple[float, float]] = []
+    left = size
+    for k, (pct, frac) in enumerate(levels):
+        qty = left if k == len(levels) - 1 else floor_step(frac * left, step)
+        qty = min(qty, left)
+        if qty <= 0:
+            continue
+        level = price * (1 + side * pct)
+        out.append((round_to_tick(level, tick) if tick > 0 else level, qty))
+        left = round(left - qty, 12)
+    return tuple(out)
+
+
+def plan_from(request: OrderRequest, side: int, price: float, size: float,
+              levels: dict[str, float], tick: float, step: float) -> PartialPlan | None:
+    """Move what must go Partial out of the Full `levels` (trade.live.executor
+    bracket_prices of an entry filled at `price` for `size`) into a PartialPlan; None when
+    the entry uses none of it."""
+    r = request
+    return _plan(r.take_profit_levels, (r.tp_limit, r.tp_by_mark, r.sl_limit, r.sl_by_mark),
+                 side, price, size, levels, tick, step)
+
+
+def entry_plan(order_rec: Mapping[str, Any], side: int, entry: float,
+               levels: dict[str, float], tick: float, step: float) -> PartialPlan | None:
+    """`plan_from` for a journaled entry `order` record (repair on restart): the levels cut
+    from the entry's qty at `entry`; the ones the position has closed since are found by
+    `partial_missing` from the position's size."""
+    pcts = tuple((float(a), float(b)) for a, b in order_rec.get("tp_levels") or ())
+    flags = (bool(order_rec.get("tp_limit")), bool(order_rec.get("tp_by_mark")),
+             bool(order_rec.get("sl_limit")), bool(order_rec.get("sl_by_mark")))
+    return _plan(pcts, flags, side, entry, float(order_rec.get("qty") or 0.0), levels,
+                 tick, step)
+
+
+def _plan(pcts: Sequence[tuple[float, float]], flags: tuple[bool, bool, bool, bool],
+          side: int, price: float, size: float, levels: dict[str, float], tick: float,
+          step: float) -> PartialPlan | None:
+    tp_limit, tp_by_mark, sl_limit, sl_by_mark = flags
+    p_tp, p_sl = bool(pcts) or tp_limit or tp_by_mark, sl_limit or sl_by_mark
+    if not (p_tp or p_sl) or size <= 0:
+        return None
+    tps: tuple[tuple[float, float], ...] = ()
+    if p_tp:
+        tp = levels.pop("takeProfit", 0.0)
+        if pcts:
+            tps = split_levels(price, side, size, pcts, tick, step)
+        elif tp > 0:
+            tps = ((round_to_tick(tp, tick) if tick > 0 else tp, size),)
+    sl = levels.pop("stopLoss", 0.0) if p_sl else 0.0
+    return PartialPlan(tps, tp_limit, tp_by_mark, sl, sl_limit, sl_by_mark, size)
+
+
+def _kind_ok(row: Mapping[str, Any], limit: bool, by_mark: bool) -> bool:
+    return (str(row.get("orderType")) == ("Limit" if limit else "Market")
+            and str(row.get("triggerBy") or "LastPrice")
+            == ("MarkPrice" if by_mark else "LastPrice"))
+
+
+def partial_missing(plan: PartialPlan, orders: Sequence[Mapping[str, Any]],
+                    row: Mapping[str, Any] | None, side: int, tick: float, step: float
+                    ) -> tuple[list[tuple[float, float]], bool, str]:
+    """(take-profits to send, send the stop, why) for `plan` against the open orders read
+    back. Levels the position has already closed (its size is below the plan's by their
+    qty, nearest first) are not wanted any more; a flat position wants nothing."""
+    pside = position_side(row)
+    if pside == 0 or pside != side:
+        return [], False, "flat" if pside == 0 else "the position changed side"
+    size = _num(row or {}, "size")
+    half_t = tick / 2 if tick > 0 else 1e-9
+    half_q = step / 2 if step > 0 else 1e-12
+    closed = plan.size - size
+    want: list[tuple[float, float]] = []
+    done = 0.0
+    for price, qty in plan.take_profits:
+        if not want and done + qty <= closed + half_q:
+            done += qty  # filled already: this level closed part of the position
+            continue
+        want.append((price, qty))
+    open_tps = [o for o in orders if str(o.get("stopOrderType")) == PARTIAL_TP
+                and _kind_ok(o, plan.tp_limit, plan.tp_by_mark)]
+    missing: list[tuple[float, float]] = []
+    for price, qty in want:
+        hit = next((o for o in open_tps if abs(_num(o, "triggerPrice") - price) <= half_t
+                    and abs(_num(o, "qty") - qty) <= half_q), None)
+        if hit is None:
+            missing.append((price, qty))
+        else:
+            open_tps.remove(hit)
+    send_sl = False
+    if plan.stop_loss > 0:
+        level = round_to_tick(plan.stop_loss, tick) if tick > 0 else plan.stop_loss
+        held = [o for o in orders if str(o.get("stopOrderType")) == PARTIAL_SL
+                and _kind_ok(o, plan.sl_limit, plan.sl_by_mark)
+                and _num(o, "qty") >= size - half_q]
+        tight = [o for o in held if (_num(o, "triggerPrice") >= level - half_t if side > 0
+                                     else _num(o, "triggerPrice") <= level + half_t)]
+        send_sl = not tight
+    why = []
+    if missing:
+        why.append(f"{len(missing)} Partial take-profit(s) not listed")
+    if send_sl:
+        why.append("no Partial stop at least as tight as asked")
+    return missing, send_sl, "; ".join(why) or "held"
+
+
+__all__ = [
+    "PARTIAL_SL",
+    "PARTIAL_TP",
+    "PartialPlan",
+    "ProtectionPolicy",
+    "UnknownPolicy",
+    "decision_price",
+    "entry_levels",
+    "entry_plan",
+    "find_row",
+    "floor_step",
+    "held_levels",
+    "journal_entry_for",
+    "merge_held",
+    "partial_missing",
+    "plan_from",
+    "position_side",
+    "split_levels",
+    "uses_partial",
+    "verdict",
+    "wanted",
+    "with_provisional",
+]

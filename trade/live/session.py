@@ -90,11 +90,14 @@ from trade.live.executor import (
 )
 from trade.live.journal import Journal, fill_fields, order_fields, order_final_fields
 from trade.live.protect import (
+    PartialPlan,
     ProtectionPolicy,
     decision_price,
     entry_levels,
+    entry_plan,
     journal_entry_for,
     merge_held,
+    plan_from,
     with_provisional,
 )
 from trade.live.risk import RiskManager
@@ -418,22 +421,28 @@ class LiveSession:
         due, book.brackets_due = book.brackets_due, []
         for order in due:
             levels = bracket_prices(order)
-            if levels:
-                self.protect(levels, 1 if order.request.side is Side.BUY else -1,
-                             reason="entry", link=order.order_id,
-                             avg_price=order.avg_fill_price)
+            side = 1 if order.request.side is Side.BUY else -1
+            plan = plan_from(order.request, side, order.avg_fill_price, order.filled_qty,
+                             levels, self.rules.tick_size, self.rules.qty_step)
+            if levels or plan:
+                self.protect(levels, side, reason="entry", link=order.order_id,
+                             partial=plan, avg_price=order.avg_fill_price)
 
     # ------------------------------------------------------------ protection
     def protect(self, levels: dict[str, float], side: int, *, reason: str, link: str = "",
-                **extra: Any) -> int | None:
-        """Send `levels` with trading-stop and have them confirmed (trade.live.protect)."""
+                partial: PartialPlan | None = None, **extra: Any) -> int | None:
+        """Send `levels` (and the `partial` plan: Partial TP/SL orders) with trading-stop
+        and have them confirmed (trade.live.protect)."""
         ex = self.executor
-        if ex is None or not levels or side == 0:
+        if ex is None or not (levels or partial) or side == 0:
             return None
         self.protect_stats["requested"] += 1
+        if partial:
+            extra = {**extra, "partial": partial.record()}
         self.journal.write("protection_requested", reason=reason, link=link, side=side,
                            **extra, **levels)
-        token = ex.protect(self.symbol, levels, side, self.protection)
+        token = ex.protect(self.symbol, levels, side, self.protection, partial or None,
+                           blind=reason == "entry")
         self.protect_jobs[token] = {"reason": reason, "link": link, "side": side,
                                     "levels": levels}
         return token
@@ -504,8 +513,11 @@ class LiveSession:
         held = {"stopLoss": pos.stop_loss, "takeProfit": pos.take_profit,
                 "trailingStop": pos.trailing_distance}
         rec = journal_entry_for(records, pos.side)
+        plan: PartialPlan | None = None
         if rec is not None:
             levels = entry_levels(rec, pos.side, pos.entry_price)
+            plan = entry_plan(rec, pos.side, pos.entry_price, levels, self.rules.tick_size,
+                              self.rules.qty_step)
             reason = "restart"
         else:
             policy = self.protection.unknown_position
@@ -527,7 +539,8 @@ class LiveSession:
                             self.symbol)
                 return None
         levels = merge_held(levels, held, pos.side)
-        return self.protect(levels, pos.side, reason=reason, entry=pos.entry_price)
+        return self.protect(levels, pos.side, reason=reason, partial=plan,
+                            entry=pos.entry_price)
 
     def _fallback_levels(self, side: int, entry: float) -> dict[str, float]:
         p = self.protection
