@@ -227,3 +227,30 @@ def test_data_intervals_refuse_with_input_error() -> None:
 
     with pytest.raises(InputError, match="unknown interval"):
         normalize_interval("7x")
+
+
+@pytest.mark.parametrize("address", ["busy", "127.0.0.1:99999", "nonsense"])
+def test_run_dashboard_on_a_busy_or_bad_port_is_one_line_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        address: str) -> None:
+    """`trade run --dashboard` on a port in use (or not a port) is refused as one line that
+    names the address, before the exchange is contacted or a journal is created."""
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BYBIT_DEMO_API_KEY", "k")
+    monkeypatch.setenv("BYBIT_DEMO_API_SECRET", "s")
+    contacted: list[object] = []
+    monkeypatch.setattr("trade.cli.run_cmd.venue_plan",
+                        lambda *a, **k: contacted.append(a) or raising(AssertionError())())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = f"127.0.0.1:{sock.getsockname()[1]}"
+        where = busy if address == "busy" else address
+        code, err = run(capsys, "run", str(PLAY), "--endpoint", "http://127.0.0.1:9",
+                        "--no-control", "--dashboard", where)
+    lines = error_lines(err)
+    assert code == USER_ERROR_EXIT and len(lines) == 1, err
+    assert where.split(":")[-1] in lines[0] and "Traceback" not in err
+    assert not contacted and not (tmp_path / "runs").exists()

@@ -215,48 +215,59 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
         creds = load_credentials(mode, key_file=key_file)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
-    setups: list[_Setup] = []
-    for play, sym, journal, alloc in zip(plays, syms, journals, allocs, strict=True):
-        exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
-        max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
-        instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint,
-                                      data_dir=data_dir)
-        # entries sized on the Play's share of the account, as the portfolio backtest does
-        plan = dataclasses.replace(plan, alloc=alloc)
-        # the Play's own fixed stop / take profit, for a position the journal does not know
-        lev = plan.leverage or 1.0
-        protection = dataclasses.replace(
-            protection0,
-            fallback_sl_offset=plan.stop.value / 100 / lev if plan.stop.kind == "roi" else None,
-            fallback_tp_offset=(plan.take_profit.value / 100 / lev
-                                if plan.take_profit.kind == "roi" else None))
-        click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
-                   f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
-                   f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
-                   f"mmr {instrument.maintenance_margin_rate:g}")
-        limits = RiskLimits(max_order_notional=max_order_notional,
-                            max_symbol_notional=max_symbol_notional,
-                            max_leverage=plan.leverage * 1.05,
-                            daily_loss_pct=daily_loss_pct)
-        config = RunConfig(
-            symbol=sym, mode=mode,  # type: ignore[arg-type]
-            endpoint=endpoint, credentials=creds, journal_path=journal,
-            history_bars=history_bars, leverage=plan.leverage,
-            sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
-            risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
-            tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
-            settle_s=settle_timeout,
-        )
-        setups.append(_Setup(play, sym, journal, config, instrument, plan))
     board: Any = None
     if dashboard:
         from trade.report import DashboardServer, parse_address
 
         host, port = parse_address(dashboard)
+        # bound before the exchange is contacted: a busy port is one line, nothing started
+        try:
+            board = DashboardServer(host, port).start()
+        except OSError as exc:
+            raise InputError(f"--dashboard {host}:{port}: cannot listen there: "
+                             f"{exc.strerror or exc}") from None
+    setups: list[_Setup] = []
+    try:
+        for play, sym, journal, alloc in zip(plays, syms, journals, allocs, strict=True):
+            exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
+            max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
+            instrument, plan = venue_plan(play, sym, mode=mode, endpoint=endpoint,
+                                          data_dir=data_dir)
+            # entries sized on the Play's share of the account, as the portfolio backtest does
+            plan = dataclasses.replace(plan, alloc=alloc)
+            # the Play's own fixed stop / take profit, for a position the journal does not know
+            lev = plan.leverage or 1.0
+            protection = dataclasses.replace(
+                protection0,
+                fallback_sl_offset=plan.stop.value / 100 / lev if plan.stop.kind == "roi" else None,
+                fallback_tp_offset=(plan.take_profit.value / 100 / lev
+                                    if plan.take_profit.kind == "roi" else None))
+            click.echo(f"instrument {sym}: tick {instrument.tick_size:g}, qty step "
+                       f"{instrument.qty_step:g}, min qty {instrument.min_qty:g}, min notional "
+                       f"{instrument.min_notional:g}, max leverage {instrument.max_leverage:g}, "
+                       f"mmr {instrument.maintenance_margin_rate:g}")
+            limits = RiskLimits(max_order_notional=max_order_notional,
+                                max_symbol_notional=max_symbol_notional,
+                                max_leverage=plan.leverage * 1.05,
+                                daily_loss_pct=daily_loss_pct)
+            config = RunConfig(
+                symbol=sym, mode=mode,  # type: ignore[arg-type]
+                endpoint=endpoint, credentials=creds, journal_path=journal,
+                history_bars=history_bars, leverage=plan.leverage,
+                sim_config=sim_config(play, plan, instrument) if mode == "paper" else None,
+                risk_limits=limits, warmup_equity=float(play.account.starting_equity_usdt),
+                tag=play_hash(play)[:8], protection=protection, max_bar_age_ms=max_age_ms,
+                settle_s=settle_timeout,
+            )
+            setups.append(_Setup(play, sym, journal, config, instrument, plan))
+    except BaseException:
+        if board is not None:
+            board.stop()
+        raise
+    if board is not None:
         # prices and quantities on the page at the instrument's precision (one Play; with
         # several, each Play's row is shown as sent)
-        board = DashboardServer(host, port,
-                                instrument=None if many else setups[0].instrument).start()
+        board.instrument = None if many else setups[0].instrument
         click.echo(f"dashboard: {board.url}")
 
     notifier = notifier_from_env(redact=redact)  # None when no notification URL is set
