@@ -131,7 +131,7 @@ class KAtr(Kernel):
 
 @disjoint_base
 class KAdx(Kernel):
-    def __init__(self, length: int) -> None: ...
+    def __init__(self, length: int, style: int = ...) -> None: ...
 
 @disjoint_base
 class KAroon(Kernel):

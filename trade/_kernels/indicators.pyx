@@ -2050,13 +2050,16 @@ cdef class KAtr(Kernel):
 
 
 cdef class KAdx(Kernel):
-    """TA-Lib ADX/PLUS_DI/MINUS_DI: Wilder sums of DM and TR seeded with n-1 bars."""
+    """TA-Lib ADX/PLUS_DI/MINUS_DI: Wilder sums of DM and TR seeded with n-1 bars.
+    style 1 (pandas-ta's adx without TA-Lib, TRADE's): see _step_pt."""
     cdef int n
     cdef double ph, pl, pc, pdm, mdm, tr, sum_dx, adx
     cdef long long k
     cdef Ring hist
+    cdef bint pt
+    cdef Atr atr
 
-    def __init__(self, int length):
+    def __init__(self, int length, int style=0):
         self.n_out = 4
         self.n = length
         self._ring(&self.hist, length)
@@ -2066,11 +2069,58 @@ cdef class KAdx(Kernel):
         self.sum_dx = 0.0
         self.adx = NAN
         self.k = 0
+        self.pt = style == 1
+        wilder_init(&self.atr.w, length)
+        self.atr.pc = NAN
+
+    cdef void _step_pt(self, double h, double l, double c, double* out) noexcept nogil:
+        """pandas-ta's form: +DM / -DM (TA-Lib's rule) each smoothed from bar 1 by an EMA
+        of weight 1/n seeded with its first value; DI = 100 * smoothed DM / ATR (Wilder,
+        TA-Lib's seed: from bar n); DX = 100 |+DI - -DI| / (+DI + -DI), 0 when both are 0;
+        ADX = the same EMA of DX seeded with the first DX (so from bar n). A bar whose ATR
+        is 0 has no DI and leaves ADX as it was."""
+        cdef double dp, dm, pd = 0.0, md = 0.0, a, pdi, mdi, s, dx, b = self.atr.w.b
+        a = atr_push(&self.atr, h, l, c)
+        if self.nbar == 0:
+            self.ph = h
+            self.pl = l
+            return
+        dp = h - self.ph
+        dm = self.pl - l
+        self.ph = h
+        self.pl = l
+        if dm > 0 and dp < dm:
+            md = dm
+        elif dp > 0 and dp > dm:
+            pd = dp
+        if self.nbar == 1:
+            self.pdm = pd
+            self.mdm = md
+        else:
+            self.pdm = self.pdm * self.atr.w.a + pd * b
+            self.mdm = self.mdm * self.atr.w.a + md * b
+        if isnan(a):
+            return
+        if a > 0:
+            pdi = 100.0 * (self.pdm / a)
+            mdi = 100.0 * (self.mdm / a)
+            s = pdi + mdi
+            dx = 100.0 * (fabs(pdi - mdi) / s) if s > 0 else 0.0
+            self.adx = dx if isnan(self.adx) else self.adx * self.atr.w.a + dx * b
+            ring_push(&self.hist, self.adx)
+            out[1] = pdi
+            out[2] = mdi
+        out[0] = self.adx
+        if ring_full(&self.hist):            # ADXR: mean of ADX now and n-1 values ago
+            out[3] = (ring_ago(&self.hist, 0) + ring_ago(&self.hist, self.n - 1)) / 2.0
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double dp, dm, trv, pdi, mdi, s, dx
         cdef int n = self.n
+        if self.pt:
+            self._step_pt(h, l, c, out)
+            return
         if self.nbar == 0:
             self.ph = h
             self.pl = l

@@ -408,13 +408,25 @@ _add(
 )
 
 # --------------------------------------------------------- trend / volatility
+#: adx smoothing: TA-Lib's Wilder sums, or pandas-ta's EMAs seeded with the first value
+ADX_STYLES: tuple[str, ...] = ("talib", "pandas_ta")
 _add(
     "adx",
-    (_length(14),),
+    (
+        _length(14),
+        ParamSpec(
+            "style", "str", "talib", choices=ADX_STYLES,
+            doc="talib: Wilder sums of DM and DX (ADX from bar 2*length-1); pandas_ta "
+            "(TRADE): DM and DX smoothed by an EMA of weight 1/length seeded with the first "
+            "value (ADX from bar length)",
+        ),
+    ),
     _HLC,
-    lambda p: _k.KAdx(_n(p)),
-    lambda p: (2 * _n(p) - 1, _n(p), _n(p), 3 * _n(p) - 2),
-    "ADX with +DI/-DI and ADXR (TA-Lib ADX, PLUS_DI, MINUS_DI, ADXR).",
+    lambda p: _k.KAdx(_n(p), ADX_STYLES.index(str(p["style"]))),
+    lambda p: ((_n(p), _n(p), _n(p), 2 * _n(p) - 1) if p["style"] == "pandas_ta"
+               else (2 * _n(p) - 1, _n(p), _n(p), 3 * _n(p) - 2)),
+    "ADX with +DI/-DI and ADXR (TA-Lib ADX, PLUS_DI, MINUS_DI, ADXR; style pandas_ta: "
+    "pandas-ta's EMA smoothing, TRADE's).",
     outputs=("adx", "plus_di", "minus_di", "adxr"),
 )
 _add(
