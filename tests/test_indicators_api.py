@@ -72,7 +72,8 @@ EXPECTED_OUTPUTS = {
                       "any_mitigated_this_bar", "version"),
     # derived_zone's slots are outputs too (zone[0].state, ...), listed by outputs_for
     "derived_zone": ("active_count", "any_active", "any_touched", "any_inside",
-                     "first_active_lower", "first_active_upper"),
+                     "first_active_lower", "first_active_upper", "first_active_idx",
+                     "newest_active_idx", "source_version"),
     "fair_value_gap": ("new_this_bar", "new_direction", "new_upper", "new_lower",
                        "nearest_bull_upper", "nearest_bull_lower", "nearest_bear_upper",
                        "nearest_bear_lower", "active_bull_count", "active_bear_count",

@@ -474,7 +474,8 @@ def ref_volume_profile(b: Bars, nb: int, lookback: int, va: float,
 def ref_fibonacci(b: Bars, levels: list[float], mode: str, anchor: str,
                   left: int = 5, right: int = 5) -> dict[str, np.ndarray]:
     """TRADE's fibonacci from the swing/trend references: paired anchors refresh when a pair
-    completes, unpaired when a pivot index changes, trend ones while the trend has a side."""
+    completes, unpaired when a pivot index changes (once a high and a low exist), trend ones
+    while the trend has a side (which is then the anchor's direction)."""
     sw, tr = ref_swing_all(b, left, right), ref_trend(b, left, right)
     n = len(sw)
     out = {f"level[{r:g}]": np.full(n, np.nan) for r in levels}
@@ -491,11 +492,13 @@ def ref_fibonacci(b: Bars, levels: list[float], mode: str, anchor: str,
             key = (-1.0 if np.isnan(sw[i, 2]) else sw[i, 2],
                    -1.0 if np.isnan(sw[i, 3]) else sw[i, 3])
             if key != last:
-                last, hi, lo = key, sw[i, 0], sw[i, 1]
+                last = key
+                if not (np.isnan(sw[i, 0]) or np.isnan(sw[i, 1])):
+                    hi, lo = sw[i, 0], sw[i, 1]
         elif anchor == "trend" and (tr[i, 9], sw[i, 12]) != last:
             last = (tr[i, 9], sw[i, 12])
-            if tr[i, 0] != 0:
-                hi, lo, d, t = sw[i, 9], sw[i, 10], sw[i, 11], tr[i, 0]
+            if tr[i, 0] != 0 and not np.isnan(sw[i, 9]):
+                hi, lo, d, t = sw[i, 9], sw[i, 10], tr[i, 0], tr[i, 0]
         rng = hi - lo
         for r in levels:
             if mode == "retracement":
@@ -528,8 +531,8 @@ def ref_displacement(b: Bars, n: int, body_min: float, wick_max: float) -> dict[
     body = np.abs(c - o)
     wicks = (h - np.maximum(o, c)) + (np.minimum(o, c) - lo)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(atr > 0, body / atr, np.nan)
-        wick = np.where(body > 0, wicks / body, np.nan)
+        ratio = np.where(atr > 0, body / atr, np.nan)  # both ratios need an ATR (TRADE's)
+        wick = np.where(atr > 0, np.where(body > 0, wicks / body, np.inf), np.nan)
     hit = (ratio >= body_min) & (wick <= wick_max) & (body > 0)
     direction = np.where(hit, np.sign(c - o), 0.0)
     idx = np.where(hit, np.arange(len(c), dtype=float), np.nan)
@@ -676,16 +679,18 @@ def ref_fvg(b: Bars, min_gap_atr: float, cap: int) -> dict[str, np.ndarray]:
 
 
 def ref_derived_zone(b: Bars, levels: list[float], k: int, width: float, paired: bool,
-                     tol: float = 0.0) -> dict[str, np.ndarray]:
+                     tol: float = 0.001) -> dict[str, np.ndarray]:
     """TRADE's derived_zone: zones per ratio on each new anchor, newest first, K slots."""
     sw = ref_swing_all(b, 5, 5)
     c = b["close"]
     n = len(c)
-    fields = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars")
+    fields = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars",
+              "anchor_idx", "last_touch_age")
     out = {f"zone[{j}].{f}": np.full(n, np.nan) for j in range(k) for f in fields}
     agg = {f: np.full(n, np.nan) for f in ("active_count", "any_active", "any_touched",
                                           "any_inside", "first_active_lower",
-                                          "first_active_upper")}
+                                          "first_active_upper", "first_active_idx",
+                                          "newest_active_idx", "source_version")}
     zones: list[dict[str, float]] = []
     last = 0.0
     for i in range(n):
@@ -698,7 +703,7 @@ def ref_derived_zone(b: Bars, levels: list[float], k: int, width: float, paired:
                     centre = hi - (hi - lo) * r
                     w = centre * width
                     zones.insert(0, {"l": centre - w / 2, "u": centre + w / 2, "s": 1, "t": 0,
-                                     "in": 0, "c": 0, "a": i})
+                                     "in": 0, "c": 0, "a": i, "lt": -1})
                 zones = zones[:k]
         for z in zones:
             z["t"] = 0
@@ -707,12 +712,14 @@ def ref_derived_zone(b: Bars, levels: list[float], k: int, width: float, paired:
                 continue
             inside = z["l"] <= c[i] <= z["u"]
             z["t"], z["in"], z["c"] = int(inside), int(inside), z["c"] + int(inside)
-            if c[i] < z["l"] * (1 - tol) or c[i] > z["u"] * (1 + tol):
-                z["s"] = 2
+            z["lt"] = i if inside else z["lt"]
+            if z["a"] < i and (c[i] < z["l"] * (1 - tol) or c[i] > z["u"] * (1 + tol)):
+                z["s"] = 2  # not on the bar that made it (TRADE's rule)
         for j in range(k):
             vals = ((zones[j]["l"], zones[j]["u"], zones[j]["s"], zones[j]["t"], zones[j]["in"],
-                     zones[j]["c"], i - zones[j]["a"]) if j < len(zones)
-                    else (np.nan, np.nan, 0, 0, 0, 0, -1))
+                     zones[j]["c"], i - zones[j]["a"], zones[j]["a"],
+                     i - zones[j]["lt"] if zones[j]["lt"] >= 0 else -1) if j < len(zones)
+                    else (np.nan, np.nan, 0, 0, 0, 0, -1, np.nan, -1))
             for f, x in zip(fields, vals, strict=True):
                 out[f"zone[{j}].{f}"][i] = x
         act = [z for z in zones if z["s"] == 1]
@@ -722,6 +729,9 @@ def ref_derived_zone(b: Bars, levels: list[float], k: int, width: float, paired:
         agg["any_inside"][i] = float(any(z["in"] for z in act))
         agg["first_active_lower"][i] = act[0]["l"] if act else np.nan
         agg["first_active_upper"][i] = act[0]["u"] if act else np.nan
+        first = next((j for j, z in enumerate(zones) if z["s"] == 1), np.nan)
+        agg["first_active_idx"][i] = agg["newest_active_idx"][i] = first
+        agg["source_version"][i] = last
     return {**out, **agg}
 
 

@@ -175,7 +175,7 @@ class KCmf(Kernel):
 
 @disjoint_base
 class KRolling(Kernel):
-    def __init__(self, length: int, is_max: bool, src: int) -> None: ...
+    def __init__(self, length: int, is_max: bool, src: int, partial: bool = ...) -> None: ...
 
 @disjoint_base
 class KSwing(Kernel):

@@ -3591,8 +3591,9 @@ cdef class KVolumeProfile(Kernel):
 cdef class KFibonacci(Kernel):
     """Fibonacci levels from swing anchors (TRADE's fibonacci). Anchor modes: 0 paired (the
     latest completed high/low pair, refreshed when a pair completes), 1 unpaired (the latest
-    swing high and low, refreshed when either pivot changes), 2 trend (the latest pair while
-    the trend has a direction, frozen while it is 0; refreshed on a trend or pair change).
+    swing high and low once both exist, refreshed when either pivot changes), 2 trend (the
+    latest pair while the trend has a direction, frozen while it is 0; refreshed on a trend
+    or pair change; the trend's direction is the anchor's, for extension too).
     level = high - ratio * range for mode 0 retracement; 1 extension (a bullish anchor
     projects above the high: high + ratio * range; a bearish one below the low: low -
     ratio * range); 2 extension_up (high + ratio * range); 3 extension_down (low - ratio *
@@ -3640,16 +3641,18 @@ cdef class KFibonacci(Kernel):
             if hi_i != self.last_hi_idx or lo_i != self.last_lo_idx:
                 self.last_hi_idx = hi_i
                 self.last_lo_idx = lo_i
-                self.hi = self.tr.sw.last_high
-                self.lo = self.tr.sw.last_low
+                if not (isnan(self.tr.sw.last_high) or isnan(self.tr.sw.last_low)):
+                    self.hi = self.tr.sw.last_high   # once both a high and a low exist
+                    self.lo = self.tr.sw.last_low
         else:
             if self.tr.version != self.last_tv or self.tr.sw.pair_version != self.last_pv:
                 self.last_tv = self.tr.version
                 self.last_pv = self.tr.sw.pair_version
-                if self.tr.direction != 0:          # ranging keeps the last anchors
-                    self.hi = self.tr.sw.pair_high
+                if self.tr.direction != 0 and not (isnan(self.tr.sw.pair_high)
+                                                   or isnan(self.tr.sw.pair_low)):
+                    self.hi = self.tr.sw.pair_high  # ranging keeps the last anchors
                     self.lo = self.tr.sw.pair_low
-                    self.adir = <double>self.tr.sw.pair_direction
+                    self.adir = <double>self.tr.direction   # the trend names the anchor
                     self.tdir = <double>self.tr.direction
         rng = self.hi - self.lo
         for i in range(self.nlev):
@@ -3716,8 +3719,9 @@ cdef class KPremiumDiscount(Kernel):
 cdef class KDisplacement(Kernel):
     """An impulsive candle (TRADE's displacement): body >= body_atr_min x ATR and wicks <=
     wick_ratio_max x body. direction +1 up / -1 down on such a bar (else 0); body_atr_ratio
-    and wick_ratio of every bar; last_idx / last_direction of the latest one; version
-    counts them. ATR: Wilder over atr_length (the Play's atr feature)."""
+    and wick_ratio of every bar with an ATR (NaN while it warms up; a doji: 0 and infinity);
+    last_idx / last_direction of the latest one; version counts them. ATR: Wilder over
+    atr_length (the Play's atr feature)."""
     cdef KAtr atr
     cdef double body_min, wick_max, last_idx, last_dir
     cdef long long version
@@ -3739,9 +3743,9 @@ cdef class KDisplacement(Kernel):
         cdef bint hit = False
         out[0] = 0.0
         out[1] = 0.0
-        if not isnan(a) and a > 0:
+        if not isnan(a) and a > 0:                   # both ratios need an ATR (TRADE's)
             out[2] = body / a
-        out[3] = wicks / body if body > 0 else NAN
+            out[3] = wicks / body if body > 0 else INFINITY   # a doji: infinite wicks
         if not isnan(a) and a > 0 and body > 0:
             hit = body / a >= self.body_min and wicks / body <= self.wick_max
         if hit:
@@ -4120,10 +4124,13 @@ cdef class KDerivedZone(Kernel):
     use_paired_source, else any pivot) one zone per ratio is created: centre = high - r x
     range (retracement) or high + r x range (extension), width_pct x centre wide; the newest
     `max_active` are kept. Each bar an active zone is `inside` (and touched, counted) when the
-    close is within it, and broken when the close leaves it by more than break_tolerance_pct.
+    close is within it, and broken when the close leaves it by more than break_tolerance_pct
+    (from the bar after its creation on: a new zone is often far from the price).
     Per slot: lower, upper, state (0 none, 1 active, 2 broken), touched_this_bar, inside,
-    touch_count, age_bars; then active_count, any_active, any_touched, any_inside,
-    first_active_lower, first_active_upper."""
+    touch_count, age_bars, anchor_idx (the bar that created it), last_touch_age (bars since
+    its last touch, -1 never); then active_count, any_active, any_touched, any_inside,
+    first_active_lower, first_active_upper, first_active_idx (its slot), newest_active_idx
+    (the same slot: slots are newest first), source_version (the swing version last seen)."""
     cdef KSwing sw
     cdef double* ratios
     cdef int nlev, k, n, mode
@@ -4136,6 +4143,7 @@ cdef class KDerivedZone(Kernel):
     cdef double* zi
     cdef double* zc
     cdef double* za
+    cdef double* zlt         # bar of the last touch (-1: never)
     cdef long long last_ver
 
     def __init__(self, levels, int mode, int max_active, double width_pct, bint paired,
@@ -4145,7 +4153,7 @@ cdef class KDerivedZone(Kernel):
         for i, r in enumerate(levels):
             self.ratios[i] = float(r)
         self.k = max_active
-        self.n_out = 7 * max_active + 6
+        self.n_out = 9 * max_active + 9
         self.mode = mode
         self.paired = paired
         self.width = width_pct
@@ -4159,6 +4167,7 @@ cdef class KDerivedZone(Kernel):
         self.zi = self._alloc(cap)
         self.zc = self._alloc(cap)
         self.za = self._alloc(cap)
+        self.zlt = self._alloc(cap)
 
     cdef void _push_zone(self, double lower, double upper) noexcept nogil:
         cdef int j
@@ -4170,6 +4179,7 @@ cdef class KDerivedZone(Kernel):
             self.zi[j] = self.zi[j - 1]
             self.zc[j] = self.zc[j - 1]
             self.za[j] = self.za[j - 1]
+            self.zlt[j] = self.zlt[j - 1]
         self.zl[0] = lower
         self.zu[0] = upper
         self.zs[0] = 1.0
@@ -4177,14 +4187,15 @@ cdef class KDerivedZone(Kernel):
         self.zi[0] = 0.0
         self.zc[0] = 0.0
         self.za[0] = <double>self.nbar
+        self.zlt[0] = -1.0
         self.n += 1
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef long long ver
         cdef double hi, lo, rng, centre, w
-        cdef int i, j, base, active = 0
-        cdef bint any_t = False, any_i = False, first = True
+        cdef int i, j, base, active = 0, first_j = -1
+        cdef bint any_t = False, any_i = False
         self.sw._push(h, l)
         self.sw.nbar += 1
         ver = self.sw.pair_version if self.paired else self.sw.version
@@ -4210,12 +4221,14 @@ cdef class KDerivedZone(Kernel):
                 self.zt[j] = 1.0
                 self.zc[j] += 1.0
                 self.zi[j] = 1.0
+                self.zlt[j] = <double>self.nbar
             else:
                 self.zi[j] = 0.0
-            if c < self.zl[j] * (1.0 - self.tol) or c > self.zu[j] * (1.0 + self.tol):
-                self.zs[j] = 2.0                     # closed beyond it: broken
+            if self.za[j] < <double>self.nbar and (c < self.zl[j] * (1.0 - self.tol)
+                                                   or c > self.zu[j] * (1.0 + self.tol)):
+                self.zs[j] = 2.0                     # closed beyond it, later: broken
         for j in range(self.k):
-            base = 7 * j
+            base = 9 * j
             if j < self.n:
                 out[base] = self.zl[j]
                 out[base + 1] = self.zu[j]
@@ -4224,13 +4237,20 @@ cdef class KDerivedZone(Kernel):
                 out[base + 4] = self.zi[j]
                 out[base + 5] = self.zc[j]
                 out[base + 6] = <double>self.nbar - self.za[j]
+                out[base + 7] = self.za[j]
+                out[base + 8] = (-1.0 if self.zlt[j] < 0.0
+                                 else <double>self.nbar - self.zlt[j])
             else:
+                out[base] = NAN
+                out[base + 1] = NAN
                 out[base + 2] = 0.0
                 out[base + 3] = 0.0
                 out[base + 4] = 0.0
                 out[base + 5] = 0.0
                 out[base + 6] = -1.0
-        base = 7 * self.k
+                out[base + 7] = NAN
+                out[base + 8] = -1.0
+        base = 9 * self.k
         out[base + 4] = NAN
         out[base + 5] = NAN
         for j in range(self.n):
@@ -4238,14 +4258,17 @@ cdef class KDerivedZone(Kernel):
                 active += 1
                 any_t = any_t or self.zt[j] == 1.0
                 any_i = any_i or self.zi[j] == 1.0
-                if first:
+                if first_j < 0:
                     out[base + 4] = self.zl[j]
                     out[base + 5] = self.zu[j]
-                    first = False
+                    first_j = j
         out[base] = <double>active
         out[base + 1] = 1.0 if active > 0 else 0.0
         out[base + 2] = 1.0 if any_t else 0.0
         out[base + 3] = 1.0 if any_i else 0.0
+        out[base + 6] = NAN if first_j < 0 else <double>first_j
+        out[base + 7] = out[base + 6]
+        out[base + 8] = <double>self.last_ver
 
 
 cdef class KOrderBlock(Kernel):

@@ -926,9 +926,10 @@ _add(
     ("open", "high", "low", "close"),
     lambda p: _k.KDisplacement(int(p["atr_length"]), float(p["body_atr_min"]),
                                float(p["wick_ratio_max"])),
-    lambda p: (0, 0, int(p["atr_length"]), 0, 0, 0, 0),
+    lambda p: (0, 0, int(p["atr_length"]), int(p["atr_length"]), 0, 0, 0),
     "An impulsive candle: is_displacement / direction (+1 up, -1 down) on it, body_atr_ratio "
-    "and wick_ratio of each bar, last_idx / last_direction of the latest, version.",
+    "and wick_ratio of each bar once the ATR exists (a doji: 0 and inf), last_idx / "
+    "last_direction of the latest, version.",
     outputs=("is_displacement", "direction", "body_atr_ratio", "wick_ratio", "last_idx",
              "last_direction", "version"),
     kind="structure",
@@ -996,9 +997,10 @@ _add(
     kind="structure",
 )
 
-_DZ_SLOT = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars")
+_DZ_SLOT = ("lower", "upper", "state", "touched_this_bar", "inside", "touch_count", "age_bars",
+            "anchor_idx", "last_touch_age")
 _DZ_AGG = ("active_count", "any_active", "any_touched", "any_inside", "first_active_lower",
-           "first_active_upper")
+           "first_active_upper", "first_active_idx", "newest_active_idx", "source_version")
 
 
 def _dz_outputs(p: Mapping[str, Any]) -> tuple[str, ...]:
@@ -1012,11 +1014,12 @@ _add(
         ParamSpec("levels", "floats", (0.382, 0.5, 0.618), doc="Fibonacci ratios"),
         ParamSpec("mode", "str", "retracement", choices=("retracement", "extension"),
                   doc="centre = high - r x range, or high + r x range"),
-        ParamSpec("max_active", "int", 5, 1.0, 8.0, doc="zone slots (at most 8)"),
+        ParamSpec("max_active", "int", 5, 1.0, 6.0, doc="zone slots (at most 6)"),
         _float("width_pct", 0.002, 0.0, 1.0, "zone width as a fraction of its centre"),
         ParamSpec("use_paired_source", "bool", True,
                   doc="anchor on completed swing pairs (else the latest high and low)"),
-        _float("break_tolerance_pct", 0.0, 0.0, 1.0, "how far beyond a zone the close breaks it"),
+        _float("break_tolerance_pct", 0.001, 0.0, 1.0,
+               "how far beyond a zone (a fraction of its edge) the close breaks it"),
         *_SWING_P,
     ),
     _HLC,
@@ -1024,11 +1027,13 @@ _add(
                               int(p["max_active"]), float(p["width_pct"]),
                               bool(p["use_paired_source"]), float(p["break_tolerance_pct"]),
                               int(p["left"]), int(p["right"])),
-    lambda p: (0,) * (7 * int(p["max_active"]) + len(_DZ_AGG)),
+    lambda p: (0,) * (len(_DZ_SLOT) * int(p["max_active"]) + len(_DZ_AGG)),
     "Zones around Fibonacci levels of each new swing anchor, newest first in `max_active` "
     "slots: `zones.zone[0].state` (0 none, 1 active, 2 broken; literals compare), lower, "
-    "upper, touched_this_bar, inside, touch_count, age_bars; aggregates active_count, "
-    "any_active, any_touched, any_inside, first_active_lower/upper.",
+    "upper, touched_this_bar, inside, touch_count, age_bars, anchor_idx, last_touch_age (-1 "
+    "never touched); aggregates active_count, any_active, any_touched, any_inside, "
+    "first_active_lower/upper, first_active_idx / newest_active_idx (the first active "
+    "slot), source_version.",
     outputs=_DZ_AGG,
     kind="structure",
     dynamic_outputs=_dz_outputs,
