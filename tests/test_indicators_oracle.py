@@ -1217,10 +1217,11 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
             timeperiod3=28),
     ),
     ("kvo", {}, lambda b: _kvo(b, 34, 55, 13)),
-    ("rolling_window", {"size": 20, "mode": "max", "source": "high"},
+    ("rolling_window", {"size": 20, "mode": "max", "source": "high", "full_window": True},
      _tl(talib.MAX, "high", timeperiod=20)),
+    # TRADE's default: over the bars so far until the window is full
     ("rolling_window", {"size": 10, "mode": "min", "source": "low"},
-     _tl(talib.MIN, "low", timeperiod=10)),
+     lambda b: {"value": pd.Series(b["low"]).rolling(10, min_periods=1).min().to_numpy()}),
     (
         "donchian",
         {"length": 20, "lower_length": 10},
@@ -1281,7 +1282,7 @@ ONE_SIDED = {("supertrend", "long"), ("supertrend", "short"), ("psar", "long"), 
              ("session_levels", "prev_day_high"), ("session_levels", "prev_day_low"),
              ("session_levels", "prev_week_high"), ("session_levels", "prev_week_low"),
              ("anchored_vwap", "value"),  # NaN while its window has had no volume
-             ("displacement", "wick_ratio"),  # NaN on a bar with no body
+             ("displacement", "wick_ratio"),  # infinite on a bar with no body
              ("liquidity_zones", "swept_level"),  # only on a sweep bar
              ("fair_value_gap", "new_upper"), ("fair_value_gap", "new_lower")}  # only when new
 

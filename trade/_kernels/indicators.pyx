@@ -2760,17 +2760,22 @@ cdef class KCmf(Kernel):
 # ========================================================= rolling min / max
 
 cdef class KRolling(Kernel):
+    """Lowest / highest source value over the last `length` bars. With `partial` (TRADE's
+    rolling_window) a value from the first bar on, over the bars so far; without it (TA-Lib
+    MIN / MAX) NaN until the window is full."""
     cdef MinMax m
+    cdef bint partial
 
-    def __init__(self, int length, bint is_max, int src):
+    def __init__(self, int length, bint is_max, int src, bint partial=False):
         self.n_out = 1
         self.src = src
+        self.partial = partial
         self._mm(&self.m, length, is_max)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double x = mm_push(&self.m, pick(self.src, o, h, l, c, v))
-        if mm_full(&self.m):
+        if self.partial or mm_full(&self.m):
             out[0] = x
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
@@ -2784,8 +2789,9 @@ cdef class KRolling(Kernel):
         cdef Py_ssize_t ff = mm_first_full(&self.m)
         cdef double* o0 = out[0]
         mm_run(&self.m, x, o0, n)
-        for i in range(min(ff, n)):
-            o0[i] = NAN
+        if not self.partial:
+            for i in range(min(ff, n)):
+                o0[i] = NAN
         free(tmp)
         return True
 

@@ -774,12 +774,17 @@ _add(
         _int("size", 20, doc="window length in bars"),
         ParamSpec("mode", "str", "max", choices=("min", "max"), doc="lowest or highest"),
         _src("high"),
+        ParamSpec("full_window", "bool", False,
+                  doc="NaN until `size` bars have closed (false, TRADE's: a value from the "
+                  "first bar, over the bars so far)"),
     ),
     ("high",),
-    lambda p: _k.KRolling(int(p["size"]), str(p["mode"]) == "max", _s(p)),
-    _one(lambda p: int(p["size"]) - 1),
+    lambda p: _k.KRolling(int(p["size"]), str(p["mode"]) == "max", _s(p),
+                          not p["full_window"]),
+    _one(lambda p: int(p["size"]) - 1 if p["full_window"] else 0),
     "Lowest or highest value of the source over the last `size` bars (TRADE's "
-    "rolling_window; rolling_min / rolling_max with a mode).",
+    "rolling_window: over the bars so far until `size` have closed; full_window: true "
+    "waits, as rolling_min / rolling_max do).",
     kind="structure",
 )
 
