@@ -396,7 +396,7 @@ class Venue:
         """A take-profit or stop fill of the engine (no order id) is the nearest Partial
         order's: it gets that order's id and the order is Filled. A fill of a Partial
         create that opens the position puts the position's TP/SL in Partial mode."""
-        spec = self._attach.get(fill.order_id)
+        spec = self._attach.pop(fill.order_id, None)
         if spec is not None and self._side_seen == 0:
             rec = self.orders.get(fill.order_id)
             if rec is not None:
@@ -467,7 +467,10 @@ class Venue:
             self.partial_tps, self.partial_sl = [], None
             if side == 0:
                 self._tp_partial = self._sl_partial = False
-                self._attach.clear()
+                # a Partial create still open may open the next position
+                self._attach = {k: v for k, v in self._attach.items()
+                                if not (k in self.orders
+                                        and self.orders[k].order.status.is_terminal)}
         self._side_seen = side
         if side == 0:
             return
@@ -476,7 +479,9 @@ class Venue:
             if not levels and not self.partial_tps and pos.take_profit > 0:
                 # a Partial market take-profit attached by a create: the engine holds it as
                 # the position's (Full) take-profit; make it one level of the opening size
-                self.engine.set_take_profit_levels([(float(pos.take_profit), float(pos.size))])
+                self.engine.set_take_profit_levels([(float(pos.take_profit), float(pos.size))],
+                                                   limit=self._tp_kind.limit,
+                                                   by_mark=self._tp_kind.by_mark)
                 self.engine.drain_events()
                 levels = self.engine.take_profit_levels()
                 pushes.add("position", self.position_row(self.engine.position(), ws=True))
