@@ -254,9 +254,8 @@ def uses_partial(request: OrderRequest) -> tuple[bool, bool]:
 
 def floor_step(value: float, step: float) -> float:
     """`value` rounded down to the `step` grid (unchanged without a step)."""
-    if step <= 0:
-        return value
-    return round(math.floor(value / step + 1e-9) * step, 12)
+    # the kernel's own rounding (trade.sim.reference), so the levels are the backtest's
+    return math.floor(value / step + 1e-9) * step if step > 0 else value
 
 
 def split_levels(price: float, side: int, size: float,
@@ -269,13 +268,11 @@ def split_levels(price: float, side: int, size: float,
     out: list[tuple[float, float]] = []
     left = size
     for k, (pct, frac) in enumerate(levels):
-        qty = left if k == len(levels) - 1 else floor_step(frac * left, step)
-        qty = min(qty, left)
+        qty = left if k == len(levels) - 1 else floor_step(left * frac, step)
         if qty <= 0:
             continue
-        level = price * (1 + side * pct)
-        out.append((round_to_tick(level, tick) if tick > 0 else level, qty))
-        left = round(left - qty, 12)
+        out.append((round_to_tick(price * (1 + pct * side), tick), qty))
+        left -= qty
     return tuple(out)
 
 
