@@ -42,7 +42,9 @@ feature; both sides get the same (ours, TA-Lib's, checked in test_indicators_ora
   then mitigated / invalidated like a block.
 
 Differences that are ours on purpose (docs/play_reference.md, Structures) are asserted as
-such below: derived_zone has no instance_id (TRADE's is a hash of its own internals).
+such at the end: derived_zone has no instance_id (TRADE's is a hash of its own internals)
+and writes NaN where TRADE writes an index of -1; order_block refuses
+require_displacement: false, which TRADE accepts and ignores.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from tests.test_structure_trade_parity import (
     _coinbase,
     _equal,
 )
+from trade.core.errors import InputError
 from trade.indicators import compute
 
 NAN = math.nan
@@ -716,3 +719,31 @@ def test_random_bars_with_ties_and_dojis_equal_trades(seed: int, n: int, flat: f
     b = random_bars(seed, n, flat)
     for run in _random_runs(b):
         run(b)
+
+
+# ------------------------------------------- the differences kept on purpose (documented)
+
+
+def test_order_block_refuses_what_trade_silently_ignores(bars: Bars) -> None:
+    """TRADE accepts require_displacement: false and never reads it; its blocks still need a
+    displacement (the transcription above has no such switch). Ours says so instead."""
+    with pytest.raises(InputError, match="require_displacement: false is not supported"):
+        compute("order_block", {"require_displacement": False}, bars)
+    same = compute("order_block", {"require_displacement": True}, bars)
+    ref = trade_order_block(bars, _atr(bars, 14))
+    _equal(same, ref, "order_block")
+
+
+def test_derived_zone_identity_is_slot_and_anchor_not_trades_hash(bars: Bars) -> None:
+    """No instance_id (TRADE's hashes its own counters); empty indices are NaN, not -1."""
+    ours = compute("derived_zone", {"levels": [0.5], "max_active": 3}, bars)
+    assert not any(k.endswith("instance_id") for k in ours)
+    empty = ours["zone[2].state"] == 0
+    assert empty.any() and np.isnan(ours["zone[2].anchor_idx"][empty]).all()
+    assert (ours["zone[2].last_touch_age"][empty] == -1).all()
+    none_active = ours["active_count"] == 0
+    assert none_active.any() and np.isnan(ours["first_active_idx"][none_active]).all()
+    # a zone's anchor bar and slot identify it: anchors never repeat across the newest slot
+    new = np.diff(ours["zone[0].anchor_idx"], prepend=NAN) != 0
+    anchors = ours["zone[0].anchor_idx"][new & ~np.isnan(ours["zone[0].anchor_idx"])]
+    assert len(anchors) == len(np.unique(anchors)) > 100
