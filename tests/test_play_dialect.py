@@ -113,12 +113,13 @@ def test_risk_limits_and_risk_per_trade() -> None:
     assert any(e.startswith("risk_limits.max_daily_loss_pct: unknown risk limit") for e in errs)
 
 
-def test_limit_brackets_are_refused_with_a_reason() -> None:
-    with pytest.raises(PlayError) as exc:
-        load_play(FIX / "limit_tp.yml")
-    (issue,) = exc.value.issues
-    assert issue.path == "risk.tp_order_type" and issue.line == 13
-    assert "not supported yet" in issue.message and "Market" in issue.message
+def test_limit_brackets_are_accepted_and_bad_spellings_refused() -> None:
+    from trade.engine.orders import order_plan
+
+    plan = order_plan(load_play(FIX / "limit_tp.yml"))
+    assert plan.tp_limit and not plan.sl_limit  # Bybit Partial mode (docs/fill_model.md)
+    text = BASE + "risk: {stop_loss_pct: 2, sl_order_type: StopLimit}\n"
+    assert _errors(text) == ["risk.sl_order_type: expected Market or Limit, found 'StopLimit'"]
 
 
 def test_alias_and_our_name_together_is_an_error() -> None:
@@ -194,10 +195,10 @@ def test_structure_params_are_checked() -> None:
 
 
 def test_trigger_sources_atr_defaults_and_unavailable_builtins() -> None:
-    text = BASE + "risk: {stop_loss_pct: 2, tp_trigger_by: MarkPrice, sl_trigger_by: LastPrice}\n"
-    assert _errors(text) == ["risk.tp_trigger_by: brackets trigger on the last price only; "
-                             "'MarkPrice' triggers are not supported yet (remove 'tp_trigger_by' "
-                             "or set it to LastPrice)"]
+    text = BASE + "risk: {stop_loss_pct: 2, tp_trigger_by: IndexPrice, sl_trigger_by: LastPrice}\n"
+    assert _errors(text) == ["risk.tp_trigger_by: IndexPrice triggers are not supported (there "
+                             "is no index price series); set 'tp_trigger_by' to LastPrice or "
+                             "MarkPrice"]
     sw = ("structures:\n  exec:\n    - {type: swing, key: sw, params: {left: 2, right: 2}}\n"
           "    - {type: %s, key: z, uses: sw, params: {%s}}\nactions:")
     # no atr_key and no feature named atr: TRADE's zone has no width

@@ -138,6 +138,14 @@ class OrderPlan:
     # the share of the account's equity entries are sized on (a portfolio member's, as the
     # portfolio backtest sizes it; 1 alone)
     alloc: float = 1.0
+    # split take-profits as (fraction of the fill price, fraction of what the earlier levels
+    # leave), replacing the single take-profit; limit / mark-price brackets (Bybit Partial
+    # mode, docs/fill_model.md rule 4, A-D)
+    tp_levels: tuple[tuple[float, float], ...] = ()
+    tp_limit: bool = False
+    sl_limit: bool = False
+    tp_by_mark: bool = False
+    sl_by_mark: bool = False
 
     def series_names(self) -> frozenset[str]:
         """Feature series the bracket rules read (ATR features, structure levels)."""
@@ -343,8 +351,23 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         if rm.break_even is not None:
             be_act = rm.break_even.activation_pct / 100.0
             be_off = rm.break_even.offset_pct / 100.0
+    tp_levels: tuple[tuple[float, float], ...] = ()
+    modes = {"tp_order_type": "Market", "sl_order_type": "Market",
+             "tp_trigger_by": "LastPrice", "sl_trigger_by": "LastPrice"}
+    for block in (play.risk, play.risk_model):  # risk_model's settings override risk's
+        if block is None:
+            continue
+        if block.take_profit_levels:
+            # level pcts are ROI percentages of margin, as take_profit_pct: pct / 100 / lev of
+            # the fill price; size_pct of what the earlier levels leave
+            tp_levels = tuple((lv.pct / 100.0 / lev, lv.size_pct / 100.0)
+                              for lv in block.take_profit_levels)
+        for key, default in modes.items():
+            if getattr(block, key) != default:
+                modes[key] = getattr(block, key)
     if play.position_policy.exit_mode == "signal":
         tp, tp_rr = NO_RULE, 0.0  # exits come from signals; the stop stays as protection
+        tp_levels = ()
     limit_offset = 0.0
     expire = 0
     entry_tif = TimeInForce.GTC  # market entries: the TIF is ignored
@@ -378,6 +401,11 @@ def order_plan(play: Play, instrument: Instrument = DEFAULT_INSTRUMENT) -> Order
         taker_fee=fees.taker_bps / 10_000,
         trail_activation=trail_act if trail.kind != "none" else 0.0,
         entry_tif=entry_tif,
+        tp_levels=tp_levels,
+        tp_limit=modes["tp_order_type"] == "Limit",
+        sl_limit=modes["sl_order_type"] == "Limit",
+        tp_by_mark=modes["tp_trigger_by"] == "MarkPrice",
+        sl_by_mark=modes["sl_trigger_by"] == "MarkPrice",
     )
 
 
@@ -419,7 +447,9 @@ def act(adapter: ExchangeAdapter, plan: OrderPlan, d: Decision, bar: int, ref: f
     def entry_for(direction: int, equity: float) -> EntrySpec:
         sl, tp, trail = plan.brackets(direction, ref, values)
         return EntrySpec(plan.entry_qty(equity, ref, sl), sl, tp, trail, plan.be_activation,
-                         plan.be_offset, plan.limit_offset, plan.trail_activation)
+                         plan.be_offset, plan.limit_offset, plan.trail_activation,
+                         plan.tp_levels, plan.tp_limit, plan.sl_limit, plan.tp_by_mark,
+                         plan.sl_by_mark)
 
     return act_on_row(_BoundAdapter(adapter, plan.symbol), plan.symbol, d, bar=bar, ref=ref,
                       state=state, allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,

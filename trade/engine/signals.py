@@ -14,6 +14,7 @@ the batch and event paths agree exactly.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -121,7 +122,16 @@ def build_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPlan) 
         allow_flip=plan.allow_flip,
         expire_bars=plan.expire_bars_1m,
         entry_tif=plan.entry_tif,
+        **partial_mode(plan),
     )
+
+
+def partial_mode(plan: OrderPlan) -> dict[str, Any]:
+    """The plan's split take-profits and limit / mark-price brackets as the run constants
+    of SignalArrays (docs/fill_model.md rule 4, A-D)."""
+    return {"take_profit_levels": plan.tp_levels, "tp_limit": plan.tp_limit,
+            "sl_limit": plan.sl_limit, "tp_by_mark": plan.tp_by_mark,
+            "sl_by_mark": plan.sl_by_mark}
 
 
 def _fill_orders(sig: SignalArrays, plan: OrderPlan) -> None:
@@ -139,7 +149,7 @@ def _intrabar_signals(compiled: CompiledActions, frame: ExecFrame, plan: OrderPl
     sig = SignalArrays.empty(np.arange(n, dtype=np.int64),
                              size_mode=plan.size_mode,
                              allow_flip=plan.allow_flip, expire_bars=plan.expire_bars_1m,
-                             entry_tif=plan.entry_tif)
+                             entry_tif=plan.entry_tif, **partial_mode(plan))
     _fill_orders(sig, plan)
     exit_pct = _exit_pct(acts)
     intra = ActionEvaluator(intrabar_actions(compiled))

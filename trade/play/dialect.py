@@ -17,8 +17,10 @@ YAML line so errors still point at what the user wrote. What it accepts, and wha
   it is that value;
 * `risk_limits`: `max_drawdown_pct` (the account's circuit breaker) and `max_leverage`
   (a cap on the account's leverage); other keys are refused with the list of known ones;
-* `risk.tp_order_type` / `risk.sl_order_type`: `Market` (what the engine does) is accepted;
-  `Limit` is refused with a reason, never silently ignored;
+* `risk.tp_order_type` / `risk.sl_order_type` (`Market` or `Limit`), `risk.tp_trigger_by` /
+  `risk.sl_trigger_by` (`LastPrice` or `MarkPrice`; `IndexPrice` is refused) in any case, and
+  `risk.take_profit_levels` (split take-profits): Bybit's Partial mode, simulated by
+  docs/fill_model.md rule 4, A-D;
 * `synthetic: {pattern: NAME, bars, seed, config}`: the pattern names the generator;
   `bars_per_tf` is TRADE's other spelling of `bars`;
 * `expected:` is validated by the schema (`trade.play.schema.Expected`).
@@ -263,7 +265,14 @@ def _risk_limits(data: dict[str, Any], ctx: _Ctx) -> None:
         ctx.move_line(path, ("account", key))
 
 
+#: TRADE's spellings of the bracket settings (any case) -> ours
+_ORDER_TYPES = {"market": "Market", "limit": "Limit"}
+_TRIGGERS = {"lastprice": "LastPrice", "markprice": "MarkPrice"}
+
+
 def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
+    # split take-profits, limit brackets and mark-price triggers (docs/fill_model.md rule 4,
+    # A-D): spelled in any case; an index-price trigger is refused (no index price series)
     for block in ("risk", "risk_model"):
         risk = data.get(block)
         if not isinstance(risk, dict):
@@ -271,27 +280,29 @@ def _order_types(data: dict[str, Any], ctx: _Ctx) -> None:
         for key in TRIGGER_KEYS:
             if key not in risk:
                 continue
-            value = risk.pop(key)
+            value = risk[key]
             if isinstance(value, str) and value.lower() == "lastprice":
-                continue  # brackets trigger on the last price: what the engine does
-            ctx.err((block, key), f"brackets trigger on the last price only; {value!r} "
-                                  f"triggers are not supported yet (remove '{key}' or set "
-                                  f"it to LastPrice)")
-        if "take_profit_levels" in risk:
-            risk.pop("take_profit_levels")
-            ctx.err((block, "take_profit_levels"), "split take-profits are not supported yet; "
-                    "remove take_profit_levels (take_profit_pct then closes the whole position)")
+                risk.pop(key)  # the default: brackets trigger on the last price
+            elif isinstance(value, str) and value.lower() in _TRIGGERS:
+                risk[key] = _TRIGGERS[value.lower()]
+            elif isinstance(value, str) and value.lower() == "indexprice":
+                risk.pop(key)
+                ctx.err((block, key), f"IndexPrice triggers are not supported (there is no "
+                                      f"index price series); set '{key}' to LastPrice or "
+                                      f"MarkPrice")
+            else:
+                risk.pop(key)
+                ctx.err((block, key), f"expected LastPrice or MarkPrice, found {value!r}")
         for key in ORDER_TYPE_KEYS:
             if key not in risk:
                 continue
-            value = risk.pop(key)
-            what = "take-profit" if key.startswith("tp") else "stop-loss"
+            value = risk[key]
             if isinstance(value, str) and value.lower() == "market":
-                continue  # brackets fill as market orders: what the engine does
-            if isinstance(value, str) and value.lower() == "limit":
-                ctx.err((block, key), f"limit {what} orders are not supported yet; remove "
-                                      f"'{key}' or set it to Market (the default)")
+                risk.pop(key)  # the default: brackets fill as market orders
+            elif isinstance(value, str) and value.lower() in _ORDER_TYPES:
+                risk[key] = _ORDER_TYPES[value.lower()]
             else:
+                risk.pop(key)
                 ctx.err((block, key), f"expected Market or Limit, found {value!r}")
 
 

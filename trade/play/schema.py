@@ -8,9 +8,10 @@ compiled by `trade.play.conditions`.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from trade.play.defaults import DEFAULT_MAX_POSITION_PCT
 
@@ -87,7 +88,53 @@ class PositionPolicy(_Model):
     allow_flip: bool = False
 
 
-class RiskShorthand(_Model):
+class TakeProfitLevel(_Model):
+    """One split take-profit: at `pct` (ROI percent of margin, as take_profit_pct) close
+    `size_pct` percent of what the earlier levels leave (the last level closes the rest)."""
+
+    pct: Annotated[float, Field(gt=0, description=(
+        "where the level is: ROI percent of margin, as take_profit_pct (pct / leverage "
+        "percent of the entry fill price); strictly increasing level by level"))]
+    size_pct: Annotated[float, Field(gt=0, le=100, description=(
+        "percent of what the earlier levels leave that this level closes (rounded down to "
+        "the qty step); the last level closes all that is left"))] = 100.0
+
+
+TakeProfitLevels = Annotated[list[TakeProfitLevel], Field(min_length=1, max_length=16)]
+
+
+class _Brackets(_Model):
+    """How the brackets are placed on Bybit (tpslMode Partial when any is not the default):
+    split take-profits, limit take-profit / stop-loss orders, mark-price triggers."""
+
+    take_profit_levels: Annotated[TakeProfitLevels | None, Field(description=(
+        "split take-profits (Bybit Partial mode), 1 to 16 levels fixed at the entry fill; "
+        "they replace the single take-profit"))] = None
+    tp_order_type: Annotated[Literal["Market", "Limit"], Field(description=(
+        "Limit: each take-profit is a reduce-only limit at its level, filled as maker once "
+        "the price trades through it (a touch does not fill)"))] = "Market"
+    sl_order_type: Annotated[Literal["Market", "Limit"], Field(description=(
+        "Limit: the stop places a reduce-only limit at its level; it fills only when the "
+        "price comes back through it and may never fill"))] = "Market"
+    tp_trigger_by: Annotated[Literal["LastPrice", "MarkPrice"], Field(description=(
+        "MarkPrice: take-profits are checked once per 1m bar against the mark (the close "
+        "without a mark series) and fill at the close, not on the wick"))] = "LastPrice"
+    sl_trigger_by: Annotated[Literal["LastPrice", "MarkPrice"], Field(description=(
+        "MarkPrice: the stop is checked once per 1m bar against the mark (the close "
+        "without a mark series) and fills at the close with slippage"))] = "LastPrice"
+
+    @field_validator("take_profit_levels")
+    @classmethod
+    def _increasing(cls, levels: list[TakeProfitLevel] | None) -> list[TakeProfitLevel] | None:
+        if levels is not None:
+            for a, b in pairwise(levels):
+                if not b.pct > a.pct:
+                    raise ValueError(f"take_profit_levels pct must increase level by level "
+                                     f"({b.pct:g} after {a.pct:g})")
+        return levels
+
+
+class RiskShorthand(_Brackets):
     """ROI percentages of margin: at 10x leverage a 2% stop is a 0.2% price move."""
 
     stop_loss_pct: PosFloat | None = None
@@ -124,7 +171,7 @@ class BreakEven(_Model):
     offset_pct: NonNegFloat = 0.0
 
 
-class RiskModel(_Model):
+class RiskModel(_Brackets):
     stop_loss: StopLoss | None = None
     take_profit: TakeProfit | None = None
     sizing: Sizing | None = None
