@@ -1114,6 +1114,10 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("cci", {"length": 20}, _tl(talib.CCI, "high", "low", "close", timeperiod=20)),
     ("willr", {"length": 14}, _tl(talib.WILLR, "high", "low", "close", timeperiod=14)),
     ("mfi", {"length": 14}, _tl(talib.MFI, "high", "low", "close", "volume", timeperiod=14)),
+    # flat: mid changes only bars with nothing to measure; these bars have none
+    ("rsi", {"flat": "mid"}, lambda b: {"value": ref_rsi(b, 14, 50.0)}),
+    ("willr", {"flat": "mid"}, lambda b: {"value": ref_willr(b, 14, -50.0)}),
+    ("mfi", {"flat": "mid"}, lambda b: {"value": ref_mfi(b, 14, True)}),
     ("roc", {"length": 10}, _tl(talib.ROC, "close", timeperiod=10)),
     ("mom", {"length": 10}, _tl(talib.MOM, "close", timeperiod=10)),
     ("macd", {}, _macd),
@@ -1363,6 +1367,47 @@ def _flat_bars() -> Bars:
             "close": close, "volume": np.ones(n)}
 
 
+def ref_rsi(b: Bars, n: int, flat: float) -> np.ndarray:
+    """Wilder's RSI from its definition: mean gain and loss of the first n changes, then
+    Wilder's step; 100 g / (g + l), `flat` while g and l are both 0 (TA-Lib 0, TRADE 50)."""
+    d = np.diff(b["close"])
+    g, lo = np.maximum(d, 0.0), np.maximum(-d, 0.0)
+    ag, al = np.full(len(b["close"]), np.nan), np.full(len(b["close"]), np.nan)
+    ag[n], al[n] = g[:n].mean(), lo[:n].mean()
+    for i in range(n + 1, len(ag)):
+        ag[i] = (ag[i - 1] * (n - 1) + g[i - 1]) / n
+        al[i] = (al[i - 1] * (n - 1) + lo[i - 1]) / n
+    with np.errstate(invalid="ignore"):
+        return np.where(ag + al == 0, flat, 100 * ag / (ag + al))
+
+
+def ref_willr(b: Bars, n: int, flat: float) -> np.ndarray:
+    """Williams %R: -100 (HH - c) / (HH - LL) over n bars, `flat` where HH == LL."""
+    hh = pd.Series(b["high"]).rolling(n).max().to_numpy()
+    ll = pd.Series(b["low"]).rolling(n).min().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(hh == ll, flat, (hh - b["close"]) / (hh - ll) * -100.0)
+
+
+def ref_mfi(b: Bars, n: int, mid: bool) -> np.ndarray:
+    """Money flow index over n typical-price changes. mid (TRADE's guards): no negative
+    flow -> 100 if any positive flow else 50, else 100 - 100 / (1 + pos / neg); else
+    TA-Lib's: 0 when pos + neg < 1, else 100 pos / (pos + neg)."""
+    tp = (b["high"] + b["low"] + b["close"]) / 3
+    d = np.r_[np.nan, np.diff(tp)]
+    money = tp * b["volume"]
+    pos = pd.Series(np.where(d > 0, money, 0.0)[1:]).rolling(n).sum().to_numpy()
+    neg = pd.Series(np.where(d < 0, money, 0.0)[1:]).rolling(n).sum().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if mid:
+            out = np.where(neg == 0, np.where(pos > 0, 100.0, 50.0),
+                           100 - 100 / (1 + pos / neg))
+        else:
+            out = np.where(pos + neg < 1, 0.0, 100 * pos / (pos + neg))
+    out[np.isnan(pos)] = np.nan
+    return np.r_[np.nan, out]
+
+
 def ref_stoch(b: Bars, k: int, smooth: int, d: int, flat: float) -> dict[str, np.ndarray]:
     """Slow stochastic from its definition: raw %K = 100 (c - LL) / (HH - LL), `flat` where
     HH == LL; %K = SMA(smooth) of it, %D = SMA(d) of %K."""
@@ -1430,3 +1475,48 @@ def test_adx_styles_converge_on_real_bars(bars: Bars) -> None:
     late = slice(40 * 14, None)
     for f in ("adx", "plus_di", "minus_di", "adxr"):
         np.testing.assert_allclose(pt[f][late], ta[f][late], rtol=1e-9, err_msg=f)
+
+
+def _no_move_bars() -> Bars:
+    """_flat_bars with its first 20 bars at one price too (no move since the start, so
+    RSI's average gain and loss are exactly 0 there), the volume 1e-4 of a unit
+    (money flows below 1), then 20 rising bars (no negative flow)."""
+    b = _flat_bars()
+    b["close"][:20] = b["close"][20]
+    b["high"][:20] = b["low"][:20] = b["open"][:20] = b["close"][:20]
+    b["close"][60:80] = b["close"][59] + np.arange(1.0, 21.0)
+    b["high"][60:80] = b["close"][60:80] + 0.25
+    b["low"][60:80] = b["close"][60:80] - 0.25
+    b["volume"] = np.full(len(b["close"]), 1e-4)
+    return b
+
+
+@pytest.mark.parametrize("flat", ["zero", "mid"])
+def test_zero_guards_with_nothing_to_measure(flat: str) -> None:
+    """rsi / willr / mfi where there is nothing to measure: TA-Lib's 0 (flat: zero, equal
+    to talib there) or TRADE's middle of the scale (flat: mid), each against its
+    reference on the same bars."""
+    b = _no_move_bars()
+    mid = flat == "mid"
+    h, lo, c = b["high"], b["low"], b["close"]
+    rsi = compute("rsi", {"flat": flat}, b)["value"]
+    np.testing.assert_allclose(rsi, ref_rsi(b, 14, 50.0 if mid else 0.0), rtol=1e-12,
+                               atol=1e-9, equal_nan=True)
+    assert (rsi[14:20] == (50.0 if mid else 0.0)).all()
+    willr = compute("willr", {"flat": flat}, b)["value"]
+    np.testing.assert_allclose(willr, ref_willr(b, 14, -50.0 if mid else 0.0), rtol=1e-12,
+                               atol=1e-9, equal_nan=True)
+    assert (willr[43:60] == (-50.0 if mid else 0.0)).all()
+    mfi = compute("mfi", {"flat": flat}, b)["value"]
+    np.testing.assert_allclose(mfi, ref_mfi(b, 14, mid), rtol=1e-12, atol=1e-9,
+                               equal_nan=True)
+    if mid:  # no flow at all; then only rising bars in the window; else the plain ratio
+        assert (mfi[14:20] == 50.0).all() and (mfi[44:60] == 50.0).all()
+        assert (mfi[74:80] == 100.0).all() and (mfi[20:44] > 0).any()
+    else:  # every window's flow is below 1: TA-Lib's C guard (0.4) reports 0 throughout
+        # (the TA-Lib 0.8 of the Python wrapper tests for a total of exactly 0 instead, so
+        # talib.MFI is not compared here)
+        assert (mfi[14:] == 0.0).all()
+        for mine, ta in ((rsi[14:], talib.RSI(c, 14)[14:]),
+                         (willr[13:], talib.WILLR(h, lo, c, 14)[13:])):
+            np.testing.assert_allclose(mine, ta, rtol=1e-12, atol=1e-9)

@@ -83,7 +83,7 @@ class KVwap(Kernel):
 
 @disjoint_base
 class KRsi(Kernel):
-    def __init__(self, length: int, src: int = ..., cmo: int = ...) -> None: ...
+    def __init__(self, length: int, src: int = ..., cmo: int = ..., flat: float = ...) -> None: ...
 
 @disjoint_base
 class KStoch(Kernel):
@@ -99,11 +99,11 @@ class KCci(Kernel):
 
 @disjoint_base
 class KWillr(Kernel):
-    def __init__(self, length: int) -> None: ...
+    def __init__(self, length: int, flat: float = ...) -> None: ...
 
 @disjoint_base
 class KMfi(Kernel):
-    def __init__(self, length: int) -> None: ...
+    def __init__(self, length: int, mid: bool = ...) -> None: ...
 
 @disjoint_base
 class KRoc(Kernel):

@@ -1347,8 +1347,9 @@ cdef class KVwap(Kernel):
 # ============================================================== oscillators
 
 cdef inline double rsi_bar(Smooth* gain, Smooth* loss, double* prev, bint cmo,
-                           double x) noexcept nogil:
-    """RSI (or CMO) of one more value; prev holds the previous value."""
+                           double x, double flat) noexcept nogil:
+    """RSI (or CMO) of one more value; prev holds the previous value; `flat` while the
+    average gain and loss are both 0."""
     if isnan(x):
         return NAN
     if isnan(prev[0]):
@@ -1360,7 +1361,7 @@ cdef inline double rsi_bar(Smooth* gain, Smooth* loss, double* prev, bint cmo,
     cdef double lo = smooth_add(loss, down_move(d))
     if isnan(g):
         return NAN
-    return rsi_of(g, lo, cmo)
+    return rsi_of(g, lo, cmo, flat)
 
 cdef inline double up_move(double d) noexcept nogil:
     return d if d > 0 else 0.0
@@ -1368,16 +1369,17 @@ cdef inline double up_move(double d) noexcept nogil:
 cdef inline double down_move(double d) noexcept nogil:
     return -d if d < 0 else 0.0
 
-cdef inline double rsi_of(double g, double lo, bint cmo) noexcept nogil:
+cdef inline double rsi_of(double g, double lo, bint cmo, double flat) noexcept nogil:
     cdef double tot = g + lo
-    if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib reports 0
-        return 0.0
+    if TA_IS_ZERO(tot):                  # no movement at all: TA-Lib 0, TRADE 50
+        return flat
     if cmo:
         return 100.0 * ((g - lo) / tot)
     return 100.0 * (g / tot)
 
 cdef inline bint rsi_pairs(Smooth* gain, Smooth* loss, double* prev, const double* x,
-                           double* out, Py_ssize_t i, Py_ssize_t e, bint cmo) noexcept nogil:
+                           double* out, Py_ssize_t i, Py_ssize_t e, bint cmo,
+                           double flat) noexcept nogil:
     """rsi_bar over x[i..e-1] (e - i even; both smoothers wilder_paired, prev not NaN) as
     two chains per smoother, odd and even bars. False when a NaN value met on the way
     (which rsi_bar skips) leaves out[i:e] and the state to be redone bar by bar."""
@@ -1403,8 +1405,8 @@ cdef inline bint rsi_pairs(Smooth* gain, Smooth* loss, double* prev, const doubl
         lb = wilder2(lb, lw0, lw1, a, a2)
         gwp = gw1
         lwp = lw1
-        out[j] = rsi_of(ga, la, cmo)
-        out[j + 1] = rsi_of(gb, lb, cmo)
+        out[j] = rsi_of(ga, la, cmo, flat)
+        out[j + 1] = rsi_of(gb, lb, cmo, flat)
     if isnan(chk + ga + gb + la + lb):
         return False
     gain.prev = ga
@@ -1423,17 +1425,19 @@ cdef class KRsi(Kernel):
     cdef Smooth gain, loss
     cdef double prev
     cdef int cmo      # 1: Chande momentum oscillator (same smoothing, other ratio)
+    cdef double flat  # the value while there has been no move (TA-Lib 0, TRADE's RSI 50)
 
-    def __init__(self, int length, int src=0, int cmo=0):
+    def __init__(self, int length, int src=0, int cmo=0, double flat=0.0):
         self.n_out = 1
         self.src = src
         self.cmo = cmo
+        self.flat = flat
         wilder_init(&self.gain, length)
         wilder_init(&self.loss, length)
         self.prev = NAN
 
     cdef double _push(self, double x) noexcept nogil:
-        return rsi_bar(&self.gain, &self.loss, &self.prev, self.cmo, x)
+        return rsi_bar(&self.gain, &self.loss, &self.prev, self.cmo, x, self.flat)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
@@ -1448,7 +1452,7 @@ cdef class KRsi(Kernel):
         if x == NULL:
             return False
         cdef Smooth gain = self.gain, loss = self.loss, kg, kl
-        cdef double prev = self.prev, kp
+        cdef double prev = self.prev, kp, flat = self.flat
         cdef bint cmo = self.cmo, done
         cdef double* o0 = out[0]
         while i < n:
@@ -1460,9 +1464,9 @@ cdef class KRsi(Kernel):
                 kl = loss
                 kp = prev
                 if cmo:
-                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, True)
+                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, True, flat)
                 else:
-                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, False)
+                    done = rsi_pairs(&gain, &loss, &prev, x, o0, i, e, False, flat)
                 if done:
                     i = e
                     continue
@@ -1472,7 +1476,7 @@ cdef class KRsi(Kernel):
             else:
                 e = i + 1
             for j in range(i, e):
-                o0[j] = rsi_bar(&gain, &loss, &prev, cmo, x[j])
+                o0[j] = rsi_bar(&gain, &loss, &prev, cmo, x[j], flat)
             i = e
         self.gain = gain
         self.loss = loss
@@ -1589,36 +1593,40 @@ cdef class KCci(Kernel):
 
 
 cdef inline double willr_bar(MinMax* hi, MinMax* lo, double h, double l,
-                             double c) noexcept nogil:
+                             double c, double flat) noexcept nogil:
     cdef double hh = mm_push(hi, h)
     cdef double ll = mm_push(lo, l)
-    return willr_of(hh, ll, c) if mm_full(hi) else NAN
+    return willr_of(hh, ll, c, flat) if mm_full(hi) else NAN
 
-cdef inline double willr_of(double hh, double ll, double c) noexcept nogil:
+cdef inline double willr_of(double hh, double ll, double c, double flat) noexcept nogil:
     # one division (on a nonzero divisor); willr_span is this over a span, vectorized
+    # (flat 0 only)
     cdef double diff = hh - ll
     cdef double r = ((hh - c) / (diff if diff != 0.0 else 1.0)) * -100.0
-    return r if diff != 0.0 else 0.0                   # flat window: 0 (TA-Lib)
+    return r if diff != 0.0 else flat          # flat window: 0 (TA-Lib), -50 (TRADE)
 
 
 cdef class KWillr(Kernel):
     cdef MinMax hi, lo
+    cdef double flat
 
-    def __init__(self, int length):
+    def __init__(self, int length, double flat=0.0):
         self.n_out = 1
+        self.flat = flat
         self._mm(&self.hi, length, True)
         self._mm(&self.lo, length, False)
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = willr_bar(&self.hi, &self.lo, h, l, c)
+        out[0] = willr_bar(&self.hi, &self.lo, h, l, c, self.flat)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
         cdef Py_ssize_t ch = hl_chunk(&self.hi, n), ff = mm_first_full(&self.hi)
-        cdef Py_ssize_t b = 0, e, i
+        cdef Py_ssize_t b = 0, e, i, j
         cdef double* o0 = out[0]
+        cdef double flat = self.flat
         cdef double* hh = <double*>malloc(ch * sizeof(double))
         if hh == NULL:
             return False
@@ -1631,7 +1639,11 @@ cdef class KWillr(Kernel):
             while i < e and i < ff:
                 o0[i] = NAN
                 i += 1
-            willr_span(hh + (i - b), o0 + i, c + i, e - i)
+            if flat == 0.0:
+                willr_span(hh + (i - b), o0 + i, c + i, e - i)
+            else:
+                for j in range(i, e):
+                    o0[j] = willr_of(hh[j - b], o0[j], c[j], flat)
             b = e
         free(hh)
         return True
@@ -1644,8 +1656,14 @@ cdef struct Mfi:
     double neg_sum
     double prev
     int n
+    int npos       # flows of each side in the window that are not 0 (`mid` only)
+    int nneg
 
-cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v) noexcept nogil:
+cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v,
+                           bint mid) noexcept nogil:
+    """One more bar. mid (TRADE's guards): 50 with no flow in the window, 100 with no
+    negative flow, 0 with no positive one, else the ratio (counted, so a running-sum
+    residue cannot stand in for a flow); else TA-Lib's: 0 when the total is below 1."""
     cdef double tp = (h + l + c) / 3.0
     if isnan(m.prev):
         m.prev = tp
@@ -1655,24 +1673,45 @@ cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v) noexc
     cdef double money = tp * v
     cdef double p = money if d > 0 else 0.0      # unchanged price: flow counts nowhere
     cdef double q = money if d < 0 else 0.0
+    cdef double op, oq
     if ring_full(&m.pos):
-        m.pos_sum -= ring_ago(&m.pos, m.n - 1)
-        m.neg_sum -= ring_ago(&m.neg, m.n - 1)
+        op = ring_ago(&m.pos, m.n - 1)
+        oq = ring_ago(&m.neg, m.n - 1)
+        m.pos_sum -= op
+        m.neg_sum -= oq
+        if mid:
+            m.npos -= op != 0.0
+            m.nneg -= oq != 0.0
     ring_push(&m.pos, p)
     ring_push(&m.neg, q)
     m.pos_sum += p
     m.neg_sum += q
+    if mid:
+        m.npos += p != 0.0
+        m.nneg += q != 0.0
     if not ring_full(&m.pos):
         return NAN
     cdef double tot = m.pos_sum + m.neg_sum
+    if mid:
+        if isnan(tot):
+            return tot
+        if m.nneg == 0:
+            return 100.0 if m.npos > 0 else 50.0
+        if m.npos == 0:
+            return 0.0
+        return 100.0 * (m.pos_sum / tot)
     return 0.0 if tot < 1.0 else 100.0 * (m.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
 
 
 cdef class KMfi(Kernel):
     cdef Mfi m
+    cdef bint mid
 
-    def __init__(self, int length):
+    def __init__(self, int length, bint mid=False):
         self.n_out = 1
+        self.mid = mid
+        self.m.npos = 0
+        self.m.nneg = 0
         self.m.n = length
         self._ring(&self.m.pos, length)
         self._ring(&self.m.neg, length)
@@ -1682,7 +1721,7 @@ cdef class KMfi(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = mfi_bar(&self.m, h, l, c, v)
+        out[0] = mfi_bar(&self.m, h, l, c, v, self.mid)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
@@ -1690,8 +1729,12 @@ cdef class KMfi(Kernel):
         cdef Mfi m = self.m
         cdef double* o0 = out[0]
         cdef Py_ssize_t i
-        for i in range(n):
-            o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i])
+        if self.mid:                  # one loop per flag, a constant in each inlined copy
+            for i in range(n):
+                o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i], True)
+        else:
+            for i in range(n):
+                o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i], False)
         self.m = m
         return True
 

@@ -248,11 +248,25 @@ _add(
 )
 
 # ----------------------------------------------------------------- oscillators
+#: what an oscillator reports with nothing to measure (no move, a flat window, no money
+#: flow): TA-Lib's 0, or TRADE's middle of the scale (rsi 50, willr -50, mfi 50)
+FLAT_CHOICES: tuple[str, ...] = ("zero", "mid")
+
+
+def _flat(when: str, mid: str) -> ParamSpec:
+    return ParamSpec("flat", "str", "zero", choices=FLAT_CHOICES,
+                     doc=f"the value {when}: zero (TA-Lib: 0) or mid (TRADE: {mid})")
+
+
+def _mid(p: Params) -> bool:
+    return str(p["flat"]) == "mid"
+
+
 _add(
     "rsi",
-    (_length(14), _src()),
+    (_length(14), _src(), _flat("while the average gain and loss are both 0", "50")),
     _C,
-    lambda p: _k.KRsi(_n(p), _s(p), 0),
+    lambda p: _k.KRsi(_n(p), _s(p), 0, 50.0 if _mid(p) else 0.0),
     _one(lambda p: _n(p)),
     "Relative strength index, Wilder smoothing (TA-Lib RSI).",
 )
@@ -320,17 +334,21 @@ _add(
 )
 _add(
     "willr",
-    (_length(14),),
+    (_length(14), _flat("on a window whose high equals its low", "-50")),
     _HLC,
-    lambda p: _k.KWillr(_n(p)),
+    lambda p: _k.KWillr(_n(p), -50.0 if _mid(p) else 0.0),
     _one(lambda p: _n(p) - 1),
     "Williams %R (TA-Lib WILLR).",
 )
 _add(
     "mfi",
-    (_length(14),),
+    (
+        _length(14),
+        _flat("with no money flow in the window (zero: whenever the total is below 1)",
+              "50 with no flow, 100 with no negative flow"),
+    ),
     ("high", "low", "close", "volume"),
-    lambda p: _k.KMfi(_n(p)),
+    lambda p: _k.KMfi(_n(p), _mid(p)),
     _one(lambda p: _n(p)),
     "Money flow index (TA-Lib MFI).",
 )
