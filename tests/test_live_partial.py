@@ -6,12 +6,18 @@ carries what a restart needs to repair them."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest_exsim import make_server, synthetic_bars
+from tests.test_live_session import PLAY_YAML, _backtest_fills, _key, _live_fills, _run
 from trade.core import FillEvent, Order, OrderRequest, OrderStatus, Side
+from trade.engine import DEFAULT_INSTRUMENT, order_plan, sim_config
+from trade.live import read_journal
 from trade.live.executor import bracket_prices
 from trade.live.journal import order_fields
 from trade.live.protect import (
@@ -23,6 +29,7 @@ from trade.live.protect import (
     uses_partial,
     with_provisional,
 )
+from trade.play import Play, load_play
 from trade.sim import SimConfig, SimExchange
 
 SYM = "BTCUSDT"
@@ -118,3 +125,78 @@ def test_partial_entries_carry_no_provisional_take_profit_and_journal_their_plan
     assert plan.take_profits == again.take_profits and plan.stop_loss == 29_400.0
     assert levels == {}  # the stop went Partial (mark-price trigger)
     assert replace(plan, take_profits=(), stop_loss=0.0).record()["size"] == 0.5
+
+
+# ------------------------------------------------------- live runs against the simulator
+
+_RISK = ("risk:\n  stop_loss_pct: 0.2\n  {stop}\n  tp_order_type: Limit\n"
+         "  take_profit_levels:\n    - {{pct: 0.1, size_pct: 50}}\n"
+         "    - {{pct: 0.3, size_pct: 50}}\n    - {{pct: 0.6, size_pct: 100}}\n"
+         "position_policy:")
+
+
+def _split_play(tmp: Path, stop: str) -> Play:
+    path = tmp / "split.yml"
+    path.write_text(PLAY_YAML.replace("position_policy:", _RISK.format(stop=stop)))
+    return load_play(path)
+
+
+@pytest.mark.parametrize("stop", ["sl_order_type: Limit", "sl_trigger_by: MarkPrice"])
+def test_a_demo_run_with_three_limit_take_profits_trades_as_its_backtest(
+        tmp_path: Path, stop: str) -> None:
+    """`trade run` in demo mode against the simulator: a Play with three take-profit levels
+    as limits (and a limit or mark-price stop) sends them as Partial trading-stops and makes
+    the backtest's fills on the same bars, maker take-profits and stop-outs included."""
+    play = _split_play(tmp_path, stop)
+    bars = synthetic_bars(n=400, seed=11)
+    ref = _backtest_fills(play, bars, 5 + 200)
+    live = _live_fills(play, bars, 200, tmp_path)
+    kinds = [f.exec_type.name for f in ref]
+    assert kinds.count("TAKE_PROFIT") >= 10 and "STOP_LOSS" in kinds
+    assert all(f.is_maker for f in ref if f.exec_type.name == "TAKE_PROFIT")
+    assert [_key(f) for f in live] == [_key(f) for f in ref]
+    assert [f.is_maker for f in live] == [f.is_maker for f in ref]
+    journal = read_journal(tmp_path / "journal.jsonl")
+    asked = [r for r in journal if r["kind"] == "protection_requested"]
+    assert asked and all(len(r["partial"]["tp_levels"]) == 3 for r in asked)
+    assert sum(r["kind"] == "protection_confirmed" for r in journal) == len(asked)
+    assert not any(r["kind"] == "protection_failed" for r in journal)
+
+
+def test_a_restart_keeps_the_listed_partial_orders_and_sends_none_twice(
+        tmp_path: Path) -> None:
+    """Stopped with a short whose first level has filled, a restarted run finds the two
+    levels left and the stop listed (it reads before it sends), adds nothing, and both runs
+    together trade as one uninterrupted backtest."""
+    play = _split_play(tmp_path, "sl_order_type: Limit")
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    first, second = 21, 40  # the first run's last bar: a short with one level filled
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT),
+                     rate_limits={"/v5/position/trading-stop": 1000}) as sim:
+        _run(play, sim, first, tmp_path)
+        left = sim.inspect(lambda v: [r.order.request.qty for r in v.partial_tps])
+        held_sl = sim.inspect(lambda v: v.partial_sl is not None)
+        runner = _run(play, sim, second, tmp_path)
+        session = runner.session
+        assert session is not None
+        fills = list(session.book.fills)
+        made = sim.inspect(lambda v: sum(1 for r in v.orders.values()
+                                         if r.stop_order_type == "PartialTakeProfit"))
+    assert len(left) == 2 and held_sl  # one level filled, two and the stop listed
+    journal = read_journal(tmp_path / "journal.jsonl")
+    starts = [i for i, r in enumerate(journal) if r["kind"] == "start"]
+    assert len(starts) == 2
+    repair = [r for r in journal[starts[1]:] if r["kind"] == "protection_requested"
+              and r["reason"] == "restart"]
+    assert len(repair) == 1
+    entries = [r for r in journal if r["kind"] == "protection_requested"
+               and r["reason"] == "entry"]
+    assert made == 3 * len(entries)  # three levels per entry, none sent again on restart
+    ref = _backtest_fills(play, bars, 5 + first + second)
+    first_fills = [r for r in journal[:starts[1]] if r["kind"] == "fill"]
+    before = {r["exec_id"] for r in first_fills}
+    keys = [(int(Side.BUY if r["side"] == "Buy" else Side.SELL), round(r["qty"], 9),
+             round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in first_fills]
+    keys += [_key(f) for f in fills if f.exec_id not in before]
+    assert keys == [_key(f) for f in ref]
