@@ -285,3 +285,48 @@ def test_trade_partial_mode_plays_validate_and_backtest(name: str, check: Any) -
             exit_fee = r["qty"] * r["exit_price"] * 0.0002
             entry_fee = r["qty"] * r["entry_price"] * 0.00055
             assert r["fees"] == pytest.approx(exit_fee + entry_fee, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["split_tp_3_levels.yml", "mark_price_triggers.yml",
+                                  "tp_as_limit.yml"])
+def test_batch_and_event_paths_agree_on_partial_mode_plays(name: str) -> None:
+    """The batch path (signals with the run constants -> run_batch) and the event path
+    (PlayEngine's orders carrying the same settings -> SimExchange) give one trade log."""
+    from trade.data import open_store
+    from trade.engine import run_backtest
+    from trade.play import load_play
+
+    play = load_play(FIX / name)
+    store = open_store(f"memory://partial-{name}")  # empty: the Play's synthetic data
+    batch = run_backtest(play, store=store, path="batch")
+    event = run_backtest(play, store=store, path="event")
+    assert batch.n_trades > 0
+    assert batch.trades.to_pylist() == event.trades.to_pylist()
+    assert batch.equity.equals(event.equity)
+
+
+def test_a_sweep_carries_the_split_levels(tmp_path: Path) -> None:
+    """Each sweep variant of the split take-profit Play equals its own backtest."""
+    from trade.data import open_store, synth_bars
+    from trade.engine import run_backtest
+    from trade.play import apply_overrides, load_play
+    from trade.sweep import SweepContext, SweepSettings, read_results, run_sweep, space_for
+
+    play = load_play(FIX / "split_tp_3_levels.yml")
+    data = synth_bars("BTCUSDT", 4, 11, "trending_up")
+    ctx = SweepContext(play, data, SweepSettings(metrics="fast"))
+    out = run_sweep(ctx, space_for(ctx, ["risk.stop_loss_pct=values:2,5"]),
+                    tmp_path / "s.parquet", workers=1)
+    rows = read_results(out.path).to_pylist()
+    assert len(rows) == 2 and all(r["error"] is None for r in rows)
+    mem = open_store("memory://partial-sweep-bars")
+    if not mem.month_files("BTCUSDT"):
+        mem.write_bars("BTCUSDT", data)
+    for r in rows:
+        variant = apply_overrides(play, {"risk.stop_loss_pct": r["param.risk.stop_loss_pct"]})
+        ref = run_backtest(variant, store=mem, synthetic=False)
+        assert r["n_trades"] == ref.n_trades
+        assert r["metric.total_return"] == pytest.approx(ref.metrics["total_return"],
+                                                         rel=1e-12, abs=1e-12)
+        reasons = ref.trades.column("exit_reason").to_pylist()
+        assert "take_profit" in reasons  # the levels fired in the variant
