@@ -112,7 +112,8 @@ def test_rolling_extreme_scan_equals_the_deque(
 # indicators whose batch loop runs blocks of bars optimistically (pairs of Wilder steps,
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
 # (a name:variant entry is the indicator with that variant's extra parameters)
-BLOCKED = ["atr", "natr", "rsi", "cmo", "supertrend", "supertrend:pandas_ta", "keltner",
+BLOCKED = ["atr", "natr", "atr:first_range", "natr:first_range", "rsi", "cmo", "supertrend",
+           "supertrend:pandas_ta", "keltner",
            "keltner:pandas_ta", "willr", "rsi:mid", "willr:mid",
            "midprice", "rolling_max", "rolling_min", "stoch", "stoch:flat_k", "kama", "sma", "wma",
            "trima", "ema", "dema", "tema", "macd", "ppo"]
@@ -122,6 +123,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "keltner:pandas_ta": {"style": "pandas_ta"},
     "rsi:mid": {"flat": "mid"},
     "willr:mid": {"flat": "mid"},
+    "atr:first_range": {"first_range": True},
+    "natr:first_range": {"first_range": True},
 }
 
 

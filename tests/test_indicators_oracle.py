@@ -1005,6 +1005,18 @@ def _adx(b: Bars) -> dict[str, np.ndarray]:
     }
 
 
+def ref_atr_first_range(b: Bars, n: int) -> np.ndarray:
+    """TRADE's ATR: the first bar's high - low counts as its true range, the seed is the
+    mean of the first n ranges (at bar n - 1), then Wilder's step."""
+    tr = _true_range(b)
+    tr[0] = b["high"][0] - b["low"][0]
+    atr = np.full(len(tr), np.nan)
+    atr[n - 1] = np.mean(tr[:n])
+    for i in range(n, len(tr)):
+        atr[i] = (atr[i - 1] * (n - 1) + tr[i]) / n
+    return atr
+
+
 def _ewm_first(x: np.ndarray, alpha: float) -> np.ndarray:
     """y = alpha x + (1 - alpha) y', from x's first non-NaN value, which it starts at."""
     out = np.full(len(x), np.nan)
@@ -1150,6 +1162,11 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("psar", {"initial": 0.01}, lambda b: _psar(b, 0.01)),
     ("vortex", {"length": 14}, _vortex),
     ("atr", {"length": 14}, _tl(talib.ATR, "high", "low", "close", timeperiod=14)),
+    ("atr", {"first_range": True}, lambda b: {"value": ref_atr_first_range(b, 14)}),
+    ("atr", {"length": 1, "first_range": True},
+     lambda b: {"value": ref_atr_first_range(b, 1)}),
+    ("natr", {"length": 7, "first_range": True},
+     lambda b: {"value": 100 * ref_atr_first_range(b, 7) / b["close"]}),
     ("natr", {"length": 14}, _tl(talib.NATR, "high", "low", "close", timeperiod=14)),
     ("bbands", {}, _bbands),
     ("bbands", {"ddof": 1, "bandwidth_pct": True}, _bbands_pandas_ta),
@@ -1520,3 +1537,13 @@ def test_zero_guards_with_nothing_to_measure(flat: str) -> None:
         for mine, ta in ((rsi[14:], talib.RSI(c, 14)[14:]),
                          (willr[13:], talib.WILLR(h, lo, c, 14)[13:])):
             np.testing.assert_allclose(mine, ta, rtol=1e-12, atol=1e-9)
+
+
+def test_atr_first_range_on_real_bars(bars: Bars) -> None:
+    """TRADE's seed starts the ATR a bar earlier; the seeds' difference decays by
+    (1 - 1/length) a bar, so the two agree to 1e-9 relative from bar 40 * length."""
+    ta = compute("atr", {}, bars)["value"]
+    fr = compute("atr", {"first_range": True}, bars)["value"]
+    assert np.isnan(ta[13]) and np.isfinite(fr[13])
+    assert abs(fr[14] / ta[14] - 1) > 1e-3
+    np.testing.assert_allclose(fr[40 * 14:], ta[40 * 14:], rtol=1e-9)

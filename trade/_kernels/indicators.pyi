@@ -127,7 +127,7 @@ class KFisher(Kernel):
 
 @disjoint_base
 class KAtr(Kernel):
-    def __init__(self, length: int, normalized: int = ...) -> None: ...
+    def __init__(self, length: int, normalized: int = ..., first_range: bool = ...) -> None: ...
 
 @disjoint_base
 class KAdx(Kernel):

@@ -2068,26 +2068,41 @@ cdef void atr_run(Atr* at, const double* h, const double* l, const double* c, do
 cdef class KAtr(Kernel):
     cdef Atr a
     cdef int normalized
+    cdef bint first_range   # TRADE's seed: the first bar's high - low is a true range
 
-    def __init__(self, int length, int normalized=0):
+    def __init__(self, int length, int normalized=0, bint first_range=False):
         self.n_out = 1
         self.normalized = normalized
+        self.first_range = first_range
         wilder_init(&self.a.w, length)
         self.a.pc = NAN
 
     cdef double _push(self, double h, double l, double c) noexcept nogil:
         return atr_push(&self.a, h, l, c)
 
+    cdef double _first(self, double h, double l, double c) noexcept nogil:
+        """The first bar under first_range: its high - low enters the seed (the mean of the
+        first `length` ranges, so the ATR starts one bar earlier than TA-Lib's)."""
+        self.a.pc = c
+        return smooth_update(&self.a.w, h - l)
+
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double a = self._push(h, l, c)
+        cdef double a = (self._first(h, l, c) if self.first_range and self.nbar == 0
+                         else self._push(h, l, c))
         out[0] = natr_of(a, c) if self.normalized and not isnan(a) else a
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
+        cdef Py_ssize_t s = 0
+        cdef double x
+        if self.first_range and self.nbar == 0:
+            x = self._first(h[0], l[0], c[0])
+            out[0][0] = natr_of(x, c[0]) if self.normalized and not isnan(x) else x
+            s = 1
         cdef Atr a = self.a
-        atr_run(&a, h, l, c, out[0], n, self.normalized != 0)
+        atr_run(&a, h + s, l + s, c + s, out[0] + s, n - s, self.normalized != 0)
         self.a = a
         return True
 

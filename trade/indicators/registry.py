@@ -505,20 +505,30 @@ _add(
     "Vortex indicator VI+/VI- (talipp VTX).",
     outputs=("plus", "minus"),
 )
+
+
+def _first_range() -> ParamSpec:
+    return ParamSpec(
+        "first_range", "bool", False,
+        doc="count the first bar's high - low as a true range (TRADE): the seed is the mean "
+        "of the first length ranges and the first value comes at bar length - 1",
+    )
+
+
 _add(
     "atr",
-    (_length(14),),
+    (_length(14), _first_range()),
     _HLC,
-    lambda p: _k.KAtr(_n(p), 0),
-    _one(lambda p: _n(p)),
+    lambda p: _k.KAtr(_n(p), 0, bool(p["first_range"])),
+    _one(lambda p: _n(p) - 1 if p["first_range"] else _n(p)),
     "Average true range, Wilder (TA-Lib ATR).",
 )
 _add(
     "natr",
-    (_length(14),),
+    (_length(14), _first_range()),
     _HLC,
-    lambda p: _k.KAtr(_n(p), 1),
-    _one(lambda p: _n(p)),
+    lambda p: _k.KAtr(_n(p), 1, bool(p["first_range"])),
+    _one(lambda p: _n(p) - 1 if p["first_range"] else _n(p)),
     "ATR as a percent of close (TA-Lib NATR).",
 )
 _add(
