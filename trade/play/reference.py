@@ -255,9 +255,12 @@ DIALECT_DOCS: dict[str, tuple[str, str]] = {
                                    "contradicts the account's own is an error"),
     "risk_limits.max_drawdown_pct": ("`account.max_drawdown_pct`", "the circuit breaker"),
     "risk_limits.max_leverage": ("`account.max_leverage`", "the leverage"),
-    "risk.tp_order_type": ("—", "`Market` (what the engine does) is accepted; `Limit` is "
-                                "refused with a reason (also under `risk_model`)"),
-    "risk.sl_order_type": ("—", "as `tp_order_type`, for the stop loss"),
+    "risk.tp_order_type": ("`risk.tp_order_type`", "`Market` or `Limit` in any case (also "
+                                "under `risk_model`): a limit take-profit, see Risk"),
+    "risk.sl_order_type": ("`risk.sl_order_type`", "as `tp_order_type`, for the stop loss"),
+    "risk.tp_trigger_by": ("`risk.tp_trigger_by`", "`LastPrice` or `MarkPrice` in any case; "
+                                "`IndexPrice` is refused with a reason (no index price series)"),
+    "risk.sl_trigger_by": ("`risk.sl_trigger_by`", "as `tp_trigger_by`, for the stop loss"),
     "structures.<role>.<interval>[]": (
         "`structures.<role>[]`",
         "structures keyed by an interval under a role; the interval must be the role's own "
@@ -267,8 +270,8 @@ DIALECT_DOCS: dict[str, tuple[str, str]] = {
         "`params.atr_length`",
         "names an `atr` feature; the structure computes the same ATR itself with that "
         "feature's length (a swing without ATR outputs ignores it)"),
-    "risk.take_profit_levels": ("—", "split take-profits: refused with a reason (also under "
-                                     "`risk_model`)"),
+    "risk.take_profit_levels": ("`risk.take_profit_levels`", "split take-profits, as "
+                                "written (also under `risk_model`), see Risk"),
 }
 
 #: Canonical condition operators (the values of COMPARE_OPS and OTHER_OPS) -> meaning.
