@@ -54,6 +54,35 @@ def test_right_keys_are_checked_once(sim: ExchangeSimServer) -> None:
     assert public.stats["requests"] == 1  # no keys, nothing to check
 
 
+def test_trade_run_with_wrong_keys_is_one_line_and_writes_nothing(
+        sim: ExchangeSimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`trade run` checks the keys before a journal, control endpoint or dashboard exists:
+    one line naming the endpoint, exit 2, no journal (an existing one stays as it was)."""
+    from tests.conftest_exsim import fast_cross_play_yaml
+    from trade.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    play = tmp_path / "p.yml"
+    play.write_text(fast_cross_play_yaml("wrong_keys"))
+    keys = tmp_path / "keys"
+    keys.write_text(f"api_key={KEY}\napi_secret=not-the-secret\n")
+    keys.chmod(0o600)
+    journal = tmp_path / "j.jsonl"
+    body = b'{"ts":1,"kind":"bar","bar":0}\n'
+    journal.write_bytes(body)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(play), "--endpoint", sim.base_url, "--keys", str(keys),
+              "--journal", str(journal)])
+    out = capsys.readouterr()
+    lines = [ln for ln in out.err.splitlines() if ln.strip()]
+    assert info.value.code == 2 and out.out == "" and len(lines) == 1, out
+    assert "the API key was refused by" in lines[0] and sim.base_url in lines[0]
+    assert "not-the-secret" not in out.err
+    assert journal.read_bytes() == body and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("endpoint", ["127.0.0.1:8099", "localhost", "ftp://h:1",
                                       "http://", "http://:80", "htp://127.0.0.1:8099",
                                       "http://127.0.0.1:99999", "ws://127.0.0.1:1"])

@@ -221,6 +221,7 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
 
         host, port = parse_address(dashboard)
         # bound before the exchange is contacted: a busy port is one line, nothing started
+        # (stopped again below when a later step fails)
         try:
             board = DashboardServer(host, port).start()
         except OSError as exc:
@@ -228,6 +229,10 @@ def run(play_files: tuple[Path, ...], mode: str, endpoint: str | None,
                              f"{exc.strerror or exc}") from None
     setups: list[_Setup] = []
     try:
+        if creds is not None:
+            # refused keys are permanent: one line at once, before a journal or control
+            # endpoint exists (the run would otherwise start and journal its stop)
+            _check_keys(mode, endpoint, creds)
         for play, sym, journal, alloc in zip(plays, syms, journals, allocs, strict=True):
             exec_ms = INTERVAL_MINUTES.get(play.exec_tf, 1) * 60_000
             max_age_ms = exec_ms if max_bar_age is None else int(max_bar_age * 1000)
@@ -428,6 +433,21 @@ def _print_summary(summary: Any, name: str) -> None:
                    "closed)")
     if summary.paused:
         click.echo(f"{pre}paused: {summary.paused}", err=True)
+
+
+def _check_keys(mode: str, endpoint: str | None, creds: Any) -> None:
+    """One signed read of the key's own record (after measuring the clock offset, as the run
+    does): AuthError at once when the exchange refuses the key."""
+    from trade.exchange_sim.pybit_client import close_http
+    from trade.live import BybitRest, make_session
+
+    rest = BybitRest(make_session(mode, endpoint=endpoint,  # type: ignore[arg-type]
+                                  credentials=creds, timeout_s=5.0))
+    try:
+        rest.sync_time()  # checks the keys on its first call
+    finally:
+        rest.stop.set()
+        close_http(rest.session)
 
 
 def default_journal(play_name: str, symbol: str, mode: str) -> Path:
