@@ -14,7 +14,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest_exsim import make_server, synthetic_bars
-from tests.test_live_session import PLAY_YAML, _backtest_fills, _key, _live_fills, _run
+from tests.test_live_session import (
+    BREAK_EVEN_YAML,
+    PLAY_YAML,
+    _backtest_fills,
+    _key,
+    _live_fills,
+    _run,
+)
 from trade.core import FillEvent, Order, OrderRequest, OrderStatus, Side
 from trade.engine import DEFAULT_INSTRUMENT, order_plan, sim_config
 from trade.live import read_journal
@@ -200,3 +207,25 @@ def test_a_restart_keeps_the_listed_partial_orders_and_sends_none_twice(
              round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in first_fills]
     keys += [_key(f) for f in fills if f.exec_id not in before]
     assert keys == [_key(f) for f in ref]
+
+
+def test_break_even_moves_a_limit_stop_as_a_partial_stop_and_trades_as_the_backtest(
+        tmp_path: Path) -> None:
+    """A limit stop is a Partial stop; a break-even moves it as a Partial stop of the same
+    kind (a Full one would make it a market stop), so the live run stays the backtest."""
+    path = tmp_path / "be_limit.yml"
+    path.write_text(BREAK_EVEN_YAML.replace("risk_model:\n",
+                                            "risk_model:\n  sl_order_type: Limit\n"))
+    play = load_play(path)
+    bars = synthetic_bars(n=400, seed=11)
+    ref = _backtest_fills(play, bars, 5 + 200)
+    live = _live_fills(play, bars, 200, tmp_path)
+    stops = [f for f in ref if f.exec_type.name == "STOP_LOSS"]
+    assert stops and all(f.is_maker for f in stops)
+    assert [(*_key(f), f.is_maker) for f in live] == [(*_key(f), f.is_maker) for f in ref]
+    journal = read_journal(tmp_path / "journal.jsonl")
+    moved = [r for r in journal if r["kind"] == "protection_requested"
+             and r["reason"] == "break_even"]
+    assert moved and all(r["partial"]["sl_limit"] for r in moved)
+    assert sum(r["kind"] == "protection_confirmed" for r in journal) == sum(
+        r["kind"] == "protection_requested" for r in journal)

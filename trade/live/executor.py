@@ -375,7 +375,7 @@ class OrderExecutor:
                                        attempts=1)
                     except BybitError as exc:
                         problems.append(f"trading-stop refused: {exc}")
-                send = True
+                read_only, send = not send, True
                 try:
                     rows = self.rest.call("GET", "/v5/position/list",
                                           {"category": "linear", "symbol": symbol},
@@ -402,6 +402,9 @@ class OrderExecutor:
                         self.post(ProtectResult(token, True, why, attempt, elapsed, held))
                         return
                     problems.append(why)
+                    if read_only and not stop.is_set():
+                        attempt -= 1  # a first look (repair, break-even): now send what is missing
+                        continue
                 elapsed = self.clock.monotonic() - t0
                 detail = "; ".join(problems)
                 if stop.is_set():

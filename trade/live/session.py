@@ -184,6 +184,7 @@ class LiveSession:
         # a decision waits for protection jobs: never give up on them before their deadline
         self.sync_timeout_s = max(sync_timeout_s, self.protection.deadline_s + 5.0)
         self.protect_jobs: dict[int, dict[str, Any]] = {}
+        self.stop_kind = (False, False)  # the position's stop: (limit, mark-price trigger)
         self.protect_stats = {"requested": 0, "confirmed": 0, "failed": 0, "closed": 0}
         self.paused = ""  # why new entries are refused for the rest of the run
         self.entry_hold = ""  # why the bar being decided may not enter (set by the runner)
@@ -424,6 +425,8 @@ class LiveSession:
             side = 1 if order.request.side is Side.BUY else -1
             plan = plan_from(order.request, side, order.avg_fill_price, order.filled_qty,
                              levels, self.rules.tick_size, self.rules.qty_step)
+            # how this position's stop fills: a break-even moves it as the same kind
+            self.stop_kind = (order.request.sl_limit, order.request.sl_by_mark)
             if levels or plan:
                 self.protect(levels, side, reason="entry", link=order.order_id,
                              partial=plan, avg_price=order.avg_fill_price)
@@ -518,6 +521,7 @@ class LiveSession:
             levels = entry_levels(rec, pos.side, pos.entry_price)
             plan = entry_plan(rec, pos.side, pos.entry_price, levels, self.rules.tick_size,
                               self.rules.qty_step)
+            self.stop_kind = (bool(rec.get("sl_limit")), bool(rec.get("sl_by_mark")))
             reason = "restart"
         else:
             policy = self.protection.unknown_position
@@ -574,7 +578,14 @@ class LiveSession:
         else:
             self.journal.write("break_even", bar=ts, level=action.level, action="stop",
                                entry=pos.entry_price)
-            self.protect({"stopLoss": action.level}, pos.side, reason="break_even")
+            if any(self.stop_kind):
+                # a Partial stop (limit or mark-price) moves as a Partial stop of its kind
+                limit, by_mark = self.stop_kind
+                plan = PartialPlan(stop_loss=action.level, sl_limit=limit, sl_by_mark=by_mark,
+                                   size=pos.size)
+                self.protect({}, pos.side, reason="break_even", partial=plan)
+            else:
+                self.protect({"stopLoss": action.level}, pos.side, reason="break_even")
 
     def _concerns_us(self, ev: PrivatePush) -> bool:
         """A push that may change this session's state: its symbol's orders, executions or
