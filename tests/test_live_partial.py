@@ -5,6 +5,7 @@ carries what a restart needs to repair them."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from tests.conftest_exsim import make_server, synthetic_bars
 from tests.test_live_session import (
     BREAK_EVEN_YAML,
+    FAST,
     PLAY_YAML,
     _backtest_fills,
     _key,
@@ -23,8 +25,8 @@ from tests.test_live_session import (
     _run,
 )
 from trade.core import FillEvent, Order, OrderRequest, OrderStatus, Side
-from trade.engine import DEFAULT_INSTRUMENT, order_plan, sim_config
-from trade.live import read_journal
+from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
+from trade.live import LiveRunner, RunConfig, read_journal
 from trade.live.executor import bracket_prices
 from trade.live.journal import order_fields
 from trade.live.protect import (
@@ -229,3 +231,38 @@ def test_break_even_moves_a_limit_stop_as_a_partial_stop_and_trades_as_the_backt
     assert moved and all(r["partial"]["sl_limit"] for r in moved)
     assert sum(r["kind"] == "protection_confirmed" for r in journal) == sum(
         r["kind"] == "protection_requested" for r in journal)
+
+
+def test_paper_mode_passes_split_limit_brackets_to_its_kernel(tmp_path: Path) -> None:
+    """`--mode paper` fills with its own step engine: the entry's levels and flags reach
+    it with the request, so paper fills are the backtest's, maker take-profits included."""
+    play = _split_play(tmp_path, "sl_trigger_by: MarkPrice")
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    n = 120
+    with make_server(bars, warm=5) as sim:
+        cfg = RunConfig(symbol="BTCUSDT", mode="paper", endpoint=sim.base_url,
+                        journal_path=tmp_path / "journal.jsonl", stream_options=FAST,
+                        sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
+        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
+        thread = threading.Thread(target=runner.run, name="paper-engine-test")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            for i in range(1, n + 1):
+                sim.step()
+                assert runner.wait_bars(i, 20), (i, runner.error)
+        finally:
+            runner.stop()
+            thread.join(10)
+    assert runner.error is None
+    records = read_journal(tmp_path / "journal.jsonl")
+    entries = [r for r in records if r["kind"] == "order" and not r["reduce_only"]]
+    assert entries and all(len(r["tp_levels"]) == 3 and r["tp_limit"] and r["sl_by_mark"]
+                           for r in entries)
+    fills = [r for r in records if r["kind"] == "fill"]
+    ref = _backtest_fills(play, bars, 5 + n)
+    assert sum(f.exec_type.name == "TAKE_PROFIT" for f in ref) >= 3
+    assert [(int(Side.BUY if r["side"] == "Buy" else Side.SELL), round(r["qty"], 9),
+             round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in fills] == [
+        _key(f) for f in ref]
