@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest_exsim import make_server, synthetic_bars
+from tests.conftest_exsim import KEY, SECRET, make_server, synthetic_bars
 from tests.test_live_session import (
     BREAK_EVEN_YAML,
     FAST,
@@ -26,7 +26,15 @@ from tests.test_live_session import (
 )
 from trade.core import FillEvent, Order, OrderRequest, OrderStatus, Side
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
-from trade.live import LiveRunner, RunConfig, read_journal
+from trade.exchange_sim import FaultConfig
+from trade.live import (
+    Credentials,
+    LiveRunner,
+    ProtectionPolicy,
+    RiskLimits,
+    RunConfig,
+    read_journal,
+)
 from trade.live.executor import bracket_prices
 from trade.live.journal import order_fields
 from trade.live.protect import (
@@ -266,3 +274,51 @@ def test_paper_mode_passes_split_limit_brackets_to_its_kernel(tmp_path: Path) ->
     assert [(int(Side.BUY if r["side"] == "Buy" else Side.SELL), round(r["qty"], 9),
              round(r["price"], 6), r["exec_ts"], r["exec_type"]) for r in fills] == [
         _key(f) for f in ref]
+
+
+def test_refused_partial_brackets_close_the_position_and_pause(tmp_path: Path) -> None:
+    """Issue 14's guarantee holds with Partial brackets: every trading-stop refused, the
+    entry's provisional Full stop protects the position from its fill, the Partial levels
+    and stop are never confirmed, so the position is closed reduce-only and entries pause."""
+    play = _split_play(tmp_path, "sl_order_type: Limit")
+    bars = synthetic_bars(n=400, seed=11)
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    journal = tmp_path / "j.jsonl"
+    refuse = FaultConfig(rest_paths=("/v5/position/trading-stop",), rest_error_rate=1.0)
+    with make_server(bars, warm=5, sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT)
+                     ) as sim:
+        sim.configure_faults(refuse)
+        cfg = RunConfig(symbol="BTCUSDT", mode="demo", endpoint=sim.base_url,
+                        credentials=Credentials(KEY, SECRET), journal_path=journal,
+                        stream_options=FAST, rest_timeout_s=0.5, tag="pprot",
+                        risk_limits=RiskLimits(max_orders_per_minute=None),
+                        protection=ProtectionPolicy(deadline_s=1.0, backoff_initial_s=0.1,
+                                                    backoff_max_s=0.2))
+        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
+        thread = threading.Thread(target=runner.run, name="live-engine-pprot")
+        thread.start()
+        stops: list[float] = []
+        try:
+            assert runner.ready.wait(20), runner.error
+            for i in range(1, 120):
+                sim.step()
+                assert runner.wait_bars(i, 20), (i, runner.error)
+                pos = sim.inspect(lambda v: v.engine.position())
+                if pos.side != 0:
+                    stops.append(float(pos.stop_loss))
+                session = runner.session
+                assert session is not None
+                if session.paused and sim.inspect(lambda v: v.engine.position().side) == 0:
+                    break
+            paused = session.paused
+        finally:
+            runner.stop()
+            thread.join(15)
+    assert stops and all(s > 0 for s in stops)  # the provisional stop from the fill on
+    assert paused and "not confirmed" in paused
+    records = read_journal(journal)
+    kinds = [r["kind"] for r in records]
+    assert "protection_confirmed" not in kinds
+    failed = next(r for r in records if r["kind"] == "protection_failed")
+    assert "Partial take-profit refused" in failed["detail"]
+    assert kinds.index("protection_close") > kinds.index("protection_failed")
