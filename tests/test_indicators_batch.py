@@ -113,10 +113,9 @@ def test_rolling_extreme_scan_equals_the_deque(
 # window extremes by blocks) and redoes a block bar by bar when it meets a NaN
 # (a name:variant entry is the indicator with that variant's extra parameters)
 BLOCKED = ["atr", "natr", "atr:first_range", "natr:first_range", "rsi", "cmo", "supertrend",
-           "supertrend:pandas_ta", "keltner",
-           "keltner:pandas_ta", "willr", "rsi:mid", "willr:mid",
-           "midprice", "rolling_max", "rolling_min", "stoch", "stoch:flat_k", "kama", "sma", "wma",
-           "trima", "ema", "dema", "tema", "macd", "ppo"]
+           "supertrend:pandas_ta", "keltner", "keltner:pandas_ta", "willr", "rsi:mid",
+           "willr:mid", "midprice", "rolling_max", "rolling_min", "stoch", "stoch:flat_k", "kama",
+           "kama:pandas_ta", "sma", "wma", "trima", "ema", "dema", "tema", "macd", "ppo"]
 VARIANTS: dict[str, dict[str, Any]] = {
     "supertrend:pandas_ta": {"style": "pandas_ta"},
     "stoch:flat_k": {"flat_k": 50.0},
@@ -125,6 +124,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "willr:mid": {"flat": "mid"},
     "atr:first_range": {"first_range": True},
     "natr:first_range": {"first_range": True},
+    "kama:pandas_ta": {"style": "pandas_ta"},
 }
 
 

@@ -1017,6 +1017,36 @@ def ref_atr_first_range(b: Bars, n: int) -> np.ndarray:
     return atr
 
 
+def ref_kama_pandas_ta(b: Bars, n: int, fast: int, slow: int) -> np.ndarray:
+    """pandas-ta's KAMA (TRADE's): the mean of the first n closes at bar n - 1, then
+    kama += sc (close - kama), sc = (er (2/(fast+1) - 2/(slow+1)) + 2/(slow+1))^2,
+    er = |close - close n bars ago| / sum of the n |bar-to-bar changes| (0 if that is 0)."""
+    c = b["close"]
+    f, sl = 2 / (fast + 1), 2 / (slow + 1)
+    out = np.full(len(c), np.nan)
+    out[n - 1] = np.mean(c[:n])
+    for i in range(n, len(c)):
+        path = np.sum(np.abs(np.diff(c[i - n:i + 1])))
+        er = abs(c[i] - c[i - n]) / path if path else 0.0
+        sc = (er * (f - sl) + sl) ** 2
+        out[i] = out[i - 1] + sc * (c[i] - out[i - 1])
+    return out
+
+
+def ref_alma(b: Bars, n: int, offset: float, sigma: float, floor: bool) -> np.ndarray:
+    """ALMA: weights exp(-(i - m)^2 / (2 (n / sigma)^2)) on the window, oldest i = 0,
+    m = offset (n - 1), rounded down to a whole bar when `floor` (pandas-ta, TRADE)."""
+    m = offset * (n - 1)
+    m = float(np.floor(m)) if floor else m
+    w = np.exp(-((np.arange(n) - m) ** 2) / (2 * (n / sigma) ** 2))
+    w /= w.sum()
+    c = b["close"]
+    out = np.full(len(c), np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(c, n)
+    out[n - 1:] = win @ w
+    return out
+
+
 def _ewm_first(x: np.ndarray, alpha: float) -> np.ndarray:
     """y = alpha x + (1 - alpha) y', from x's first non-NaN value, which it starts at."""
     out = np.full(len(x), np.nan)
@@ -1100,6 +1130,12 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ("trima", {"length": 20}, _tl(talib.TRIMA, "close", timeperiod=20)),
     ("trima", {"length": 21}, _tl(talib.TRIMA, "close", timeperiod=21)),
     ("kama", {"length": 10}, _tl(talib.KAMA, "close", timeperiod=10)),
+    ("kama", {"style": "pandas_ta"}, lambda b: {"value": ref_kama_pandas_ta(b, 10, 2, 30)}),
+    ("kama", {"length": 5, "fast": 3, "slow": 20, "style": "pandas_ta"},
+     lambda b: {"value": ref_kama_pandas_ta(b, 5, 3, 20)}),
+    ("alma", {"floor_centre": True}, lambda b: {"value": ref_alma(b, 9, 0.85, 6.0, True)}),
+    ("alma", {"length": 20, "offset": 0.5, "floor_centre": True},
+     lambda b: {"value": ref_alma(b, 20, 0.5, 6.0, True)}),
     (
         "alma",
         {"length": 9},
@@ -1547,3 +1583,17 @@ def test_atr_first_range_on_real_bars(bars: Bars) -> None:
     assert np.isnan(ta[13]) and np.isfinite(fr[13])
     assert abs(fr[14] / ta[14] - 1) > 1e-3
     np.testing.assert_allclose(fr[40 * 14:], ta[40 * 14:], rtol=1e-9)
+
+
+def test_kama_and_alma_forms_on_real_bars(bars: Bars) -> None:
+    """TRADE's KAMA starts a bar earlier from another seed and converges to TA-Lib's;
+    ALMA with the centre rounded down is another weighting, apart on every bar."""
+    ta = compute("kama", {}, bars)["value"]
+    pt = compute("kama", {"style": "pandas_ta"}, bars)["value"]
+    assert np.isnan(ta[9]) and np.isfinite(pt[9])
+    assert abs(pt[10] - ta[10]) > 1.0
+    np.testing.assert_allclose(pt[1000:], ta[1000:], rtol=1e-9)
+    exact = compute("alma", {}, bars)["value"][8:]
+    floor = compute("alma", {"floor_centre": True}, bars)["value"][8:]
+    rel = np.abs(floor / exact - 1)
+    assert (rel > 0).mean() > 0.99 and np.median(rel) > 1e-4

@@ -59,11 +59,11 @@ class KTrima(Kernel):
 
 @disjoint_base
 class KKama(Kernel):
-    def __init__(self, length: int, fast: int = ..., slow: int = ..., src: int = ...) -> None: ...
+    def __init__(self, length: int, fast: int = ..., slow: int = ..., src: int = ..., style: int = ...) -> None: ...
 
 @disjoint_base
 class KAlma(Kernel):
-    def __init__(self, length: int, offset: float = ..., sigma: float = ..., src: int = ...) -> None: ...
+    def __init__(self, length: int, offset: float = ..., sigma: float = ..., src: int = ..., floor_centre: bool = ...) -> None: ...
 
 @disjoint_base
 class KZlma(Kernel):

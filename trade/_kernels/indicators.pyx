@@ -1099,6 +1099,33 @@ cdef inline double kama_er(double period_roc, double sum_roc1) noexcept nogil:
         return 1.0
     return fabs(period_roc / sum_roc1)
 
+cdef inline double kama_bar_pt(Kama* k, double x) noexcept nogil:
+    """kama_bar by pandas-ta's rules (TRADE's KAMA): the first value, at bar n - 1, is
+    the mean of the first n values; the efficiency ratio is |net move| / path, 0 on a
+    path of length 0 (no TA-Lib guard)."""
+    cdef double old = ring_push(&k.r, x)
+    cdef long long cnt = k.r.count
+    cdef double er, sc, period_roc, seed = 0.0
+    cdef int j
+    if cnt >= 2:
+        k.sum_roc1 += fabs(x - ring_ago(&k.r, 1))
+    if cnt > k.n + 1:
+        k.sum_roc1 -= fabs(old - ring_ago(&k.r, k.n))
+    if cnt < k.n:
+        return NAN
+    if cnt == k.n:                       # seed: the mean of the first n values
+        for j in range(k.n - 1, -1, -1):
+            seed += ring_ago(&k.r, j)
+        k.prev = seed / k.n
+        return k.prev
+    period_roc = x - ring_ago(&k.r, k.n)
+    er = 0.0 if k.sum_roc1 == 0.0 else fabs(period_roc) / k.sum_roc1
+    sc = (er * k.const_diff) + k.const_max
+    sc *= sc
+    k.prev = ((x - k.prev) * sc) + k.prev
+    return k.prev
+
+
 cdef inline void kama_span(Kama* k, const double* x, double* out, Py_ssize_t a,
                            Py_ssize_t b) noexcept nogil:
     """out[i] = kama_bar(k, x[i]) for a <= i < b, given a >= n+1 and a seeded state (the
@@ -1121,10 +1148,12 @@ cdef inline void kama_span(Kama* k, const double* x, double* out, Py_ssize_t a,
 
 cdef class KKama(Kernel):
     cdef Kama k
+    cdef bint pt      # style 1: pandas-ta's seed and ratio (kama_bar_pt)
 
-    def __init__(self, int length, int fast=2, int slow=30, int src=0):
+    def __init__(self, int length, int fast=2, int slow=30, int src=0, int style=0):
         self.n_out = 1
         self.src = src
+        self.pt = style == 1
         self.k.n = length
         self._ring(&self.k.r, length + 1)
         self.k.sum_roc1 = 0.0
@@ -1134,7 +1163,8 @@ cdef class KKama(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = kama_bar(&self.k, pick(self.src, o, h, l, c, v))
+        cdef double x = pick(self.src, o, h, l, c, v)
+        out[0] = kama_bar_pt(&self.k, x) if self.pt else kama_bar(&self.k, x)
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
@@ -1147,6 +1177,12 @@ cdef class KKama(Kernel):
         cdef Kama k = self.k
         cdef double* o0 = out[0]
         cdef int w = k.n
+        if self.pt:
+            for i in range(n):
+                o0[i] = kama_bar_pt(&k, x[i])
+            self.k = k
+            free(tmp)
+            return True
         i = 0
         # bar by bar until the window's values all lie in x (and TA-Lib's seed is past)
         while i < n and (i < w + 1 or k.r.count < w + 1):
@@ -1165,13 +1201,16 @@ cdef class KAlma(Kernel):
     cdef double* w
     cdef double wsum
 
-    def __init__(self, int length, double offset=0.85, double sigma=6.0, int src=0):
+    def __init__(self, int length, double offset=0.85, double sigma=6.0, int src=0,
+                 bint floor_centre=False):
         self.n_out = 1
         self.src = src
         self._ring(&self.r, length)
         self.w = self._alloc(length)
         cdef double s = length / sigma
         cdef double m = (length - 1) * offset
+        if floor_centre:                     # pandas-ta's (TRADE's): a whole bar
+            m = floor(m)
         cdef int i
         self.wsum = 0.0
         for i in range(length):

@@ -164,6 +164,8 @@ _add(
     _one(lambda p: _n(p) - 1),
     "Triangular moving average: SMA of an SMA (TA-Lib TRIMA).",
 )
+#: kama seeds: TA-Lib's (the previous value) and pandas-ta's (TRADE's: the mean)
+KAMA_STYLES: tuple[str, ...] = ("talib", "pandas_ta")
 _add(
     "kama",
     (
@@ -171,10 +173,17 @@ _add(
         _int("fast", 2, doc="fast EMA period of the scaling"),
         _int("slow", 30, doc="slow EMA period of the scaling"),
         _src(),
+        ParamSpec(
+            "style", "str", "talib", choices=KAMA_STYLES,
+            doc="talib: seeded with the previous value, first value at bar length; "
+            "pandas_ta (TRADE): seeded with the mean of the first length values, at bar "
+            "length - 1, efficiency ratio 0 on a flat window",
+        ),
     ),
     _C,
-    lambda p: _k.KKama(_n(p), int(p["fast"]), int(p["slow"]), _s(p)),
-    _one(lambda p: _n(p)),
+    lambda p: _k.KKama(_n(p), int(p["fast"]), int(p["slow"]), _s(p),
+                       KAMA_STYLES.index(str(p["style"]))),
+    _one(lambda p: _n(p) - 1 if p["style"] == "pandas_ta" else _n(p)),
     "Kaufman adaptive moving average (TA-Lib KAMA at fast=2, slow=30).",
 )
 _add(
@@ -184,9 +193,13 @@ _add(
         _float("offset", 0.85, 0.0, 1.0, "Gaussian centre as a fraction of the window"),
         _float("sigma", 6.0, 0.01, 1000.0, "window / sigma = Gaussian width"),
         _src(),
+        ParamSpec("floor_centre", "bool", False,
+                  doc="round the centre offset * (length - 1) down to a whole bar "
+                  "(pandas-ta, TRADE)"),
     ),
     _C,
-    lambda p: _k.KAlma(_n(p), float(p["offset"]), float(p["sigma"]), _s(p)),
+    lambda p: _k.KAlma(_n(p), float(p["offset"]), float(p["sigma"]), _s(p),
+                       bool(p["floor_centre"])),
     _one(lambda p: _n(p) - 1),
     "Arnaud Legoux moving average (talipp ALMA); O(length) per bar.",
 )
