@@ -62,3 +62,37 @@ def test_busy_port_raises_input_error_and_leaves_no_thread(busy_port: int) -> No
     with pytest.raises(InputError, match="in use"):
         server.start()
     assert server._thread is None
+
+
+def test_a_lowercase_symbol_is_listed_upper_case_and_a_bad_one_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bybit symbols are upper case: `--symbol btcusdt` serves BTCUSDT (the store's folder),
+    never a second, lower-case market; `btc/usdt` is refused (InputError)."""
+    from click.testing import CliRunner
+
+    import trade.exchange_sim as exsim
+    from trade.cli import cli
+    from trade.data import import_file, open_store
+
+    csv = tmp_path / "b.csv"
+    pacsv.write_csv(synthetic_bars(n=30), csv)
+    store = tmp_path / "store"
+    import_file(open_store(store), csv, "BTCUSDT")
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(bars: dict[str, object], **kwargs: object) -> None:
+        seen.update(bars=sorted(bars), symbol=kwargs["symbol"])
+        raise Stop
+
+    monkeypatch.setattr(exsim, "ExchangeSimServer", capture)
+    res = CliRunner().invoke(cli, ["exchange-sim", "--data-dir", str(store), "--symbol",
+                                   "btcusdt", "--symbol", "BTCUSDT"])
+    assert isinstance(res.exception, Stop), res.output
+    assert seen == {"bars": ["BTCUSDT"], "symbol": "BTCUSDT"}
+    res = CliRunner().invoke(cli, ["exchange-sim", "--data-dir", str(store), "--symbol",
+                                   "btc/usdt"])
+    assert isinstance(res.exception, InputError)  # `trade` prints it as one line, exit 2
+    assert "bad symbol 'btc/usdt'" in str(res.exception)

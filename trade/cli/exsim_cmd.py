@@ -54,6 +54,7 @@ def exchange_sim(
 ) -> None:
     """Serve Bybit V5 REST and WebSocket from replayed history, for offline rehearsals."""
     from trade.core import InputError
+    from trade.data import normalize_symbol
     from trade.exchange_sim import (
         ExchangeSimServer,
         FaultConfig,
@@ -76,7 +77,9 @@ def exchange_sim(
     if data_dir.is_file() and len(symbols) > 1:
         raise InputError(f"{data_dir} holds the bars of one symbol; give a data store "
                          f"directory to list several")
-    symbols = tuple(dict.fromkeys(symbols))  # each once, in the order given
+    # Bybit symbols are upper case: `btcusdt` is BTCUSDT (as the store reads it), each once,
+    # in the order given
+    symbols = tuple(dict.fromkeys(normalize_symbol(s) for s in symbols))
     symbol = symbols[0]
     try:
         sim_config = SimConfig(symbol=symbol, initial_balance=balance, leverage=leverage)
