@@ -143,7 +143,7 @@ class KSupertrend(Kernel):
 
 @disjoint_base
 class KPsar(Kernel):
-    def __init__(self, accel: float, maximum: float, init: float = ...) -> None: ...
+    def __init__(self, accel: float, maximum: float, init: float = ..., style: int = ...) -> None: ...
 
 @disjoint_base
 class KVortex(Kernel):

@@ -2457,12 +2457,15 @@ cdef class KSupertrend(Kernel):
 
 
 cdef class KPsar(Kernel):
-    """TA-Lib SAR line by line; direction is the side the reported SAR belongs to."""
+    """TA-Lib SAR line by line; direction is the side the reported SAR belongs to.
+    style 1: pandas-ta's psar (TRADE's), see _step_pt."""
     cdef double accel, maximum, af, ep, sar, new_high, new_low, init
     cdef int is_long, prev_side
+    cdef bint pt
 
-    def __init__(self, double accel, double maximum, double init=-1.0):
+    def __init__(self, double accel, double maximum, double init=-1.0, int style=0):
         self.n_out = 6
+        self.pt = style == 1
         if accel > maximum:
             accel = maximum
         if init < 0:
@@ -2474,9 +2477,65 @@ cdef class KPsar(Kernel):
         self.init = init
         self.af = init
 
+    cdef void _step_pt(self, double h, double l, double c, double* out) noexcept nogil:
+        """pandas-ta's rules: the SAR starts at the first close; the side is short when
+        the second bar's high and low are both below the first's, else long, with the
+        first bar's extreme as EP. Each bar: SAR += af (EP - SAR); the bar reverses when
+        its low (long) / high (short) is beyond that SAR; a new extreme moves EP and af;
+        the SAR is kept outside the previous bar's range only; on a reversal the SAR is
+        the EP, af restarts and EP is this bar's extreme."""
+        cdef double ns
+        cdef bint rev
+        if self.nbar == 0:
+            self.sar = c
+            self.new_high = h
+            self.new_low = l
+            return
+        if self.nbar == 1:
+            self.is_long = 0 if (h < self.new_high and l < self.new_low) else 1
+            self.ep = self.new_high if self.is_long else self.new_low
+        ns = self.sar + self.af * (self.ep - self.sar)
+        if self.is_long:
+            rev = l < ns
+            if h > self.ep:
+                self.ep = h
+                self.af = self.af + self.accel
+                if self.af > self.maximum:
+                    self.af = self.maximum
+            if ns > self.new_low:
+                ns = self.new_low
+        else:
+            rev = h > ns
+            if l < self.ep:
+                self.ep = l
+                self.af = self.af + self.accel
+                if self.af > self.maximum:
+                    self.af = self.maximum
+            if ns < self.new_high:
+                ns = self.new_high
+        if rev:
+            ns = self.ep
+            self.af = self.init
+            self.is_long = 0 if self.is_long else 1
+            self.ep = h if self.is_long else l
+        self.sar = ns
+        self.new_high = h
+        self.new_low = l
+        out[0] = ns
+        out[1] = 1.0 if self.is_long else -1.0
+        if self.is_long:
+            out[2] = ns
+        else:
+            out[3] = ns
+        out[4] = self.af
+        out[5] = 1.0 if rev else 0.0
+
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double prev_high, prev_low, dp, dm
+        if self.pt:
+            self._step_pt(h, l, c, out)
+            return
         if self.nbar == 0:
             self.new_high = h
             self.new_low = l

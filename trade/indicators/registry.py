@@ -493,18 +493,28 @@ _add(
     "reference for the two band rules (`style`).",
     outputs=("value", "direction", "long", "short"),
 )
+#: psar rules: TA-Lib's SAR and pandas-ta's (TRADE's)
+PSAR_STYLES: tuple[str, ...] = ("talib", "pandas_ta")
 _add(
     "psar",
     (
         _float("accel", 0.02, 0.0, 1.0, "acceleration step"),
         _float("maximum", 0.2, 0.0, 1.0, "acceleration cap"),
         _float("initial", 0.0, 0.0, 1.0, "starting acceleration after a reversal; 0 = accel"),
+        ParamSpec(
+            "style", "str", "talib", choices=PSAR_STYLES,
+            doc="talib: TA-Lib SAR (starts at the first bar's extreme, kept outside the last "
+            "two bars' range); pandas_ta (TRADE): starts at the first close, kept outside "
+            "the previous bar's range only",
+        ),
     ),
-    _HL,
+    _HLC,
     lambda p: _k.KPsar(float(p["accel"]), float(p["maximum"]),
-                       float(p["initial"]) if float(p["initial"]) > 0 else -1.0),
+                       float(p["initial"]) if float(p["initial"]) > 0 else -1.0,
+                       PSAR_STYLES.index(str(p["style"]))),
     _same(6, lambda p: 1),
-    "Parabolic SAR (TA-Lib SAR; with `initial` != accel, TA-Lib SAREXT's start factor); "
+    "Parabolic SAR (TA-Lib SAR; with `initial` != accel, TA-Lib SAREXT's start factor; "
+    "style pandas_ta: TRADE's, which reads the first close); "
     "direction +1 when the SAR is below price; long / short = the SAR on that side, else "
     "NaN; af = the acceleration in force; reversal = 1 on the bar the side flipped.",
     outputs=("value", "direction", "long", "short", "af", "reversal"),
