@@ -103,3 +103,13 @@ def test_a_sweep_whose_constraints_exclude_every_variant_fails_and_writes_nothin
     with pytest.raises(InputError, match="no variant of the sweep satisfies the constraints"):
         run_sweep(ctx, space, out, workers=1)
     assert out.read_bytes() == before and not out.with_name("k.parquet.partial").exists()
+
+
+def test_a_failed_sweep_leaves_no_folder_it_created(ctx: SweepContext, tmp_path: Path) -> None:
+    """The results folder (e.g. the default sweeps/) a failed sweep created goes with it."""
+    out = tmp_path / "sweeps" / "deep" / "k.parquet"
+    space = space_for(ctx, [f"{FAST}=values:40,50", "features.ema_slow.params.length=values:8"],
+                      [f"{FAST} < features.ema_slow.params.length"])
+    with pytest.raises(InputError):
+        run_sweep(ctx, space, out, workers=1)
+    assert not (tmp_path / "sweeps").exists()

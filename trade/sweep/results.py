@@ -118,6 +118,9 @@ class ResultsWriter:
         self.n_ok = 0  # rows (resumed ones included) of a variant that ran without error
         self.n_errors = 0
         self.first_error: str | None = None
+        # the folders this writer creates (deepest first): an aborted sweep removes them again
+        self._new_dirs = [d for d in (self.path.parent, *self.path.parent.parents)
+                          if not d.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".partial")
         old: pq.ParquetFile | None = None
@@ -186,6 +189,11 @@ class ResultsWriter:
             except OSError as exc:  # e.g. the disk is full: the partial file goes anyway
                 log.debug("closing the partial results file failed: %s", exc)
             self._tmp.unlink(missing_ok=True)
+            for folder in self._new_dirs:
+                try:
+                    folder.rmdir()  # only if empty: nothing else was put there meanwhile
+                except OSError:
+                    break
 
     def __enter__(self) -> ResultsWriter:
         return self
