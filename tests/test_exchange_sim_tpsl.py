@@ -24,7 +24,10 @@ from tests.conftest_exsim import (
     ws_kwargs,
 )
 from trade.core import FillEvent, OrderRequest, OrderType, Side
+from trade.core.instrument import Instrument
 from trade.exchange_sim import ExchangeSimServer, make_http, make_websocket
+from trade.exchange_sim.protocol import ApiError
+from trade.exchange_sim.venue import Venue
 from trade.sim import SimConfig, SimExchange
 
 SYM = "BTCUSDT"
@@ -263,3 +266,60 @@ def test_partial_create_attaches_a_limit_take_profit_at_the_opening_fill(
     fill = next(e for e in execs if e["stopOrderType"] == "PartialTakeProfit")
     assert fill["isMaker"] is True and fill["execPrice"] == tp
     assert fill["orderId"] == listed[0]["orderId"]
+
+
+def _venue() -> Venue:
+    inst = Instrument(symbol="X", tick_size=0.1, qty_step=0.01)
+    venue = Venue(SimConfig(symbol="X", initial_balance=100_000.0), inst)
+    nan = float("nan")
+    venue.on_bar((0, 100.0, 101.0, 99.0, 100.0, 1.0), nan, nan, 0)
+    venue.create({"category": "linear", "symbol": "X", "side": "Buy", "orderType": "Market",
+                  "qty": "1"}, 1)
+    venue.on_bar((60_000, 100.0, 100.5, 99.5, 100.0, 1.0), nan, nan, 2)
+    return venue
+
+
+def _ts(venue: Venue, **kw: str) -> None:
+    venue.trading_stop({"category": "linear", "symbol": "X", **kw}, 3)
+
+
+def _open(venue: Venue) -> list[str]:
+    return sorted(r.stop_order_type for r in venue.orders.values()
+                  if r.stop_order_type and not r.order.status.is_terminal)
+
+
+def test_one_stop_per_position_amend_and_what_cancel_all_and_dcp_leave() -> None:
+    venue = _venue()
+    _ts(venue, tpslMode="Partial", takeProfit="102", tpSize="0.4")
+    _ts(venue, tpslMode="Partial", takeProfit="104", tpSize="0.6")
+    _ts(venue, tpslMode="Partial", stopLoss="97", slSize="1", slTriggerBy="MarkPrice")
+    assert venue.engine.take_profit_levels() == [(102.0, 0.4), (104.0, 0.6)]
+    assert _open(venue) == ["PartialStopLoss", "PartialTakeProfit", "PartialTakeProfit"]
+    with pytest.raises(ApiError):  # a Full take-profit beside Partial ones
+        _ts(venue, takeProfit="105")
+    # amend the Partial stop's trigger: the engine's stop follows
+    sl = venue.partial_sl
+    assert sl is not None
+    venue.amend({"category": "linear", "symbol": "X", "orderId": sl.order.order_id,
+                 "triggerPrice": "98"}, 4)
+    assert venue.engine.position().stop_loss == 98.0
+    assert sl.order.request.trigger_price == 98.0
+    # a Full stopLoss replaces the Partial stop (one stop per position)
+    _ts(venue, stopLoss="96")
+    assert venue.partial_sl is None and sl.order.status.bybit == "Deactivated"
+    row = venue.position_row(venue.engine.position())
+    assert row["stopLoss"] == "96" and row["tpslMode"] == "Partial"  # the TPs still are
+    # DCP and cancel-all StopOrder leave the position's Partial TP/SL; cancel-all takes them
+    assert venue.dcp_cancel(5)[0] == []
+    venue.cancel_all({"category": "linear", "symbol": "X", "orderFilter": "StopOrder"}, 6)
+    assert _open(venue) == ["PartialTakeProfit", "PartialTakeProfit"]
+    venue.cancel_all({"category": "linear", "symbol": "X"}, 7)
+    assert _open(venue) == [] and venue.engine.take_profit_levels() == []
+    assert venue.position_row(venue.engine.position())["tpslMode"] == "Full"
+    # with a Full take-profit set, a Partial one is refused until it is cleared
+    _ts(venue, takeProfit="103")
+    with pytest.raises(ApiError):
+        _ts(venue, tpslMode="Partial", takeProfit="104", tpSize="0.5")
+    _ts(venue, takeProfit="0")
+    _ts(venue, tpslMode="Partial", takeProfit="104", tpSize="0.5")
+    assert venue.engine.take_profit_levels() == [(104.0, 0.5)]

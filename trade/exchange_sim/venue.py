@@ -796,13 +796,22 @@ class Venue:
         return done, pushes
 
     def cancel_all(self, params: dict[str, Any], now_ms: int) -> tuple[dict[str, Any], Pushes]:
-        """Cancel every open order (`/v5/order/cancel-all`); the result lists them."""
+        """Cancel every open order (`/v5/order/cancel-all`; `orderFilter` Order or
+        StopOrder narrows it, as Bybit's linear does); the result lists them."""
         self.check_symbol(params, required=False)
         pushes = Pushes()
         done: list[dict[str, str]] = []
-        tpsl = params.get("orderFilter") == "tpslOrder"  # only then the Partial TP/SL go
+        kind = params.get("orderFilter") or None
+        if kind not in (None, "Order", "StopOrder"):
+            raise ApiError(p.PARAM_ERROR, f"params error: orderFilter invalid ({kind!r})")
         for rec in list(self.orders.values()):
-            if rec.order.status.is_terminal or bool(rec.stop_order_type) != tpsl:
+            if rec.order.status.is_terminal:
+                continue
+            # Bybit (linear): Order = active orders, StopOrder = conditional ones; without a
+            # filter every kind goes, the position's Partial TP/SL orders included
+            conditional = rec.order.request.order_type.is_conditional
+            if kind is not None and (rec.stop_order_type
+                                     or conditional != (kind == "StopOrder")):
                 continue
             self._cancel_one(rec, now_ms, pushes)
             done.append({"orderId": self.oid(rec.order.order_id),
