@@ -1126,6 +1126,14 @@ cdef inline double kama_bar_pt(Kama* k, double x) noexcept nogil:
     return k.prev
 
 
+cdef void kama_run_pt(Kama* k, const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = kama_bar_pt(k, x[i]) for every i (out of line: KKama.batch's default loop
+    keeps its own code)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = kama_bar_pt(k, x[i])
+
+
 cdef inline void kama_span(Kama* k, const double* x, double* out, Py_ssize_t a,
                            Py_ssize_t b) noexcept nogil:
     """out[i] = kama_bar(k, x[i]) for a <= i < b, given a >= n+1 and a seeded state (the
@@ -1178,8 +1186,7 @@ cdef class KKama(Kernel):
         cdef double* o0 = out[0]
         cdef int w = k.n
         if self.pt:
-            for i in range(n):
-                o0[i] = kama_bar_pt(&k, x[i])
+            kama_run_pt(&k, x, o0, n)
             self.k = k
             free(tmp)
             return True
@@ -2131,17 +2138,23 @@ cdef class KAtr(Kernel):
                          else self._push(h, l, c))
         out[0] = natr_of(a, c) if self.normalized and not isnan(a) else a
 
+    cdef void _first_then_run(self, Py_ssize_t n, const double* h, const double* l,
+                              const double* c, double* out) noexcept nogil:
+        """batch from the first bar under first_range: that bar, then atr_run."""
+        cdef double x = self._first(h[0], l[0], c[0])
+        out[0] = natr_of(x, c[0]) if self.normalized and not isnan(x) else x
+        cdef Atr a = self.a
+        atr_run(&a, h + 1, l + 1, c + 1, out + 1, n - 1, self.normalized != 0)
+        self.a = a
+
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
                     double** out) noexcept nogil:
-        cdef Py_ssize_t s = 0
-        cdef double x
         if self.first_range and self.nbar == 0:
-            x = self._first(h[0], l[0], c[0])
-            out[0][0] = natr_of(x, c[0]) if self.normalized and not isnan(x) else x
-            s = 1
+            self._first_then_run(n, h, l, c, out[0])
+            return True
         cdef Atr a = self.a
-        atr_run(&a, h + s, l + s, c + s, out[0] + s, n - s, self.normalized != 0)
+        atr_run(&a, h, l, c, out[0], n, self.normalized != 0)
         self.a = a
         return True
 
