@@ -323,3 +323,21 @@ def test_one_stop_per_position_amend_and_what_cancel_all_and_dcp_leave() -> None
     _ts(venue, takeProfit="0")
     _ts(venue, tpslMode="Partial", takeProfit="104", tpSize="0.5")
     assert venue.engine.take_profit_levels() == [(104.0, 0.5)]
+
+
+def test_a_flip_deactivates_the_old_sides_orders_and_lists_the_new_ones() -> None:
+    venue = _venue()  # long 1 at 100
+    _ts(venue, tpslMode="Partial", takeProfit="104", tpSize="0.5", tpOrderType="Limit",
+        tpLimitPrice="104")
+    old = venue.partial_tps[0]
+    venue.create({"category": "linear", "symbol": "X", "side": "Sell", "orderType": "Market",
+                  "qty": "2", "tpslMode": "Partial", "takeProfit": "95", "tpOrderType": "Limit",
+                  "tpLimitPrice": "95"}, 4)
+    nan = float("nan")
+    venue.on_bar((120_000, 100.0, 100.5, 99.5, 100.0, 1.0), nan, nan, 5)
+    pos = venue.engine.position()
+    assert pos.side < 0 and pos.size == 1.0
+    assert old.order.status.bybit == "Deactivated"
+    assert [(r.order.request.trigger_price, r.order.request.qty, r.order.request.side.bybit)
+            for r in venue.partial_tps] == [(95.0, 1.0, "Buy")]
+    assert venue.engine.take_profit_levels() == [(95.0, 1.0)]

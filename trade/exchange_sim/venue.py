@@ -270,6 +270,7 @@ class Venue:
         self._sl_kind = Kind()
         self._attach: dict[str, tuple[bool, bool]] = {}  # Partial create: (tp, sl) attached
         self._side_seen = 0  # the position's side at the last sync
+        self._opened = False  # a Partial create opened (or flipped) the position just now
         self._pseq = 0
 
     # --- helpers ---------------------------------------------------------------------
@@ -397,14 +398,17 @@ class Venue:
         order's: it gets that order's id and the order is Filled. A fill of a Partial
         create that opens the position puts the position's TP/SL in Partial mode."""
         spec = self._attach.pop(fill.order_id, None)
-        if spec is not None and self._side_seen == 0:
+        side_now = int(self.engine.position().side)
+        if spec is not None and side_now and side_now != self._side_seen:
+            # it opened the position (from flat, or flipping it)
             rec = self.orders.get(fill.order_id)
             if rec is not None:
                 req = rec.order.request
                 self._tp_partial, self._sl_partial = spec
                 self._tp_kind = Kind(req.tp_limit, req.tp_by_mark)
                 self._sl_kind = Kind(req.sl_limit, req.sl_by_mark)
-            self._side_seen = int(self.engine.position().side) or self._side_seen
+            self._side_seen = 0  # the sync drops the old side's orders, keeps these modes
+            self._opened = True
         if fill.order_id:
             return fill
         rec = None
@@ -460,13 +464,15 @@ class Venue:
         Partial stop at the position's stop."""
         pos = self.engine.position()
         side = int(pos.side)
-        if side == 0 or (self._side_seen and side != self._side_seen):
+        opened, self._opened = self._opened, False
+        if side == 0 or (self._side_seen and side != self._side_seen) or opened:
             for rec in [*self.partial_tps, *([self.partial_sl] if self.partial_sl else [])]:
                 self._end_partial(rec, OrderStatus.DEACTIVATED, "CancelByTpSlTsClear",
                                   now_ms, pushes)
             self.partial_tps, self.partial_sl = [], None
-            if side == 0:
+            if side == 0 or not opened:  # flat, or flipped by a plain order: Full mode
                 self._tp_partial = self._sl_partial = False
+            if side == 0:
                 # a Partial create still open may open the next position
                 self._attach = {k: v for k, v in self._attach.items()
                                 if not (k in self.orders
