@@ -1702,14 +1702,8 @@ cdef struct Mfi:
     double neg_sum
     double prev
     int n
-    int npos       # flows of each side in the window that are not 0 (`mid` only)
-    int nneg
 
-cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v,
-                           bint mid) noexcept nogil:
-    """One more bar. mid (TRADE's guards): 50 with no flow in the window, 100 with no
-    negative flow, 0 with no positive one, else the ratio (counted, so a running-sum
-    residue cannot stand in for a flow); else TA-Lib's: 0 when the total is below 1."""
+cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v) noexcept nogil:
     cdef double tp = (h + l + c) / 3.0
     if isnan(m.prev):
         m.prev = tp
@@ -1719,45 +1713,71 @@ cdef inline double mfi_bar(Mfi* m, double h, double l, double c, double v,
     cdef double money = tp * v
     cdef double p = money if d > 0 else 0.0      # unchanged price: flow counts nowhere
     cdef double q = money if d < 0 else 0.0
+    if ring_full(&m.pos):
+        m.pos_sum -= ring_ago(&m.pos, m.n - 1)
+        m.neg_sum -= ring_ago(&m.neg, m.n - 1)
+    ring_push(&m.pos, p)
+    ring_push(&m.neg, q)
+    m.pos_sum += p
+    m.neg_sum += q
+    if not ring_full(&m.pos):
+        return NAN
+    cdef double tot = m.pos_sum + m.neg_sum
+    return 0.0 if tot < 1.0 else 100.0 * (m.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
+
+
+cdef double mfi_bar_mid(Mfi* m, int* nz, double h, double l, double c,
+                        double v) noexcept nogil:
+    """mfi_bar with TRADE's guards (flat: mid): 50 with no flow in the window, 100 with no
+    negative flow, 0 with no positive one, else the ratio however small the flow. The
+    flows of each side that are not 0 are counted (nz[0] positive, nz[1] negative), so a
+    running-sum residue cannot stand in for a flow. Out of line: mfi_bar's loop keeps
+    its own code."""
+    cdef double tp = (h + l + c) / 3.0
+    if isnan(m.prev):
+        m.prev = tp
+        return NAN
+    cdef double d = tp - m.prev
+    m.prev = tp
+    cdef double money = tp * v
+    cdef double p = money if d > 0 else 0.0
+    cdef double q = money if d < 0 else 0.0
     cdef double op, oq
     if ring_full(&m.pos):
         op = ring_ago(&m.pos, m.n - 1)
         oq = ring_ago(&m.neg, m.n - 1)
         m.pos_sum -= op
         m.neg_sum -= oq
-        if mid:
-            m.npos -= op != 0.0
-            m.nneg -= oq != 0.0
+        nz[0] -= op != 0.0
+        nz[1] -= oq != 0.0
     ring_push(&m.pos, p)
     ring_push(&m.neg, q)
     m.pos_sum += p
     m.neg_sum += q
-    if mid:
-        m.npos += p != 0.0
-        m.nneg += q != 0.0
+    nz[0] += p != 0.0
+    nz[1] += q != 0.0
     if not ring_full(&m.pos):
         return NAN
     cdef double tot = m.pos_sum + m.neg_sum
-    if mid:
-        if isnan(tot):
-            return tot
-        if m.nneg == 0:
-            return 100.0 if m.npos > 0 else 50.0
-        if m.npos == 0:
-            return 0.0
-        return 100.0 * (m.pos_sum / tot)
-    return 0.0 if tot < 1.0 else 100.0 * (m.pos_sum / tot)   # TA-Lib's guard: total < 1 -> 0
+    if isnan(tot):
+        return tot
+    if nz[1] == 0:
+        return 100.0 if nz[0] > 0 else 50.0
+    if nz[0] == 0:
+        return 0.0
+    return 100.0 * (m.pos_sum / tot)
 
 
 cdef class KMfi(Kernel):
     cdef Mfi m
     cdef bint mid
+    cdef int nz[2]      # mid: nonzero positive / negative flows in the window
 
     def __init__(self, int length, bint mid=False):
         self.n_out = 1
         self.mid = mid
-        self.m.npos = 0
-        self.m.nneg = 0
+        self.nz[0] = 0
+        self.nz[1] = 0
         self.m.n = length
         self._ring(&self.m.pos, length)
         self._ring(&self.m.neg, length)
@@ -1767,7 +1787,8 @@ cdef class KMfi(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        out[0] = mfi_bar(&self.m, h, l, c, v, self.mid)
+        out[0] = (mfi_bar_mid(&self.m, self.nz, h, l, c, v) if self.mid
+                  else mfi_bar(&self.m, h, l, c, v))
 
     cdef bint batch(self, Py_ssize_t n, const double* ts, const double* o, const double* h,
                     const double* l, const double* c, const double* v,
@@ -1775,12 +1796,12 @@ cdef class KMfi(Kernel):
         cdef Mfi m = self.m
         cdef double* o0 = out[0]
         cdef Py_ssize_t i
-        if self.mid:                  # one loop per flag, a constant in each inlined copy
+        if self.mid:
             for i in range(n):
-                o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i], True)
+                o0[i] = mfi_bar_mid(&m, self.nz, h[i], l[i], c[i], v[i])
         else:
             for i in range(n):
-                o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i], False)
+                o0[i] = mfi_bar(&m, h[i], l[i], c[i], v[i])
         self.m = m
         return True
 
