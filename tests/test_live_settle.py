@@ -220,3 +220,93 @@ def test_a_flat_quiet_account_decides_without_a_reconciliation() -> None:
             assert s.reconciles == 2
         finally:
             s.close()
+
+
+def test_a_backlog_of_stale_bars_opens_nothing_and_its_exits_go(tmp_path: Path) -> None:
+    """The engine thread is held while five bars close (a backlog, deterministic): each is
+    older than one bar when decided, so its entry is refused ("stale bar") while its exit
+    goes (a flip trimmed to the reduce-only close); the run says it is catching up; the
+    next fresh bar enters again."""
+    from trade.live.events import Deferred
+
+    bars = synthetic_bars(n=60, seed=5)
+    ts = bars.column("ts").to_pylist()
+    # bar 5 enters long (fresh); bars 7..11 close while the engine is held: bar 7's entry
+    # is refused, bar 8's flip closes the long; bar 12 (fresh) enters again
+    actions = {ts[5]: "buy", ts[7]: "buy", ts[8]: "flip", ts[12]: "buy"}
+    journal = tmp_path / "j.jsonl"
+    engines: list[Script] = []
+
+    def factory(adapter: ExchangeAdapter) -> Script:
+        engines.append(Script(adapter, actions))
+        return engines[-1]
+
+    with make_server(bars, warm=WARM) as sim:
+        cfg = RunConfig(symbol=SYM, mode="demo", endpoint=sim.base_url, credentials=CREDS,
+                        journal_path=journal, stream_options=FAST, rest_timeout_s=0.5,
+                        tag="sb", risk_limits=RiskLimits(max_orders_per_minute=None))
+        runner = LiveRunner(cfg, factory)
+        thread = threading.Thread(target=runner.run, name="live-engine-stale")
+        thread.start()
+        release = threading.Event()
+        try:
+            assert runner.ready.wait(20), runner.error
+            session = runner.session
+            assert session is not None
+            for n in (1, 2):  # bar 5 enters, bar 6 fills it
+                sim.step()
+                assert runner.wait_bars(n, 20), (n, runner.error)
+            assert sim.inspect(lambda v: v.engine.position().size) == pytest.approx(0.01)
+            held = threading.Event()
+
+            def hold() -> None:
+                held.set()
+                release.wait(60)
+
+            session.post(Deferred(hold))  # the engine thread is busy: a backlog forms
+            assert held.wait(20)
+            for _ in range(5):  # bars 7..11 close meanwhile
+                sim.step()
+            # the stream has shown them (the bar clock is past bar 11's close)
+            pause = threading.Event()  # never set: a short pause between looks
+            for _ in range(400):
+                if session.market_now_ms() >= ts[11] + 60_000:
+                    break
+                pause.wait(0.05)
+            assert session.market_now_ms() >= ts[11] + 60_000
+            release.set()
+            assert runner.wait_bars(7, 30), (runner.bars_done, runner.error)
+            for _ in range(400):  # caught up and settled: entries may go again
+                if session.call(lambda: not runner._unsettled and not runner._queue):
+                    break
+                pause.wait(0.05)
+            sim.step()  # bar 12, fresh
+            assert runner.wait_bars(8, 20), (runner.bars_done, runner.error)
+            assert runner.error is None
+        finally:
+            release.set()
+            runner.stop()
+            thread.join(15)
+        assert not thread.is_alive()
+        venue = _venue_orders(sim)
+    engine = engines[-1]
+    assert engine.returned[ts[7]] == [("Buy", 0.01, False, OrderStatus.REJECTED)]
+    assert engine.returned[ts[8]][0][:3] == ("Sell", pytest.approx(0.01), True)
+    assert engine.returned[ts[12]][0][:3] == ("Buy", 0.01, False)
+    assert engine.returned[ts[12]][0][3] is not OrderStatus.REJECTED
+    # nothing opened from the backlog; its exit went
+    assert venue == {ts[5]: ("Buy", 0.01, False), ts[8]: ("Sell", 0.01, True),
+                     ts[12]: ("Buy", 0.01, False)}
+    records = read_journal(journal)
+    refused = [r["reason"] for r in records if r["kind"] == "order_refused"]
+    assert len(refused) == 1 and refused[0].startswith("entry held: stale bar: closed")
+    bar_recs = {r["bar"]: r for r in records if r["kind"] == "bar"}
+    for i in (7, 8, 9):  # decided at least two bars after their close (bar 10's lag is
+        # one bar plus the moments since bar 11 arrived: at the limit, left out)
+        assert bar_recs[ts[i]]["lag_ms"] > 60_000 and bar_recs[ts[i]]["held"]
+        assert bar_recs[ts[i]]["hold"].startswith("stale bar")
+    assert not bar_recs[ts[12]].get("held") and bar_recs[ts[12]]["lag_ms"] <= 60_000
+    catch_up = [r for r in records if r["kind"] == "catch_up"]
+    assert catch_up and catch_up[0]["bar"] == ts[7]
+    assert catch_up[0]["reason"].startswith("stale bar")
+    assert any(r["kind"] == "caught_up" for r in records)
