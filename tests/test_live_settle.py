@@ -310,3 +310,73 @@ def test_a_backlog_of_stale_bars_opens_nothing_and_its_exits_go(tmp_path: Path) 
     assert catch_up and catch_up[0]["bar"] == ts[7]
     assert catch_up[0]["reason"].startswith("stale bar")
     assert any(r["kind"] == "caught_up" for r in records)
+
+
+def test_a_hanging_missing_bar_fetch_never_blocks_the_engine_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar lost on the stream is fetched over REST on a worker: while that fetch hangs the
+    engine thread keeps consuming events (a call answers, a later bar is queued behind the
+    gap); when it lands, the missing bar is decided first (exits only), then the rest in
+    order."""
+    from trade.exchange_sim import FaultConfig
+
+    bars = synthetic_bars(n=60, seed=5)
+    ts = bars.column("ts").to_pylist()
+    hang, release, hung = threading.Event(), threading.Event(), threading.Event()
+    original = BybitRest.klines
+
+    def klines(self: BybitRest, *args: Any, **kwargs: Any) -> Any:
+        if hang.is_set():
+            hung.set()
+            release.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BybitRest, "klines", klines)
+    journal = tmp_path / "j.jsonl"
+    with make_server(bars, warm=WARM) as sim:
+        cfg = RunConfig(symbol=SYM, mode="demo", endpoint=sim.base_url, credentials=CREDS,
+                        journal_path=journal, stream_options=FAST, rest_timeout_s=0.5,
+                        tag="bf", risk_limits=RiskLimits(max_orders_per_minute=None))
+        runner = LiveRunner(cfg, lambda a: Script(a, {}))  # type: ignore[arg-type]
+        thread = threading.Thread(target=runner.run, name="live-engine-backfill")
+        thread.start()
+        try:
+            assert runner.ready.wait(20), runner.error
+            session = runner.session
+            assert session is not None
+            for n in (1, 2):  # bars 5 and 6
+                sim.step()
+                assert runner.wait_bars(n, 20), (n, runner.error)
+            hang.set()
+            sim.configure_faults(FaultConfig(ws_drop_rate=1.0))
+            sim.step()  # bar 7: lost on the stream
+            threading.Event().wait(0.5)
+            sim.configure_faults(FaultConfig())
+            sim.step()  # bar 8 shows the gap: bar 7 is fetched, and the fetch hangs
+            assert hung.wait(20)
+            # the engine thread is not waiting on it
+            assert session.call(lambda: runner._backfilling, timeout_s=2.0) is True
+            sim.step()  # bar 9 arrives meanwhile: queued behind the gap
+            pause = threading.Event()  # never set: a short pause between looks
+            for _ in range(200):
+                if session.call(lambda: len(runner._waiting), timeout_s=2.0) == 1:
+                    break
+                pause.wait(0.05)
+            assert session.call(lambda: len(runner._waiting), timeout_s=2.0) == 1
+            assert runner.bars_decided == 2 and not release.is_set()
+            hang.clear()
+            release.set()
+            assert runner.wait_bars(5, 20), (runner.bars_done, runner.error)
+            assert runner.error is None
+        finally:
+            release.set()
+            runner.stop()
+            thread.join(15)
+        assert not thread.is_alive()
+    bar_recs = [r for r in read_journal(journal) if r["kind"] == "bar"]
+    assert [r["bar"] for r in bar_recs] == ts[5:10]  # the missing bar first, in order
+    # bar 7 was missed (exits only); bar 8, decided once bar 9 had closed, is a bar late
+    holds = [r.get("hold", "") for r in bar_recs]
+    assert holds[:2] == ["", ""] and holds[4] == ""
+    assert holds[2].startswith("missed bar") and holds[3].startswith("stale bar")
+    assert runner.summary.backfilled == 1
