@@ -185,6 +185,7 @@ def test_refused_trading_stops_leave_no_position_without_a_stop(tmp_path: Path) 
             session = runner.session
             assert session is not None
             paused = session.paused
+            flat = sim.inspect(lambda v: v.engine.position().side) == 0  # closed, not held
             # paused: later entry signals place nothing
             before = sim.inspect(lambda v: len(v.orders))
             for j in range(i + 1, i + 40):
@@ -195,7 +196,7 @@ def test_refused_trading_stops_leave_no_position_without_a_stop(tmp_path: Path) 
                                                   for r in v.orders.values()])
         finally:
             run.close()
-    assert opened and not unprotected
+    assert opened and not unprotected and flat
     assert paused and "not confirmed" in paused
     assert all(reduce_only for _, reduce_only in after_orders[before:])
     records = read_journal(journal)
