@@ -185,6 +185,85 @@ def test_mark_price_triggers_fire_on_the_mark_and_fill_at_the_close(engine: type
     assert (f.price, f.is_maker) == (101.0, True)
 
 
+# ------------------------------------------- the trailing stop: last price, market, always
+# sl_limit / sl_by_mark act on the stop loss only: Bybit's trailingStop has no order type and no
+# trigger source, so the trail stays a last-price market stop (rule 4b) in every mode.
+def _trail_fill(f: Any) -> tuple[ExecType, float, bool, float]:
+    return f.exec_type, f.price, f.is_maker, f.fee
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_trail_fires_as_a_market_stop_while_the_stop_loss_is_a_limit(engine: type) -> None:
+    # S = 99 (a limit), trail 0.5 below the best 100: 99.5, nearer the price than S
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, trailing_distance=0.5)
+    assert ex.position().trailing_stop == 99.5
+    # closes back above 99.5: a limit trail would have filled as maker; the trail is a market
+    # stop: at its level, taker (no slippage configured)
+    (f,) = _bar(ex, 2, 100.0, 100.0, 99.2, 99.6)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 99.5, False, pytest.approx(99.5 * 0.001))
+    # a bar opening below the trail: at the open (a limit trail would have rested)
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, trailing_distance=0.5)
+    (f,) = _bar(ex, 2, 99.3, 99.4, 99.1, 99.2)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 99.3, False, pytest.approx(99.3 * 0.001))
+    # S = 99 nearer than the trail 98.5: the limit stop triggers first and, with the trail
+    # reached further down the same bar, the trail closes the position at 98.5 (taker) before
+    # the close 99.5 could have filled the limit
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, trailing_distance=1.5)
+    (f,) = _bar(ex, 2, 100.0, 100.0, 98.4, 99.5)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 98.5, False, pytest.approx(98.5 * 0.001))
+    assert _rows(ex) == [("trailing_stop", 1.0, 98.5)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_resting_limit_stop_does_not_stop_the_trail(engine: type) -> None:
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, trailing_distance=1.5)
+    # S = 99 triggers (low 98.8), the close 98.9 is below it: the limit rests; the trail 98.5
+    # is not reached
+    assert _bar(ex, 2, 100.0, 100.0, 98.8, 98.9) == []
+    assert ex.position().size == 1.0 and ex.position().trailing_stop == 98.5
+    # the next bar never comes back to 99 (the limit does not fill) and falls to 98.4: the
+    # trail fires by the last price, a market stop at its level
+    (f,) = _bar(ex, 3, 98.9, 98.95, 98.4, 98.6)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 98.5, False, pytest.approx(98.5 * 0.001))
+    assert ex.position().side == 0
+    # the same with the limit placed by a mark trigger (sl_limit + sl_by_mark)
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, sl_by_mark=True,
+                    trailing_distance=1.5)
+    assert _bar(ex, 2, 100.0, 100.0, 98.8, 98.9) == []  # mark 98.9 <= 99: placed, rests
+    (f,) = _bar(ex, 3, 98.9, 98.95, 98.4, 98.6)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 98.5, False, pytest.approx(98.5 * 0.001))
+    # a resting limit the bar opens back above fills at the open first (it is on the book)
+    ex = _open_long(engine, stop_loss_offset=0.01, sl_limit=True, trailing_distance=1.5)
+    assert _bar(ex, 2, 100.0, 100.0, 98.8, 98.9) == []
+    (f,) = _bar(ex, 3, 99.2, 99.3, 98.4, 98.6)
+    assert (f.exec_type, f.price, f.is_maker) == (ExecType.STOP_LOSS, 99.2, True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_trail_fires_on_the_path_while_the_stop_loss_is_mark_triggered(
+        engine: type) -> None:
+    cfg = replace(CFG, slippage=0.001)
+    # entry 100.1 (slipped); S = 99.10 by the mark; trail 1.6 below the best 100.1: 98.5
+    ex = _open_long(engine, cfg, stop_loss_offset=0.01, sl_by_mark=True, trailing_distance=1.6)
+    assert (ex.position().stop_loss, ex.position().trailing_stop) == (99.1, 98.5)
+    # the low 98.4 reaches the trail; the mark (the close 99.8) never reaches S: the trail
+    # fires on the path at 98.5, slipped down to the tick: 98.5 x 0.999 = 98.4015 -> 98.40
+    (f,) = _bar(ex, 2, 100.0, 100.0, 98.4, 99.8)
+    assert _trail_fill(f) == (ExecType.TRAILING_STOP, 98.4, False, pytest.approx(98.4 * 0.001))
+    # the trail nearer than S: the wick reaches it, the mark 99.9 does not matter
+    ex = _open_long(engine, cfg, stop_loss_offset=0.01, sl_by_mark=True, trailing_distance=0.6)
+    assert ex.position().trailing_stop == 99.5
+    (f,) = _bar(ex, 2, 100.0, 100.0, 99.4, 99.9)
+    assert (f.exec_type, f.price) == (ExecType.TRAILING_STOP, 99.4)  # 99.5 x 0.999 -> 99.40
+    # the mark checks the stop loss only: a mark 99.3 beyond the trail 99.5 but not at S 99.1,
+    # with the last price above the trail, fires nothing
+    ex = _open_long(engine, cfg, stop_loss_offset=0.01, sl_by_mark=True, trailing_distance=0.6)
+    assert _bar(ex, 2, 100.0, 100.0, 99.6, 99.7, mark=99.3) == []
+    assert ex.position().size == 1.0
+    (f,) = _bar(ex, 3, 99.7, 99.8, 99.6, 99.6, mark=99.05)  # the mark reaches S: at the close
+    assert (f.exec_type, f.price) == (ExecType.STOP_LOSS, 99.5)  # 99.6 x 0.999 -> 99.50
+
+
 # ---------------------------------------------------------------------- step API
 @pytest.mark.parametrize("engine", ENGINES)
 def test_step_api_sets_lists_and_refuses(engine: type) -> None:

@@ -146,8 +146,7 @@ cdef struct Account:
     double lv_px[16]
     double lv_qty[16]
     int lv_st[16]             # LV_*
-    bint sl_rest              # a limit stop triggered and resting at sl_rest_px
-    int sl_rest_kind          # R_STOP_LOSS or R_TRAILING_STOP
+    bint sl_rest              # a limit stop loss triggered and resting at sl_rest_px (never the trail)
     double sl_rest_px
 
 cdef struct Market:

@@ -267,11 +267,11 @@ cdef void _fill_level(Engine* e, int k, double px, bint maker) noexcept nogil:
                X_TAKE_PROFIT, -1, close_side, maker)
 
 
-cdef void _stop_limit_fill(Engine* e, int kind, double px) noexcept nogil:
+cdef void _stop_limit_fill(Engine* e, double px) noexcept nogil:
     # C: the limit stop fills: the whole position at px, maker fee, no slippage
     cdef PositionState* p = &e.acct.pos
-    close_part(e, p.size, px, e.mkt.last_ts, e.cfg.maker, kind,
-               X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1, -p.side, True)
+    close_part(e, p.size, px, e.mkt.last_ts, e.cfg.maker, R_STOP_LOSS, X_STOP_LOSS, -1, -p.side,
+               True)
 
 
 cdef inline double _capped(int side, double px, double level) noexcept nogil:
@@ -290,7 +290,7 @@ cdef void _levels_path(Engine* e, double start, double h, double l) noexcept nog
     if e.acct.sl_rest:
         if _past(side, fav, e.acct.sl_rest_px):
             # C: a resting limit stop trades once the price goes back through it, maker
-            _stop_limit_fill(e, e.acct.sl_rest_kind, e.acct.sl_rest_px)
+            _stop_limit_fill(e, e.acct.sl_rest_px)
             return
     while k < e.acct.n_lv and p.side != 0:
         lv = e.acct.lv_px[k]
@@ -329,73 +329,74 @@ cdef void _levels_path(Engine* e, double start, double h, double l) noexcept nog
         k += 1
 
 
-cdef void _adverse_exit(Engine* e, int kind, double level, double start,
-                        double c) noexcept nogil:
-    cdef int side = e.acct.pos.side
-    if kind != R_LIQUIDATION and e.acct.sl_limit:
-        # C: the stop places a reduce-only limit at its level: triggered inside the bar it
-        # fills there (maker) only when the close is back on the position's side of it;
-        # a bar that opened beyond it rests it (not marketable). It may never fill.
-        if not _reached(-side, start, level) and _past(side, c, level):
-            _stop_limit_fill(e, kind, level)
-        else:
-            e.acct.sl_rest = True
-            e.acct.sl_rest_kind = kind
-            e.acct.sl_rest_px = level
+cdef void _adverse_leg(Engine* e, double start, double c, bint liq_t, bint sl_t, double sl,
+                      bint tr_t, double tr) noexcept nogil:
+    """The adverse leg of the bar's path in Partial mode: of the liquidation price, the stop
+    loss (when checked on the path) and the trailing stop it reaches, the nearest acts first."""
+    cdef PositionState* p = &e.acct.pos
+    cdef int side = p.side
+    cdef double liq = p.liq_price
+    if liq_t:
+        # a stop at or beyond the liquidation price never fires (a tie is a liquidation)
+        sl_t = sl_t and _past(side, sl, liq)
+        tr_t = tr_t and _past(side, tr, liq)
+    if tr_t and (not sl_t or _past(side, tr, sl)):
+        # the trail reached first: always a last-price market stop (4b), whatever sl_limit says
+        _exit_at(e, R_TRAILING_STOP, tr, start)
         return
-    _exit_at(e, kind, level, start)
+    if sl_t:
+        if not e.acct.sl_limit:
+            _exit_at(e, R_STOP_LOSS, sl, start)  # 4b: a market stop loss (a tie beats the trail)
+            return
+        # C: the stop loss places a reduce-only limit at its level: triggered inside the bar it
+        # fills there (maker) only when nothing further down the leg fires and the close is back
+        # on the position's side of it; a bar that opened beyond it rests it. It may never fill.
+        if not tr_t and not liq_t and not _reached(-side, start, sl) and _past(side, c, sl):
+            _stop_limit_fill(e, sl)
+            return
+        e.acct.sl_rest = True
+        e.acct.sl_rest_px = sl
+    if tr_t:
+        # C: a limit stop placed or resting does not stop the trail: it fires further down
+        _exit_at(e, R_TRAILING_STOP, tr, start)
+    elif liq_t:
+        _exit_at(e, R_LIQUIDATION, liq, start)  # liquidation still applies under a limit stop
 
 
 cdef void _rule4_partial(Engine* e, double o_, double h, double l, double c) noexcept nogil:
     """Rule 4 a-c in Partial mode (rule 4, A-C)."""
     cdef PositionState* p = &e.acct.pos
-    cdef double start, stop, tr, adv_level = 0.0, liq
-    cdef int stop_kind, adv_kind = -1, side = p.side, k
-    cdef bint long_ = side > 0, liq_t, stop_t, low_first
+    cdef double start, sl, tr, adv
+    cdef int side = p.side, k
+    cdef bint long_ = side > 0, liq_t, sl_t, tr_t, low_first
     start = e.acct.entry_fill_price if e.acct.opened_bar == e.mkt.bar_index else o_
     if e.acct.sl_rest and _past(side, start, e.acct.sl_rest_px):
         # C: a resting limit stop: the bar opens back beyond it: fills at the open, maker
-        _stop_limit_fill(e, e.acct.sl_rest_kind, start)
+        _stop_limit_fill(e, start)
         return
+    adv = l if long_ else h
+    liq_t = _reached(-side, adv, p.liq_price)
+    # the trailing stop is always on the path (Bybit's trail: last price, market)
     tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
-    stop = p.stop_loss
-    stop_kind = R_STOP_LOSS
-    if tr > 0.0:
-        if stop <= 0.0 or (tr > stop if long_ else tr < stop):
-            stop = tr
-            stop_kind = R_TRAILING_STOP
-    liq = p.liq_price
-    liq_t = l <= liq if long_ else h >= liq
-    # D: a mark-price stop is not checked on the path; C: a resting limit stop is no trigger
-    stop_t = (stop > 0.0 and not e.acct.sl_mark and not e.acct.sl_rest
-              and (l <= stop if long_ else h >= stop))
-    if liq_t and stop_t:
-        if (stop > liq) if long_ else (stop < liq):
-            adv_kind = stop_kind
-            adv_level = stop
-        else:
-            adv_kind = R_LIQUIDATION
-            adv_level = liq
-    elif liq_t:
-        adv_kind = R_LIQUIDATION
-        adv_level = liq
-    elif stop_t:
-        adv_kind = stop_kind
-        adv_level = stop
-    if adv_kind < 0:
+    tr_t = tr > 0.0 and _reached(-side, adv, tr)
+    # D: a mark-price stop loss is not checked on the path; C: a resting limit stop is no trigger
+    sl = p.stop_loss
+    sl_t = (sl > 0.0 and not e.acct.sl_mark and not e.acct.sl_rest
+            and _reached(-side, adv, sl))
+    if not (liq_t or sl_t or tr_t):
         _levels_path(e, start, h, l)
     elif e.cfg.intrabar == 0:
-        # A: sl_first: in a bar that touches the stop (or liquidation) no level fills
-        _adverse_exit(e, adv_kind, adv_level, start, c)
+        # A: sl_first: in a bar that touches a stop (or liquidation) no level fills
+        _adverse_leg(e, start, c, liq_t, sl_t, sl, tr_t, tr)
     else:
         # ohlc_path: start -> nearer extreme -> farther extreme; ties go to the low first
         low_first = (start - l) <= (h - start)
         if low_first == long_:
-            _adverse_exit(e, adv_kind, adv_level, start, c)
+            _adverse_leg(e, start, c, liq_t, sl_t, sl, tr_t, tr)
         else:
             _levels_path(e, start, h, l)
             if p.side != 0:
-                _adverse_exit(e, adv_kind, adv_level, start, c)
+                _adverse_leg(e, start, c, liq_t, sl_t, sl, tr_t, tr)
     if p.side != 0:
         # a limit placed marketable had its first bar
         for k in range(e.acct.n_lv):
@@ -406,27 +407,21 @@ cdef void _rule4_partial(Engine* e, double o_, double h, double l, double c) noe
 cdef void _rule4_mark(Engine* e, double c, double mark_price) noexcept nogil:
     """Rule 4 d (D): mark-price triggers, checked once per 1m bar against the bar's mark."""
     cdef PositionState* p = &e.acct.pos
-    cdef int side = p.side, kind = R_STOP_LOSS, k = 0
+    cdef int side = p.side, k = 0
     cdef double m = c if isnan(mark_price) else mark_price
-    cdef double stop, tr, lv
+    cdef double stop, lv
     if e.acct.sl_mark and not e.acct.sl_rest:
-        tr = p.trailing_stop if p.trailing_distance > 0.0 else 0.0
+        # D: the mark checks the stop loss only (the trail is on the path, by the last price)
         stop = p.stop_loss
-        if tr > 0.0:
-            if stop <= 0.0 or (tr > stop if side > 0 else tr < stop):
-                stop = tr
-                kind = R_TRAILING_STOP
         if stop > 0.0 and _reached(-side, m, stop):
             if e.acct.sl_limit:
                 # C+D: the mark trigger places the limit at the stop: it rests (next bar on)
                 e.acct.sl_rest = True
-                e.acct.sl_rest_kind = kind
                 e.acct.sl_rest_px = stop
             else:
                 # D: a mark-price stop fills at the bar's close, slipped, taker
-                close_part(e, p.size, slipped(e, c, -side), e.mkt.last_ts, e.cfg.taker, kind,
-                           X_TRAILING_STOP if kind == R_TRAILING_STOP else X_STOP_LOSS, -1,
-                           -side, False)
+                close_part(e, p.size, slipped(e, c, -side), e.mkt.last_ts, e.cfg.taker,
+                           R_STOP_LOSS, X_STOP_LOSS, -1, -side, False)
             return
     if not e.acct.tp_mark:
         return

@@ -74,7 +74,6 @@ cdef void flatten(Engine* e, long long ts) noexcept nogil:
     e.acct.sl_mark = False
     e.acct.n_lv = 0
     e.acct.sl_rest = False
-    e.acct.sl_rest_kind = 0
     e.acct.sl_rest_px = 0.0
 
 

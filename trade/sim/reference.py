@@ -77,7 +77,7 @@ class _Pos:
     entry_fill_price: float = 0.0
     # Partial mode (docs/fill_model.md rule 4, A-D): split take-profit levels nearest first,
     # each [price, qty (inf: the whole position), state LV_*], limit / mark brackets and a
-    # resting limit stop
+    # resting limit stop loss (the trailing stop is always a market stop)
     cx: bool = False
     tp_limit: bool = False
     sl_limit: bool = False
@@ -85,7 +85,6 @@ class _Pos:
     sl_mark: bool = False
     levels: list[list[float]] = field(default_factory=list)
     sl_rest: bool = False
-    sl_rest_kind: str = ""
     sl_rest_px: float = 0.0
 
 
@@ -1027,13 +1026,12 @@ class ReferenceExchange:
         self._close(q, px, bar.ts, fee, "take_profit", ExecType.TAKE_PROFIT, "", close_side,
                     maker=maker)
 
-    def _stop_limit_fill(self, kind: str, px: float, bar: _BarCtx) -> None:
-        """C: the limit stop fills: the whole position at px, maker fee, no slippage."""
+    def _stop_limit_fill(self, px: float, bar: _BarCtx) -> None:
+        """C: the limit stop loss fills: the whole position at px, maker fee, no slippage."""
         p = self.pos
-        exec_type = ExecType.TRAILING_STOP if kind == "trailing_stop" else ExecType.STOP_LOSS
         close_side = Side.SELL if p.side > 0 else Side.BUY
-        self._close(p.size, px, bar.ts, self.config.maker_fee, kind, exec_type, "", close_side,
-                    maker=True)
+        self._close(p.size, px, bar.ts, self.config.maker_fee, "stop_loss", ExecType.STOP_LOSS,
+                    "", close_side, maker=True)
 
     def _levels_path(self, start: float, bar: _BarCtx) -> None:
         """The favourable leg of the path: a resting limit stop, then the take-profit levels
@@ -1043,7 +1041,7 @@ class ReferenceExchange:
         fav = bar.h if side > 0 else bar.l
         if p.sl_rest and _past(side, fav, p.sl_rest_px):
             # C: a resting limit stop trades once the price goes back through it, maker
-            self._stop_limit_fill(p.sl_rest_kind, p.sl_rest_px, bar)
+            self._stop_limit_fill(p.sl_rest_px, bar)
             return
         k = 0
         while k < len(self.pos.levels) and self.pos.side != 0:
@@ -1078,18 +1076,45 @@ class ReferenceExchange:
             self.pos.levels[k][2] = LV_REST
             k += 1
 
-    def _adverse_exit(self, kind: str, level: float, start: float, bar: _BarCtx) -> None:
+    def _adverse_leg(
+        self,
+        start: float,
+        bar: _BarCtx,
+        liq_t: bool,
+        sl_t: bool,
+        sl: float,
+        tr_t: bool,
+        tr: float,
+    ) -> None:
+        """The adverse leg of the path in Partial mode: of the liquidation price, the stop loss
+        (when checked on the path) and the trailing stop it reaches, the nearest acts first."""
         p = self.pos
         side = p.side
-        if kind != "liquidation" and p.sl_limit:
-            # C: a limit at the stop: triggered inside the bar it fills there (maker) only when
-            # the close is back on the position's side; opened beyond it, it rests
-            if not _reached(-side, start, level) and _past(side, bar.c, level):
-                self._stop_limit_fill(kind, level, bar)
-            else:
-                p.sl_rest, p.sl_rest_kind, p.sl_rest_px = True, kind, level
+        if liq_t:
+            # a stop at or beyond the liquidation price never fires (a tie is a liquidation)
+            sl_t = sl_t and _past(side, sl, p.liq)
+            tr_t = tr_t and _past(side, tr, p.liq)
+        if tr_t and (not sl_t or _past(side, tr, sl)):
+            # the trail reached first: always a last-price market stop (4b), whatever sl_limit says
+            self._exit_at(tr, "trailing_stop", start, bar)
             return
-        self._exit_at(level, kind, start, bar)
+        if sl_t:
+            if not p.sl_limit:
+                self._exit_at(sl, "stop_loss", start, bar)  # 4b: market (a tie beats the trail)
+                return
+            # C: the stop loss places a reduce-only limit at its level: triggered inside the bar
+            # it fills there (maker) only when nothing further down the leg fires and the close
+            # is back on the position's side of it; opened beyond it, it rests. It may never fill.
+            if (not tr_t and not liq_t and not _reached(-side, start, sl)
+                    and _past(side, bar.c, sl)):
+                self._stop_limit_fill(sl, bar)
+                return
+            p.sl_rest, p.sl_rest_px = True, sl
+        if tr_t:
+            # C: a limit stop placed or resting does not stop the trail: it fires further down
+            self._exit_at(tr, "trailing_stop", start, bar)
+        elif liq_t:
+            self._exit_at(p.liq, "liquidation", start, bar)  # liquidation still applies
 
     def _check_exits_partial(self, bar: _BarCtx) -> None:
         """Rule 4 a-c in Partial mode (rule 4, A-C)."""
@@ -1099,35 +1124,28 @@ class ReferenceExchange:
         start = p.entry_fill_price if p.opened_bar == bar.index else bar.o
         if p.sl_rest and _past(side, start, p.sl_rest_px):
             # C: a resting limit stop: the bar opens back beyond it: at the open, maker
-            self._stop_limit_fill(p.sl_rest_kind, start, bar)
+            self._stop_limit_fill(start, bar)
             return
-        stop, stop_kind = self._effective_stop()
-        liq = p.liq
-        liq_t = bar.l <= liq if long else bar.h >= liq
-        # D: a mark-price stop is not checked on the path; C: a resting limit stop is no trigger
-        stop_t = (stop > 0 and not p.sl_mark and not p.sl_rest
-                  and (bar.l <= stop if long else bar.h >= stop))
-        adverse: tuple[str, float] | None = None
-        if liq_t and stop_t:
-            # a stop beyond the liquidation price never fires (a tie is a liquidation)
-            adverse = (stop_kind, stop) if (stop > liq if long else stop < liq) else (
-                "liquidation", liq)
-        elif liq_t:
-            adverse = ("liquidation", liq)
-        elif stop_t:
-            adverse = (stop_kind, stop)
-        if adverse is None:
+        adv = bar.l if long else bar.h
+        liq_t = _reached(-side, adv, p.liq)
+        # the trailing stop is always on the path (Bybit's trail: last price, market)
+        tr = p.trailing_stop if p.trailing_distance > 0 else 0.0
+        tr_t = tr > 0 and _reached(-side, adv, tr)
+        # D: a mark-price stop loss is not checked on the path; C: a resting limit is no trigger
+        sl = p.stop_loss
+        sl_t = sl > 0 and not p.sl_mark and not p.sl_rest and _reached(-side, adv, sl)
+        if not (liq_t or sl_t or tr_t):
             self._levels_path(start, bar)
         elif self.config.intrabar is Intrabar.SL_FIRST:
-            # A: in a bar that touches the stop (or liquidation) no level fills
-            self._adverse_exit(adverse[0], adverse[1], start, bar)
+            # A: in a bar that touches a stop (or liquidation) no level fills
+            self._adverse_leg(start, bar, liq_t, sl_t, sl, tr_t, tr)
         elif ((start - bar.l) <= (bar.h - start)) == long:
             # ohlc_path, the adverse extreme first (ties go to the low first)
-            self._adverse_exit(adverse[0], adverse[1], start, bar)
+            self._adverse_leg(start, bar, liq_t, sl_t, sl, tr_t, tr)
         else:
             self._levels_path(start, bar)
             if self.pos.side != 0:
-                self._adverse_exit(adverse[0], adverse[1], start, bar)
+                self._adverse_leg(start, bar, liq_t, sl_t, sl, tr_t, tr)
         for lv in self.pos.levels:
             if lv[2] == LV_FRESH:
                 lv[2] = LV_REST  # a limit placed marketable had its first bar
@@ -1138,17 +1156,16 @@ class ReferenceExchange:
         side = p.side
         m = bar.c if math.isnan(mark_price) else mark_price
         if p.sl_mark and not p.sl_rest:
-            stop, kind = self._effective_stop()
+            # D: the mark checks the stop loss only (the trail is on the path, by the last price)
+            stop = p.stop_loss
             if stop > 0 and _reached(-side, m, stop):
                 if p.sl_limit:
                     # C+D: the mark trigger places the limit at the stop: it rests
-                    p.sl_rest, p.sl_rest_kind, p.sl_rest_px = True, kind, stop
+                    p.sl_rest, p.sl_rest_px = True, stop
                 else:
                     # D: a mark-price stop fills at the bar's close, slipped, taker
-                    exec_type = (ExecType.TRAILING_STOP if kind == "trailing_stop"
-                                 else ExecType.STOP_LOSS)
                     self._close(p.size, self._slipped(bar.c, -side), bar.ts,
-                                self.config.taker_fee, kind, exec_type, "",
+                                self.config.taker_fee, "stop_loss", ExecType.STOP_LOSS, "",
                                 Side.SELL if side > 0 else Side.BUY)
                 return
         if not p.tp_mark:
