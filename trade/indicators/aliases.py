@@ -86,6 +86,27 @@ ENUM_VALUES: Mapping[str, Mapping[str, int]] = MappingProxyType({
 })
 
 
+#: Per indicator: the parameter values that give TRADE's (pandas-ta's) form where it differs
+#: from ours (the Play reference, "Where TRADE's indicators differ", explains each). A Play
+#: with `indicator_forms: trade` gets these wherever it does not set the parameter itself.
+TRADE_FORMS: Mapping[str, Mapping[str, bool | int | float | str]] = MappingProxyType({
+    "bbands": {"ddof": 1, "bandwidth_pct": True},
+    "keltner": {"style": "pandas_ta"},
+    "adx": {"style": "pandas_ta"},
+    "stoch": {"flat_k": 50.0},
+    "stochrsi": {"flat_k": 50.0},
+    "atr": {"first_range": True},
+    "natr": {"first_range": True},
+    "rsi": {"flat": "mid"},
+    "willr": {"flat": "mid"},
+    "mfi": {"flat": "mid"},
+    "kama": {"style": "pandas_ta"},
+    "alma": {"floor_centre": True},
+    "psar": {"style": "pandas_ta"},
+    "supertrend": {"style": "pandas_ta"},
+})
+
+
 def canonical_name(name: str) -> str:
     """Our indicator name for `name` (itself when it is not an alias)."""
     return NAME_ALIASES.get(name, name)
@@ -115,6 +136,11 @@ def _check() -> None:
             for alias, target in mapping.items():
                 if target not in ours or alias in ours:
                     raise RuntimeError(f"bad {kind} alias {ind}.{alias} -> {target}")
+    for ind, forms in TRADE_FORMS.items():
+        names = {p.name for p in REGISTRY[ind].params}
+        for name in forms:
+            if name not in names:
+                raise RuntimeError(f"bad TRADE form {ind}.{name}")
     for ind, out in PRIMARY_OUTPUTS.items():
         outs = REGISTRY[ind].outputs
         if out not in outs or "value" in outs:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trade.indicators.aliases import NAME_ALIASES, PARAM_ALIASES
+from trade.indicators.aliases import NAME_ALIASES, PARAM_ALIASES, TRADE_FORMS
 from trade.indicators.registry import REGISTRY
 from trade.play.defaults import DEFAULT_MAX_POSITION_PCT
 from trade.play.errors import PlayIssue, one_of
@@ -64,11 +64,14 @@ def normalize(data: dict[str, Any], smap: SourceMap, issues: list[PlayIssue]) ->
     """Rewrite TRADE's spellings in `data` (a Play after variable substitution) into ours."""
     ctx = _Ctx(smap, issues)
     feats = data.get("features")
+    trade_forms = data.get("indicator_forms") == "trade"
     if isinstance(feats, dict):
         for fid, feat in feats.items():
             if isinstance(feat, dict):
                 _indicator(feat, ("features", fid), "indicator", ctx)
                 _swing_params(feat, data.get("structures"))
+                if trade_forms:
+                    apply_trade_forms(feat)
     structs = data.get("structures")
     if isinstance(structs, dict):
         data["structures"] = _structures(structs, data.get("timeframes"), feats, ctx)
@@ -117,6 +120,20 @@ def _indicator(item: dict[str, Any], path: PathKey, name_key: str, ctx: _Ctx) ->
     if given == "kc" and "atr_length" not in params:
         # TRADE's kc averages the true range over the same window as its middle line
         params["atr_length"] = params.get("length", 20)
+
+
+def apply_trade_forms(feat: dict[str, Any]) -> None:
+    """`indicator_forms: trade`: TRADE's form of each indicator where it differs from ours,
+    for every parameter the Play leaves out (what it sets itself stays)."""
+    forms = TRADE_FORMS.get(str(feat.get("indicator")))
+    if not forms:
+        return
+    params = feat.get("params")
+    if params is None:
+        params = feat["params"] = {}
+    if isinstance(params, dict):
+        for name, value in forms.items():
+            params.setdefault(name, value)
 
 
 SWING_ANCHORED: tuple[str, ...] = ("anchored_vwap", "anchored_volume_profile")

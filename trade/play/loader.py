@@ -24,7 +24,7 @@ from trade.indicators.aliases import output_aliases, primary_output
 from trade.indicators.spec import IndicatorSpec
 from trade.play.actions import CompiledActions, compile_actions
 from trade.play.conditions import ConditionContext, Source, shown
-from trade.play.dialect import normalize
+from trade.play.dialect import apply_trade_forms, normalize
 from trade.play.errors import PlayError, PlayIssue, one_of, suggest
 from trade.play.ir import BUILTINS
 from trade.play.schema import Play, Synthetic
@@ -246,6 +246,8 @@ def _override_params(play: Play, overrides: Mapping[str, object],
     feats_raw = raw.get("features")
     if not isinstance(feats_raw, dict) or raw.get("structures"):
         return None  # the dialect may derive structure parameters from feature parameters
+    if raw.get("indicator_forms") not in (None, "standard", "trade"):
+        return None  # a `$variable` (or a mistake): the full pipeline decides
     smap = play.source_map if isinstance(play.source_map, SourceMap) else SourceMap(play.source)
     checker = _Checker(tpl, {}, smap, {}, max_lev)
     checker.specs = base.specs
@@ -268,7 +270,10 @@ def _override_params(play: Play, overrides: Mapping[str, object],
         if _has_variable(new_feat_raw):
             return None
         probe = {"features": {fid: _copy_tree(new_feat_raw)},
-                 "structures": _copy_tree(raw.get("structures"))}
+                 "structures": _copy_tree(raw.get("structures")),
+                 "indicator_forms": raw.get("indicator_forms")}
+        if raw.get("indicator_forms") == "trade":
+            apply_trade_forms(new_feat_raw)  # what the dialect adds to every such feature
         probe_issues: list[PlayIssue] = []
         normalized = normalize(probe, SourceMap(play.source), probe_issues)
         if probe_issues or normalized.get("features", {}).get(fid) != new_feat_raw:

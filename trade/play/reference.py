@@ -75,6 +75,10 @@ KEY_DOCS: dict[str, str] = {
     "name": "Identifier of the Play; names run folders and journals.",
     "description": "Free text, shown in reports.",
     "symbol": "The Bybit USDT perpetual traded, e.g. `BTCUSDT`.",
+    "indicator_forms": "`standard` (default): every indicator as defined here (TA-Lib's where "
+                       "TA-Lib has it); `trade`: TRADE's (pandas-ta's) form wherever it differs, "
+                       "for each parameter a feature leaves out (see Indicators, \"Where TRADE's "
+                       "indicators differ\").",
     "timeframes": "Timeframe roles (see Timeframes); the rest of the Play names roles, "
                   "not intervals.",
     "account": "The simulated account and its costs.",

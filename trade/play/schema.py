@@ -267,6 +267,9 @@ class Play(_Model):
     symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,}USDT$")]
     timeframes: Timeframes
     account: Account = Account()
+    # `trade`: every indicator in TRADE's (pandas-ta's) form where it differs from ours
+    # (trade.indicators.aliases.TRADE_FORMS); `standard`: ours (TA-Lib's where it has one)
+    indicator_forms: Literal["standard", "trade"] = "standard"
     features: dict[str, Feature] = {}
     structures: dict[str, list[Structure]] = {}
     setups: dict[str, Any] = {}
