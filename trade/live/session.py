@@ -689,6 +689,9 @@ class LiveSession:
         if self._closed:
             return
         self._closed = True
+        # from here a REST job the shutdown cuts short is an abandonment, not a failure (a
+        # close that no stop() preceded, e.g. the engine loop ending on SIGINT, set no flag)
+        self.stopping.set()
         for stream in self.streams.values():
             stream.begin_stop()  # close every socket at once, then join
         for stream in self.streams.values():
