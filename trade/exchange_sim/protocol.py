@@ -95,6 +95,23 @@ class WithExtInfo:
         self.ext_info = ext_info
 
 
+def param_float(params: dict[str, Any], name: str, *, required: bool = False) -> float | None:
+    """A request's non-negative decimal parameter (None when absent or empty); anything
+    else, or a missing required one, is Bybit's 10001 naming the parameter."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ApiError(PARAM_ERROR, f"params error: {name} is required")
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ApiError(PARAM_ERROR, f"params error: {name} invalid ({raw!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise ApiError(PARAM_ERROR, f"params error: {name} invalid ({raw!r})")
+    return value
+
+
 def envelope(result: Any, now_ms: int, ret_code: int = OK, ret_msg: str = "OK") -> dict[str, Any]:
     """Bybit's V5 response envelope."""
     ext: dict[str, Any] = {}

@@ -12,12 +12,11 @@ different kinds, a Partial stop of part of the position, triggers on the index p
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from trade.exchange_sim import protocol as p
-from trade.exchange_sim.protocol import ApiError
+from trade.exchange_sim.protocol import ApiError, param_float
 
 #: the order types a TP/SL may be (tpOrderType / slOrderType)
 ORDER_TYPES = ("Market", "Limit")
@@ -57,19 +56,6 @@ class Leg:
     kind: Kind
 
 
-def _price(params: dict[str, Any], name: str) -> float | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})") from None
-    if not math.isfinite(value) or value < 0:
-        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})")
-    return value
-
-
 def mode_of(params: dict[str, Any]) -> str:
     """`tpslMode` (Full when not given); 10001 for anything else than Full or Partial."""
     mode = params.get("tpslMode")
@@ -84,11 +70,11 @@ def leg(params: dict[str, Any], which: str, mode: str, tick: float) -> Leg | Non
     """The take-profit (`which` = "tp") or stop-loss ("sl") part of a request, None when the
     request does not set it. Refuses (10001) what Full mode or the simulator cannot hold."""
     name = "takeProfit" if which == "tp" else "stopLoss"
-    price = _price(params, name)
+    price = param_float(params, name)
     otype = params.get(f"{which}OrderType") or "Market"
     by = params.get(f"{which}TriggerBy") or "LastPrice"
-    limit_px = _price(params, f"{which}LimitPrice")
-    size = _price(params, f"{which}Size")
+    limit_px = param_float(params, f"{which}LimitPrice")
+    size = param_float(params, f"{which}Size")
     if otype not in ORDER_TYPES:
         raise ApiError(p.PARAM_ERROR, f"params error: {which}OrderType invalid ({otype!r})")
     if by not in TRIGGER_BY:

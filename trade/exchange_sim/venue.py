@@ -39,7 +39,7 @@ from trade.core import (
 from trade.core.instrument import Instrument as Instrument  # re-exported: the one type
 from trade.exchange_sim import protocol as p
 from trade.exchange_sim.intrabar import PricePath, walk_book
-from trade.exchange_sim.protocol import ApiError, grid_text, num, step_decimals
+from trade.exchange_sim.protocol import ApiError, grid_text, num, param_float, step_decimals
 from trade.exchange_sim.tpsl import Kind, Leg, check_trigger_by, leg, mode_of
 from trade.sim.config import SimConfig
 from trade.sim.rejects import RejectCode
@@ -95,21 +95,6 @@ class Pushes:
             self.items[-1][1].append(row)
         else:
             self.items.append((topic, [row]))
-
-
-def _parse_float(params: dict[str, Any], name: str, *, required: bool = False) -> float | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise ApiError(p.PARAM_ERROR, f"params error: {name} is required")
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})") from None
-    if not math.isfinite(value) or value < 0:
-        raise ApiError(p.PARAM_ERROR, f"params error: {name} invalid ({raw!r})")
-    return value
 
 
 def _parse_bool(params: dict[str, Any], name: str) -> bool:
@@ -611,10 +596,10 @@ class Venue:
         if kind not in ("Market", "Limit"):
             raise ApiError(p.PARAM_ERROR, f"params error: orderType invalid ({kind!r})")
         _check_order_options(params)
-        qty = _parse_float(params, "qty", required=True)
+        qty = param_float(params, "qty", required=True)
         assert qty is not None
-        price = _parse_float(params, "price")
-        trigger = _parse_float(params, "triggerPrice")
+        price = param_float(params, "price")
+        trigger = param_float(params, "triggerPrice")
         inst = self.instrument
         pos_now = self.engine.position()
         closing = _parse_bool(params, "reduceOnly") or _parse_bool(params, "closeOnTrigger")
@@ -743,9 +728,9 @@ class Venue:
             raise ApiError(p.ORDER_NOT_FOUND)
         if rec.stop_order_type:
             return self._amend_partial(rec, params, now_ms)
-        qty = _parse_float(params, "qty")
-        price = _parse_float(params, "price")
-        trigger = _parse_float(params, "triggerPrice")
+        qty = param_float(params, "qty")
+        price = param_float(params, "price")
+        trigger = param_float(params, "triggerPrice")
         if qty is None and price is None and trigger is None:
             raise ApiError(p.PARAM_ERROR, "params error: nothing to amend")
         if qty is not None and not _on_step(qty, self.instrument.qty_step):
@@ -844,8 +829,8 @@ class Venue:
                                           "(the simulator holds Full or Partial ones, not both)")
         if tp == 0 and self._tp_partial:
             tp = None  # clearing the Full take-profit leaves the Partial ones
-        trail = _parse_float(params, "trailingStop")
-        active = _parse_float(params, "activePrice")
+        trail = param_float(params, "trailingStop")
+        active = param_float(params, "activePrice")
         if active is not None and not trail:
             # Bybit's activePrice belongs to a trailing stop set in the same request
             active = None
@@ -977,9 +962,9 @@ class Venue:
         if rec.stop_order_type != PARTIAL_SL:
             raise ApiError(p.PARAM_ERROR, "params error: the simulator amends a Partial "
                                           "take-profit by cancelling it and setting it again")
-        trigger = _parse_float(params, "triggerPrice")
-        price = _parse_float(params, "price")
-        if trigger is None or trigger <= 0 or _parse_float(params, "qty"):
+        trigger = param_float(params, "triggerPrice")
+        price = param_float(params, "price")
+        if trigger is None or trigger <= 0 or param_float(params, "qty"):
             raise ApiError(p.PARAM_ERROR, "params error: a Partial stop amends its "
                                           "triggerPrice only")
         if price and abs(price - trigger) > self.instrument.tick_size / 2:
@@ -998,8 +983,8 @@ class Venue:
         ApiError when invalid, unchanged, above the instrument's maximum, while a bar is
         being processed, or when the account cannot carry the new margin."""
         self.check_symbol(params)
-        buy = _parse_float(params, "buyLeverage", required=True)
-        sell = _parse_float(params, "sellLeverage", required=True)
+        buy = param_float(params, "buyLeverage", required=True)
+        sell = param_float(params, "sellLeverage", required=True)
         assert buy is not None and sell is not None
         if buy != sell:
             # one-way mode: Bybit wants buyLeverage == sellLeverage
