@@ -327,35 +327,50 @@ def ref_trend(b: Bars, left: int, right: int, method: str = "waves",
     return out
 
 
-def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = False) -> np.ndarray:
+def ref_market_structure(b: Bars, left: int, right: int, close_break: bool = False,
+                         anchor: str = "latest") -> np.ndarray:
     """TRADE's BOS/CHoCH machine: with a bias the break against it (CHoCH) is checked first;
-    one event a bar; a level breaks once and a new pivot re-arms its side."""
+    one event a bar; a BOS level breaks once and a new pivot re-arms its side. The level a
+    CHoCH breaks: anchor "latest", the latest unbroken swing against the bias; "bos", the
+    latest opposing swing when the last event (BOS or CHoCH) happened."""
     sw = ref_swing(b, left, right)
     c = b["close"]
     up_px, dn_px = (c, c) if close_break else (b["high"], b["low"])
     out = np.zeros((len(c), 15))
     hi = lo = level = np.nan
+    last = {1: np.nan, -1: np.nan}  # the latest swing high (1) / low (-1), broken or not
+    watch = np.nan  # with anchor "bos": what a CHoCH must break
     bias = bos_dir = choch_dir = version = 0
     bos_i = bos_l = choch_i = choch_l = np.nan
     for i in range(len(c)):
         if sw[i, 2] == i - right:
-            hi = sw[i, 0]
+            hi = last[1] = sw[i, 0]
         if sw[i, 3] == i - right:
-            lo = sw[i, 1]
-        breaks = {1: not np.isnan(hi) and up_px[i] > hi, -1: not np.isnan(lo) and dn_px[i] < lo}
+            lo = last[-1] = sw[i, 1]
+        bos_lvl = {1: hi, -1: lo}
+        if anchor == "bos" and bias:
+            choch_lvl = {-bias: watch}
+        else:
+            choch_lvl = bos_lvl
         order = (-bias, bias) if bias else (1, -1)
         bos = choch = 0
         for d in order:
-            if breaks[d]:
-                lvl = hi if d == 1 else lo
-                if d == bias or bias == 0:
-                    bos, bos_dir, bos_i, bos_l = d, d, i, lvl
-                else:
-                    choch, choch_dir, choch_i, choch_l = d, d, i, lvl
-                version += 1
-                bias, level = d, lvl
-                hi, lo = (np.nan, lo) if d == 1 else (hi, np.nan)
-                break
+            is_bos = d == bias or bias == 0
+            lvl = (bos_lvl if is_bos else choch_lvl)[d]
+            if np.isnan(lvl) or not (up_px[i] > lvl if d == 1 else dn_px[i] < lvl):
+                continue
+            if is_bos:
+                bos, bos_dir, bos_i, bos_l = d, d, i, lvl
+            else:
+                choch, choch_dir, choch_i, choch_l = d, d, i, lvl
+            version += 1
+            bias, level = d, lvl
+            hi, lo = (np.nan, lo) if d == 1 else (hi, np.nan)
+            if not np.isnan(last[-d]):
+                watch = last[-d]
+            elif not is_bos:
+                watch = np.nan
+            break
         out[i] = (bos, choch, level, bias, bos != 0, choch != 0, bos_dir, choch_dir, bos_i,
                   bos_l, choch_i, choch_l, hi, lo, version)
     return out
@@ -1292,12 +1307,24 @@ CASES: list[tuple[str, dict[str, object], Ref]] = [
     ),
     (
         "market_structure",
-        {"left": 5, "right": 5},
+        {},
+        lambda b: _cols(ref_market_structure(b, 5, 5, True, "bos"),
+                        get_spec("market_structure").outputs),
+    ),
+    (
+        "market_structure",
+        {"left": 3, "right": 2, "confirmation_close": False},
+        lambda b: _cols(ref_market_structure(b, 3, 2, False, "bos"),
+                        get_spec("market_structure").outputs),
+    ),
+    (
+        "market_structure",
+        {"left": 5, "right": 5, "confirmation_close": False, "choch_anchor": "latest"},
         lambda b: _cols(ref_market_structure(b, 5, 5), get_spec("market_structure").outputs),
     ),
     (
         "market_structure",
-        {"left": 5, "right": 5, "confirmation_close": True},
+        {"left": 5, "right": 5, "choch_anchor": "latest"},
         lambda b: _cols(ref_market_structure(b, 5, 5, True),
                         get_spec("market_structure").outputs),
     ),

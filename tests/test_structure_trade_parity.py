@@ -15,10 +15,22 @@ market_structure.py), not copied; nothing of TRADE is imported or read at run ti
   wave (low to high bullish, high to low bearish), whose end is compared with the previous
   pivot of its kind. The newest wave and the one before it give the direction through a
   first-match rule list; the last `wave_history_size` waves give the strength.
-* market_structure: the latest unbroken swing high / low are watched (a level breaks once,
-  a newly confirmed pivot re-arms its side); with a bias a break against it is checked
-  first (CHoCH, the bias turns) and ends the bar, else a break with it is a BOS; without a
-  bias the first break (up checked first) is a BOS and sets it. Wicks break by default.
+* market_structure (TRADE at commit 92388bf): a newly confirmed pivot arms its side (the
+  level a BOS breaks, break_level_high/low); the close breaks by default
+  (confirmation_close true), the high/low with false. With a bias a CHoCH is checked
+  first and ends the bar, else a break with it is a BOS; without a bias the first break
+  (up checked first) is a BOS and sets it. A BOS clears its side's level and makes the
+  latest opposing swing the CHoCH anchor, the only level a CHoCH may break. A CHoCH clears
+  its side's level and the anchor: TRADE's bias cannot turn back after a CHoCH until a BOS
+  in the new direction sets an anchor again. Ours differs there on purpose: a CHoCH sets
+  the anchor as a BOS would (the opposing swing of that moment), so `ms` below is TRADE's
+  machine with that one change, `ms_trade` TRADE's as it is, and
+  test_ours_leaves_trade_only_where_trades_bias_cannot_turn_back pins the difference.
+  `ms_latest` is TRADE's earlier detector (commit 55d4013, no anchor: a CHoCH breaks the
+  latest unbroken swing against the bias), ours with `choch_anchor: latest`.
+
+The swing and trend transcriptions were checked against the stored versions of TRADE's
+swing.py (4ec6d08) and trend.py (38d918c); their rules are as above.
 
 One difference is ours on purpose (docs/play_reference.md, Structures): TRADE's
 bars_in_trend skips bars on which a pivot is confirmed without closing a wave and counts
@@ -207,14 +219,25 @@ class TradeTrend:
 
 
 class TradeMarketStructure:
-    """TRADE's BOS/CHoCH state machine over a TradeSwing."""
+    """TRADE's BOS/CHoCH state machine over a TradeSwing.
 
-    def __init__(self, confirmation_close: bool = False) -> None:
-        self.close_break = confirmation_close
+    `anchored` (TRADE at 92388bf): a BOS makes the latest opposing swing the CHoCH anchor,
+    the only level a CHoCH may break; a CHoCH clears the anchor. With `reanchor` (ours, not
+    TRADE's) a CHoCH sets the anchor as a BOS would instead of clearing it. Not `anchored`
+    (TRADE at 55d4013, and what our breaker_block still reads, see
+    tests/test_structure_trade_parity_ict.py): a CHoCH breaks the latest unbroken swing
+    level against the bias, as a BOS does on its side.
+    """
+
+    def __init__(self, confirmation_close: bool = True, anchored: bool = False,
+                 reanchor: bool = False) -> None:
+        self.close_break, self.anchored, self.reanchor = confirmation_close, anchored, reanchor
         self.bias = 0
-        self.hi = self.lo = NAN
-        self.seen_high = self.seen_low = -1
-        self.broken_high = self.broken_low = -1
+        self.hi = self.lo = NAN                      # the levels a BOS breaks
+        self.swing_high = self.swing_low = NAN      # latest swing levels, broken or not
+        self.seen_high = self.seen_low = -1         # their pivot bars
+        self.broken_high = self.broken_low = -1     # pivot bar of the last level broken
+        self.anchor, self.anchor_idx = NAN, -1
         self.bos_idx = self.choch_idx = -1
         self.bos_level = self.choch_level = NAN
         self.bos_dir = self.choch_dir = "none"
@@ -224,42 +247,81 @@ class TradeMarketStructure:
     def update(self, i: int, sw: TradeSwing, high: float, low: float, close: float) -> None:
         self.bos_now = self.choch_now = False
         if sw.high_idx >= 0 and sw.high_idx != self.seen_high:
-            self.seen_high = sw.high_idx
-            self._arm(sw)
+            self.seen_high, self.swing_high = sw.high_idx, sw.high_level
+            self._arm("high")
         if sw.low_idx >= 0 and sw.low_idx != self.seen_low:
-            self.seen_low = sw.low_idx
-            self._arm(sw)
+            self.seen_low, self.swing_low = sw.low_idx, sw.low_level
+            self._arm("low")
         up = close if self.close_break else high
         dn = close if self.close_break else low
-        up_break = not math.isnan(self.hi) and up > self.hi
-        dn_break = not math.isnan(self.lo) and dn < self.lo
-        order = {1: (("dn", False), ("up", True)), -1: (("up", False), ("dn", True)),
-                 0: (("up", True), ("dn", True))}[self.bias]
-        for side, is_bos in order:
-            if (side == "up" and up_break) or (side == "dn" and dn_break):
-                self._event(i, side, is_bos)
+        if self.bias != 0:
+            # the break against the bias first: a CHoCH, then the end of the bar
+            side = "dn" if self.bias == 1 else "up"
+            if self.anchored:
+                level = self.anchor
+            else:
+                level = self.lo if side == "dn" else self.hi
+            if _beyond(side, up if side == "up" else dn, level):
+                self._choch(i, side, level)
                 return
+            side = "up" if self.bias == 1 else "dn"
+            if _beyond(side, up if side == "up" else dn, self.hi if side == "up" else self.lo):
+                self._bos(i, side)
+            return
+        if _beyond("up", up, self.hi):
+            self._bos(i, "up")
+        elif _beyond("dn", dn, self.lo):
+            self._bos(i, "dn")
 
-    def _arm(self, sw: TradeSwing) -> None:
-        if self.seen_high > self.broken_high and not math.isnan(sw.high_level):
-            self.hi = sw.high_level
-        if self.seen_low > self.broken_low and not math.isnan(sw.low_level):
-            self.lo = sw.low_level
+    def _arm(self, kind: str) -> None:
+        # 92388bf re-arms the side of the new pivot only; 55d4013 looked at both sides
+        both = not self.anchored
+        if (kind == "high" or both) and self.seen_high > self.broken_high:
+            self.hi = self.swing_high
+        if (kind == "low" or both) and self.seen_low > self.broken_low:
+            self.lo = self.swing_low
 
-    def _event(self, i: int, side: str, is_bos: bool) -> None:
+    def _set_anchor(self, side: str) -> None:
+        """The swing opposite the new bias, as it is now, becomes the CHoCH level."""
+        level, idx = ((self.swing_low, self.seen_low) if side == "up"
+                      else (self.swing_high, self.seen_high))
+        if not math.isnan(level):
+            self.anchor, self.anchor_idx = level, idx
+
+    def _bos(self, i: int, side: str) -> None:
         level = self.hi if side == "up" else self.lo
-        name = "bullish" if side == "up" else "bearish"
-        if is_bos:
-            self.bos_now, self.bos_idx, self.bos_level, self.bos_dir = True, i, level, name
-        else:
-            self.choch_now, self.choch_idx, self.choch_level = True, i, level
-            self.choch_dir = name
+        self.bos_now, self.bos_idx, self.bos_level = True, i, level
+        self.bos_dir = "bullish" if side == "up" else "bearish"
         self.bias = 1 if side == "up" else -1
         if side == "up":
             self.broken_high, self.hi = self.seen_high, NAN
         else:
             self.broken_low, self.lo = self.seen_low, NAN
+        if self.anchored:
+            self._set_anchor(side)
         self.version += 1
+
+    def _choch(self, i: int, side: str, level: float) -> None:
+        self.choch_now, self.choch_idx, self.choch_level = True, i, level
+        self.choch_dir = "bullish" if side == "up" else "bearish"
+        self.bias = 1 if side == "up" else -1
+        broken = self.anchor_idx if self.anchored else (
+            self.seen_high if side == "up" else self.seen_low)
+        if side == "up":
+            self.broken_high, self.hi = broken, NAN
+        else:
+            self.broken_low, self.lo = broken, NAN
+        if self.anchored:
+            self.anchor, self.anchor_idx = NAN, -1
+            if self.reanchor:
+                self._set_anchor(side)
+        self.version += 1
+
+
+def _beyond(side: str, price: float, level: float) -> bool:
+    if math.isnan(level):
+        return False
+    return price > level if side == "up" else price < level
 
 
 # ------------------------------------------------------------------- the runs
@@ -271,15 +333,35 @@ def _idx(x: int) -> float:
     return NAN if x < 0 else float(x)
 
 
-def run_trade(b: Bars, left: int, right: int, close_break: bool = False,
+# TRADE's market structure as it is (92388bf), with our fix, and its earlier form (55d4013)
+MS_VARIANTS = {"ms_trade": {"anchored": True, "reanchor": False},
+               "ms": {"anchored": True, "reanchor": True},
+               "ms_latest": {"anchored": False, "reanchor": False}}
+
+
+def _ms_row(ms: TradeMarketStructure) -> dict[str, float]:
+    return {"bias": ms.bias, "bos_this_bar": float(ms.bos_now),
+            "choch_this_bar": float(ms.choch_now), "bos_direction": _DIR[ms.bos_dir],
+            "choch_direction": _DIR[ms.choch_dir], "last_bos_idx": _idx(ms.bos_idx),
+            "last_bos_level": ms.bos_level, "last_choch_idx": _idx(ms.choch_idx),
+            "last_choch_level": ms.choch_level, "break_level_high": ms.hi,
+            "break_level_low": ms.lo, "version": ms.version, "trade_anchor": ms.anchor}
+
+
+def run_trade(b: Bars, left: int, right: int, close_break: bool = True,
               history: int = 4) -> dict[str, dict[str, np.ndarray]]:
-    """TRADE's three detectors over the bars, as columns named like ours."""
-    sw, tr, ms = TradeSwing(left, right), TradeTrend(history), TradeMarketStructure(close_break)
-    rows: dict[str, list[dict[str, float]]] = {"swing": [], "trend": [], "ms": []}
+    """TRADE's three detectors over the bars, as columns named like ours; the market
+    structure in each of MS_VARIANTS ("ms" is ours: TRADE's with the anchor fix)."""
+    sw, tr = TradeSwing(left, right), TradeTrend(history)
+    machines = {k: TradeMarketStructure(close_break, **v) for k, v in MS_VARIANTS.items()}
+    rows: dict[str, list[dict[str, float]]] = {"swing": [], "trend": [],
+                                               **{k: [] for k in machines}}
     for i, (h, lo, c) in enumerate(zip(b["high"], b["low"], b["close"], strict=True)):
         sw.update(i, float(h), float(lo))
         tr.update(sw)
-        ms.update(i, sw, float(h), float(lo), float(c))
+        for key, ms in machines.items():
+            ms.update(i, sw, float(h), float(lo), float(c))
+            rows[key].append(_ms_row(ms))
         rows["swing"].append({
             "high": sw.high_level, "low": sw.low_level, "high_idx": _idx(sw.high_idx),
             "low_idx": _idx(sw.low_idx), "version": sw.version,
@@ -292,13 +374,6 @@ def run_trade(b: Bars, left: int, right: int, close_break: bool = False,
             "last_wave_direction": _DIR[tr.last_wave], "last_hh": float(tr.hh),
             "last_hl": float(tr.hl), "last_lh": float(tr.lh), "last_ll": float(tr.ll),
             "version": tr.version, "trade_bars_in_trend": tr.bars_in_trend})
-        rows["ms"].append({
-            "bias": ms.bias, "bos_this_bar": float(ms.bos_now),
-            "choch_this_bar": float(ms.choch_now), "bos_direction": _DIR[ms.bos_dir],
-            "choch_direction": _DIR[ms.choch_dir], "last_bos_idx": _idx(ms.bos_idx),
-            "last_bos_level": ms.bos_level, "last_choch_idx": _idx(ms.choch_idx),
-            "last_choch_level": ms.choch_level, "break_level_high": ms.hi,
-            "break_level_low": ms.lo, "version": ms.version})
     return {k: {f: np.array([r[f] for r in v], dtype=np.float64) for f in v[0]}
             for k, v in rows.items()}
 
@@ -327,6 +402,13 @@ def _since_change(version: np.ndarray) -> np.ndarray:
 CONFIGS = [(5, 5, False), (3, 3, False), (2, 2, True), (5, 5, True), (8, 3, False)]
 
 
+def _ours(b: Bars, left: int, right: int, close_break: bool,
+          anchor: str = "bos") -> dict[str, np.ndarray]:
+    return compute("market_structure", {"left": left, "right": right,
+                                        "confirmation_close": close_break,
+                                        "choch_anchor": anchor}, b)
+
+
 @pytest.mark.parametrize(("left", "right", "close_break"), CONFIGS)
 def test_swing_trend_and_market_structure_equal_trades_bar_by_bar(
     bars: Bars, left: int, right: int, close_break: bool
@@ -338,14 +420,71 @@ def test_swing_trend_and_market_structure_equal_trades_bar_by_bar(
     _equal(trend, ref["trend"], "trend")
     # ours counts every bar since the direction changed (see the module docstring)
     np.testing.assert_array_equal(trend["bars_in_trend"], _since_change(ref["trend"]["version"]))
-    ms = compute("market_structure", {**p, "confirmation_close": close_break}, bars)
-    _equal(ms, ref["ms"], "market_structure")
+    ms = _ours(bars, left, right, close_break)
+    _equal(ms, ref["ms"], "market_structure")  # TRADE's anchored machine, re-anchored
+    _equal(_ours(bars, left, right, close_break, "latest"), ref["ms_latest"],
+           "market_structure(latest)")
+    if (left, right, close_break) == (5, 5, True):  # TRADE's defaults are ours
+        _equal(compute("market_structure", {}, bars), ref["ms"], "market_structure({})")
     # the comparison is not vacuous: every kind of event happens on the real data
     assert {-1.0, 0.0, 1.0} <= set(np.unique(trend["direction"]))
     assert {0.0, 1.0, 2.0} <= set(np.unique(trend["strength"]))
     assert ms["bos_this_bar"].sum() > 50 and ms["choch_this_bar"].sum() > 50
     assert (ms["bos"] == 1).any() and (ms["bos"] == -1).any()
     assert (ms["choch"] == 1).any() and (ms["choch"] == -1).any()
+
+
+def _first_difference(mine: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> int:
+    n = len(mine["bias"])
+    bad = np.zeros(n, dtype=bool)
+    for field, ref in theirs.items():
+        if not field.startswith("trade_"):
+            got = mine[field]
+            bad |= ~((got == ref) | (np.isnan(got) & np.isnan(ref)))
+    return int(np.argmax(bad)) if bad.any() else -1
+
+
+@pytest.mark.parametrize(("left", "right", "close_break"), CONFIGS)
+def test_ours_leaves_trade_only_where_trades_bias_cannot_turn_back(
+    bars: Bars, left: int, right: int, close_break: bool
+) -> None:
+    """TRADE (92388bf) clears the CHoCH anchor on a CHoCH and sets one only on a BOS, so
+    after a CHoCH its bias cannot turn back until a BOS in the new direction. The first bar
+    where ours differs from TRADE's, on every output, is a bar where ours makes that turn:
+    TRADE's last event was a CHoCH, it has no anchor, and ours breaks the opposing swing of
+    the moment of that CHoCH."""
+    ref = run_trade(bars, left, right, close_break)
+    theirs, ours = ref["ms_trade"], _ours(bars, left, right, close_break)
+    k = _first_difference(ours, theirs)
+    assert k > 0
+    before = ours["bias"][k - 1]
+    assert before != 0 and theirs["bias"][k - 1] == before
+    # TRADE: the bias came from a CHoCH, with no BOS since, and nothing left to break
+    assert theirs["last_choch_idx"][k - 1] > np.nan_to_num(theirs["last_bos_idx"][k - 1], nan=-1)
+    assert np.isnan(theirs["trade_anchor"][k - 1]) and np.isnan(theirs["trade_anchor"][k])
+    assert theirs["bias"][k] == before and theirs["choch_this_bar"][k] == 0
+    # ours: the CHoCH back, across the swing that stood opposite when the CHoCH came
+    assert ours["choch_this_bar"][k] == 1 and ours["choch"][k] == -before
+    assert ours["bias"][k] == -before
+    px = bars["close"][k] if close_break else (bars["low"][k] if before == 1
+                                                else bars["high"][k])
+    level = ours["last_choch_level"][k]
+    assert (px < level) if before == 1 else (px > level)
+    choch = int(ours["last_choch_idx"][k - 1])
+    opposing = ref["swing"]["low" if before == 1 else "high"][choch]
+    assert level == opposing
+    # and TRADE's fixed machine (ours) is TRADE's machine up to that bar
+    assert _first_difference(ref["ms"], theirs) == k
+
+
+def test_trade_stays_stuck_for_long_stretches(bars: Bars) -> None:
+    """Not a corner case: with TRADE's defaults, a third or more of the bars have a bias and
+    no CHoCH anchor, and the biases differ on more than 5 % of the bars."""
+    ref = run_trade(bars, 5, 5)
+    theirs, ours = ref["ms_trade"], compute("market_structure", {}, bars)
+    stuck = np.isnan(theirs["trade_anchor"]) & (theirs["bias"] != 0)
+    assert stuck.mean() > 0.3
+    assert (theirs["bias"] != ours["bias"]).mean() > 0.05
 
 
 @pytest.mark.parametrize("history", [1, 2, 3, 6])
@@ -383,5 +522,10 @@ def test_random_bars_with_ties_equal_trades(seed: int, n: int, flat: float, left
     trend = compute("trend", {**p, "wave_history_size": history}, b)
     _equal(trend, ref["trend"], "trend")
     np.testing.assert_array_equal(trend["bars_in_trend"], _since_change(ref["trend"]["version"]))
-    ms = compute("market_structure", {**p, "confirmation_close": close_break}, b)
-    _equal(ms, ref["ms"], "market_structure")
+    _equal(_ours(b, left, right, close_break), ref["ms"], "market_structure")
+    _equal(_ours(b, left, right, close_break, "latest"), ref["ms_latest"],
+           "market_structure(latest)")
+    k = _first_difference(_ours(b, left, right, close_break), ref["ms_trade"])
+    if k >= 0:  # wherever ours leaves TRADE first, it is the turn back TRADE cannot make
+        assert ref["ms"]["choch_this_bar"][k] == 1 and ref["ms_trade"]["choch_this_bar"][k] == 0
+        assert np.isnan(ref["ms_trade"]["trade_anchor"][k])

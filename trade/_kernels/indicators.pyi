@@ -187,7 +187,7 @@ class KTrend(Kernel):
 
 @disjoint_base
 class KMarketStructure(Kernel):
-    def __init__(self, left: int, right: int, close_break: bool = ..., equal_right: bool = ...) -> None: ...
+    def __init__(self, left: int, right: int, close_break: bool = ..., equal_right: bool = ..., anchor_mode: int = ...) -> None: ...
 
 @disjoint_base
 class KMidprice(Kernel):

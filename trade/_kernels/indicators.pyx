@@ -3311,27 +3311,40 @@ cdef class KTrend(Kernel):
 
 
 cdef class KMarketStructure(Kernel):
-    """Breaks of the latest unbroken swing levels by the close (or, with close_break off,
-    by the high/low), TRADE's state machine: with a bias, a break against it is checked
-    first and is a change of character (choch = +1 up / -1 down, the bias turns); else a
-    break with it is a break of structure (bos). With no bias yet the first break up (else
-    down) is a bos and sets it. At most one event per bar. Each swing level breaks at most
-    once; a newly confirmed pivot re-arms its side; `level` carries the most recently broken
-    level. The remaining outputs are TRADE's names for the same events: flags of this bar,
-    the sticky direction of the last BOS/CHoCH, their bars and levels, the levels being
-    watched and an event counter."""
+    """Breaks of swing levels by the close (or, with close_break off, by the high/low), TRADE's
+    state machine: with a bias, a break against it is checked first and is a change of
+    character (choch = +1 up / -1 down, the bias turns); else a break with it is a break of
+    structure (bos). With no bias yet the first break up (else down) is a bos and sets it. At
+    most one event per bar. A BOS breaks the latest swing level on its side; it then waits
+    for a newly confirmed pivot there (hi / lo, TRADE's break_level_high/low).
+
+    Which level a CHoCH breaks (anchor_mode):
+    1 (TRADE's, "bos"): the anchor, the latest opposing swing at the moment of the last BOS,
+      and also (our fix of TRADE's detector, which clears it) at the moment of the last
+      CHoCH, so the bias can turn back without waiting for a new BOS;
+    0 ("latest", trade's earlier rule and TRADE's before the anchor): the latest unbroken
+      swing level on the side against the bias, as for a BOS.
+    `level` carries the most recently broken level. The remaining outputs are TRADE's names
+    for the same events: flags of this bar, the sticky direction of the last BOS/CHoCH, their
+    bars and levels, the BOS levels being watched and an event counter."""
     cdef KSwing sw
     cdef double hi, lo, level, bos_idx, bos_level, choch_idx, choch_level
-    cdef int bias, bos_dir, choch_dir
+    cdef double last_h, last_l, anchor
+    cdef int bias, bos_dir, choch_dir, anchor_mode
     cdef bint close_break
     cdef long long version
 
-    def __init__(self, int left, int right, bint close_break=False, bint equal_right=False):
+    def __init__(self, int left, int right, bint close_break=False, bint equal_right=False,
+                 int anchor_mode=0):
         self.n_out = 15
         self.sw = KSwing(left, right, equal_right)
         self.close_break = close_break
+        self.anchor_mode = anchor_mode
         self.hi = NAN
         self.lo = NAN
+        self.last_h = NAN
+        self.last_l = NAN
+        self.anchor = NAN
         self.level = NAN
         self.bos_idx = NAN
         self.bos_level = NAN
@@ -3353,33 +3366,53 @@ cdef class KMarketStructure(Kernel):
         self.level = lvl
         if d == 1:
             self.hi = NAN
+            if self.anchor_mode == 1:
+                # the opposing swing now is what a CHoCH must break next (TRADE sets it on a
+                # BOS only; on a CHoCH it clears it, so the bias could not turn back)
+                if not isnan(self.last_l):
+                    self.anchor = self.last_l
+                elif not is_bos:
+                    self.anchor = NAN
         else:
             self.lo = NAN
+            if self.anchor_mode == 1:
+                if not isnan(self.last_h):
+                    self.anchor = self.last_h
+                elif not is_bos:
+                    self.anchor = NAN
         self.version += 1
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
         cdef double up = c if self.close_break else h
         cdef double dn = c if self.close_break else l
-        cdef bint up_break, dn_break
+        cdef bint up_break, dn_break, up_choch, dn_choch
         self.sw._push(h, l)
         self.sw.nbar += 1
         if self.sw.new_high:
             self.hi = self.sw.last_high           # a newly confirmed pivot replaces the level
+            self.last_h = self.sw.last_high
         if self.sw.new_low:
             self.lo = self.sw.last_low
+            self.last_l = self.sw.last_low
         out[0] = 0.0
         out[1] = 0.0
         up_break = not isnan(self.hi) and up > self.hi
         dn_break = not isnan(self.lo) and dn < self.lo
+        if self.anchor_mode == 1:
+            up_choch = not isnan(self.anchor) and up > self.anchor
+            dn_choch = not isnan(self.anchor) and dn < self.anchor
+        else:
+            up_choch = up_break
+            dn_choch = dn_break
         if self.bias == 1:
-            if dn_break:
-                self._mark(-1, False, self.lo, out)
+            if dn_choch:
+                self._mark(-1, False, self.anchor if self.anchor_mode == 1 else self.lo, out)
             elif up_break:
                 self._mark(1, True, self.hi, out)
         elif self.bias == -1:
-            if up_break:
-                self._mark(1, False, self.hi, out)
+            if up_choch:
+                self._mark(1, False, self.anchor if self.anchor_mode == 1 else self.hi, out)
             elif dn_break:
                 self._mark(-1, True, self.lo, out)
         elif up_break:

@@ -749,25 +749,35 @@ _add(
     outputs=TREND_OUTPUTS,
     kind="structure",
 )
+MS_ANCHORS: tuple[str, ...] = ("latest", "bos")
 _add(
     "market_structure",
-    (*_SWING_P, ParamSpec("confirmation_close", "bool", False,
-                          doc="true: the close must break the level; false (TRADE's "
-                          "default): the high/low (a wick) is enough"),
-     _EQUAL_RIGHT),
+    (*_SWING_P, ParamSpec("confirmation_close", "bool", True,
+                          doc="true (TRADE's default): the close must break the level; "
+                          "false: the high/low (a wick) is enough"),
+     _EQUAL_RIGHT,
+     ParamSpec("choch_anchor", "str", "bos", choices=MS_ANCHORS,
+               doc="bos (TRADE's): a CHoCH breaks the opposing swing of the moment of the "
+               "last BOS or CHoCH; latest: the latest unbroken swing against the bias, "
+               "trade's earlier rule")),
     _HLC,
     lambda p: _k.KMarketStructure(int(p["left"]), int(p["right"]),
-                                  bool(p["confirmation_close"]), bool(p["equal_right"])),
+                                  bool(p["confirmation_close"]), bool(p["equal_right"]),
+                                  MS_ANCHORS.index(str(p["choch_anchor"]))),
     lambda p: (0,) * len(MS_OUTPUTS),
-    "High/low (or, with confirmation_close, the close) breaking the latest unbroken swing "
-    "high/low, TRADE's state machine: with a bias, a break against it is checked first and "
-    "is a choch (+1/-1, the bias turns), else a break with it a bos; with no bias yet the "
-    "first break (up before down) is a bos. At most one event per bar; a level breaks once "
-    "and a newly confirmed pivot re-arms its side. level = the most recently broken level "
-    "(NaN before the first break). bias = the direction of the last break; bos_this_bar / "
-    "choch_this_bar = 1 on an event bar; bos_direction / choch_direction = the direction of "
-    "the last BOS / CHoCH (sticky); last_bos_idx/level, last_choch_idx/level; "
-    "break_level_high/low = the unbroken levels being watched; version counts events.",
+    "Breaks of swing levels by the close (with confirmation_close false, by the high/low), "
+    "TRADE's state machine: with a bias, a break against it is checked first and is a choch "
+    "(+1/-1, the bias turns), else a break with it a bos; with no bias yet the first break "
+    "(up before down) is a bos. At most one event per bar. A bos breaks the latest swing "
+    "level on its side, which then waits for a new pivot there. A choch breaks, with "
+    "choch_anchor bos (default), the opposing swing as it was at the last bos or choch (TRADE "
+    "sets it on a bos only, so its bias cannot turn back after a choch until a new bos; ours "
+    "can), with latest, the latest unbroken swing level against the bias. level = the most "
+    "recently broken level (NaN before the first break). bias = the direction of the last "
+    "break; bos_this_bar / choch_this_bar = 1 on an event bar; bos_direction / "
+    "choch_direction = the direction of the last BOS / CHoCH (sticky); last_bos_idx/level, "
+    "last_choch_idx/level; break_level_high/low = the levels a bos would break; version "
+    "counts events.",
     outputs=MS_OUTPUTS,
     kind="structure",
 )
