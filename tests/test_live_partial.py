@@ -322,3 +322,66 @@ def test_refused_partial_brackets_close_the_position_and_pause(tmp_path: Path) -
     failed = next(r for r in records if r["kind"] == "protection_failed")
     assert "Partial take-profit refused" in failed["detail"]
     assert kinds.index("protection_close") > kinds.index("protection_failed")
+
+
+class _FillsBetweenReads:
+    """A REST stand-in whose nearest take-profit fills right after the first read of a
+    confirmation, whichever endpoint that read is: the race of a live repair."""
+
+    def __init__(self, plan: PartialPlan) -> None:
+        self.stop = threading.Event()
+        self.sent: list[dict[str, Any]] = []
+        self.size = plan.size
+        self.tps = [_row("PartialTakeProfit", p, q, limit=plan.tp_limit)
+                    for p, q in plan.take_profits]
+        self.first = plan.take_profits[0][1]
+        self.reads = 0
+
+    def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        rows = list(self.tps)
+        self._after_read()
+        return rows
+
+    def call(self, method: str, path: str, params: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if method == "POST":
+            self.sent.append(params)
+            return {}
+        rows = [{"symbol": SYM, "side": "Buy", "size": str(self.size), "stopLoss": "0",
+                 "takeProfit": "0", "trailingStop": "0"}]
+        self._after_read()
+        return {"list": rows}
+
+    def _after_read(self) -> None:
+        self.reads += 1
+        if self.reads == 1:
+            self.tps.pop(0)
+            self.size = round(self.size - self.first, 9)
+
+
+def test_a_take_profit_filling_between_the_confirmation_reads_is_not_sent_again() -> None:
+    """A repair reads the open orders, then the position: a level that fills in between is
+    either listed or out of the size, so nothing is sent (reading the position first made
+    the filled level look missing, and a restart sent it a second time)."""
+    from trade.core.clock import WallClock
+    from trade.live.book import AccountBook
+    from trade.live.executor import OrderExecutor
+
+    plan = PartialPlan(((101.0, 0.3), (102.0, 0.3), (103.0, 0.4)), tp_limit=True, size=1.0)
+    rest = _FillsBetweenReads(plan)
+    posted: list[Any] = []
+    done = threading.Event()
+
+    def post(event: Any) -> None:
+        posted.append(event)
+        done.set()
+
+    ex = OrderExecutor(rest, AccountBook(), post, WallClock(),  # type: ignore[arg-type]
+                       replace(DEFAULT_INSTRUMENT, tick_size=0.1, qty_step=0.1))
+    try:
+        ex.protect(SYM, {}, 1, ProtectionPolicy(deadline_s=2.0), plan, blind=False)
+        assert done.wait(10)
+    finally:
+        ex.shutdown()
+    assert rest.reads == 2  # the orders, then the position, once: confirmed at once
+    assert rest.sent == []
+    assert posted and posted[0].confirmed, posted

@@ -377,12 +377,15 @@ class OrderExecutor:
                         problems.append(f"trading-stop refused: {exc}")
                 read_only, send = not send, True
                 try:
-                    rows = self.rest.call("GET", "/v5/position/list",
-                                          {"category": "linear", "symbol": symbol},
-                                          attempts=1).get("list") or []
+                    # the open orders first, then the position: a take-profit that fills
+                    # between the two reads is either still listed or already out of the
+                    # size read after it, so it never looks missing (and is never sent twice)
                     orders: list[dict[str, Any]] = []
                     if plan is not None:
                         orders = self.rest.open_orders(symbol)
+                    rows = self.rest.call("GET", "/v5/position/list",
+                                          {"category": "linear", "symbol": symbol},
+                                          attempts=1).get("list") or []
                 except BybitError as exc:
                     problems.append(f"position read-back failed: {exc}")
                 else:
