@@ -2064,6 +2064,15 @@ cdef class KFisher(Kernel):
 
 # ============================================================ trend / volatility
 
+cdef inline void dm_split(double h, double l, double ph, double pl, double* plus,
+                          double* minus) noexcept nogil:
+    """Wilder's directional movement of a bar against the previous one (TA-Lib's rule)."""
+    cdef double up = h - ph, down = pl - l
+    # +DM when the up-move dominates, -DM when the down-move dominates, else neither
+    plus[0] = up if (up > 0 and up > down) else 0.0
+    minus[0] = down if (down > 0 and up < down) else 0.0
+
+
 cdef inline double true_range(double h, double l, double pc) noexcept nogil:
     cdef double tr = h - l
     cdef double a = fabs(h - pc)
@@ -2210,20 +2219,15 @@ cdef class KAdx(Kernel):
         TA-Lib's seed: from bar n); DX = 100 |+DI - -DI| / (+DI + -DI), 0 when both are 0;
         ADX = the same EMA of DX seeded with the first DX (so from bar n). A bar whose ATR
         is 0 has no DI and leaves ADX as it was."""
-        cdef double dp, dm, pd = 0.0, md = 0.0, a, pdi, mdi, s, dx, b = self.atr.w.b
+        cdef double pd, md, a, pdi, mdi, s, dx, b = self.atr.w.b
         a = atr_push(&self.atr, h, l, c)
         if self.nbar == 0:
             self.ph = h
             self.pl = l
             return
-        dp = h - self.ph
-        dm = self.pl - l
+        dm_split(h, l, self.ph, self.pl, &pd, &md)
         self.ph = h
         self.pl = l
-        if dm > 0 and dp < dm:
-            md = dm
-        elif dp > 0 and dp > dm:
-            pd = dp
         if self.nbar == 1:
             self.pdm = pd
             self.mdm = md
@@ -2247,7 +2251,7 @@ cdef class KAdx(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double dp, dm, trv, pdi, mdi, s, dx
+        cdef double pd, md, trv, pdi, mdi, s, dx
         cdef int n = self.n
         if self.pt:
             self._step_pt(h, l, c, out)
@@ -2258,8 +2262,7 @@ cdef class KAdx(Kernel):
             self.pc = c
             return
         self.k += 1
-        dp = h - self.ph
-        dm = self.pl - l
+        dm_split(h, l, self.ph, self.pl, &pd, &md)
         trv = true_range(h, l, self.pc)
         self.ph = h
         self.pl = l
@@ -2267,11 +2270,10 @@ cdef class KAdx(Kernel):
         if self.k >= n:
             self.pdm -= self.pdm / n
             self.mdm -= self.mdm / n
-        # +DM when the up-move dominates, -DM when the down-move dominates, else neither
-        if dm > 0 and dp < dm:
-            self.mdm += dm
-        elif dp > 0 and dp > dm:
-            self.pdm += dp
+        if md > 0:
+            self.mdm += md
+        elif pd > 0:
+            self.pdm += pd
         if self.k < n:
             self.tr += trv
             return
@@ -3495,21 +3497,15 @@ cdef class KDm(Kernel):
 
     cdef void step(self, double ts, double o, double h, double l, double c, double v,
                    double* out) noexcept nogil:
-        cdef double dp, dm, ap = 0.0, am = 0.0
+        cdef double ap, am
         if self.nbar == 0:
             self.ph = h
             self.pl = l
             return
         self.k += 1
-        dp = h - self.ph
-        dm = self.pl - l
+        dm_split(h, l, self.ph, self.pl, &ap, &am)
         self.ph = h
         self.pl = l
-        # +DM when the up-move dominates, -DM when the down-move dominates, else neither
-        if dm > 0 and dp < dm:
-            am = dm
-        elif dp > 0 and dp > dm:
-            ap = dp
         if self.n == 1:
             out[0] = ap
             out[1] = am
