@@ -65,6 +65,19 @@ def print_summary(result: Any, title: str) -> None:
         console.print(f"artifacts: {result.out_dir}")
 
 
+def _write_report(out_dir: Path | None, data_dir: str | None) -> Path | None:
+    """The HTML report of a finished run (single or portfolio), or None without artifacts;
+    a failure is one line saying the run itself finished."""
+    if out_dir is None:
+        return None
+    from trade.report import write_run_report
+
+    try:
+        return write_run_report(out_dir, data_dir=data_dir)
+    except EXPECTED_ERRORS as exc:
+        fail(f"the run finished but its report failed: {exc}", exc)
+
+
 def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, end: str | None,
                    data_dir: str | None, out: Path | None, path: str, as_json: bool,
                    seed: int | None, store: Any = None, report: bool = False,
@@ -90,14 +103,7 @@ def run_and_report(play_file: Path, *, symbol: str | None, start: str | None, en
         fail(play_error_line(exc), exc)
     except EXPECTED_ERRORS as exc:  # anything else is a bug, reported by trade.cli.main
         fail(str(exc) or type(exc).__name__, exc)
-    report_path: Path | None = None
-    if report and result.out_dir is not None:
-        from trade.report import write_run_report
-
-        try:
-            report_path = write_run_report(result.out_dir, data_dir=data_dir)
-        except EXPECTED_ERRORS as exc:
-            fail(f"the run finished but its report failed: {exc}", exc)
+    report_path = _write_report(result.out_dir, data_dir) if report else None
     checks = check_expected(play.expected, result.metrics) if play.expected is not None else []
     if as_json:
         expected = [{"name": c.name, "wanted": c.wanted, "got": c.got, "ok": c.ok} for c in checks]
@@ -213,14 +219,7 @@ def run_portfolio_and_report(play_files: tuple[Path, ...], *, symbols: tuple[str
         fail(play_error_line(exc), exc)
     except EXPECTED_ERRORS as exc:
         fail(str(exc) or type(exc).__name__, exc)
-    report_path: Path | None = None
-    if report and result.out_dir is not None:
-        from trade.report import write_run_report
-
-        try:
-            report_path = write_run_report(result.out_dir, data_dir=data_dir)
-        except EXPECTED_ERRORS as exc:
-            fail(f"the run finished but its report failed: {exc}", exc)
+    report_path = _write_report(result.out_dir, data_dir) if report else None
     if as_json:
         click.echo(json.dumps({"metrics": result.metrics, "portfolio": result.figures,
                                "manifest": result.manifest,
