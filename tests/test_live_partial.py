@@ -23,6 +23,7 @@ from tests.test_live_session import (
     _key,
     _live_fills,
     _run,
+    _run_paper,
 )
 from trade.core import FillEvent, Order, OrderRequest, OrderStatus, Side
 from trade.engine import DEFAULT_INSTRUMENT, PlayEngine, order_plan, sim_config
@@ -246,23 +247,9 @@ def test_paper_mode_passes_split_limit_brackets_to_its_kernel(tmp_path: Path) ->
     it with the request, so paper fills are the backtest's, maker take-profits included."""
     play = _split_play(tmp_path, "sl_trigger_by: MarkPrice")
     bars = synthetic_bars(n=400, seed=11)
-    plan = order_plan(play, DEFAULT_INSTRUMENT)
     n = 120
     with make_server(bars, warm=5) as sim:
-        cfg = RunConfig(symbol="BTCUSDT", mode="paper", endpoint=sim.base_url,
-                        journal_path=tmp_path / "journal.jsonl", stream_options=FAST,
-                        sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
-        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
-        thread = threading.Thread(target=runner.run, name="paper-engine-test")
-        thread.start()
-        try:
-            assert runner.ready.wait(20), runner.error
-            for i in range(1, n + 1):
-                sim.step()
-                assert runner.wait_bars(i, 20), (i, runner.error)
-        finally:
-            runner.stop()
-            thread.join(10)
+        runner = _run_paper(play, sim, n, tmp_path)
     assert runner.error is None
     records = read_journal(tmp_path / "journal.jsonl")
     entries = [r for r in records if r["kind"] == "order" and not r["reduce_only"]]

@@ -179,6 +179,26 @@ def _run(play: Play, sim: ExchangeSimServer, n_bars: int, tmp: Path,
     return runner
 
 
+def _run_paper(play: Play, sim: ExchangeSimServer, n_bars: int, tmp: Path) -> LiveRunner:
+    """`--mode paper` on the simulator's public stream for `n_bars` bars (journal in `tmp`)."""
+    plan = order_plan(play, DEFAULT_INSTRUMENT)
+    cfg = RunConfig(symbol=SYM, mode="paper", endpoint=sim.base_url,
+                    journal_path=tmp / "journal.jsonl", stream_options=FAST,
+                    sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
+    runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
+    thread = threading.Thread(target=runner.run, name="paper-engine-test")
+    thread.start()
+    try:
+        assert runner.ready.wait(20), runner.error
+        for i in range(1, n_bars + 1):
+            sim.step()
+            assert runner.wait_bars(i, 20), (i, runner.error)
+    finally:
+        runner.stop()
+        thread.join(10)
+    return runner
+
+
 def _backtest_fills(play: Play, bars: pa.Table, n: int,
                     decisions: dict[int, dict[str, Any]] | None = None) -> list[Any]:
     plan = order_plan(play, DEFAULT_INSTRUMENT)
@@ -592,23 +612,9 @@ def test_paper_mode_fills_with_the_kernel_on_live_bars_and_journals_them(
     path.write_text(BRACKET_YAML)
     play = load_play(path)
     bars = synthetic_bars(n=400, seed=11)
-    plan = order_plan(play, DEFAULT_INSTRUMENT)
     n = 200
     with make_server(bars, warm=5) as sim:
-        cfg = RunConfig(symbol=SYM, mode="paper", endpoint=sim.base_url,
-                        journal_path=tmp_path / "journal.jsonl", stream_options=FAST,
-                        sim_config=sim_config(play, plan, DEFAULT_INSTRUMENT))
-        runner = LiveRunner(cfg, lambda a: PlayEngine(play, a, plan=plan))
-        thread = threading.Thread(target=runner.run, name="paper-engine-test")
-        thread.start()
-        try:
-            assert runner.ready.wait(20), runner.error
-            for i in range(1, n + 1):
-                sim.step()
-                assert runner.wait_bars(i, 20), (i, runner.error)
-        finally:
-            runner.stop()
-            thread.join(10)
+        runner = _run_paper(play, sim, n, tmp_path)
         # nothing reached the exchange: paper trades against its own kernel
         assert sim.inspect(lambda v: len(v.orders)) == 0
     assert runner.error is None
