@@ -89,7 +89,11 @@ def test_a_hanging_reconciliation_never_delays_decisions_and_holds_only_entries(
         cfg = RunConfig(symbol=SYM, mode="demo", endpoint=sim.base_url, credentials=CREDS,
                         journal_path=journal, stream_options=FAST, rest_timeout_s=0.5,
                         tag="st", risk_limits=RiskLimits(max_orders_per_minute=None),
-                        settle_s=600.0)  # only a later bar may cut a bar's settling short
+                        settle_s=600.0,  # only a later bar may cut a bar's settling short
+                        # bar 7 is decided when bar 8 arrives, one bar and a few ms late: the
+                        # hold asserted here is REST in flight, not the stale-bar rule (which
+                        # has its own test below), so staleness must not decide it first
+                        max_bar_age_ms=10 * 60_000)
         runner = LiveRunner(cfg, factory)
         thread = threading.Thread(target=runner.run, name="live-engine-settle")
         thread.start()
